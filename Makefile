@@ -1,0 +1,48 @@
+# geoapp: `make run` starts the app, `make test` runs every test. Both set everything up first:
+# a virtual environment with the pinned requirements, the embedded dataset, offline map assets,
+# and (for tests) Debian's chromium for the browser tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
+	--browser.gatherUsageStats false --server.fileWatcherType none
+
+.PHONY: run test setup test-setup data assets chromium bench clean
+
+run: setup data assets ## start the app on http://127.0.0.1:$(PORT)
+	$(PY) -m streamlit run app.py $(STREAMLIT_FLAGS)
+
+test: setup test-setup data assets ## run the whole test suite (unit, AppTest, browser)
+	$(PY) -m pytest
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+test-setup: $(VENV)/.installed-test chromium
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
+	@touch $@
+
+chromium: ## Debian chromium for the browser tests (needs root, as on CI)
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)"; exit 1; fi; }
+
+data: setup ## build the embedded simulated dataset if it is missing
+	$(PY) -m geoapp data build --quiet
+
+assets: setup ## copy Leaflet from xstatic-leaflet into static/ for offline maps
+	$(PY) -m geoapp assets install
+
+bench: setup data ## benchmark scripts (print figures)
+	$(PY) -m geoapp bench data
+
+clean:
+	rm -rf $(VENV) data static/leaflet .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m geoapp``: see :mod:`geoapp.cli`."""
+
+from geoapp.cli import main
+
+raise SystemExit(main())

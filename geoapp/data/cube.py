@@ -1,0 +1,232 @@
+"""The geo-spatiotemporal cube: one xarray Dataset format for every input geoapp trains on.
+
+Layout (CF-1.8, readable by rioxarray, GDAL and QGIS):
+
+- coordinates ``year`` (int), ``month`` (3..9, March to September), ``y`` and ``x`` (pixel centres in
+  metres of the grid CRS, EPSG:5070 by default; ``y`` decreasing, north-up);
+- one data variable per band (:data:`geoapp.data.bands.BANDS`), each with ``units`` and
+  ``long_name``: dynamic bands have dims ``(year, month, y, x)``, static bands ``(y, x)``; NaN marks
+  missing pixels;
+- a scalar ``spatial_ref`` variable holding the CF grid mapping (every band points at it);
+- global attributes describing the grid (:meth:`Grid.to_attrs`), ``title`` and ``simulated`` (0/1).
+
+:func:`as_array` stacks the bands into one (year, month, band, y, x) array, broadcasting static bands
+over years and months. :func:`band_stats` gives the per-month, per-band mean and standard deviation
+over training years only (the paper standardises each month separately).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, STATIC_BANDS, check_bands
+from geoapp.data.grid import Grid
+from geoapp.errors import DataFileError, InputError
+from geoapp.fileio import atomic_path
+
+__all__ = [
+    "PACKING",
+    "empty_cube",
+    "save_cube",
+    "open_cube",
+    "cube_grid",
+    "as_array",
+    "band_stats",
+    "validate_cube",
+    "select_years",
+]
+
+PACKING: dict[str, tuple[float, float]] = {
+    "ndvi": (1e-4, 0.0),
+    "evi": (1e-4, 0.0),
+    "lst_day": (0.01, 0.0),
+    "lst_night": (0.01, 0.0),
+    "ppt": (0.05, 1600.0),
+    "elevation": (0.25, 4000.0),
+    "sand": (5e-5, 1.0),
+    "silt": (5e-5, 1.0),
+    "clay": (5e-5, 1.0),
+}
+"""CF int16 packing (scale_factor, add_offset) per band used when saving: value = int * scale + offset."""
+
+
+def empty_cube(grid: Grid, years: Sequence[int], title: str, simulated: bool) -> xr.Dataset:
+    """A cube on ``grid`` for ``years`` with every band filled with NaN (float32).
+
+    Args:
+        grid: target grid.
+        years: calendar years, e.g. ``range(2003, 2019)``.
+        title: human-readable dataset title.
+        simulated: True when the values come from a simulation (shown as such in the app).
+    """
+    years = [int(y) for y in years]
+    if not years:
+        raise InputError("a cube needs at least one year; got an empty list")
+    h, w = grid.shape
+    coords = {
+        "year": ("year", np.asarray(years, dtype=np.int32)),
+        "month": ("month", np.asarray(MONTHS, dtype=np.int32), {"long_name": "calendar month", "units": "1"}),
+        "y": ("y", grid.y, {"standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"}),
+        "x": ("x", grid.x, {"standard_name": "projection_x_coordinate", "units": "m", "axis": "X"}),
+    }
+    data_vars: dict[str, xr.Variable] = {}
+    for name in BANDS:
+        info = BAND_INFO[name]
+        dims = ("y", "x") if info.static else ("year", "month", "y", "x")
+        shape = (h, w) if info.static else (len(years), len(MONTHS), h, w)
+        attrs = {"units": info.units, "long_name": info.long_name, "source": info.source, "grid_mapping": "spatial_ref"}
+        data_vars[name] = xr.Variable(dims, np.full(shape, np.nan, dtype=np.float32), attrs)
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds["spatial_ref"] = xr.Variable((), np.int32(0), grid.cf_grid_mapping())
+    ds = ds.set_coords("spatial_ref")
+    ds.attrs.update({"Conventions": "CF-1.8", "title": title, "simulated": int(bool(simulated)), **grid.to_attrs()})
+    return ds
+
+
+def save_cube(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
+    """Write ``ds`` to NetCDF-4 at ``path`` atomically, bands packed as int16 and compressed.
+
+    Chunks are one (year, month) slice, so reading one month of one year reads one chunk.
+    """
+    validate_cube(ds)
+    path = Path(path)
+    encoding: dict[str, dict[str, object]] = {}
+    for name in BANDS:
+        scale, offset = PACKING[name]
+        var = ds[name]
+        chunks = tuple(1 if d in ("year", "month") else var.sizes[d] for d in var.dims)
+        encoding[name] = {
+            "dtype": "int16",
+            "scale_factor": np.float32(scale),
+            "add_offset": np.float32(offset),
+            "_FillValue": np.int16(-32768),
+            "zlib": True,
+            "complevel": 1,
+            "shuffle": True,
+            "chunksizes": chunks,
+        }
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    return path
+
+
+def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
+    """Open a cube written by :func:`save_cube` (or any NetCDF with the same layout).
+
+    Args:
+        path: NetCDF file.
+        load: read every value into memory now (otherwise values are read lazily).
+
+    Raises:
+        DataFileError: if the file is missing or is not a readable cube.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"cube file {str(path)!r} does not exist; build it with `python -m geoapp data build`")
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True)
+    except Exception as exc:  # h5py/netCDF raise many types for garbled files
+        raise DataFileError(f"cannot read cube {str(path)!r}: {exc}; is it a NetCDF-4 file written by geoapp?") from exc
+    try:
+        validate_cube(ds)
+    except InputError as exc:
+        ds.close()
+        raise DataFileError(f"{str(path)!r} is not a geoapp cube: {exc}") from exc
+    if load:
+        ds = ds.load()
+        ds.close()
+    return ds
+
+
+def validate_cube(ds: xr.Dataset) -> None:
+    """Check that ``ds`` has the cube layout; raise :class:`InputError` naming what is missing."""
+    missing = [b for b in BANDS if b not in ds.data_vars]
+    if missing:
+        raise InputError(f"cube lacks band(s) {missing!r}; expected all of {list(BANDS)!r}")
+    for name in BANDS:
+        want = ("y", "x") if BAND_INFO[name].static else ("year", "month", "y", "x")
+        if tuple(ds[name].dims) != want:
+            raise InputError(f"band {name!r} has dims {tuple(ds[name].dims)!r}; expected {want!r}")
+    months = [int(m) for m in ds["month"].values]
+    if months != list(MONTHS):
+        raise InputError(f"cube months are {months!r}; expected {list(MONTHS)!r} (March to September)")
+    cube_grid(ds)
+
+
+def cube_grid(ds: xr.Dataset) -> Grid:
+    """The :class:`Grid` a cube lives on (from its global attributes)."""
+    return Grid.from_attrs(ds.attrs)
+
+
+def as_array(
+    ds: xr.Dataset,
+    bands: Sequence[str] = BANDS,
+    years: Sequence[int] | None = None,
+) -> xr.DataArray:
+    """Stack bands into one DataArray of dims (year, month, band, y, x), static bands broadcast.
+
+    Args:
+        ds: a cube.
+        bands: band names in the wanted order (default: all nine, paper order).
+        years: subset of years (default: all).
+    """
+    bands = check_bands(list(bands))
+    if years is not None:
+        ds = select_years(ds, years)
+    parts = []
+    for b in bands:
+        da = ds[b]
+        if b in STATIC_BANDS:
+            da = da.expand_dims(year=ds["year"].values, month=ds["month"].values)
+        parts.append(da.transpose("year", "month", "y", "x"))
+    return xr.concat(parts, dim=xr.DataArray(list(bands), dims="band", name="band")).transpose(
+        "year", "month", "band", "y", "x"
+    )
+
+
+def select_years(ds: xr.Dataset, years: Sequence[int]) -> xr.Dataset:
+    """The cube restricted to ``years``; an error names any year the cube does not hold."""
+    have = {int(y) for y in ds["year"].values}
+    years = [int(y) for y in years]
+    absent = [y for y in years if y not in have]
+    if absent:
+        raise InputError(f"year(s) {absent!r} not in the cube; it holds {min(have)}..{max(have)}")
+    return ds.sel(year=years)
+
+
+def band_stats(ds: xr.Dataset, train_years: Sequence[int], bands: Sequence[str] = BANDS) -> xr.Dataset:
+    """Per-month, per-band mean and standard deviation over ``train_years`` only.
+
+    Statistics skip NaN. Static bands get the same values in every month. The standard deviation is
+    floored at 1e-6 so standardising never divides by zero.
+
+    Returns:
+        Dataset with ``mean`` and ``std``, each dims (month, band), float64.
+    """
+    sub = select_years(ds, train_years)
+    means = np.zeros((len(MONTHS), len(bands)))
+    stds = np.zeros((len(MONTHS), len(bands)))
+    for j, b in enumerate(check_bands(list(bands))):
+        da = sub[b]
+        if b in STATIC_BANDS:
+            v = da.values.astype(np.float64)
+            means[:, j] = np.nanmean(v)
+            stds[:, j] = np.nanstd(v)
+        else:
+            for i, m in enumerate(MONTHS):
+                v = da.sel(month=m).values.astype(np.float64)
+                means[i, j] = np.nanmean(v)
+                stds[i, j] = np.nanstd(v)
+    if not np.all(np.isfinite(means)):
+        raise InputError("a band is all-NaN in the training years; cannot standardise it")
+    coords = {"month": list(MONTHS), "band": list(bands)}
+    return xr.Dataset(
+        {"mean": (("month", "band"), means), "std": (("month", "band"), np.maximum(stds, 1e-6))},
+        coords=coords,
+        attrs={"train_years": [int(y) for y in train_years]},
+    )

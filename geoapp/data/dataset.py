@@ -1,0 +1,231 @@
+"""A yield dataset on disk: a cube, county anchors, county yields, a card and (when simulated) the truth.
+
+A dataset is a folder::
+
+    dataset.json    the card: name, title, simulated flag, grid, tile size, years, fingerprint
+    cube.nc         inputs (see geoapp.data.cube), EPSG:5070
+    counties.csv    geoid, name, state, n_pixels, cropland_km2, anchor_row, anchor_col, anchor_lat, anchor_lon
+    yields.csv      geoid, year, yield (bu/acre, empty when withheld), labelled [, expected]
+    truth.json      simulated datasets only: the true drivers (geoapp.data.simulate)
+
+Folders are written under a temporary name and renamed, so a reader never sees half a dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from geoapp import __version__
+from geoapp.data.cube import cube_grid, open_cube, save_cube
+from geoapp.data.grid import Grid
+from geoapp.data.simulate import SIMULATION_CONFIGS, SimulatedDataset, simulate
+from geoapp.errors import DataFileError, InputError, MissingDataError
+from geoapp.paths import data_dir
+
+__all__ = [
+    "YieldDataset",
+    "save_simulated",
+    "load_dataset",
+    "default_dataset_path",
+    "build_default_dataset",
+    "ensure_default_dataset",
+    "list_datasets",
+]
+
+CARD = "dataset.json"
+
+
+@dataclass
+class YieldDataset:
+    """A dataset folder opened for reading (the cube is read lazily).
+
+    Attributes:
+        root: the folder.
+        card: the parsed ``dataset.json``.
+        cube: the input cube (lazy xarray Dataset).
+        counties: county table with anchor pixels (``geoid`` as 5-character strings).
+        yields: county yields, one row per (geoid, year); ``yield`` NaN where withheld.
+        truth: the simulation's true drivers, or None for real data.
+    """
+
+    root: Path
+    card: dict
+    cube: xr.Dataset
+    counties: pd.DataFrame
+    yields: pd.DataFrame
+    truth: dict | None
+
+    @property
+    def simulated(self) -> bool:
+        """True when the data come from geoapp's simulation (the app labels them so)."""
+        return bool(self.card.get("simulated", False))
+
+    @property
+    def name(self) -> str:
+        """Short dataset name (the folder name)."""
+        return self.root.name
+
+    @property
+    def title(self) -> str:
+        """Human-readable title, with "(simulated)" appended for simulated data."""
+        title = str(self.card.get("title", self.name))
+        return f"{title} (simulated)" if self.simulated and "simulated" not in title.lower() else title
+
+    @property
+    def grid(self) -> Grid:
+        """The cube's grid."""
+        return cube_grid(self.cube)
+
+    @property
+    def years(self) -> list[int]:
+        """Years present in the cube."""
+        return [int(y) for y in self.cube["year"].values]
+
+    @property
+    def tile_px(self) -> int:
+        """Anchor tile size in pixels."""
+        return int(self.card["tile_px"])
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the dataset's files (checkpoints record it to detect a data mismatch)."""
+        return str(self.card["fingerprint"])
+
+    def labelled(self, year: int | None = None) -> pd.DataFrame:
+        """Rows of :attr:`yields` that carry a label (optionally of one year)."""
+        df = self.yields[self.yields["labelled"]]
+        return df if year is None else df[df["year"] == int(year)]
+
+    def close(self) -> None:
+        """Close the cube file."""
+        self.cube.close()
+
+
+def _fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("cube.nc", "counties.csv", "yields.csv"):
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _write_folder(target: Path, write) -> Path:
+    """Call ``write(tmp_folder)`` then atomically move the folder onto ``target`` (replacing it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str]) -> Path:
+    """Write a :class:`SimulatedDataset` as a dataset folder at ``out_dir`` (atomically)."""
+    cfg = sim.config
+
+    def write(tmp: Path) -> None:
+        save_cube(sim.cube, tmp / "cube.nc")
+        sim.counties.to_csv(tmp / "counties.csv", index=False)
+        sim.yields.to_csv(tmp / "yields.csv", index=False, float_format="%.3f")
+        (tmp / "truth.json").write_text(json.dumps(sim.truth, indent=1))
+        card = {
+            "name": f"corn_belt_sim_{cfg.name}",
+            "title": sim.cube.attrs["title"],
+            "simulated": True,
+            "description": "Simulated Corn Belt on real 2016 Census county polygons; see docs/simulated-data.md.",
+            "simulation_config": asdict(cfg),
+            "tile_px": cfg.tile_px,
+            "years": cfg.years,
+            "grid": cube_grid(sim.cube).to_attrs(),
+            "n_counties": int(len(sim.counties)),
+            "labelled_rows": int(sim.yields["labelled"].sum()),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "geoapp_version": __version__,
+        }
+        card["fingerprint"] = _fingerprint(tmp)
+        (tmp / CARD).write_text(json.dumps(card, indent=1))
+
+    return _write_folder(Path(out_dir), write)
+
+
+def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
+    """Open the dataset folder at ``path``.
+
+    Raises:
+        MissingDataError: if the folder does not exist (build it with ``python -m geoapp data build``).
+        DataFileError: if a file is missing or garbled.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise MissingDataError(
+            f"dataset folder {str(root)!r} does not exist; build the default one with `python -m geoapp data build`"
+        )
+    missing = [n for n in (CARD, "cube.nc", "counties.csv", "yields.csv") if not (root / n).exists()]
+    if missing:
+        raise DataFileError(f"dataset {str(root)!r} lacks {missing!r}; rebuild it with `python -m geoapp data build`")
+    try:
+        card = json.loads((root / CARD).read_text())
+        counties = pd.read_csv(root / "counties.csv", dtype={"geoid": str})
+        yields = pd.read_csv(root / "yields.csv", dtype={"geoid": str})
+        truth_path = root / "truth.json"
+        truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
+    except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"dataset {str(root)!r} has a garbled file: {exc}") from exc
+    for col in ("geoid", "year", "yield", "labelled"):
+        if col not in yields.columns:
+            raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}")
+    if "tile_px" not in card:
+        raise DataFileError(f"{str(root / CARD)!r} lacks 'tile_px'")
+    yields["labelled"] = yields["labelled"].astype(bool)
+    cube = open_cube(root / "cube.nc")
+    return YieldDataset(root=root, card=card, cube=cube, counties=counties, yields=yields, truth=truth)
+
+
+def default_dataset_path(config: str = "demo") -> Path:
+    """Folder of the embedded simulated dataset for a configuration (``demo`` or ``paper``)."""
+    if config not in SIMULATION_CONFIGS:
+        raise InputError(f"unknown dataset configuration {config!r}; expected one of {list(SIMULATION_CONFIGS)!r}")
+    return data_dir() / f"corn_belt_sim_{config}"
+
+
+def build_default_dataset(config: str = "demo", progress: bool = True, out_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Simulate and save the embedded dataset for ``config``; returns its folder."""
+    target = Path(out_dir) if out_dir is not None else default_dataset_path(config)
+    sim = simulate(config, progress=progress)
+    return save_simulated(sim, target)
+
+
+def ensure_default_dataset(config: str = "demo", progress: bool = True) -> Path:
+    """The embedded dataset's folder, building it first if it is missing."""
+    path = default_dataset_path(config)
+    if not (path / CARD).exists():
+        build_default_dataset(config, progress=progress)
+    return path
+
+
+def list_datasets(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Dataset folders (those holding a ``dataset.json``) directly under ``root`` (default: data dir)."""
+    base = Path(root) if root is not None else data_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CARD).exists())

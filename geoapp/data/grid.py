@@ -1,0 +1,154 @@
+"""The raster grid every cube lives on: a north-up grid in an equal-area CRS (EPSG:5070 by default).
+
+A :class:`Grid` is the CRS, the pixel size in metres and the outer bounds; it gives the affine
+transform, pixel-centre coordinates, longitude/latitude of every pixel, conversions from km to pixels,
+and the CF grid-mapping attributes that let rioxarray and QGIS georeference a saved cube.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS, Transformer
+
+from geoapp.errors import InputError
+
+__all__ = ["Grid", "ALBERS_CONUS"]
+
+ALBERS_CONUS = "EPSG:5070"
+"""NAD83 / Conus Albers: equal-area, metres. The default CRS of every cube."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid.
+
+    Attributes:
+        crs: CRS of the grid, as an authority string (e.g. ``"EPSG:5070"``).
+        resolution_m: pixel size in metres (square pixels).
+        xmin, ymin, xmax, ymax: outer bounds in CRS metres; multiples of ``resolution_m``.
+    """
+
+    crs: str
+    resolution_m: float
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+    def __post_init__(self) -> None:
+        if not (self.resolution_m > 0 and math.isfinite(self.resolution_m)):
+            raise InputError(f"grid resolution must be a positive number of metres, got {self.resolution_m!r}")
+        if not (self.xmax > self.xmin and self.ymax > self.ymin):
+            raise InputError(
+                f"grid bounds are empty: x {self.xmin}..{self.xmax}, y {self.ymin}..{self.ymax} (expected min < max)"
+            )
+        if not CRS.from_user_input(self.crs).is_projected:
+            raise InputError(f"grid CRS {self.crs!r} is not projected; a cube grid needs metres (e.g. EPSG:5070)")
+
+    @classmethod
+    def covering(
+        cls, bounds: tuple[float, float, float, float], resolution_m: float, crs: str = ALBERS_CONUS, margin_m: float = 0.0
+    ) -> Grid:
+        """The smallest grid aligned to multiples of ``resolution_m`` that covers ``bounds`` plus ``margin_m``.
+
+        Args:
+            bounds: (xmin, ymin, xmax, ymax) in ``crs`` metres.
+            resolution_m: pixel size in metres.
+            crs: grid CRS.
+            margin_m: extra space added on every side, in metres.
+        """
+        r = float(resolution_m)
+        x0, y0, x1, y1 = bounds
+        return cls(
+            crs=crs,
+            resolution_m=r,
+            xmin=math.floor((x0 - margin_m) / r) * r,
+            ymin=math.floor((y0 - margin_m) / r) * r,
+            xmax=math.ceil((x1 + margin_m) / r) * r,
+            ymax=math.ceil((y1 + margin_m) / r) * r,
+        )
+
+    # ---- shape and coordinates -------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """Number of columns (x)."""
+        return int(round((self.xmax - self.xmin) / self.resolution_m))
+
+    @property
+    def height(self) -> int:
+        """Number of rows (y)."""
+        return int(round((self.ymax - self.ymin) / self.resolution_m))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return self.height, self.width
+
+    @property
+    def transform(self) -> Affine:
+        """Affine transform from (col, row) to CRS (x, y) of the pixel's upper-left corner."""
+        r = self.resolution_m
+        return Affine(r, 0.0, self.xmin, 0.0, -r, self.ymax)
+
+    @property
+    def x(self) -> np.ndarray:
+        """Pixel-centre x coordinates in metres, shape (width,), increasing."""
+        return self.xmin + (np.arange(self.width) + 0.5) * self.resolution_m
+
+    @property
+    def y(self) -> np.ndarray:
+        """Pixel-centre y coordinates in metres, shape (height,), decreasing (north-up)."""
+        return self.ymax - (np.arange(self.height) + 0.5) * self.resolution_m
+
+    def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Longitude and latitude (degrees, EPSG:4326) of every pixel centre, each shape (height, width)."""
+        xx, yy = np.meshgrid(self.x, self.y)
+        to_geo = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        lon, lat = to_geo.transform(xx, yy)
+        return np.asarray(lon), np.asarray(lat)
+
+    def km_to_px(self, km: float) -> int:
+        """A distance in km as a whole number of pixels on this grid (rounded, at least 1)."""
+        if not (km > 0):
+            raise InputError(f"distance must be positive km, got {km!r}")
+        return max(1, int(round(km * 1000.0 / self.resolution_m)))
+
+    def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices (int) of points given in grid CRS metres; may fall outside the grid."""
+        col = np.floor((np.asarray(x) - self.xmin) / self.resolution_m).astype(int)
+        row = np.floor((self.ymax - np.asarray(y)) / self.resolution_m).astype(int)
+        return row, col
+
+    # ---- CF metadata -------------------------------------------------------------------------
+    def cf_grid_mapping(self) -> dict[str, object]:
+        """CF ``grid_mapping`` variable attributes (with ``crs_wkt`` and ``spatial_ref`` for GDAL)."""
+        crs = CRS.from_user_input(self.crs)
+        attrs = dict(crs.to_cf())
+        wkt = crs.to_wkt()
+        attrs["crs_wkt"] = wkt
+        attrs["spatial_ref"] = wkt
+        attrs["GeoTransform"] = " ".join(str(v) for v in self.transform.to_gdal())
+        return attrs
+
+    def to_attrs(self) -> dict[str, object]:
+        """Plain attributes that :meth:`from_attrs` reads back."""
+        return {
+            "grid_crs": self.crs,
+            "grid_resolution_m": self.resolution_m,
+            "grid_bounds_m": [self.xmin, self.ymin, self.xmax, self.ymax],
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, object]) -> Grid:
+        """Rebuild a grid from :meth:`to_attrs` output (e.g. a cube's global attributes)."""
+        try:
+            bounds = [float(v) for v in np.atleast_1d(attrs["grid_bounds_m"])]  # type: ignore[arg-type]
+            return cls(str(attrs["grid_crs"]), float(attrs["grid_resolution_m"]), *bounds)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"no grid description in the attributes ({exc!r}); expected grid_crs, grid_resolution_m, grid_bounds_m"
+            ) from exc

@@ -1,0 +1,486 @@
+"""A simulated Corn Belt: the embedded default dataset (documented in ``docs/simulated-data.md``).
+
+No real county yields or gridded climate can be had offline, so geoapp ships a generating process on
+the real county polygons of the 13 study states, 2003-2018. It is deterministic from a seed and built
+so that the learning problem resembles the real one:
+
+1. **Static world** (:func:`_static_world`): terrain rising westward with bumps for the Ozarks and the
+   Appalachian plateau; soil sand/silt/clay from multi-scale fields through a softmax (fractions sum
+   to 1) with a loess belt, sandhills and clay plains; a cropland fraction that is high in the core Corn
+   Belt and low in the northern forests, the western range and rough terrain.
+2. **Climate normals** (:func:`_climate_normals`): precipitation falling westward with a May-June peak;
+   daytime land surface temperature falling northward with a July peak; night-time temperature below it
+   by a diurnal range that widens in the dry west.
+3. **Weather of each year** (:func:`_simulate_year`): large-scale and local anomaly fields per month,
+   plus scripted years: a drought-and-heat summer in 2012 and a benign, record-high season in 2016.
+   Dry months are hot by day (land-surface feedback).
+4. **Crop response per pixel**: potential yield from soil and terrain, times exp(-stress), where water
+   stress (a lagged water balance buffered by soil water capacity) and heat stress concentrate in the
+   critical months July and August, with sensitivities that vary by region (irrigated Platte valley,
+   drier west); plus a technology trend, a county management effect and pixel noise. Vegetation
+   indices follow the crop's green-up and the stress accumulated so far, diluted by non-crop land
+   and by occasional cloud contamination.
+5. **County yields**: the cropland-weighted mean of pixel yields inside each county polygon, plus a
+   county-year noise term (the known noise floor). Counties with little cropland are withheld, as NASS
+   withholds them, leaving about 850 labelled counties a year.
+
+The true drivers (month weights of each stress, each term's share of yield variance, the noise floor)
+are returned in :attr:`SimulatedDataset.truth` and saved with the dataset.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from rasterio.features import rasterize
+from tqdm.auto import tqdm
+
+from geoapp.data.bands import MONTHS
+from geoapp.data.counties import load_counties
+from geoapp.data.cube import empty_cube
+from geoapp.data.fields import random_fields
+from geoapp.data.grid import Grid
+from geoapp.data.study_area import study_area_grid
+from geoapp.errors import InputError
+
+__all__ = ["SimulationConfig", "SIMULATION_CONFIGS", "SimulatedDataset", "simulate", "county_raster"]
+
+T = len(MONTHS)
+_ACRES_PER_KM2 = 247.105
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines a simulated dataset; same config and seed give the same data."""
+
+    name: str = "demo"
+    resolution_m: float = 4000.0  # pixel size of the EPSG:5070 grid, metres
+    tile_px: int = 16  # anchor tile size in pixels (16 x 4 km = 64 km, about one county)
+    first_year: int = 2003
+    last_year: int = 2018
+    seed: int = 2003
+    states: tuple[str, ...] | None = None  # None: the 13 default states
+    drought_year: int = 2012  # scripted drought-and-heat summer
+    record_year: int = 2016  # scripted benign season, record yields
+    trend_bu_per_year: float = 0.45  # technology trend, bu/acre per year
+    base_year: int = 2010  # year where the trend term is zero
+    county_noise_bu: float = 3.0  # sd of the county-year noise: the floor no model can beat, bu/acre
+    pixel_noise_bu: float = 4.0  # sd of independent pixel noise before aggregation, bu/acre
+    county_effect_bu: float = 2.0  # sd of the persistent county management effect, bu/acre
+    labelled_per_year: int = 850  # about this many counties carry a label each year
+    water_stress_scale: float = 1.0  # multiplies the water-stress exponent
+    heat_stress_scale: float = 1.0  # multiplies the heat-stress exponent
+
+    def __post_init__(self) -> None:
+        if self.first_year > self.last_year:
+            raise InputError(f"first_year {self.first_year} is after last_year {self.last_year}")
+        if self.tile_px < 4:
+            raise InputError(f"tile_px must be at least 4 pixels, got {self.tile_px}")
+
+    @property
+    def years(self) -> list[int]:
+        """Calendar years simulated."""
+        return list(range(self.first_year, self.last_year + 1))
+
+
+SIMULATION_CONFIGS: dict[str, SimulationConfig] = {
+    "demo": SimulationConfig(),
+    "paper": SimulationConfig(name="paper", resolution_m=1000.0, tile_px=50),
+}
+"""Named configurations: ``demo`` (4 km, 16 px tiles, CPU) and ``paper`` (1 km, 50 px tiles, GPU)."""
+
+# Month weights of each stress (March..September); each sums to 1. Soybean is most sensitive to
+# water during pod set and seed fill (July-August) and to heat at flowering (July).
+WATER_WEIGHTS = np.array([0.0, 0.0, 0.04, 0.12, 0.36, 0.42, 0.06])
+HEAT_WEIGHTS = np.array([0.0, 0.0, 0.0, 0.15, 0.50, 0.30, 0.05])
+GREEN_UP = np.array([0.0, 0.03, 0.15, 0.55, 0.95, 1.0, 0.65])  # crop canopy fraction by month
+PPT_SHARE = np.array([0.075, 0.095, 0.125, 0.130, 0.110, 0.100, 0.085])  # share of annual ppt
+HEAT_THRESHOLD_C = 33.0  # daytime LST above which heat stress accrues, degC
+
+
+@dataclass
+class SimulatedDataset:
+    """What :func:`simulate` returns.
+
+    Attributes:
+        cube: the input cube (see :mod:`geoapp.data.cube`), float32, simulated=1.
+        counties: one row per county: geoid, name, state, n_pixels, cropland_km2, anchor_row,
+            anchor_col (crop centre on the grid), anchor_lat, anchor_lon.
+        yields: one row per (geoid, year): ``yield`` (bu/acre, NaN when withheld), ``expected``
+            (the noise-free yield), ``labelled`` (bool).
+        truth: the true drivers (JSON-serialisable dict).
+        config: the configuration used.
+    """
+
+    cube: xr.Dataset
+    counties: pd.DataFrame
+    yields: pd.DataFrame
+    truth: dict
+    config: SimulationConfig = field(default_factory=SimulationConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0)
+
+
+def _bump(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float, radius_deg: float) -> np.ndarray:
+    """A Gaussian bump of height 1 centred at (lon0, lat0) with the given radius in degrees."""
+    d2 = ((lon - lon0) * math.cos(math.radians(lat0))) ** 2 + (lat - lat0) ** 2
+    return np.exp(-d2 / (2 * radius_deg**2))
+
+
+def _streams(seed: int, name: str, *extra: int) -> np.random.Generator:
+    """An independent generator per named stream, so adding one stream never shifts another."""
+    key = [int(seed), *[ord(c) for c in name], *[int(e) for e in extra]]
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def county_raster(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
+    """Index of the county (row of ``counties``) covering each pixel centre, -1 outside; (H, W) int32."""
+    geoms = counties.geometry.to_crs(grid.crs)
+    shapes = ((g, i) for i, g in enumerate(geoms) if g is not None and not g.is_empty)
+    return rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=-1, dtype="int32")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. static world
+def _static_world(grid: Grid, lon: np.ndarray, lat: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Terrain, soil, cropland and the hidden crop parameters; each array (H, W) float32."""
+    rng = _streams(seed, "static")
+    x, y = grid.x, grid.y
+
+    def grf(length_km: float, n: int = 1, waves: int = 96) -> np.ndarray:
+        return random_fields(x, y, length_km, n, rng, n_waves=waves)
+
+    # Terrain (m): the Great Plains rise westward; Ozarks and Appalachian plateau; rolling relief.
+    plains = 180.0 + 1150.0 * _sigmoid((-99.5 - lon) / 2.2)
+    highlands = 260.0 * _bump(lon, lat, -92.4, 37.0, 1.0) + 420.0 * _bump(lon, lat, -83.2, 37.4, 0.9)
+    relief = 90.0 * grf(180)[0] + 35.0 * grf(40)[0] + 12.0 * grf(10)[0]
+    elevation = np.maximum(plains + highlands + relief, 90.0)
+
+    # Soil texture: softmax of three latent fields (fractions sum to 1).
+    loess = _bump(lon, lat, -91.0, 40.5, 3.2)  # silty loess belt along the big rivers
+    sandhills = _bump(lon, lat, -101.0, 42.2, 1.4) + 0.7 * _bump(lon, lat, -89.8, 44.6, 1.2)
+    clay_plains = _bump(lon, lat, -96.9, 47.6, 1.3) + 0.8 * _bump(lon, lat, -84.0, 41.3, 0.8)
+    logits = np.stack(
+        [
+            -0.2 + 1.6 * sandhills + 0.45 * grf(220)[0] + 0.30 * grf(35)[0],  # sand
+            0.55 + 0.9 * loess + 0.40 * grf(220)[0] + 0.25 * grf(35)[0],  # silt
+            0.0 + 1.3 * clay_plains + 0.35 * grf(220)[0] + 0.25 * grf(35)[0],  # clay
+        ]
+    )
+    soil = np.exp(logits - logits.max(axis=0))
+    soil /= soil.sum(axis=0)
+    sand, silt, clay = soil
+
+    # Cropland fraction: core belt high; northern forests, western range, rough and sandy land low.
+    forest = _sigmoid((lat - 45.3) / 0.5) * _sigmoid((lon + 95.0) / 0.6)
+    range_land = _sigmoid((-100.2 - lon) / 0.9)
+    rough = _relu(elevation - plains - 60.0) / 120.0
+    crop_logit = (
+        2.3 - 3.6 * forest - 2.6 * range_land - 1.6 * rough - 6.0 * _relu(sand - 0.42)
+        - 1.2 * _bump(lon, lat, -83.5, 37.6, 1.2)
+        + 0.9 * grf(90)[0] + 0.7 * grf(15)[0]
+    )  # fmt: skip
+    cropland = _sigmoid(crop_logit - 0.3)
+
+    # Hidden crop parameters (not in the cube): soil water capacity, yield potential, sensitivities.
+    awc = np.clip(0.35 + 0.9 * silt + 0.3 * clay - 0.9 * sand, 0.05, 1.0)  # available water capacity, 0..1
+    potential = 56.0 + 16.0 * (silt - 0.42) - 22.0 * _relu(sand - 0.35) - 14.0 * _relu(clay - 0.40)
+    potential -= 0.004 * _relu(elevation - 450.0)
+    irrigated = 0.8 * _bump(lon, lat, -98.6, 40.8, 1.1)  # Platte valley irrigation shields water stress
+    water_sens = (1.0 + 0.35 * np.tanh((-lon - 95.0) / 4.0) + 0.25 * grf(260)[0]) * (1.0 - irrigated)
+    # Heat hurts most on light soils (they dry and heat fastest): an interaction a linear model misses.
+    heat_sens = 0.45 + 1.3 * _sigmoid((sand - 0.30) / 0.04) + 0.2 * grf(320)[0]
+    management = grf(200)[0]  # smooth regional management effect, sd 1
+    out = {
+        "elevation": elevation, "sand": sand, "silt": silt, "clay": clay, "cropland": cropland,
+        "awc": awc, "potential": potential, "water_sens": np.maximum(water_sens, 0.05),
+        "heat_sens": np.maximum(heat_sens, 0.3), "management": management,
+    }  # fmt: skip
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. climate normals
+def _climate_normals(lon: np.ndarray, lat: np.ndarray, elevation: np.ndarray) -> dict[str, np.ndarray]:
+    """Monthly normals, each (T, H, W) float32: ``ppt`` (mm), ``lst_day`` and ``lst_night`` (degC)."""
+    annual_ppt = 1150.0 - 38.0 * (-82.5 - lon).clip(min=0) - 12.0 * (lat - 40.0).clip(min=0)  # mm/yr
+    annual_ppt = np.maximum(annual_ppt, 330.0)
+    westness = np.clip((-lon - 90.0) / 12.0, 0.0, 1.0)
+    share = PPT_SHARE[:, None, None] * (1.0 + 0.35 * westness[None] * (GREEN_UP[:, None, None] - 0.45))
+    ppt = annual_ppt[None] * share
+    base_day = np.array([9.0, 17.0, 24.5, 30.0, 33.0, 32.0, 27.0])[:, None, None]  # at 40N, 300 m
+    lat_rate = np.array([1.3, 1.1, 0.9, 0.7, 0.6, 0.65, 0.8])[:, None, None]  # degC per degree north
+    dry_bonus = 2.5 * westness[None]  # dry air, hotter surface
+    lst_day = base_day - lat_rate * (lat - 40.0)[None] - 0.0055 * (elevation - 300.0)[None] + dry_bonus
+    diurnal = (11.0 + 5.0 * westness)[None] * np.array([0.8, 0.9, 1.0, 1.0, 1.0, 1.0, 0.95])[:, None, None]
+    lst_night = lst_day - diurnal
+    return {k: v.astype(np.float32) for k, v in {"ppt": ppt, "lst_day": lst_day, "lst_night": lst_night}.items()}
+
+
+def _scripted_anomalies(year: int, cfg: SimulationConfig, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-precipitation and temperature anomalies of scripted years, each (T, H, W)."""
+    log_ppt = np.zeros((T, *lon.shape), np.float32)
+    temp = np.zeros((T, *lon.shape), np.float32)
+    if year == cfg.drought_year:  # 2012-like: dry, hot June-August, worst in the south and west
+        core = 0.55 + 0.45 * _sigmoid((41.5 - lat) / 1.5)
+        log_ppt += np.array([0.1, -0.2, -0.3, -0.7, -0.75, -0.4, 0.0])[:, None, None] * core[None]
+        temp += np.array([2.5, 1.0, 1.0, 2.2, 2.8, 1.5, 0.5])[:, None, None] * core[None]
+    if year == cfg.record_year:  # 2016-like: timely rain, mild summer everywhere
+        log_ppt += np.array([0.0, 0.0, 0.05, 0.15, 0.3, 0.35, 0.1])[:, None, None]
+        temp += np.array([0.0, 0.0, 0.0, -0.6, -1.8, -1.5, 0.0])[:, None, None]
+    return log_ppt, temp
+
+
+# ---------------------------------------------------------------------------------------------
+# 3-4. one year: weather, crop response, vegetation indices
+def _simulate_year(
+    year: int,
+    cfg: SimulationConfig,
+    grid: Grid,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    world: dict[str, np.ndarray],
+    normals: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Inputs (each (T, H, W)) and pixel yield terms (each (H, W)) of one year."""
+    rng = _streams(cfg.seed, "year", year)
+    x, y = grid.x, grid.y
+    shape = lon.shape
+
+    # Weather: regional (400 km) anomalies, patchy convective rain (25 km, strongest in summer)
+    # and a year-wide offset per month.
+    regional = random_fields(x, y, 400.0, T, rng, n_waves=48)
+    local = random_fields(x, y, 25.0, T, rng, n_waves=96)
+    offset = rng.normal(0.0, 0.2, size=(T, 1, 1)).astype(np.float32)
+    temp_regional = random_fields(x, y, 500.0, T, rng, n_waves=48)
+    script_ppt, script_temp = _scripted_anomalies(year, cfg, lon, lat)
+    convective = (0.25 + 0.35 * GREEN_UP)[:, None, None]
+    log_anom = 0.35 * regional + convective * local + offset + script_ppt
+    ppt = normals["ppt"] * np.exp(log_anom - 0.5 * (0.35**2 + convective**2))
+    temp_anom = 1.3 * temp_regional + rng.normal(0.0, 0.6, size=(T, 1, 1)) + script_temp
+    lst_day = normals["lst_day"] + temp_anom - 2.2 * np.clip(log_anom, -1.5, 1.0)  # dry ground heats up
+    lst_night = normals["lst_night"] + 0.7 * temp_anom - 0.4 * np.clip(log_anom, -1.5, 1.0)
+
+    # Water balance: this month's rain plus what the soil kept from last month.
+    prev = np.concatenate([normals["ppt"][:1] * 0.9, ppt[:-1]], axis=0)
+    supply = 0.6 * ppt + 0.4 * prev * (0.5 + 0.5 * world["awc"])[None]
+    demand = 0.85 * normals["ppt"] * (1.0 + 0.06 * (lst_day - normals["lst_day"]))
+    deficit = _relu(1.0 - supply / np.maximum(demand, 1.0))  # 0..1, per month
+    buffer = 1.5 - world["awc"]  # sandy soils (low capacity) suffer more
+    water_m = deficit**1.5 * buffer[None] * world["water_sens"][None]  # monthly water stress
+    heat_m = _relu(lst_day - HEAT_THRESHOLD_C) ** 1.5 / 8.0 * world["heat_sens"][None]
+    wet = ppt[2:4] / normals["ppt"][2:4]  # May-June excess rain delays planting
+    excess = 0.12 * _relu(wet - 1.7).sum(axis=0)
+
+    water = cfg.water_stress_scale * 1.6 * np.tensordot(WATER_WEIGHTS, water_m, axes=1)
+    heat = cfg.heat_stress_scale * 0.8 * np.tensordot(HEAT_WEIGHTS, heat_m, axes=1)
+    trend = cfg.trend_bu_per_year * (year - cfg.base_year)
+    yield_px = world["potential"] * np.exp(-(water + heat + excess)) + trend
+
+    # Vegetation indices: green-up times crop health so far, diluted by non-crop land and clouds.
+    # The canopy shows stress a month late, so August stress (seed fill) is barely visible.
+    stress_m = 1.6 * water_m + 0.8 * heat_m
+    lagged = np.concatenate([np.zeros_like(stress_m[:1]), stress_m[:-1]], axis=0)
+    health = np.exp(-2.0 * np.cumsum(lagged, axis=0) / np.arange(1, T + 1)[:, None, None])
+    crop = world["cropland"][None]
+    canopy = GREEN_UP[:, None, None] * health
+    natural = (0.30 + 0.45 * np.array([0.2, 0.45, 0.8, 0.95, 1.0, 0.95, 0.8])[:, None, None]) * (
+        1.0 - 0.45 * np.clip((-lon - 98.0) / 5.0, 0.0, 1.0)
+    )[None] * np.exp(-0.3 * np.tensordot(np.ones(T) / T, deficit, axes=1))[None]
+    ndvi = crop * (0.22 + 0.68 * canopy / (canopy + 0.25) * 1.25) + (1.0 - crop) * natural
+    evi = crop * (0.10 + 0.58 * canopy**1.1) + (1.0 - crop) * (0.55 * natural - 0.05)
+    # Residual cloud in the monthly composites: patches about 40 km across over ~10% of the area,
+    # plus scattered cloudy pixels.
+    patches = _sigmoid((random_fields(x, y, 40.0, T, rng, n_waves=64) - 1.3) / 0.15)
+    cloudy = rng.random((T, *shape)) < 0.05
+    haze = 0.3 * patches + rng.uniform(0.1, 0.35, size=(T, *shape)).astype(np.float32) * cloudy
+    ndvi = np.clip(ndvi - haze + rng.normal(0, 0.025, (T, *shape)), -0.1, 0.95)
+    evi = np.clip(evi - 0.8 * haze + rng.normal(0, 0.025, (T, *shape)), -0.1, 0.9)
+
+    # Pixel noise and the structural terms kept for the truth table.
+    pixel_noise = rng.normal(0.0, cfg.pixel_noise_bu, size=shape)
+    out = {
+        "ppt": ppt, "lst_day": lst_day, "lst_night": lst_night, "ndvi": ndvi, "evi": evi,
+        "yield_px": yield_px + pixel_noise, "yield_px_expected": yield_px,
+        "water": water, "heat": heat, "excess": excess,
+    }  # fmt: skip
+    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. counties: anchors, labels, aggregation
+def _county_table(counties: gpd.GeoDataFrame, index: np.ndarray, grid: Grid, cropland: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """Per-county pixel count, cropland area and crop-centre anchor pixel."""
+    n = len(counties)
+    flat = index.ravel()
+    inside = flat >= 0
+    ids = flat[inside]
+    crop = cropland.ravel()[inside].astype(np.float64)
+    rows, cols = np.divmod(np.flatnonzero(inside), grid.width)
+    n_pix = np.bincount(ids, minlength=n)
+    w = np.bincount(ids, weights=crop, minlength=n)
+    r_bar = np.bincount(ids, weights=crop * rows, minlength=n) / np.maximum(w, 1e-9)
+    c_bar = np.bincount(ids, weights=crop * cols, minlength=n) / np.maximum(w, 1e-9)
+    # The anchor is the county pixel nearest the cropland-weighted centroid (stays inside the county).
+    d2 = (rows - r_bar[ids]) ** 2 + (cols - c_bar[ids]) ** 2
+    order = np.lexsort((d2, ids))
+    first = np.searchsorted(ids[order], np.arange(n))
+    anchor_row = np.full(n, -1)
+    anchor_col = np.full(n, -1)
+    has = n_pix > 0
+    anchor_row[has] = rows[order][first[has]]
+    anchor_col[has] = cols[order][first[has]]
+    if not has.all():  # counties smaller than a pixel: nearest pixel to the polygon's centroid
+        cent = counties.geometry[~has].to_crs(grid.crs).centroid
+        r, c = grid.rowcol(cent.x.to_numpy(), cent.y.to_numpy())
+        anchor_row[~has], anchor_col[~has] = r, c
+    px_km2 = (grid.resolution_m / 1000.0) ** 2
+    table = pd.DataFrame(
+        {
+            "geoid": counties["geoid"].to_numpy(),
+            "name": counties["name"].to_numpy(),
+            "state": counties["state"].to_numpy(),
+            "n_pixels": n_pix,
+            "cropland_km2": w * px_km2,
+            "anchor_row": anchor_row,
+            "anchor_col": anchor_col,
+        }
+    )
+    table["anchor_lat"] = lat[anchor_row, anchor_col].astype(float)
+    table["anchor_lon"] = lon[anchor_row, anchor_col].astype(float)
+    return table
+
+
+def _aggregate(index: np.ndarray, values: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Weighted mean of ``values`` over the pixels of each county; NaN for counties with no weight."""
+    flat = index.ravel()
+    inside = flat >= 0
+    w = weights.ravel()[inside].astype(np.float64)
+    num = np.bincount(flat[inside], weights=w * values.ravel()[inside], minlength=n)
+    den = np.bincount(flat[inside], weights=w, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+def simulate(config: SimulationConfig | str = "demo", progress: bool = True) -> SimulatedDataset:
+    """Run the generating process and return the cube, counties, yields and true drivers.
+
+    Args:
+        config: a :class:`SimulationConfig` or the name of one in :data:`SIMULATION_CONFIGS`.
+        progress: show a progress bar over years.
+    """
+    cfg = SIMULATION_CONFIGS[config] if isinstance(config, str) and config in SIMULATION_CONFIGS else config
+    if not isinstance(cfg, SimulationConfig):
+        raise InputError(f"unknown simulation config {config!r}; expected one of {list(SIMULATION_CONFIGS)!r}")
+    t0 = time.perf_counter()
+    counties = load_counties(cfg.states)
+    grid = study_area_grid(cfg.resolution_m, cfg.states)
+    lon, lat = (a.astype(np.float32) for a in grid.lonlat())
+    index = county_raster(counties, grid)
+    world = _static_world(grid, lon, lat, cfg.seed)
+    normals = _climate_normals(lon, lat, world["elevation"])
+    table = _county_table(counties, index, grid, world["cropland"], lon, lat)
+    n = len(table)
+
+    # Labels: enough cropland to be reported, and a few random withholdings each year.
+    rng_lab = _streams(cfg.seed, "labels")
+    reportable = table["cropland_km2"].rank(ascending=False, method="first") <= cfg.labelled_per_year * 1.035
+    county_effect = cfg.county_effect_bu * rng_lab.standard_normal(n)
+    management = _aggregate(index, world["management"], world["cropland"], n)
+
+    cube = empty_cube(grid, cfg.years, f"Simulated Corn Belt ({cfg.name}, {cfg.resolution_m / 1000:g} km)", simulated=True)
+    for b in ("elevation", "sand", "silt", "clay"):
+        cube[b].values[:] = world[b]
+    records = []
+    terms = {k: [] for k in ("potential", "water", "heat", "excess", "trend", "effect", "noise")}
+    potential_c = _aggregate(index, world["potential"], world["cropland"], n)
+    for k, year in enumerate(tqdm(cfg.years, desc="simulating years", disable=not progress)):
+        yr = _simulate_year(year, cfg, grid, lon, lat, world, normals)
+        for b in ("ndvi", "evi", "lst_day", "lst_night", "ppt"):
+            cube[b].values[k] = yr[b]
+        expected_px = _aggregate(index, yr["yield_px_expected"], world["cropland"], n)
+        observed_px = _aggregate(index, yr["yield_px"], world["cropland"], n)
+        rng_year = _streams(cfg.seed, "county-noise", year)
+        noise = cfg.county_noise_bu * rng_year.standard_normal(n)
+        effect = county_effect + 1.5 * management
+        expected = expected_px + effect
+        observed = observed_px + effect + noise
+        withheld = rng_year.random(n) < 0.035
+        labelled = reportable.to_numpy() & ~withheld & np.isfinite(observed)
+        records.append(
+            pd.DataFrame(
+                {
+                    "geoid": table["geoid"],
+                    "year": year,
+                    "yield": np.where(labelled, observed, np.nan),
+                    "expected": expected,
+                    "labelled": labelled,
+                }
+            )
+        )
+        # Per-county decomposition of the noise-free yield (for the truth table).
+        water_c = _aggregate(index, yr["water"], world["cropland"], n)
+        heat_c = _aggregate(index, yr["heat"], world["cropland"], n)
+        terms["potential"].append(potential_c[labelled])
+        terms["water"].append(-potential_c[labelled] * water_c[labelled])
+        terms["heat"].append(-potential_c[labelled] * heat_c[labelled])
+        terms["excess"].append(expected_px[labelled] - (potential_c * np.exp(-(water_c + heat_c)))[labelled] - cfg.trend_bu_per_year * (year - cfg.base_year))
+        terms["trend"].append(np.full(labelled.sum(), cfg.trend_bu_per_year * (year - cfg.base_year)))
+        terms["effect"].append(effect[labelled])
+        terms["noise"].append((observed - expected)[labelled])
+    yields = pd.concat(records, ignore_index=True)
+    truth = _truth(cfg, yields, terms, time.perf_counter() - t0)
+    cube.attrs["simulation_config"] = str(asdict(cfg))
+    return SimulatedDataset(cube=cube, counties=table, yields=yields, truth=truth, config=cfg)
+
+
+def _truth(cfg: SimulationConfig, yields: pd.DataFrame, terms: dict[str, list[np.ndarray]], seconds: float) -> dict:
+    """The true drivers: month weights, variance shares of each term, noise floor and label counts."""
+    lab = yields[yields["labelled"]]
+    floor = float(np.sqrt(np.mean((lab["yield"] - lab["expected"]) ** 2)))
+    stacked = {k: np.concatenate(v) for k, v in terms.items()}
+    total = float(np.var(lab["yield"]))
+    shares = {k: float(np.var(v) / total) for k, v in stacked.items()}
+    water_var, heat_var = np.var(stacked["water"]), np.var(stacked["heat"])
+    mix = (water_var * WATER_WEIGHTS + heat_var * HEAT_WEIGHTS) / max(water_var + heat_var, 1e-12)
+    months = [int(m) for m in MONTHS]
+    within_sd = lab.groupby("year")["yield"].std()
+    return {
+        "description": "True drivers of the simulated Corn Belt; see docs/simulated-data.md.",
+        "months": months,
+        "critical_months": {"water": dict(zip(months, WATER_WEIGHTS.tolist())), "heat": dict(zip(months, HEAT_WEIGHTS.tolist())), "combined": dict(zip(months, mix.tolist()))},
+        "drivers": {
+            "ppt": "water stress (lagged water balance vs. demand), July-August weighted; May-June excess rain",
+            "lst_day": "heat stress above 30 degC, July weighted; raises water demand",
+            "lst_night": "correlated with daytime temperature; no direct effect on yield",
+            "sand": "lowers soil water capacity (more water stress) and yield potential",
+            "silt": "raises soil water capacity and yield potential",
+            "clay": "raises water capacity; heavy clay lowers potential",
+            "elevation": "rough or high land lowers potential; shapes climate and cropland",
+            "ndvi": "responds to the same stresses (no causal effect): an early readout of yield",
+            "evi": "as ndvi, less saturated at high biomass",
+        },
+        "variance_shares": shares,
+        "noise_floor_rmse_bu": floor,
+        "county_noise_sd_bu": cfg.county_noise_bu,
+        "yield_sd_within_year_bu": {int(k): float(v) for k, v in within_sd.items()},
+        "yield_mean_by_year_bu": {int(k): float(v) for k, v in lab.groupby("year")["yield"].mean().items()},
+        "labelled_per_year": {int(k): int(v) for k, v in yields.groupby("year")["labelled"].sum().items()},
+        "scripted_years": {"drought_and_heat": cfg.drought_year, "record_high": cfg.record_year},
+        "build_seconds": round(seconds, 2),
+    }

@@ -1,0 +1,38 @@
+"""The exceptions geoapp raises.
+
+Every error geoapp raises derives from :class:`GeoappError`, so a caller (a page, the CLI) can catch
+them all in one place. Each subclass also derives from the builtin that fits (``ValueError`` for bad
+values, ``OSError`` for files), so generic callers can catch those instead.
+
+A message names the bad value, what was expected, and the likely cause when one can be guessed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GeoappError",
+    "InputError",
+    "DataFileError",
+    "CRSError",
+    "MissingDataError",
+]
+
+
+class GeoappError(Exception):
+    """Root of every exception raised by geoapp."""
+
+
+class InputError(GeoappError, ValueError):
+    """An argument or a value read from a user's file is not what was expected."""
+
+
+class DataFileError(GeoappError, OSError):
+    """A file is missing, unreadable, garbled, or not of the expected kind."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown, or does not overlap the grid."""
+
+
+class MissingDataError(GeoappError, FileNotFoundError):
+    """A dataset or asset geoapp needs has not been built or installed yet."""
