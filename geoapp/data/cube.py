@@ -110,9 +110,24 @@ def save_cube(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
             "shuffle": True,
             "chunksizes": chunks,
         }
+    _check_packing_range(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     return path
+
+
+def _check_packing_range(ds: xr.Dataset) -> None:
+    """Refuse values the int16 packing cannot hold (they would wrap silently)."""
+    for name in BANDS:
+        scale, offset = PACKING[name]
+        lo, hi = offset - 32767 * scale, offset + 32767 * scale
+        v = ds[name].values
+        vmin, vmax = float(np.nanmin(v)) if np.isfinite(v).any() else 0.0, float(np.nanmax(v)) if np.isfinite(v).any() else 0.0
+        if vmin < lo or vmax > hi:
+            raise InputError(
+                f"band {name!r} spans {vmin:g}..{vmax:g} {BAND_INFO[name].units}, outside the storable "
+                f"{lo:g}..{hi:g}; are the units right (e.g. LST in kelvin instead of degC)?"
+            )
 
 
 def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
