@@ -4,6 +4,7 @@ Groups:
     data build    simulate the embedded dataset (demo: 4 km; paper: 1 km)
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
+    assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
 """
 
@@ -52,6 +53,16 @@ def _data_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- assets -----------------------------------------------------------------------------------
+def _assets_install(args: argparse.Namespace) -> int:
+    from geoapp.data.counties import simplified_geojson_path
+    from geoapp.viz.offline_assets import install_leaflet
+
+    print(f"Leaflet installed in {install_leaflet()}")
+    print(f"county GeoJSON cached at {simplified_geojson_path()}")
+    return 0
+
+
 # ---- bench ------------------------------------------------------------------------------------
 def _bench_data(args: argparse.Namespace) -> int:
     from geoapp.bench.data_build import run_data_benchmark
@@ -65,7 +76,7 @@ def _bench_data(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
     parser = argparse.ArgumentParser(prog="python -m geoapp", description="geoapp command line")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,bench}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest}"
@@ -89,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution-km", type=float, default=4.0, help="grid pixel size in km (default 4)")
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
+
+    assets = groups.add_parser("assets", help="offline assets the app serves").add_subparsers(
+        dest="command", required=True, metavar="{install}"
+    )
+    p = assets.add_parser("install", help="copy Leaflet into static/ and cache the county GeoJSON")
+    p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
         dest="command", required=True, metavar="{data}"

@@ -106,6 +106,16 @@ class YieldDataset:
         df = self.yields[self.yields["labelled"]]
         return df if year is None else df[df["year"] == int(year)]
 
+    def year_yields(self, year: int) -> pd.Series:
+        """Labelled yields (bu/acre) of ``year`` indexed by geoid."""
+        df = self.labelled(year)
+        return pd.Series(df["yield"].to_numpy(), index=df["geoid"].to_numpy(), name=f"yield {year}")
+
+    def county_label(self, geoid: str) -> str:
+        """"Name, ST" for a geoid (the geoid itself if unknown)."""
+        row = self.counties[self.counties["geoid"] == str(geoid)]
+        return str(geoid) if row.empty else f"{row['name'].iloc[0]}, {row['state'].iloc[0]}"
+
     def close(self) -> None:
         """Close the cube file."""
         self.cube.close()

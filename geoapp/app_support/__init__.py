@@ -1,0 +1,1 @@
+"""Helpers shared by the Streamlit pages (the only geoapp package that imports streamlit)."""

@@ -1,0 +1,49 @@
+"""Cached loaders: each dataset and GeoJSON is read once per server process, not on every rerun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from geoapp.data.counties import simplified_geojson_path
+from geoapp.data.dataset import YieldDataset, ensure_default_dataset, list_datasets, load_dataset
+from geoapp.paths import data_dir, static_dir
+from geoapp.viz.maps import load_geojson
+from geoapp.viz.offline_assets import install_leaflet, leaflet_installed
+
+__all__ = ["cached_dataset", "cached_county_geojson", "available_datasets", "ensure_assets"]
+
+
+@st.cache_resource(show_spinner="Opening dataset…")
+def cached_dataset(path: str) -> YieldDataset:
+    """The dataset folder at ``path``, opened once and shared by every session."""
+    return load_dataset(path)
+
+
+@st.cache_data(show_spinner=False)
+def cached_county_geojson() -> dict:
+    """Simplified county polygons (GeoJSON dict, EPSG:4326) for choropleths."""
+    return load_geojson(simplified_geojson_path())
+
+
+def available_datasets() -> list[str]:
+    """Dataset folders under the data directory; builds the embedded one first if none exists."""
+    return _datasets_under(str(data_dir()))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _datasets_under(root: str) -> list[str]:
+    found = list_datasets(root)
+    if not found:
+        with st.spinner("Building the embedded simulated dataset (about 30 s, once)…"):
+            found = [ensure_default_dataset(progress=False)]
+    return [str(p) for p in found]
+
+
+@st.cache_resource(show_spinner=False)
+def ensure_assets() -> Path:
+    """Leaflet in the static folder (copied from xstatic-leaflet if missing)."""
+    if not leaflet_installed():
+        return install_leaflet()
+    return static_dir() / "leaflet"

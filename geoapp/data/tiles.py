@@ -1,0 +1,59 @@
+"""Square tiles cut from a cube around a pixel (a county's anchor), and their per-month means.
+
+A tile of size ``tile_px`` centred at (row, col) covers rows ``row - tile_px // 2`` to
+``row - tile_px // 2 + tile_px - 1`` (likewise for columns); it is shifted, never cropped, to stay on
+the grid, so every tile has the full size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geoapp.data.bands import BAND_INFO, BANDS, MONTHS
+from geoapp.data.dataset import YieldDataset
+from geoapp.errors import InputError
+
+__all__ = ["tile_origin", "county_anchor", "county_monthly_inputs"]
+
+
+def tile_origin(row: int, col: int, tile_px: int, grid_shape: tuple[int, int]) -> tuple[int, int]:
+    """Upper-left (row0, col0) of the ``tile_px`` tile centred at (row, col), shifted onto the grid."""
+    h, w = grid_shape
+    if tile_px > min(h, w):
+        raise InputError(f"tile of {tile_px} px does not fit the {h}x{w} grid")
+    r0 = int(np.clip(row - tile_px // 2, 0, h - tile_px))
+    c0 = int(np.clip(col - tile_px // 2, 0, w - tile_px))
+    return r0, c0
+
+
+def county_anchor(ds: YieldDataset, geoid: str) -> pd.Series:
+    """The county table row of ``geoid`` (anchor_row, anchor_col, name, ...)."""
+    rows = ds.counties[ds.counties["geoid"] == str(geoid)]
+    if rows.empty:
+        raise InputError(f"county {geoid!r} is not in dataset {ds.name!r} (geoid: 5-digit state+county FIPS)")
+    return rows.iloc[0]
+
+
+def county_monthly_inputs(ds: YieldDataset, geoid: str, year: int) -> pd.DataFrame:
+    """Mean of each band over the county's anchor tile, per month of ``year``.
+
+    Returns:
+        Long DataFrame with columns ``band``, ``units``, ``month`` (3..9) and ``value`` (band units),
+        NaN pixels skipped.
+    """
+    if int(year) not in ds.years:
+        raise InputError(f"year {year!r} is not in the dataset; it holds {min(ds.years)}..{max(ds.years)}")
+    anchor = county_anchor(ds, geoid)
+    r0, c0 = tile_origin(int(anchor["anchor_row"]), int(anchor["anchor_col"]), ds.tile_px, ds.grid.shape)
+    window = {"y": slice(r0, r0 + ds.tile_px), "x": slice(c0, c0 + ds.tile_px)}
+    rows = []
+    for band in BANDS:
+        da = ds.cube[band].isel(window)
+        if BAND_INFO[band].static:
+            values = np.repeat(float(da.mean(skipna=True)), len(MONTHS))
+        else:
+            values = da.sel(year=int(year)).mean(dim=("y", "x"), skipna=True).values
+        for month, value in zip(MONTHS, values):
+            rows.append({"band": band, "units": BAND_INFO[band].units, "month": month, "value": float(value)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""Figures and maps as objects (plotly figures, folium maps). Never imports streamlit."""

@@ -1,0 +1,67 @@
+"""Plotly charts of county data: yields over the years, inputs over the months."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from geoapp.data.bands import BAND_INFO, MONTH_NAMES
+
+__all__ = ["yield_history", "monthly_inputs"]
+
+
+def yield_history(yields: pd.DataFrame, title: str, highlight_year: int | None = None, simulated: bool = False) -> go.Figure:
+    """Line of a county's yield by year.
+
+    Args:
+        yields: rows of one county with ``year`` and ``yield`` (bu/acre; NaN where withheld).
+        title: figure title (the county's name).
+        highlight_year: year to mark.
+        simulated: add "(simulated)" to the title.
+    """
+    df = yields.sort_values("year")
+    fig = go.Figure(go.Scatter(x=df["year"], y=df["yield"], mode="lines+markers", name="yield", connectgaps=False))
+    if highlight_year is not None:
+        row = df[df["year"] == highlight_year]
+        if not row.empty and pd.notna(row["yield"].iloc[0]):
+            fig.add_trace(
+                go.Scatter(x=row["year"], y=row["yield"], mode="markers", marker={"size": 14, "symbol": "circle-open"}, name=str(highlight_year))
+            )
+    fig.update_layout(
+        title=f"{title}{' (simulated)' if simulated else ''}",
+        xaxis_title="year",
+        yaxis_title="yield (bu/acre)",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        showlegend=False,
+    )
+    return fig
+
+
+def monthly_inputs(inputs: pd.DataFrame, title: str, simulated: bool = False) -> go.Figure:
+    """Small multiples of each band's anchor-tile mean over the months.
+
+    Args:
+        inputs: long table from :func:`geoapp.data.tiles.county_monthly_inputs`.
+        title: figure title.
+        simulated: add "(simulated)" to the title.
+    """
+    bands = list(dict.fromkeys(inputs["band"]))
+    cols = 3
+    rows = -(-len(bands) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{b} ({BAND_INFO[b].units})" for b in bands])
+    for i, band in enumerate(bands):
+        d = inputs[inputs["band"] == band]
+        fig.add_trace(
+            go.Scatter(x=[MONTH_NAMES[m] for m in d["month"]], y=d["value"], mode="lines+markers", name=band),
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+    fig.update_layout(
+        title=f"{title}{' (simulated)' if simulated else ''}",
+        height=180 * rows + 60,
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    )
+    return fig

@@ -1,0 +1,108 @@
+"""Folium maps that render offline: Leaflet from the app's static folder, no tile server needed.
+
+:func:`county_choropleth` draws counties coloured by a value, with a tooltip per county and the
+county's ``geoid`` in each feature's properties (so a click can be mapped back to a county).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import folium
+import numpy as np
+import pandas as pd
+
+from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
+from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
+
+__all__ = ["OfflineMap", "county_choropleth", "load_geojson"]
+
+_CORN_BELT_CENTER = (41.5, -92.0)  # lat, lon
+
+
+class OfflineMap(folium.Map):
+    """A ``folium.Map`` that loads only Leaflet, from the app's own static folder.
+
+    Folium's defaults pull jQuery, Bootstrap and marker plugins from CDNs; none is needed for
+    choropleths, and none can load offline.
+    """
+
+    default_js = [("leaflet", LEAFLET_JS_URL)]
+    default_css = [("leaflet_css", LEAFLET_CSS_URL)]
+
+
+def load_geojson(path: str | Path) -> dict:
+    """Read a GeoJSON FeatureCollection (e.g. :func:`geoapp.data.counties.simplified_geojson_path`)."""
+    return json.loads(Path(path).read_text())
+
+
+def county_choropleth(
+    geojson: dict,
+    values: pd.Series,
+    scale: ColorScale,
+    value_label: str = "value",
+    tiles: str | None = None,
+    selected: str | None = None,
+    height: int = 520,
+) -> OfflineMap:
+    """A county map coloured by ``values``.
+
+    Args:
+        geojson: FeatureCollection whose features carry ``properties.geoid`` (and ``name``, ``state``).
+        values: value per county, indexed by geoid; counties without a value are grey ("no data").
+        scale: colour scale used for fills.
+        value_label: tooltip label of the value, with units, e.g. ``"Yield (bu/acre)"``.
+        tiles: folium tiles name, or None for no basemap (offline).
+        selected: geoid to outline.
+        height: map height in pixels.
+    """
+    gj = copy.deepcopy(geojson)
+    geoids = [f["properties"]["geoid"] for f in gj["features"]]
+    vals = values.reindex(geoids).to_numpy(dtype=float)
+    colours = scale.colors(vals)
+    for feat, v, c in zip(gj["features"], vals, colours):
+        props = feat["properties"]
+        props["fill"] = c
+        props["display"] = "no data" if not np.isfinite(v) else f"{v:.1f}"
+        props["selected"] = props["geoid"] == selected
+    m = OfflineMap(location=_CORN_BELT_CENTER, zoom_start=5, tiles=tiles, height=height, prefer_canvas=True)
+
+    def style(feature: dict) -> dict:
+        p = feature["properties"]
+        return {
+            "fillColor": p.get("fill", NO_DATA_COLOR),
+            "fillOpacity": 0.85,
+            "color": "#111111" if p.get("selected") else "#ffffff",
+            "weight": 2.5 if p.get("selected") else 0.3,
+        }
+
+    folium.GeoJson(
+        gj,
+        name=value_label,
+        style_function=style,
+        highlight_function=lambda _: {"weight": 2, "color": "#333333"},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "state", "geoid", "display"], aliases=["County", "State", "GEOID", value_label]
+        ),
+    ).add_to(m)
+    m.fit_bounds(_bounds(gj))
+    return m
+
+
+def _bounds(geojson: dict) -> list[list[float]]:
+    """[[south, west], [north, east]] of a FeatureCollection."""
+    lons, lats = [], []
+
+    def walk(coords: object) -> None:
+        if isinstance(coords, (list, tuple)) and coords and isinstance(coords[0], (int, float)):
+            lons.append(coords[0])
+            lats.append(coords[1])
+        elif isinstance(coords, (list, tuple)):
+            for c in coords:
+                walk(c)
+
+    for feat in geojson["features"]:
+        walk(feat["geometry"]["coordinates"])
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]

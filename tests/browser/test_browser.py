@@ -1,0 +1,68 @@
+"""Open every page in headless chromium: no error box, the map renders offline, a county click works."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"home": "/", "yield_map": "/yield_map"}
+FOLIUM_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+
+def _open(page, url: str) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid=stApp]", timeout=60_000)
+    _wait_idle(page)
+
+
+def _wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 1500) -> None:
+    """Wait until Streamlit has finished running: no 'running' status widget for ``quiet_ms``."""
+    waited, quiet = 0, 0
+    while quiet < quiet_ms:
+        if page.locator("[data-testid=stStatusWidget]").count():
+            quiet = 0
+        else:
+            quiet += 250
+        page.wait_for_timeout(250)
+        waited += 250
+        if waited > timeout_ms:
+            raise TimeoutError("the app was still running after %d ms" % timeout_ms)
+
+
+def _assert_no_errors(page) -> None:
+    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+    errors = page.locator("[data-testid=stAlertContentError]")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_opens_without_error(page, app_url, name):
+    _open(page, app_url + PAGES[name])
+    _assert_no_errors(page)
+    assert "SIMULATED" in page.locator("[data-testid=stSidebar]").inner_text().upper()
+    screenshot(page, name)
+
+
+def test_map_renders_offline_and_county_click_shows_details(page, app_url):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    _open(page, app_url + PAGES["yield_map"])
+    frame = page.frame_locator(FOLIUM_FRAME)
+    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    frame.locator("canvas").first.wait_for(timeout=30_000)  # counties are drawn on a canvas renderer
+    external = [u for u in requests if not u.startswith(app_url) and not u.startswith("data:") and not u.startswith("blob:")]
+    assert not external, f"the page fetched outside resources: {external[:5]}"
+
+    # Click the middle of the map: a county in the Corn Belt.
+    box = page.locator(FOLIUM_FRAME).bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.wait_for_selector("[data-testid=stMetric]", timeout=30_000)
+    _wait_idle(page)
+    _assert_no_errors(page)
+    assert page.locator("[data-testid=stPlotlyChart]").count() >= 2
+    metric = page.locator("[data-testid=stMetric]").first.inner_text()
+    assert "bu/acre" in metric or "withheld" in metric
+    screenshot(page, "yield_map_county")
