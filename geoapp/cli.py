@@ -6,6 +6,7 @@ Groups:
     data ingest   reproject user rasters listed in a manifest onto the cube grid
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
+    bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def _bench_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_difficulty(args: argparse.Namespace) -> int:
+    from geoapp.bench.difficulty import difficulty_report
+    from geoapp.data.dataset import default_dataset_path, load_dataset
+
+    ds = load_dataset(args.path or default_dataset_path("demo"))
+    years = [int(y) for y in args.test_years.split(",")] if args.test_years else None
+    report = difficulty_report(ds, years)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(report["dataset"])
+        for year, row in {**report["per_year"], "mean": report["mean"]}.items():
+            print(f"{year!s:>6}  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
@@ -108,13 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data}"
+        dest="command", required=True, metavar="{data,difficulty}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_data)
+    p = bench.add_parser("difficulty", help="held-out R^2 of ridge and boosted trees vs. the noise-free ceiling")
+    p.add_argument("--path", help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--test-years", default="2014,2015,2016,2017,2018", help="comma-separated test years")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_difficulty)
     return parser
 
 
