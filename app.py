@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+# No page icons: Streamlit turns a page icon into the favicon and fetches it from a font CDN.
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/yield_map.py", title="Yield map", icon=":material/map:", url_path="yield_map"),
+    st.Page("pages/home.py", title="Home", default=True),
+    st.Page("pages/yield_map.py", title="Yield map", url_path="yield_map"),
 ]
 
 st.navigation(PAGES).run()

@@ -5,7 +5,7 @@ import streamlit as st
 from geoapp.app_support.page import error_box, setup_page
 from geoapp.data.summary import dataset_summary
 
-ctx = setup_page("Home", icon=":material/home:")
+ctx = setup_page("Home")
 st.title("geoapp")
 st.markdown(
     "Explore what a **context-aware crop-yield model** predicts for US Corn Belt counties and why, "

@@ -8,7 +8,7 @@ from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, yield_history
 from geoapp.viz.colors import sequential_scale
 
-ctx = setup_page("Yield map", icon=":material/map:")
+ctx = setup_page("Yield map")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
     st.title(f"County yields, {year}")

@@ -15,6 +15,7 @@ import streamlit as st
 from geoapp.app_support.loaders import available_datasets, cached_dataset, ensure_assets
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
+from geoapp.paths import REPO_ROOT
 
 __all__ = ["PageContext", "setup_page", "error_box", "remember", "simulated_note"]
 
@@ -48,12 +49,13 @@ def simulated_note(ds: YieldDataset) -> str | None:
     return SIMULATED_NOTE if ds.simulated else None
 
 
-def setup_page(title: str, icon: str = ":material/agriculture:") -> PageContext | None:
+def setup_page(title: str) -> PageContext | None:
     """Set page config, draw the shared sidebar and return the chosen dataset and year.
 
     Returns None (after showing an error box) when no dataset can be opened.
     """
-    st.set_page_config(page_title=f"{title} · geoapp", page_icon=icon, layout="wide")
+    # A local favicon: material-icon and emoji favicons are fetched from a font CDN.
+    st.set_page_config(page_title=f"{title} · geoapp", page_icon=str(REPO_ROOT / "assets" / "icon.png"), layout="wide")
     ensure_assets()
     with error_box():
         paths = available_datasets()
