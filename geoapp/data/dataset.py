@@ -77,7 +77,8 @@ class YieldDataset:
 
     @property
     def title(self) -> str:
-        """Human-readable title, with "(simulated)" appended for simulated data."""
+        """Human-readable title; for simulated data it always says so ("(simulated)" appended unless
+        the title already contains the word)."""
         title = str(self.card.get("title", self.name))
         return f"{title} (simulated)" if self.simulated and "simulated" not in title.lower() else title
 
@@ -199,8 +200,10 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
         yields = pd.read_csv(root / "yields.csv", dtype={"geoid": str})
         truth_path = root / "truth.json"
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"dataset {str(root)!r} has a garbled file: {exc}") from exc
+    except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"dataset {str(root)!r} has a garbled or empty file: {exc}") from exc
+    if not isinstance(card, dict):
+        raise DataFileError(f"{str(root / CARD)!r} is not a JSON object; rebuild the dataset")
     for col in ("geoid", "year", "yield", "labelled"):
         if col not in yields.columns:
             raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}")

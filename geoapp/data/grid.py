@@ -14,7 +14,7 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from geoapp.errors import InputError
+from geoapp.errors import CRSError, InputError
 
 __all__ = ["Grid", "ALBERS_CONUS"]
 
@@ -46,7 +46,18 @@ class Grid:
             raise InputError(
                 f"grid bounds are empty: x {self.xmin}..{self.xmax}, y {self.ymin}..{self.ymax} (expected min < max)"
             )
-        if not CRS.from_user_input(self.crs).is_projected:
+        try:
+            crs = CRS.from_user_input(self.crs)
+        except Exception as exc:  # pyproj raises its own CRSError (a RuntimeError)
+            raise CRSError(f"unknown CRS {self.crs!r}: {exc}; expected e.g. 'EPSG:5070'") from exc
+        for name, span in (("x", self.xmax - self.xmin), ("y", self.ymax - self.ymin)):
+            n = span / self.resolution_m
+            if abs(n - round(n)) > 1e-6:
+                raise InputError(
+                    f"grid {name} extent {span:g} m is not a whole number of {self.resolution_m:g} m pixels; "
+                    "use Grid.covering() to snap bounds to the resolution"
+                )
+        if not crs.is_projected:
             raise InputError(f"grid CRS {self.crs!r} is not projected; a cube grid needs metres (e.g. EPSG:5070)")
 
     @classmethod

@@ -466,7 +466,7 @@ def _truth(cfg: SimulationConfig, yields: pd.DataFrame, terms: dict[str, list[np
         "critical_months": {"water": dict(zip(months, WATER_WEIGHTS.tolist())), "heat": dict(zip(months, HEAT_WEIGHTS.tolist())), "combined": dict(zip(months, mix.tolist()))},
         "drivers": {
             "ppt": "water stress (lagged water balance vs. demand), July-August weighted; May-June excess rain",
-            "lst_day": "heat stress above 30 degC, July weighted; raises water demand",
+            "lst_day": f"heat stress above {HEAT_THRESHOLD_C:g} degC, July weighted; raises water demand",
             "lst_night": "correlated with daytime temperature; no direct effect on yield",
             "sand": "lowers soil water capacity (more water stress) and yield potential",
             "silt": "raises soil water capacity and yield potential",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,9 +47,11 @@ class ColorScale:
         stops = sample_colorscale(self.name, np.linspace(0, 1, 11).tolist())
         gradient = ", ".join(stops)
         ticks = np.linspace(self.vmin, self.vmax, steps)
-        labels = "".join(f"<span>{t:.0f}</span>" for t in ticks)
+        step = (self.vmax - self.vmin) / max(steps - 1, 1)
+        decimals = 0 if step >= 1 else int(np.ceil(-np.log10(step))) if step > 0 else 2
+        labels = "".join(f"<span>{t + 0.0:.{decimals}f}</span>" for t in ticks)
         return (
-            f'<div style="font-size:0.8rem">{self.label}'
+            f'<div style="font-size:0.8rem">{html.escape(self.label)}'
             f'<div style="height:12px;background:linear-gradient(to right,{gradient});border-radius:2px"></div>'
             f'<div style="display:flex;justify-content:space-between">{labels}</div></div>'
         )
