@@ -19,9 +19,10 @@ test: setup test-setup data assets ## run the whole test suite (unit, AppTest, b
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 test-setup: $(VENV)/.installed-test chromium
