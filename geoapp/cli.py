@@ -4,8 +4,10 @@ Groups:
     data build    simulate the embedded dataset (demo: 4 km; paper: 1 km)
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
+    train location contrastive pretraining of the location encoder (Blue Marble patches)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
+    bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
 """
 
@@ -89,11 +91,32 @@ def _bench_difficulty(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train ------------------------------------------------------------------------------------
+def _train_location(args: argparse.Namespace) -> int:
+    from geoapp.training.location_trainer import LocationTrainConfig, train_location
+
+    overrides = {k: v for k, v in vars(args).items() if k in LocationTrainConfig.__dataclass_fields__ and v is not None}
+    cfg = LocationTrainConfig.from_dict(overrides)
+    best = train_location(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def _bench_location(args: argparse.Namespace) -> int:
+    from geoapp.bench.location import run_location_benchmark, write_markdown
+
+    result = run_location_benchmark(checkpoint=args.checkpoint, quick=args.quick)
+    if args.markdown:
+        write_markdown(result, args.markdown)
+    print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
     parser = argparse.ArgumentParser(prog="python -m geoapp", description="geoapp command line")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,assets,bench}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest}"
@@ -118,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
 
+    train = groups.add_parser("train", help="train models").add_subparsers(dest="command", required=True, metavar="{location}")
+    p = train.add_parser("location", help="contrastive pretraining of a location encoder on Blue Marble patches")
+    p.add_argument("--out", default="checkpoints/location/contrastive-sh-siren", help="run folder (best/, last/, metrics.jsonl)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    for name, typ in (("n_train", int), ("n_val", int), ("n_test", int), ("epochs", int), ("batch_size", int), ("sh_degree", int),
+                      ("hidden_dim", int), ("embed_dim", int), ("image_width", int), ("lr", float), ("footprint_km", float), ("seed", int)):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
+    p.set_defaults(func=_train_location)
+
     assets = groups.add_parser("assets", help="offline assets the app serves").add_subparsers(
         dest="command", required=True, metavar="{install}"
     )
@@ -125,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty}"
+        dest="command", required=True, metavar="{data,difficulty,location}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -137,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-years", default="2014,2015,2016,2017,2018", help="comma-separated test years")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_difficulty)
+    p = bench.add_parser("location", help="geolocalization vs. baselines, country probe, similarity latency, spherical harmonics")
+    p.add_argument("--checkpoint", default=None, help="contrastive checkpoint folder (default: the shipped one)")
+    p.add_argument("--quick", action="store_true", help="fewer points (a smoke run)")
+    p.add_argument("--markdown", default=None, help="also write the results table to this markdown file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_location)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Analyses over trained models: similarity maps, geolocalization, probes, attention, ablations."""

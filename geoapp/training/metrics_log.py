@@ -1,0 +1,45 @@
+"""Metrics as JSON lines: one object per epoch (or step), appended and flushed as training goes.
+
+The job runner and the Training page read these files while training runs, so every line is a
+complete JSON object written in one call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MetricsLog", "read_metrics"]
+
+
+class MetricsLog:
+    """Append-only JSON-lines log at ``path`` (created with its folder)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record: Any) -> dict[str, Any]:
+        """Append ``record`` plus a ``time`` stamp (Unix seconds); returns what was written."""
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+            f.flush()
+        return record
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All complete records of a metrics file (a torn last line, if any, is skipped)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

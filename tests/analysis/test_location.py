@@ -1,0 +1,102 @@
+"""Similarity, geolocalization and the contrastive loss; the shipped checkpoint against baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from geoapp.analysis.location import (
+    geolocate,
+    load_location_model,
+    pixel_nn_baseline,
+    random_baseline,
+    score_geolocation,
+    similarity,
+)
+from geoapp.data.galleries import Gallery, load_gallery
+from geoapp.data.imagery import extract_patch, extract_patches
+from geoapp.errors import InputError
+from geoapp.models.contrastive import clip_loss
+from geoapp.training.location_trainer import LocationTrainConfig, geolocation_metrics, split_locations, train_location
+
+TINY = LocationTrainConfig(n_train=256, n_val=64, n_test=64, epochs=1, batch_size=64, sh_degree=4, hidden_dim=32, embed_dim=16, image_width=4, val_gallery=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = train_location(TINY, tmp_path_factory.mktemp("loc"), progress=False)
+    return load_location_model(str(folder))
+
+
+def test_clip_loss_matches_hand_computation():
+    img = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    loc = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    scale = torch.tensor(math.log(10.0))
+    i = img / img.norm(dim=1, keepdim=True)
+    l_ = loc / loc.norm(dim=1, keepdim=True)
+    logits = 10.0 * (i @ l_.T).numpy()
+
+    def ce(rows):
+        return np.mean([-(r[k] - np.log(np.exp(r).sum())) for k, r in enumerate(rows)])
+
+    want = 0.5 * (ce(logits) + ce(logits.T))
+    assert math.isclose(float(clip_loss(img, loc, scale)), want, rel_tol=1e-6)
+
+
+def test_similarity_is_cosine_and_peaks_at_the_reference(tiny_model):
+    pts = np.array([[22.3, 114.2], [48.9, 2.3], [-1.0, 22.0], [22.3, 114.2 + 360.0 - 360.0]])
+    gallery = Gallery("test-4", pts, "four points")
+    coords, sims = similarity(22.3, 114.2, tiny_model, gallery)
+    assert coords.shape == (4, 2) and sims.shape == (4,)
+    assert np.all(sims <= 1.0 + 1e-5) and np.all(sims >= -1.0 - 1e-5)
+    assert math.isclose(float(sims[0]), 1.0, abs_tol=1e-5)
+    _, wrapped = similarity(22.3, 114.2 + 360.0, tiny_model, gallery)  # longitude wraps
+    np.testing.assert_allclose(wrapped, sims, atol=1e-5)
+
+
+@pytest.mark.parametrize("lat, lon, match", [(91.0, 0.0, "outside"), (float("nan"), 0.0, "finite")])
+def test_similarity_refuses_bad_points(tiny_model, lat, lon, match):
+    with pytest.raises(InputError, match=match):
+        similarity(lat, lon, tiny_model, Gallery("one", np.array([[0.0, 0.0]]), ""))
+
+
+def test_geolocate_returns_sorted_top_k(tiny_model):
+    gallery = Gallery("small", load_gallery("land").coords[::200], "every 200th land point")
+    patch = extract_patch(30.0, 31.0, size_px=TINY.patch_px, footprint_km=TINY.footprint_km, relief=TINY.relief)
+    top = geolocate(patch, top_k=5, model=tiny_model, gallery=gallery)
+    assert len(top) == 5
+    scores = [s for _, _, s in top]
+    assert scores == sorted(scores, reverse=True)
+    rgb_only = geolocate(patch[..., :3], top_k=1, model=tiny_model, gallery=gallery)  # uploads have no relief band
+    assert len(rgb_only) == 1
+    with pytest.raises(InputError, match="top_k"):
+        geolocate(patch, top_k=0, model=tiny_model, gallery=gallery)
+    with pytest.raises(InputError, match="uint8 image"):
+        geolocate(np.zeros((8, 8), np.uint8), model=tiny_model, gallery=gallery)
+
+
+def test_geolocation_metrics_by_hand():
+    true = np.array([[0.0, 0.0], [0.0, 0.0]])
+    pred = np.array([[0.0, 0.0], [0.0, 10.0]])  # 0 km and ~1112 km
+    m = geolocation_metrics(pred, true)
+    assert m["acc_25km"] == 0.5 and m["acc_750km"] == 0.5 and m["acc_2500km"] == 1.0
+    assert 550 < m["median_km"] < 560
+
+
+def test_shipped_checkpoint_beats_both_baselines_on_held_out_patches():
+    model = load_location_model()
+    cfg = model.config
+    train, _, test = split_locations(cfg)
+    train, test = train[:4000], test[:300]
+    kw = {"size_px": cfg.patch_px, "footprint_km": cfg.footprint_km, "relief": cfg.relief}
+    test_patches = extract_patches(test, **kw)
+    gallery = load_gallery("land")
+    ours = score_geolocation(model, test_patches, test, gallery)
+    rand = random_baseline(test, gallery)
+    pix = pixel_nn_baseline(extract_patches(train, **kw), train, test_patches, test)
+    for base in (rand, pix):
+        assert ours["acc_750km"] > base["acc_750km"] + 0.1
+        assert ours["median_km"] < base["median_km"]
