@@ -70,6 +70,14 @@ def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.nd
     tile = ds.tile_px
     origins = [tile_origin(int(r), int(c), tile, (h, w)) for r, c in zip(ds.counties["anchor_row"], ds.counties["anchor_col"])]
     out = np.empty((len(ds.years), len(origins), len(MONTHS), len(bands)), dtype=np.float32)
+    r0 = np.array([o[0] for o in origins])
+    c0 = np.array([o[1] for o in origins])
+    r1, c1 = r0 + tile, c0 + tile
+
+    def box(a: np.ndarray) -> np.ndarray:
+        """Sum over every tile from a zero-padded 2-D cumulative sum (last two axes)."""
+        return a[..., r1, c1] - a[..., r0, c1] - a[..., r1, c0] + a[..., r0, c0]
+
     for j, band in enumerate(bands):
         values = ds.cube[band].values  # (year, month, y, x) or (y, x)
         # Box sums via a 2-D cumulative sum: every tile mean in O(1) after one pass.
@@ -78,13 +86,6 @@ def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.nd
         ccnt = np.cumsum(np.cumsum(finite, axis=-2, dtype=np.float64), axis=-1)
         csum = np.pad(csum, [(0, 0)] * (csum.ndim - 2) + [(1, 0), (1, 0)])
         ccnt = np.pad(ccnt, [(0, 0)] * (ccnt.ndim - 2) + [(1, 0), (1, 0)])
-        r0 = np.array([o[0] for o in origins])
-        c0 = np.array([o[1] for o in origins])
-        r1, c1 = r0 + tile, c0 + tile
-
-        def box(a: np.ndarray) -> np.ndarray:
-            return a[..., r1, c1] - a[..., r0, c1] - a[..., r1, c0] + a[..., r0, c0]
-
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = box(csum) / box(ccnt)  # (..., counties)
         if BAND_INFO[band].static:

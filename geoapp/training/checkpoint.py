@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from geoapp import __version__
 from geoapp.errors import DataFileError, InputError, MissingDataError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_card", "check_card", "optimizer_to_flat", "optimizer_from_flat"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_card", "check_card", "list_checkpoints", "optimizer_to_flat", "optimizer_from_flat"]
 
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
@@ -143,3 +143,18 @@ def check_card(card: dict[str, Any], **expected: Any) -> None:
     if bad:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, expected {want!r}" for k, (have, want) in bad.items())
         raise InputError(f"checkpoint does not match: {detail}")
+
+
+def list_checkpoints(root: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every checkpoint folder under ``root`` (recursively; resume-only ``last`` folders skipped) with its card."""
+    root = Path(root)
+    found = []
+    for card_path in sorted(root.rglob(CARD)) if root.is_dir() else []:
+        folder = card_path.parent
+        if folder.name == "last" or any(part.startswith(".") for part in folder.relative_to(root).parts):
+            continue
+        try:
+            found.append((folder, read_card(folder)))
+        except DataFileError:
+            continue
+    return found

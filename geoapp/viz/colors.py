@@ -49,7 +49,7 @@ class ColorScale:
         ticks = np.linspace(self.vmin, self.vmax, steps)
         step = (self.vmax - self.vmin) / max(steps - 1, 1)
         decimals = 0 if step >= 1 else int(np.ceil(-np.log10(step))) if step > 0 else 2
-        labels = "".join(f"<span>{t + 0.0:.{decimals}f}</span>" for t in ticks)
+        labels = "".join(f"<span>{round(float(t), decimals) + 0.0:.{decimals}f}</span>" for t in ticks)  # no "-0.0"
         return (
             f'<div style="font-size:0.8rem">{html.escape(self.label)}'
             f'<div style="height:12px;background:linear-gradient(to right,{gradient});border-radius:2px"></div>'

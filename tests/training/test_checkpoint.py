@@ -62,3 +62,16 @@ def test_check_card_names_each_mismatch():
     with pytest.raises(InputError, match=r"fingerprint: checkpoint has 'abc', expected 'xyz'"):
         check_card({"fingerprint": "abc", "tile_px": 16}, fingerprint="xyz", tile_px=16)
     check_card({"fingerprint": "abc"}, fingerprint="abc")
+
+
+def test_list_checkpoints_skips_resume_state_and_garbled_cards(tmp_path):
+    from geoapp.training.checkpoint import list_checkpoints
+
+    model, opt = _model_and_opt()
+    save_checkpoint(tmp_path / "run" / "best", model, {"model": "toy"})
+    save_checkpoint(tmp_path / "run" / "last", model, {"model": "toy"}, optimizer=opt)
+    bad = save_checkpoint(tmp_path / "other", model, {"model": "toy"})
+    (bad / "card.json").write_text("{")
+    found = list_checkpoints(tmp_path)
+    assert [f.relative_to(tmp_path).as_posix() for f, _ in found] == ["run/best"]
+    assert list_checkpoints(tmp_path / "missing") == []
