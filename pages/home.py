@@ -3,6 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.page import error_box, setup_page
+from geoapp.app_support.checkpoints import checkpoint_table
 from geoapp.data.summary import dataset_summary
 
 ctx = setup_page("Home")
@@ -29,5 +30,14 @@ if ctx is not None:
         with st.expander("Dataset details"):
             st.json(s)
 
+st.subheader("Checkpoints")
+rows = checkpoint_table()
+if rows:
+    st.dataframe(rows, hide_index=True)
+else:
+    st.info("No trained checkpoints yet.")
+
 st.subheader("Pages")
 st.page_link("pages/yield_map.py", label="Yield map: county yields by year; click a county for its history and inputs", icon=":material/map:")
+st.page_link("pages/location_similarity.py", label="Location similarity: click a point, see which places on Earth are like it", icon=":material/public:")
+st.page_link("pages/geolocalization.py", label="Geolocalization: where was this image taken? Top-k places from 100K", icon=":material/travel_explore:")
