@@ -8,7 +8,12 @@ from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"home": "/", "yield_map": "/yield_map"}
+PAGES = {
+    "home": "/",
+    "yield_map": "/yield_map",
+    "location_similarity": "/location_similarity",
+    "geolocalization": "/geolocalization",
+}
 FOLIUM_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 
@@ -66,3 +71,46 @@ def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     metric = page.locator("[data-testid=stMetric]").first.inner_text()
     assert "bu/acre" in metric or "withheld" in metric
     screenshot(page, "yield_map_county")
+
+
+def _overlay_srcs(page) -> list[str]:
+    frame = page.frame_locator(FOLIUM_FRAME)
+    imgs = frame.locator("img.leaflet-image-layer")
+    imgs.first.wait_for(timeout=30_000)
+    return [imgs.nth(i).get_attribute("src")[:200] + str(len(imgs.nth(i).get_attribute("src"))) for i in range(imgs.count())]
+
+
+def test_similarity_click_changes_the_heatmap(page, app_url):
+    _open(page, app_url + PAGES["location_similarity"])
+    _assert_no_errors(page)
+    before = _overlay_srcs(page)
+    assert len(before) == 2  # Blue Marble basemap + similarity field
+    box = page.locator(FOLIUM_FRAME).bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.35)  # somewhere in the Americas
+    _wait_idle(page)
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-testid=stMarkdownContainer]')).some(e => e.innerText.includes('Reference:') && !e.innerText.includes('22.32, 114.17'))",
+        timeout=30_000,
+    )
+    _wait_idle(page)
+    _assert_no_errors(page)
+    after = _overlay_srcs(page)
+    assert after[1] != before[1], "the similarity overlay did not change after the click"
+    screenshot(page, "location_similarity")
+
+
+def test_geolocalization_shows_predictions_and_refuses_a_bad_upload(page, app_url, tmp_path):
+    _open(page, app_url + PAGES["geolocalization"])
+    _assert_no_errors(page)
+    assert "km" in page.locator("[data-testid=stMetric]").first.inner_text()
+    screenshot(page, "geolocalization")
+    page.get_by_text("Upload an image").click()
+    _wait_idle(page)
+    bad = tmp_path / "not_an_image.png"
+    bad.write_bytes(b"this is not a PNG file at all")
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(bad))
+    _wait_idle(page)
+    errors = page.locator("[data-testid=stAlertContentError]")
+    errors.first.wait_for(timeout=30_000)
+    assert "image" in errors.first.inner_text().lower()
+    assert page.locator("[data-testid=stException]").count() == 0  # an error box, not a traceback

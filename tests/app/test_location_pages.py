@@ -1,0 +1,79 @@
+"""Location similarity and geolocalization pages under AppTest, with the shipped checkpoint.
+
+streamlit_folium.st_folium (a custom component) is replaced by a stub returning what the browser
+would send.
+"""
+
+from __future__ import annotations
+
+import pytest
+import streamlit_folium
+from streamlit.testing.v1 import AppTest
+
+from geoapp.paths import REPO_ROOT
+
+TIMEOUT = 120
+
+
+@pytest.fixture()
+def folium_stub(monkeypatch):
+    """Record drawn maps; ``stub.click`` sets the next click (lat, lng) or None."""
+
+    class Stub:
+        click = None
+        maps: list = []
+
+        def __call__(self, m, key=None, **kwargs):
+            self.maps.append(m)
+            c = self.click
+            return {"last_clicked": {"lat": c[0], "lng": c[1]} if c else None}
+
+    stub = Stub()
+    stub.maps = []
+    monkeypatch.setattr(streamlit_folium, "st_folium", stub)
+    return stub
+
+
+def _reference_line(at: AppTest) -> str:
+    return next(md.value for md in at.main.markdown if "Reference:" in md.value)
+
+
+def _run(path: str) -> AppTest:
+    return AppTest.from_file(str(REPO_ROOT / path), default_timeout=TIMEOUT).run()
+
+
+def test_similarity_page_draws_overlay_for_preset(app_env, folium_stub):
+    at = _run("pages/location_similarity.py")
+    assert not at.exception and not at.error
+    html = folium_stub.maps[-1].get_root().render()
+    assert "data:image/png;base64" in html  # the similarity field is one image overlay
+    assert "data:image/jpeg;base64" in html  # Blue Marble basemap, offline
+    assert "Reference:** 22.32, 114.17" in _reference_line(at)  # Hong Kong preset
+    assert len(at.dataframe[0].value) == 10
+
+
+def test_similarity_page_click_moves_the_reference(app_env, folium_stub):
+    at = _run("pages/location_similarity.py")
+    folium_stub.click = (48.85, 2.35)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["sim_ref"] == pytest.approx((48.85, 2.35))
+    assert "Reference:** 48.85, 2.35" in _reference_line(at)
+
+
+def test_similarity_page_preset_choice(app_env, folium_stub):
+    at = _run("pages/location_similarity.py")
+    at.selectbox(key="sim_preset").select("Congo Basin").run()
+    assert not at.exception and not at.error
+    assert at.session_state["sim_ref"] == (-1.0, 22.0)
+
+
+def test_geolocalization_page_held_out_patch(app_env, folium_stub):
+    at = _run("pages/geolocalization.py")
+    assert not at.exception and not at.error
+    assert at.metric[0].label == "Error of the top prediction"
+    assert at.metric[0].value.endswith("km")
+    table = at.dataframe[0].value
+    assert len(table) == 5 and "error_km" in table.columns
+    at.number_input(key="geo_idx").set_value(7).run()
+    assert not at.exception and not at.error
