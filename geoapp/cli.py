@@ -7,6 +7,7 @@ Groups:
     train location contrastive pretraining of the location encoder (Blue Marble patches)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
+    bench sampler     quadruplet sampling and tile gathering rates
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
 """
@@ -112,6 +113,13 @@ def _bench_location(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_sampler(args: argparse.Namespace) -> int:
+    from geoapp.bench.sampler import run_sampler_benchmark
+
+    run_sampler_benchmark(n=args.n)  # prints its own figures
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
@@ -159,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty,location}"
+        dest="command", required=True, metavar="{data,difficulty,sampler,location}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -171,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-years", default="2014,2015,2016,2017,2018", help="comma-separated test years")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_difficulty)
+    p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
+    p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")
+    p.set_defaults(func=_bench_sampler)
     p = bench.add_parser("location", help="geolocalization vs. baselines, country probe, similarity latency, spherical harmonics")
     p.add_argument("--checkpoint", default=None, help="contrastive checkpoint folder (default: the shipped one)")
     p.add_argument("--quick", action="store_true", help="fewer points (a smoke run)")
