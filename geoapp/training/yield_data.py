@@ -1,0 +1,107 @@
+"""Tensors for crop-yield training: standardised cube, labelled examples, anchor and context tiles.
+
+The cube is loaded once as a (year, month, band, y, x) float32 array and standardised per month and
+band with statistics of the training years only (the paper standardises each month separately).
+Missing pixels (NaN) become 0 after standardisation, i.e. the training mean, and are counted, so a
+NaN never reaches a prediction silently. Examples are the labelled (county, year) pairs; their tiles
+are cut with :func:`geoapp.samplers.gather_tiles` (no per-example Python loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
+from geoapp.data.cube import as_array, band_stats
+from geoapp.data.dataset import YieldDataset
+from geoapp.errors import InputError
+from geoapp.samplers import QuadrupletSampler, gather_tiles
+
+__all__ = ["Examples", "YieldTileSource"]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled examples: county row index, year index into the cube, and yield (bu/acre)."""
+
+    county: np.ndarray  # (N,) int, row of ds.counties
+    year: np.ndarray  # (N,) int, index into ds.years
+    target: np.ndarray  # (N,) float32, bu/acre
+
+    def __len__(self) -> int:
+        return len(self.county)
+
+
+class YieldTileSource:
+    """The standardised cube of a dataset and the tiles of its examples.
+
+    Args:
+        ds: an open dataset.
+        train_years: years whose statistics standardise every year.
+        bands: band order of the channel axis (default: all nine).
+    """
+
+    def __init__(self, ds: YieldDataset, train_years: list[int], bands: tuple[str, ...] = BANDS) -> None:
+        self.ds = ds
+        self.bands = tuple(bands)
+        self.tile_px = ds.tile_px
+        stats = band_stats(ds.cube, train_years, bands=self.bands)
+        self.mean = stats["mean"].values.astype(np.float32)  # (T, C)
+        self.std = stats["std"].values.astype(np.float32)
+        cube = as_array(ds.cube, bands=self.bands).values.astype(np.float32, copy=False)  # (Y, T, C, H, W)
+        cube = (cube - self.mean[None, :, :, None, None]) / self.std[None, :, :, None, None]
+        missing = ~np.isfinite(cube)
+        self.n_missing = int(missing.sum())  # pixels filled with the training mean
+        cube[missing] = 0.0
+        self.cube = np.ascontiguousarray(cube)
+        self.anchors = ds.counties[["anchor_row", "anchor_col"]].to_numpy(dtype=np.int64)
+
+    def examples(self, years: list[int]) -> Examples:
+        """The labelled (county, year) examples of ``years``."""
+        absent = [y for y in years if y not in self.ds.years]
+        if absent:
+            raise InputError(f"year(s) {absent!r} not in the dataset ({min(self.ds.years)}..{max(self.ds.years)})")
+        lab = self.ds.labelled()
+        lab = lab[lab["year"].isin(years)]
+        row_of = {g: i for i, g in enumerate(self.ds.counties["geoid"])}
+        county = lab["geoid"].map(row_of).to_numpy(dtype=np.int64)
+        year = lab["year"].map({y: i for i, y in enumerate(self.ds.years)}).to_numpy(dtype=np.int64)
+        return Examples(county, year, lab["yield"].to_numpy(dtype=np.float32))
+
+    def anchor_tiles(self, ex: Examples, idx: np.ndarray | None = None, mask_group: str | None = None) -> torch.Tensor:
+        """Anchor tiles (B, T, C, t, t) of examples ``idx`` (default all); ``mask_group`` replaces a
+        feature group's bands by the training mean (0 after standardisation): the what-if ablation."""
+        idx = np.arange(len(ex)) if idx is None else np.asarray(idx)
+        sampler_origins = self._anchor_origins(ex.county[idx])
+        tiles = gather_tiles(self.cube, sampler_origins, self.tile_px, lead_index=ex.year[idx])
+        out = torch.from_numpy(np.ascontiguousarray(tiles))
+        if mask_group is not None:
+            if mask_group not in FEATURE_GROUPS:
+                raise InputError(f"unknown feature group {mask_group!r}; expected one of {list(FEATURE_GROUPS)!r}")
+            channels = [self.bands.index(b) for b in group_bands(mask_group) if b in self.bands]
+            out[:, :, channels] = 0.0
+        return out
+
+    def _anchor_origins(self, county: np.ndarray) -> np.ndarray:
+        from geoapp.data.tiles import tile_origin
+
+        shape = self.cube.shape[-2:]
+        return np.array([tile_origin(int(r), int(c), self.tile_px, shape) for r, c in self.anchors[county]], dtype=np.int64).reshape(-1, 2)
+
+    def context_tiles(self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None) -> dict[str, torch.Tensor]:
+        """Anchor, spatial neighbour, spatial distant and temporal neighbour tiles, each (B, T, C, t, t),
+        plus ``tn_valid`` (B,) bool: False where the anchor's year is the cube's first (no earlier year)."""
+        idx = np.asarray(idx)
+        q = sampler.sample(self.anchors[ex.county[idx]], ex.year[idx], generator=generator)
+        cut = {
+            "A": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=q.year),
+            "SN": gather_tiles(self.cube, q.sn, self.tile_px, lead_index=q.year),
+            "SD": gather_tiles(self.cube, q.sd, self.tile_px, lead_index=q.year),
+            "TN": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=q.tn_year),
+        }
+        out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cut.items()}
+        out["tn_valid"] = torch.from_numpy(~q.tn_is_same_year)
+        return out
