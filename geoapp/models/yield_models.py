@@ -1,0 +1,360 @@
+"""The crop-yield models of ``seeds/000_c3504549b90f76f9.txt`` by name: SEMI-HA, S-HA and SEMI-SA.
+
+One architecture (Section III-B, Fig. 2): the CNN g(.) (:class:`~geoapp.models.resnet.ResNetEncoder`)
+embeds each month's tile with shared weights; hybrid attention
+(:class:`~geoapp.models.hybrid_attention.HybridAttentionEncoder`) mixes the T months; the refined
+embeddings are averaged over the months and a fully connected layer predicts the county yield in
+bu/acre. The three named models differ in two switches (Section IV-C):
+
+=========  ==========================  ======================================================
+name       global query G (Eq. 8)      context tiles SN, SD, TN + unsupervised losses (Eq. 3-6)
+=========  ==========================  ======================================================
+semi-ha    yes                         yes (the paper's model)
+s-ha       yes                         no (supervised only)
+semi-sa    no (self-attention)         yes
+=========  ==========================  ======================================================
+
+``ridge`` (ridge regression on spatially averaged monthly features, the paper's LR) is in
+:data:`MODEL_NAMES` so that lists of models (CLI, benchmark, pages) name it, but it is not a
+:class:`YieldModel`: it is a closed-form baseline built by the baseline module, and
+:func:`build_yield_model` refuses it with a message saying so.
+
+Sizes: ``paper`` (the dataclass defaults: m = 512, ResNet-18 width 64, ImageNet stem for 50 px tiles,
+8 heads, 2 layers, d_ff = 2048; the paper states none of these numbers except "ResNet-18": the rest
+are its public code's defaults) and ``demo`` (m = 64, width 8, 3x3 stem for 16 px tiles, 2 heads,
+1 layer, d_ff = 128; about 0.2 M parameters) for CPU training on the demo data. :data:`SIZES` lists
+exactly the fields that differ. Width 8 rather than 16 for the demo: on this project's 2-core CPU the
+CNN is nearly all the cost, and width 16 (0.74 M parameters) measured about 2.3x slower in training
+and inference (see ``docs/crop-yield-model.md``), beyond the issue's budgets (20 min per training,
+1 s for a year's what-if ablation); ``cnn_width=16`` is one override away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from geoapp.errors import InputError
+from geoapp.models.hybrid_attention import HybridAttentionEncoder
+from geoapp.models.resnet import ResNetEncoder
+from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA, yield_loss
+
+__all__ = [
+    "MODEL_NAMES",
+    "BASELINE_NAMES",
+    "MODELS",
+    "SIZES",
+    "ModelSpec",
+    "YieldModelConfig",
+    "YieldModel",
+    "QuadrupletOutput",
+    "yield_model_config",
+    "build_yield_model",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model name stands for."""
+
+    name: str
+    description: str
+    use_global_query: bool  # hybrid attention (G of Eq. 8) or self-attention
+    use_context: bool  # trained with SN/SD/TN tiles and the unsupervised losses
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("semi-ha", "semi-supervised hybrid attention (the paper's SEMI-HA)", True, True),
+        ModelSpec("s-ha", "supervised-only hybrid attention (S-HA): no context tiles, no unsupervised loss", True, False),
+        ModelSpec("semi-sa", "semi-supervised self-attention (SEMI-SA): SEMI-HA without the global query G", False, True),
+    )
+}
+"""The neural models, by name."""
+
+BASELINE_NAMES: tuple[str, ...] = ("ridge",)
+"""Models that are not a :class:`YieldModel` (``ridge``: the paper's LR, built by the baseline module)."""
+
+MODEL_NAMES: tuple[str, ...] = (*MODELS, *BASELINE_NAMES)
+"""Every model name the app knows: ``semi-ha``, ``s-ha``, ``semi-sa``, ``ridge``."""
+
+_SET_BY_NAME = ("use_global_query", "use_context")
+
+
+@dataclass(frozen=True)
+class YieldModelConfig:
+    """Everything that defines a :class:`YieldModel`, with the paper-size defaults.
+
+    Validated on creation (``InputError`` names the bad field); :meth:`from_dict` rejects unknown keys.
+    Build one by name with :func:`yield_model_config` rather than by hand.
+    """
+
+    # what the model is (set by its name, see MODELS)
+    use_global_query: bool = True  # add the learned global query G (Eq. 8); False: self-attention
+    use_context: bool = True  # SN/SD/TN context tiles and the unsupervised losses (Eq. 3-6)
+    # inputs
+    in_channels: int = 9  # bands d, in geoapp.data.bands.BANDS order
+    n_steps: int = 7  # months T (March..September)
+    # spatial encoder g(.)
+    embed_dim: int = 512  # embedding size m (even, divisible by heads)
+    cnn_width: int = 64  # channels of the first ResNet stage (64 = ResNet-18)
+    small_input: bool = False  # 3x3 stride-1 stem for small tiles (16 px) instead of 7x7/2 + max-pool
+    # hybrid attention (Eq. 7-12 + feed-forward)
+    heads: int = 8  # h
+    layers: int = 2  # N
+    ff_dim: int = 2048  # hidden size of the position-wise feed-forward network
+    dropout: float = 0.1  # on each attention sublayer's output
+    global_query_init_std: float = 0.02  # G ~ N(0, std^2) at initialisation
+    norm_first: bool = False  # LayerNorm after each residual ([13]); True: before each sublayer
+    # output scale: prediction = target_mean + target_std * head(pooled), in bu/acre
+    target_mean: float = 0.0  # set by the trainer to the training labels' mean
+    target_std: float = 1.0  # and standard deviation, so the head starts at the right scale
+    # loss, Eq. 2-6 (used by YieldModel.loss)
+    alpha: float = DEFAULT_ALPHA  # weight of the unsupervised part (paper 0.2; 0.1 for 2016)
+    beta: float = DEFAULT_BETA  # weight of the temporal term L_UT
+    gamma: float = DEFAULT_GAMMA  # weight of the hypersphere regulariser L_R
+    margin_per_dim: float = 1.0  # margin p of Eq. 3 = margin_per_dim * embed_dim (see yield_losses)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise InputError(f"config field {f.name!r} must be true or false; got {value!r}")
+            elif f.type == "int":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise InputError(f"config field {f.name!r} must be a positive integer; got {value!r}")
+            elif f.type == "float":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise InputError(f"config field {f.name!r} must be a finite number; got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+                if f.name != "target_mean" and value < 0:
+                    raise InputError(f"config field {f.name!r} must be >= 0; got {value!r}")
+        if self.embed_dim % 2 or self.embed_dim % self.heads:
+            raise InputError(
+                "embed_dim must be even (Eq. 7) and divisible by heads (Eq. 9); "
+                f"got embed_dim={self.embed_dim}, heads={self.heads}"
+            )
+        if self.dropout >= 1:
+            raise InputError(f"config field 'dropout' must be in [0, 1); got {self.dropout!r}")
+        if self.target_std <= 0:
+            raise InputError(f"config field 'target_std' must be > 0 (bu/acre); got {self.target_std!r}")
+
+    @property
+    def margin(self) -> float:
+        """The margin p of Eq. 3, in squared embedding units."""
+        return self.margin_per_dim * self.embed_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict (for checkpoint cards)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> YieldModelConfig:
+        """Config from a mapping (e.g. a checkpoint card); unknown keys raise ``InputError``."""
+        if not isinstance(values, Mapping):
+            raise InputError(f"a yield-model config must be a mapping of field -> value; got {type(values).__name__}")
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise InputError(
+                f"unknown yield-model config key(s) {unknown}; allowed: {allowed} "
+                "(a card from another code version or another model family?)"
+            )
+        return cls(**dict(values))
+
+
+SIZES: dict[str, dict[str, Any]] = {
+    "paper": {},  # the YieldModelConfig defaults: for GPUs and the paper's 50 x 50 px tiles
+    "demo": {"embed_dim": 64, "cnn_width": 8, "small_input": True, "heads": 2, "layers": 1, "ff_dim": 128},
+}
+"""Named sizes as overrides of the :class:`YieldModelConfig` defaults (only the fields that differ)."""
+
+
+def _check_name(name: object) -> ModelSpec:
+    if isinstance(name, str) and name in BASELINE_NAMES:
+        raise InputError(
+            f"{name!r} is a baseline (ridge regression on spatially averaged monthly features), not a neural "
+            f"YieldModel; it is fitted by the baseline module. Neural models: {sorted(MODELS)}"
+        )
+    if not isinstance(name, str) or name not in MODELS:
+        raise InputError(f"unknown yield model {name!r}; expected one of {list(MODEL_NAMES)}")
+    return MODELS[name]
+
+
+def yield_model_config(name: str, size: str = "demo", **overrides: Any) -> YieldModelConfig:
+    """Return the config of a named model at a named size, with optional field overrides.
+
+    Args:
+        name: ``semi-ha``, ``s-ha`` or ``semi-sa`` (``ridge`` is refused: not a YieldModel).
+        size: ``demo`` (CPU) or ``paper`` (GPU).
+        **overrides: YieldModelConfig fields to change (not ``use_global_query``/``use_context``,
+            which the name sets).
+
+    Raises:
+        InputError: unknown name, size or field, a field the name sets, or an invalid value.
+    """
+    spec = _check_name(name)
+    if not isinstance(size, str) or size not in SIZES:
+        raise InputError(f"unknown model size {size!r}; expected one of {list(SIZES)}")
+    fixed = sorted(set(overrides) & set(_SET_BY_NAME))
+    if fixed:
+        raise InputError(f"{fixed} are set by the model name {name!r}; pick another name instead (one of {list(MODELS)})")
+    allowed = [f.name for f in dataclasses.fields(YieldModelConfig) if f.name not in _SET_BY_NAME]
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise InputError(f"unknown yield-model config key(s) {unknown}; allowed: {allowed}")
+    values = {**SIZES[size], **overrides, "use_global_query": spec.use_global_query, "use_context": spec.use_context}
+    return YieldModelConfig(**values)
+
+
+@dataclass
+class QuadrupletOutput:
+    """What :meth:`YieldModel.forward_quadruplet` returns.
+
+    Attributes:
+        prediction: (B,) predicted yields of the anchors, bu/acre.
+        anchor, sn, sd, tn: (B, T, m) embeddings g(.) of the anchor and its context tiles.
+        attention: (layers, B, heads, T, T) attention of the anchors, when asked for.
+    """
+
+    prediction: Tensor
+    anchor: Tensor
+    sn: Tensor
+    sd: Tensor
+    tn: Tensor
+    attention: Tensor | None = None
+
+    @property
+    def context(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(anchor, sn, sd, tn), the ``context`` argument of :func:`~geoapp.models.yield_losses.yield_loss`."""
+        return self.anchor, self.sn, self.sd, self.tn
+
+
+class YieldModel(nn.Module):
+    """CNN per month -> hybrid attention -> temporal mean pooling -> fully connected layer -> yield.
+
+    Args:
+        config: the architecture, output scale and loss weights (:func:`yield_model_config`).
+
+    Inputs are tiles of shape (B, T, C, H, W): B examples, T months in calendar order, C bands in
+    ``BANDS`` order, already standardised per month and band; non-finite values raise ``InputError``
+    (fill them upstream and count them). Call ``model.eval()`` before predicting: in training mode
+    BatchNorm normalises with the batch's statistics, so an example's output depends on its batch.
+    """
+
+    def __init__(self, config: YieldModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, YieldModelConfig):
+            raise InputError(f"YieldModel needs a YieldModelConfig; got {type(config).__name__} (see yield_model_config)")
+        self.config = config
+        self.encoder = ResNetEncoder(config.in_channels, config.embed_dim, config.cnn_width, config.small_input)  # g(.)
+        self.attention = HybridAttentionEncoder(
+            config.embed_dim,
+            n_steps=config.n_steps,
+            heads=config.heads,
+            layers=config.layers,
+            ff_dim=config.ff_dim,
+            dropout=config.dropout,
+            use_global_query=config.use_global_query,
+            global_query_init_std=config.global_query_init_std,
+            norm_first=config.norm_first,
+        )
+        self.head = nn.Linear(config.embed_dim, 1)
+
+    def _check_tiles(self, tiles: Tensor, what: str) -> None:
+        c = self.config
+        if tiles.dim() != 5 or tiles.shape[1] != c.n_steps or tiles.shape[2] != c.in_channels:
+            raise InputError(f"{what} tiles must be (B, T={c.n_steps}, C={c.in_channels}, H, W); got {tuple(tiles.shape)}")
+        if not torch.isfinite(tiles).all():
+            bad = int((~torch.isfinite(tiles)).sum())
+            raise InputError(f"{what} tiles hold {bad} non-finite values (NaN/inf); fill them before the model")
+
+    def _embed(self, tiles: Tensor) -> Tensor:
+        b, t = tiles.shape[:2]
+        return self.encoder(tiles.reshape(b * t, *tiles.shape[2:])).view(b, t, -1)
+
+    def embed(self, tiles: Tensor) -> Tensor:
+        """g(.) applied to every month with shared weights: (B, T, C, H, W) -> (B, T, m).
+
+        Works for anchor and context tiles (SN, SD, TN) alike.
+        """
+        self._check_tiles(tiles, "input")
+        return self._embed(tiles)
+
+    def predict_from_embeddings(self, embeddings: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Attention, mean over months and the head: (B, T, m) -> (B,) bu/acre [, (layers, B, h, T, T)]."""
+        out = self.attention(embeddings, return_attention=return_attention)
+        refined, attention = out if return_attention else (out, None)
+        pooled = refined.mean(dim=1)  # temporal mean pooling
+        prediction = self.config.target_mean + self.config.target_std * self.head(pooled).squeeze(-1)
+        return (prediction, attention) if return_attention else prediction  # type: ignore[return-value]
+
+    def forward(self, tiles: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Predict yields from anchor tiles.
+
+        Args:
+            tiles: (B, T, C, H, W) standardised anchor tiles.
+            return_attention: also return the attention S of every layer and head.
+
+        Returns:
+            (B,) yields in bu/acre; with ``return_attention`` also a (layers, B, heads, T, T) tensor.
+        """
+        return self.predict_from_embeddings(self.embed(tiles), return_attention)
+
+    def forward_quadruplet(
+        self, anchor: Tensor, sn: Tensor, sd: Tensor, tn: Tensor, return_attention: bool = False
+    ) -> QuadrupletOutput:
+        """Predict from the anchors and embed all four tile series in one CNN pass (training SEMI-HA/SEMI-SA).
+
+        Args:
+            anchor: (B, T, C, H, W) standardised anchor tiles.
+            sn: (B, T, C, H, W) tiles of the spatial neighbours.
+            sd: (B, T, C, H, W) tiles of the spatial distant samples.
+            tn: (B, T, C, H, W) tiles of the temporal neighbours.
+            return_attention: also return the anchors' attention.
+
+        Raises:
+            InputError: for a model without context (``s-ha``), or tiles of different shapes.
+        """
+        if not self.config.use_context:
+            raise InputError("this model (use_context=False, e.g. 's-ha') is trained without context tiles; call forward()")
+        for tiles, what in ((anchor, "anchor"), (sn, "sn"), (sd, "sd"), (tn, "tn")):
+            self._check_tiles(tiles, what)
+            if tiles.shape != anchor.shape:
+                raise InputError(f"{what} tiles have shape {tuple(tiles.shape)}, the anchors {tuple(anchor.shape)}")
+        b = anchor.shape[0]
+        embeddings = self._embed(torch.cat([anchor, sn, sd, tn]))  # one pass: BatchNorm sees all four
+        emb_a, emb_sn, emb_sd, emb_tn = embeddings.split(b)
+        out = self.predict_from_embeddings(emb_a, return_attention)
+        prediction, attention = out if return_attention else (out, None)
+        return QuadrupletOutput(prediction, emb_a, emb_sn, emb_sd, emb_tn, attention)  # type: ignore[arg-type]
+
+    def loss(
+        self, prediction: Tensor, target: Tensor, context: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    ) -> dict[str, Tensor]:
+        """Eq. 2 with this config's alpha, beta, gamma and margin; see :func:`~geoapp.models.yield_losses.yield_loss`.
+
+        Args:
+            prediction: (B,) predicted yields, bu/acre.
+            target: (B,) true yields, bu/acre.
+            context: ``QuadrupletOutput.context`` for models with context; None for ``s-ha``.
+        """
+        c = self.config
+        if c.use_context and context is None:
+            raise InputError("this model is trained with context tiles: pass forward_quadruplet(...).context")
+        if not c.use_context and context is not None:
+            raise InputError("this model (use_context=False, e.g. 's-ha') takes no unsupervised loss; pass context=None")
+        return yield_loss(prediction, target, context, margin=c.margin, alpha=c.alpha, beta=c.beta, gamma=c.gamma)
+
+
+def build_yield_model(name: str, size: str = "demo", **overrides: Any) -> YieldModel:
+    """Build a freshly initialised :class:`YieldModel` by name (see :func:`yield_model_config`)."""
+    return YieldModel(yield_model_config(name, size, **overrides))
