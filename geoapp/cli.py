@@ -4,6 +4,8 @@ Groups:
     data build    simulate the embedded dataset (demo: 4 km; paper: 1 km)
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
+    train yield    train a crop-yield model for one test year (nested validation)
+    evaluate yield RMSE, R^2 and per-county predictions of a checkpoint
     train location contrastive pretraining of the location encoder (Blue Marble patches)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
@@ -103,6 +105,35 @@ def _train_location(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_arg(path: str | None):
+    from geoapp.data.dataset import default_dataset_path, load_dataset
+
+    return load_dataset(path or default_dataset_path("demo"))
+
+
+def _train_yield(args: argparse.Namespace) -> int:
+    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+
+    keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device")
+    cfg = YieldTrainConfig.from_dict({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}"
+    best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def _evaluate_yield(args: argparse.Namespace) -> int:
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    result = evaluate_yield(args.checkpoint, _dataset_arg(args.dataset), args.year)
+    table = result.pop("table")
+    if args.json:
+        print(json.dumps({**result, "counties": table.to_dict(orient="records")}))
+    else:
+        print(f"{result['model']} {result['year']}: RMSE {result['rmse']:.3f} bu/acre, R^2 {result['r2']:.3f} over {result['n']} counties")
+    return 0
+
+
 def _bench_location(args: argparse.Namespace) -> int:
     from geoapp.bench.location import run_location_benchmark, write_markdown
 
@@ -124,7 +155,7 @@ def _bench_sampler(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
     parser = argparse.ArgumentParser(prog="python -m geoapp", description="geoapp command line")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,assets,bench}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest}"
@@ -149,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
 
-    train = groups.add_parser("train", help="train models").add_subparsers(dest="command", required=True, metavar="{location}")
+    train = groups.add_parser("train", help="train models").add_subparsers(dest="command", required=True, metavar="{location,yield}")
     p = train.add_parser("location", help="contrastive pretraining of a location encoder on Blue Marble patches")
     p.add_argument("--out", default="checkpoints/location/contrastive-sh-siren", help="run folder (best/, last/, metrics.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
@@ -159,6 +190,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
     p.set_defaults(func=_train_location)
+    p = train.add_parser("yield", help="train a crop-yield model (semi-ha, s-ha, semi-sa) for one test year")
+    p.add_argument("--model", default=None, help="semi-ha (default), s-ha or semi-sa")
+    p.add_argument("--size", choices=["demo", "paper"], default=None, help="demo (CPU) or paper (GPU) model size")
+    p.add_argument("--test-year", dest="test_year", type=int, default=None, help="test year (validation: the year before)")
+    p.add_argument("--n-train-years", dest="n_train_years", type=int, default=None, help="N_y training years (default 10)")
+    for name, typ in (("epochs", int), ("patience", int), ("batch_size", int), ("lr", float), ("r_n_km", float), ("r_d_km", float), ("seed", int)):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see YieldTrainConfig)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--out", default=None, help="run folder (default: checkpoints/yield/<model>-<test year>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train_yield)
+
+    evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(dest="command", required=True, metavar="{yield}")
+    p = evaluate.add_parser("yield", help="RMSE, R^2 and per-county predictions of a crop-yield checkpoint")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (e.g. checkpoints/yield/semi-ha-2018/best)")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--year", type=int, default=None, help="year to evaluate (default: the checkpoint's test year)")
+    p.add_argument("--json", action="store_true", help="JSON with a per-county table (geoid, year, true, predicted)")
+    p.set_defaults(func=_evaluate_yield)
 
     assets = groups.add_parser("assets", help="offline assets the app serves").add_subparsers(
         dest="command", required=True, metavar="{install}"

@@ -1,0 +1,246 @@
+"""Training and evaluation of the crop-yield models (SEMI-HA, S-HA, SEMI-SA) on a dataset folder.
+
+Temporal nested validation (Section IV-D): for test year y, the validation year is y - 1 and the
+training years are y - N_y - 1 .. y - 2 (N_y = 10 by default). Inputs are standardised per month and
+band on the training years (:class:`geoapp.training.yield_data.YieldTileSource`). Models with context
+(``semi-ha``, ``semi-sa``) draw a quadruplet per example each step (:mod:`geoapp.samplers`) and
+train on Eq. 2; ``s-ha`` trains on L_S alone.
+
+Conventions shared with the other trainers: seeded; device auto (CUDA with mixed precision, pinned
+memory and non-blocking copies when present, else CPU); a progress bar; metrics per epoch as JSON
+lines (``metrics.jsonl``); the best-on-validation model as a safetensors + JSON-card checkpoint
+(``best/``, the card holding the model config, the data fingerprint, the years, the normalisation
+statistics and the metrics); the last epoch with optimizer state (``last/``) to resume from; early
+stopping on the validation RMSE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from geoapp.data.dataset import YieldDataset
+from geoapp.errors import InputError
+from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
+from geoapp.samplers import QuadrupletSampler
+from geoapp.training.checkpoint import check_card, load_checkpoint, save_checkpoint
+from geoapp.training.device import resolve_device
+from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.yield_data import Examples, YieldTileSource
+
+__all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
+
+
+@dataclass(frozen=True)
+class YieldTrainConfig:
+    """Hyperparameters of a crop-yield training run (unknown keys are refused by :meth:`from_dict`)."""
+
+    model: str = "semi-ha"  # semi-ha, s-ha or semi-sa
+    size: str = "demo"  # demo (CPU) or paper (GPU) model size
+    test_year: int = 2018
+    n_train_years: int = 10  # N_y of Section IV-D
+    epochs: int = 30
+    patience: int = 6  # early stopping: epochs without a better validation RMSE
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    r_n_km: float = 25.0  # spatial-neighbour radius (paper: 25 px at 1 km)
+    r_d_km: float = 100.0  # spatial-distant radius (paper: 100 px at 1 km)
+    seed: int = 0
+    device: str = "auto"
+    max_train_examples: int = 0  # > 0: subsample the training examples (smoke runs)
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # YieldModelConfig fields
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES or self.model == "ridge":
+            raise InputError(f"model must be one of {[m for m in MODEL_NAMES if m != 'ridge']!r}, got {self.model!r}")
+        for name in ("n_train_years", "epochs", "patience", "batch_size"):
+            if int(getattr(self, name)) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise InputError(f"lr must be positive, got {self.lr!r}")
+        if not 0 < self.r_n_km < self.r_d_km:
+            raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> YieldTrainConfig:
+        """Build from a dict, refusing unknown keys (naming them and the allowed ones)."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise InputError(f"unknown yield-training option(s) {unknown!r}; allowed: {sorted(allowed)!r}")
+        return cls(**values)
+
+
+def nested_years(test_year: int, n_train_years: int, available: list[int]) -> tuple[list[int], int, int]:
+    """(training years, validation year, test year) of Section IV-D; an error names missing years."""
+    train = list(range(test_year - n_train_years - 1, test_year - 1))
+    need = [*train, test_year - 1, test_year]
+    missing = [y for y in need if y not in available]
+    if missing:
+        raise InputError(
+            f"test year {test_year} with N_y = {n_train_years} needs years {need[0]}..{test_year}; "
+            f"the dataset lacks {missing!r} (it holds {min(available)}..{max(available)})"
+        )
+    return train, test_year - 1, test_year
+
+
+def rmse_r2(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """RMSE (bu/acre) and R^2 of predictions ``p`` for targets ``y``."""
+    err = np.asarray(p, dtype=float) - np.asarray(y, dtype=float)
+    sst = float(np.sum((y - np.mean(y)) ** 2))
+    return float(np.sqrt(np.mean(err**2))), float(1.0 - np.sum(err**2) / sst) if sst > 0 else float("nan")
+
+
+@torch.no_grad()
+def predict_examples(
+    model: YieldModel, source: YieldTileSource, ex: Examples, device: torch.device, batch: int = 256, mask_group: str | None = None
+) -> np.ndarray:
+    """Predicted yields (N,) in bu/acre for every example (eval mode, batched)."""
+    model.eval()
+    out = []
+    for i in range(0, len(ex), batch):
+        idx = np.arange(i, min(i + batch, len(ex)))
+        tiles = source.anchor_tiles(ex, idx, mask_group=mask_group).to(device, non_blocking=True)
+        out.append(model(tiles).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def train_yield(
+    cfg: YieldTrainConfig, ds: YieldDataset, out_dir: str | Path, resume: bool = False, progress: bool = True
+) -> Path:
+    """Train one (model, test year); returns the ``best`` checkpoint folder under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_years, val_year, test_year = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    dev = resolve_device(cfg.device)
+    source = YieldTileSource(ds, train_years)
+    ex_train, ex_val, ex_test = (source.examples(y) for y in (train_years, [val_year], [test_year]))
+    if cfg.max_train_examples > 0 and len(ex_train) > cfg.max_train_examples:
+        keep = np.sort(rng.choice(len(ex_train), cfg.max_train_examples, replace=False))
+        ex_train = Examples(ex_train.county[keep], ex_train.year[keep], ex_train.target[keep])
+    mcfg = yield_model_config(
+        cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()), **cfg.model_overrides
+    )
+    model = YieldModel(mcfg).to(dev.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
+    sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
+    log = MetricsLog(out / "metrics.jsonl")
+    start, best_rmse, stale = 0, math.inf, 0
+    if resume and (out / "last" / "card.json").exists():
+        weights, _, state = load_checkpoint(out / "last", with_train_state=True)
+        model.load_state_dict(weights)
+        if state is not None:
+            opt.load_state_dict(state["optimizer"])
+            start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
+            rng = np.random.default_rng(cfg.seed + start)
+    card_base = {
+        "model": cfg.model,
+        "kind": "crop-yield",
+        "train_config": asdict(cfg),
+        "model_config": mcfg.to_dict(),
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px,
+                    "resolution_m": ds.grid.resolution_m},
+        "years": {"train": train_years, "validation": val_year, "test": test_year},
+        "normalisation": {"bands": list(source.bands), "mean": source.mean.tolist(), "std": source.std.tolist()},
+        "missing_pixels_filled": source.n_missing,
+        "device": dev.name,
+    }
+    steps = math.ceil(len(ex_train) / cfg.batch_size)
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        order = rng.permutation(len(ex_train))
+        sums: dict[str, float] = {}
+        bar = tqdm(range(steps), desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two examples
+                continue
+            target = torch.from_numpy(ex_train.target[idx]).to(dev.device, non_blocking=True)
+            with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
+                if sampler is not None:
+                    tiles = source.context_tiles(ex_train, idx, sampler, generator=rng)
+                    t = {k: v.to(dev.device, non_blocking=True) for k, v in tiles.items() if k != "tn_valid"}
+                    q = model.forward_quadruplet(t["A"], t["SN"], t["SD"], t["TN"])
+                    terms = model.loss(q.prediction.float(), target, tuple(c.float() for c in q.context))
+                else:
+                    pred = model(source.anchor_tiles(ex_train, idx).to(dev.device, non_blocking=True))
+                    terms = model.loss(pred.float(), target, None)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(terms["total"]).backward()
+            scaler.step(opt)
+            scaler.update()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix(loss=f"{float(terms['total'].detach()):.2f}")
+        seconds = time.perf_counter() - t0
+        val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
+        record = log.write(
+            epoch=epoch + 1, seconds=seconds, samples_per_s=len(ex_train) / seconds, val_rmse=val_rmse, val_r2=val_r2,
+            **{f"train_{k}": v / max(steps, 1) for k, v in sums.items()},
+        )
+        if val_rmse < best_rmse:
+            best_rmse, stale = val_rmse, 0
+            test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
+            save_checkpoint(out / "best", model, {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}})
+        else:
+            stale += 1
+        save_checkpoint(out / "last", model, {**card_base, "epoch": epoch + 1, "metrics": record}, optimizer=opt,
+                        train_state={"epoch": epoch, "best_rmse": best_rmse, "stale": stale})
+        if progress:
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+        if stale >= cfg.patience:
+            break
+    return out / "best"
+
+
+def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tuple[YieldModel, dict[str, Any]]:
+    """A trained yield model (eval mode, CPU) and its card; with ``ds``, the card must match its data.
+
+    Raises:
+        InputError: the checkpoint is not a crop-yield model, or was trained on other data
+            (fingerprint, tile size or resolution differ).
+    """
+    weights, card = load_checkpoint(folder)[:2]
+    if card.get("kind") != "crop-yield":
+        raise InputError(f"checkpoint {str(folder)!r} is not a crop-yield model (kind {card.get('kind')!r})")
+    if ds is not None:
+        check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
+    model = YieldModel(YieldModelConfig.from_dict(card["model_config"]))
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint {str(folder)!r} does not fit its own model config: {exc}") from exc
+    return model.eval(), card
+
+
+def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict[str, Any]:
+    """RMSE and R^2 on the checkpoint's test year (or ``year``) and a per-county table.
+
+    Returns:
+        dict with ``rmse``, ``r2``, ``year``, ``n`` and ``table`` (DataFrame: geoid, year, true, predicted).
+    """
+    model, card = load_yield_model(folder, ds)
+    year = int(year if year is not None else card["years"]["test"])
+    source = YieldTileSource(ds, card["years"]["train"])
+    ex = source.examples([year])
+    pred = predict_examples(model, source, ex, torch.device("cpu"))
+    rmse, r2 = rmse_r2(ex.target, pred)
+    table = pd.DataFrame(
+        {"geoid": ds.counties["geoid"].to_numpy()[ex.county], "year": year, "true": ex.target, "predicted": pred.astype(float)}
+    )
+    return {"model": card["model"], "year": year, "n": int(len(ex)), "rmse": rmse, "r2": r2, "table": table}
