@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from geoapp.data.cube import cube_grid, open_cube, save_cube
 from geoapp.data.grid import Grid
 from geoapp.data.simulate import SIMULATION_CONFIGS, SimulatedDataset, simulate
 from geoapp.errors import DataFileError, InputError, MissingDataError
+from geoapp.fileio import atomic_folder
 from geoapp.paths import data_dir
 
 __all__ = [
@@ -133,20 +132,8 @@ def _fingerprint(folder: Path) -> str:
 
 def _write_folder(target: Path, write) -> Path:
     """Call ``write(tmp_folder)`` then atomically move the folder onto ``target`` (replacing it)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -1,10 +1,13 @@
-"""Great-circle distances on a spherical Earth (mean radius 6371.0088 km)."""
+"""Points on a spherical Earth (mean radius 6371.0088 km): validation of (lat, lon) arrays and
+great-circle distances."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EARTH_RADIUS_KM", "haversine_km"]
+from geoapp.errors import InputError
+
+__all__ = ["EARTH_RADIUS_KM", "as_latlon", "haversine_km"]
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -16,3 +19,29 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def as_latlon(latlon) -> np.ndarray:
+    """``latlon`` as a float64 (N, 2) array of (lat, lon) degrees; a single (2,) pair becomes N = 1.
+
+    Raises:
+        InputError: non-numbers, a wrong shape, NaN or infinite values, or a latitude outside
+            [-90, 90] (naming the first bad row; a swapped lat/lon is the usual cause).
+    """
+    try:
+        arr = np.asarray(latlon, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"latlon must be numbers in an (N, 2) array of (lat, lon) degrees: {exc}") from exc
+    if arr.ndim == 1 and arr.shape[0] == 2:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(f"latlon must be an (N, 2) array of (lat, lon) degrees, got shape {arr.shape}")
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"latlon row {i} is {arr[i].tolist()}: lat and lon must be finite numbers")
+    out = np.abs(arr[:, 0]) > 90.0
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise InputError(f"latitude must lie in [-90, 90] degrees, got {arr[i, 0]!r} (row {i}); were lat and lon swapped?")
+    return arr

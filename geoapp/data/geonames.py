@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon
 from geoapp.errors import DataFileError, InputError, MissingDataError
 
 __all__ = ["DEFAULT_MAX_KM", "country_of", "places"]
@@ -34,7 +35,6 @@ __all__ = ["DEFAULT_MAX_KM", "country_of", "places"]
 DEFAULT_MAX_KM = 500.0
 """Beyond this great-circle distance from the nearest place, the country is unknown ("")."""
 
-_EARTH_RADIUS_KM = 6371.0088
 
 
 def _cities_csv() -> Path:
@@ -80,28 +80,8 @@ def _index() -> tuple[cKDTree, np.ndarray, np.ndarray, np.ndarray]:
     return tree, codes, names, np.column_stack([lat_a, lon_a])
 
 
-def _as_latlon(latlon) -> np.ndarray:
-    try:
-        arr = np.asarray(latlon, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"latlon must be numbers in an (N, 2) array of (lat, lon) degrees: {exc}") from exc
-    if arr.ndim == 1 and arr.shape[0] == 2:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise InputError(f"latlon must be an (N, 2) array of (lat, lon) degrees, got shape {arr.shape}")
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"latlon row {i} is {arr[i].tolist()}: lat and lon must be finite numbers")
-    out = np.abs(arr[:, 0]) > 90.0
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise InputError(f"latitude must lie in [-90, 90] degrees, got {arr[i, 0]!r} (row {i}); were lat and lon swapped?")
-    return arr
-
-
 def _nearest(latlon, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arr = _as_latlon(latlon)
+    arr = as_latlon(latlon)
     try:
         max_km = float(max_km)
     except (TypeError, ValueError):
@@ -109,14 +89,14 @@ def _nearest(latlon, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if not max_km > 0:
         raise InputError(f"max_km must be a positive number of kilometres, got {max_km!r}")
     tree, *_ = _index()
-    angle = min(max_km / _EARTH_RADIUS_KM, math.pi)
+    angle = min(max_km / EARTH_RADIUS_KM, math.pi)
     chord_max = 2.0 * math.sin(angle / 2.0)
     if arr.shape[0] == 0:
         return np.empty(0), np.empty(0, dtype=np.intp), np.empty(0, dtype=bool)
     chord, idx = tree.query(_unit_vectors(arr[:, 0], arr[:, 1]), k=1, distance_upper_bound=chord_max * (1 + 1e-12))
     found = np.isfinite(chord)
     dist_km = np.full(arr.shape[0], np.inf)
-    dist_km[found] = 2.0 * _EARTH_RADIUS_KM * np.arcsin(np.clip(chord[found] / 2.0, 0.0, 1.0))
+    dist_km[found] = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord[found] / 2.0, 0.0, 1.0))
     return dist_km, np.where(found, idx, 0), found
 
 

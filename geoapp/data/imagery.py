@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon
 from geoapp.errors import DataFileError, InputError, MissingDataError
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "validate_image_upload",
 ]
 
-EARTH_RADIUS_KM = 6371.0088
 """Mean Earth radius (IUGG) used for ground distances."""
 
 BLUE_MARBLE_SIZE = (5400, 2700)
@@ -187,25 +187,8 @@ def shaded_relief() -> np.ndarray:
 
 
 def _as_latlon(latlon) -> np.ndarray:
-    try:
-        arr = np.asarray(latlon, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"latlon must be numbers in an (N, 2) array of (lat, lon) degrees: {exc}") from exc
-    if arr.ndim == 1 and arr.shape[0] == 2:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise InputError(f"latlon must be an (N, 2) array of (lat, lon) degrees, got shape {arr.shape}")
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"latlon row {i} is {arr[i].tolist()}: lat and lon must be finite numbers")
-    out = (arr[:, 0] < -90.0) | (arr[:, 0] > 90.0)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise InputError(
-            f"latitude must lie in [-90, 90] degrees, got {arr[i, 0]!r} (row {i}); were lat and lon swapped?"
-        )
-    arr = arr.copy()
+    """Validated (N, 2) lat/lon degrees with longitudes wrapped to [-180, 180)."""
+    arr = as_latlon(latlon).copy()
     arr[:, 1] = np.mod(arr[:, 1] + 180.0, 360.0) - 180.0
     return arr
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from geoapp import __version__
 from geoapp.errors import DataFileError, InputError, MissingDataError
+from geoapp.fileio import atomic_folder
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_card", "check_card", "list_checkpoints", "optimizer_to_flat", "optimizer_from_flat"]
 
@@ -64,27 +63,15 @@ def save_checkpoint(
     train_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights, ``card`` (plus ``code_version``) and optionally the optimizer state."""
-    target = Path(folder)
-    target.parent.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         save_file(weights, str(tmp / WEIGHTS))
         (tmp / CARD).write_text(json.dumps({**card, "code_version": __version__}, indent=1, default=_jsonable))
         if optimizer is not None:
             tensors, meta = optimizer_to_flat(optimizer.state_dict())
             save_file(tensors, str(tmp / STATE))
             (tmp / STATE_JSON).write_text(json.dumps({**meta, **(train_state or {})}, default=_jsonable))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    target = Path(folder)
     return target
 
 

@@ -13,7 +13,6 @@ resume from.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
+from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
@@ -74,11 +74,7 @@ class LocationTrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LocationTrainConfig:
         """Build from a dict, refusing unknown keys (naming them and the allowed ones)."""
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise InputError(f"unknown location-training option(s) {unknown!r}; allowed: {sorted(allowed)!r}")
-        return cls(**values)
+        return strict_from_dict(cls, values, "location-training")
 
 
 @dataclass

@@ -16,7 +16,6 @@ stopping on the validation RMSE.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -30,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from geoapp.data.dataset import YieldDataset
+from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
@@ -75,11 +75,7 @@ class YieldTrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> YieldTrainConfig:
         """Build from a dict, refusing unknown keys (naming them and the allowed ones)."""
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise InputError(f"unknown yield-training option(s) {unknown!r}; allowed: {sorted(allowed)!r}")
-        return cls(**values)
+        return strict_from_dict(cls, values, "yield-training")
 
 
 def nested_years(test_year: int, n_train_years: int, available: list[int]) -> tuple[list[int], int, int]:
