@@ -112,8 +112,16 @@ def _dataset_arg(path: str | None):
 
 
 def _train_yield(args: argparse.Namespace) -> int:
-    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+    from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
+    if args.model == "ridge":
+        from geoapp.training.ridge_trainer import train_ridge
+
+        ds = _dataset_arg(args.dataset)
+        test_year = args.test_year or 2018
+        train, val, test = nested_years(test_year, args.n_train_years or 10, ds.years)
+        print(f"best checkpoint: {train_ridge(ds, train, val, test, args.out or f'checkpoints/yield/ridge-{test_year}')}")
+        return 0
     keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device")
     cfg = YieldTrainConfig.from_dict({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
     out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}"
@@ -191,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
     p.set_defaults(func=_train_location)
     p = train.add_parser("yield", help="train a crop-yield model (semi-ha, s-ha, semi-sa) for one test year")
-    p.add_argument("--model", default=None, help="semi-ha (default), s-ha or semi-sa")
+    p.add_argument("--model", default=None, help="semi-ha (default), s-ha, semi-sa, or ridge (the floor baseline)")
     p.add_argument("--size", choices=["demo", "paper"], default=None, help="demo (CPU) or paper (GPU) model size")
     p.add_argument("--test-year", dest="test_year", type=int, default=None, help="test year (validation: the year before)")
     p.add_argument("--n-train-years", dest="n_train_years", type=int, default=None, help="N_y training years (default 10)")

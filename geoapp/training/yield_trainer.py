@@ -33,7 +33,7 @@ from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
-from geoapp.training.checkpoint import check_card, load_checkpoint, save_checkpoint
+from geoapp.training.checkpoint import check_card, load_checkpoint, read_card, save_checkpoint
 from geoapp.training.device import resolve_device
 from geoapp.training.metrics_log import MetricsLog
 from geoapp.training.yield_data import Examples, YieldTileSource
@@ -230,6 +230,10 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
     Returns:
         dict with ``rmse``, ``r2``, ``year``, ``n`` and ``table`` (DataFrame: geoid, year, true, predicted).
     """
+    if read_card(folder).get("kind") == "ridge":
+        from geoapp.training.ridge_trainer import evaluate_ridge
+
+        return evaluate_ridge(folder, ds, year)
     model, card = load_yield_model(folder, ds)
     year = int(year if year is not None else card["years"]["test"])
     source = YieldTileSource(ds, card["years"]["train"])

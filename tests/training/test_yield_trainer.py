@@ -70,3 +70,15 @@ def test_nested_years_and_config_errors():
         YieldTrainConfig.from_dict({"modle": "semi-ha"})
     with pytest.raises(InputError, match="model must be one of"):
         YieldTrainConfig(model="lstm")
+
+
+def test_ridge_fits_and_evaluates_like_the_deep_models(ds, tmp_path):
+    from geoapp.training.ridge_trainer import train_ridge
+
+    best = train_ridge(ds, [2012, 2013, 2014], 2015, 2016, tmp_path)
+    _, card, _ = load_checkpoint(best)
+    assert card["kind"] == "ridge" and card["n_features"] == 63
+    result = evaluate_yield(best, ds)
+    assert result["n"] == len(ds.labelled(2016))
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-9)
+    assert result["rmse"] < np.std(result["table"]["true"]) * 1.5  # not wildly off
