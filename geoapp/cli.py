@@ -9,6 +9,7 @@ Groups:
     train location contrastive pretraining of the location encoder (Blue Marble patches)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
+    bench yield       RMSE, R^2, noise floor, speeds of the crop-yield checkpoints
     bench sampler     quadruplet sampling and tile gathering rates
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
@@ -142,6 +143,20 @@ def _evaluate_yield(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_yield(args: argparse.Namespace) -> int:
+    from geoapp.bench.yield_models import run_yield_benchmark, write_markdown
+
+    result = run_yield_benchmark(args.dataset)
+    if args.markdown:
+        write_markdown(result, args.markdown)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for row in result["rows"]:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
 def _bench_location(args: argparse.Namespace) -> int:
     from geoapp.bench.location import run_location_benchmark, write_markdown
 
@@ -227,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty,sampler,location}"
+        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -239,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-years", default="2014,2015,2016,2017,2018", help="comma-separated test years")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_difficulty)
+    p = bench.add_parser("yield", help="RMSE, R^2, noise floor, training and inference speed of every crop-yield checkpoint")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--markdown", default=None, help="also write the table to this markdown file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_yield)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
     p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")
     p.set_defaults(func=_bench_sampler)
