@@ -1,12 +1,12 @@
-"""Yield map: county yields of a year; a click shows the county's yields over the years and its inputs."""
+"""Yield map: true, predicted or error by county for a year; a click shows the county's history and inputs."""
 
 import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, remember, setup_page, simulated_note
+from geoapp.app_support.yield_views import MAP_VIEWS, cached_predictions, checkpoint_select, map_layer
 from geoapp.data.tiles import county_monthly_inputs
-from geoapp.viz.charts import monthly_inputs, yield_history
-from geoapp.viz.colors import sequential_scale
+from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
 
 ctx = setup_page("Yield map")
 if ctx is not None:
@@ -15,8 +15,14 @@ if ctx is not None:
     if note := simulated_note(ds):
         st.caption(f"⚠️ {note}")
     with error_box():
-        values = ds.year_yields(year)
-        scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
+        checkpoint = checkpoint_select(ds)
+        table = summary = None
+        if checkpoint is not None:
+            table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
+            if summary["role"] != "test":
+                st.info(f"{year} is a {summary['role']} year for this checkpoint: its score is not a held-out score.")
+        view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
+        values, scale = map_layer(ds, year, view, table)
         left, right = st.columns([3, 2])
         with left:
             clicked = county_map(values, scale, key="yield_map", selected=st.session_state.get("sel_county"))
@@ -24,6 +30,8 @@ if ctx is not None:
             remember("county", clicked)
             st.session_state["w_county"] = clicked
         with right:
+            if table is not None:
+                st.plotly_chart(predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated), use_container_width=True)
             geoids = ds.counties["geoid"].tolist()
             current = st.session_state.get("sel_county")
             geoid = st.selectbox(
@@ -36,8 +44,12 @@ if ctx is not None:
             )
             if geoid:
                 remember("county", geoid)
-                value = values.get(geoid)
-                st.metric(f"{ds.county_label(geoid)}, {year}", "withheld" if value is None else f"{value:.1f} bu/acre")
+                value = ds.year_yields(year).get(geoid)
+                pred = None if table is None else table.set_index("geoid")["predicted"].get(geoid)
+                c1, c2 = st.columns(2)
+                c1.metric(f"{ds.county_label(geoid)}, {year}", "withheld" if value is None else f"{value:.1f} bu/acre")
+                if pred is not None:
+                    c2.metric("Predicted", f"{pred:.1f} bu/acre", delta=None if value is None else f"{pred - value:+.1f}", delta_color="off")
                 history = ds.yields[ds.yields["geoid"] == geoid]
                 st.plotly_chart(yield_history(history, ds.county_label(geoid), year, ds.simulated), use_container_width=True)
         if geoid:

@@ -45,7 +45,8 @@ def _floor(ds: YieldDataset, year: int) -> float | None:
 def _inference_seconds(folder: Path, ds: YieldDataset, year: int) -> float:
     """Wall time to predict all counties of ``year`` (labelled or not) once the tiles are in memory."""
     model, card = load_yield_model(folder, ds)
-    source = YieldTileSource(ds, card["years"]["train"])
+    norm = card["normalisation"]
+    source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
     n = len(ds.counties)
     ex = Examples(np.arange(n), np.full(n, ds.years.index(year)), np.zeros(n, np.float32))
     predict_examples(model, source, Examples(ex.county[:8], ex.year[:8], ex.target[:8]), torch.device("cpu"))  # warm-up

@@ -40,18 +40,35 @@ class YieldTileSource:
 
     Args:
         ds: an open dataset.
-        train_years: years whose statistics standardise every year.
+        train_years: years whose statistics standardise every year (ignored when ``stats`` is given).
         bands: band order of the channel axis (default: all nine).
+        stats: (mean, std), each (T, C), e.g. from a checkpoint card (skips computing them).
+        years: the years to load (default: all); examples of other years cannot be cut.
     """
 
-    def __init__(self, ds: YieldDataset, train_years: list[int], bands: tuple[str, ...] = BANDS) -> None:
+    def __init__(
+        self,
+        ds: YieldDataset,
+        train_years: list[int] | None,
+        bands: tuple[str, ...] = BANDS,
+        stats: tuple[np.ndarray, np.ndarray] | None = None,
+        years: list[int] | None = None,
+    ) -> None:
         self.ds = ds
         self.bands = tuple(bands)
         self.tile_px = ds.tile_px
-        stats = band_stats(ds.cube, train_years, bands=self.bands)
-        self.mean = stats["mean"].values.astype(np.float32)  # (T, C)
-        self.std = stats["std"].values.astype(np.float32)
-        cube = as_array(ds.cube, bands=self.bands).values.astype(np.float32, copy=False)  # (Y, T, C, H, W)
+        if stats is None:
+            if not train_years:
+                raise InputError("standardising needs training years or precomputed (mean, std) statistics")
+            computed = band_stats(ds.cube, train_years, bands=self.bands)
+            stats = (computed["mean"].values, computed["std"].values)
+        self.mean = np.asarray(stats[0], dtype=np.float32)  # (T, C)
+        self.std = np.asarray(stats[1], dtype=np.float32)
+        years = list(ds.years) if years is None else [int(y) for y in years]
+        self._position = np.full(len(ds.years), -1, dtype=np.int64)  # ds.years index -> row of self.cube
+        for row, y in enumerate(years):
+            self._position[ds.years.index(y)] = row
+        cube = as_array(ds.cube, bands=self.bands, years=years).values.astype(np.float32, copy=False)  # (Y, T, C, H, W)
         cube = (cube - self.mean[None, :, :, None, None]) / self.std[None, :, :, None, None]
         missing = ~np.isfinite(cube)
         self.n_missing = int(missing.sum())  # pixels filled with the training mean
@@ -76,7 +93,7 @@ class YieldTileSource:
         feature group's bands by the training mean (0 after standardisation): the what-if ablation."""
         idx = np.arange(len(ex)) if idx is None else np.asarray(idx)
         sampler_origins = self._anchor_origins(ex.county[idx])
-        tiles = gather_tiles(self.cube, sampler_origins, self.tile_px, lead_index=ex.year[idx])
+        tiles = gather_tiles(self.cube, sampler_origins, self.tile_px, lead_index=self._rows(ex.year[idx]))
         out = torch.from_numpy(np.ascontiguousarray(tiles))
         if mask_group is not None:
             if mask_group not in FEATURE_GROUPS:
@@ -84,6 +101,14 @@ class YieldTileSource:
             channels = [self.bands.index(b) for b in group_bands(mask_group) if b in self.bands]
             out[:, :, channels] = 0.0
         return out
+
+    def _rows(self, year_index: np.ndarray) -> np.ndarray:
+        """Rows of the loaded cube for dataset year indices; an error if a year was not loaded."""
+        rows = self._position[np.asarray(year_index)]
+        if (rows < 0).any():
+            missing = sorted({self.ds.years[int(i)] for i in np.asarray(year_index)[rows < 0]})
+            raise InputError(f"year(s) {missing!r} were not loaded into this tile source")
+        return rows
 
     def _anchor_origins(self, county: np.ndarray) -> np.ndarray:
         from geoapp.data.tiles import tile_origin
@@ -97,10 +122,10 @@ class YieldTileSource:
         idx = np.asarray(idx)
         q = sampler.sample(self.anchors[ex.county[idx]], ex.year[idx], generator=generator)
         cut = {
-            "A": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=q.year),
-            "SN": gather_tiles(self.cube, q.sn, self.tile_px, lead_index=q.year),
-            "SD": gather_tiles(self.cube, q.sd, self.tile_px, lead_index=q.year),
-            "TN": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=q.tn_year),
+            "A": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.year)),
+            "SN": gather_tiles(self.cube, q.sn, self.tile_px, lead_index=self._rows(q.year)),
+            "SD": gather_tiles(self.cube, q.sd, self.tile_px, lead_index=self._rows(q.year)),
+            "TN": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.tn_year)),
         }
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cut.items()}
         out["tn_valid"] = torch.from_numpy(~q.tn_is_same_year)

@@ -241,7 +241,8 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
         return evaluate_ridge(folder, ds, year)
     model, card = load_yield_model(folder, ds)
     year = int(year if year is not None else card["years"]["test"])
-    source = YieldTileSource(ds, card["years"]["train"])
+    norm = card["normalisation"]
+    source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
     ex = source.examples([year])
     pred = predict_examples(model, source, ex, torch.device("cpu"))
     rmse, r2 = rmse_r2(ex.target, pred)

@@ -65,3 +65,26 @@ def monthly_inputs(inputs: pd.DataFrame, title: str, simulated: bool = False) ->
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
     )
     return fig
+
+
+def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, simulated: bool = False) -> go.Figure:
+    """Scatter of predicted against true county yields with the 1:1 line, RMSE and R^2 in the title.
+
+    Args:
+        table: rows with ``true`` and ``predicted`` (bu/acre) and ``geoid`` (hover).
+    """
+    lo = float(min(table["true"].min(), table["predicted"].min()))
+    hi = float(max(table["true"].max(), table["predicted"].max()))
+    fig = go.Figure(
+        [
+            go.Scatter(x=table["true"], y=table["predicted"], mode="markers", marker={"size": 5, "opacity": 0.6},
+                       text=table["geoid"], hovertemplate="GEOID %{text}<br>true %{x:.1f}<br>predicted %{y:.1f}<extra></extra>", name="counties"),
+            go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="1:1"),
+        ]
+    )
+    fig.update_layout(
+        title=f"{title}: RMSE {rmse:.2f} bu/acre, R² {r2:.3f}{' (simulated)' if simulated else ''}",
+        xaxis_title="true yield (bu/acre)", yaxis_title="predicted yield (bu/acre)", height=420,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10}, showlegend=False,
+    )
+    return fig

@@ -93,3 +93,39 @@ def test_every_page_renders_without_error(app_env, monkeypatch, page):
     _click(monkeypatch, None)
     at = _run(page)
     assert not at.exception and not at.error
+
+
+@pytest.fixture()
+def tiny_checkpoint(app_env, tmp_path, monkeypatch):
+    """A tiny s-ha checkpoint trained on the tiny dataset, in a temporary checkpoint folder."""
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+
+    root = tmp_path / "checkpoints"
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(root))
+    ds = load_dataset(next(app_env.iterdir()))
+    cfg = YieldTrainConfig(model="s-ha", test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=32,
+                           model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}, device="cpu")
+    return train_yield(cfg, ds, root / "yield" / "s-ha-2016", progress=False)
+
+
+def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_checkpoint, monkeypatch):
+    drawn = _click(monkeypatch, "19153")
+    at = _run("pages/yield_map.py")
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="w_checkpoint").value == str(tiny_checkpoint)
+    assert [o for o in at.radio(key="yield_view").options] == ["True", "Predicted", "Error (predicted − true)"]
+    scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "RMSE" in scatter["layout"]["title"]["text"] and "(simulated)" in scatter["layout"]["title"]["text"]
+    assert [m.label for m in at.metric][:2] == ["Polk, IA, 2016", "Predicted"]
+    at.radio(key="yield_view").set_value("Error (predicted − true)").run()
+    assert not at.exception and not at.error
+    html = drawn[-1].get_root().render()
+    assert "true (bu/acre)" in html  # the error layer's tooltip label ("Predicted − true (bu/acre)")
+
+
+def test_yield_map_flags_a_training_year(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("pages/yield_map.py", sel_year=2013)
+    assert not at.exception and not at.error
+    assert "training year" in at.info[0].value

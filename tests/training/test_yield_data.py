@@ -53,3 +53,13 @@ def test_context_tiles_temporal_neighbour_is_previous_year(source):
     same_county = np.flatnonzero(ex.county[idx][first] == ex.county[later])
     if same_county.size:  # the 2013 example's TN is the 2012 anchor tile of the same county
         torch.testing.assert_close(out["TN"][later], earlier["A"][same_county[0]])
+
+
+def test_one_year_with_given_stats_matches_the_full_source(source):
+    ex = source.examples([2016])
+    one = YieldTileSource(source.ds, None, stats=(source.mean, source.std), years=[2016])
+    torch.testing.assert_close(one.anchor_tiles(one.examples([2016]), np.arange(5)), source.anchor_tiles(ex, np.arange(5)))
+    with pytest.raises(InputError, match="not loaded"):
+        one.anchor_tiles(one.examples([2015]), np.arange(2))
+    with pytest.raises(InputError, match="needs training years"):
+        YieldTileSource(source.ds, None)

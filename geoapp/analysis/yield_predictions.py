@@ -1,0 +1,46 @@
+"""Predicted vs true county yields of a checkpoint for one year, and which checkpoints fit a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from geoapp.data.dataset import YieldDataset
+from geoapp.paths import checkpoint_dir
+from geoapp.training.checkpoint import list_checkpoints
+from geoapp.training.yield_trainer import evaluate_yield
+
+__all__ = ["yield_checkpoints", "predictions_for_year"]
+
+
+def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """Crop-yield checkpoints (deep models and ridge) trained on this dataset (same data fingerprint)."""
+    found = list_checkpoints(root or checkpoint_dir())
+    return [
+        (folder, card)
+        for folder, card in found
+        if card.get("kind") in ("crop-yield", "ridge") and (card.get("dataset") or {}).get("fingerprint") == ds.fingerprint
+    ]
+
+
+def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, dict]:
+    """Per-county table (geoid, true, predicted, error = predicted - true; bu/acre) of the labelled
+    counties of ``year``, and a summary: RMSE, R^2, n, and the role of ``year`` for this checkpoint
+    (``test``, ``validation`` or ``training``: only the test year is an honest score)."""
+    result = evaluate_yield(folder, ds, year)
+    table = result["table"].copy()
+    table["error"] = table["predicted"] - table["true"]
+    summary = {"model": result["model"], "year": year, "rmse": result["rmse"], "r2": result["r2"], "n": result["n"], "role": _role(folder, year)}
+    return table, summary
+
+
+def _role(folder: str | Path, year: int) -> str:
+    from geoapp.training.checkpoint import read_card
+
+    years = read_card(folder)["years"]
+    if int(year) == int(years["test"]):
+        return "test"
+    if int(year) == int(years["validation"]):
+        return "validation"
+    return "training" if int(year) in years["train"] else "not used in training"

@@ -1,0 +1,52 @@
+"""Crop-yield pieces the pages share: the checkpoint selector, cached predictions, map layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
+from geoapp.app_support.loaders import cached_dataset
+from geoapp.app_support.page import remember
+from geoapp.data.dataset import YieldDataset
+from geoapp.paths import checkpoint_dir
+from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
+
+__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "map_layer"]
+
+MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
+
+
+def checkpoint_select(ds: YieldDataset) -> Path | None:
+    """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only"."""
+    found = yield_checkpoints(ds)
+    root = checkpoint_dir()
+    options = [""] + [str(folder) for folder, _ in found]  # "": true yields only
+    labels = {"": "none (true yields only)"}
+    for folder, card in found:
+        labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({folder.relative_to(root).parent})"
+    current = st.session_state.get("sel_checkpoint")
+    index = options.index(current) if current in options else min(1, len(options) - 1)  # default: the first model
+    choice = st.sidebar.selectbox("Model checkpoint", options, index=index, format_func=labels.get, key="w_checkpoint")
+    remember("checkpoint", choice)
+    return Path(choice) if choice else None
+
+
+@st.cache_data(show_spinner="Predicting every county…", max_entries=32)
+def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, dict]:
+    """:func:`predictions_for_year`, cached per (checkpoint, dataset, year)."""
+    return predictions_for_year(checkpoint, cached_dataset(dataset_path), year)
+
+
+def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:
+    """Values per geoid and the colour scale of a map view. True and predicted share one sequential
+    scale (the dataset's label range); the error map is diverging and centred at 0."""
+    yield_scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
+    if view == MAP_VIEWS[0] or table is None:
+        return ds.year_yields(year), yield_scale
+    series = table.set_index("geoid")
+    if view == MAP_VIEWS[1]:
+        return series["predicted"], ColorScale(yield_scale.name, yield_scale.vmin, yield_scale.vmax, "Predicted yield (bu/acre)")
+    return series["error"], diverging_scale(series["error"].to_numpy(), "Predicted − true (bu/acre)")
