@@ -6,6 +6,8 @@ import streamlit as st
 PAGES = [
     st.Page("pages/home.py", title="Home", default=True),
     st.Page("pages/yield_map.py", title="Yield map", url_path="yield_map"),
+    st.Page("pages/attention.py", title="Attention", url_path="attention"),
+    st.Page("pages/feature_ablation.py", title="Feature ablation", url_path="feature_ablation"),
     st.Page("pages/location_similarity.py", title="Location similarity", url_path="location_similarity"),
     st.Page("pages/geolocalization.py", title="Geolocalization", url_path="geolocalization"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -14,7 +15,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 
-__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "map_layer"]
+__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "cached_attention", "cached_ablation", "map_layer"]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
@@ -50,3 +51,27 @@ def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None
     if view == MAP_VIEWS[1]:
         return series["predicted"], ColorScale(yield_scale.name, yield_scale.vmin, yield_scale.vmax, "Predicted yield (bu/acre)")
     return series["error"], diverging_scale(series["error"].to_numpy(), "Predicted − true (bu/acre)")
+
+
+@st.cache_data(show_spinner="Computing attention for every county…", max_entries=16)
+def cached_attention(checkpoint: str, dataset_path: str, year: int) -> tuple[np.ndarray, list[str], dict | None]:
+    """Attention of every labelled county of ``year`` (layers, N, heads, T, T), their geoids, and what G adds."""
+    from geoapp.analysis.attention import attention_matrices, global_query_effect
+    from geoapp.training.yield_data import YieldTileSource
+    from geoapp.training.yield_trainer import load_yield_model
+
+    ds = cached_dataset(dataset_path)
+    model, card = load_yield_model(checkpoint, ds)
+    norm = card["normalisation"]
+    source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
+    ex = source.examples([year])
+    geoids = ds.counties["geoid"].to_numpy()[ex.county].tolist()
+    return attention_matrices(model, source, ex), geoids, global_query_effect(model, source, ex)
+
+
+@st.cache_data(show_spinner="Masking each feature group for every county…", max_entries=16)
+def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`geoapp.analysis.ablation.what_if_ablation`, cached per (checkpoint, dataset, year)."""
+    from geoapp.analysis.ablation import what_if_ablation
+
+    return what_if_ablation(checkpoint, cached_dataset(dataset_path), year)

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from geoapp.data.bands import BAND_INFO, MONTH_NAMES
+from geoapp.data.bands import MONTHS as MONTH_ORDER
 
 __all__ = ["yield_history", "monthly_inputs"]
 
@@ -87,4 +88,35 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
         xaxis_title="true yield (bu/acre)", yaxis_title="predicted yield (bu/acre)", height=420,
         margin={"l": 10, "r": 10, "t": 50, "b": 10}, showlegend=False,
     )
+    return fig
+
+
+def attention_heatmap(matrix, title: str) -> go.Figure:
+    """Months x months heatmap of an attention matrix (rows: the month attending; columns: attended)."""
+    months = [MONTH_NAMES[m] for m in MONTH_ORDER]
+    fig = go.Figure(go.Heatmap(z=matrix, x=months, y=months, colorscale="Viridis", zmin=0, colorbar={"title": "weight"},
+                               hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="attended month", yaxis_title="attending month", yaxis_autorange="reversed",
+                      height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def attention_received(received, truth: dict | None, title: str) -> go.Figure:
+    """Bars of the attention each month receives, with the simulation's true critical-month weights beside."""
+    months = [MONTH_NAMES[m] for m in MONTH_ORDER]
+    bars = [go.Bar(x=months, y=list(received), name="learned attention received")]
+    if truth:
+        bars.append(go.Bar(x=months, y=[truth.get(str(m), truth.get(m, 0.0)) for m in MONTH_ORDER], name="true critical-month weight (simulation)"))
+    fig = go.Figure(bars)
+    fig.update_layout(title=title, barmode="group", yaxis_title="share", height=360, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def ablation_bars(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Bars of the change in RMSE (bu/acre) when each feature group is masked."""
+    df = summary[summary["group"] != "none (all inputs)"]
+    fig = go.Figure(go.Bar(x=df["group"], y=df["delta_rmse"], text=[f"{v:+.2f}" for v in df["delta_rmse"]], textposition="outside"))
+    fig.update_layout(title=title, xaxis_title="masked feature group", yaxis_title="change in RMSE (bu/acre)", height=380,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig

@@ -129,3 +129,25 @@ def test_yield_map_flags_a_training_year(tiny_checkpoint, monkeypatch):
     at = _run("pages/yield_map.py", sel_year=2013)
     assert not at.exception and not at.error
     assert "training year" in at.info[0].value
+
+
+def test_attention_page_heatmap_and_truth(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("pages/attention.py")
+    assert not at.exception and not at.error
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert charts[0]["data"][0]["type"] == "heatmap"
+    names = [d["name"] for d in charts[1]["data"]]
+    assert names == ["learned attention received", "true critical-month weight (simulation)"]
+    assert any("global query G" in md.value for md in at.main.markdown)
+
+
+def test_feature_ablation_page_bars_and_map(tiny_checkpoint, monkeypatch):
+    drawn = _click(monkeypatch, None)
+    at = _run("pages/feature_ablation.py")
+    assert not at.exception and not at.error
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert list(bars["data"][0]["x"]) == ["VI", "LST", "PPT", "SOIL", "ELE"]
+    at.selectbox(key="abl_group").select("PPT").run()
+    assert not at.exception and not at.error
+    assert len(drawn) >= 2

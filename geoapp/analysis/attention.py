@@ -1,0 +1,91 @@
+"""What the hybrid attention looks at: attention matrices S averaged over counties, per layer and
+head and overall; how much attention each month receives; and what the global query G adds.
+
+Attention S_i (Eq. 10) is a (T x T) row-stochastic matrix per layer and head: row t is how month t's
+output mixes the months. "Attention received" by month s is the mean over rows of column s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from geoapp.models.yield_models import YieldModel
+from geoapp.training.yield_data import Examples, YieldTileSource
+
+__all__ = ["AttentionSummary", "attention_matrices", "summarise_attention", "without_global_query", "global_query_effect"]
+
+
+@dataclass(frozen=True)
+class AttentionSummary:
+    """Attention averaged over counties.
+
+    Attributes:
+        per_head: (layers, heads, T, T) mean attention of every layer and head.
+        overall: (T, T) mean over layers and heads.
+        received: (T,) attention each month receives (column means of ``overall``; sums to 1).
+    """
+
+    per_head: np.ndarray
+    overall: np.ndarray
+    received: np.ndarray
+
+
+@torch.no_grad()
+def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples, batch: int = 256) -> np.ndarray:
+    """Attention of every example: (layers, N, heads, T, T), rows summing to 1."""
+    model.eval()
+    parts = []
+    for i in range(0, len(ex), batch):
+        _, att = model(source.anchor_tiles(ex, np.arange(i, min(i + batch, len(ex)))), return_attention=True)
+        parts.append(att.float().numpy())
+    return np.concatenate(parts, axis=1)
+
+
+def summarise_attention(att: np.ndarray, county: int | None = None) -> AttentionSummary:
+    """Average (layers, N, heads, T, T) attention over examples (or take one example ``county``)."""
+    a = att[:, county : county + 1] if county is not None else att
+    per_head = a.mean(axis=1)
+    overall = per_head.mean(axis=(0, 1))
+    return AttentionSummary(per_head, overall, overall.mean(axis=0))
+
+
+@contextlib.contextmanager
+def without_global_query(model: YieldModel) -> Iterator[YieldModel]:
+    """Temporarily set every layer's global query G to 0 (hybrid attention becomes self-attention)."""
+    saved = []
+    for module in model.modules():
+        g = getattr(module, "global_query", None)
+        if isinstance(g, torch.nn.Parameter):
+            saved.append((g, g.detach().clone()))
+            with torch.no_grad():
+                g.zero_()
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for g, value in saved:
+                g.copy_(value)
+
+
+@torch.no_grad()
+def global_query_effect(model: YieldModel, source: YieldTileSource, ex: Examples) -> dict[str, float] | None:
+    """What G adds: mean |change| of the attention weights and RMS change of the predictions (bu/acre)
+    when G is set to 0; None for a model without G (SEMI-SA)."""
+    if not any(isinstance(getattr(m, "global_query", None), torch.nn.Parameter) for m in model.modules()):
+        return None
+    from geoapp.training.yield_trainer import predict_examples
+
+    with_g = attention_matrices(model, source, ex)
+    pred_g = predict_examples(model, source, ex, torch.device("cpu"))
+    with without_global_query(model):
+        no_g = attention_matrices(model, source, ex)
+        pred_0 = predict_examples(model, source, ex, torch.device("cpu"))
+    return {
+        "mean_abs_attention_change": float(np.abs(with_g - no_g).mean()),
+        "rms_prediction_change_bu": float(np.sqrt(np.mean((pred_g - pred_0) ** 2))),
+    }

@@ -1,0 +1,34 @@
+"""Feature ablation: how much worse the model gets when one feature group is masked (what-if)."""
+
+import streamlit as st
+
+from geoapp.app_support.county_map import county_map
+from geoapp.app_support.page import error_box, setup_page, simulated_note
+from geoapp.app_support.yield_views import cached_ablation, checkpoint_select
+from geoapp.data.bands import FEATURE_GROUPS
+from geoapp.viz.charts import ablation_bars
+from geoapp.viz.colors import diverging_scale
+
+ctx = setup_page("Feature ablation")
+if ctx is not None:
+    ds, year = ctx.dataset, ctx.year
+    st.title(f"What-if feature ablation, {year}")
+    st.caption("Each feature group is replaced by its training mean at inference (no retraining): VI = ndvi+evi, "
+               "LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
+    if note := simulated_note(ds):
+        st.caption(f"⚠️ {note}")
+    with error_box():
+        checkpoint = checkpoint_select(ds)
+        if checkpoint is None:
+            st.info("Pick a model checkpoint in the sidebar.")
+            st.stop()
+        summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
+        left, right = st.columns([2, 3])
+        with left:
+            st.plotly_chart(ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"), use_container_width=True)
+            st.dataframe(summary.round(3), hide_index=True)
+            st.caption("Retrain-style ablation (the paper's Figure 7) appears here once such runs exist; none has been trained yet.")
+        with right:
+            group = st.selectbox("Map the per-county change for", list(FEATURE_GROUPS), key="abl_group")
+            values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
+            county_map(values, diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)"), key="ablation_map")
