@@ -11,6 +11,8 @@ pytestmark = pytest.mark.browser
 PAGES = {
     "home": "/",
     "yield_map": "/yield_map",
+    "attention": "/attention",
+    "feature_ablation": "/feature_ablation",
     "location_similarity": "/location_similarity",
     "geolocalization": "/geolocalization",
 }
