@@ -14,7 +14,7 @@ if ctx is not None:
     if note := simulated_note(ds):
         st.caption(f"⚠️ {note}")
     with error_box():
-        checkpoint = checkpoint_select(ds)
+        checkpoint = checkpoint_select(ds, year)
         if checkpoint is None or "ridge" in checkpoint.parent.name:
             st.info("Pick a SEMI-HA, S-HA or SEMI-SA checkpoint in the sidebar: attention belongs to the deep models.")
             st.stop()

@@ -18,7 +18,7 @@ if ctx is not None:
     if note := simulated_note(ds):
         st.caption(f"⚠️ {note}")
     with error_box():
-        checkpoint = checkpoint_select(ds)
+        checkpoint = checkpoint_select(ds, year)
         if checkpoint is None:
             st.info("Pick a model checkpoint in the sidebar.")
             st.stop()

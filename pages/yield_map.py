@@ -15,12 +15,13 @@ if ctx is not None:
     if note := simulated_note(ds):
         st.caption(f"⚠️ {note}")
     with error_box():
-        checkpoint = checkpoint_select(ds)
+        checkpoint = checkpoint_select(ds, year)
         table = summary = None
         if checkpoint is not None:
             table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
             if summary["role"] != "test":
-                st.info(f"{year} is a {summary['role']} year for this checkpoint: its score is not a held-out score.")
+                used = {"training": "one of its training years", "validation": "its validation year", "unused": "not used to train it"}[summary["role"]]
+                st.info(f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score.")
         view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
         values, scale = map_layer(ds, year, view, table)
         left, right = st.columns([3, 2])

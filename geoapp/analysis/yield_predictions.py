@@ -43,4 +43,4 @@ def _role(folder: str | Path, year: int) -> str:
         return "test"
     if int(year) == int(years["validation"]):
         return "validation"
-    return "training" if int(year) in years["train"] else "not used in training"
+    return "training" if int(year) in years["train"] else "unused"

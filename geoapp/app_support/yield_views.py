@@ -20,8 +20,27 @@ __all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "cached_atten
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
 
-def checkpoint_select(ds: YieldDataset) -> Path | None:
-    """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only"."""
+_PREFERENCE = ("semi-ha", "s-ha", "semi-sa", "ridge")
+
+
+def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
+    """Index (into [none, *found]) of the checkpoint to show first: one tested on ``year``, SEMI-HA first."""
+    if not found:
+        return 0
+
+    def rank(item: tuple[int, tuple[Path, dict]]) -> tuple[int, int, int]:
+        i, (_, card) = item
+        tested_here = int(card["years"]["test"]) == year
+        model = _PREFERENCE.index(card["model"]) if card["model"] in _PREFERENCE else len(_PREFERENCE)
+        return (0 if tested_here else 1, model, i)
+
+    return 1 + min(enumerate(found), key=rank)[0]
+
+
+def checkpoint_select(ds: YieldDataset, year: int | None = None) -> Path | None:
+    """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only".
+
+    The first choice, until the user picks one, is a checkpoint whose test year is ``year``."""
     found = yield_checkpoints(ds)
     root = checkpoint_dir()
     options = [""] + [str(folder) for folder, _ in found]  # "": true yields only
@@ -29,7 +48,7 @@ def checkpoint_select(ds: YieldDataset) -> Path | None:
     for folder, card in found:
         labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({folder.relative_to(root).parent})"
     current = st.session_state.get("sel_checkpoint")
-    index = options.index(current) if current in options else min(1, len(options) - 1)  # default: the first model
+    index = options.index(current) if current in options else _default_index(found, year)
     choice = st.sidebar.selectbox("Model checkpoint", options, index=index, format_func=labels.get, key="w_checkpoint")
     remember("checkpoint", choice)
     return Path(choice) if choice else None

@@ -128,7 +128,7 @@ def test_yield_map_flags_a_training_year(tiny_checkpoint, monkeypatch):
     _click(monkeypatch, None)
     at = _run("pages/yield_map.py", sel_year=2013)
     assert not at.exception and not at.error
-    assert "training year" in at.info[0].value
+    assert "one of its training years" in at.info[0].value
 
 
 def test_attention_page_heatmap_and_truth(tiny_checkpoint, monkeypatch):
