@@ -28,9 +28,9 @@ if ctx is not None:
         matrix = summary.per_head[layer].mean(axis=0) if head == "mean" else summary.per_head[layer, head]
         left, right = st.columns(2)
         where = "all labelled counties" if scope.startswith("all") else ds.county_label(scope)
-        left.plotly_chart(attention_heatmap(matrix, f"Attention S, layer {layer + 1}, {head if head == 'mean' else f'head {head + 1}'}: {where}"), use_container_width=True)
+        left.plotly_chart(attention_heatmap(matrix, f"Attention S, layer {layer + 1}, {head if head == 'mean' else f'head {head + 1}'}: {where}"), width="stretch")
         truth = (ds.truth or {}).get("critical_months", {}).get("combined")
-        right.plotly_chart(attention_received(summary.received, truth, f"Attention each month receives ({where})"), use_container_width=True)
+        right.plotly_chart(attention_received(summary.received, truth, f"Attention each month receives ({where})"), width="stretch")
         if truth:
             st.caption("True critical months: the simulation's water and heat stress month weights, mixed by each stress's share of yield variance.")
         if g_effect is not None:

@@ -25,7 +25,7 @@ if ctx is not None:
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
         left, right = st.columns([2, 3])
         with left:
-            st.plotly_chart(ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"), use_container_width=True)
+            st.plotly_chart(ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"), width="stretch")
             st.dataframe(summary.round(3), hide_index=True)
             st.caption("Retrain-style ablation (the paper's Figure 7) appears here once such runs exist; none has been trained yet.")
         with right:

@@ -32,7 +32,7 @@ if ctx is not None:
             st.session_state["w_county"] = clicked
         with right:
             if table is not None:
-                st.plotly_chart(predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated), use_container_width=True)
+                st.plotly_chart(predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated), width="stretch")
             geoids = ds.counties["geoid"].tolist()
             current = st.session_state.get("sel_county")
             geoid = st.selectbox(
@@ -52,10 +52,10 @@ if ctx is not None:
                 if pred is not None:
                     c2.metric("Predicted", f"{pred:.1f} bu/acre", delta=None if value is None else f"{pred - value:+.1f}", delta_color="off")
                 history = ds.yields[ds.yields["geoid"] == geoid]
-                st.plotly_chart(yield_history(history, ds.county_label(geoid), year, ds.simulated), use_container_width=True)
+                st.plotly_chart(yield_history(history, ds.county_label(geoid), year, ds.simulated), width="stretch")
         if geoid:
             inputs = county_monthly_inputs(ds, geoid, year)
             st.plotly_chart(
                 monthly_inputs(inputs, f"Inputs over the months, {ds.county_label(geoid)} {year} (anchor tile mean)", ds.simulated),
-                use_container_width=True,
+                width="stretch",
             )
