@@ -22,6 +22,11 @@ with error_box():
     if preset != "(clicked point)" and st.session_state.get("_sim_last_preset") != preset:
         st.session_state["sim_ref"] = PRESETS[preset]
     st.session_state["_sim_last_preset"] = preset
+    # A click reaches this rerun through the map's session state, before the map is drawn again.
+    clicked = (st.session_state.get("sim_map") or {}).get("last_clicked")
+    if clicked and (clicked["lat"], clicked["lng"]) != st.session_state.get("_sim_last_click"):
+        st.session_state["_sim_last_click"] = (clicked["lat"], clicked["lng"])
+        st.session_state["sim_ref"] = (float(clicked["lat"]), (float(clicked["lng"]) + 180.0) % 360.0 - 180.0)
     ref = st.session_state.setdefault("sim_ref", PRESETS["Hong Kong"])
 
     warm_gallery(encoder_name, gallery_name)
@@ -29,13 +34,8 @@ with error_box():
     coords, sims = similarity(ref[0], ref[1], encoder, gallery)
     lo, hi = float(np.percentile(sims, 1)), float(sims.max())
     fmap = world_field_map(field_png(sims, raster, lo, hi), raster.bounds, reference=ref, basemap_url=cached_basemap_url())
-    out = st_folium(fmap, key="sim_map", height=480, use_container_width=True, returned_objects=["last_clicked"])
+    st_folium(fmap, key="sim_map", height=480, use_container_width=True, returned_objects=["last_clicked"])
     st.html(ColorScale("Turbo", lo, hi, "Cosine similarity to the reference").legend_html())
-    clicked = (out or {}).get("last_clicked")
-    if clicked and (clicked["lat"], clicked["lng"]) != st.session_state.get("_sim_last_click"):
-        st.session_state["_sim_last_click"] = (clicked["lat"], clicked["lng"])
-        st.session_state["sim_ref"] = (float(clicked["lat"]), (float(clicked["lng"]) + 180.0) % 360.0 - 180.0)
-        st.rerun()
 
     st.markdown(f"**Reference:** {ref[0]:.2f}, {ref[1]:.2f} · **Encoder:** {ENCODERS[encoder_name]}")
     top = np.argsort(-sims)[:10]

@@ -54,7 +54,7 @@ def test_similarity_page_draws_overlay_for_preset(app_env, folium_stub):
 
 def test_similarity_page_click_moves_the_reference(app_env, folium_stub):
     at = _run("pages/location_similarity.py")
-    folium_stub.click = (48.85, 2.35)
+    at.session_state["sim_map"] = {"last_clicked": {"lat": 48.85, "lng": 2.35}}  # what the map component stores
     at.run()
     assert not at.exception and not at.error
     assert at.session_state["sim_ref"] == pytest.approx((48.85, 2.35))
