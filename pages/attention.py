@@ -3,16 +3,14 @@
 import streamlit as st
 
 from geoapp.analysis.attention import summarise_attention
-from geoapp.app_support.page import error_box, setup_page, simulated_note
+from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.app_support.yield_views import cached_attention, checkpoint_select
 from geoapp.viz.charts import attention_heatmap, attention_received
 
 ctx = setup_page("Attention")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
-    st.title(f"Attention over the months, {year}")
-    if note := simulated_note(ds):
-        st.caption(f"⚠️ {note}")
+    page_header(ds, f"Attention over the months, {year}")
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         if checkpoint is None or "ridge" in checkpoint.parent.name:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.county_map import county_map
-from geoapp.app_support.page import error_box, setup_page, simulated_note
+from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.app_support.yield_views import cached_ablation, checkpoint_select
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
@@ -12,11 +12,8 @@ from geoapp.viz.colors import diverging_scale
 ctx = setup_page("Feature ablation")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
-    st.title(f"What-if feature ablation, {year}")
-    st.caption("Each feature group is replaced by its training mean at inference (no retraining): VI = ndvi+evi, "
-               "LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
-    if note := simulated_note(ds):
-        st.caption(f"⚠️ {note}")
+    page_header(ds, f"What-if feature ablation, {year}", "Each feature group is replaced by its training mean at inference "
+                "(no retraining): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         if checkpoint is None:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.county_map import county_map
-from geoapp.app_support.page import error_box, remember, setup_page, simulated_note
+from geoapp.app_support.page import error_box, page_header, remember, setup_page
 from geoapp.app_support.yield_views import MAP_VIEWS, cached_predictions, checkpoint_select, map_layer
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -11,9 +11,7 @@ from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
 ctx = setup_page("Yield map")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
-    st.title(f"County yields, {year}")
-    if note := simulated_note(ds):
-        st.caption(f"⚠️ {note}")
+    page_header(ds, f"County yields, {year}")
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         table = summary = None

@@ -17,7 +17,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import REPO_ROOT
 
-__all__ = ["PageContext", "setup_page", "error_box", "remember", "simulated_note"]
+__all__ = ["PageContext", "setup_page", "page_header", "error_box", "remember", "simulated_note"]
 
 SIMULATED_NOTE = "Simulated data: a documented simulation on real county polygons, not observations."
 
@@ -69,6 +69,15 @@ def setup_page(title: str) -> PageContext | None:
         year = _persisted_select("Year", "year", years, default_index=len(years) - 1)
         return PageContext(dataset=ds, year=int(year))
     return None
+
+
+def page_header(ds: YieldDataset, title: str, caption: str | None = None) -> None:
+    """The page title, an optional caption, and the simulated-data label when it applies."""
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    if note := simulated_note(ds):
+        st.caption(f"⚠️ {note}")
 
 
 @contextlib.contextmanager

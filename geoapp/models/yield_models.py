@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.hybrid_attention import HybridAttentionEncoder
 from geoapp.models.resnet import ResNetEncoder
@@ -159,16 +160,8 @@ class YieldModelConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> YieldModelConfig:
         """Config from a mapping (e.g. a checkpoint card); unknown keys raise ``InputError``."""
-        if not isinstance(values, Mapping):
-            raise InputError(f"a yield-model config must be a mapping of field -> value; got {type(values).__name__}")
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise InputError(
-                f"unknown yield-model config key(s) {unknown}; allowed: {allowed} "
-                "(a card from another code version or another model family?)"
-            )
-        return cls(**dict(values))
+        hint = " (a card from another code version or another model family?)"
+        return strict_from_dict(cls, values, "yield-model", keys="config key(s)", hint=hint)
 
 
 SIZES: dict[str, dict[str, Any]] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from geoapp.errors import InputError
+from geoapp.config import strict_from_dict
 from geoapp.models.location._checks import check_choice, check_int, check_kwargs
 from geoapp.models.location.encodings import ENCODINGS, make_encoding
 from geoapp.models.location.networks import NETWORKS, make_network
@@ -67,13 +67,7 @@ class LocationEncoderConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LocationEncoderConfig:
         """Build from a mapping (e.g. a checkpoint card's JSON); unknown keys are rejected."""
-        if not isinstance(data, Mapping):
-            raise InputError(f"a location encoder config must be a mapping; got {type(data).__name__}")
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise InputError(f"unknown location encoder config key(s) {unknown}; allowed: {allowed}")
-        return cls(**dict(data))
+        return strict_from_dict(cls, data, "location encoder", keys="config key(s)")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (the inverse of :meth:`from_dict`)."""
