@@ -10,6 +10,7 @@ Groups:
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
     bench yield       RMSE, R^2, noise floor, speeds of the crop-yield checkpoints
+    bench yield-sweep SEMI-HA vs S-HA variants (labels, loss weights, radii), one run each
     bench sampler     quadruplet sampling and tile gathering rates
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
@@ -157,6 +158,15 @@ def _bench_yield(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_yield_sweep(args: argparse.Namespace) -> int:
+    from geoapp.bench.yield_sweep import run_sweep
+
+    rows = run_sweep(args.plan, args.dataset, only=args.only or None, progress=not args.quiet)
+    for row in rows:
+        print("  ".join(f"{k}={row[k]}" for k in ("variant", "epochs_run", "best_epoch", "val_rmse", "test_rmse", "test_r2", "seconds")))
+    return 0
+
+
 def _bench_location(args: argparse.Namespace) -> int:
     from geoapp.bench.location import run_location_benchmark, write_markdown
 
@@ -259,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the table to this markdown file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_yield)
+    p = bench.add_parser("yield-sweep", help="train SEMI-HA / S-HA variants to see what makes the context losses help")
+    p.add_argument("--plan", required=True, help="labels (1,000 labels) or full (all labels)")
+    p.add_argument("--only", nargs="*", default=None, help="run only these variants of the plan")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_bench_yield_sweep)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
     p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")
     p.set_defaults(func=_bench_sampler)

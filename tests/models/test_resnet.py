@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from geoapp.errors import InputError
-from geoapp.models.resnet import BasicBlock, ResNetEncoder
+from geoapp.models.resnet import BasicBlock, ResNetEncoder, fold_batchnorm
 
 
 @pytest.mark.parametrize(("small_input", "size", "final_px"), [(True, 16, 2), (True, 8, 1), (False, 32, 1), (False, 50, 2)])
@@ -64,3 +64,19 @@ def test_bad_inputs_and_arguments():
         ResNetEncoder(9, 8, width=0)
     with pytest.raises(InputError, match="embed_dim must be a positive integer"):
         ResNetEncoder(9, 8.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("small_input", [True, False])
+def test_fold_batchnorm_matches_eval_encoder_and_leaves_it_alone(small_input):
+    torch.manual_seed(0)
+    enc = ResNetEncoder(in_channels=3, embed_dim=8, width=4, small_input=small_input)
+    enc.train()
+    for _ in range(3):  # move the running statistics away from their initial values
+        enc(torch.randn(6, 3, 32, 32) * 2 + 1)
+    enc.eval()
+    x = torch.randn(5, 3, 32, 32)
+    folded = fold_batchnorm(enc)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), enc(x), rtol=1e-4, atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules()) == 1 + 2 * 8 + 3  # stem, blocks, shortcuts

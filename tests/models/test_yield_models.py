@@ -179,3 +179,18 @@ def test_bad_tiles_and_misuse():
         s_ha.loss(torch.zeros(2), torch.zeros(2), (torch.zeros(2, T, 8),) * 4)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="YieldModel needs a YieldModelConfig; got dict"):
         YieldModel({"embed_dim": 8})  # type: ignore[arg-type]
+
+
+def test_for_inference_copy_matches_and_keeps_the_training_model():
+    torch.manual_seed(0)
+    model = build_yield_model("semi-ha")
+    model.train()
+    model(torch.randn(4, 7, 9, 16, 16))  # BatchNorm running statistics move
+    model.eval()
+    x = torch.randn(3, 7, 9, 16, 16)
+    fast = model.for_inference()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-3)
+    model.train()
+    assert model.training and model.attention.training  # the copy does not touch the original's mode
+    assert fast is not model and not fast.training

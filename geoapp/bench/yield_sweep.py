@@ -1,0 +1,103 @@
+"""Why does (or doesn't) SEMI-HA beat S-HA? ``python -m geoapp bench yield-sweep --plan NAME``.
+
+Trains a named list of variants of the crop-yield models on the embedded data, each into its own run
+folder under ``runs/yield-sweep/<plan>/<variant>`` (not shipped), and appends one JSON line per
+finished variant to ``runs/yield-sweep/<plan>/results.jsonl`` (validation and test RMSE / R^2 of the
+best-on-validation epoch, epochs run, seconds). A variant that already has a result is skipped, so a
+plan can be stopped and started again.
+
+Plans (all on test year 2018 unless named otherwise, seed 0):
+
+- ``labels``: label-scarce training (1,000 labelled county-years instead of ~8,500): S-HA against
+  SEMI-HA with the default loss weights, a smaller alpha, and a wider spatial-neighbour radius. The
+  unsupervised terms of Eq. 2 are meant to help most where labels are few.
+- ``full``: all labels, the configuration of the shipped checkpoints, with the loss-weight and radius
+  variants.
+
+The figures are recorded in ``docs/yield-benchmark.md``; they are single runs on a shared 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from geoapp.data.dataset import default_dataset_path, load_dataset
+from geoapp.errors import InputError
+from geoapp.paths import REPO_ROOT
+from geoapp.training.checkpoint import read_card
+from geoapp.training.metrics_log import read_metrics
+from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+
+__all__ = ["PLANS", "run_sweep", "read_results"]
+
+_SCARCE = {"max_train_examples": 1000, "epochs": 20, "patience": 8}
+PLANS: dict[str, dict[str, dict[str, Any]]] = {
+    "labels": {
+        "s-ha": {"model": "s-ha", **_SCARCE},
+        "semi-ha": {"model": "semi-ha", **_SCARCE},
+        "semi-ha-alpha0.05": {"model": "semi-ha", **_SCARCE, "model_overrides": {"alpha": 0.05}},
+        "semi-ha-rn50": {"model": "semi-ha", **_SCARCE, "r_n_km": 50.0},
+        "semi-ha-margin0.25": {"model": "semi-ha", **_SCARCE, "model_overrides": {"margin_per_dim": 0.25}},
+    },
+    "full": {
+        "s-ha": {"model": "s-ha", "epochs": 9},
+        "semi-ha": {"model": "semi-ha", "epochs": 9},
+        "semi-ha-alpha0.05": {"model": "semi-ha", "epochs": 9, "model_overrides": {"alpha": 0.05}},
+    },
+}
+"""Variants per plan: :class:`YieldTrainConfig` fields (test year 2018 unless a variant sets it)."""
+
+
+def sweep_dir(plan: str) -> Path:
+    """Run folder of a plan: ``runs/yield-sweep/<plan>`` in the repository."""
+    return REPO_ROOT / "runs" / "yield-sweep" / plan
+
+
+def read_results(plan: str) -> list[dict[str, Any]]:
+    """The finished variants of a plan, in the order they finished."""
+    path = sweep_dir(plan) / "results.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_sweep(plan: str, dataset: str | None = None, only: list[str] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Train every variant of ``plan`` that has no result yet; returns all results of the plan."""
+    if plan not in PLANS:
+        raise InputError(f"unknown sweep plan {plan!r}; expected one of {sorted(PLANS)}")
+    variants = PLANS[plan]
+    unknown = sorted(set(only or []) - set(variants))
+    if unknown:
+        raise InputError(f"plan {plan!r} has no variants {unknown}; it has {sorted(variants)}")
+    ds = load_dataset(dataset or default_dataset_path("demo"))
+    root = sweep_dir(plan)
+    root.mkdir(parents=True, exist_ok=True)
+    done = {r["variant"] for r in read_results(plan)}
+    for name, fields in variants.items():
+        if name in done or (only and name not in only):
+            continue
+        cfg = YieldTrainConfig.from_dict({"test_year": 2018, **fields})
+        t0 = time.perf_counter()
+        best = train_yield(cfg, ds, root / name, progress=progress)
+        card = read_card(best)
+        metrics = card["metrics"]
+        row = {
+            "variant": name,
+            "plan": plan,
+            "config": asdict(cfg),
+            "epochs_run": len(read_metrics(root / name / "metrics.jsonl")),
+            "best_epoch": card["epoch"],
+            "val_rmse": round(metrics["val_rmse"], 3),
+            "val_r2": round(metrics["val_r2"], 3),
+            "test_rmse": round(metrics["test_rmse"], 3),
+            "test_r2": round(metrics["test_r2"], 3),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        with open(root / "results.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+    return read_results(plan)
