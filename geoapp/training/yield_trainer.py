@@ -6,7 +6,9 @@ band on the training years (:class:`geoapp.training.yield_data.YieldTileSource`)
 (``semi-ha``, ``semi-sa``) draw a quadruplet per example each step (:mod:`geoapp.samplers`) and
 train on Eq. 2; ``s-ha`` trains on L_S alone.
 
-Conventions shared with the other trainers: seeded; device auto (CUDA with mixed precision, pinned
+Conventions shared with the other trainers: seeded; one process or data-parallel under torchrun
+(:mod:`geoapp.training.distributed`); progress events and cancellation through a
+:class:`~geoapp.training.monitor.TrainingMonitor`; device auto (CUDA with mixed precision, pinned
 memory and non-blocking copies when present, else CPU); a progress bar; metrics per epoch as JSON
 lines (``metrics.jsonl``); the best-on-validation model as a safetensors + JSON-card checkpoint
 (``best/``, the card holding the model config, the data fingerprint, the years, the normalisation
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from geoapp.data.dataset import YieldDataset
@@ -33,9 +37,11 @@ from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
-from geoapp.training.checkpoint import check_card, load_checkpoint, read_card, save_checkpoint
-from geoapp.training.device import resolve_device
+from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
+from geoapp.training.device import to_device
+from geoapp.training.distributed import broadcast_value, epoch_order, init_distributed, mean_across, shutdown, wrap_model
 from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.yield_data import Examples, YieldTileSource
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
@@ -118,32 +124,68 @@ def predict_examples(
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+class _TrainStep(nn.Module):
+    """The training forward pass as one ``forward`` (what DistributedDataParallel wraps).
+
+    With context tiles: the anchors' predictions and the four embeddings of Eq. 3-5; without
+    (``s-ha``): the predictions and None.
+    """
+
+    def __init__(self, model: YieldModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, anchor: torch.Tensor, sn: torch.Tensor | None = None, sd: torch.Tensor | None = None, tn: torch.Tensor | None = None):
+        if sn is None:
+            return self.model(anchor), None
+        q = self.model.forward_quadruplet(anchor, sn, sd, tn)
+        return q.prediction, q.context
+
+
 def train_yield(
-    cfg: YieldTrainConfig, ds: YieldDataset, out_dir: str | Path, resume: bool = False, progress: bool = True
+    cfg: YieldTrainConfig,
+    ds: YieldDataset,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    monitor: TrainingMonitor | None = None,
 ) -> Path:
-    """Train one (model, test year); returns the ``best`` checkpoint folder under ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Train one (model, test year); returns the ``best`` checkpoint folder under ``out_dir``.
+
+    Runs in one process, or under ``torchrun`` as one of several data-parallel workers
+    (:mod:`geoapp.training.distributed`: the global batch is split between workers; rank 0 validates
+    and writes). ``monitor`` receives progress events and may ask to stop
+    (:mod:`geoapp.training.monitor`); a stop raises :class:`TrainingCancelled` after the last
+    finished epoch's ``last/`` checkpoint.
+
+    Raises:
+        DataFileError: ``out_dir`` cannot be written (checked before anything else).
+        InputError: the dataset lacks the years of the nested validation.
+        TrainingCancelled: the monitor asked to stop.
+    """
+    monitor = monitor or TrainingMonitor()
+    out = ensure_writable(out_dir)
     train_years, val_year, test_year = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
+    ctx = init_distributed(cfg.device)
+    dev = ctx.device
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    dev = resolve_device(cfg.device)
     source = YieldTileSource(ds, train_years)
     ex_train, ex_val, ex_test = (source.examples(y) for y in (train_years, [val_year], [test_year]))
     if cfg.max_train_examples > 0 and len(ex_train) > cfg.max_train_examples:
-        keep = np.sort(rng.choice(len(ex_train), cfg.max_train_examples, replace=False))
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ex_train), cfg.max_train_examples, replace=False))
         ex_train = Examples(ex_train.county[keep], ex_train.year[keep], ex_train.target[keep])
     mcfg = yield_model_config(
         cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()), **cfg.model_overrides
     )
     model = YieldModel(mcfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = math.ceil(len(ex_train) / cfg.batch_size)
+    batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
+    steps = math.ceil(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)) / batch)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
-    log = MetricsLog(out / "metrics.jsonl")
+    log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
     if resume and (out / "last" / "card.json").exists():
         weights, _, state = load_checkpoint(out / "last", with_train_state=True)
@@ -151,9 +193,11 @@ def train_yield(
         if state is not None:
             opt.load_state_dict(state["optimizer"])
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
-            rng = np.random.default_rng(cfg.seed + start)
-            for _ in range(min(start * steps, cfg.epochs * steps)):
-                sched.step()
+            with warnings.catch_warnings():  # replaying the schedule before any optimizer step is intended
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+                for _ in range(min(start * steps, cfg.epochs * steps)):
+                    sched.step()
+    net = wrap_model(_TrainStep(model), ctx)
     card_base = {
         "model": cfg.model,
         "kind": "crop-yield",
@@ -165,26 +209,34 @@ def train_yield(
         "normalisation": {"bands": list(source.bands), "mean": source.mean.tolist(), "std": source.std.tolist()},
         "missing_pixels_filled": source.n_missing,
         "device": dev.name,
+        "world_size": ctx.world_size,
     }
+    if ctx.is_main:
+        monitor.report({"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": start, "device": dev.name,
+                        "world_size": ctx.world_size})
+    stopped_early = False
     for epoch in range(start, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
-        order = rng.permutation(len(ex_train))
+        order = epoch_order(len(ex_train), epoch, cfg.seed, ctx)
+        rng = np.random.default_rng([cfg.seed, epoch, ctx.rank])  # context draws: replayed on resume
         sums: dict[str, float] = {}
-        bar = tqdm(range(steps), desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(range(steps), desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not (progress and ctx.is_main), leave=False)
         for step in bar:
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
+                raise TrainingCancelled(f"training of {cfg.model} {test_year} cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}")
+            idx = order[step * batch : (step + 1) * batch]
             if len(idx) < 2:  # BatchNorm needs two examples
                 continue
-            target = torch.from_numpy(ex_train.target[idx]).to(dev.device, non_blocking=True)
+            target = to_device(torch.from_numpy(ex_train.target[idx]), dev)
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                 if sampler is not None:
                     tiles = source.context_tiles(ex_train, idx, sampler, generator=rng)
-                    t = {k: v.to(dev.device, non_blocking=True) for k, v in tiles.items() if k != "tn_valid"}
-                    q = model.forward_quadruplet(t["A"], t["SN"], t["SD"], t["TN"])
-                    terms = model.loss(q.prediction.float(), target, tuple(c.float() for c in q.context))
+                    pred, context = net(*(to_device(tiles[k], dev) for k in ("A", "SN", "SD", "TN")))
+                    terms = model.loss(pred.float(), target, tuple(c.float() for c in context))
                 else:
-                    pred = model(source.anchor_tiles(ex_train, idx).to(dev.device, non_blocking=True))
+                    pred, _ = net(to_device(source.anchor_tiles(ex_train, idx), dev))
                     terms = model.loss(pred.float(), target, None)
             opt.zero_grad(set_to_none=True)
             scaler.scale(terms["total"]).backward()
@@ -193,25 +245,39 @@ def train_yield(
             sched.step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
-            bar.set_postfix(loss=f"{float(terms['total'].detach()):.2f}")
+            if ctx.is_main:
+                loss = float(terms["total"].detach())
+                bar.set_postfix(loss=f"{loss:.2f}")
+                monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": loss})
         seconds = time.perf_counter() - t0
-        val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
-        record = log.write(
-            epoch=epoch + 1, seconds=seconds, samples_per_s=len(ex_train) / seconds, val_rmse=val_rmse, val_r2=val_r2,
-            **{f"train_{k}": v / max(steps, 1) for k, v in sums.items()},
-        )
+        train_means = mean_across({f"train_{k}": v / max(steps, 1) for k, v in sums.items()}, ctx)
+        val_rmse = math.nan
+        if ctx.is_main:
+            val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
+            record = log.write(
+                epoch=epoch + 1, seconds=seconds, samples_per_s=len(ex_train) / seconds, val_rmse=val_rmse, val_r2=val_r2,
+                **train_means,
+            )
+            if val_rmse < best_rmse:
+                test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
+                save_checkpoint(out / "best", model, {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}})
+            monitor.report({"event": "epoch", **record})
+            if progress:
+                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+        val_rmse = broadcast_value(val_rmse, ctx)
         if val_rmse < best_rmse:
             best_rmse, stale = val_rmse, 0
-            test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
-            save_checkpoint(out / "best", model, {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}})
         else:
             stale += 1
-        save_checkpoint(out / "last", model, {**card_base, "epoch": epoch + 1, "metrics": record}, optimizer=opt,
-                        train_state={"epoch": epoch, "best_rmse": best_rmse, "stale": stale})
-        if progress:
-            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+        if ctx.is_main:
+            save_checkpoint(out / "last", model, {**card_base, "epoch": epoch + 1, "metrics": record}, optimizer=opt,
+                            train_state={"epoch": epoch, "best_rmse": best_rmse, "stale": stale})
         if stale >= cfg.patience:
+            stopped_early = True
             break
+    if ctx.is_main:
+        monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": stopped_early})
+    shutdown(ctx)
     return out / "best"
 
 

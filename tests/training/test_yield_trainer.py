@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from geoapp.data.dataset import load_dataset
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, InputError
 from geoapp.training.checkpoint import load_checkpoint
 from geoapp.training.metrics_log import read_metrics
+from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, nested_years, train_yield
 
 SMALL = {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}
@@ -82,3 +83,46 @@ def test_ridge_fits_and_evaluates_like_the_deep_models(ds, tmp_path):
     assert result["n"] == len(ds.labelled(2016))
     assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-9)
     assert result["rmse"] < np.std(result["table"]["true"]) * 1.5  # not wildly off
+
+
+class _Recorder(TrainingMonitor):
+    def __init__(self, stop_after_steps: int | None = None) -> None:
+        self.events: list[dict] = []
+        self.stop_after_steps = stop_after_steps
+
+    def report(self, event: dict) -> None:
+        self.events.append(event)
+
+    def stop_requested(self) -> bool:
+        steps = sum(e["event"] == "step" for e in self.events)
+        return self.stop_after_steps is not None and steps >= self.stop_after_steps
+
+
+def test_monitor_sees_start_steps_epochs_end(ds, tmp_path):
+    rec = _Recorder()
+    train_yield(_cfg("s-ha"), ds, tmp_path, progress=False, monitor=rec)
+    kinds = [e["event"] for e in rec.events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
+    start = rec.events[0]
+    assert start["epochs"] == 2 and start["steps"] == 3 and start["world_size"] == 1  # 48 examples / batch 16
+    steps = [e for e in rec.events if e["event"] == "step"]
+    assert [(e["epoch"], e["step"]) for e in steps] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert all(np.isfinite(e["loss"]) for e in steps)
+    assert rec.events[-1]["checkpoint"].endswith("best")
+
+
+def test_stop_request_cancels_and_resume_finishes(ds, tmp_path):
+    with pytest.raises(TrainingCancelled, match="cancelled in epoch 2"):
+        train_yield(_cfg("s-ha"), ds, tmp_path, progress=False, monitor=_Recorder(stop_after_steps=4))
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]  # epoch 1 finished and saved
+    train_yield(_cfg("s-ha"), ds, tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_unwritable_checkpoint_folder_fails_before_training(ds, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rec = _Recorder()
+    with pytest.raises(DataFileError, match="cannot write checkpoints"):
+        train_yield(_cfg("s-ha"), ds, blocker / "run", progress=False, monitor=rec)
+    assert rec.events == []
