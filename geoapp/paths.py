@@ -1,7 +1,8 @@
 """Where geoapp keeps its files.
 
 ``GEOAPP_DATA_DIR`` (default ``<repo>/data``) holds built datasets and caches; ``GEOAPP_CHECKPOINT_DIR``
-(default ``<repo>/checkpoints``) holds model checkpoints. Both are read at call time, so tests can point
+(default ``<repo>/checkpoints``) holds model checkpoints (those trained from the app under ``user/``);
+``GEOAPP_JOBS_DIR`` (default ``<repo>/jobs``) holds the training jobs' status, logs and lock. All are read at call time, so tests can point
 them at a temporary folder.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "data_dir", "checkpoint_dir", "static_dir"]
+__all__ = ["REPO_ROOT", "data_dir", "checkpoint_dir", "jobs_dir", "static_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout holding the ``geoapp`` package, ``app.py`` and ``pages/``."""
@@ -24,6 +25,11 @@ def data_dir() -> Path:
 def checkpoint_dir() -> Path:
     """Folder for model checkpoints (``$GEOAPP_CHECKPOINT_DIR`` or ``<repo>/checkpoints``)."""
     return Path(os.environ.get("GEOAPP_CHECKPOINT_DIR", REPO_ROOT / "checkpoints"))
+
+
+def jobs_dir() -> Path:
+    """Folder of the training jobs started from the app (``$GEOAPP_JOBS_DIR`` or ``<repo>/jobs``)."""
+    return Path(os.environ.get("GEOAPP_JOBS_DIR", REPO_ROOT / "jobs"))
 
 
 def static_dir() -> Path:

@@ -1,0 +1,103 @@
+"""What a training job is: a kind (crop-yield model or location encoder), its hyperparameters, a
+run name, and how many worker processes train it. Validated before anything starts.
+
+A spec is stored as ``spec.json`` in the job's folder; the worker process reads it back. The
+hyperparameters are the trainers' own config dataclasses (:class:`YieldTrainConfig`,
+:class:`LocationTrainConfig`), so the defaults a user sees in the form are the trainers' defaults and
+an invalid value is refused with the trainer's own message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geoapp.errors import InputError
+
+__all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS"]
+
+JOB_KINDS: dict[str, str] = {
+    "yield": "Crop-yield model (SEMI-HA, S-HA, SEMI-SA)",
+    "location": "Location encoder (spherical harmonics + SIREN, contrastive)",
+}
+"""Job kinds and what they train."""
+
+MAX_WORKERS = 8
+"""Most data-parallel worker processes a job may ask for (torchrun's ``--nproc_per_node``)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _config_class(kind: str):
+    if kind == "yield":
+        from geoapp.training.yield_trainer import YieldTrainConfig
+
+        return YieldTrainConfig
+    if kind == "location":
+        from geoapp.training.location_trainer import LocationTrainConfig
+
+        return LocationTrainConfig
+    raise InputError(f"unknown job kind {kind!r}; expected one of {sorted(JOB_KINDS)}")
+
+
+def default_config(kind: str) -> dict[str, Any]:
+    """The trainer's default hyperparameters for ``kind`` (the paper's where it gives them)."""
+    return asdict(_config_class(kind)())
+
+
+def validate_config(kind: str, values: dict[str, Any]):
+    """The trainer config of ``kind`` built from ``values``; unknown keys or bad values raise InputError."""
+    return _config_class(kind).from_dict(values)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A training job to run.
+
+    Attributes:
+        kind: ``yield`` or ``location``.
+        name: run name (letters, digits, ``.``, ``_``, ``-``; at most 64): the checkpoint folder's name.
+        config: the trainer's hyperparameters (a dict of its config fields; missing ones take defaults).
+        workers: data-parallel worker processes (1: a plain process; more: torchrun with DDP).
+        dataset: dataset folder for ``yield`` jobs (None: the embedded demo dataset).
+    """
+
+    kind: str
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise InputError(f"unknown job kind {self.kind!r}; expected one of {sorted(JOB_KINDS)}")
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise InputError(
+                f"run name {self.name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
+            raise InputError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
+        if self.dataset is not None and self.kind != "yield":
+            raise InputError("only crop-yield jobs take a dataset folder")
+        if self.dataset is not None and not (Path(self.dataset) / "dataset.json").exists():
+            raise InputError(f"dataset folder {self.dataset!r} has no dataset.json; build it with `python -m geoapp data build`")
+        validate_config(self.kind, self.config)  # raises on unknown keys and bad values
+
+    def trainer_config(self):
+        """The validated trainer config (:class:`YieldTrainConfig` or :class:`LocationTrainConfig`)."""
+        return validate_config(self.kind, self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``spec.json``), with every hyperparameter spelled out."""
+        return {"kind": self.kind, "name": self.name, "config": asdict(self.trainer_config()), "workers": self.workers,
+                "dataset": self.dataset}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> JobSpec:
+        """Rebuild a spec from :meth:`to_dict`'s output; unknown keys are refused."""
+        unknown = sorted(set(values) - {"kind", "name", "config", "workers", "dataset"})
+        if unknown:
+            raise InputError(f"job spec has unknown keys {unknown}")
+        return cls(**values)

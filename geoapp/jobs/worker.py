@@ -1,0 +1,134 @@
+"""The training worker process: ``python -m geoapp.jobs.worker JOB_DIR [--resume]``.
+
+Started by :class:`geoapp.jobs.runner.JobRunner` (alone, or once per rank under torchrun). It reads
+``spec.json``, trains, and keeps ``status.json`` current through a :class:`StatusMonitor` (rank 0
+only). It stops at the next step once ``cancel.request`` appears in the job folder. Whatever happens,
+it ends with the status ``finished``, ``cancelled`` or ``failed`` (with the error) and releases the
+workspace lock; a worker killed outright cannot, and the runner notices its death instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from geoapp.jobs.spec import JobSpec
+from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
+from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
+
+__all__ = ["StatusMonitor", "run_job", "main"]
+
+
+class StatusMonitor(TrainingMonitor):
+    """Writes a trainer's progress to ``status.json`` (at most every ``interval_s`` for steps) and
+    asks it to stop when the cancel request file exists.
+
+    The ETA is the seconds per step so far (this attempt, validation included) times the steps left.
+    """
+
+    def __init__(self, job_dir: str | Path, out: str | Path | None = None, interval_s: float = 0.5) -> None:
+        self.job_dir = Path(job_dir)
+        self.out = None if out is None else Path(out)
+        self.interval_s = interval_s
+        self._last_write = 0.0
+        self._t0 = time.time()
+        self._done_at_start = 0
+        self._epochs = self._steps = 0
+
+    def _eta(self, epoch: int, step: int) -> float | None:
+        done = (epoch - 1) * self._steps + step
+        ran = done - self._done_at_start
+        if ran <= 0:
+            return None
+        return round((time.time() - self._t0) / ran * (self._epochs * self._steps - done), 1)
+
+    def report(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        now = time.time()
+        if kind == "start":
+            self._epochs, self._steps = int(event["epochs"]), int(event["steps"])
+            self._t0, self._done_at_start = now, int(event["start_epoch"]) * self._steps
+            write_status(self.job_dir, state="running", started=round(now, 3), device=event["device"], world_size=event["world_size"],
+                         epochs=self._epochs, steps=self._steps, epoch=int(event["start_epoch"]) + 1, step=0)
+            print(f"training on {event['device']} ({event['world_size']} worker(s)), {self._epochs} epochs of {self._steps} steps"
+                  + (f", resuming after epoch {event['start_epoch']}" if event["start_epoch"] else ""), flush=True)
+        elif kind == "step":
+            if now - self._last_write >= self.interval_s or event["step"] == event["steps"]:
+                self._last_write = now
+                write_status(self.job_dir, epoch=event["epoch"], step=event["step"], loss=event["loss"],
+                             eta_s=self._eta(event["epoch"], event["step"]))
+        elif kind == "epoch":
+            record = {k: v for k, v in event.items() if k != "event"}
+            best = self.out / "best" if self.out is not None and (self.out / "best" / "card.json").exists() else None
+            write_status(self.job_dir, metrics=record, epoch=record["epoch"], eta_s=self._eta(record["epoch"], self._steps),
+                         checkpoint=None if best is None else str(best))
+            print("epoch " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "time"),
+                  flush=True)
+        elif kind == "end":
+            write_status(self.job_dir, checkpoint=event["checkpoint"], stopped_early=event["stopped_early"])
+
+    def stop_requested(self) -> bool:
+        return (self.job_dir / CANCEL_FILE).exists()
+
+
+def run_job(job_dir: str | Path, resume: bool = False) -> int:
+    """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed)."""
+    import json
+
+    job_dir = Path(job_dir)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    status = read_status(job_dir)
+    try:
+        spec = JobSpec.from_dict(json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8")))
+        out = Path(status["out"])
+        monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
+        cfg = spec.trainer_config()
+        if spec.kind == "yield":
+            from geoapp.data.dataset import default_dataset_path, load_dataset
+            from geoapp.training.yield_trainer import train_yield
+
+            best = train_yield(cfg, load_dataset(spec.dataset or default_dataset_path("demo")), out, resume=resume, progress=False, monitor=monitor)
+        else:
+            from geoapp.training.location_trainer import train_location
+
+            best = train_location(cfg, out, resume=resume, progress=False, monitor=monitor)
+        if main_rank:
+            state = "finished" if (best / "card.json").exists() else "failed"
+            write_status(job_dir, state=state, finished=round(time.time(), 3), eta_s=0.0,
+                         checkpoint=str(best) if state == "finished" else None,
+                         error=None if state == "finished" else "training ended without a best checkpoint")
+            print(f"{state}: best checkpoint {best}", flush=True)
+        return 0
+    except TrainingCancelled as exc:
+        if main_rank:
+            write_status(job_dir, state="cancelled", finished=round(time.time(), 3), eta_s=None, error=None)
+            print(f"cancelled: {exc}", flush=True)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the status file
+        traceback.print_exc()
+        if main_rank:
+            write_status(job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        if main_rank:
+            from geoapp.jobs.runner import release_lock
+
+            release_lock(job_dir.parent, job_dir.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the worker process."""
+    parser = argparse.ArgumentParser(prog="python -m geoapp.jobs.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("job_dir", help="the job's folder (spec.json, status.json)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last/ checkpoint")
+    args = parser.parse_args(argv)
+    return run_job(args.job_dir, resume=args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

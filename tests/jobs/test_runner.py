@@ -1,0 +1,134 @@
+"""The job runner: a real worker process trains a tiny model; progress on disk, the lock, cancel,
+SIGKILL then resume, and bad specs refused before anything starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from geoapp.data.dataset import load_dataset
+from geoapp.errors import DataFileError, InputError
+from geoapp.jobs.runner import JobBusyError, JobRunner
+from geoapp.jobs.spec import JobSpec, default_config
+from geoapp.training.checkpoint import list_checkpoints
+from geoapp.training.metrics_log import read_metrics
+
+pytestmark = pytest.mark.slow
+
+TINY = {"model": "s-ha", "test_year": 2016, "n_train_years": 3, "epochs": 2, "batch_size": 16, "max_train_examples": 48,
+        "device": "cpu", "model_overrides": {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}}
+
+
+@pytest.fixture()
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return JobRunner(tmp_path / "jobs", grace_s=20)
+
+
+def _spec(tiny_dataset_path, name="tiny", **config) -> JobSpec:
+    return JobSpec("yield", name, {**TINY, **config}, dataset=str(tiny_dataset_path))
+
+
+def _wait_for(pred, runner, job_id, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = runner.status(job_id)
+        if pred(status):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"condition not reached; status {status}; log {runner.log(job_id)}")
+
+
+def test_start_progress_finish_and_checkpoint_is_listed(runner, tiny_dataset_path, tmp_path):
+    job = runner.start(_spec(tiny_dataset_path))
+    assert runner.active_job() == job
+    status = runner.wait(job, timeout=120)
+    assert status["state"] == "finished", runner.log(job)
+    assert status["epochs"] == 2 and status["epoch"] == 2 and status["step"] == status["steps"] == 3
+    assert status["metrics"]["epoch"] == 2 and status["eta_s"] == 0.0 and status["device"].startswith("CPU")
+    assert status["attempts"] == 1 and runner.active_job() is None
+    best = tmp_path / "checkpoints" / "user" / "yield" / "tiny" / "best"
+    assert status["checkpoint"] == str(best)
+    found = [folder for folder, _ in list_checkpoints(tmp_path / "checkpoints")]
+    assert best in found  # what the pages' selectors list
+    from geoapp.analysis.yield_predictions import yield_checkpoints
+
+    assert best in [f for f, _ in yield_checkpoints(load_dataset(tiny_dataset_path), root=tmp_path / "checkpoints")]
+    assert any(line.startswith("epoch epoch=2") for line in runner.log(job))
+    assert [j["job_id"] for j in runner.list_jobs()] == [job]
+
+
+def test_second_start_is_refused_while_one_runs_then_cancel_and_resume(runner, tiny_dataset_path):
+    job = runner.start(_spec(tiny_dataset_path, epochs=40, max_train_examples=96))
+    with pytest.raises(JobBusyError, match="one training job runs at a time"):
+        runner.start(_spec(tiny_dataset_path, name="other"))
+    _wait_for(lambda s: s.get("metrics", {}).get("epoch", 0) >= 1, runner, job)
+    assert runner.cancel(job)["state"] == "cancelling"
+    status = runner.wait(job, timeout=60)
+    assert status["state"] == "cancelled" and runner.active_job() is None
+    done = [r["epoch"] for r in read_metrics(os.path.join(status["out"], "metrics.jsonl"))]
+    assert done and done[-1] < 40
+    with pytest.raises(InputError, match="nothing to cancel"):
+        runner.cancel(job)
+    # a new job may start now; the cancelled one resumes later
+    other = runner.start(_spec(tiny_dataset_path, name="other"))
+    assert runner.wait(other, timeout=120)["state"] == "finished"
+
+
+def test_sigkill_mid_epoch_is_failed_and_resume_continues(runner, tiny_dataset_path):
+    job = runner.start(_spec(tiny_dataset_path, epochs=6, max_train_examples=96))
+    status = _wait_for(lambda s: s.get("metrics", {}).get("epoch", 0) >= 1, runner, job)
+    os.killpg(status["pid"], signal.SIGKILL)
+    status = _wait_for(lambda s: s["state"] not in ("running", "starting"), runner, job, timeout=30)
+    assert status["state"] == "failed" and "stopped without finishing" in status["error"]
+    assert runner.active_job() is None  # the dead worker's lock is released
+    before = [r["epoch"] for r in read_metrics(os.path.join(status["out"], "metrics.jsonl"))]
+    runner.resume(job)
+    status = runner.wait(job, timeout=120)
+    assert status["state"] == "finished" and status["attempts"] == 2, runner.log(job)
+    epochs = [r["epoch"] for r in read_metrics(os.path.join(status["out"], "metrics.jsonl"))]
+    assert epochs[: len(before)] == before and sorted(set(epochs)) == [1, 2, 3, 4, 5, 6]
+    assert epochs[-1] == 6 and len(epochs) <= 7  # resumed from the last saved epoch, not from scratch
+    with pytest.raises(InputError, match="only a failed or cancelled job"):
+        runner.resume(job)
+
+
+def test_stale_lock_of_a_dead_job_is_taken_over(runner, tiny_dataset_path):
+    runner.root.mkdir(parents=True)
+    (runner.root / "lock.json").write_text(json.dumps({"job_id": "gone", "pid": 999_999, "since": 0}))
+    job = runner.start(_spec(tiny_dataset_path, epochs=1))
+    assert runner.wait(job, timeout=120)["state"] == "finished"
+
+
+def test_bad_specs_are_refused_before_anything_starts(runner, tiny_dataset_path, tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="run name"):
+        _spec(tiny_dataset_path, name="../escape")
+    with pytest.raises(InputError, match="lr must be positive"):
+        _spec(tiny_dataset_path, lr=-1.0)
+    with pytest.raises(InputError, match="epochz"):
+        _spec(tiny_dataset_path, epochz=3)
+    with pytest.raises(InputError, match="workers"):
+        JobSpec("yield", "x", TINY, workers=0)
+    with pytest.raises(InputError, match="unknown job kind"):
+        JobSpec("weather", "x", {})
+    with pytest.raises(InputError, match="dataset.json"):
+        JobSpec("yield", "x", TINY, dataset=str(tmp_path))
+    assert default_config("location")["sh_degree"] == 40 and default_config("yield")["model"] == "semi-ha"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(blocker))
+    with pytest.raises(DataFileError, match="cannot write checkpoints"):
+        runner.start(_spec(tiny_dataset_path))
+    assert runner.active_job() is None and runner.list_jobs() == []
+
+
+def test_existing_run_name_is_refused(runner, tiny_dataset_path, tmp_path):
+    (tmp_path / "checkpoints" / "user" / "yield" / "taken").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "user" / "yield" / "taken" / "metrics.jsonl").write_text("")
+    with pytest.raises(InputError, match="already exists"):
+        runner.start(_spec(tiny_dataset_path, name="taken"))
