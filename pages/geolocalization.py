@@ -4,8 +4,15 @@ import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geoapp.analysis.location import distance_km, geolocate, require_model
-from geoapp.app_support.location import cached_basemap_url, cached_gallery, cached_raster_index, warm_gallery
+from geoapp.analysis.location import distance_km, geolocate
+from geoapp.app_support.location import (
+    cached_basemap_url,
+    cached_encoder,
+    cached_gallery,
+    cached_raster_index,
+    encoder_choices,
+    warm_gallery,
+)
 from geoapp.app_support.page import error_box, setup_page
 from geoapp.data.imagery import extract_patch, validate_image_upload
 from geoapp.training.location_trainer import split_locations
@@ -15,8 +22,10 @@ ctx = setup_page("Geolocalization")
 st.title("Geolocalization")
 st.caption("Our contrastive model embeds a Blue Marble patch and retrieves the most similar places among 100,000 land points.")
 with error_box():
-    model = require_model()
-    warm_gallery("ours", "land")
+    models = encoder_choices(include_geoclip=False)  # geolocation needs our image encoder too
+    model_name = st.selectbox("Model", list(models), format_func=models.get, key="geo_model")
+    model = cached_encoder(model_name)
+    warm_gallery(model_name, "land")
     source = st.radio("Image", ["Held-out patch", "Upload an image"], horizontal=True, key="geo_source")
     truth = None
     if source == "Held-out patch":

@@ -5,7 +5,16 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geoapp.analysis.location import similarity
-from geoapp.app_support.location import ENCODERS, GALLERIES, PRESETS, cached_basemap_url, cached_encoder, cached_gallery, cached_raster_index, warm_gallery
+from geoapp.app_support.location import (
+    GALLERIES,
+    PRESETS,
+    cached_basemap_url,
+    cached_encoder,
+    cached_gallery,
+    cached_raster_index,
+    encoder_choices,
+    warm_gallery,
+)
 from geoapp.app_support.page import error_box, setup_page
 from geoapp.data.geonames import country_of
 from geoapp.viz.colors import ColorScale
@@ -16,7 +25,8 @@ st.title("Location similarity")
 st.caption("Cosine similarity of location embeddings between a reference point and 100,000 places. Click the map to move the reference.")
 with error_box():
     c1, c2, c3 = st.columns(3)
-    encoder_name = c1.selectbox("Encoder", list(ENCODERS), format_func=ENCODERS.get, key="sim_encoder")
+    encoders = encoder_choices()
+    encoder_name = c1.selectbox("Encoder", list(encoders), format_func=encoders.get, key="sim_encoder")
     gallery_name = c2.selectbox("Gallery", list(GALLERIES), format_func=GALLERIES.get, key="sim_gallery")
     preset = c3.selectbox("Reference preset", ["(clicked point)", *PRESETS], index=1, key="sim_preset")
     if preset != "(clicked point)" and st.session_state.get("_sim_last_preset") != preset:
@@ -37,7 +47,7 @@ with error_box():
     st_folium(fmap, key="sim_map", height=480, use_container_width=True, returned_objects=["last_clicked"])
     st.html(ColorScale("Turbo", lo, hi, "Cosine similarity to the reference").legend_html())
 
-    st.markdown(f"**Reference:** {ref[0]:.2f}, {ref[1]:.2f} · **Encoder:** {ENCODERS[encoder_name]}")
+    st.markdown(f"**Reference:** {ref[0]:.2f}, {ref[1]:.2f} · **Encoder:** {encoders[encoder_name]}")
     top = np.argsort(-sims)[:10]
     st.dataframe(
         {"lat": coords[top, 0].round(2), "lon": coords[top, 1].round(2), "country": country_of(coords[top]), "similarity": sims[top].round(3)},

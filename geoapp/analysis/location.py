@@ -22,7 +22,7 @@ from geoapp.data.geodesy import haversine_km
 from geoapp.errors import InputError, MissingDataError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import load_checkpoint
+from geoapp.training.checkpoint import list_checkpoints, load_checkpoint
 from geoapp.training.location_trainer import LocationTrainConfig, build_contrastive_model, geolocation_metrics
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "LoadedLocationModel",
     "DEFAULT_LOCATION_CHECKPOINT",
     "load_location_model",
+    "location_checkpoints",
     "gallery_embeddings",
     "similarity",
     "geolocate",
@@ -213,6 +214,11 @@ def pixel_nn_baseline(train_patches: np.ndarray, train_latlon: np.ndarray, patch
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance in km between two (lat, lon) points."""
     return float(haversine_km(a[0], a[1], b[0], b[1]))
+
+
+def location_checkpoints(root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """Every contrastive location-encoder checkpoint under ``root`` (default: the checkpoint folder)."""
+    return [(f, c) for f, c in list_checkpoints(root or checkpoint_dir()) if c.get("model") == "contrastive-sh-siren"]
 
 
 def require_model(folder: str | None = None) -> LoadedLocationModel:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geoapp.analysis.location import LoadedLocationModel, gallery_embeddings, require_model
+from geoapp.analysis.location import (
+    DEFAULT_LOCATION_CHECKPOINT,
+    LoadedLocationModel,
+    gallery_embeddings,
+    location_checkpoints,
+    require_model,
+)
 from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import blue_marble
 from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
+from geoapp.paths import checkpoint_dir
 from geoapp.viz.similarity_map import RasterIndex, build_raster_index, mercator_basemap_jpeg, png_data_url
 
-__all__ = ["ENCODERS", "GALLERIES", "PRESETS", "cached_encoder", "cached_gallery", "cached_raster_index", "cached_basemap_url", "warm_gallery"]
+__all__ = ["ENCODERS", "encoder_choices", "GALLERIES", "PRESETS", "cached_encoder", "cached_gallery", "cached_raster_index", "cached_basemap_url", "warm_gallery"]
 
 ENCODERS = {
     "ours": "Ours: spherical harmonics + SIREN, trained on Blue Marble",
@@ -25,10 +32,28 @@ PRESETS = {
 """The poster's reference places, (lat, lon) degrees."""
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def encoder_choices(include_geoclip: bool = True) -> dict[str, str]:
+    """Encoders a page offers: the shipped one (``ours``), every other contrastive checkpoint found
+    (``ckpt:<folder>``, e.g. trained from the Training page), and GeoCLIP's pretrained encoder."""
+    choices = {"ours": ENCODERS["ours"]}
+    for folder, card in location_checkpoints():
+        if folder == checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT:
+            continue  # the shipped model is ``ours``
+        acc = (card.get("metrics") or {}).get("val_acc_2500km")
+        label = f"Trained: {folder.parent.name if folder.name == 'best' else folder.name} (epoch {card.get('epoch')}"
+        choices[f"ckpt:{folder}"] = label + (f", {acc:.0%} within 2,500 km)" if isinstance(acc, float) else ")")
+    if include_geoclip:
+        choices["geoclip"] = ENCODERS["geoclip"]
+    return choices
+
+
 @st.cache_resource(show_spinner="Loading the location encoder…")
 def cached_encoder(name: str) -> LoadedLocationModel | GeoCLIPLocationEncoder:
-    """Our shipped contrastive model or GeoCLIP's pretrained encoder."""
-    return load_geoclip_encoder() if name == "geoclip" else require_model()
+    """By choice key (:func:`encoder_choices`): the shipped model, a checkpoint, or GeoCLIP's encoder."""
+    if name == "geoclip":
+        return load_geoclip_encoder()
+    return require_model(name.removeprefix("ckpt:") if name.startswith("ckpt:") else None)
 
 
 @st.cache_resource(show_spinner="Loading the gallery…")

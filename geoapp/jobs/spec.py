@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from geoapp.errors import InputError
+from geoapp.training.device import resolve_device
 
 __all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS"]
 
@@ -83,7 +84,13 @@ class JobSpec:
             raise InputError("only crop-yield jobs take a dataset folder")
         if self.dataset is not None and not (Path(self.dataset) / "dataset.json").exists():
             raise InputError(f"dataset folder {self.dataset!r} has no dataset.json; build it with `python -m geoapp data build`")
-        validate_config(self.kind, self.config)  # raises on unknown keys and bad values
+        cfg = validate_config(self.kind, self.config)  # raises on unknown keys and bad values
+        if cfg.device == "cuda":
+            import torch
+
+            resolve_device("cuda")  # raises when no GPU is visible
+            if self.workers > torch.cuda.device_count():
+                raise InputError(f"{self.workers} workers on 'cuda' need {self.workers} GPUs; {torch.cuda.device_count()} visible")
 
     def trainer_config(self):
         """The validated trainer config (:class:`YieldTrainConfig` or :class:`LocationTrainConfig`)."""

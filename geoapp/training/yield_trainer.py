@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from geoapp.data.dataset import YieldDataset
 from geoapp.config import strict_from_dict
+from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler

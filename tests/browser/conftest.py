@@ -6,6 +6,7 @@ The server uses the project's data directory (``make test`` builds the embedded 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -38,17 +39,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """Start the app; yield its base URL once /_stcore/health answers; stop it afterwards."""
+@contextlib.contextmanager
+def serve_app(log_name: str = "streamlit.log", **env: str) -> Iterator[str]:
+    """Run the app with extra environment ``env``; yield its base URL once /_stcore/health answers."""
     port = _free_port()
-    log = open(REPO_ROOT / "test-artifacts" / "streamlit.log", "w") if (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True) is None else None
+    (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
+    log = open(REPO_ROOT / "test-artifacts" / log_name, "w")
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"),
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -60,7 +62,7 @@ def app_url() -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start (exit {proc.poll()}); see test-artifacts/streamlit.log")
+                raise RuntimeError(f"streamlit did not start (exit {proc.poll()}); see test-artifacts/{log_name}")
             time.sleep(0.5)
         yield url
     finally:
@@ -69,8 +71,14 @@ def app_url() -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if log:
-            log.close()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """The app on the project's data and checkpoints."""
+    with serve_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

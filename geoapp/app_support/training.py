@@ -1,0 +1,212 @@
+"""Pieces of the Training page: the hyperparameter forms, the live job panel and the job history.
+
+The forms start from the trainers' defaults (the paper's values where it gives them) and build a
+:class:`~geoapp.jobs.spec.JobSpec`; the spec's own validation refuses bad values with the reason. The
+job itself runs in a separate process (:mod:`geoapp.jobs.runner`); the panel polls its status file
+every second with ``st.fragment(run_every=...)``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from geoapp.app_support.page import error_box
+from geoapp.data.dataset import YieldDataset
+from geoapp.jobs.runner import JobRunner
+from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
+from geoapp.jobs.status import ACTIVE_STATES
+from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
+from geoapp.training.metrics_log import read_metrics
+from geoapp.training.yield_trainer import nested_years
+from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
+
+__all__ = ["runner", "yield_form", "location_form", "jobs_section", "job_panel", "job_history", "STATE_BADGES"]
+
+STATE_BADGES = {
+    "starting": ":blue-badge[starting]",
+    "running": ":blue-badge[running]",
+    "cancelling": ":orange-badge[cancelling]",
+    "finished": ":green-badge[finished]",
+    "cancelled": ":gray-badge[cancelled]",
+    "failed": ":red-badge[failed]",
+}
+
+
+def runner() -> JobRunner:
+    """The workspace's job runner (``$GEOAPP_JOBS_DIR`` or ``<repo>/jobs``)."""
+    return JobRunner()
+
+
+def _stamp() -> str:
+    return time.strftime("%m%d-%H%M%S")
+
+
+def _device_fields(prefix: str, cols) -> tuple[str, int]:
+    device = cols[0].selectbox("Device", ["auto", "cuda", "cpu"], key=f"{prefix}_device",
+                               help="auto: the GPU when there is one, else the CPU")
+    workers = cols[1].number_input("Workers (torchrun)", 1, MAX_WORKERS, 1, key=f"{prefix}_workers",
+                                   help="more than 1: data-parallel training with DistributedDataParallel (nccl on GPUs, gloo on CPU)")
+    return device, int(workers)
+
+
+def yield_form(ds: YieldDataset) -> JobSpec | None:
+    """The crop-yield training form; returns the spec when submitted (InputError on bad values)."""
+    d = default_config("yield")
+    valid_years = [y for y in ds.years if y - 2 >= ds.years[0]]
+    with st.form("train_yield_form"):
+        c = st.columns(4)
+        model = c[0].selectbox("Model", ["semi-ha", "s-ha", "semi-sa"], key="ty_model",
+                               help="semi-ha: hybrid attention + context losses; s-ha: no context; semi-sa: no global query")
+        test_year = c[1].selectbox("Test year", valid_years, index=len(valid_years) - 1, key="ty_test_year",
+                                   help="validation is the year before; training the N_y years before that")
+        n_years = c[2].number_input("Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years")
+        size = c[3].selectbox("Model size", ["demo", "paper"], key="ty_size", help="demo: compact, for CPU; paper: ResNet-18 width 64, m = 512")
+        c = st.columns(4)
+        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="ty_epochs")
+        patience = c[1].number_input("Early-stopping patience", 1, 500, d["patience"], key="ty_patience")
+        batch = c[2].number_input("Batch size", 2, 4096, d["batch_size"], key="ty_batch")
+        lr = c[3].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="ty_lr")
+        c = st.columns(4)
+        alpha = c[0].number_input("alpha (unsupervised weight)", 0.0, 100.0, DEFAULT_ALPHA, format="%.4f", key="ty_alpha")
+        beta = c[1].number_input("beta (temporal)", 0.0, 100.0, DEFAULT_BETA, format="%.4f", key="ty_beta")
+        gamma = c[2].number_input("gamma (hypersphere)", 0.0, 100.0, DEFAULT_GAMMA, format="%.4f", key="ty_gamma")
+        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="ty_seed")
+        c = st.columns(4)
+        r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn")
+        r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd")
+        max_ex = c[2].number_input("Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs")
+        c = st.columns([1, 1, 2])
+        device, workers = _device_fields("ty", c)
+        name = c[2].text_input("Run name", f"{model}-{test_year}-{_stamp()}", key="ty_name",
+                               help="the checkpoint folder: checkpoints/user/yield/<name>")
+        if not st.form_submit_button("Start training", type="primary"):
+            return None
+    config = {"model": model, "size": size, "test_year": int(test_year), "n_train_years": int(n_years), "epochs": int(epochs),
+              "patience": int(patience), "batch_size": int(batch), "lr": float(lr), "r_n_km": float(r_n), "r_d_km": float(r_d),
+              "seed": int(seed), "device": device, "max_train_examples": int(max_ex)}
+    nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
+    if model != "s-ha":
+        config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}
+    return JobSpec("yield", name.strip(), config, workers=workers, dataset=str(ds.root))
+
+
+def location_form() -> JobSpec | None:
+    """The location-encoder training form; returns the spec when submitted (InputError on bad values)."""
+    d = default_config("location")
+    with st.form("train_location_form"):
+        c = st.columns(4)
+        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="tl_epochs")
+        batch = c[1].number_input("Batch size", 2, 65536, d["batch_size"], key="tl_batch")
+        lr = c[2].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="tl_lr")
+        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="tl_seed")
+        c = st.columns(4)
+        degree = c[0].number_input("Spherical-harmonics degree L", 1, 100, d["sh_degree"], key="tl_degree")
+        hidden = c[1].number_input("SIREN width", 1, 4096, d["hidden_dim"], key="tl_hidden")
+        layers = c[2].number_input("SIREN hidden layers", 1, 16, d["num_layers"], key="tl_layers")
+        embed = c[3].number_input("Embedding size D", 1, 4096, d["embed_dim"], key="tl_embed")
+        c = st.columns(4)
+        n_train = c[0].number_input("Training locations", 2, 10**7, d["n_train"], key="tl_n_train")
+        n_val = c[1].number_input("Validation locations", 1, 10**6, d["n_val"], key="tl_n_val")
+        footprint = c[2].number_input("Patch footprint (km)", 1.0, 5000.0, d["footprint_km"], key="tl_footprint")
+        c = st.columns([1, 1, 2])
+        device, workers = _device_fields("tl", c)
+        name = c[2].text_input("Run name", f"sh-siren-{_stamp()}", key="tl_name", help="the checkpoint folder: checkpoints/user/location/<name>")
+        if not st.form_submit_button("Start training", type="primary"):
+            return None
+    config = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr), "seed": int(seed), "sh_degree": int(degree),
+              "hidden_dim": int(hidden), "num_layers": int(layers), "embed_dim": int(embed), "n_train": int(n_train), "n_val": int(n_val),
+              "footprint_km": float(footprint), "device": device}
+    return JobSpec("location", name.strip(), config, workers=workers)
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = int(round(s))
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
+
+
+def _progress(status: dict[str, Any]) -> tuple[float, str]:
+    epochs, steps = status.get("epochs") or 0, status.get("steps") or 0
+    epoch, step = status.get("epoch") or 0, status.get("step") or 0
+    if not epochs or not steps:
+        return 0.0, "waiting for the worker to start…"
+    done = min(1.0, ((epoch - 1) * steps + step) / (epochs * steps)) if status.get("state") != "finished" else 1.0
+    return done, f"epoch {epoch}/{epochs} · step {step}/{steps} · ETA {_fmt_seconds(status.get('eta_s'))}"
+
+
+def job_panel(job_id: str) -> None:
+    """Status, progress bar, curves, log tail and the cancel / resume buttons of one job."""
+    jobs = runner()
+    status = jobs.status(job_id)
+    state = status.get("state", "starting")
+    kind = status.get("kind", "yield")
+    st.markdown(f"**{status.get('name')}** ({kind}) {STATE_BADGES.get(state, state)} · job `{job_id}` · "
+                f"{status.get('device') or 'device not chosen yet'} · {status.get('world_size') or status.get('workers', 1)} worker(s)")
+    fraction, text = _progress(status)
+    st.progress(fraction, text=text)
+    cols = st.columns(4)
+    metrics = status.get("metrics") or {}
+    key, label = VALIDATION_METRIC[kind]
+    cols[0].metric("Last step loss", f"{status['loss']:.3f}" if isinstance(status.get("loss"), float) else "–")
+    cols[1].metric(label, f"{metrics[key]:.3f}" if isinstance(metrics.get(key), float) else "–")
+    end = status.get("finished") if state not in ACTIVE_STATES and status.get("finished") else time.time()
+    cols[2].metric("Elapsed", _fmt_seconds(end - status["started"]) if status.get("started") else "–")
+    cols[3].metric("ETA", _fmt_seconds(status.get("eta_s")) if state in ACTIVE_STATES else "–")
+    if state in ACTIVE_STATES:
+        if st.button("Cancel", key=f"cancel_{job_id}", disabled=state == "cancelling",
+                     help="stops at the next step; the last finished epoch is kept to resume from"):
+            jobs.cancel(job_id)
+            st.rerun(scope="fragment")
+    elif state in ("failed", "cancelled"):
+        if status.get("error"):
+            st.error(status["error"])
+        if st.button("Resume", key=f"resume_{job_id}", help="continue from the last finished epoch"):
+            jobs.resume(job_id)
+            st.rerun(scope="fragment")
+    elif state == "finished":
+        st.success(f"Finished. Best checkpoint: `{status.get('checkpoint')}`; it is now in the model selectors.")
+    records = read_metrics(Path(status["out"]) / "metrics.jsonl") if status.get("out") else []
+    if records:
+        st.plotly_chart(training_curves(records, kind, "Training curves"), width="stretch", key=f"curves_{job_id}_{len(records)}")
+    with st.expander("Log (last lines)", expanded=state in ("failed",)):
+        st.code("\n".join(jobs.log(job_id, 30)) or "(empty)", language=None)
+
+
+def job_history() -> pd.DataFrame:
+    """One row per job, newest first: id, name, kind, state, epochs run, validation metric, started."""
+    rows = []
+    for s in runner().list_jobs():
+        key = VALIDATION_METRIC[s.get("kind", "yield")][0]
+        rows.append({
+            "job": s.get("job_id"), "name": s.get("name"), "kind": s.get("kind"), "state": s.get("state"),
+            "epoch": f"{(s.get('metrics') or {}).get('epoch', 0)}/{s.get('epochs') or '?'}",
+            "validation": (s.get("metrics") or {}).get(key), "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.get("created", 0))),
+            "attempts": s.get("attempts"),
+        })
+    return pd.DataFrame(rows)
+
+
+def jobs_section() -> None:
+    """The job chooser, the chosen job's panel and the history (the page reruns it every second)."""
+    with error_box():  # a fragment rerun does not pass through the page's own error boxes
+        history = job_history()
+        ids = list(history["job"]) if len(history) else []
+        if not ids:
+            st.info("No training job yet: fill in the form and press Start training.")
+            return
+        wanted = st.session_state.get("train_job")
+        shown = wanted if wanted in ids else (runner().active_job() or ids[0])
+        names = history.set_index("job")
+        st.subheader("Job")
+        job = st.selectbox("Show job", ids, index=ids.index(shown), key="train_show",
+                           format_func=lambda j: f"{j} · {names.loc[j, 'name']} · {names.loc[j, 'state']}")
+        st.session_state["train_job"] = job
+        job_panel(job)
+        st.subheader("History")
+        st.dataframe(history, hide_index=True, width="stretch")

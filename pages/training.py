@@ -1,0 +1,28 @@
+"""Training: start a crop-yield or location-encoder training job, watch it live, cancel or resume it."""
+
+import streamlit as st
+
+from geoapp.app_support.page import error_box, setup_page
+from geoapp.app_support.training import jobs_section, location_form, runner, yield_form
+from geoapp.jobs.runner import JobBusyError
+from geoapp.training.device import describe_devices
+
+ctx = setup_page("Training")
+st.title("Training")
+st.caption("Jobs run in their own process: they keep going when you leave this page or close the browser. "
+           "One job at a time; finished checkpoints appear in every page's model selector.")
+with error_box():
+    st.info(describe_devices())
+    kind = st.radio("What to train", ["yield", "location"], horizontal=True, key="train_kind",
+                    format_func={"yield": "Crop-yield model", "location": "Location encoder"}.get)
+    if kind == "yield" and ctx is not None and ctx.dataset.simulated:
+        st.caption(f"⚠️ Trains on {ctx.dataset.title}: simulated data, not observations.")
+    spec = (yield_form(ctx.dataset) if ctx is not None else None) if kind == "yield" else location_form()
+    if spec is not None:
+        try:
+            st.session_state["train_job"] = runner().start(spec)
+        except JobBusyError as exc:
+            st.error(str(exc))
+
+with error_box():
+    st.fragment(jobs_section, run_every=1.0)()
