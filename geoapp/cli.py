@@ -7,6 +7,7 @@ Groups:
     train yield    train a crop-yield model for one test year (nested validation)
     evaluate yield RMSE, R^2 and per-county predictions of a checkpoint
     train location contrastive pretraining of the location encoder (Blue Marble patches)
+    jobs list|show|cancel|resume   training jobs (the Training page's, from a shell)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     bench data    time the demo build and measure its peak memory
     bench yield       RMSE, R^2, noise floor, speeds of the crop-yield checkpoints
@@ -62,6 +63,25 @@ def _data_ingest(args: argparse.Namespace) -> int:
 
 
 # ---- assets -----------------------------------------------------------------------------------
+def _jobs(args: argparse.Namespace) -> int:
+    from geoapp.jobs.runner import JobRunner
+
+    runner = JobRunner()
+    if args.command == "list":
+        for st in runner.list_jobs():
+            metrics = st.get("metrics") or {}
+            print(f"{st.get('job_id')}  {st.get('state'):<10} {st.get('kind'):<8} {st.get('name')}  "
+                  f"epoch {metrics.get('epoch', 0)}/{st.get('epochs') or '?'}")
+    elif args.command == "show":
+        print(json.dumps(runner.status(args.job), indent=1))
+        print("\n".join(runner.log(args.job, args.lines)))
+    elif args.command == "cancel":
+        print(f"{args.job}: {runner.cancel(args.job)['state']}")
+    elif args.command == "resume":
+        print(f"{runner.resume(args.job)}: starting")
+    return 0
+
+
 def _assets_install(args: argparse.Namespace) -> int:
     from geoapp.data.counties import simplified_geojson_path
     from geoapp.viz.offline_assets import install_leaflet
@@ -203,7 +223,7 @@ def _bench_sampler(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
     parser = argparse.ArgumentParser(prog="python -m geoapp", description="geoapp command line")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,assets,bench}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest}"
@@ -261,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, default=None, help="year to evaluate (default: the checkpoint's test year)")
     p.add_argument("--json", action="store_true", help="JSON with a per-county table (geoid, year, true, predicted)")
     p.set_defaults(func=_evaluate_yield)
+
+    jobs = groups.add_parser("jobs", help="training jobs started from the app (or a script)").add_subparsers(
+        dest="command", required=True, metavar="{list,show,cancel,resume}"
+    )
+    jobs.add_parser("list", help="every job, newest first").set_defaults(func=_jobs)
+    p = jobs.add_parser("show", help="a job's status and log tail")
+    p.add_argument("job")
+    p.add_argument("--lines", type=int, default=20)
+    p.set_defaults(func=_jobs)
+    for name, text in (("cancel", "stop a job at its next step"), ("resume", "continue a failed or cancelled job")):
+        p = jobs.add_parser(name, help=text)
+        p.add_argument("job")
+        p.set_defaults(func=_jobs)
 
     assets = groups.add_parser("assets", help="offline assets the app serves").add_subparsers(
         dest="command", required=True, metavar="{install}"

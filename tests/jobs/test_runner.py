@@ -63,6 +63,21 @@ def test_start_progress_finish_and_checkpoint_is_listed(runner, tiny_dataset_pat
     assert [j["job_id"] for j in runner.list_jobs()] == [job]
 
 
+def test_jobs_command_line_lists_and_shows(runner, tiny_dataset_path, monkeypatch, capsys):
+    from geoapp.cli import main
+
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", str(runner.root))
+    job = runner.start(_spec(tiny_dataset_path, epochs=1))
+    runner.wait(job, timeout=120)
+    assert main(["jobs", "list"]) == 0
+    assert f"{job}  finished" in capsys.readouterr().out
+    assert main(["jobs", "show", job]) == 0
+    out = capsys.readouterr().out
+    assert '"state": "finished"' in out and "finished: best checkpoint" in out
+    assert main(["jobs", "cancel", job]) == 2  # nothing to cancel: a clear error, exit status 2
+    assert "nothing to cancel" in capsys.readouterr().err
+
+
 def test_second_start_is_refused_while_one_runs_then_cancel_and_resume(runner, tiny_dataset_path):
     job = runner.start(_spec(tiny_dataset_path, epochs=40, max_train_examples=96))
     with pytest.raises(JobBusyError, match="one training job runs at a time"):
