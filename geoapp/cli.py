@@ -159,9 +159,10 @@ def _train_yield(args: argparse.Namespace) -> int:
         train, val, test = nested_years(test_year, args.n_train_years or 10, ds.years)
         print(f"best checkpoint: {train_ridge(ds, train, val, test, args.out or f'checkpoints/yield/ridge-{test_year}')}")
         return 0
-    keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device")
+    keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device",
+            "exclude_group")
     cfg = YieldTrainConfig.from_dict({**_config_file(args.config), **{k: getattr(args, k) for k in keys if getattr(args, k) is not None}})
-    out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}"
+    out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
     best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0
@@ -271,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default: checkpoints/yield/<model>-<test year>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--exclude-group", dest="exclude_group", choices=["VI", "LST", "PPT", "SOIL", "ELE"], default=None,
+                   help="retrain without this feature group (the paper's Figure 7); default out: <model>-<year>-no-<group>")
     p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, setup_page
-from geoapp.app_support.yield_views import cached_ablation, checkpoint_select
+from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
 from geoapp.viz.colors import diverging_scale
@@ -24,7 +24,13 @@ if ctx is not None:
         with left:
             st.plotly_chart(ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"), width="stretch")
             st.dataframe(summary.round(3), hide_index=True)
-            st.caption("Retrain-style ablation (the paper's Figure 7) appears here once such runs exist; none has been trained yet.")
+            retrained = cached_retrain_ablation(str(checkpoint), str(ds.root))
+            if retrained is None:
+                st.caption("Retrain-style ablation (the paper's Figure 7): no run of this model and test year was retrained "
+                           "without a feature group. Train them with `python -m geoapp train yield --exclude-group VI` "
+                           "(one per group) or from the Training page.")
+            else:
+                st.plotly_chart(ablation_bars(retrained, "Retrained without the group (Figure 7): change in test RMSE"), width="stretch")
         with right:
             group = st.selectbox("Map the per-county change for", list(FEATURE_GROUPS), key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]

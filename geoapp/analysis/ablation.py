@@ -3,7 +3,9 @@ and measure how predictions and their error change, for every county of a year.
 
 Groups are the paper's (Section IV-G): VI = ndvi + evi, LST = lst_day + lst_night, PPT, SOIL =
 sand + silt + clay, ELE = elevation. Unlike the paper's Figure 7 (retrain without the group), this
-needs no retraining: it asks what the trained model relies on.
+needs no retraining: it asks what the trained model relies on. :func:`retrain_ablation` gives the
+Figure 7 view when checkpoints retrained without a group exist (``train yield --exclude-group G``):
+it asks how much the group is worth when the model may learn to do without it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from geoapp.training.checkpoint import load_checkpoint, read_card
 from geoapp.training.yield_data import YieldTileSource
 from geoapp.training.yield_trainer import load_yield_model, predict_examples, rmse_r2
 
-__all__ = ["what_if_ablation"]
+__all__ = ["what_if_ablation", "retrain_ablation"]
 
 
 def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,3 +76,38 @@ def _tables(ds: YieldDataset, county: np.ndarray, target: np.ndarray, base: np.n
         per_county[f"{group}_change"] = pred - base
         per_county[f"{group}_abs_error_change"] = np.abs(pred - target) - np.abs(base - target)
     return pd.DataFrame(rows), per_county
+
+
+def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | None:
+    """The paper's Figure 7 for a checkpoint: test RMSE of the runs retrained without each group.
+
+    Looks for crop-yield checkpoints on ``ds`` of the same model and test year whose training config
+    excluded one feature group, and compares their test RMSE with this checkpoint's.
+
+    Returns:
+        None when this is not a deep model trained on all groups, or no such run exists; otherwise a
+        table with columns group, rmse, delta_rmse, r2, checkpoint (the full model first, as
+        ``none (all inputs)``).
+    """
+    from geoapp.analysis.yield_predictions import yield_checkpoints
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    card = read_card(folder)
+    train_cfg = card.get("train_config") or {}
+    if card.get("kind") != "crop-yield" or train_cfg.get("exclude_group"):
+        return None
+    test_year = card["years"]["test"]
+    runs = {}
+    for other, other_card in yield_checkpoints(ds):
+        group = (other_card.get("train_config") or {}).get("exclude_group")
+        if group and other_card.get("model") == card["model"] and other_card["years"]["test"] == test_year:
+            runs.setdefault(group, other)
+    if not runs:
+        return None
+    base = evaluate_yield(folder, ds)
+    rows = [{"group": "none (all inputs)", "rmse": base["rmse"], "delta_rmse": 0.0, "r2": base["r2"], "checkpoint": str(folder)}]
+    for group in [g for g in FEATURE_GROUPS if g in runs]:
+        result = evaluate_yield(runs[group], ds)
+        rows.append({"group": group, "rmse": result["rmse"], "delta_rmse": result["rmse"] - base["rmse"], "r2": result["r2"],
+                     "checkpoint": str(runs[group])})
+    return pd.DataFrame(rows)

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from geoapp.app_support.page import error_box
+from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.data.dataset import YieldDataset
 from geoapp.jobs.runner import JobRunner
 from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
@@ -80,6 +81,8 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn")
         r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd")
         max_ex = c[2].number_input("Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs")
+        exclude = c[3].selectbox("Leave out feature group", ["none", *FEATURE_GROUPS], key="ty_exclude",
+                                 help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs")
         c = st.columns([1, 1, 2])
         device, workers = _device_fields("ty", c)
         name = c[2].text_input("Run name", f"{model}-{test_year}-{_stamp()}", key="ty_name",
@@ -88,7 +91,8 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             return None
     config = {"model": model, "size": size, "test_year": int(test_year), "n_train_years": int(n_years), "epochs": int(epochs),
               "patience": int(patience), "batch_size": int(batch), "lr": float(lr), "r_n_km": float(r_n), "r_d_km": float(r_d),
-              "seed": int(seed), "device": device, "max_train_examples": int(max_ex)}
+              "seed": int(seed), "device": device, "max_train_examples": int(max_ex),
+              "exclude_group": None if exclude == "none" else exclude}
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if model != "s-ha":
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}

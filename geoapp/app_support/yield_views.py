@@ -15,7 +15,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 
-__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "cached_attention", "cached_ablation", "map_layer"]
+__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "cached_attention", "cached_ablation", "cached_retrain_ablation", "map_layer"]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
@@ -86,6 +86,14 @@ def cached_attention(checkpoint: str, dataset_path: str, year: int) -> tuple[np.
     ex = source.examples([year])
     geoids = ds.counties["geoid"].to_numpy()[ex.county].tolist()
     return attention_matrices(model, source, ex), geoids, global_query_effect(model, source, ex)
+
+
+@st.cache_data(show_spinner="Evaluating the runs retrained without each group…", ttl=30, max_entries=16)
+def cached_retrain_ablation(checkpoint: str, dataset_path: str) -> pd.DataFrame | None:
+    """:func:`geoapp.analysis.ablation.retrain_ablation` (Figure 7), cached briefly: jobs add runs."""
+    from geoapp.analysis.ablation import retrain_ablation
+
+    return retrain_ablation(checkpoint, cached_dataset(dataset_path))
 
 
 @st.cache_data(show_spinner="Masking each feature group for every county…", max_entries=16)

@@ -84,6 +84,8 @@ def run_yield_benchmark(dataset: str | None = None) -> dict:
     rows = []
     for folder in sorted((checkpoint_dir() / "yield").glob("*/best")):
         card = read_card(folder)
+        if (card.get("train_config") or {}).get("exclude_group"):
+            continue  # retrained without a feature group (Figure 7): not one of the compared models
         result = evaluate_yield(folder, ds)
         metrics = read_metrics(folder.parent / "metrics.jsonl")
         rate = float(np.median([m["samples_per_s"] for m in metrics])) if metrics else None

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from geoapp.config import strict_from_dict
+from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
@@ -65,6 +66,7 @@ class YieldTrainConfig:
     seed: int = 0
     device: str = "auto"
     max_train_examples: int = 0  # > 0: subsample the training examples (smoke runs)
+    exclude_group: str | None = None  # retrain without a feature group (VI, LST, PPT, SOIL, ELE): the paper's Figure 7
     model_overrides: dict[str, Any] = field(default_factory=dict)  # YieldModelConfig fields
 
     def __post_init__(self) -> None:
@@ -75,6 +77,8 @@ class YieldTrainConfig:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr!r}")
+        if self.exclude_group is not None and self.exclude_group not in FEATURE_GROUPS:
+            raise InputError(f"exclude_group must be one of {list(FEATURE_GROUPS)!r} or None, got {self.exclude_group!r}")
         if not 0 < self.r_n_km < self.r_d_km:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
 
@@ -169,13 +173,15 @@ def train_yield(
     ctx = init_distributed(cfg.device)
     dev = ctx.device
     torch.manual_seed(cfg.seed)
-    source = YieldTileSource(ds, train_years)
+    bands = tuple(b for b in BANDS if cfg.exclude_group is None or b not in group_bands(cfg.exclude_group))
+    source = YieldTileSource(ds, train_years, bands=bands)
     ex_train, ex_val, ex_test = (source.examples(y) for y in (train_years, [val_year], [test_year]))
     if cfg.max_train_examples > 0 and len(ex_train) > cfg.max_train_examples:
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ex_train), cfg.max_train_examples, replace=False))
         ex_train = Examples(ex_train.county[keep], ex_train.year[keep], ex_train.target[keep])
     mcfg = yield_model_config(
-        cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()), **cfg.model_overrides
+        cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()),
+        **{"in_channels": len(bands), **cfg.model_overrides},
     )
     model = YieldModel(mcfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

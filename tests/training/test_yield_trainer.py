@@ -126,3 +126,25 @@ def test_unwritable_checkpoint_folder_fails_before_training(ds, tmp_path):
     with pytest.raises(DataFileError, match="cannot write checkpoints"):
         train_yield(_cfg("s-ha"), ds, blocker / "run", progress=False, monitor=rec)
     assert rec.events == []
+
+
+def test_retrain_without_a_group_drops_its_bands_and_feeds_figure7(ds, tmp_path, monkeypatch):
+    from geoapp.analysis.ablation import retrain_ablation, what_if_ablation
+
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path))
+    full = train_yield(_cfg("s-ha", epochs=1), ds, tmp_path / "yield" / "s-ha-2016", progress=False)
+    assert retrain_ablation(full, ds) is None  # no retrained run yet
+    no_soil = train_yield(_cfg("s-ha", epochs=1, exclude_group="SOIL"), ds, tmp_path / "yield" / "s-ha-2016-no-SOIL", progress=False)
+    _, card, _ = load_checkpoint(no_soil)
+    assert card["normalisation"]["bands"] == ["ndvi", "evi", "lst_day", "lst_night", "ppt", "elevation"]
+    assert card["model_config"]["in_channels"] == 6
+    result = evaluate_yield(no_soil, ds)
+    assert np.isfinite(result["rmse"])
+    table = retrain_ablation(full, ds)
+    assert list(table["group"]) == ["none (all inputs)", "SOIL"]
+    assert table["delta_rmse"].iloc[1] == pytest.approx(result["rmse"] - table["rmse"].iloc[0])
+    assert retrain_ablation(no_soil, ds) is None  # only a full model has a Figure 7
+    summary, _ = what_if_ablation(no_soil, ds, 2016)  # masking a group the model never saw changes nothing
+    assert summary.set_index("group").loc["SOIL", "delta_rmse"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(InputError, match="exclude_group"):
+        _cfg("s-ha", exclude_group="WIND")
