@@ -168,8 +168,8 @@ class JobRunner:
             write_status(job_dir, job_id=job_id, kind=spec.kind, name=spec.name, state="starting", created=round(time.time(), 3),
                          out=str(out), attempts=0, workers=spec.workers)
             self._spawn(job_id, resume=False)
-        except BaseException:
-            release_lock(self.root, job_id)
+        except BaseException as exc:
+            self._spawn_failed(job_id, exc)
             raise
         return job_id
 
@@ -188,10 +188,16 @@ class JobRunner:
             (self.root / job_id / CANCEL_FILE).unlink(missing_ok=True)
             write_status(self.root / job_id, state="starting", error=None, finished=None, eta_s=None)
             self._spawn(job_id, resume=True)
-        except BaseException:
-            release_lock(self.root, job_id)
+        except BaseException as exc:
+            self._spawn_failed(job_id, exc)
             raise
         return job_id
+
+    def _spawn_failed(self, job_id: str, exc: BaseException) -> None:
+        """Record a start that failed before the worker ran (so the job is not left 'starting')."""
+        if (self.root / job_id / SPEC_FILE).exists():
+            write_status(self.root / job_id, state="failed", finished=round(time.time(), 3), error=f"could not start: {exc}")
+        release_lock(self.root, job_id)
 
     def _command(self, job_dir: Path, workers: int, resume: bool) -> list[str]:
         worker = ["-m", "geoapp.jobs.worker", str(job_dir), *(["--resume"] if resume else [])]

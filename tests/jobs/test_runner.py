@@ -147,3 +147,17 @@ def test_existing_run_name_is_refused(runner, tiny_dataset_path, tmp_path):
     (tmp_path / "checkpoints" / "user" / "yield" / "taken" / "metrics.jsonl").write_text("")
     with pytest.raises(InputError, match="already exists"):
         runner.start(_spec(tiny_dataset_path, name="taken"))
+
+
+def test_a_worker_that_cannot_be_started_leaves_a_failed_job(runner, tiny_dataset_path, monkeypatch):
+    import subprocess
+
+    def broken_popen(*args, **kwargs):
+        raise OSError("no such interpreter")
+
+    monkeypatch.setattr(subprocess, "Popen", broken_popen)
+    with pytest.raises(OSError, match="no such interpreter"):
+        runner.start(_spec(tiny_dataset_path))
+    [status] = runner.list_jobs()
+    assert status["state"] == "failed" and "could not start" in status["error"]
+    assert runner.active_job() is None
