@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_folder", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_folder", "atomic_write_text", "recover_folder"]
 
 
 @contextlib.contextmanager
@@ -65,3 +65,17 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_folder(target: str | os.PathLike[str]) -> Path:
+    """Undo an :func:`atomic_folder` replacement cut between its two renames (process killed there).
+
+    If ``target`` is missing but the previous version waits beside it as ``.<name>.old-<pid>``, that
+    version is put back. Returns ``target``.
+    """
+    target = Path(target)
+    if not target.exists() and target.parent.is_dir():
+        olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.replace(olds[-1], target)
+    return target

@@ -20,7 +20,9 @@ with error_box():
     spec = (yield_form(ctx.dataset) if ctx is not None else None) if kind == "yield" else location_form()
     if spec is not None:
         try:
-            st.session_state["train_job"] = runner().start(spec)
+            job = runner().start(spec)
+            st.session_state["train_job"] = st.session_state["train_show"] = job  # show the new job
+            st.session_state["_fresh_ty_name"] = st.session_state["_fresh_tl_name"] = True  # fresh default names next time
         except JobBusyError as exc:
             st.error(str(exc))
 

@@ -47,6 +47,13 @@ def _stamp() -> str:
     return time.strftime("%m%d-%H%M%S")
 
 
+def _default_name(key: str, name: str) -> None:
+    """Seed the run-name box (before it is drawn): on first show, and again after each started job."""
+    if key not in st.session_state or st.session_state.get(f"_fresh_{key}"):
+        st.session_state[key] = name
+        st.session_state.pop(f"_fresh_{key}", None)
+
+
 def _device_fields(prefix: str, cols) -> tuple[str, int]:
     device = cols[0].selectbox("Device", ["auto", "cuda", "cpu"], key=f"{prefix}_device",
                                help="auto: the GPU when there is one, else the CPU")
@@ -85,8 +92,8 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
                                  help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs")
         c = st.columns([1, 1, 2])
         device, workers = _device_fields("ty", c)
-        name = c[2].text_input("Run name", f"{model}-{test_year}-{_stamp()}", key="ty_name",
-                               help="the checkpoint folder: checkpoints/user/yield/<name>")
+        _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
+        name = c[2].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
         if not st.form_submit_button("Start training", type="primary"):
             return None
     config = {"model": model, "size": size, "test_year": int(test_year), "n_train_years": int(n_years), "epochs": int(epochs),
@@ -119,7 +126,8 @@ def location_form() -> JobSpec | None:
         footprint = c[2].number_input("Patch footprint (km)", 1.0, 5000.0, d["footprint_km"], key="tl_footprint")
         c = st.columns([1, 1, 2])
         device, workers = _device_fields("tl", c)
-        name = c[2].text_input("Run name", f"sh-siren-{_stamp()}", key="tl_name", help="the checkpoint folder: checkpoints/user/location/<name>")
+        _default_name("tl_name", f"sh-siren-{_stamp()}")
+        name = c[2].text_input("Run name", key="tl_name", help="the checkpoint folder: checkpoints/user/location/<name>")
         if not st.form_submit_button("Start training", type="primary"):
             return None
     config = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr), "seed": int(seed), "sh_degree": int(degree),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from geoapp.paths import REPO_ROOT, checkpoint_dir, jobs_dir
 __all__ = ["JobRunner", "JobBusyError", "release_lock", "process_alive"]
 
 LOCK_FILE = "lock.json"
+_JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{6}$")
 KIND_DIRS = {"yield": "yield", "location": "location"}
 
 
@@ -74,6 +76,23 @@ def process_alive(pid: int | None, start_ticks: int | None = None) -> bool:
     return True
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren...), from ``/proc`` (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def release_lock(root: str | Path, job_id: str) -> None:
     """Remove the workspace lock if ``job_id`` holds it (called by the worker as it ends)."""
     path = Path(root) / LOCK_FILE
@@ -110,35 +129,41 @@ class JobRunner:
         except FileNotFoundError:
             return None
         except (OSError, json.JSONDecodeError):
-            lock = {}
+            lock = {"since": path.stat().st_mtime if path.exists() else 0}
         self._reap()
         job_id = lock.get("job_id")
-        if job_id and not (self.root / job_id / SPEC_FILE).exists():
+        if not job_id or not (self.root / str(job_id) / SPEC_FILE).exists():
             if time.time() - float(lock.get("since") or 0) < 60:
                 return lock  # a start in progress: the job folder is being written
-        elif job_id and self.status(job_id).get("state") in ACTIVE_STATES:
+        elif self.status(job_id).get("state") in ACTIVE_STATES:
             return lock
-        path.unlink(missing_ok=True)
+        try:  # remove the stale lock only if it is still the one judged stale
+            if path.read_text() and json.loads(path.read_text()).get("job_id") == job_id:
+                path.unlink(missing_ok=True)
+        except (OSError, json.JSONDecodeError):
+            pass
         return None
 
     def _acquire(self, job_id: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self._lock_path(), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self.lock_holder()  # removes a stale lock
-                if holder is not None:
-                    status = read_status(self.root / holder["job_id"]) or {"state": "starting"}
-                    raise JobBusyError(
-                        f"job {holder['job_id']!r} ({status.get('name', '?')}) is {status.get('state', 'running')}; "
-                        "one training job runs at a time: wait for it, or cancel it first"
-                    ) from None
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"job_id": job_id, "pid": None, "since": round(time.time(), 3)}, f)
-            return
-        raise JobBusyError("could not take the job lock (another start raced this one); try again")
+        tmp = self.root / f".lock-{job_id}-{os.getpid()}"
+        tmp.write_text(json.dumps({"job_id": job_id, "pid": None, "since": round(time.time(), 3)}))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(tmp, self._lock_path())  # atomic: fails if a lock exists; never a half-written lock
+                    return
+                except FileExistsError:
+                    holder = self.lock_holder()  # removes a stale lock
+                    if holder is not None:
+                        status = read_status(self.root / holder["job_id"]) if holder.get("job_id") else {}
+                        raise JobBusyError(
+                            f"job {holder.get('job_id', '?')!r} ({status.get('name', '?')}) is {status.get('state', 'starting')}; "
+                            "one training job runs at a time: wait for it, or cancel it first"
+                        ) from None
+            raise JobBusyError("could not take the job lock (another start raced this one); try again")
+        finally:
+            tmp.unlink(missing_ok=True)
 
     # ---- starting ---------------------------------------------------------------------------------
     def run_folder(self, spec: JobSpec) -> Path:
@@ -186,7 +211,7 @@ class JobRunner:
         self._acquire(job_id)
         try:
             (self.root / job_id / CANCEL_FILE).unlink(missing_ok=True)
-            write_status(self.root / job_id, state="starting", error=None, finished=None, eta_s=None)
+            write_status(self.root / job_id, state="starting", error=None, finished=None, eta_s=None, pid=None, pid_start=None)
             self._spawn(job_id, resume=True)
         except BaseException as exc:
             self._spawn_failed(job_id, exc)
@@ -228,7 +253,12 @@ class JobRunner:
     def _reap(cls) -> None:
         for pid, proc in list(cls._children.items()):
             if proc.poll() is not None:
-                del cls._children[pid]
+                cls._children.pop(pid, None)
+
+    def _job_dir(self, job_id: str) -> Path:
+        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+            raise InputError(f"{job_id!r} is not a job id (they look like 20261122-021500-123456)")
+        return self.root / job_id
 
     def status(self, job_id: str) -> dict[str, Any]:
         """The job's status; a job whose worker is gone without a final state is marked failed here.
@@ -236,7 +266,7 @@ class JobRunner:
         A cancelled job still alive after the grace period is killed here (status reads drive it).
         Raises InputError for an unknown job id.
         """
-        job_dir = self.root / job_id
+        job_dir = self._job_dir(job_id)
         if not (job_dir / SPEC_FILE).exists():
             raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
         self._reap()
@@ -248,23 +278,27 @@ class JobRunner:
         if state == "starting" and status.get("pid") is None:
             return status  # between the status write and the spawn
         if not alive:
-            status = read_status(job_dir)  # the worker may have written its final state meanwhile
-            if status.get("state") in ACTIVE_STATES:
-                tail = log_tail(job_dir, lines=3)
-                cancelled = (job_dir / CANCEL_FILE).exists()
-                status = write_status(
-                    job_dir, state="cancelled" if cancelled else "failed", finished=round(time.time(), 3), eta_s=None,
-                    error=None if cancelled else "the worker process stopped without finishing (killed, or out of memory?)"
-                    + (f"; last log line: {tail[-1]}" if tail else ""),
-                )
-            release_lock(self.root, job_id)
-            return status
+            return self._mark_dead(job_id)
         requested = job_dir / CANCEL_FILE
         if requested.exists():
+            if time.time() - requested.stat().st_mtime > self.grace_s and self.kill(job_id):
+                return self._mark_dead(job_id)
             status = {**status, "state": "cancelling"}
-            if time.time() - requested.stat().st_mtime > self.grace_s:
-                self.kill(job_id)
-                return self.status(job_id)
+        return status
+
+    def _mark_dead(self, job_id: str) -> dict[str, Any]:
+        """The worker is gone: keep its own final state, or record cancelled / failed; free the lock."""
+        job_dir = self.root / job_id
+        status = read_status(job_dir)  # the worker may have written its final state meanwhile
+        if status.get("state") in ACTIVE_STATES:
+            tail = log_tail(job_dir, lines=3)
+            cancelled = (job_dir / CANCEL_FILE).exists()
+            status = write_status(
+                job_dir, state="cancelled" if cancelled else "failed", finished=round(time.time(), 3), eta_s=None,
+                error=None if cancelled else "the worker process stopped without finishing (killed, or out of memory?)"
+                + (f"; last log line: {tail[-1]}" if tail else ""),
+            )
+        release_lock(self.root, job_id)
         return status
 
     def list_jobs(self) -> list[dict[str, Any]]:
@@ -281,7 +315,7 @@ class JobRunner:
 
     def log(self, job_id: str, lines: int = 40) -> list[str]:
         """The last lines of the job's log."""
-        return log_tail(self.root / job_id, lines)
+        return log_tail(self._job_dir(job_id), lines)
 
     # ---- stopping ---------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> dict[str, Any]:
@@ -289,21 +323,30 @@ class JobRunner:
         status = self.status(job_id)
         if status.get("state") not in ACTIVE_STATES:
             raise InputError(f"job {job_id!r} is {status.get('state')}; there is nothing to cancel")
-        (self.root / job_id / CANCEL_FILE).write_text(str(time.time()))
+        (self._job_dir(job_id) / CANCEL_FILE).write_text(str(time.time()))
         return self.status(job_id)
 
-    def kill(self, job_id: str) -> None:
-        """Kill the job's worker and its whole process group now (SIGKILL)."""
-        status = read_status(self.root / job_id)
+    def kill(self, job_id: str, timeout: float = 5.0) -> bool:
+        """Kill the job's worker, its process group and every process below it (torchrun starts each
+        rank in a session of its own) with SIGKILL; True once all of them are gone (within ``timeout``)."""
+        status = read_status(self._job_dir(job_id))
         pid = status.get("pid")
-        if pid and process_alive(pid, status.get("pid_start")):
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc = JobRunner._children.get(int(pid))
-            if proc is not None:
-                proc.wait(timeout=10)
+        if not pid or not process_alive(pid, status.get("pid_start")):
+            return True
+        victims = [int(pid), *_descendants(int(pid))]
+        for victim in victims:
+            for kill in (lambda v: os.killpg(v, signal.SIGKILL), lambda v: os.kill(v, signal.SIGKILL)):
+                try:
+                    kill(victim)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self._reap()
+            if not any(process_alive(v) for v in victims):
+                return True
+            time.sleep(0.05)
+        return False
 
     def wait(self, job_id: str, timeout: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the job is no longer active (for scripts and tests); returns its status."""

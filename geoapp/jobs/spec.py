@@ -85,12 +85,16 @@ class JobSpec:
         if self.dataset is not None and not (Path(self.dataset) / "dataset.json").exists():
             raise InputError(f"dataset folder {self.dataset!r} has no dataset.json; build it with `python -m geoapp data build`")
         cfg = validate_config(self.kind, self.config)  # raises on unknown keys and bad values
-        if cfg.device == "cuda":
+        if cfg.batch_size < 2 * self.workers:
+            raise InputError(f"batch size {cfg.batch_size} split over {self.workers} workers leaves fewer than 2 examples per "
+                             f"worker step (BatchNorm needs 2): use a batch size of at least {2 * self.workers}")
+        device = resolve_device(cfg.device)  # raises for 'cuda' when no GPU is visible
+        if device.device.type == "cuda":
             import torch
 
-            resolve_device("cuda")  # raises when no GPU is visible
             if self.workers > torch.cuda.device_count():
-                raise InputError(f"{self.workers} workers on 'cuda' need {self.workers} GPUs; {torch.cuda.device_count()} visible")
+                raise InputError(f"{self.workers} workers on the GPU need {self.workers} GPUs; {torch.cuda.device_count()} visible "
+                                 "(lower the workers, or choose device 'cpu')")
 
     def trainer_config(self):
         """The validated trainer config (:class:`YieldTrainConfig` or :class:`LocationTrainConfig`)."""

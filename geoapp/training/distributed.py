@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler
 from geoapp.errors import InputError
 from geoapp.training.device import DeviceInfo, resolve_device
 
-__all__ = ["DistContext", "init_distributed", "epoch_order", "wrap_model", "unwrap", "mean_across", "broadcast_value", "shutdown"]
+__all__ = ["DistContext", "init_distributed", "epoch_order", "batches_per_epoch", "wrap_model", "unwrap", "mean_across", "broadcast_value", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,12 @@ def epoch_order(n: int, epoch: int, seed: int, ctx: DistContext) -> np.ndarray:
     sampler = DistributedSampler(_Indices(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))
+
+
+def batches_per_epoch(n: int, batch: int) -> int:
+    """Batches of ``batch`` in a shard of ``n`` examples; a last batch of a single example is dropped
+    (BatchNorm needs two), so every step trains and a resumed learning-rate schedule replays exactly."""
+    return n // batch + (1 if n % batch >= 2 else 0)
 
 
 def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:

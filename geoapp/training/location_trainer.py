@@ -35,10 +35,11 @@ from geoapp.errors import InputError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
+from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import ensure_writable, load_checkpoint, save_checkpoint
 from geoapp.training.device import to_device
-from geoapp.training.distributed import broadcast_value, epoch_order, init_distributed, mean_across, shutdown, wrap_model
-from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.distributed import broadcast_value, batches_per_epoch, epoch_order, init_distributed, mean_across, shutdown, wrap_model
+from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 
 __all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
@@ -191,12 +192,12 @@ def train_location(
     model = build_contrastive_model(cfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
-    steps_per_epoch = math.ceil(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)) / batch)
+    steps_per_epoch = batches_per_epoch(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)), batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
-    if resume and (out / "last" / "card.json").exists():
+    if resume and (recover_folder(out / "last") / "card.json").exists():
         weights, card, state = load_checkpoint(out / "last", with_train_state=True)
         model.load_state_dict(weights)
         if state is not None:
@@ -206,6 +207,8 @@ def train_location(
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
                 for _ in range(start_epoch * steps_per_epoch):
                     sched.step()
+    if ctx.is_main and start_epoch > 0:
+        keep_epochs_before(out / "metrics.jsonl", start_epoch + 1)  # epochs logged but not saved are redone
     net = wrap_model(model, ctx)
     gallery = fibonacci_land_points(cfg.val_gallery)
     card_base = {

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MetricsLog", "read_metrics"]
+__all__ = ["MetricsLog", "read_metrics", "keep_epochs_before"]
 
 
 class MetricsLog:
@@ -43,3 +43,18 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def keep_epochs_before(path: str | os.PathLike[str], epoch: int) -> None:
+    """Drop the records of ``epoch`` and later (1-based) from a metrics file, atomically.
+
+    A run resumed after epoch ``epoch - 1`` redoes those epochs; a worker killed after logging an
+    epoch but before saving it would otherwise leave the epoch twice in the file.
+    """
+    from geoapp.fileio import atomic_write_text
+
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if int(r.get("epoch", 0)) < epoch]
+    atomic_write_text(path, "".join(json.dumps(r, default=float) + "\n" for r in kept))

@@ -38,10 +38,11 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
+from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
 from geoapp.training.device import to_device
-from geoapp.training.distributed import broadcast_value, epoch_order, init_distributed, mean_across, shutdown, wrap_model
-from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.distributed import broadcast_value, batches_per_epoch, epoch_order, init_distributed, mean_across, shutdown, wrap_model
+from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.yield_data import Examples, YieldTileSource
 
@@ -186,14 +187,14 @@ def train_yield(
     model = YieldModel(mcfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
-    steps = math.ceil(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)) / batch)
+    steps = batches_per_epoch(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)), batch)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
-    if resume and (out / "last" / "card.json").exists():
+    if resume and (recover_folder(out / "last") / "card.json").exists():
         weights, _, state = load_checkpoint(out / "last", with_train_state=True)
         model.load_state_dict(weights)
         if state is not None:
@@ -203,6 +204,8 @@ def train_yield(
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
                 for _ in range(min(start * steps, cfg.epochs * steps)):
                     sched.step()
+    if ctx.is_main and start > 0:
+        keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)
     card_base = {
         "model": cfg.model,

@@ -71,6 +71,8 @@ def test_start_a_tiny_job_watch_it_finish_and_find_its_checkpoint(train_env):
     assert status["state"] == "finished"
     at = at.run()
     assert any("Finished" in s.value for s in at.success)
+    assert at.selectbox(key="train_show").value == job  # the new job is the one shown
+    assert at.text_input(key="ty_name").value.startswith("s-ha-2016-")  # a fresh default name for the next run
     assert any("page-run" in str(row) for row in at.dataframe[0].value.to_dict("records"))
     ymap = AppTest.from_file(str(REPO_ROOT / "pages" / "yield_map.py"), default_timeout=TIMEOUT).run()
     options = [o for s in ymap.sidebar.selectbox for o in s.options]

@@ -161,3 +161,10 @@ def test_a_worker_that_cannot_be_started_leaves_a_failed_job(runner, tiny_datase
     [status] = runner.list_jobs()
     assert status["state"] == "failed" and "could not start" in status["error"]
     assert runner.active_job() is None
+
+
+def test_job_ids_and_batch_splits_are_checked(runner, tiny_dataset_path):
+    with pytest.raises(InputError, match="is not a job id"):
+        runner.status("../../etc")
+    with pytest.raises(InputError, match="at least 4"):
+        JobSpec("yield", "x", {**TINY, "batch_size": 3}, workers=2, dataset=str(tiny_dataset_path))

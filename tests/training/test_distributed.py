@@ -76,3 +76,9 @@ def test_two_process_gloo_location_run_writes_a_normal_checkpoint(tmp_path):
     assert card["world_size"] == 2 and not any(k.startswith("module.") for k in weights)
     loaded = load_location_model(str(out / "best"))
     assert loaded.card["epoch"] == 1
+
+
+def test_batches_per_epoch_drops_only_a_single_example_tail():
+    from geoapp.training.distributed import batches_per_epoch
+
+    assert [batches_per_epoch(n, 16) for n in (32, 33, 34, 47, 48, 1)] == [2, 2, 3, 3, 3, 0]
