@@ -168,3 +168,16 @@ def test_job_ids_and_batch_splits_are_checked(runner, tiny_dataset_path):
         runner.status("../../etc")
     with pytest.raises(InputError, match="at least 4"):
         JobSpec("yield", "x", {**TINY, "batch_size": 3}, workers=2, dataset=str(tiny_dataset_path))
+
+
+def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset_path):
+    from geoapp.jobs.runner import _descendants, process_alive
+
+    job = runner.start(JobSpec("yield", "ddp", {**TINY, "epochs": 40, "max_train_examples": 96}, workers=2, dataset=str(tiny_dataset_path)))
+    status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
+    ranks = _descendants(status["pid"])
+    assert len([p for p in ranks if process_alive(p)]) >= 2  # torchrun's two workers (and helpers)
+    assert runner.kill(job, timeout=20)
+    assert not any(process_alive(p) for p in [status["pid"], *ranks])
+    status = runner.status(job)
+    assert status["state"] == "failed" and runner.active_job() is None
