@@ -10,6 +10,7 @@ workspace lock; a worker killed outright cannot, and the runner notices its deat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -78,8 +79,6 @@ class StatusMonitor(TrainingMonitor):
 
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
     """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed)."""
-    import json
-
     job_dir = Path(job_dir)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     status = read_status(job_dir)
