@@ -138,7 +138,7 @@ def mean_across(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=ctx.device.device)
     dist.all_reduce(t)
-    return {k: float(v) / ctx.world_size for k, v in zip(keys, t.tolist())}
+    return {k: float(v) / ctx.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 def broadcast_value(value: float, ctx: DistContext) -> float:

@@ -32,13 +32,21 @@ from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
 from geoapp.errors import InputError
+from geoapp.fileio import recover_folder
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
-from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import ensure_writable, load_checkpoint, save_checkpoint
 from geoapp.training.device import to_device
-from geoapp.training.distributed import broadcast_value, batches_per_epoch, epoch_order, init_distributed, mean_across, shutdown, wrap_model
+from geoapp.training.distributed import (
+    batches_per_epoch,
+    broadcast_value,
+    epoch_order,
+    init_distributed,
+    mean_across,
+    shutdown,
+    wrap_model,
+)
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 

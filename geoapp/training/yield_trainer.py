@@ -36,12 +36,20 @@ from geoapp.config import strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
+from geoapp.fileio import recover_folder
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
-from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
 from geoapp.training.device import to_device
-from geoapp.training.distributed import broadcast_value, batches_per_epoch, epoch_order, init_distributed, mean_across, shutdown, wrap_model
+from geoapp.training.distributed import (
+    batches_per_epoch,
+    broadcast_value,
+    epoch_order,
+    init_distributed,
+    mean_across,
+    shutdown,
+    wrap_model,
+)
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.yield_data import Examples, YieldTileSource
