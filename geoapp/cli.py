@@ -197,6 +197,12 @@ def _bench_yield(args: argparse.Namespace) -> int:
 def _bench_yield_sweep(args: argparse.Namespace) -> int:
     from geoapp.bench.yield_sweep import run_sweep
 
+    if args.ship:
+        from geoapp.bench.yield_sweep import ship_runs
+
+        for folder in ship_runs(args.plan):
+            print(f"shipped {folder}")
+        return 0
     rows = run_sweep(args.plan, args.dataset, only=args.only or None, progress=not args.quiet)
     for row in rows:
         print("  ".join(f"{k}={row[k]}" for k in ("variant", "epochs_run", "best_epoch", "val_rmse", "test_rmse", "test_r2", "seconds")))
@@ -327,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="run only these variants of the plan")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--ship", action="store_true", help="copy the finished shipped variants into checkpoints/yield/ (no training)")
     p.set_defaults(func=_bench_yield_sweep)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
     p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")

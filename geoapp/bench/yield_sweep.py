@@ -34,7 +34,7 @@ from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
 from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
 
-__all__ = ["PLANS", "run_sweep", "read_results"]
+__all__ = ["PLANS", "SHIPPED", "run_sweep", "read_results", "ship_runs"]
 
 _SCARCE = {"max_train_examples": 1000, "epochs": 20, "patience": 8}
 PLANS: dict[str, dict[str, dict[str, Any]]] = {
@@ -58,6 +58,9 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 """Variants per plan: :class:`YieldTrainConfig` fields (test year 2018 unless a variant sets it)."""
+
+SHIPPED = ("s-ha-2018", "semi-ha-2018", "semi-sa-2018", "s-ha-2017", "semi-ha-2017", "semi-sa-2017")
+"""The ``full`` variants shipped as ``checkpoints/yield/<variant>`` (seed 0, the paper's loss weights)."""
 
 
 def sweep_dir(plan: str) -> Path:
@@ -109,3 +112,26 @@ def run_sweep(plan: str, dataset: str | None = None, only: list[str] | None = No
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
     return read_results(plan)
+
+
+def ship_runs(plan: str = "full") -> list[Path]:
+    """Copy the shipped variants' ``best/`` and ``metrics.jsonl`` to ``checkpoints/yield/<variant>``.
+
+    Each target folder is replaced whole (atomically); variants without a result are skipped.
+    """
+    import shutil
+
+    from geoapp.fileio import atomic_folder
+    from geoapp.paths import checkpoint_dir
+
+    done = {r["variant"] for r in read_results(plan)}
+    shipped = []
+    for name in SHIPPED:
+        if name not in done:
+            continue
+        src = sweep_dir(plan) / name
+        with atomic_folder(checkpoint_dir() / "yield" / name) as tmp:
+            shutil.copytree(src / "best", tmp / "best")
+            shutil.copy2(src / "metrics.jsonl", tmp / "metrics.jsonl")
+        shipped.append(checkpoint_dir() / "yield" / name)
+    return shipped
