@@ -36,6 +36,14 @@ ORDER = ("ridge", "s-ha", "semi-sa", "semi-ha")
 NOTES_MARKER = "<!-- notes: kept when the tables above are rewritten -->"
 
 
+def _error_parts(table) -> dict[str, float]:
+    """RMSE^2 = bias^2 + spread^2: the year's mean error (one number per test year, so a noisy part of
+    any comparison) and the RMSE left once it is removed; with the correlation of predicted and true."""
+    err = (table["predicted"] - table["true"]).to_numpy(dtype=float)
+    corr = float(np.corrcoef(table["predicted"], table["true"])[0, 1])
+    return {"bias": round(float(err.mean()), 3), "rmse_without_bias": round(float(err.std()), 3), "corr": round(corr, 3)}
+
+
 def _floor(ds: YieldDataset, year: int) -> float | None:
     if "expected" not in ds.yields.columns:
         return None
@@ -95,6 +103,7 @@ def run_yield_benchmark(dataset: str | None = None) -> dict:
                 "year": result["year"],
                 "rmse": round(result["rmse"], 3),
                 "r2": round(result["r2"], 3),
+                **_error_parts(result["table"]),
                 "noise_floor_rmse": None if (f := _floor(ds, result["year"])) is None else round(f, 3),
                 "n": result["n"],
                 "epochs": len(metrics),
@@ -118,12 +127,13 @@ def write_markdown(result: dict, path: str | Path) -> Path:
         "",
         f"`python -m geoapp bench yield --markdown docs/yield-benchmark.md` on {result['machine']}; dataset: {result['dataset']}.",
         "",
-        "| test year | model | RMSE (bu/acre) | R^2 | noise floor RMSE | counties | epochs (best) | train samples/s | predict all counties (s) | what-if, one group (s) | ablation page, 5 groups (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| test year | model | RMSE (bu/acre) | R^2 | mean error (bias) | RMSE without the bias | corr. | noise floor RMSE | counties | epochs (best) | train samples/s | predict all counties (s) | what-if, one group (s) | ablation page, 6 passes (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['year']} | {r['model']} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['noise_floor_rmse']} | {r['n']} | "
+            f"| {r['year']} | {r['model']} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} | {r['rmse_without_bias']:.3f} | {r['corr']:.3f} | "
+            f"{r['noise_floor_rmse']} | {r['n']} | "
             f"{r['epochs']} ({r['best_epoch']}) | {r['train_samples_per_s']} | {_dash(r['inference_all_counties_s'])} | "
             f"{_dash(r['what_if_one_group_s'])} | {_dash(r['ablation_page_s'])} |"
         )
