@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler
 from geoapp.errors import InputError
 from geoapp.training.device import DeviceInfo, resolve_device
 
-__all__ = ["DistContext", "init_distributed", "epoch_order", "batches_per_epoch", "wrap_model", "unwrap", "mean_across", "broadcast_value", "shutdown"]
+__all__ = ["DistContext", "init_distributed", "epoch_order", "batches_per_epoch", "wrap_model", "mean_across", "broadcast_value", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,6 @@ def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
         return model
     ids = [ctx.device.device.index] if ctx.device.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (what checkpoints store)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def mean_across(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
