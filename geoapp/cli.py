@@ -197,6 +197,12 @@ def _bench_yield(args: argparse.Namespace) -> int:
 def _bench_yield_sweep(args: argparse.Namespace) -> int:
     from geoapp.bench.yield_sweep import run_sweep
 
+    if args.summary:
+        from geoapp.bench.yield_sweep import seed_summary, seed_summary_markdown
+
+        summary = seed_summary()
+        print(json.dumps(summary, indent=1) if args.json else seed_summary_markdown(summary), end="" if not args.json else "\n")
+        return 0
     if args.ship:
         from geoapp.bench.yield_sweep import ship_runs
 
@@ -329,11 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_yield)
     p = bench.add_parser("yield-sweep", help="train SEMI-HA / S-HA variants to see what makes the context losses help")
-    p.add_argument("--plan", required=True, help="labels (1,000 labels) or full (all labels)")
+    p.add_argument("--plan", default="full", help="labels (1,000 labels), full (all labels, the shipped runs) or seeds (more seeds of the shipped runs)")
     p.add_argument("--only", nargs="*", default=None, help="run only these variants of the plan")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--ship", action="store_true", help="copy the finished shipped variants into checkpoints/yield/ (no training)")
+    p.add_argument("--summary", action="store_true",
+                   help="no training: test RMSE mean +/- sd over the seeds of the shipped configuration (plans full and seeds)")
+    p.add_argument("--json", action="store_true", help="with --summary: JSON instead of markdown")
     p.set_defaults(func=_bench_yield_sweep)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
     p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")

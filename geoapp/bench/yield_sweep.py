@@ -11,6 +11,9 @@ Plans (all on test year 2018 unless named otherwise, seed 0):
 - ``labels``: label-scarce training (1,000 labelled county-years instead of ~8,500): S-HA against
   SEMI-HA with the default loss weights, a smaller alpha, and a wider spatial-neighbour radius. The
   unsupervised terms of Eq. 2 are meant to help most where labels are few.
+- ``seeds``: more seeds (1-4 for 2017, 2-4 for 2018) of S-HA and SEMI-HA in the shipped
+  configuration; :func:`seed_summary` pools them with the ``full`` plan's runs into mean +/- sd per
+  (model, test year) and a paired comparison seed by seed.
 - ``full``: all labels, the configuration of the shipped checkpoints (S-HA, SEMI-HA, SEMI-SA for test
   years 2018 and 2017, 9 epochs), a second seed of S-HA and SEMI-HA for 2018, then a smaller margin p
   for SEMI-HA. The shipped checkpoints are
@@ -34,7 +37,7 @@ from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
 from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
 
-__all__ = ["PLANS", "SHIPPED", "run_sweep", "read_results", "ship_runs"]
+__all__ = ["PLANS", "SHIPPED", "run_sweep", "read_results", "ship_runs", "seed_summary", "seed_summary_markdown"]
 
 _SCARCE = {"max_train_examples": 1000, "epochs": 20, "patience": 8}
 PLANS: dict[str, dict[str, dict[str, Any]]] = {
@@ -55,6 +58,14 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "s-ha-2018-seed1": {"model": "s-ha", "epochs": 9, "seed": 1},  # is the 2018 gap beyond seed noise?
         "semi-ha-2018-seed1": {"model": "semi-ha", "epochs": 9, "seed": 1},
         "semi-ha-margin0.25-2018": {"model": "semi-ha", "epochs": 9, "model_overrides": {"margin_per_dim": 0.25}},
+    },
+    # more seeds of the shipped configuration; with the ``full`` plan's seeds 0 (and 1 for 2018) they give
+    # mean +/- sd per (model, test year): see :func:`seed_summary`
+    "seeds": {
+        f"{model}-{year}-seed{seed}": {"model": model, "epochs": 9, "test_year": year, "seed": seed}
+        for year, seeds in ((2017, (1, 2, 3, 4)), (2018, (2, 3, 4)))
+        for seed in seeds
+        for model in ("s-ha", "semi-ha")
     },
 }
 """Variants per plan: :class:`YieldTrainConfig` fields (test year 2018 unless a variant sets it)."""
@@ -135,3 +146,73 @@ def ship_runs(plan: str = "full") -> list[Path]:
             shutil.copy2(src / "metrics.jsonl", tmp / "metrics.jsonl")
         shipped.append(checkpoint_dir() / "yield" / name)
     return shipped
+
+
+def _is_shipped_config(config: dict[str, Any]) -> bool:
+    """True for a run in the shipped configuration (any seed): all labels, 9 epochs, default weights."""
+    reference = asdict(YieldTrainConfig.from_dict({"model": config["model"], "test_year": config["test_year"], "epochs": 9}))
+    return all(config.get(k) == v for k, v in reference.items() if k not in ("seed", "device"))
+
+
+def seed_summary(plans: tuple[str, ...] = ("full", "seeds")) -> dict[str, Any]:
+    """Test RMSE over seeds of the shipped configuration, per (test year, model), and SEMI-HA - S-HA.
+
+    Pools the finished runs of ``plans`` whose configuration is the shipped one except for the seed.
+    Returns ``{"groups": [...], "paired": [...]}``: each group has test year, model, the seeds, test
+    and validation RMSE (bu/acre) per seed, their mean and sample standard deviation (ddof = 1; None
+    for one seed); each paired row (one per test year) has the seeds both S-HA and SEMI-HA have, the
+    per-seed difference SEMI-HA minus S-HA in test RMSE (negative: SEMI-HA better), its mean, sd and
+    standard error, and on how many seeds SEMI-HA has the lower test RMSE.
+    """
+    import statistics
+
+    runs: dict[tuple[int, str], dict[int, dict[str, Any]]] = {}
+    for plan in plans:
+        for row in read_results(plan):
+            cfg = row["config"]
+            if _is_shipped_config(cfg):
+                runs.setdefault((cfg["test_year"], cfg["model"]), {})[cfg["seed"]] = row
+
+    def spread(values: list[float]) -> dict[str, float | None]:
+        sd = statistics.stdev(values) if len(values) > 1 else None
+        return {"mean": round(statistics.fmean(values), 3), "sd": None if sd is None else round(sd, 3)}
+
+    groups = []
+    for (year, model), by_seed in sorted(runs.items()):
+        seeds = sorted(by_seed)
+        test = [by_seed[s]["test_rmse"] for s in seeds]
+        val = [by_seed[s]["val_rmse"] for s in seeds]
+        groups.append({"test_year": year, "model": model, "seeds": seeds, "test_rmse": test, "val_rmse": val,
+                       "test": spread(test), "val": spread(val)})
+    paired = []
+    for year in sorted({y for y, _ in runs}):
+        base, semi = runs.get((year, "s-ha"), {}), runs.get((year, "semi-ha"), {})
+        seeds = sorted(set(base) & set(semi))
+        if not seeds:
+            continue
+        diff = [round(semi[s]["test_rmse"] - base[s]["test_rmse"], 3) for s in seeds]
+        stats = spread(diff)
+        se = None if stats["sd"] is None else round(stats["sd"] / len(diff) ** 0.5, 3)
+        paired.append({"test_year": year, "seeds": seeds, "diff": diff, **stats, "se": se,
+                       "semi_ha_wins": sum(d < 0 for d in diff)})
+    return {"groups": groups, "paired": paired}
+
+
+def seed_summary_markdown(summary: dict[str, Any]) -> str:
+    """The two tables of :func:`seed_summary` in markdown (RMSE in bu/acre)."""
+
+    def pm(stats: dict[str, float | None]) -> str:
+        return f"{stats['mean']:.3f}" + ("" if stats["sd"] is None else f" +/- {stats['sd']:.3f}")
+
+    lines = ["| test year | model | seeds | test RMSE per seed | test RMSE mean +/- sd | validation RMSE mean +/- sd |",
+             "|---|---|---|---|---|---|"]
+    for g in summary["groups"]:
+        per_seed = ", ".join(f"{v:.3f}" for v in g["test_rmse"])
+        lines.append(f"| {g['test_year']} | {g['model']} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |")
+    lines += ["", "| test year | paired seeds | SEMI-HA - S-HA per seed | mean +/- sd (standard error) | seeds SEMI-HA wins |",
+              "|---|---|---|---|---|"]
+    for p in summary["paired"]:
+        per_seed = ", ".join(f"{d:+.3f}" for d in p["diff"])
+        se = "" if p["se"] is None else f" ({p['se']:.3f})"
+        lines.append(f"| {p['test_year']} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |")
+    return "\n".join(lines) + "\n"
