@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,10 @@ from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
 from geoapp.errors import InputError
-from geoapp.fileio import recover_folder
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
-from geoapp.training.checkpoint import ensure_writable, load_checkpoint, save_checkpoint
+from geoapp.training.checkpoint import ensure_writable, save_checkpoint
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
     batches_per_epoch,
@@ -49,6 +47,7 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
+from geoapp.training.resume import resume_from_last, train_state
 
 __all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
 
@@ -205,16 +204,9 @@ def train_location(
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
-    if resume and (recover_folder(out / "last") / "card.json").exists():
-        weights, card, state = load_checkpoint(out / "last", with_train_state=True)
-        model.load_state_dict(weights)
-        if state is not None:
-            opt.load_state_dict(state["optimizer"])
-            start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
-            with warnings.catch_warnings():  # replaying the schedule before any optimizer step is intended
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-                for _ in range(start_epoch * steps_per_epoch):
-                    sched.step()
+    state = resume_from_last(out / "last", model, opt, sched, scaler, steps_per_epoch, cfg.epochs) if resume else None
+    if state is not None:
+        start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
     if ctx.is_main and start_epoch > 0:
         keep_epochs_before(out / "metrics.jsonl", start_epoch + 1)  # epochs logged but not saved are redone
     net = wrap_model(model, ctx)
@@ -272,7 +264,7 @@ def train_location(
             if score > best_val:
                 best_val = score
                 save_checkpoint(out / "best", model, card)
-            save_checkpoint(out / "last", model, card, optimizer=opt, train_state={"epoch": epoch, "best_val": best_val})
+            save_checkpoint(out / "last", model, card, optimizer=opt, train_state=train_state(scaler, epoch=epoch, best_val=best_val))
             monitor.report({"event": "epoch", **record})
             if progress:
                 tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))

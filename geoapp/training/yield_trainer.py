@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from geoapp.config import strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
-from geoapp.fileio import recover_folder
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
@@ -52,6 +50,7 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
+from geoapp.training.resume import resume_from_last, train_state
 from geoapp.training.yield_data import Examples, YieldTileSource
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
@@ -202,16 +201,9 @@ def train_yield(
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
-    if resume and (recover_folder(out / "last") / "card.json").exists():
-        weights, _, state = load_checkpoint(out / "last", with_train_state=True)
-        model.load_state_dict(weights)
-        if state is not None:
-            opt.load_state_dict(state["optimizer"])
-            start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
-            with warnings.catch_warnings():  # replaying the schedule before any optimizer step is intended
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-                for _ in range(min(start * steps, cfg.epochs * steps)):
-                    sched.step()
+    state = resume_from_last(out / "last", model, opt, sched, scaler, steps, cfg.epochs) if resume else None
+    if state is not None:
+        start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
     if ctx.is_main and start > 0:
         keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)
@@ -288,7 +280,7 @@ def train_yield(
             stale += 1
         if ctx.is_main:
             save_checkpoint(out / "last", model, {**card_base, "epoch": epoch + 1, "metrics": record}, optimizer=opt,
-                            train_state={"epoch": epoch, "best_rmse": best_rmse, "stale": stale})
+                            train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale))
         if stale >= cfg.patience:
             stopped_early = True
             break
