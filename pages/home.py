@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from geoapp.app_support.page import error_box, setup_page
 from geoapp.app_support.checkpoints import checkpoint_table
+from geoapp.app_support.page import error_box, setup_page
 from geoapp.data.summary import dataset_summary
 
 ctx = setup_page("Home")

@@ -53,7 +53,7 @@ def test_atomic_path_creates_parent_folders_and_custom_suffix(tmp_path):
 def test_atomic_write_text(tmp_path):
     target = tmp_path / "t.txt"
     atomic_write_text(target, "héllo ✓\n")
-    assert target.read_bytes() == "héllo ✓\n".encode("utf-8")
+    assert target.read_bytes() == "héllo ✓\n".encode()
     atomic_write_text(str(target), "second")
     assert target.read_text(encoding="utf-8") == "second"
     assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]

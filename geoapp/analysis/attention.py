@@ -75,7 +75,8 @@ def without_global_query(model: YieldModel) -> Iterator[YieldModel]:
 @torch.no_grad()
 def global_query_effect(model: YieldModel, source: YieldTileSource, ex: Examples) -> dict[str, float] | None:
     """What G adds: mean |change| of the attention weights and RMS change of the predictions (bu/acre)
-    when G is set to 0; None for a model without G (SEMI-SA)."""
+    when G is set to 0; None for a model without G (SEMI-SA).
+    """
     if not any(isinstance(getattr(m, "global_query", None), torch.nn.Parameter) for m in model.modules()):
         return None
     from geoapp.training.yield_trainer import predict_examples

@@ -108,7 +108,8 @@ _IN_MEMORY: dict[tuple[str, str, str], torch.Tensor] = {}
 
 def gallery_embeddings(encoder: LocationEncoderLike, gallery: Gallery, progress: bool = False) -> torch.Tensor:
     """(N, D) unit-norm embeddings of every gallery point: computed once per encoder fingerprint,
-    cached on disk, and kept in memory for the process (a similarity query is then one mat-vec)."""
+    cached on disk, and kept in memory for the process (a similarity query is then one mat-vec).
+    """
     key = (gallery.name, gallery.digest, encoder.fingerprint)
     if key not in _IN_MEMORY:
 

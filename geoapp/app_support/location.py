@@ -35,7 +35,8 @@ PRESETS = {
 @st.cache_data(ttl=10, show_spinner=False)
 def encoder_choices(include_geoclip: bool = True) -> dict[str, str]:
     """Encoders a page offers: the shipped one (``ours``), every other contrastive checkpoint found
-    (``ckpt:<folder>``, e.g. trained from the Training page), and GeoCLIP's pretrained encoder."""
+    (``ckpt:<folder>``, e.g. trained from the Training page), and GeoCLIP's pretrained encoder.
+    """
     choices = {"ours": ENCODERS["ours"]}
     for folder, card in location_checkpoints():
         if folder == checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT:

@@ -40,7 +40,8 @@ def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
 def checkpoint_select(ds: YieldDataset, year: int | None = None) -> Path | None:
     """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only".
 
-    The first choice, until the user picks one, is a checkpoint whose test year is ``year``."""
+    The first choice, until the user picks one, is a checkpoint whose test year is ``year``.
+    """
     found = yield_checkpoints(ds)
     root = checkpoint_dir()
     options = [""] + [str(folder) for folder, _ in found]  # "": true yields only
@@ -62,7 +63,8 @@ def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[p
 
 def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:
     """Values per geoid and the colour scale of a map view. True and predicted share one sequential
-    scale (the dataset's label range); the error map is diverging and centred at 0."""
+    scale (the dataset's label range); the error map is diverging and centred at 0.
+    """
     yield_scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
     if view == MAP_VIEWS[0] or table is None:
         return ds.year_yields(year), yield_scale

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geoapp.analysis.location import gallery_embeddings, load_location_model, pixel_nn_baseline, random_baseline, score_geolocation, similarity
+from geoapp.analysis.location import (
+    gallery_embeddings,
+    load_location_model,
+    pixel_nn_baseline,
+    random_baseline,
+    score_geolocation,
+    similarity,
+)
 from geoapp.analysis.probe import country_probe
 from geoapp.data.galleries import load_gallery
 from geoapp.data.imagery import extract_patches

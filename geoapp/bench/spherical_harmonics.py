@@ -184,7 +184,7 @@ def _uniform_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
 
 
 def _accuracy_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n uniform points, then 20 within 1e-3 degrees of each pole and the two poles (first 64 near poles)."""
+    """N uniform points, then 20 within 1e-3 degrees of each pole and the two poles (first 64 near poles)."""
     offsets = rng.uniform(0.0, 1e-3, 20)
     polar = np.concatenate([90.0 - offsets, -90.0 + offsets, [90.0, -90.0]])
     lat, lon = _uniform_points(rng, n)

@@ -41,7 +41,8 @@ NOTES_MARKER = "<!-- notes: kept when the tables above are rewritten -->"
 
 def _error_parts(table) -> dict[str, float]:
     """RMSE^2 = bias^2 + spread^2: the year's mean error (one number per test year, so a noisy part of
-    any comparison) and the RMSE left once it is removed; with the correlation of predicted and true."""
+    any comparison) and the RMSE left once it is removed; with the correlation of predicted and true.
+    """
     err = (table["predicted"] - table["true"]).to_numpy(dtype=float)
     corr = float(np.corrcoef(table["predicted"], table["true"])[0, 1])
     return {"bias": round(float(err.mean()), 3), "rmse_without_bias": round(float(err.std()), 3), "corr": round(corr, 3)}
@@ -92,7 +93,8 @@ def _inference_seconds(folder: Path, ds: YieldDataset, year: int) -> dict[str, f
     """Wall times on the CPU once the tiles are in memory: predicting all counties of ``year``
     (labelled or not), one what-if pass (PPT masked) over the labelled counties, and the whole
     what-if ablation of the Feature ablation page (5 groups + the unmasked pass, from loading the
-    checkpoint)."""
+    checkpoint).
+    """
     from geoapp.analysis.ablation import what_if_ablation
 
     model, card = load_yield_model(folder, ds)

@@ -77,7 +77,8 @@ class YieldDataset:
     @property
     def title(self) -> str:
         """Human-readable title; for simulated data it always says so ("(simulated)" appended unless
-        the title already contains the word)."""
+        the title already contains the word).
+        """
         title = str(self.card.get("title", self.name))
         return f"{title} (simulated)" if self.simulated and "simulated" not in title.lower() else title
 

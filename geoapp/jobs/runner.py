@@ -328,7 +328,8 @@ class JobRunner:
 
     def kill(self, job_id: str, timeout: float = 5.0) -> bool:
         """Kill the job's worker, its process group and every process below it (torchrun starts each
-        rank in a session of its own) with SIGKILL; True once all of them are gone (within ``timeout``)."""
+        rank in a session of its own) with SIGKILL; True once all of them are gone (within ``timeout``).
+        """
         status = read_status(self._job_dir(job_id))
         pid = status.get("pid")
         if not pid or not process_alive(pid, status.get("pid_start")):

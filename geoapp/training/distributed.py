@@ -114,7 +114,8 @@ def epoch_order(n: int, epoch: int, seed: int, ctx: DistContext) -> np.ndarray:
 
 def batches_per_epoch(n: int, batch: int) -> int:
     """Batches of ``batch`` in a shard of ``n`` examples; a last batch of a single example is dropped
-    (BatchNorm needs two), so every step trains and a resumed learning-rate schedule replays exactly."""
+    (BatchNorm needs two), so every step trains and a resumed learning-rate schedule replays exactly.
+    """
     return n // batch + (1 if n % batch >= 2 else 0)
 
 

@@ -90,7 +90,8 @@ class YieldTileSource:
 
     def anchor_tiles(self, ex: Examples, idx: np.ndarray | None = None, mask_group: str | None = None) -> torch.Tensor:
         """Anchor tiles (B, T, C, t, t) of examples ``idx`` (default all); ``mask_group`` replaces a
-        feature group's bands by the training mean (0 after standardisation): the what-if ablation."""
+        feature group's bands by the training mean (0 after standardisation): the what-if ablation.
+        """
         idx = np.arange(len(ex)) if idx is None else np.asarray(idx)
         sampler_origins = self._anchor_origins(ex.county[idx])
         tiles = gather_tiles(self.cube, sampler_origins, self.tile_px, lead_index=self._rows(ex.year[idx]))
@@ -118,7 +119,8 @@ class YieldTileSource:
 
     def context_tiles(self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None) -> dict[str, torch.Tensor]:
         """Anchor, spatial neighbour, spatial distant and temporal neighbour tiles, each (B, T, C, t, t),
-        plus ``tn_valid`` (B,) bool: False where the anchor's year is the cube's first (no earlier year)."""
+        plus ``tn_valid`` (B,) bool: False where the anchor's year is the cube's first (no earlier year).
+        """
         idx = np.asarray(idx)
         q = sampler.sample(self.anchors[ex.county[idx]], ex.year[idx], generator=generator)
         cut = {

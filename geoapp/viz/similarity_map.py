@@ -111,7 +111,8 @@ def world_field_map(
 
 def mercator_basemap_jpeg(image: np.ndarray, width: int = 720, quality: int = 80) -> bytes:
     """An equirectangular world image (H, W, 3) uint8, lat 90..-90, lon -180..180, re-projected to a
-    square Web-Mercator JPEG of ``width`` pixels (nearest-neighbour rows and columns)."""
+    square Web-Mercator JPEG of ``width`` pixels (nearest-neighbour rows and columns).
+    """
     h, w = image.shape[:2]
     y = np.pi * (1.0 - 2.0 * (np.arange(width) + 0.5) / width)
     lat = np.degrees(np.arctan(np.sinh(y)))

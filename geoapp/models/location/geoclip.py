@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geoapp.errors import DataFileError, MissingDataError
-from geoapp.models.location.spherical_harmonics import check_latlon
 from geoapp.models.location.encodings import equal_earth
+from geoapp.models.location.spherical_harmonics import check_latlon
 
 __all__ = ["GeoCLIPLocationEncoder", "geoclip_weights_path", "load_geoclip_encoder", "GEOCLIP_SIGMAS"]
 
