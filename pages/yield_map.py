@@ -4,7 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
-from geoapp.app_support.yield_views import MAP_VIEWS, cached_predictions, checkpoint_select, map_layer
+from geoapp.app_support.yield_views import MAP_VIEWS, cached_predictions, checkpoint_select, map_layer, model_comparison
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
 
@@ -31,6 +31,8 @@ if ctx is not None:
         with right:
             if table is not None:
                 st.plotly_chart(predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated), width="stretch")
+            if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
+                model_comparison(ds, year)
             geoids = ds.counties["geoid"].tolist()
             current = st.session_state.get("sel_county")
             geoid = st.selectbox(

@@ -11,7 +11,7 @@ from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import list_checkpoints
 from geoapp.training.yield_trainer import evaluate_yield
 
-__all__ = ["yield_checkpoints", "predictions_for_year"]
+__all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year"]
 
 
 def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[tuple[Path, dict]]:
@@ -34,6 +34,27 @@ def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tup
     table["error"] = table["predicted"] - table["true"]
     summary = {"model": result["model"], "year": year, "rmse": result["rmse"], "r2": result["r2"], "n": result["n"], "role": _role(folder, year)}
     return table, summary
+
+
+def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None) -> pd.DataFrame:
+    """Every checkpoint of ``ds`` whose test year is ``year``, scored on that year's labelled counties.
+
+    Returns a DataFrame sorted by RMSE, one row per checkpoint: ``checkpoint`` (folder), ``model``,
+    ``rmse`` and ``bias`` (mean of predicted - true) in bu/acre, ``r2``, ``n`` (counties) and ``seed``
+    (None for ridge). Empty (same columns) when no checkpoint was tested on ``year``. Only the test
+    year is an honest score, so training- and validation-year checkpoints are left out.
+    """
+    rows = []
+    for folder, card in yield_checkpoints(ds, root):
+        if int(card["years"]["test"]) != int(year):
+            continue
+        table, summary = predictions_for_year(folder, ds, year)
+        rows.append({
+            "checkpoint": str(folder), "model": summary["model"], "rmse": summary["rmse"], "r2": summary["r2"],
+            "bias": float(table["error"].mean()), "n": summary["n"], "seed": (card.get("train_config") or {}).get("seed"),
+        })
+    columns = ["checkpoint", "model", "rmse", "r2", "bias", "n", "seed"]
+    return pd.DataFrame(rows, columns=columns).sort_values("rmse", kind="stable").reset_index(drop=True)
 
 
 def _role(folder: str | Path, year: int) -> str:

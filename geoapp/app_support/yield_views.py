@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
+from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_year, yield_checkpoints
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import remember
 from geoapp.data.dataset import YieldDataset
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 
-__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "cached_attention", "cached_ablation", "cached_retrain_ablation", "map_layer"]
+__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "model_comparison", "cached_attention", "cached_ablation", "cached_retrain_ablation", "map_layer"]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
@@ -59,6 +59,46 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None) -> Path | None:
 def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, dict]:
     """:func:`predictions_for_year`, cached per (checkpoint, dataset, year)."""
     return predictions_for_year(checkpoint, cached_dataset(dataset_path), year)
+
+
+@st.cache_data(show_spinner="Scoring every checkpoint tested on this year…", max_entries=16, ttl=60)
+def _cached_comparison(dataset_path: str, year: int) -> pd.DataFrame:
+    return compare_on_year(cached_dataset(dataset_path), year)
+
+
+def model_comparison(ds: YieldDataset, year: int) -> None:
+    """A table of every checkpoint tested on ``year`` (RMSE, R^2, mean error), best first.
+
+    Cached per (dataset, year) for a minute, so a run finished on the Training page shows up soon.
+    """
+    table = _cached_comparison(str(ds.root), year)
+    if table.empty:
+        st.info(f"No checkpoint has {year} as its test year; pick 2017 or 2018 for the shipped ones.")
+        return
+    root = checkpoint_dir()
+    shown = pd.DataFrame({
+        "model": table["model"],
+        "run": [_relative(Path(c).parent, root) for c in table["checkpoint"]],
+        "seed": table["seed"].astype("Int64"),
+        "RMSE (bu/acre)": table["rmse"].round(3),
+        "R²": table["r2"].round(3),
+        "mean error (bu/acre)": table["bias"].round(2),
+        "counties": table["n"],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch")
+    label = " (simulated data)" if ds.simulated else ""
+    st.caption(
+        f"Held-out scores on {year}{label}. Each row is one training run with one seed: runs of the same model "
+        "with other seeds differ by several tenths of a bu/acre, so a small gap is not a ranking "
+        "(docs/yield-benchmark.md has the figures over seeds)."
+    )
+
+
+def _relative(folder: Path, root: Path) -> str:
+    try:
+        return str(folder.relative_to(root))
+    except ValueError:
+        return str(folder)
 
 
 def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:

@@ -8,7 +8,7 @@ import torch
 
 from geoapp.analysis.ablation import what_if_ablation
 from geoapp.analysis.attention import attention_matrices, global_query_effect, summarise_attention, without_global_query
-from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
+from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_year, yield_checkpoints
 from geoapp.data.dataset import load_dataset
 from geoapp.training.ridge_trainer import train_ridge
 from geoapp.training.yield_data import YieldTileSource
@@ -85,3 +85,16 @@ def test_checkpoints_are_matched_to_their_dataset(ds, trained):
     assert sorted(found) == ["ridge", "s-ha", "semi-sa"]
     table, summary = predictions_for_year(trained["s-ha"], ds, 2014)
     assert summary["role"] == "training" and {"geoid", "true", "predicted", "error"} <= set(table.columns)
+
+
+def test_compare_on_year_scores_only_checkpoints_tested_on_that_year(ds, trained):
+    table = compare_on_year(ds, 2016, trained["root"])
+    assert sorted(table["model"]) == ["ridge", "s-ha", "semi-sa"]  # all three were tested on 2016
+    assert list(table["rmse"]) == sorted(table["rmse"])  # best first
+    for row in table.itertuples():
+        preds, summary = predictions_for_year(row.checkpoint, ds, 2016)
+        assert row.rmse == pytest.approx(summary["rmse"]) and row.n == summary["n"]
+        assert row.bias == pytest.approx(preds["error"].mean())
+    assert table.set_index("model").loc["s-ha", "seed"] == 0
+    empty = compare_on_year(ds, 2014, trained["root"])  # a training year of every checkpoint
+    assert empty.empty and list(empty.columns) == list(table.columns)

@@ -124,6 +124,21 @@ def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_che
     assert "true (bu/acre)" in html  # the error layer's tooltip label ("Predicted − true (bu/acre)")
 
 
+def test_yield_map_compares_the_models_tested_on_the_year(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("pages/yield_map.py")
+    assert not at.dataframe  # off until asked
+    at.toggle(key="yield_compare").set_value(True).run()
+    assert not at.exception and not at.error
+    shown = at.dataframe[0].value
+    assert list(shown["model"]) == ["s-ha"] and list(shown["run"]) == ["yield/s-ha-2016"]
+    assert shown["RMSE (bu/acre)"].iloc[0] > 0 and shown["counties"].iloc[0] > 0
+    assert any("simulated data" in c.value and "seed" in c.value for c in at.caption)
+    at = _run("pages/yield_map.py", sel_year=2013)
+    at.toggle(key="yield_compare").set_value(True).run()
+    assert not at.exception and "No checkpoint has 2013 as its test year" in at.info[-1].value
+
+
 def test_yield_map_flags_a_training_year(tiny_checkpoint, monkeypatch):
     _click(monkeypatch, None)
     at = _run("pages/yield_map.py", sel_year=2013)
