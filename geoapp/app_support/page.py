@@ -49,11 +49,28 @@ def simulated_note(ds: YieldDataset) -> str | None:
     return SIMULATED_NOTE if ds.simulated else None
 
 
+def _run_through_app_py() -> None:
+    """Rerun through app.py's navigation when Streamlit ran this page file on its own.
+
+    On a fresh server, Streamlit treats the ``pages/`` folder as old-style auto-navigation until
+    app.py has once called ``st.navigation``; a first visit that opens a page's URL directly (a
+    bookmark, a shared link) would get a sidebar built from file names ("app", "yield map", ...).
+    Leaving that mode and rerunning sends the same URL through app.py, whose page list has the same
+    url paths. Streamlit is pinned (requirements.txt); tests/browser covers this path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # what st.navigation itself sets on its first call
+        st.rerun()
+
+
 def setup_page(title: str) -> PageContext | None:
     """Set page config, draw the shared sidebar and return the chosen dataset and year.
 
     Returns None (after showing an error box) when no dataset can be opened.
     """
+    _run_through_app_py()
     # A local favicon: material-icon and emoji favicons are fetched from a font CDN.
     st.set_page_config(page_title=f"{title} · geoapp", page_icon=str(REPO_ROOT / "assets" / "icon.png"), layout="wide")
     ensure_assets()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +53,17 @@ def test_page_opens_without_error(page, app_url, name):
     screenshot(page, name)
 
 
+def test_a_deep_link_on_a_fresh_server_gets_the_app_navigation(page):
+    """The first visit of a new server opens a page's URL directly: the sidebar lists the app's pages."""
+    with serve_app("streamlit-deeplink.log") as url:
+        _open(page, url + PAGES["attention"])
+        _assert_no_errors(page)
+        nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+        assert "Yield map" in nav and "Feature ablation" in nav, nav  # the titles of app.py's st.Page list
+        assert "yield map" not in nav and "app" not in nav.split(), nav  # not names made from pages/*.py
+        assert page.get_by_role("heading", name="Attention").count() >= 1
+
+
 def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     requests = []
     page.on("request", lambda r: requests.append(r.url))
@@ -73,6 +84,17 @@ def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     metric = page.locator("[data-testid=stMetric]").first.inner_text()
     assert "bu/acre" in metric or "withheld" in metric
     screenshot(page, "yield_map_county")
+
+
+def test_yield_map_compares_the_shipped_models(page, app_url):
+    _open(page, app_url + PAGES["yield_map"])
+    page.get_by_text("Compare every model tested on").click()
+    page.wait_for_selector("[data-testid=stDataFrame]", timeout=60_000)
+    _wait_idle(page)
+    _assert_no_errors(page)
+    caption = page.get_by_text("Each row is one training run with one seed")
+    assert caption.count() == 1 and "simulated data" in caption.inner_text()
+    screenshot(page, "yield_map_compare")
 
 
 def _overlay_srcs(page) -> list[str]:
