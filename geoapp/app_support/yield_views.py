@@ -78,12 +78,12 @@ def model_comparison(ds: YieldDataset, year: int) -> None:
     root = checkpoint_dir()
     shown = pd.DataFrame({
         "model": table["model"],
-        "run": [_relative(Path(c).parent, root) for c in table["checkpoint"]],
-        "seed": table["seed"].astype("Int64"),
         "RMSE (bu/acre)": table["rmse"].round(3),
         "R²": table["r2"].round(3),
         "mean error (bu/acre)": table["bias"].round(2),
+        "seed": table["seed"].astype("Int64"),
         "counties": table["n"],
+        "run": [_relative(Path(c).parent, root) for c in table["checkpoint"]],
     })
     st.dataframe(shown, hide_index=True, width="stretch")
     label = " (simulated data)" if ds.simulated else ""

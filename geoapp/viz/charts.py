@@ -84,9 +84,10 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
         ]
     )
     fig.update_layout(
-        title=f"{title}: RMSE {rmse:.2f} bu/acre, R² {r2:.3f}{' (simulated)' if simulated else ''}",
-        xaxis_title="true yield (bu/acre)", yaxis_title="predicted yield (bu/acre)", height=420,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10}, showlegend=False,
+        # two lines, the simulated label first, so a narrow column never cuts it off
+        title=f"{title}{' (simulated)' if simulated else ''}<br>RMSE {rmse:.2f} bu/acre, R² {r2:.3f}",
+        xaxis_title="true yield (bu/acre)", yaxis_title="predicted yield (bu/acre)", height=440,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10}, showlegend=False,
     )
     return fig
 
