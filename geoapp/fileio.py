@@ -1,6 +1,8 @@
 """Safe file writing: write to a temporary name beside the target, then rename.
 
-A reader never sees a half-written file, and a failure leaves any previous file untouched.
+A reader never sees a half-written file, and a failure leaves any previous file untouched. The new
+content is flushed to disk (fsync) before the rename, so a power loss leaves the old version or the
+new one, never an empty file under the target's name.
 """
 
 from __future__ import annotations
@@ -13,6 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_folder", "atomic_write_text", "recover_folder"]
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or every file below a folder and the folder itself, to disk."""
+    if path.is_dir():
+        for child in path.rglob("*"):
+            if child.is_file():
+                _fsync(child)
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return  # e.g. a filesystem that cannot open folders: the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -32,7 +53,10 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp.unlink()  # writers expect to create the file themselves
     try:
         yield tmp
+        if tmp.exists():
+            _fsync(tmp)
         os.replace(tmp, target)
+        _fsync(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -55,6 +79,7 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        _fsync(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
@@ -62,6 +87,7 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
+        _fsync(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -3,7 +3,8 @@
 ``GEOAPP_DATA_DIR`` (default ``<repo>/data``) holds built datasets and caches; ``GEOAPP_CHECKPOINT_DIR``
 (default ``<repo>/checkpoints``) holds model checkpoints (those trained from the app under ``user/``);
 ``GEOAPP_JOBS_DIR`` (default ``<repo>/jobs``) holds the training jobs' status, logs and lock. All are read at call time, so tests can point
-them at a temporary folder.
+them at a temporary folder. Relative settings are made absolute against the current folder when
+read, so a training worker (which runs from the repository) sees the same folders as the app.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def data_dir() -> Path:
     """Folder for built datasets and caches (``$GEOAPP_DATA_DIR`` or ``<repo>/data``)."""
-    return Path(os.environ.get("GEOAPP_DATA_DIR", REPO_ROOT / "data"))
+    return Path(os.environ.get("GEOAPP_DATA_DIR", REPO_ROOT / "data")).absolute()
 
 
 def checkpoint_dir() -> Path:
     """Folder for model checkpoints (``$GEOAPP_CHECKPOINT_DIR`` or ``<repo>/checkpoints``)."""
-    return Path(os.environ.get("GEOAPP_CHECKPOINT_DIR", REPO_ROOT / "checkpoints"))
+    return Path(os.environ.get("GEOAPP_CHECKPOINT_DIR", REPO_ROOT / "checkpoints")).absolute()
 
 
 def jobs_dir() -> Path:
     """Folder of the training jobs started from the app (``$GEOAPP_JOBS_DIR`` or ``<repo>/jobs``)."""
-    return Path(os.environ.get("GEOAPP_JOBS_DIR", REPO_ROOT / "jobs"))
+    return Path(os.environ.get("GEOAPP_JOBS_DIR", REPO_ROOT / "jobs")).absolute()
 
 
 def static_dir() -> Path:
