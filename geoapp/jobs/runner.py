@@ -37,6 +37,8 @@ from geoapp.paths import REPO_ROOT, checkpoint_dir, jobs_dir
 __all__ = ["JobRunner", "JobBusyError", "release_lock", "process_alive"]
 
 LOCK_FILE = "lock.json"
+STARTING_TIMEOUT_S = 60.0
+"""A job still 'starting' without a worker after this long was orphaned by the process starting it."""
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{6}$")
 KIND_DIRS = {"yield": "yield", "location": "location"}
 
@@ -114,7 +116,7 @@ class JobRunner:
     _children: dict[int, subprocess.Popen] = {}  # reaped on status reads, so finished workers do not linger as zombies
 
     def __init__(self, root: str | Path | None = None, grace_s: float = 15.0) -> None:
-        self.root = Path(root) if root is not None else jobs_dir()
+        self.root = Path(root).absolute() if root is not None else jobs_dir()
         self.grace_s = float(grace_s)
 
     # ---- the lock ---------------------------------------------------------------------------------
@@ -132,16 +134,19 @@ class JobRunner:
             lock = {"since": path.stat().st_mtime if path.exists() else 0}
         self._reap()
         job_id = lock.get("job_id")
-        if not job_id or not (self.root / str(job_id) / SPEC_FILE).exists():
-            if time.time() - float(lock.get("since") or 0) < 60:
-                return lock  # a start in progress: the job folder is being written
-        elif self.status(job_id).get("state") in ACTIVE_STATES:
+        starting = lock.get("pid") is None and time.time() - float(lock.get("since") or 0) < 60
+        if starting:
+            return lock  # a start or resume in progress: its folder and status are being written, no worker yet
+        if job_id and (self.root / str(job_id) / SPEC_FILE).exists() and self.status(job_id).get("state") in ACTIVE_STATES:
             return lock
-        try:  # remove the stale lock only if it is still the one judged stale
-            if path.read_text() and json.loads(path.read_text()).get("job_id") == job_id:
-                path.unlink(missing_ok=True)
+        try:  # remove the stale lock only if it is still the one judged stale (or still unreadable)
+            current = json.loads(path.read_text()).get("job_id")
+        except FileNotFoundError:
+            return None
         except (OSError, json.JSONDecodeError):
-            pass
+            current = None  # garbled (a crash while the disk was writing it) and older than a start
+        if current == job_id:
+            path.unlink(missing_ok=True)
         return None
 
     def _acquire(self, job_id: str) -> None:
@@ -236,6 +241,9 @@ class JobRunner:
         workers = int(status.get("workers", 1))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
                "PYTHONUNBUFFERED": "1"}
+        for var in ("GEOAPP_DATA_DIR", "GEOAPP_CHECKPOINT_DIR", "GEOAPP_JOBS_DIR"):  # the worker runs from the repository
+            if var in env:
+                env[var] = str(Path(env[var]).absolute())
         if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))  # do not oversubscribe the cores
         with open(job_dir / LOG_FILE, "a", encoding="utf-8") as log:
@@ -245,8 +253,13 @@ class JobRunner:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         JobRunner._children[proc.pid] = proc
         write_status(job_dir, pid=proc.pid, pid_start=_start_ticks(proc.pid), attempts=int(status.get("attempts", 0)) + 1)
-        lock = {"job_id": job_id, "pid": proc.pid, "since": round(time.time(), 3)}
-        atomic_write_text(self._lock_path(), json.dumps(lock))
+        try:
+            still_ours = json.loads(self._lock_path().read_text()).get("job_id") == job_id
+        except (OSError, json.JSONDecodeError):
+            still_ours = False
+        if still_ours:  # never overwrite a lock another start has taken meanwhile
+            lock = {"job_id": job_id, "pid": proc.pid, "since": round(time.time(), 3)}
+            atomic_write_text(self._lock_path(), json.dumps(lock))
 
     # ---- watching ---------------------------------------------------------------------------------
     @classmethod
@@ -276,7 +289,9 @@ class JobRunner:
             return status
         alive = process_alive(status.get("pid"), status.get("pid_start"))
         if state == "starting" and status.get("pid") is None:
-            return status  # between the status write and the spawn
+            if time.time() - float(status.get("updated") or 0) < STARTING_TIMEOUT_S:
+                return status  # between the status write and the spawn
+            return self._mark_dead(job_id, "the job never started: the process starting it stopped before the worker ran")
         if not alive:
             return self._mark_dead(job_id)
         requested = job_dir / CANCEL_FILE
@@ -286,7 +301,7 @@ class JobRunner:
             status = {**status, "state": "cancelling"}
         return status
 
-    def _mark_dead(self, job_id: str) -> dict[str, Any]:
+    def _mark_dead(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
         """The worker is gone: keep its own final state, or record cancelled / failed; free the lock."""
         job_dir = self.root / job_id
         status = read_status(job_dir)  # the worker may have written its final state meanwhile
@@ -295,7 +310,7 @@ class JobRunner:
             cancelled = (job_dir / CANCEL_FILE).exists()
             status = write_status(
                 job_dir, state="cancelled" if cancelled else "failed", finished=round(time.time(), 3), eta_s=None,
-                error=None if cancelled else "the worker process stopped without finishing (killed, or out of memory?)"
+                error=None if cancelled else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
                 + (f"; last log line: {tail[-1]}" if tail else ""),
             )
         release_lock(self.root, job_id)
@@ -305,13 +320,13 @@ class JobRunner:
         """Every job's status, newest first."""
         if not self.root.is_dir():
             return []
-        jobs = [self.status(p.name) for p in self.root.iterdir() if (p / SPEC_FILE).exists()]
+        jobs = [self.status(p.name) for p in self.root.iterdir() if _JOB_ID.match(p.name) and (p / SPEC_FILE).exists()]
         return sorted(jobs, key=lambda s: s.get("created", 0), reverse=True)
 
     def active_job(self) -> str | None:
         """The id of the job holding the lock, if one runs."""
         holder = self.lock_holder()
-        return None if holder is None else holder["job_id"]
+        return None if holder is None else holder.get("job_id")
 
     def log(self, job_id: str, lines: int = 40) -> list[str]:
         """The last lines of the job's log."""

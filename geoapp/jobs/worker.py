@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from geoapp.errors import InputError
 from geoapp.jobs.spec import JobSpec
 from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
@@ -77,13 +78,28 @@ class StatusMonitor(TrainingMonitor):
         return (self.job_dir / CANCEL_FILE).exists()
 
 
+def _record_own_pid(job_dir: Path) -> None:
+    """Write the process the runner watches (this worker, or torchrun's launcher above rank 0) when the
+    process that started the job could not (it stopped between spawning the worker and writing its pid),
+    so the job is not taken for dead while it trains."""
+    from geoapp.jobs.runner import _start_ticks
+
+    pid = os.getppid() if "TORCHELASTIC_RUN_ID" in os.environ else os.getpid()
+    write_status(job_dir, pid=pid, pid_start=_start_ticks(pid))
+
+
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
     """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed)."""
     job_dir = Path(job_dir)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     status = read_status(job_dir)
     try:
+        if main_rank and status.get("pid") is None:
+            _record_own_pid(job_dir)
         spec = JobSpec.from_dict(json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8")))
+        if not status.get("out"):
+            raise InputError(f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "
+                             "start a new job")
         out = Path(status["out"])
         monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
         cfg = spec.trainer_config()

@@ -120,6 +120,56 @@ def test_stale_lock_of_a_dead_job_is_taken_over(runner, tiny_dataset_path):
     assert runner.wait(job, timeout=120)["state"] == "finished"
 
 
+def test_a_garbled_old_lock_is_removed_and_a_fresh_one_held(runner):
+    runner.root.mkdir(parents=True)
+    lock = runner.root / "lock.json"
+    lock.write_text("")  # a crash while the disk was writing it
+    assert runner.lock_holder() is not None and runner.active_job() is None  # young: a start may be under way
+    os.utime(lock, (time.time() - 120, time.time() - 120))
+    assert runner.lock_holder() is None and not lock.exists()
+
+
+def test_a_start_in_progress_holds_the_lock_whatever_its_job_status(runner, tiny_dataset_path):
+    """Between taking the lock and spawning the worker (no pid yet) the job's status may still read
+    'failed' (a resume) or be empty (a start): the lock is not stale then."""
+    job_dir = runner.root / "20261122-000000-000001"
+    job_dir.mkdir(parents=True)
+    (job_dir / "spec.json").write_text(json.dumps(_spec(tiny_dataset_path).to_dict()))
+    (job_dir / "status.json").write_text(json.dumps({"state": "failed", "created": 1}))
+    (runner.root / "lock.json").write_text(json.dumps({"job_id": job_dir.name, "pid": None, "since": time.time()}))
+    assert runner.active_job() == job_dir.name
+    with pytest.raises(JobBusyError):
+        runner.start(_spec(tiny_dataset_path))
+
+
+def test_a_job_orphaned_while_starting_is_failed_and_frees_the_lock(runner, tiny_dataset_path):
+    job_dir = runner.root / "20261122-000000-000002"
+    job_dir.mkdir(parents=True)
+    (job_dir / "spec.json").write_text(json.dumps(_spec(tiny_dataset_path).to_dict()))
+    (job_dir / "status.json").write_text(json.dumps({"state": "starting", "created": 1, "updated": time.time() - 300}))
+    (runner.root / "lock.json").write_text(json.dumps({"job_id": job_dir.name, "pid": None, "since": time.time() - 300}))
+    status = runner.status(job_dir.name)
+    assert status["state"] == "failed" and "never started" in status["error"]
+    assert runner.active_job() is None and not (runner.root / "lock.json").exists()
+
+
+def test_list_jobs_ignores_folders_that_are_not_jobs(runner, tiny_dataset_path):
+    backup = runner.root / "my-backup"
+    backup.mkdir(parents=True)
+    (backup / "spec.json").write_text(json.dumps(_spec(tiny_dataset_path).to_dict()))
+    assert runner.list_jobs() == []
+
+
+def test_relative_folders_are_made_absolute(tmp_path, monkeypatch):
+    from geoapp.paths import checkpoint_dir, jobs_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", "rel/jobs")
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", "rel/ck")
+    assert jobs_dir() == tmp_path / "rel" / "jobs" and checkpoint_dir() == tmp_path / "rel" / "ck"
+    assert JobRunner("x").root == tmp_path / "x" and JobRunner().root == tmp_path / "rel" / "jobs"
+
+
 def test_bad_specs_are_refused_before_anything_starts(runner, tiny_dataset_path, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="run name"):
         _spec(tiny_dataset_path, name="../escape")
