@@ -31,6 +31,7 @@ from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
 from geoapp.errors import InputError
+from geoapp.fileio import recover_folder
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
@@ -200,15 +201,24 @@ def train_location(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
     steps_per_epoch = batches_per_epoch(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)), batch)
+    if steps_per_epoch < 1:
+        raise InputError(f"{cfg.n_train} training locations make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
+                         f"{ctx.world_size} worker(s)); use more locations (n_train) or fewer workers")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
-    state = resume_from_last(out / "last", model, opt, sched, scaler, steps_per_epoch, cfg.epochs) if resume else None
-    if state is not None:
-        start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
-    if ctx.is_main and start_epoch > 0:
-        keep_epochs_before(out / "metrics.jsonl", start_epoch + 1)  # epochs logged but not saved are redone
+    if resume:
+        if ctx.is_main:  # put back folders whose replacement a kill cut short, once, before any rank reads them
+            recover_folder(out / "last")
+            recover_folder(out / "best")
+        broadcast_value(0.0, ctx)  # a barrier
+        state = resume_from_last(out / "last", model, opt, sched, scaler, steps_per_epoch, cfg.epochs,
+                                 expected={"location_encoder": asdict(location_encoder_config(cfg))})
+        if state is not None:
+            start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
+        if ctx.is_main:
+            keep_epochs_before(out / "metrics.jsonl", start_epoch + 1)  # epochs logged but not saved are redone
     net = wrap_model(model, ctx)
     gallery = fibonacci_land_points(cfg.val_gallery)
     card_base = {

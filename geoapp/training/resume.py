@@ -6,19 +6,22 @@ its growth counter), so a resumed run continues with the scale it had rather tha
 the default 65,536 over its first steps.
 
 The learning-rate schedule is not stored: it is replayed step by step, which gives exactly the rates
-the uninterrupted run would have had.
+the uninterrupted run would have had. Before anything is loaded, the checkpoint's card is compared with
+what the run is about to train (model configuration, dataset fingerprint): resuming on rebuilt data or
+with another configuration is refused with the differences named.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from geoapp.fileio import recover_folder
-from geoapp.training.checkpoint import load_checkpoint
+from geoapp.errors import InputError
+from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
 
 __all__ = ["train_state", "resume_from_last"]
 
@@ -39,20 +42,32 @@ def resume_from_last(
     scaler: torch.amp.GradScaler,
     steps_per_epoch: int,
     epochs: int,
+    expected: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Load ``folder`` (a ``last/`` checkpoint) into the model, optimizer and scaler; replay the schedule.
 
-    A ``last/`` folder left half-swapped by a kill is recovered first. Returns the saved counters
-    (``epoch`` is the last finished epoch, 0-based), or None when there is nothing to resume: no
-    checkpoint, or one without training state (then only the weights are loaded).
+    Call :func:`geoapp.fileio.recover_folder` on ``folder`` first (on one process) if a kill may have
+    cut its replacement. ``expected`` maps card fields to the values this run has (compared after a
+    JSON round trip, so tuples equal lists). Returns the saved counters (``epoch`` is the last finished
+    epoch, 0-based), or None, loading nothing, when there is nothing to resume: no checkpoint, or one
+    without training state (a run then starts from scratch rather than from weights without their
+    optimizer and schedule).
+
+    Raises:
+        InputError: the checkpoint was made for another model configuration or dataset.
     """
     folder = Path(folder)
-    if not (recover_folder(folder) / "card.json").exists():
+    if not (folder / "card.json").exists() or not (folder / STATE).exists():
         return None
+    card = read_card(folder)
+    mismatched = {k: (card.get(k), v) for k, v in (expected or {}).items() if card.get(k) != json.loads(json.dumps(v))}
+    if mismatched:
+        detail = "; ".join(f"{k}: checkpoint has {have!r}, this run has {want!r}" for k, (have, want) in mismatched.items())
+        raise InputError(f"cannot resume from {str(folder)!r}: it belongs to another run ({detail}); start a new run instead")
     weights, _, state = load_checkpoint(folder, with_train_state=True)
-    model.load_state_dict(weights)
     if state is None:
         return None
+    model.load_state_dict(weights)
     optimizer.load_state_dict(state.pop("optimizer"))
     scaler_state = state.pop("grad_scaler", None)
     if scaler_state and scaler.is_enabled():

@@ -35,6 +35,7 @@ from geoapp.config import strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
+from geoapp.fileio import recover_folder
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
@@ -187,33 +188,43 @@ def train_yield(
     if cfg.max_train_examples > 0 and len(ex_train) > cfg.max_train_examples:
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ex_train), cfg.max_train_examples, replace=False))
         ex_train = Examples(ex_train.county[keep], ex_train.year[keep], ex_train.target[keep])
+    batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
+    steps = batches_per_epoch(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)), batch)
+    if steps < 1:
+        raise InputError(f"{len(ex_train)} training examples make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
+                         f"{ctx.world_size} worker(s)); use more examples (max_train_examples) or fewer workers")
     mcfg = yield_model_config(
         cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()),
         **{"in_channels": len(bands), **cfg.model_overrides},
     )
     model = YieldModel(mcfg).to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
-    steps = batches_per_epoch(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)), batch)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
-    state = resume_from_last(out / "last", model, opt, sched, scaler, steps, cfg.epochs) if resume else None
-    if state is not None:
-        start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
-    if ctx.is_main and start > 0:
-        keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
+    dataset_card = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px,
+                    "resolution_m": ds.grid.resolution_m}
+    if resume:
+        if ctx.is_main:  # put back folders whose replacement a kill cut short, once, before any rank reads them
+            recover_folder(out / "last")
+            recover_folder(out / "best")
+        broadcast_value(0.0, ctx)  # a barrier
+        state = resume_from_last(out / "last", model, opt, sched, scaler, steps, cfg.epochs,
+                                 expected={"model_config": mcfg.to_dict(), "dataset": dataset_card})
+        if state is not None:
+            start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
+        if ctx.is_main:
+            keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)
     card_base = {
         "model": cfg.model,
         "kind": "crop-yield",
         "train_config": asdict(cfg),
         "model_config": mcfg.to_dict(),
-        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px,
-                    "resolution_m": ds.grid.resolution_m},
+        "dataset": dataset_card,
         "years": {"train": train_years, "validation": val_year, "test": test_year},
         "normalisation": {"bands": list(source.bands), "mean": source.mean.tolist(), "std": source.std.tolist()},
         "missing_pixels_filled": source.n_missing,
@@ -223,8 +234,8 @@ def train_yield(
     if ctx.is_main:
         monitor.report({"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": start, "device": dev.name,
                         "world_size": ctx.world_size})
-    stopped_early = False
-    for epoch in range(start, cfg.epochs):
+    stopped_early = stale >= cfg.patience  # a resumed run that had already stopped early trains no more
+    for epoch in range(start, start if stopped_early else cfg.epochs):
         model.train()
         t0 = time.perf_counter()
         order = epoch_order(len(ex_train), epoch, cfg.seed, ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from geoapp.errors import InputError
 from geoapp.training.checkpoint import save_checkpoint
 from geoapp.training.resume import resume_from_last, train_state
 
@@ -70,7 +71,18 @@ def test_nothing_to_resume(tmp_path):
     with torch.no_grad():
         model2.weight.zero_()
     assert resume_from_last(tmp_path / "weights-only", model2, opt, sched, scaler, STEPS, EPOCHS) is None
-    assert torch.equal(model2.weight, model.weight)  # the weights are loaded all the same
+    assert not model2.weight.any()  # nothing loaded: the run starts from scratch, not from orphaned weights
+
+
+def test_a_checkpoint_of_another_run_is_refused_with_the_difference(tmp_path):
+    model, opt, sched, scaler = _parts()
+    card = {"kind": "test", "model_config": {"embed_dim": 16, "sizes": [1, 2]}, "dataset": {"fingerprint": "abc"}}
+    save_checkpoint(tmp_path / "last", model, card, optimizer=opt, train_state=train_state(scaler, epoch=0))
+    ok = resume_from_last(tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS,
+                          expected={"model_config": {"embed_dim": 16, "sizes": (1, 2)}})  # a tuple equals the saved list
+    assert ok == {"epoch": 0}
+    with pytest.raises(InputError, match="fingerprint.*'abc'.*'xyz'"):
+        resume_from_last(tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS, expected={"dataset": {"fingerprint": "xyz"}})
 
 
 def test_schedule_replay_stops_at_the_last_step(tmp_path):

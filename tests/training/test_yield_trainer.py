@@ -53,6 +53,50 @@ def test_resume_continues_from_last(ds, tmp_path):
     assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
 
 
+def test_resume_after_an_early_stop_trains_no_more(ds, tmp_path):
+    cfg = _cfg("s-ha", epochs=4, patience=2)
+    train_yield(dataclasses.replace(cfg, epochs=2), ds, tmp_path, progress=False)
+    state_file = tmp_path / "last" / "train_state.json"
+    state = json.loads(state_file.read_text())
+    state["stale"] = 2  # as if it had stopped early after epoch 2 and then failed before finishing
+    state_file.write_text(json.dumps(state))
+    events = []
+
+    class Recorder(TrainingMonitor):
+        def report(self, event):
+            events.append(event)
+
+    train_yield(cfg, ds, tmp_path, resume=True, progress=False, monitor=Recorder())
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+    assert [e["event"] for e in events] == ["start", "end"] and events[-1]["stopped_early"]
+
+
+def test_resume_without_a_saved_epoch_redoes_epoch_one_once(ds, tmp_path):
+    cfg = _cfg("s-ha", epochs=1)
+    train_yield(cfg, ds, tmp_path, progress=False)
+    shutil.rmtree(tmp_path / "last")  # killed after logging epoch 1 but before saving it
+    train_yield(cfg, ds, tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]
+
+
+def test_resume_on_other_data_or_config_is_refused(ds, tmp_path):
+    cfg = _cfg("s-ha", epochs=1)
+    train_yield(cfg, ds, tmp_path, progress=False)
+    bigger = dataclasses.replace(cfg, epochs=2, model_overrides={**SMALL, "embed_dim": 32})
+    with pytest.raises(InputError, match="cannot resume .*model_config"):
+        train_yield(bigger, ds, tmp_path, resume=True, progress=False)
+    card = json.loads((tmp_path / "last" / "card.json").read_text())
+    card["dataset"]["fingerprint"] = "0000000000000000"  # as if the dataset had been rebuilt since
+    (tmp_path / "last" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="cannot resume .*dataset"):
+        train_yield(dataclasses.replace(cfg, epochs=2), ds, tmp_path, resume=True, progress=False)
+
+
+def test_too_few_examples_for_one_batch_is_a_clear_error(ds, tmp_path):
+    with pytest.raises(InputError, match="make no batch of at least 2"):
+        train_yield(_cfg("s-ha", max_train_examples=1), ds, tmp_path, progress=False)
+
+
 def test_checkpoint_from_other_data_is_refused(ds, tmp_path, tiny_dataset_path):
     best = train_yield(_cfg("s-ha", epochs=1), ds, tmp_path / "run", progress=False)
     other = shutil.copytree(tiny_dataset_path, tmp_path / "other")
