@@ -23,6 +23,7 @@ from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
 from geoapp.jobs.status import ACTIVE_STATES
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
 from geoapp.training.metrics_log import read_metrics
+from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 from geoapp.training.yield_trainer import nested_years
 from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
 
@@ -90,16 +91,19 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         max_ex = c[2].number_input("Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs")
         exclude = c[3].selectbox("Leave out feature group", ["none", *FEATURE_GROUPS], key="ty_exclude",
                                  help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs")
-        c = st.columns([1, 1, 2])
+        c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
+        tn = c[2].selectbox("Temporal neighbour TN", TEMPORAL_NEIGHBOURS, key="ty_tn",
+                            format_func={"month": "previous month (paper)", "year": "previous year"}.get,
+                            help="TN, 'the same place one time step earlier': the month before (the paper) or the same months a year before")
         _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
-        name = c[2].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
+        name = c[3].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
         if not st.form_submit_button("Start training", type="primary"):
             return None
     config = {"model": model, "size": size, "test_year": int(test_year), "n_train_years": int(n_years), "epochs": int(epochs),
               "patience": int(patience), "batch_size": int(batch), "lr": float(lr), "r_n_km": float(r_n), "r_d_km": float(r_d),
               "seed": int(seed), "device": device, "max_train_examples": int(max_ex),
-              "exclude_group": None if exclude == "none" else exclude}
+              "exclude_group": None if exclude == "none" else exclude, "temporal_neighbour": tn}
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if model != "s-ha":
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}

@@ -10,8 +10,10 @@ For every (county anchor, year) example the sampler draws, all at once for a bat
   ``r_n < max(|dy|, |dx|) <= r_d``, the square ring between the two squares (its four corner squares
   plus its four side bands, :attr:`DistantRegion.RING`); or only the four corner squares
   ``r_n < |dy| <= r_d`` and ``r_n < |dx| <= r_d`` (:attr:`DistantRegion.CORNERS`);
-- **TN**, the temporal neighbour: the same tile as A one time step earlier, where one time step is one
-  *year* (see :class:`QuadrupletSampler`).
+- **TN**, the temporal neighbour: the same tile as A one time step earlier. The paper's time step is a
+  month (Section IV-E), and TN^t = A^(t-1) needs no draw: the tile source builds it from A
+  (:meth:`geoapp.training.yield_data.YieldTileSource.context_tiles`). The sampler gives the
+  alternative, the previous *year* (``tn_year``; see :class:`QuadrupletSampler`).
 
 Reference: H. Mao, X. Liu, N. Duffield, H. Yuan, S. Ji, B. Mohanty, "Context-aware Deep Representation
 Learning for Geo-spatiotemporal Analysis" (``seeds/000_c3504549b90f76f9.txt``), Section III-C.
@@ -264,11 +266,9 @@ class QuadrupletSampler:
       with a valid centre (:attr:`DrawStatus.NEAREST`), or, if none has a valid centre, the nearest one on
       the grid (:attr:`DrawStatus.MASK_IGNORED`). The grid is checked to leave room for such an offset,
       so a call never loops and never fails.
-    - TN: one time step is one **year**. Each example already spans the T = 7 growing-season months and
-      L_UT compares A and TN month by month, so TN must be a full March-September series at the same
-      place; the previous year is the same place at the same phenological stage under other weather,
-      whereas a one-month shift would share 6 of 7 months with A and has no month before March. For
-      year index 0 TN is the same year (TN = A, L_UT = 0), flagged by ``tn_is_same_year``. TN reads
+    - TN here is the **previous year** (``tn_year``), the alternative to the paper's previous month
+      (which needs no draw; the trainer's default): the same place and months under other weather.
+      For year index 0 TN is the same year (TN = A, L_UT = 0), flagged by ``tn_is_same_year``. TN reads
       only inputs, never labels, and always an earlier year, so it cannot leak a validation/test label.
     - Same generator state, same draws. Each call advances the sampler's own generator unless one is
       passed to :meth:`sample`.

@@ -20,7 +20,10 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.samplers import QuadrupletSampler, gather_tiles
 
-__all__ = ["Examples", "YieldTileSource"]
+__all__ = ["Examples", "YieldTileSource", "TEMPORAL_NEIGHBOURS"]
+
+TEMPORAL_NEIGHBOURS = ("month", "year")
+"""What TN, "the same place one time step earlier", means: the previous month (the paper) or year."""
 
 
 @dataclass(frozen=True)
@@ -117,18 +120,36 @@ class YieldTileSource:
         shape = self.cube.shape[-2:]
         return np.array([tile_origin(int(r), int(c), self.tile_px, shape) for r, c in self.anchors[county]], dtype=np.int64).reshape(-1, 2)
 
-    def context_tiles(self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None) -> dict[str, torch.Tensor]:
+    def context_tiles(
+        self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None, temporal_neighbour: str = "month"
+    ) -> dict[str, torch.Tensor]:
         """Anchor, spatial neighbour, spatial distant and temporal neighbour tiles, each (B, T, C, t, t),
-        plus ``tn_valid`` (B,) bool: False where the anchor's year is the cube's first (no earlier year).
+        plus ``tn_valid`` (B, T) bool: False where TN is the anchor itself (no earlier time step).
+
+        ``temporal_neighbour`` sets what "one time step earlier" is (Section IV-E):
+
+        - ``"month"`` (the paper): TN^t = A^(t-1), the same tile one month earlier. The cube's first
+          month (March) has no month before it, so TN^1 = A^1 and L_UT^1 = 0 (``tn_valid`` False there).
+        - ``"year"``: the same tile and months of the previous year (the sampler's ``tn_year``); in the
+          cube's first year TN is the anchor itself.
         """
+        if temporal_neighbour not in TEMPORAL_NEIGHBOURS:
+            raise InputError(f"temporal_neighbour must be one of {list(TEMPORAL_NEIGHBOURS)!r}, got {temporal_neighbour!r}")
         idx = np.asarray(idx)
         q = sampler.sample(self.anchors[ex.county[idx]], ex.year[idx], generator=generator)
         cut = {
             "A": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.year)),
             "SN": gather_tiles(self.cube, q.sn, self.tile_px, lead_index=self._rows(q.year)),
             "SD": gather_tiles(self.cube, q.sd, self.tile_px, lead_index=self._rows(q.year)),
-            "TN": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.tn_year)),
         }
+        n, t = len(idx), cut["A"].shape[1]
+        if temporal_neighbour == "month":
+            cut["TN"] = np.concatenate([cut["A"][:, :1], cut["A"][:, :-1]], axis=1)  # month t-1; month 1 repeats
+            tn_valid = np.ones((n, t), dtype=bool)
+            tn_valid[:, 0] = False
+        else:
+            cut["TN"] = gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.tn_year))
+            tn_valid = np.repeat(~q.tn_is_same_year[:, None], t, axis=1)
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cut.items()}
-        out["tn_valid"] = torch.from_numpy(~q.tn_is_same_year)
+        out["tn_valid"] = torch.from_numpy(tn_valid)
         return out

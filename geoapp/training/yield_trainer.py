@@ -52,7 +52,7 @@ from geoapp.training.distributed import (
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.resume import resume_from_last, train_state
-from geoapp.training.yield_data import Examples, YieldTileSource
+from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
 
@@ -72,6 +72,7 @@ class YieldTrainConfig:
     weight_decay: float = 1e-4
     r_n_km: float = 25.0  # spatial-neighbour radius (paper: 25 px at 1 km)
     r_d_km: float = 100.0  # spatial-distant radius (paper: 100 px at 1 km)
+    temporal_neighbour: str = "month"  # TN one month earlier (the paper, Section IV-E) or "year" (previous year, same months)
     seed: int = 0
     device: str = "auto"
     max_train_examples: int = 0  # > 0: subsample the training examples (smoke runs)
@@ -88,6 +89,8 @@ class YieldTrainConfig:
             raise InputError(f"lr must be positive, got {self.lr!r}")
         if self.exclude_group is not None and self.exclude_group not in FEATURE_GROUPS:
             raise InputError(f"exclude_group must be one of {list(FEATURE_GROUPS)!r} or None, got {self.exclude_group!r}")
+        if self.temporal_neighbour not in TEMPORAL_NEIGHBOURS:
+            raise InputError(f"temporal_neighbour must be one of {list(TEMPORAL_NEIGHBOURS)!r}, got {self.temporal_neighbour!r}")
         if not 0 < self.r_n_km < self.r_d_km:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
 
@@ -252,7 +255,7 @@ def train_yield(
             target = to_device(torch.from_numpy(ex_train.target[idx]), dev)
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                 if sampler is not None:
-                    tiles = source.context_tiles(ex_train, idx, sampler, generator=rng)
+                    tiles = source.context_tiles(ex_train, idx, sampler, generator=rng, temporal_neighbour=cfg.temporal_neighbour)
                     pred, context = net(*(to_device(tiles[k], dev) for k in ("A", "SN", "SD", "TN")))
                     terms = model.loss(pred.float(), target, tuple(c.float() for c in context))
                 else:

@@ -3,6 +3,8 @@ progress to the end, and the finished checkpoint appears in the Yield map's mode
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -36,6 +38,7 @@ def test_page_shows_device_and_form_defaults(train_env):
     assert at.number_input(key="ty_alpha").value == pytest.approx(0.2)
     assert at.number_input(key="ty_beta").value == pytest.approx(0.001)
     assert at.selectbox(key="ty_model").value == "semi-ha"
+    assert at.selectbox(key="ty_tn").value == "month"  # the paper's temporal neighbour
     assert any("No training job yet" in i.value for i in at.info)
 
 
@@ -69,6 +72,7 @@ def test_start_a_tiny_job_watch_it_finish_and_find_its_checkpoint(train_env):
     job = at.session_state["train_job"]
     status = JobRunner(train_env / "jobs").wait(job, timeout=120)
     assert status["state"] == "finished"
+    assert json.loads((train_env / "jobs" / job / "spec.json").read_text())["config"]["temporal_neighbour"] == "month"
     at = at.run()
     assert any("Finished" in s.value for s in at.success)
     assert at.selectbox(key="train_show").value == job  # the new job is the one shown

@@ -40,16 +40,29 @@ def test_examples_and_anchor_tiles(source):
         source.examples([1990])
 
 
-def test_context_tiles_temporal_neighbour_is_previous_year(source):
+def test_context_tiles_temporal_neighbour_is_previous_month_by_default(source):
+    ex = source.examples([2013])
+    sampler = QuadrupletSampler.from_dataset(source.ds, r_n=24.0, r_d=80.0)
+    idx = np.arange(6)
+    out = source.context_tiles(ex, idx, sampler, generator=0)
+    assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")}
+    torch.testing.assert_close(out["TN"][:, 1:], out["A"][:, :-1])  # TN^t = A^(t-1): one month earlier
+    torch.testing.assert_close(out["TN"][:, 0], out["A"][:, 0])  # March has no earlier month: TN^1 = A^1
+    assert out["tn_valid"].shape == (6, 7) and not out["tn_valid"][:, 0].any() and out["tn_valid"][:, 1:].all()
+    with pytest.raises(InputError, match="temporal_neighbour must be one of"):
+        source.context_tiles(ex, idx, sampler, generator=0, temporal_neighbour="week")
+
+
+def test_context_tiles_temporal_neighbour_can_be_previous_year(source):
     ex = source.examples([2012, 2013])
     sampler = QuadrupletSampler.from_dataset(source.ds, r_n=24.0, r_d=80.0)
     idx = np.arange(len(ex))
-    out = source.context_tiles(ex, idx, sampler, generator=0)
+    out = source.context_tiles(ex, idx, sampler, generator=0, temporal_neighbour="year")
     assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")}
     first = ex.year[idx] == 0  # 2012: no earlier year in the cube
     assert not out["tn_valid"][first].any() and out["tn_valid"][~first].all()
     later = np.flatnonzero(~first)[0]
-    earlier = source.context_tiles(ex, idx[ex.year[idx] == 0], sampler, generator=0)
+    earlier = source.context_tiles(ex, idx[ex.year[idx] == 0], sampler, generator=0, temporal_neighbour="year")
     same_county = np.flatnonzero(ex.county[idx][first] == ex.county[later])
     if same_county.size:  # the 2013 example's TN is the 2012 anchor tile of the same county
         torch.testing.assert_close(out["TN"][later], earlier["A"][same_county[0]])

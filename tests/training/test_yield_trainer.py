@@ -192,3 +192,12 @@ def test_retrain_without_a_group_drops_its_bands_and_feeds_figure7(ds, tmp_path,
     assert summary.set_index("group").loc["SOIL", "delta_rmse"] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(InputError, match="exclude_group"):
         _cfg("s-ha", exclude_group="WIND")
+
+
+def test_temporal_neighbour_choice_is_trained_and_recorded(ds, tmp_path):
+    best = train_yield(_cfg("semi-sa", epochs=1, temporal_neighbour="year"), ds, tmp_path, progress=False)
+    _, card, _ = load_checkpoint(best)
+    assert card["train_config"]["temporal_neighbour"] == "year"
+    assert np.isfinite(read_metrics(tmp_path / "metrics.jsonl")[0]["train_temporal"])
+    with pytest.raises(InputError, match="temporal_neighbour must be one of"):
+        _cfg("semi-ha", temporal_neighbour="decade")
