@@ -19,13 +19,13 @@ def test_every_variant_is_a_valid_training_config(plan):
         assert cfg.model in name
 
 
-def test_seeds_plan_differs_from_the_shipped_runs_only_in_seed():
-    shipped = {(f["model"], f.get("test_year", 2018), f.get("seed", 0)) for n, f in yield_sweep.PLANS["full"].items()
-               if n in yield_sweep.SHIPPED}
-    for fields in yield_sweep.PLANS["seeds"].values():
-        cfg = asdict(YieldTrainConfig.from_dict(fields))
-        assert yield_sweep._is_shipped_config(cfg)
-        assert (cfg["model"], cfg["test_year"], cfg["seed"]) not in shipped  # no run is repeated
+def test_seed_plans_differ_from_the_shipped_runs_only_in_seed_and_tn():
+    for plan in ("seeds", "paper-tn"):
+        for fields in yield_sweep.PLANS[plan].values():
+            assert yield_sweep._is_shipped_config(asdict(YieldTrainConfig.from_dict(fields)))
+    tns = {yield_sweep._tn(asdict(YieldTrainConfig.from_dict(f))) for f in yield_sweep.PLANS["paper-tn"].values()}
+    assert tns == {"month", None}  # SEMI-HA with the paper's TN (and an S-HA seed)
+    assert {yield_sweep._tn(asdict(YieldTrainConfig.from_dict(f))) for f in yield_sweep.PLANS["seeds"].values()} == {"year", None}
 
 
 def _row(plan, model, year, seed, test, val, **fields):
@@ -47,20 +47,32 @@ def test_seed_summary_pools_plans_and_pairs_seeds(tmp_path, monkeypatch):
 
     summary = yield_sweep.seed_summary()
     groups = {(g["test_year"], g["model"]): g for g in summary["groups"]}
+    assert groups[2018, "s-ha"]["tn"] is None and groups[2018, "semi-ha"]["tn"] == "month"
     assert groups[2018, "s-ha"]["seeds"] == [0, 1, 2]
     assert groups[2018, "s-ha"]["test"]["mean"] == pytest.approx(5.533, abs=1e-3)
     assert groups[2018, "s-ha"]["test"]["sd"] == pytest.approx(statistics.stdev([5.7, 5.3, 5.6]), abs=1e-3)
     assert groups[2018, "semi-ha"]["test_rmse"] == [5.4, 5.5]  # the margin variant is left out
     (paired,) = summary["paired"]
-    assert paired["seeds"] == [0, 1]
+    assert paired["seeds"] == [0, 1] and paired["tn"] == "month"
     assert paired["diff"] == pytest.approx([-0.3, 0.2])
     assert paired["mean"] == pytest.approx(-0.05)
     assert paired["se"] == pytest.approx(statistics.stdev([-0.3, 0.2]) / 2**0.5, abs=1e-3)
     assert paired["semi_ha_wins"] == 1
 
     text = yield_sweep.seed_summary_markdown(summary)
-    assert "| 2018 | s-ha | 3 | 5.700, 5.300, 5.600 | 5.533 +/- 0.208 |" in text
-    assert "| 2018 | 2 | -0.300, +0.200 | -0.050 +/- 0.354 (0.250) | 1 of 2 |" in text
+    assert "| 2018 | s-ha | - | 3 | 5.700, 5.300, 5.600 | 5.533 +/- 0.208 |" in text
+    assert "| 2018 | previous month | 2 | -0.300, +0.200 | -0.050 +/- 0.354 (0.250) | 1 of 2 |" in text
+
+
+def test_runs_from_before_the_tn_field_count_as_previous_year(tmp_path, monkeypatch):
+    monkeypatch.setattr(yield_sweep, "sweep_dir", lambda plan: tmp_path / plan)
+    old, new = _row("full", "semi-ha", 2018, 0, 5.4, 5.2), _row("paper-tn", "semi-ha", 2018, 0, 5.1, 5.0)
+    del old["config"]["temporal_neighbour"]
+    for plan, row in (("full", old), ("paper-tn", new)):
+        (tmp_path / plan).mkdir()
+        (tmp_path / plan / "results.jsonl").write_text(json.dumps(row) + "\n")
+    groups = {g["tn"]: g["test_rmse"] for g in yield_sweep.seed_summary()["groups"]}
+    assert groups == {"year": [5.4], "month": [5.1]}
 
 
 def test_seed_summary_of_nothing_is_empty(tmp_path, monkeypatch):

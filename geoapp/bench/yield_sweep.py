@@ -39,7 +39,8 @@ from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
 
 __all__ = ["PLANS", "SHIPPED", "run_sweep", "read_results", "ship_runs", "seed_summary", "seed_summary_markdown"]
 
-_SCARCE = {"max_train_examples": 1000, "epochs": 20, "patience": 8}
+_SCARCE = {"max_train_examples": 1000, "epochs": 20, "patience": 8, "temporal_neighbour": "year"}
+_TN_YEAR = {"temporal_neighbour": "year"}  # the runs made before TN followed the paper (one month earlier)
 PLANS: dict[str, dict[str, dict[str, Any]]] = {
     "labels": {
         "s-ha": {"model": "s-ha", **_SCARCE},
@@ -48,30 +49,38 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "semi-ha-rn50": {"model": "semi-ha", **_SCARCE, "r_n_km": 50.0},
         "semi-ha-margin0.25": {"model": "semi-ha", **_SCARCE, "model_overrides": {"margin_per_dim": 0.25}},
     },
-    "full": {  # the shipped configuration (9 epochs: a context model's 20-minute budget on 2 cores), shipping order
+    "full": {  # 9 epochs (a context model's 20-minute budget on 2 cores), TN = previous year; s-ha and semi-sa are shipped from here
         "s-ha-2018": {"model": "s-ha", "epochs": 9},
-        "semi-ha-2018": {"model": "semi-ha", "epochs": 9},
+        "semi-ha-2018": {"model": "semi-ha", "epochs": 9, **_TN_YEAR},
         "s-ha-2017": {"model": "s-ha", "epochs": 9, "test_year": 2017},
-        "semi-ha-2017": {"model": "semi-ha", "epochs": 9, "test_year": 2017},
-        "semi-sa-2018": {"model": "semi-sa", "epochs": 9},
-        "semi-sa-2017": {"model": "semi-sa", "epochs": 9, "test_year": 2017},
+        "semi-ha-2017": {"model": "semi-ha", "epochs": 9, "test_year": 2017, **_TN_YEAR},
+        "semi-sa-2018": {"model": "semi-sa", "epochs": 9, **_TN_YEAR},
+        "semi-sa-2017": {"model": "semi-sa", "epochs": 9, "test_year": 2017, **_TN_YEAR},
         "s-ha-2018-seed1": {"model": "s-ha", "epochs": 9, "seed": 1},  # is the 2018 gap beyond seed noise?
-        "semi-ha-2018-seed1": {"model": "semi-ha", "epochs": 9, "seed": 1},
-        "semi-ha-margin0.25-2018": {"model": "semi-ha", "epochs": 9, "model_overrides": {"margin_per_dim": 0.25}},
+        "semi-ha-2018-seed1": {"model": "semi-ha", "epochs": 9, "seed": 1, **_TN_YEAR},
+        "semi-ha-margin0.25-2018": {"model": "semi-ha", "epochs": 9, "model_overrides": {"margin_per_dim": 0.25}, **_TN_YEAR},
     },
-    # more seeds of the shipped configuration; with the ``full`` plan's seeds 0 (and 1 for 2018) they give
-    # mean +/- sd per (model, test year): see :func:`seed_summary`
+    # more seeds with TN = previous year (the configuration of the ``full`` plan)
     "seeds": {
-        f"{model}-{year}-seed{seed}": {"model": model, "epochs": 9, "test_year": year, "seed": seed}
+        f"{model}-{year}-seed{seed}": {"model": model, "epochs": 9, "test_year": year, "seed": seed,
+                                       **(_TN_YEAR if model != "s-ha" else {})}
         for year, seeds in ((2017, (1, 2, 3, 4)), (2018, (2, 3, 4)))
         for seed in seeds
         for model in ("s-ha", "semi-ha")
+    },
+    # SEMI-HA with the paper's TN (one month earlier, the default): seeds 0-2 per test year; seed 0 is shipped
+    "paper-tn": {
+        **{f"semi-ha-{year}": {"model": "semi-ha", "epochs": 9, "test_year": year} for year in (2018, 2017)},
+        **{f"semi-ha-{year}-seed{seed}": {"model": "semi-ha", "epochs": 9, "test_year": year, "seed": seed}
+           for seed in (1, 2) for year in (2018, 2017)},
+        "s-ha-2017-seed2": {"model": "s-ha", "epochs": 9, "test_year": 2017, "seed": 2},
     },
 }
 """Variants per plan: :class:`YieldTrainConfig` fields (test year 2018 unless a variant sets it)."""
 
 SHIPPED = ("s-ha-2018", "semi-ha-2018", "semi-sa-2018", "s-ha-2017", "semi-ha-2017", "semi-sa-2017")
-"""The ``full`` variants shipped as ``checkpoints/yield/<variant>`` (seed 0, the paper's loss weights)."""
+"""Variant names shipped as ``checkpoints/yield/<variant>`` (seed 0, the paper's loss weights): S-HA and
+SEMI-SA from the ``full`` plan, SEMI-HA from ``paper-tn`` (``ship_runs(plan)`` copies those the plan has)."""
 
 
 def sweep_dir(plan: str) -> Path:
@@ -149,51 +158,62 @@ def ship_runs(plan: str = "full") -> list[Path]:
 
 
 def _is_shipped_config(config: dict[str, Any]) -> bool:
-    """True for a run in the shipped configuration (any seed): all labels, 9 epochs, default weights."""
+    """True for a run in the shipped configuration up to seed and TN: all labels, 9 epochs, default weights."""
     reference = asdict(YieldTrainConfig.from_dict({"model": config["model"], "test_year": config["test_year"], "epochs": 9}))
-    return all(config.get(k) == v for k, v in reference.items() if k not in ("seed", "device"))
+    return all(config.get(k) == v for k, v in reference.items() if k not in ("seed", "device", "temporal_neighbour", "exclude_group"))
 
 
-def seed_summary(plans: tuple[str, ...] = ("full", "seeds")) -> dict[str, Any]:
-    """Test RMSE over seeds of the shipped configuration, per (test year, model), and SEMI-HA - S-HA.
+def _tn(config: dict[str, Any]) -> str | None:
+    """What TN was in a run: None for S-HA (no context tiles); "year" for runs made before the field existed."""
+    return None if config["model"] == "s-ha" else config.get("temporal_neighbour", "year")
 
-    Pools the finished runs of ``plans`` whose configuration is the shipped one except for the seed.
-    Returns ``{"groups": [...], "paired": [...]}``: each group has test year, model, the seeds, test
-    and validation RMSE (bu/acre) per seed, their mean and sample standard deviation (ddof = 1; None
-    for one seed); each paired row (one per test year) has the seeds both S-HA and SEMI-HA have, the
-    per-seed difference SEMI-HA minus S-HA in test RMSE (negative: SEMI-HA better), its mean, sd and
-    standard error, and on how many seeds SEMI-HA has the lower test RMSE.
+
+def seed_summary(plans: tuple[str, ...] = ("full", "seeds", "paper-tn")) -> dict[str, Any]:
+    """Test RMSE over seeds of the shipped configuration, per (test year, model, TN), and SEMI-HA - S-HA.
+
+    Pools the finished runs of ``plans`` whose configuration is the shipped one except for the seed
+    and the temporal neighbour (``tn``: "month" or "year"; None for S-HA). Returns
+    ``{"groups": [...], "paired": [...]}``: each group has test year, model, tn, the seeds, test and
+    validation RMSE (bu/acre) per seed, their mean and sample standard deviation (ddof = 1; None for
+    one seed); each paired row (one per test year and SEMI-HA tn) has the seeds both S-HA and SEMI-HA
+    have, the per-seed difference SEMI-HA minus S-HA in test RMSE (negative: SEMI-HA better), its
+    mean, sd and standard error, and on how many seeds SEMI-HA has the lower test RMSE.
     """
     import statistics
 
-    runs: dict[tuple[int, str], dict[int, dict[str, Any]]] = {}
+    runs: dict[tuple[int, str, str | None], dict[int, dict[str, Any]]] = {}
     for plan in plans:
         for row in read_results(plan):
             cfg = row["config"]
-            if _is_shipped_config(cfg):
-                runs.setdefault((cfg["test_year"], cfg["model"]), {})[cfg["seed"]] = row
+            if _is_shipped_config(cfg) and not cfg.get("exclude_group"):
+                runs.setdefault((cfg["test_year"], cfg["model"], _tn(cfg)), {})[cfg["seed"]] = row
 
     def spread(values: list[float]) -> dict[str, float | None]:
         sd = statistics.stdev(values) if len(values) > 1 else None
         return {"mean": round(statistics.fmean(values), 3), "sd": None if sd is None else round(sd, 3)}
 
+    def order(key: tuple[int, str, str | None]) -> tuple:
+        return key[0], key[1], key[2] or ""
+
     groups = []
-    for (year, model), by_seed in sorted(runs.items()):
+    for (year, model, tn), by_seed in sorted(runs.items(), key=lambda kv: order(kv[0])):
         seeds = sorted(by_seed)
         test = [by_seed[s]["test_rmse"] for s in seeds]
         val = [by_seed[s]["val_rmse"] for s in seeds]
-        groups.append({"test_year": year, "model": model, "seeds": seeds, "test_rmse": test, "val_rmse": val,
+        groups.append({"test_year": year, "model": model, "tn": tn, "seeds": seeds, "test_rmse": test, "val_rmse": val,
                        "test": spread(test), "val": spread(val)})
     paired = []
-    for year in sorted({y for y, _ in runs}):
-        base, semi = runs.get((year, "s-ha"), {}), runs.get((year, "semi-ha"), {})
+    for year, model, tn in sorted(runs, key=order):
+        if model != "semi-ha":
+            continue
+        base, semi = runs.get((year, "s-ha", None), {}), runs[year, model, tn]
         seeds = sorted(set(base) & set(semi))
         if not seeds:
             continue
         diff = [round(semi[s]["test_rmse"] - base[s]["test_rmse"], 3) for s in seeds]
         stats = spread(diff)
         se = None if stats["sd"] is None else round(stats["sd"] / len(diff) ** 0.5, 3)
-        paired.append({"test_year": year, "seeds": seeds, "diff": diff, **stats, "se": se,
+        paired.append({"test_year": year, "tn": tn, "seeds": seeds, "diff": diff, **stats, "se": se,
                        "semi_ha_wins": sum(d < 0 for d in diff)})
     return {"groups": groups, "paired": paired}
 
@@ -204,15 +224,18 @@ def seed_summary_markdown(summary: dict[str, Any]) -> str:
     def pm(stats: dict[str, float | None]) -> str:
         return f"{stats['mean']:.3f}" + ("" if stats["sd"] is None else f" +/- {stats['sd']:.3f}")
 
-    lines = ["| test year | model | seeds | test RMSE per seed | test RMSE mean +/- sd | validation RMSE mean +/- sd |",
-             "|---|---|---|---|---|---|"]
+    def tn(value: str | None) -> str:
+        return "-" if value is None else f"previous {value}"
+
+    lines = ["| test year | model | TN | seeds | test RMSE per seed | test RMSE mean +/- sd | validation RMSE mean +/- sd |",
+             "|---|---|---|---|---|---|---|"]
     for g in summary["groups"]:
         per_seed = ", ".join(f"{v:.3f}" for v in g["test_rmse"])
-        lines.append(f"| {g['test_year']} | {g['model']} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |")
-    lines += ["", "| test year | paired seeds | SEMI-HA - S-HA per seed | mean +/- sd (standard error) | seeds SEMI-HA wins |",
-              "|---|---|---|---|---|"]
+        lines.append(f"| {g['test_year']} | {g['model']} | {tn(g['tn'])} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |")
+    lines += ["", "| test year | SEMI-HA TN | paired seeds | SEMI-HA - S-HA per seed | mean +/- sd (standard error) | seeds SEMI-HA wins |",
+              "|---|---|---|---|---|---|"]
     for p in summary["paired"]:
         per_seed = ", ".join(f"{d:+.3f}" for d in p["diff"])
         se = "" if p["se"] is None else f" ({p['se']:.3f})"
-        lines.append(f"| {p['test_year']} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |")
+        lines.append(f"| {p['test_year']} | {tn(p['tn'])} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |")
     return "\n".join(lines) + "\n"
