@@ -13,7 +13,8 @@ ctx = setup_page("Feature ablation")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
     page_header(ds, f"What-if feature ablation, {year}", "Each feature group is replaced by its training mean at inference "
-                "(no retraining): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
+                "(no retraining; deep models: each month's mean over the grid in the training years, ridge: over the training "
+                "counties): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         if checkpoint is None:
@@ -32,6 +33,7 @@ if ctx is not None:
             else:
                 st.plotly_chart(ablation_bars(retrained, "Retrained without the group (Figure 7): change in test RMSE"), width="stretch")
         with right:
-            group = st.selectbox("Map the per-county change for", list(FEATURE_GROUPS), key="abl_group")
+            groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent
+            group = st.selectbox("Map the per-county change for", groups, key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
             county_map(values, diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)"), key="ablation_map")

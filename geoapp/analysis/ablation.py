@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geoapp.data.bands import FEATURE_GROUPS, MONTHS
+from geoapp.data.bands import FEATURE_GROUPS, MONTHS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.training.checkpoint import load_checkpoint, read_card
 from geoapp.training.yield_data import YieldTileSource
@@ -28,6 +28,12 @@ __all__ = ["what_if_ablation", "retrain_ablation"]
 def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per group: RMSE with the group masked and the change from the full model; per county: the
     change in prediction and in absolute error (bu/acre) for every group.
+
+    Masking replaces the group by its training mean. For the deep models that is 0 after
+    standardisation: the mean of each month and band over the whole grid in the training years (a
+    flat tile). For ridge it is the mean of the feature (a month's tile mean) over the training
+    examples. A checkpoint retrained without a group (Figure 7) has no such group to mask: it is left
+    out of both tables.
 
     Returns:
         (summary with columns group, rmse, delta_rmse, r2; per-county table with geoid, true,
@@ -42,7 +48,8 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
     ex = source.examples([year])
     cpu = torch.device("cpu")
     base = predict_examples(model, source, ex, cpu)
-    masked = {g: predict_examples(model, source, ex, cpu, mask_group=g) for g in FEATURE_GROUPS}
+    present = [g for g in FEATURE_GROUPS if any(b in source.bands for b in group_bands(g))]  # not a group it was trained without
+    masked = {g: predict_examples(model, source, ex, cpu, mask_group=g) for g in present}
     return _tables(ds, ex.county, ex.target, base, masked, year)
 
 
