@@ -78,6 +78,29 @@ def process_alive(pid: int | None, start_ticks: int | None = None) -> bool:
     return True
 
 
+def rank_pid_file(job_dir: Path, rank: int) -> Path:
+    """Where a torchrun rank writes "pid start_ticks" (ranks run in sessions of their own, so the
+    launcher's death does not end them: the runner watches and kills them by these files)."""
+    return Path(job_dir) / f"rank-{int(rank)}.pid"
+
+
+def rank_error_file(job_dir: Path, rank: int) -> Path:
+    """Where a rank other than 0 writes the exception that stopped it (rank 0 writes the status)."""
+    return Path(job_dir) / f"error-rank-{int(rank)}.txt"
+
+
+def _rank_processes(job_dir: Path) -> list[tuple[int, int | None]]:
+    """(pid, start ticks) of every rank that recorded itself; unreadable files are skipped."""
+    out = []
+    for path in sorted(Path(job_dir).glob("rank-*.pid")):
+        try:
+            pid, ticks = path.read_text().split()
+            out.append((int(pid), None if ticks == "-" else int(ticks)))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (children, grandchildren...), from ``/proc`` (Linux)."""
     children: dict[int, list[int]] = {}
@@ -215,6 +238,7 @@ class JobRunner:
             raise InputError(f"job {job_id!r} is {status.get('state', 'unknown')}; only a failed or cancelled job can be resumed")
         self._acquire(job_id)
         try:
+            self.kill(job_id)  # nothing of the previous attempt (e.g. a rank still tearing down) may run beside the new one
             (self.root / job_id / CANCEL_FILE).unlink(missing_ok=True)
             write_status(self.root / job_id, state="starting", error=None, finished=None, eta_s=None, pid=None, pid_start=None)
             self._spawn(job_id, resume=True)
@@ -237,6 +261,8 @@ class JobRunner:
 
     def _spawn(self, job_id: str, resume: bool) -> None:
         job_dir = self.root / job_id
+        for stale in [*job_dir.glob("rank-*.pid"), *job_dir.glob("error-rank-*.txt")]:  # from an earlier attempt
+            stale.unlink(missing_ok=True)
         status = read_status(job_dir)
         workers = int(status.get("workers", 1))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
@@ -287,7 +313,9 @@ class JobRunner:
         state = status.get("state")
         if state not in ACTIVE_STATES:
             return status
-        alive = process_alive(status.get("pid"), status.get("pid_start"))
+        alive = process_alive(status.get("pid"), status.get("pid_start")) or any(
+            process_alive(pid, ticks) for pid, ticks in _rank_processes(job_dir)
+        )  # ranks outlive a launcher killed on its own: the job runs while any of them does
         if state == "starting" and status.get("pid") is None:
             if time.time() - float(status.get("updated") or 0) < STARTING_TIMEOUT_S:
                 return status  # between the status write and the spawn
@@ -308,6 +336,12 @@ class JobRunner:
         if status.get("state") in ACTIVE_STATES:
             tail = log_tail(job_dir, lines=3)
             cancelled = (job_dir / CANCEL_FILE).exists()
+            rank_errors = sorted(job_dir.glob("error-rank-*.txt"))
+            if rank_errors and reason is None:
+                try:
+                    reason = f"{rank_errors[0].stem.removeprefix('error-')} failed: {rank_errors[0].read_text(encoding='utf-8').strip()[:500]}"
+                except OSError:
+                    pass
             status = write_status(
                 job_dir, state="cancelled" if cancelled else "failed", finished=round(time.time(), 3), eta_s=None,
                 error=None if cancelled else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
@@ -345,11 +379,14 @@ class JobRunner:
         """Kill the job's worker, its process group and every process below it (torchrun starts each
         rank in a session of its own) with SIGKILL; True once all of them are gone (within ``timeout``).
         """
-        status = read_status(self._job_dir(job_id))
+        job_dir = self._job_dir(job_id)
+        status = read_status(job_dir)
         pid = status.get("pid")
-        if not pid or not process_alive(pid, status.get("pid_start")):
+        roots = [int(pid)] if pid and process_alive(pid, status.get("pid_start")) else []
+        roots += [rank for rank, ticks in _rank_processes(job_dir) if process_alive(rank, ticks)]
+        if not roots:
             return True
-        victims = [int(pid), *_descendants(int(pid))]
+        victims = list(dict.fromkeys(v for root in roots for v in (root, *_descendants(root))))
         for victim in victims:
             for kill in (lambda v: os.killpg(v, signal.SIGKILL), lambda v: os.kill(v, signal.SIGKILL)):
                 try:

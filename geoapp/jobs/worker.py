@@ -91,8 +91,15 @@ def _record_own_pid(job_dir: Path) -> None:
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
     """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed)."""
     job_dir = Path(job_dir)
-    main_rank = int(os.environ.get("RANK", "0")) == 0
+    rank = int(os.environ.get("RANK", "0"))
+    main_rank = rank == 0
     status = read_status(job_dir)
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a torchrun rank: let the runner watch and kill it directly
+        from geoapp.fileio import atomic_write_text
+        from geoapp.jobs.runner import _start_ticks, rank_pid_file
+
+        ticks = _start_ticks(os.getpid())
+        atomic_write_text(rank_pid_file(job_dir, rank), f"{os.getpid()} {'-' if ticks is None else ticks}\n")
     try:
         if main_rank and status.get("pid") is None:
             _record_own_pid(job_dir)
@@ -128,6 +135,11 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
         traceback.print_exc()
         if main_rank:
             write_status(job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}")
+        else:  # torchrun will stop rank 0 before it can report this: leave it where the runner looks
+            from geoapp.fileio import atomic_write_text
+            from geoapp.jobs.runner import rank_error_file
+
+            atomic_write_text(rank_error_file(job_dir, rank), f"{type(exc).__name__}: {exc}")
         return 1
     finally:
         if main_rank:

@@ -231,3 +231,33 @@ def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset
     assert not any(process_alive(p) for p in [status["pid"], *ranks])
     status = runner.status(job)
     assert status["state"] == "failed" and runner.active_job() is None
+
+
+def test_ranks_that_outlive_their_launcher_keep_the_job_alive_until_killed(runner, tiny_dataset_path):
+    from geoapp.jobs.runner import _rank_processes, process_alive
+
+    job = runner.start(JobSpec("yield", "ddp-orphans", {**TINY, "epochs": 400, "patience": 400, "max_train_examples": 96}, workers=2,
+                               dataset=str(tiny_dataset_path)))
+    status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
+    ranks = _rank_processes(runner.root / job)
+    assert len(ranks) == 2 and all(process_alive(p, t) for p, t in ranks)
+    os.kill(status["pid"], signal.SIGKILL)  # the launcher alone, not its ranks
+    deadline = time.time() + 5
+    while time.time() < deadline:  # the ranks go on training without their launcher: the job is not dead
+        assert runner.status(job)["state"] == "running" and any(process_alive(p, t) for p, t in ranks)
+        time.sleep(0.2)
+    assert runner.kill(job, timeout=20)
+    assert not any(process_alive(p, t) for p, t in ranks)
+    assert runner.status(job)["state"] == "failed" and runner.active_job() is None
+
+
+def test_a_job_whose_rank_failed_shows_that_ranks_error(runner, tiny_dataset_path):
+    """A rank other than 0 writes its exception to error-rank-N.txt (torchrun stops rank 0 before it can
+    report it); once every process is gone the job is failed with that error, not a generic one."""
+    job_dir = runner.root / "20261122-000000-000003"
+    job_dir.mkdir(parents=True)
+    (job_dir / "spec.json").write_text(json.dumps(_spec(tiny_dataset_path).to_dict()))
+    (job_dir / "status.json").write_text(json.dumps({"state": "running", "pid": 999_999, "created": 1, "updated": time.time()}))
+    (job_dir / "error-rank-1.txt").write_text("RuntimeError: CUDA out of memory on rank 1")
+    status = runner.status(job_dir.name)
+    assert status["state"] == "failed" and status["error"].startswith("rank-1 failed: RuntimeError: CUDA out of memory")
