@@ -31,7 +31,6 @@ from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
 from geoapp.errors import InputError
-from geoapp.fileio import recover_folder
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
@@ -48,7 +47,7 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
-from geoapp.training.resume import resume_from_last, train_state
+from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
 
 __all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
 
@@ -209,10 +208,7 @@ def train_location(
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
     if resume:
-        if ctx.is_main:  # put back folders whose replacement a kill cut short, once, before any rank reads them
-            recover_folder(out / "last")
-            recover_folder(out / "best")
-        broadcast_value(0.0, ctx)  # a barrier
+        recover_run_folders(out, ctx)
         state = resume_from_last(out / "last", model, opt, sched, scaler, steps_per_epoch, cfg.epochs,
                                  expected={"location_encoder": asdict(location_encoder_config(cfg))})
         if state is not None:

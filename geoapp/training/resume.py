@@ -21,9 +21,11 @@ from typing import Any
 import torch
 
 from geoapp.errors import InputError
+from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
+from geoapp.training.distributed import DistContext, broadcast_value
 
-__all__ = ["train_state", "resume_from_last"]
+__all__ = ["train_state", "recover_run_folders", "resume_from_last"]
 
 
 def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]:
@@ -32,6 +34,15 @@ def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]
     if scaler.is_enabled():
         state["grad_scaler"] = {k: float(v) if isinstance(v, float) else v for k, v in scaler.state_dict().items()}
     return state
+
+
+def recover_run_folders(out: Path, ctx: DistContext) -> None:
+    """Put back ``last/`` and ``best/`` if a kill cut their replacement short: once, on rank 0, then a
+    barrier so that no rank reads them before."""
+    if ctx.is_main:
+        recover_folder(out / "last")
+        recover_folder(out / "best")
+    broadcast_value(0.0, ctx)
 
 
 def resume_from_last(

@@ -35,7 +35,6 @@ from geoapp.config import strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
-from geoapp.fileio import recover_folder
 from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
@@ -51,7 +50,7 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
-from geoapp.training.resume import resume_from_last, train_state
+from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
@@ -211,10 +210,7 @@ def train_yield(
     dataset_card = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px,
                     "resolution_m": ds.grid.resolution_m}
     if resume:
-        if ctx.is_main:  # put back folders whose replacement a kill cut short, once, before any rank reads them
-            recover_folder(out / "last")
-            recover_folder(out / "best")
-        broadcast_value(0.0, ctx)  # a barrier
+        recover_run_folders(out, ctx)
         state = resume_from_last(out / "last", model, opt, sched, scaler, steps, cfg.epochs,
                                  expected={"model_config": mcfg.to_dict(), "dataset": dataset_card})
         if state is not None:
