@@ -70,8 +70,10 @@ def _jobs(args: argparse.Namespace) -> int:
     if args.command == "list":
         for st in runner.list_jobs():
             metrics = st.get("metrics") or {}
-            print(f"{st.get('job_id')}  {st.get('state'):<10} {st.get('kind'):<8} {st.get('name')}  "
-                  f"epoch {metrics.get('epoch', 0)}/{st.get('epochs') or '?'}")
+            print(
+                f"{st.get('job_id')}  {st.get('state'):<10} {st.get('kind'):<8} {st.get('name')}  "
+                f"epoch {metrics.get('epoch', 0)}/{st.get('epochs') or '?'}"
+            )
     elif args.command == "show":
         print(json.dumps(runner.status(args.job), indent=1))
         print("\n".join(runner.log(args.job, args.lines)))
@@ -159,9 +161,24 @@ def _train_yield(args: argparse.Namespace) -> int:
         train, val, test = nested_years(test_year, args.n_train_years or 10, ds.years)
         print(f"best checkpoint: {train_ridge(ds, train, val, test, args.out or f'checkpoints/yield/ridge-{test_year}')}")
         return 0
-    keys = ("model", "size", "test_year", "n_train_years", "epochs", "patience", "batch_size", "lr", "r_n_km", "r_d_km", "seed", "device",
-            "exclude_group")
-    cfg = YieldTrainConfig.from_dict({**_config_file(args.config), **{k: getattr(args, k) for k in keys if getattr(args, k) is not None}})
+    keys = (
+        "model",
+        "size",
+        "test_year",
+        "n_train_years",
+        "epochs",
+        "patience",
+        "batch_size",
+        "lr",
+        "r_n_km",
+        "r_d_km",
+        "seed",
+        "device",
+        "exclude_group",
+    )
+    cfg = YieldTrainConfig.from_dict(
+        {**_config_file(args.config), **{k: getattr(args, k) for k in keys if getattr(args, k) is not None}}
+    )
     out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
     best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
@@ -176,7 +193,9 @@ def _evaluate_yield(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result, "counties": table.to_dict(orient="records")}))
     else:
-        print(f"{result['model']} {result['year']}: RMSE {result['rmse']:.3f} bu/acre, R^2 {result['r2']:.3f} over {result['n']} counties")
+        print(
+            f"{result['model']} {result['year']}: RMSE {result['rmse']:.3f} bu/acre, R^2 {result['r2']:.3f} over {result['n']} counties"
+        )
     return 0
 
 
@@ -211,7 +230,11 @@ def _bench_yield_sweep(args: argparse.Namespace) -> int:
         return 0
     rows = run_sweep(args.plan, args.dataset, only=args.only or None, progress=not args.quiet)
     for row in rows:
-        print("  ".join(f"{k}={row[k]}" for k in ("variant", "epochs_run", "best_epoch", "val_rmse", "test_rmse", "test_r2", "seconds")))
+        print(
+            "  ".join(
+                f"{k}={row[k]}" for k in ("variant", "epochs_run", "best_epoch", "val_rmse", "test_rmse", "test_r2", "seconds")
+            )
+        )
     return 0
 
 
@@ -242,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="{build,info,ingest}"
     )
     p = data.add_parser("build", help="simulate the embedded Corn Belt dataset")
-    p.add_argument("--config", choices=["demo", "paper"], default="demo", help="demo: 4 km, 16 px tiles; paper: 1 km, 50 px tiles")
+    p.add_argument(
+        "--config", choices=["demo", "paper"], default="demo", help="demo: 4 km, 16 px tiles; paper: 1 km, 50 px tiles"
+    )
     p.add_argument("--out", help="output folder (default: data/corn_belt_sim_<config>)")
     p.add_argument("--force", action="store_true", help="rebuild even if the dataset exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -261,14 +286,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
 
-    train = groups.add_parser("train", help="train models").add_subparsers(dest="command", required=True, metavar="{location,yield}")
+    train = groups.add_parser("train", help="train models").add_subparsers(
+        dest="command", required=True, metavar="{location,yield}"
+    )
     p = train.add_parser("location", help="contrastive pretraining of a location encoder on Blue Marble patches")
     p.add_argument("--out", default="checkpoints/location/contrastive-sh-siren", help="run folder (best/, last/, metrics.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    for name, typ in (("n_train", int), ("n_val", int), ("n_test", int), ("epochs", int), ("batch_size", int), ("sh_degree", int),
-                      ("hidden_dim", int), ("embed_dim", int), ("image_width", int), ("lr", float), ("footprint_km", float), ("seed", int)):
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)")
+    for name, typ in (
+        ("n_train", int),
+        ("n_val", int),
+        ("n_test", int),
+        ("epochs", int),
+        ("batch_size", int),
+        ("sh_degree", int),
+        ("hidden_dim", int),
+        ("embed_dim", int),
+        ("image_width", int),
+        ("lr", float),
+        ("footprint_km", float),
+        ("seed", int),
+    ):
+        p.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)"
+        )
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
     p.add_argument("--config", default=None, help="JSON file of LocationTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_location)
@@ -277,19 +318,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=["demo", "paper"], default=None, help="demo (CPU) or paper (GPU) model size")
     p.add_argument("--test-year", dest="test_year", type=int, default=None, help="test year (validation: the year before)")
     p.add_argument("--n-train-years", dest="n_train_years", type=int, default=None, help="N_y training years (default 10)")
-    for name, typ in (("epochs", int), ("patience", int), ("batch_size", int), ("lr", float), ("r_n_km", float), ("r_d_km", float), ("seed", int)):
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see YieldTrainConfig)")
+    for name, typ in (
+        ("epochs", int),
+        ("patience", int),
+        ("batch_size", int),
+        ("lr", float),
+        ("r_n_km", float),
+        ("r_d_km", float),
+        ("seed", int),
+    ):
+        p.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see YieldTrainConfig)"
+        )
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--out", default=None, help="run folder (default: checkpoints/yield/<model>-<test year>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--exclude-group", dest="exclude_group", choices=["VI", "LST", "PPT", "SOIL", "ELE"], default=None,
-                   help="retrain without this feature group (the paper's Figure 7); default out: <model>-<year>-no-<group>")
+    p.add_argument(
+        "--exclude-group",
+        dest="exclude_group",
+        choices=["VI", "LST", "PPT", "SOIL", "ELE"],
+        default=None,
+        help="retrain without this feature group (the paper's Figure 7); default out: <model>-<year>-no-<group>",
+    )
     p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
 
-    evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(dest="command", required=True, metavar="{yield}")
+    evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(
+        dest="command", required=True, metavar="{yield}"
+    )
     p = evaluate.add_parser("yield", help="RMSE, R^2 and per-county predictions of a crop-yield checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (e.g. checkpoints/yield/semi-ha-2018/best)")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
@@ -335,13 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_yield)
     p = bench.add_parser("yield-sweep", help="train SEMI-HA / S-HA variants to see what makes the context losses help")
-    p.add_argument("--plan", default="full", help="labels (1,000 labels), full (all labels, the shipped runs) or seeds (more seeds of the shipped runs)")
+    p.add_argument(
+        "--plan",
+        default="full",
+        help="labels (1,000 labels), full (all labels, the shipped runs) or seeds (more seeds of the shipped runs)",
+    )
     p.add_argument("--only", nargs="*", default=None, help="run only these variants of the plan")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--ship", action="store_true", help="copy the finished shipped variants into checkpoints/yield/ (no training)")
-    p.add_argument("--summary", action="store_true",
-                   help="no training: test RMSE mean +/- sd over the seeds of the shipped configuration (plans full and seeds)")
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="no training: test RMSE mean +/- sd over the seeds of the shipped configuration (plans full and seeds)",
+    )
     p.add_argument("--json", action="store_true", help="with --summary: JSON instead of markdown")
     p.set_defaults(func=_bench_yield_sweep)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")

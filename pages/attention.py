@@ -19,18 +19,34 @@ if ctx is not None:
         att, geoids, g_effect = cached_attention(str(checkpoint), str(ds.root), year)
         layers, _, heads = att.shape[:3]
         c1, c2, c3 = st.columns(3)
-        scope = c1.selectbox("Counties", ["all (mean)", *geoids], format_func=lambda g: g if g.startswith("all") else f"{ds.county_label(g)} ({g})", key="att_scope")
+        scope = c1.selectbox(
+            "Counties",
+            ["all (mean)", *geoids],
+            format_func=lambda g: g if g.startswith("all") else f"{ds.county_label(g)} ({g})",
+            key="att_scope",
+        )
         layer = c2.selectbox("Layer", list(range(layers)), format_func=lambda i: f"layer {i + 1}", key="att_layer")
-        head = c3.selectbox("Head", ["mean", *range(heads)], format_func=lambda h: h if h == "mean" else f"head {h + 1}", key="att_head")
+        head = c3.selectbox(
+            "Head", ["mean", *range(heads)], format_func=lambda h: h if h == "mean" else f"head {h + 1}", key="att_head"
+        )
         summary = summarise_attention(att, None if scope.startswith("all") else geoids.index(scope))
         matrix = summary.per_head[layer].mean(axis=0) if head == "mean" else summary.per_head[layer, head]
         left, right = st.columns(2)
         where = "all labelled counties" if scope.startswith("all") else ds.county_label(scope)
-        left.plotly_chart(attention_heatmap(matrix, f"Attention S, layer {layer + 1}, {head if head == 'mean' else f'head {head + 1}'}: {where}"), width="stretch")
+        left.plotly_chart(
+            attention_heatmap(
+                matrix, f"Attention S, layer {layer + 1}, {head if head == 'mean' else f'head {head + 1}'}: {where}"
+            ),
+            width="stretch",
+        )
         truth = (ds.truth or {}).get("critical_months", {}).get("combined")
-        right.plotly_chart(attention_received(summary.received, truth, f"Attention each month receives ({where})"), width="stretch")
+        right.plotly_chart(
+            attention_received(summary.received, truth, f"Attention each month receives ({where})"), width="stretch"
+        )
         if truth:
-            st.caption("True critical months: the simulation's water and heat stress month weights, mixed by each stress's share of yield variance.")
+            st.caption(
+                "True critical months: the simulation's water and heat stress month weights, mixed by each stress's share of yield variance."
+            )
         if g_effect is not None:
             st.markdown(
                 f"**What the global query G adds:** setting G to 0 changes the attention weights by "

@@ -12,9 +12,13 @@ from geoapp.viz.colors import diverging_scale
 ctx = setup_page("Feature ablation")
 if ctx is not None:
     ds, year = ctx.dataset, ctx.year
-    page_header(ds, f"What-if feature ablation, {year}", "Each feature group is replaced by its training mean at inference "
-                "(no retraining; deep models: each month's mean over the grid in the training years, ridge: over the training "
-                "counties): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.")
+    page_header(
+        ds,
+        f"What-if feature ablation, {year}",
+        "Each feature group is replaced by its training mean at inference "
+        "(no retraining; deep models: each month's mean over the grid in the training years, ridge: over the training "
+        "counties): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.",
+    )
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         if checkpoint is None:
@@ -23,17 +27,26 @@ if ctx is not None:
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
         left, right = st.columns([2, 3])
         with left:
-            st.plotly_chart(ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"), width="stretch")
+            st.plotly_chart(
+                ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"),
+                width="stretch",
+            )
             st.dataframe(summary.round(3), hide_index=True)
             retrained = cached_retrain_ablation(str(checkpoint), str(ds.root))
             if retrained is None:
-                st.caption("Retrain-style ablation (the paper's Figure 7): no run of this model and test year was retrained "
-                           "without a feature group. Train them with `python -m geoapp train yield --exclude-group VI` "
-                           "(one per group) or from the Training page.")
+                st.caption(
+                    "Retrain-style ablation (the paper's Figure 7): no run of this model and test year was retrained "
+                    "without a feature group. Train them with `python -m geoapp train yield --exclude-group VI` "
+                    "(one per group) or from the Training page."
+                )
             else:
-                st.plotly_chart(ablation_bars(retrained, "Retrained without the group (Figure 7): change in test RMSE"), width="stretch")
+                st.plotly_chart(
+                    ablation_bars(retrained, "Retrained without the group (Figure 7): change in test RMSE"), width="stretch"
+                )
         with right:
             groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent
             group = st.selectbox("Map the per-county change for", groups, key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
-            county_map(values, diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)"), key="ablation_map")
+            county_map(
+                values, diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)"), key="ablation_map"
+            )

@@ -30,11 +30,17 @@ with error_box():
     truth = None
     if source == "Held-out patch":
         test = split_locations(model.config)[2]
-        idx = st.number_input(f"Held-out location (0-{len(test) - 1})", 0, len(test) - 1, value=st.session_state.get("geo_idx", 0), key="geo_idx")
+        idx = st.number_input(
+            f"Held-out location (0-{len(test) - 1})", 0, len(test) - 1, value=st.session_state.get("geo_idx", 0), key="geo_idx"
+        )
         truth = (float(test[idx, 0]), float(test[idx, 1]))
-        image = extract_patch(truth[0], truth[1], size_px=model.config.patch_px, footprint_km=model.config.footprint_km, relief=model.config.relief)
+        image = extract_patch(
+            truth[0], truth[1], size_px=model.config.patch_px, footprint_km=model.config.footprint_km, relief=model.config.relief
+        )
     else:
-        upload = st.file_uploader("A satellite-style image (PNG/JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"], key="geo_upload")
+        upload = st.file_uploader(
+            "A satellite-style image (PNG/JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"], key="geo_upload"
+        )
         if upload is None:
             st.info("Upload an image to geolocate it.")
             st.stop()
@@ -45,7 +51,9 @@ with error_box():
     left, right = st.columns([1, 2])
     with left:
         st.image(np.asarray(image)[..., :3], caption="input (RGB)", width=256)
-        rows = [{"rank": i + 1, "lat": round(p[0], 2), "lon": round(p[1], 2), "score": round(p[2], 3)} for i, p in enumerate(preds)]
+        rows = [
+            {"rank": i + 1, "lat": round(p[0], 2), "lon": round(p[1], 2), "score": round(p[2], 3)} for i, p in enumerate(preds)
+        ]
         if truth is not None:
             for r, p in zip(rows, preds):
                 r["error_km"] = round(distance_km(truth, p[:2]))

@@ -38,8 +38,28 @@ else:
     st.info("No trained checkpoints yet.")
 
 st.subheader("Pages")
-st.page_link("pages/yield_map.py", label="Yield map: county yields by year; click a county for its history and inputs", icon=":material/map:")
-st.page_link("pages/attention.py", label="Attention: which months the model looks at, beside the true critical months", icon=":material/grid_on:")
-st.page_link("pages/feature_ablation.py", label="Feature ablation: what the model relies on, group by group and county by county", icon=":material/tune:")
-st.page_link("pages/location_similarity.py", label="Location similarity: click a point, see which places on Earth are like it", icon=":material/public:")
-st.page_link("pages/geolocalization.py", label="Geolocalization: where was this image taken? Top-k places from 100K", icon=":material/travel_explore:")
+st.page_link(
+    "pages/yield_map.py",
+    label="Yield map: county yields by year; click a county for its history and inputs",
+    icon=":material/map:",
+)
+st.page_link(
+    "pages/attention.py",
+    label="Attention: which months the model looks at, beside the true critical months",
+    icon=":material/grid_on:",
+)
+st.page_link(
+    "pages/feature_ablation.py",
+    label="Feature ablation: what the model relies on, group by group and county by county",
+    icon=":material/tune:",
+)
+st.page_link(
+    "pages/location_similarity.py",
+    label="Location similarity: click a point, see which places on Earth are like it",
+    icon=":material/public:",
+)
+st.page_link(
+    "pages/geolocalization.py",
+    label="Geolocalization: where was this image taken? Top-k places from 100K",
+    icon=":material/travel_explore:",
+)

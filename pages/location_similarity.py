@@ -22,7 +22,9 @@ from geoapp.viz.similarity_map import field_png, world_field_map
 
 ctx = setup_page("Location similarity")
 st.title("Location similarity")
-st.caption("Cosine similarity of location embeddings between a reference point and 100,000 places. Click the map to move the reference.")
+st.caption(
+    "Cosine similarity of location embeddings between a reference point and 100,000 places. Click the map to move the reference."
+)
 with error_box():
     c1, c2, c3 = st.columns(3)
     encoders = encoder_choices()
@@ -50,6 +52,11 @@ with error_box():
     st.markdown(f"**Reference:** {ref[0]:.2f}, {ref[1]:.2f} · **Encoder:** {encoders[encoder_name]}")
     top = np.argsort(-sims)[:10]
     st.dataframe(
-        {"lat": coords[top, 0].round(2), "lon": coords[top, 1].round(2), "country": country_of(coords[top]), "similarity": sims[top].round(3)},
+        {
+            "lat": coords[top, 0].round(2),
+            "lon": coords[top, 1].round(2),
+            "country": country_of(coords[top]),
+            "similarity": sims[top].round(3),
+        },
         hide_index=True,
     )

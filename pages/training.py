@@ -9,12 +9,19 @@ from geoapp.training.device import describe_devices
 
 ctx = setup_page("Training")
 st.title("Training")
-st.caption("Jobs run in their own process: they keep going when you leave this page or close the browser. "
-           "One job at a time; finished checkpoints appear in every page's model selector.")
+st.caption(
+    "Jobs run in their own process: they keep going when you leave this page or close the browser. "
+    "One job at a time; finished checkpoints appear in every page's model selector."
+)
 with error_box():
     st.info(describe_devices())
-    kind = st.radio("What to train", ["yield", "location"], horizontal=True, key="train_kind",
-                    format_func={"yield": "Crop-yield model", "location": "Location encoder"}.get)
+    kind = st.radio(
+        "What to train",
+        ["yield", "location"],
+        horizontal=True,
+        key="train_kind",
+        format_func={"yield": "Crop-yield model", "location": "Location encoder"}.get,
+    )
     if kind == "yield" and ctx is not None and ctx.dataset.simulated:
         st.caption(f"⚠️ Trains on {ctx.dataset.title}: simulated data, not observations.")
     spec = (yield_form(ctx.dataset) if ctx is not None else None) if kind == "yield" else location_form()

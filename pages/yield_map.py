@@ -18,8 +18,14 @@ if ctx is not None:
         if checkpoint is not None:
             table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
             if summary["role"] != "test":
-                used = {"training": "one of its training years", "validation": "its validation year", "unused": "not used to train it"}[summary["role"]]
-                st.info(f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score.")
+                used = {
+                    "training": "one of its training years",
+                    "validation": "its validation year",
+                    "unused": "not used to train it",
+                }[summary["role"]]
+                st.info(
+                    f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score."
+                )
         view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
         values, scale = map_layer(ds, year, view, table)
         left, right = st.columns([3, 2])
@@ -30,7 +36,10 @@ if ctx is not None:
             st.session_state["w_county"] = clicked
         with right:
             if table is not None:
-                st.plotly_chart(predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated), width="stretch")
+                st.plotly_chart(
+                    predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated),
+                    width="stretch",
+                )
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
                 model_comparison(ds, year)
             geoids = ds.counties["geoid"].tolist()
@@ -50,12 +59,19 @@ if ctx is not None:
                 c1, c2 = st.columns(2)
                 c1.metric(f"{ds.county_label(geoid)}, {year}", "withheld" if value is None else f"{value:.1f} bu/acre")
                 if pred is not None:
-                    c2.metric("Predicted", f"{pred:.1f} bu/acre", delta=None if value is None else f"{pred - value:+.1f}", delta_color="off")
+                    c2.metric(
+                        "Predicted",
+                        f"{pred:.1f} bu/acre",
+                        delta=None if value is None else f"{pred - value:+.1f}",
+                        delta_color="off",
+                    )
                 history = ds.yields[ds.yields["geoid"] == geoid]
                 st.plotly_chart(yield_history(history, ds.county_label(geoid), year, ds.simulated), width="stretch")
         if geoid:
             inputs = county_monthly_inputs(ds, geoid, year)
             st.plotly_chart(
-                monthly_inputs(inputs, f"Inputs over the months, {ds.county_label(geoid)} {year} (anchor tile mean)", ds.simulated),
+                monthly_inputs(
+                    inputs, f"Inputs over the months, {ds.county_label(geoid)} {year} (anchor tile mean)", ds.simulated
+                ),
                 width="stretch",
             )

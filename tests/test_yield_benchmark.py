@@ -56,9 +56,21 @@ def test_comparisons_pair_counties_by_geoid_and_skip_years_without_semi_ha():
 
 def test_markdown_has_the_comparison_table_and_keeps_notes(tmp_path):
     result = {
-        "dataset": "Simulated test", "machine": "CPU, 1 threads", "rows": [],
-        "comparisons": [{"year": 2018, "model": "semi-ha", "against": "s-ha", "n": 849, "diff": -0.33,
-                         "ci_low": -0.52, "ci_high": -0.14, "a_better_share": 0.999}],
+        "dataset": "Simulated test",
+        "machine": "CPU, 1 threads",
+        "rows": [],
+        "comparisons": [
+            {
+                "year": 2018,
+                "model": "semi-ha",
+                "against": "s-ha",
+                "n": 849,
+                "diff": -0.33,
+                "ci_low": -0.52,
+                "ci_high": -0.14,
+                "a_better_share": 0.999,
+            }
+        ],
     }
     path = tmp_path / "bench.md"
     path.write_text(f"old\n{yield_models.NOTES_MARKER}\nhand-written notes\n")

@@ -36,10 +36,16 @@ def _row(plan, model, year, seed, test, val, **fields):
 def test_seed_summary_pools_plans_and_pairs_seeds(tmp_path, monkeypatch):
     monkeypatch.setattr(yield_sweep, "sweep_dir", lambda plan: tmp_path / plan)
     rows = {
-        "full": [_row("full", "s-ha", 2018, 0, 5.7, 5.6), _row("full", "semi-ha", 2018, 0, 5.4, 5.2),
-                 _row("full", "semi-ha", 2018, 0, 4.0, 4.0, model_overrides={"margin_per_dim": 0.25})],  # not pooled
-        "seeds": [_row("seeds", "s-ha", 2018, 1, 5.3, 5.1), _row("seeds", "semi-ha", 2018, 1, 5.5, 5.3),
-                  _row("seeds", "s-ha", 2018, 2, 5.6, 5.4)],  # seed 2 has no SEMI-HA partner yet
+        "full": [
+            _row("full", "s-ha", 2018, 0, 5.7, 5.6),
+            _row("full", "semi-ha", 2018, 0, 5.4, 5.2),
+            _row("full", "semi-ha", 2018, 0, 4.0, 4.0, model_overrides={"margin_per_dim": 0.25}),
+        ],  # not pooled
+        "seeds": [
+            _row("seeds", "s-ha", 2018, 1, 5.3, 5.1),
+            _row("seeds", "semi-ha", 2018, 1, 5.5, 5.3),
+            _row("seeds", "s-ha", 2018, 2, 5.6, 5.4),
+        ],  # seed 2 has no SEMI-HA partner yet
     }
     for plan, plan_rows in rows.items():
         (tmp_path / plan).mkdir()

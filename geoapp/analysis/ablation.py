@@ -115,6 +115,13 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
     rows = [{"group": "none (all inputs)", "rmse": base["rmse"], "delta_rmse": 0.0, "r2": base["r2"], "checkpoint": str(folder)}]
     for group in [g for g in FEATURE_GROUPS if g in runs]:
         result = evaluate_yield(runs[group], ds)
-        rows.append({"group": group, "rmse": result["rmse"], "delta_rmse": result["rmse"] - base["rmse"], "r2": result["r2"],
-                     "checkpoint": str(runs[group])})
+        rows.append(
+            {
+                "group": group,
+                "rmse": result["rmse"],
+                "delta_rmse": result["rmse"] - base["rmse"],
+                "r2": result["r2"],
+                "checkpoint": str(runs[group]),
+            }
+        )
     return pd.DataFrame(rows)

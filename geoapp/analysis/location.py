@@ -177,14 +177,18 @@ def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:
         rgb = Image.fromarray(arr[..., :3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR)
         resized = [np.asarray(rgb)]
         if arr.shape[2] == 4:
-            resized.append(np.asarray(Image.fromarray(arr[..., 3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR))[..., None])
+            resized.append(
+                np.asarray(Image.fromarray(arr[..., 3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR))[..., None]
+            )
         arr = np.concatenate(resized, axis=2)
     if arr.shape[2] < channels:  # no relief band: a neutral grey
         arr = np.concatenate([arr, np.full(arr.shape[:2] + (1,), 128, np.uint8)], axis=2)
     return np.ascontiguousarray(arr[..., :channels])
 
 
-def score_geolocation(model: LoadedLocationModel, patches: np.ndarray, true_latlon: np.ndarray, gallery: Gallery, batch: int = 512) -> dict[str, float]:
+def score_geolocation(
+    model: LoadedLocationModel, patches: np.ndarray, true_latlon: np.ndarray, gallery: Gallery, batch: int = 512
+) -> dict[str, float]:
     """Top-1 retrieval over ``gallery`` for every patch; accuracy within 25/200/750/2500 km and median km."""
     emb = gallery_embeddings(model, gallery)
     preds = []
@@ -200,7 +204,9 @@ def random_baseline(true_latlon: np.ndarray, gallery: Gallery, seed: int = 0) ->
     return geolocation_metrics(gallery.coords[rng.integers(0, len(gallery), len(true_latlon))], true_latlon)
 
 
-def pixel_nn_baseline(train_patches: np.ndarray, train_latlon: np.ndarray, patches: np.ndarray, true_latlon: np.ndarray, batch: int = 256) -> dict[str, float]:
+def pixel_nn_baseline(
+    train_patches: np.ndarray, train_latlon: np.ndarray, patches: np.ndarray, true_latlon: np.ndarray, batch: int = 256
+) -> dict[str, float]:
     """Raw-pixel nearest neighbour: each query takes the location of the closest training patch (L2)."""
     train = torch.from_numpy(train_patches.reshape(len(train_patches), -1)).float()
     train_sq = (train**2).sum(dim=1)

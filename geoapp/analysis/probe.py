@@ -17,7 +17,9 @@ from geoapp.data.land import sample_land_points
 __all__ = ["country_probe"]
 
 
-def country_probe(encoder, n_points: int = 20_000, test_fraction: float = 0.25, min_count: int = 20, seed: int = 0) -> dict[str, float]:
+def country_probe(
+    encoder, n_points: int = 20_000, test_fraction: float = 0.25, min_count: int = 20, seed: int = 0
+) -> dict[str, float]:
     """Held-out accuracy of a logistic-regression country probe on ``encoder``'s embeddings.
 
     Points are uniform on land (seeded); countries with fewer than ``min_count`` points and points
@@ -32,7 +34,11 @@ def country_probe(encoder, n_points: int = 20_000, test_fraction: float = 0.25, 
     pts, labels = pts[keep], labels[keep]
     with torch.no_grad():
         t = torch.as_tensor(pts, dtype=torch.float32)
-        emb = torch.cat([encoder.embed_locations(t[i : i + 4096, 0], t[i : i + 4096, 1]) for i in range(0, len(t), 4096)]).float().numpy()
+        emb = (
+            torch.cat([encoder.embed_locations(t[i : i + 4096, 0], t[i : i + 4096, 1]) for i in range(0, len(t), 4096)])
+            .float()
+            .numpy()
+        )
     order = np.random.default_rng(seed).permutation(len(pts))
     n_test = int(len(pts) * test_fraction)
     test, train = order[:n_test], order[n_test:]

@@ -32,7 +32,14 @@ def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tup
     result = evaluate_yield(folder, ds, year)
     table = result["table"].copy()
     table["error"] = table["predicted"] - table["true"]
-    summary = {"model": result["model"], "year": year, "rmse": result["rmse"], "r2": result["r2"], "n": result["n"], "role": _role(folder, year)}
+    summary = {
+        "model": result["model"],
+        "year": year,
+        "rmse": result["rmse"],
+        "r2": result["r2"],
+        "n": result["n"],
+        "role": _role(folder, year),
+    }
     return table, summary
 
 
@@ -49,10 +56,17 @@ def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None)
         if int(card["years"]["test"]) != int(year):
             continue
         table, summary = predictions_for_year(folder, ds, year)
-        rows.append({
-            "checkpoint": str(folder), "model": summary["model"], "rmse": summary["rmse"], "r2": summary["r2"],
-            "bias": float(table["error"].mean()), "n": summary["n"], "seed": (card.get("train_config") or {}).get("seed"),
-        })
+        rows.append(
+            {
+                "checkpoint": str(folder),
+                "model": summary["model"],
+                "rmse": summary["rmse"],
+                "r2": summary["r2"],
+                "bias": float(table["error"].mean()),
+                "n": summary["n"],
+                "seed": (card.get("train_config") or {}).get("seed"),
+            }
+        )
     columns = ["checkpoint", "model", "rmse", "r2", "bias", "n", "seed"]
     return pd.DataFrame(rows, columns=columns).sort_values("rmse", kind="stable").reset_index(drop=True)
 

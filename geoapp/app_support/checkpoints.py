@@ -17,6 +17,10 @@ def checkpoint_table() -> list[dict[str, object]]:
     rows = []
     for folder, card in list_checkpoints(root):
         metrics = card.get("metrics") or {}
-        headline = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and k.startswith(("val_", "test_", "rmse", "r2"))}
-        rows.append({"checkpoint": str(folder.relative_to(root)), "model": card.get("model"), "epoch": card.get("epoch"), **headline})
+        headline = {
+            k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and k.startswith(("val_", "test_", "rmse", "r2"))
+        }
+        rows.append(
+            {"checkpoint": str(folder.relative_to(root)), "model": card.get("model"), "epoch": card.get("epoch"), **headline}
+        )
     return rows

@@ -17,7 +17,17 @@ from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.similarity_map import RasterIndex, build_raster_index, mercator_basemap_jpeg, png_data_url
 
-__all__ = ["ENCODERS", "encoder_choices", "GALLERIES", "PRESETS", "cached_encoder", "cached_gallery", "cached_raster_index", "cached_basemap_url", "warm_gallery"]
+__all__ = [
+    "ENCODERS",
+    "encoder_choices",
+    "GALLERIES",
+    "PRESETS",
+    "cached_encoder",
+    "cached_gallery",
+    "cached_raster_index",
+    "cached_basemap_url",
+    "warm_gallery",
+]
 
 ENCODERS = {
     "ours": "Ours: spherical harmonics + SIREN, trained on Blue Marble",

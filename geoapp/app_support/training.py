@@ -56,10 +56,17 @@ def _default_name(key: str, name: str) -> None:
 
 
 def _device_fields(prefix: str, cols) -> tuple[str, int]:
-    device = cols[0].selectbox("Device", ["auto", "cuda", "cpu"], key=f"{prefix}_device",
-                               help="auto: the GPU when there is one, else the CPU")
-    workers = cols[1].number_input("Workers (torchrun)", 1, MAX_WORKERS, 1, key=f"{prefix}_workers",
-                                   help="more than 1: data-parallel training with DistributedDataParallel (nccl on GPUs, gloo on CPU)")
+    device = cols[0].selectbox(
+        "Device", ["auto", "cuda", "cpu"], key=f"{prefix}_device", help="auto: the GPU when there is one, else the CPU"
+    )
+    workers = cols[1].number_input(
+        "Workers (torchrun)",
+        1,
+        MAX_WORKERS,
+        1,
+        key=f"{prefix}_workers",
+        help="more than 1: data-parallel training with DistributedDataParallel (nccl on GPUs, gloo on CPU)",
+    )
     return device, int(workers)
 
 
@@ -69,12 +76,23 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
     valid_years = [y for y in ds.years if y - 2 >= ds.years[0]]
     with st.form("train_yield_form"):
         c = st.columns(4)
-        model = c[0].selectbox("Model", ["semi-ha", "s-ha", "semi-sa"], key="ty_model",
-                               help="semi-ha: hybrid attention + context losses; s-ha: no context; semi-sa: no global query")
-        test_year = c[1].selectbox("Test year", valid_years, index=len(valid_years) - 1, key="ty_test_year",
-                                   help="validation is the year before; training the N_y years before that")
+        model = c[0].selectbox(
+            "Model",
+            ["semi-ha", "s-ha", "semi-sa"],
+            key="ty_model",
+            help="semi-ha: hybrid attention + context losses; s-ha: no context; semi-sa: no global query",
+        )
+        test_year = c[1].selectbox(
+            "Test year",
+            valid_years,
+            index=len(valid_years) - 1,
+            key="ty_test_year",
+            help="validation is the year before; training the N_y years before that",
+        )
         n_years = c[2].number_input("Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years")
-        size = c[3].selectbox("Model size", ["demo", "paper"], key="ty_size", help="demo: compact, for CPU; paper: ResNet-18 width 64, m = 512")
+        size = c[3].selectbox(
+            "Model size", ["demo", "paper"], key="ty_size", help="demo: compact, for CPU; paper: ResNet-18 width 64, m = 512"
+        )
         c = st.columns(4)
         epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="ty_epochs")
         patience = c[1].number_input("Early-stopping patience", 1, 500, d["patience"], key="ty_patience")
@@ -88,22 +106,45 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         c = st.columns(4)
         r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn")
         r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd")
-        max_ex = c[2].number_input("Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs")
-        exclude = c[3].selectbox("Leave out feature group", ["none", *FEATURE_GROUPS], key="ty_exclude",
-                                 help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs")
+        max_ex = c[2].number_input(
+            "Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs"
+        )
+        exclude = c[3].selectbox(
+            "Leave out feature group",
+            ["none", *FEATURE_GROUPS],
+            key="ty_exclude",
+            help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs",
+        )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
-        tn = c[2].selectbox("Temporal neighbour TN", TEMPORAL_NEIGHBOURS, key="ty_tn",
-                            format_func={"month": "previous month (paper)", "year": "previous year"}.get,
-                            help="TN, 'the same place one time step earlier': the month before (the paper) or the same months a year before")
+        tn = c[2].selectbox(
+            "Temporal neighbour TN",
+            TEMPORAL_NEIGHBOURS,
+            key="ty_tn",
+            format_func={"month": "previous month (paper)", "year": "previous year"}.get,
+            help="TN, 'the same place one time step earlier': the month before (the paper) or the same months a year before",
+        )
         _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
         name = c[3].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
         if not st.form_submit_button("Start training", type="primary"):
             return None
-    config = {"model": model, "size": size, "test_year": int(test_year), "n_train_years": int(n_years), "epochs": int(epochs),
-              "patience": int(patience), "batch_size": int(batch), "lr": float(lr), "r_n_km": float(r_n), "r_d_km": float(r_d),
-              "seed": int(seed), "device": device, "max_train_examples": int(max_ex),
-              "exclude_group": None if exclude == "none" else exclude, "temporal_neighbour": tn}
+    config = {
+        "model": model,
+        "size": size,
+        "test_year": int(test_year),
+        "n_train_years": int(n_years),
+        "epochs": int(epochs),
+        "patience": int(patience),
+        "batch_size": int(batch),
+        "lr": float(lr),
+        "r_n_km": float(r_n),
+        "r_d_km": float(r_d),
+        "seed": int(seed),
+        "device": device,
+        "max_train_examples": int(max_ex),
+        "exclude_group": None if exclude == "none" else exclude,
+        "temporal_neighbour": tn,
+    }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if model != "s-ha":
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}
@@ -134,9 +175,20 @@ def location_form() -> JobSpec | None:
         name = c[2].text_input("Run name", key="tl_name", help="the checkpoint folder: checkpoints/user/location/<name>")
         if not st.form_submit_button("Start training", type="primary"):
             return None
-    config = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr), "seed": int(seed), "sh_degree": int(degree),
-              "hidden_dim": int(hidden), "num_layers": int(layers), "embed_dim": int(embed), "n_train": int(n_train), "n_val": int(n_val),
-              "footprint_km": float(footprint), "device": device}
+    config = {
+        "epochs": int(epochs),
+        "batch_size": int(batch),
+        "lr": float(lr),
+        "seed": int(seed),
+        "sh_degree": int(degree),
+        "hidden_dim": int(hidden),
+        "num_layers": int(layers),
+        "embed_dim": int(embed),
+        "n_train": int(n_train),
+        "n_val": int(n_val),
+        "footprint_km": float(footprint),
+        "device": device,
+    }
     return JobSpec("location", name.strip(), config, workers=workers)
 
 
@@ -162,8 +214,10 @@ def job_panel(job_id: str) -> None:
     status = jobs.status(job_id)
     state = status.get("state", "starting")
     kind = status.get("kind", "yield")
-    st.markdown(f"**{status.get('name')}** ({kind}) {STATE_BADGES.get(state, state)} · job `{job_id}` · "
-                f"{status.get('device') or 'device not chosen yet'} · {status.get('world_size') or status.get('workers', 1)} worker(s)")
+    st.markdown(
+        f"**{status.get('name')}** ({kind}) {STATE_BADGES.get(state, state)} · job `{job_id}` · "
+        f"{status.get('device') or 'device not chosen yet'} · {status.get('world_size') or status.get('workers', 1)} worker(s)"
+    )
     fraction, text = _progress(status)
     st.progress(fraction, text=text)
     cols = st.columns(4)
@@ -175,8 +229,12 @@ def job_panel(job_id: str) -> None:
     cols[2].metric("Elapsed", _fmt_seconds(end - status["started"]) if status.get("started") else "–")
     cols[3].metric("ETA", _fmt_seconds(status.get("eta_s")) if state in ACTIVE_STATES else "–")
     if state in ACTIVE_STATES:
-        if st.button("Cancel", key=f"cancel_{job_id}", disabled=state == "cancelling",
-                     help="stops at the next step; the last finished epoch is kept to resume from"):
+        if st.button(
+            "Cancel",
+            key=f"cancel_{job_id}",
+            disabled=state == "cancelling",
+            help="stops at the next step; the last finished epoch is kept to resume from",
+        ):
             jobs.cancel(job_id)
             st.rerun(scope="fragment")
     elif state in ("failed", "cancelled"):
@@ -199,12 +257,18 @@ def job_history() -> pd.DataFrame:
     rows = []
     for s in runner().list_jobs():
         key = VALIDATION_METRIC[s.get("kind", "yield")][0]
-        rows.append({
-            "job": s.get("job_id"), "name": s.get("name"), "kind": s.get("kind"), "state": s.get("state"),
-            "epoch": f"{(s.get('metrics') or {}).get('epoch', 0)}/{s.get('epochs') or '?'}",
-            "validation": (s.get("metrics") or {}).get(key), "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.get("created", 0))),
-            "attempts": s.get("attempts"),
-        })
+        rows.append(
+            {
+                "job": s.get("job_id"),
+                "name": s.get("name"),
+                "kind": s.get("kind"),
+                "state": s.get("state"),
+                "epoch": f"{(s.get('metrics') or {}).get('epoch', 0)}/{s.get('epochs') or '?'}",
+                "validation": (s.get("metrics") or {}).get(key),
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.get("created", 0))),
+                "attempts": s.get("attempts"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -220,8 +284,13 @@ def jobs_section() -> None:
         shown = wanted if wanted in ids else (runner().active_job() or ids[0])
         names = history.set_index("job")
         st.subheader("Job")
-        job = st.selectbox("Show job", ids, index=ids.index(shown), key="train_show",
-                           format_func=lambda j: f"{j} · {names.loc[j, 'name']} · {names.loc[j, 'state']}")
+        job = st.selectbox(
+            "Show job",
+            ids,
+            index=ids.index(shown),
+            key="train_show",
+            format_func=lambda j: f"{j} · {names.loc[j, 'name']} · {names.loc[j, 'state']}",
+        )
         st.session_state["train_job"] = job
         job_panel(job)
         st.subheader("History")

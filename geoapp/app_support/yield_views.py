@@ -15,7 +15,16 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 
-__all__ = ["MAP_VIEWS", "checkpoint_select", "cached_predictions", "model_comparison", "cached_attention", "cached_ablation", "cached_retrain_ablation", "map_layer"]
+__all__ = [
+    "MAP_VIEWS",
+    "checkpoint_select",
+    "cached_predictions",
+    "model_comparison",
+    "cached_attention",
+    "cached_ablation",
+    "cached_retrain_ablation",
+    "map_layer",
+]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
@@ -76,15 +85,17 @@ def model_comparison(ds: YieldDataset, year: int) -> None:
         st.info(f"No checkpoint has {year} as its test year; pick 2017 or 2018 for the shipped ones.")
         return
     root = checkpoint_dir()
-    shown = pd.DataFrame({
-        "model": table["model"],
-        "RMSE (bu/acre)": table["rmse"].round(3),
-        "R²": table["r2"].round(3),
-        "mean error (bu/acre)": table["bias"].round(2),
-        "seed": table["seed"].astype("Int64"),
-        "counties": table["n"],
-        "run": [_relative(Path(c).parent, root) for c in table["checkpoint"]],
-    })
+    shown = pd.DataFrame(
+        {
+            "model": table["model"],
+            "RMSE (bu/acre)": table["rmse"].round(3),
+            "R²": table["r2"].round(3),
+            "mean error (bu/acre)": table["bias"].round(2),
+            "seed": table["seed"].astype("Int64"),
+            "counties": table["n"],
+            "run": [_relative(Path(c).parent, root) for c in table["checkpoint"]],
+        }
+    )
     st.dataframe(shown, hide_index=True, width="stretch")
     label = " (simulated data)" if ds.simulated else ""
     st.caption(

@@ -29,9 +29,7 @@ def run_data_benchmark(config: str = "demo", repeats: int = 1) -> dict[str, obje
         with tempfile.TemporaryDirectory() as tmp:
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             t0 = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-c", _CHILD, config, f"{tmp}/ds"], check=True, capture_output=True, text=True
-            )
+            out = subprocess.run([sys.executable, "-c", _CHILD, config, f"{tmp}/ds"], check=True, capture_output=True, text=True)
             times.append(time.perf_counter() - t0)
             inner.append(float(out.stdout.strip().splitlines()[-1]))
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

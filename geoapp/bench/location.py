@@ -79,12 +79,18 @@ def run_location_benchmark(checkpoint: str | None = None, quick: bool = False) -
         sh = run_sh_benchmark(degrees=(10, 40) if quick else (10, 40, 100), n_points=2000 if quick else 10_000)
     return {
         "checkpoint": model.name,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, no GPU"
+        if not torch.cuda.is_available()
+        else torch.cuda.get_device_name(0),
         "n_test": int(len(test)),
         "gallery": f"{len(gallery)} land points",
         "geolocation": {"ours": ours, "random_gallery_point": rand, "pixel_nearest_neighbour": pix},
         "probe_country_accuracy": {"ours": probe_ours, "geoclip": probe_geoclip},
-        "similarity_ms": {"median": 1000 * float(np.median(times)), "max": 1000 * float(np.max(times)), "gallery_embedding_s": embed_s},
+        "similarity_ms": {
+            "median": 1000 * float(np.median(times)),
+            "max": 1000 * float(np.max(times)),
+            "gallery_embedding_s": embed_s,
+        },
         "spherical_harmonics": sh,
     }
 
@@ -118,7 +124,9 @@ def write_markdown(result: dict, path: str | Path) -> Path:
         "|---|---|---|---|---|",
     ]
     for name, row in result["probe_country_accuracy"].items():
-        lines.append(f"| {name} | {100 * row['accuracy']:.1f}% | {100 * row['majority_baseline']:.1f}% | {row['n_countries']} | {row['n_points']} |")
+        lines.append(
+            f"| {name} | {100 * row['accuracy']:.1f}% | {100 * row['majority_baseline']:.1f}% | {row['n_countries']} | {row['n_points']} |"
+        )
     sim = result["similarity_ms"]
     lines += [
         "",

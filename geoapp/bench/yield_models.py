@@ -66,14 +66,20 @@ def paired_rmse_difference(
     boot = np.sqrt(sq_a[idx].mean(axis=1)) - np.sqrt(sq_b[idx].mean(axis=1))
     lo, hi = np.percentile(boot, [2.5, 97.5])
     diff = float(np.sqrt(sq_a.mean()) - np.sqrt(sq_b.mean()))
-    return {"diff": round(diff, 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
-            "a_better_share": round(float((boot < 0).mean()), 3)}
+    return {
+        "diff": round(diff, 3),
+        "ci_low": round(float(lo), 3),
+        "ci_high": round(float(hi), 3),
+        "a_better_share": round(float((boot < 0).mean()), 3),
+    }
 
 
 def _comparisons(tables: dict[tuple[str, int], pd.DataFrame], reference: str = "semi-ha") -> list[dict]:
     """``reference`` against every other model of the same test year (same counties)."""
     out = []
-    for (model, year), table in sorted(tables.items(), key=lambda kv: (kv[0][1], ORDER.index(kv[0][0]) if kv[0][0] in ORDER else 99)):
+    for (model, year), table in sorted(
+        tables.items(), key=lambda kv: (kv[0][1], ORDER.index(kv[0][0]) if kv[0][0] in ORDER else 99)
+    ):
         if model == reference or (reference, year) not in tables:
             continue
         both = tables[reference, year].merge(table, on=["geoid", "year"], suffixes=("_ref", "_other"))
@@ -121,8 +127,11 @@ def _timings(card: dict, folder: Path, ds: YieldDataset, year: int) -> dict[str,
     if card["model"] == "ridge":
         return {"inference_all_counties_s": None, "what_if_one_group_s": None, "ablation_page_s": None}
     t = _inference_seconds(folder, ds, year)
-    return {"inference_all_counties_s": round(t["all_counties"], 3), "what_if_one_group_s": round(t["one_group"], 3),
-            "ablation_page_s": round(t["ablation_page"], 3)}
+    return {
+        "inference_all_counties_s": round(t["all_counties"], 3),
+        "what_if_one_group_s": round(t["one_group"], 3),
+        "ablation_page_s": round(t["ablation_page"], 3),
+    }
 
 
 def run_yield_benchmark(dataset: str | None = None) -> dict:
@@ -153,8 +162,12 @@ def run_yield_benchmark(dataset: str | None = None) -> dict:
             }
         )
     rows.sort(key=lambda r: (r["year"], ORDER.index(r["model"]) if r["model"] in ORDER else 99))
-    return {"dataset": ds.title, "machine": f"CPU, {torch.get_num_threads()} threads", "rows": rows,
-            "comparisons": _comparisons(tables)}
+    return {
+        "dataset": ds.title,
+        "machine": f"CPU, {torch.get_num_threads()} threads",
+        "rows": rows,
+        "comparisons": _comparisons(tables),
+    }
 
 
 def _dash(value: float | None) -> str:
@@ -189,8 +202,10 @@ def write_markdown(result: dict, path: str | Path) -> Path:
             "|---|---|---|---|---|---|",
         ]
         for c in result["comparisons"]:
-            lines.append(f"| {c['year']} | {c['against']} | {c['n']} | {c['diff']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
-                         f"{100 * c['a_better_share']:.0f}% |")
+            lines.append(
+                f"| {c['year']} | {c['against']} | {c['n']} | {c['diff']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
+                f"{100 * c['a_better_share']:.0f}% |"
+            )
     lines += [
         "",
         "For reference, the paper's Table I/II (RMSE, R^2) on real NASS soybean yields, 10 training years.",

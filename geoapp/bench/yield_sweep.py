@@ -62,8 +62,13 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # more seeds with TN = previous year (the configuration of the ``full`` plan)
     "seeds": {
-        f"{model}-{year}-seed{seed}": {"model": model, "epochs": 9, "test_year": year, "seed": seed,
-                                       **(_TN_YEAR if model != "s-ha" else {})}
+        f"{model}-{year}-seed{seed}": {
+            "model": model,
+            "epochs": 9,
+            "test_year": year,
+            "seed": seed,
+            **(_TN_YEAR if model != "s-ha" else {}),
+        }
         for year, seeds in ((2017, (1, 2, 3, 4)), (2018, (2, 3, 4)))
         for seed in seeds
         for model in ("s-ha", "semi-ha")
@@ -71,8 +76,11 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
     # SEMI-HA with the paper's TN (one month earlier, the default): seeds 0-2 per test year; seed 0 is shipped
     "paper-tn": {
         **{f"semi-ha-{year}": {"model": "semi-ha", "epochs": 9, "test_year": year} for year in (2018, 2017)},
-        **{f"semi-ha-{year}-seed{seed}": {"model": "semi-ha", "epochs": 9, "test_year": year, "seed": seed}
-           for seed in (1, 2) for year in (2018, 2017)},
+        **{
+            f"semi-ha-{year}-seed{seed}": {"model": "semi-ha", "epochs": 9, "test_year": year, "seed": seed}
+            for seed in (1, 2)
+            for year in (2018, 2017)
+        },
         "s-ha-2017-seed2": {"model": "s-ha", "epochs": 9, "test_year": 2017, "seed": 2},
     },
 }
@@ -96,7 +104,9 @@ def read_results(plan: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_sweep(plan: str, dataset: str | None = None, only: list[str] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+def run_sweep(
+    plan: str, dataset: str | None = None, only: list[str] | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Train every variant of ``plan`` that has no result yet; returns all results of the plan."""
     if plan not in PLANS:
         raise InputError(f"unknown sweep plan {plan!r}; expected one of {sorted(PLANS)}")
@@ -160,7 +170,9 @@ def ship_runs(plan: str = "full") -> list[Path]:
 def _is_shipped_config(config: dict[str, Any]) -> bool:
     """True for a run in the shipped configuration up to seed and TN: all labels, 9 epochs, default weights."""
     reference = asdict(YieldTrainConfig.from_dict({"model": config["model"], "test_year": config["test_year"], "epochs": 9}))
-    return all(config.get(k) == v for k, v in reference.items() if k not in ("seed", "device", "temporal_neighbour", "exclude_group"))
+    return all(
+        config.get(k) == v for k, v in reference.items() if k not in ("seed", "device", "temporal_neighbour", "exclude_group")
+    )
 
 
 def _tn(config: dict[str, Any]) -> str | None:
@@ -200,8 +212,18 @@ def seed_summary(plans: tuple[str, ...] = ("full", "seeds", "paper-tn")) -> dict
         seeds = sorted(by_seed)
         test = [by_seed[s]["test_rmse"] for s in seeds]
         val = [by_seed[s]["val_rmse"] for s in seeds]
-        groups.append({"test_year": year, "model": model, "tn": tn, "seeds": seeds, "test_rmse": test, "val_rmse": val,
-                       "test": spread(test), "val": spread(val)})
+        groups.append(
+            {
+                "test_year": year,
+                "model": model,
+                "tn": tn,
+                "seeds": seeds,
+                "test_rmse": test,
+                "val_rmse": val,
+                "test": spread(test),
+                "val": spread(val),
+            }
+        )
     paired = []
     for year, model, tn in sorted(runs, key=order):
         if model != "semi-ha":
@@ -213,8 +235,17 @@ def seed_summary(plans: tuple[str, ...] = ("full", "seeds", "paper-tn")) -> dict
         diff = [round(semi[s]["test_rmse"] - base[s]["test_rmse"], 3) for s in seeds]
         stats = spread(diff)
         se = None if stats["sd"] is None else round(stats["sd"] / len(diff) ** 0.5, 3)
-        paired.append({"test_year": year, "tn": tn, "seeds": seeds, "diff": diff, **stats, "se": se,
-                       "semi_ha_wins": sum(d < 0 for d in diff)})
+        paired.append(
+            {
+                "test_year": year,
+                "tn": tn,
+                "seeds": seeds,
+                "diff": diff,
+                **stats,
+                "se": se,
+                "semi_ha_wins": sum(d < 0 for d in diff),
+            }
+        )
     return {"groups": groups, "paired": paired}
 
 
@@ -227,15 +258,24 @@ def seed_summary_markdown(summary: dict[str, Any]) -> str:
     def tn(value: str | None) -> str:
         return "-" if value is None else f"previous {value}"
 
-    lines = ["| test year | model | TN | seeds | test RMSE per seed | test RMSE mean +/- sd | validation RMSE mean +/- sd |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| test year | model | TN | seeds | test RMSE per seed | test RMSE mean +/- sd | validation RMSE mean +/- sd |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for g in summary["groups"]:
         per_seed = ", ".join(f"{v:.3f}" for v in g["test_rmse"])
-        lines.append(f"| {g['test_year']} | {g['model']} | {tn(g['tn'])} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |")
-    lines += ["", "| test year | SEMI-HA TN | paired seeds | SEMI-HA - S-HA per seed | mean +/- sd (standard error) | seeds SEMI-HA wins |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {g['test_year']} | {g['model']} | {tn(g['tn'])} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |"
+        )
+    lines += [
+        "",
+        "| test year | SEMI-HA TN | paired seeds | SEMI-HA - S-HA per seed | mean +/- sd (standard error) | seeds SEMI-HA wins |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in summary["paired"]:
         per_seed = ", ".join(f"{d:+.3f}" for d in p["diff"])
         se = "" if p["se"] is None else f" ({p['se']:.3f})"
-        lines.append(f"| {p['test_year']} | {tn(p['tn'])} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |")
+        lines.append(
+            f"| {p['test_year']} | {tn(p['tn'])} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |"
+        )
     return "\n".join(lines) + "\n"

@@ -100,6 +100,4 @@ def group_bands(group: str) -> tuple[str, ...]:
     try:
         return FEATURE_GROUPS[group]
     except KeyError:
-        raise InputError(
-            f"unknown feature group {group!r}; expected one of {list(FEATURE_GROUPS)!r}"
-        ) from None
+        raise InputError(f"unknown feature group {group!r}; expected one of {list(FEATURE_GROUPS)!r}") from None

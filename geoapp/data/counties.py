@@ -66,9 +66,7 @@ def _normalise_states(states: list[str] | tuple[str, ...] | None) -> tuple[str, 
     out = tuple(s.strip().upper() for s in states)
     unknown = [s for s in out if s not in STATE_FIPS]
     if unknown or not out:
-        raise InputError(
-            f"unknown state code(s) {unknown or list(states)!r}; expected two-letter postal codes such as 'IA'"
-        )
+        raise InputError(f"unknown state code(s) {unknown or list(states)!r}; expected two-letter postal codes such as 'IA'")
     return out
 
 

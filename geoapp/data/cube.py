@@ -199,9 +199,7 @@ def as_array(
         if b in STATIC_BANDS:
             da = da.expand_dims(year=ds["year"].values, month=ds["month"].values)
         parts.append(da.transpose("year", "month", "y", "x"))
-    return xr.concat(parts, dim=xr.DataArray(list(bands), dims="band", name="band")).transpose(
-        "year", "month", "band", "y", "x"
-    )
+    return xr.concat(parts, dim=xr.DataArray(list(bands), dims="band", name="band")).transpose("year", "month", "band", "y", "x")
 
 
 def select_years(ds: xr.Dataset, years: Sequence[int]) -> xr.Dataset:

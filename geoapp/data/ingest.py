@@ -280,9 +280,7 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     if problems:
         head = f"manifest {str(path)!r}"
         msg = (
-            f"{head} {problems[0]}"
-            if len(problems) == 1
-            else f"{head} has {len(problems)} problems:\n  " + "\n  ".join(problems)
+            f"{head} {problems[0]}" if len(problems) == 1 else f"{head} has {len(problems)} problems:\n  " + "\n  ".join(problems)
         )
         raise (DataFileError if only_missing_files else InputError)(msg)
     df = pd.DataFrame(rows, columns=["line", "band", "year", "month", "path", "source", "layer", "scale", "offset"])
@@ -331,8 +329,7 @@ def _check_row(rec: dict[str, str], line: int, base: Path) -> tuple[list[str], b
         )
     if band in BAND_INFO and not static and (not rec["year"] or not rec["month"]):
         errs.append(
-            f"line {line}: band {band!r} varies by year and month; give both "
-            f"(year {rec['year']!r}, month {rec['month']!r})"
+            f"line {line}: band {band!r} varies by year and month; give both (year {rec['year']!r}, month {rec['month']!r})"
         )
     if year is not None and not 1900 <= year <= 2100:
         errs.append(f"line {line}: year {year} is not a plausible calendar year")
@@ -631,9 +628,7 @@ def _window_over_grid(src: rasterio.io.DatasetReader, grid: Grid, where: str) ->
         gx0 = gy0 = gx1 = gy1 = math.nan
     sx0, sy0, sx1, sy1 = src.bounds
     overlap = (
-        all(math.isfinite(v) for v in (gx0, gy0, gx1, gy1))
-        and min(gx1, sx1) > max(gx0, sx0)
-        and min(gy1, sy1) > max(gy0, sy0)
+        all(math.isfinite(v) for v in (gx0, gy0, gx1, gy1)) and min(gx1, sx1) > max(gx0, sx0) and min(gy1, sy1) > max(gy0, sy0)
     )
     if not overlap:
         hint = ""

@@ -62,9 +62,7 @@ def _package_npz() -> Path:
     """The ``.npz`` that ``global-land-mask`` ships, found without importing the package."""
     spec = importlib.util.find_spec("global_land_mask")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDataError(
-            "the land mask needs the package 'global-land-mask' (pip install global-land-mask==1.0.0)"
-        )
+        raise MissingDataError("the land mask needs the package 'global-land-mask' (pip install global-land-mask==1.0.0)")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "globe_combined_mask_compressed.npz"
         if path.is_file():
@@ -161,8 +159,7 @@ def _check_lat_lon(lat: np.ndarray, lon: np.ndarray, what: str = "coordinates") 
     if out.any():
         i = int(np.flatnonzero(out.ravel())[0])
         raise InputError(
-            f"{what}: latitude must lie in [-90, 90] degrees, got {lat.ravel()[i]!r} at index {i}; "
-            "were lat and lon swapped?"
+            f"{what}: latitude must lie in [-90, 90] degrees, got {lat.ravel()[i]!r} at index {i}; were lat and lon swapped?"
         )
 
 

@@ -298,9 +298,11 @@ def _simulate_year(
     health = np.exp(-2.0 * np.cumsum(lagged, axis=0) / np.arange(1, T + 1)[:, None, None])
     crop = world["cropland"][None]
     canopy = GREEN_UP[:, None, None] * health
-    natural = (0.30 + 0.45 * np.array([0.2, 0.45, 0.8, 0.95, 1.0, 0.95, 0.8])[:, None, None]) * (
-        1.0 - 0.45 * np.clip((-lon - 98.0) / 5.0, 0.0, 1.0)
-    )[None] * np.exp(-0.3 * np.tensordot(np.ones(T) / T, deficit, axes=1))[None]
+    natural = (
+        (0.30 + 0.45 * np.array([0.2, 0.45, 0.8, 0.95, 1.0, 0.95, 0.8])[:, None, None])
+        * (1.0 - 0.45 * np.clip((-lon - 98.0) / 5.0, 0.0, 1.0))[None]
+        * np.exp(-0.3 * np.tensordot(np.ones(T) / T, deficit, axes=1))[None]
+    )
     ndvi = crop * (0.22 + 0.68 * canopy / (canopy + 0.25) * 1.25) + (1.0 - crop) * natural
     evi = crop * (0.10 + 0.58 * canopy**1.1) + (1.0 - crop) * (0.55 * natural - 0.05)
     # Residual cloud in the monthly composites: patches about 40 km across over ~10% of the area,
@@ -323,7 +325,9 @@ def _simulate_year(
 
 # ---------------------------------------------------------------------------------------------
 # 5. counties: anchors, labels, aggregation
-def _county_table(counties: gpd.GeoDataFrame, index: np.ndarray, grid: Grid, cropland: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+def _county_table(
+    counties: gpd.GeoDataFrame, index: np.ndarray, grid: Grid, cropland: np.ndarray, lon: np.ndarray, lat: np.ndarray
+) -> pd.DataFrame:
     """Per-county pixel count, cropland area and crop-centre anchor pixel."""
     n = len(counties)
     flat = index.ravel()
@@ -439,7 +443,11 @@ def simulate(config: SimulationConfig | str = "demo", progress: bool = True) -> 
         terms["potential"].append(potential_c[labelled])
         terms["water"].append(-potential_c[labelled] * water_c[labelled])
         terms["heat"].append(-potential_c[labelled] * heat_c[labelled])
-        terms["excess"].append(expected_px[labelled] - (potential_c * np.exp(-(water_c + heat_c)))[labelled] - cfg.trend_bu_per_year * (year - cfg.base_year))
+        terms["excess"].append(
+            expected_px[labelled]
+            - (potential_c * np.exp(-(water_c + heat_c)))[labelled]
+            - cfg.trend_bu_per_year * (year - cfg.base_year)
+        )
         terms["trend"].append(np.full(labelled.sum(), cfg.trend_bu_per_year * (year - cfg.base_year)))
         terms["effect"].append(effect[labelled])
         terms["noise"].append((observed - expected)[labelled])
@@ -463,7 +471,11 @@ def _truth(cfg: SimulationConfig, yields: pd.DataFrame, terms: dict[str, list[np
     return {
         "description": "True drivers of the simulated Corn Belt; see docs/simulated-data.md.",
         "months": months,
-        "critical_months": {"water": dict(zip(months, WATER_WEIGHTS.tolist())), "heat": dict(zip(months, HEAT_WEIGHTS.tolist())), "combined": dict(zip(months, mix.tolist()))},
+        "critical_months": {
+            "water": dict(zip(months, WATER_WEIGHTS.tolist())),
+            "heat": dict(zip(months, HEAT_WEIGHTS.tolist())),
+            "combined": dict(zip(months, mix.tolist())),
+        },
         "drivers": {
             "ppt": "water stress (lagged water balance vs. demand), July-August weighted; May-June excess rain",
             "lst_day": f"heat stress above {HEAT_THRESHOLD_C:g} degC, July weighted; raises water demand",

@@ -218,8 +218,17 @@ class JobRunner:
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
             atomic_write_text(job_dir / SPEC_FILE, json.dumps(spec.to_dict(), indent=1))
-            write_status(job_dir, job_id=job_id, kind=spec.kind, name=spec.name, state="starting", created=round(time.time(), 3),
-                         out=str(out), attempts=0, workers=spec.workers)
+            write_status(
+                job_dir,
+                job_id=job_id,
+                kind=spec.kind,
+                name=spec.name,
+                state="starting",
+                created=round(time.time(), 3),
+                out=str(out),
+                attempts=0,
+                workers=spec.workers,
+            )
             self._spawn(job_id, resume=False)
         except BaseException as exc:
             self._spawn_failed(job_id, exc)
@@ -265,18 +274,30 @@ class JobRunner:
             stale.unlink(missing_ok=True)
         status = read_status(job_dir)
         workers = int(status.get("workers", 1))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONUNBUFFERED": "1",
+        }
         for var in ("GEOAPP_DATA_DIR", "GEOAPP_CHECKPOINT_DIR", "GEOAPP_JOBS_DIR"):  # the worker runs from the repository
             if var in env:
                 env[var] = str(Path(env[var]).absolute())
         if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))  # do not oversubscribe the cores
         with open(job_dir / LOG_FILE, "a", encoding="utf-8") as log:
-            log.write(f"--- {'resume' if resume else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self._command(job_dir, workers, resume)[1:])}\n")
+            log.write(
+                f"--- {'resume' if resume else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self._command(job_dir, workers, resume)[1:])}\n"
+            )
             log.flush()
-            proc = subprocess.Popen(self._command(job_dir, workers, resume), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                self._command(job_dir, workers, resume),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         JobRunner._children[proc.pid] = proc
         write_status(job_dir, pid=proc.pid, pid_start=_start_ticks(proc.pid), attempts=int(status.get("attempts", 0)) + 1)
         try:
@@ -343,8 +364,13 @@ class JobRunner:
                 except OSError:
                     pass
             status = write_status(
-                job_dir, state="cancelled" if cancelled else "failed", finished=round(time.time(), 3), eta_s=None,
-                error=None if cancelled else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
+                job_dir,
+                state="cancelled" if cancelled else "failed",
+                finished=round(time.time(), 3),
+                eta_s=None,
+                error=None
+                if cancelled
+                else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
                 + (f"; last log line: {tail[-1]}" if tail else ""),
             )
         release_lock(self.root, job_id)

@@ -86,15 +86,19 @@ class JobSpec:
             raise InputError(f"dataset folder {self.dataset!r} has no dataset.json; build it with `python -m geoapp data build`")
         cfg = validate_config(self.kind, self.config)  # raises on unknown keys and bad values
         if cfg.batch_size < 2 * self.workers:
-            raise InputError(f"batch size {cfg.batch_size} split over {self.workers} workers leaves fewer than 2 examples per "
-                             f"worker step (BatchNorm needs 2): use a batch size of at least {2 * self.workers}")
+            raise InputError(
+                f"batch size {cfg.batch_size} split over {self.workers} workers leaves fewer than 2 examples per "
+                f"worker step (BatchNorm needs 2): use a batch size of at least {2 * self.workers}"
+            )
         device = resolve_device(cfg.device)  # raises for 'cuda' when no GPU is visible
         if device.device.type == "cuda":
             import torch
 
             if self.workers > torch.cuda.device_count():
-                raise InputError(f"{self.workers} workers on the GPU need {self.workers} GPUs; {torch.cuda.device_count()} visible "
-                                 "(lower the workers, or choose device 'cpu')")
+                raise InputError(
+                    f"{self.workers} workers on the GPU need {self.workers} GPUs; {torch.cuda.device_count()} visible "
+                    "(lower the workers, or choose device 'cpu')"
+                )
 
     def trainer_config(self):
         """The validated trainer config (:class:`YieldTrainConfig` or :class:`LocationTrainConfig`)."""
@@ -102,8 +106,13 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``spec.json``), with every hyperparameter spelled out."""
-        return {"kind": self.kind, "name": self.name, "config": asdict(self.trainer_config()), "workers": self.workers,
-                "dataset": self.dataset}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "config": asdict(self.trainer_config()),
+            "workers": self.workers,
+            "dataset": self.dataset,
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> JobSpec:

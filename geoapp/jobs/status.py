@@ -23,7 +23,17 @@ from typing import Any
 
 from geoapp.fileio import atomic_write_text
 
-__all__ = ["STATES", "ACTIVE_STATES", "read_status", "write_status", "log_tail", "STATUS_FILE", "LOG_FILE", "SPEC_FILE", "CANCEL_FILE"]
+__all__ = [
+    "STATES",
+    "ACTIVE_STATES",
+    "read_status",
+    "write_status",
+    "log_tail",
+    "STATUS_FILE",
+    "LOG_FILE",
+    "SPEC_FILE",
+    "CANCEL_FILE",
+]
 
 STATES = ("starting", "running", "cancelling", "finished", "cancelled", "failed")
 """starting: spawned, not yet training; running; cancelling: a cancel was asked, the worker has not

@@ -55,22 +55,47 @@ class StatusMonitor(TrainingMonitor):
         if kind == "start":
             self._epochs, self._steps = int(event["epochs"]), int(event["steps"])
             self._t0, self._done_at_start = now, int(event["start_epoch"]) * self._steps
-            write_status(self.job_dir, state="running", started=round(now, 3), device=event["device"], world_size=event["world_size"],
-                         epochs=self._epochs, steps=self._steps, epoch=int(event["start_epoch"]) + 1, step=0)
-            print(f"training on {event['device']} ({event['world_size']} worker(s)), {self._epochs} epochs of {self._steps} steps"
-                  + (f", resuming after epoch {event['start_epoch']}" if event["start_epoch"] else ""), flush=True)
+            write_status(
+                self.job_dir,
+                state="running",
+                started=round(now, 3),
+                device=event["device"],
+                world_size=event["world_size"],
+                epochs=self._epochs,
+                steps=self._steps,
+                epoch=int(event["start_epoch"]) + 1,
+                step=0,
+            )
+            print(
+                f"training on {event['device']} ({event['world_size']} worker(s)), {self._epochs} epochs of {self._steps} steps"
+                + (f", resuming after epoch {event['start_epoch']}" if event["start_epoch"] else ""),
+                flush=True,
+            )
         elif kind == "step":
             if now - self._last_write >= self.interval_s or event["step"] == event["steps"]:
                 self._last_write = now
-                write_status(self.job_dir, epoch=event["epoch"], step=event["step"], loss=event["loss"],
-                             eta_s=self._eta(event["epoch"], event["step"]))
+                write_status(
+                    self.job_dir,
+                    epoch=event["epoch"],
+                    step=event["step"],
+                    loss=event["loss"],
+                    eta_s=self._eta(event["epoch"], event["step"]),
+                )
         elif kind == "epoch":
             record = {k: v for k, v in event.items() if k != "event"}
             best = self.out / "best" if self.out is not None and (self.out / "best" / "card.json").exists() else None
-            write_status(self.job_dir, metrics=record, epoch=record["epoch"], eta_s=self._eta(record["epoch"], self._steps),
-                         checkpoint=None if best is None else str(best))
-            print("epoch " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "time"),
-                  flush=True)
+            write_status(
+                self.job_dir,
+                metrics=record,
+                epoch=record["epoch"],
+                eta_s=self._eta(record["epoch"], self._steps),
+                checkpoint=None if best is None else str(best),
+            )
+            print(
+                "epoch "
+                + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "time"),
+                flush=True,
+            )
         elif kind == "end":
             write_status(self.job_dir, checkpoint=event["checkpoint"], stopped_early=event["stopped_early"])
 
@@ -105,8 +130,10 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
             _record_own_pid(job_dir)
         spec = JobSpec.from_dict(json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8")))
         if not status.get("out"):
-            raise InputError(f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "
-                             "start a new job")
+            raise InputError(
+                f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "
+                "start a new job"
+            )
         out = Path(status["out"])
         monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
         cfg = spec.trainer_config()
@@ -114,16 +141,28 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
             from geoapp.data.dataset import default_dataset_path, load_dataset
             from geoapp.training.yield_trainer import train_yield
 
-            best = train_yield(cfg, load_dataset(spec.dataset or default_dataset_path("demo")), out, resume=resume, progress=False, monitor=monitor)
+            best = train_yield(
+                cfg,
+                load_dataset(spec.dataset or default_dataset_path("demo")),
+                out,
+                resume=resume,
+                progress=False,
+                monitor=monitor,
+            )
         else:
             from geoapp.training.location_trainer import train_location
 
             best = train_location(cfg, out, resume=resume, progress=False, monitor=monitor)
         if main_rank:
             state = "finished" if (best / "card.json").exists() else "failed"
-            write_status(job_dir, state=state, finished=round(time.time(), 3), eta_s=0.0,
-                         checkpoint=str(best) if state == "finished" else None,
-                         error=None if state == "finished" else "training ended without a best checkpoint")
+            write_status(
+                job_dir,
+                state=state,
+                finished=round(time.time(), 3),
+                eta_s=0.0,
+                checkpoint=str(best) if state == "finished" else None,
+                error=None if state == "finished" else "training ended without a best checkpoint",
+            )
             print(f"{state}: best checkpoint {best}", flush=True)
         return 0
     except TrainingCancelled as exc:
@@ -134,7 +173,9 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the status file
         traceback.print_exc()
         if main_rank:
-            write_status(job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}")
+            write_status(
+                job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}"
+            )
         else:  # torchrun will stop rank 0 before it can report this: leave it where the runner looks
             from geoapp.fileio import atomic_write_text
             from geoapp.jobs.runner import rank_error_file

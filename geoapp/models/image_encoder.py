@@ -51,7 +51,10 @@ class PatchEncoder(nn.Module):
         self.in_channels = in_channels
         widths = [width, width * 2, width * 4, width * 8]
         self.features = nn.Sequential(
-            _block(in_channels, widths[0]), _block(widths[0], widths[1]), _block(widths[1], widths[2]), _block(widths[2], widths[3])
+            _block(in_channels, widths[0]),
+            _block(widths[0], widths[1]),
+            _block(widths[1], widths[2]),
+            _block(widths[2], widths[3]),
         )
         self.head = nn.Sequential(nn.Linear(widths[3], widths[3]), nn.ReLU(inplace=True), nn.Linear(widths[3], embed_dim))
         self.register_buffer("mean", torch.full((1, in_channels, 1, 1), 0.35))

@@ -41,7 +41,9 @@ def _solve(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, floa
     return coef, float(y_mean)
 
 
-def fit_ridge(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, alphas=ALPHAS) -> tuple[RidgeRegression, float]:
+def fit_ridge(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, alphas=ALPHAS
+) -> tuple[RidgeRegression, float]:
     """Fit on training examples, choose alpha by validation MSE; returns the model and the alpha."""
     mean = x_train.mean(axis=0)
     scale = np.maximum(x_train.std(axis=0), 1e-9)

@@ -24,7 +24,16 @@ from geoapp import __version__
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
 
-__all__ = ["ensure_writable", "save_checkpoint", "load_checkpoint", "read_card", "check_card", "list_checkpoints", "optimizer_to_flat", "optimizer_from_flat"]
+__all__ = [
+    "ensure_writable",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_card",
+    "check_card",
+    "list_checkpoints",
+    "optimizer_to_flat",
+    "optimizer_from_flat",
+]
 
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
@@ -140,7 +149,10 @@ def load_checkpoint(
             meta = json.loads((folder / STATE_JSON).read_text())
         except (SafetensorError, OSError, ValueError) as exc:
             raise DataFileError(f"training state in {str(folder)!r} is corrupted: {exc}") from exc
-        state = {"optimizer": optimizer_from_flat(tensors, meta), **{k: v for k, v in meta.items() if k not in ("param_groups", "scalars")}}
+        state = {
+            "optimizer": optimizer_from_flat(tensors, meta),
+            **{k: v for k, v in meta.items() if k not in ("param_groups", "scalars")},
+        }
     return weights, card, state
 
 

@@ -36,7 +36,12 @@ def resolve_device(choice: str = "auto") -> DeviceInfo:
     if choice in ("auto", "cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return DeviceInfo(torch.device("cuda", 0), props.name, round(props.total_memory / 2**30, 1), amp=True)
-    return DeviceInfo(torch.device("cpu"), f"CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})", None, amp=False)
+    return DeviceInfo(
+        torch.device("cpu"),
+        f"CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})",
+        None,
+        amp=False,
+    )
 
 
 def describe_devices() -> str:

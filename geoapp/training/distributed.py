@@ -29,7 +29,16 @@ from torch.utils.data import DistributedSampler
 from geoapp.errors import InputError
 from geoapp.training.device import DeviceInfo, resolve_device
 
-__all__ = ["DistContext", "init_distributed", "epoch_order", "batches_per_epoch", "wrap_model", "mean_across", "broadcast_value", "shutdown"]
+__all__ = [
+    "DistContext",
+    "init_distributed",
+    "epoch_order",
+    "batches_per_epoch",
+    "wrap_model",
+    "mean_across",
+    "broadcast_value",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)

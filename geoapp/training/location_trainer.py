@@ -49,7 +49,15 @@ from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
 
-__all__ = ["LocationTrainConfig", "LocationSplits", "split_locations", "make_splits", "build_contrastive_model", "train_location", "geolocation_metrics"]
+__all__ = [
+    "LocationTrainConfig",
+    "LocationSplits",
+    "split_locations",
+    "make_splits",
+    "build_contrastive_model",
+    "train_location",
+    "geolocation_metrics",
+]
 
 MODEL_NAME = "contrastive-sh-siren"
 
@@ -141,7 +149,10 @@ def build_contrastive_model(cfg: LocationTrainConfig) -> ContrastiveModel:
 def embed_images(model: ContrastiveModel, patches: np.ndarray, device: torch.device, batch: int = 1024) -> torch.Tensor:
     """Unit-norm image embeddings (N, D) on CPU."""
     model.eval()
-    out = [model.embed_images(torch.from_numpy(patches[i : i + batch]).to(device)).float().cpu() for i in range(0, len(patches), batch)]
+    out = [
+        model.embed_images(torch.from_numpy(patches[i : i + batch]).to(device)).float().cpu()
+        for i in range(0, len(patches), batch)
+    ]
     return torch.cat(out)
 
 
@@ -150,11 +161,16 @@ def embed_locations(model: ContrastiveModel, latlon: np.ndarray, device: torch.d
     """Unit-norm location embeddings (N, D) on CPU of (N, 2) lat/lon degrees."""
     model.eval()
     t = torch.as_tensor(latlon, dtype=torch.float32)
-    out = [model.embed_locations(t[i : i + batch, 0].to(device), t[i : i + batch, 1].to(device)).float().cpu() for i in range(0, len(t), batch)]
+    out = [
+        model.embed_locations(t[i : i + batch, 0].to(device), t[i : i + batch, 1].to(device)).float().cpu()
+        for i in range(0, len(t), batch)
+    ]
     return torch.cat(out)
 
 
-def geolocation_metrics(pred: np.ndarray, true: np.ndarray, thresholds_km: tuple[int, ...] = (25, 200, 750, 2500)) -> dict[str, float]:
+def geolocation_metrics(
+    pred: np.ndarray, true: np.ndarray, thresholds_km: tuple[int, ...] = (25, 200, 750, 2500)
+) -> dict[str, float]:
     """Accuracy within each threshold (fraction) and median great-circle error (km) of (N, 2) lat/lon."""
     d = haversine_km(pred[:, 0], pred[:, 1], true[:, 0], true[:, 1])
     out = {f"acc_{t}km": float(np.mean(d <= t)) for t in thresholds_km}
@@ -162,7 +178,9 @@ def geolocation_metrics(pred: np.ndarray, true: np.ndarray, thresholds_km: tuple
     return out
 
 
-def _evaluate(model: ContrastiveModel, patches: np.ndarray, latlon: np.ndarray, gallery: np.ndarray, device: torch.device) -> dict[str, float]:
+def _evaluate(
+    model: ContrastiveModel, patches: np.ndarray, latlon: np.ndarray, gallery: np.ndarray, device: torch.device
+) -> dict[str, float]:
     img = embed_images(model, patches, device)
     gal = embed_locations(model, gallery, device)
     best = (img @ gal.t()).argmax(dim=1).numpy()
@@ -201,16 +219,26 @@ def train_location(
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
     steps_per_epoch = batches_per_epoch(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)), batch)
     if steps_per_epoch < 1:
-        raise InputError(f"{cfg.n_train} training locations make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
-                         f"{ctx.world_size} worker(s)); use more locations (n_train) or fewer workers")
+        raise InputError(
+            f"{cfg.n_train} training locations make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
+            f"{ctx.world_size} worker(s)); use more locations (n_train) or fewer workers"
+        )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
     if resume:
         recover_run_folders(out, ctx)
-        state = resume_from_last(out / "last", model, opt, sched, scaler, steps_per_epoch, cfg.epochs,
-                                 expected={"location_encoder": asdict(location_encoder_config(cfg))})
+        state = resume_from_last(
+            out / "last",
+            model,
+            opt,
+            sched,
+            scaler,
+            steps_per_epoch,
+            cfg.epochs,
+            expected={"location_encoder": asdict(location_encoder_config(cfg))},
+        )
         if state is not None:
             start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
         if ctx.is_main:
@@ -227,17 +255,29 @@ def train_location(
         "world_size": ctx.world_size,
     }
     if ctx.is_main:
-        monitor.report({"event": "start", "epochs": cfg.epochs, "steps": steps_per_epoch, "start_epoch": start_epoch,
-                        "device": dev.name, "world_size": ctx.world_size})
+        monitor.report(
+            {
+                "event": "start",
+                "epochs": cfg.epochs,
+                "steps": steps_per_epoch,
+                "start_epoch": start_epoch,
+                "device": dev.name,
+                "world_size": ctx.world_size,
+            }
+        )
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t0 = time.perf_counter()
         order = epoch_order(cfg.n_train, epoch, cfg.seed, ctx)
         losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main), leave=False)
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main), leave=False
+        )
         for step in bar:
             if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
-                raise TrainingCancelled(f"location training cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}")
+                raise TrainingCancelled(
+                    f"location training cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}"
+                )
             idx = np.sort(order[step * batch : (step + 1) * batch])
             if len(idx) < 2:
                 continue
@@ -253,7 +293,9 @@ def train_location(
             losses.append(float(loss.detach()))
             if ctx.is_main:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
-                monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps_per_epoch, "loss": losses[-1]})
+                monitor.report(
+                    {"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps_per_epoch, "loss": losses[-1]}
+                )
         train_loss = mean_across({"train_loss": float(np.mean(losses)) if losses else math.nan}, ctx)["train_loss"]
         if ctx.is_main:
             val = _evaluate(model, splits.val_patches, splits.val, gallery, dev.device)
@@ -270,7 +312,9 @@ def train_location(
             if score > best_val:
                 best_val = score
                 save_checkpoint(out / "best", model, card)
-            save_checkpoint(out / "last", model, card, optimizer=opt, train_state=train_state(scaler, epoch=epoch, best_val=best_val))
+            save_checkpoint(
+                out / "last", model, card, optimizer=opt, train_state=train_state(scaler, epoch=epoch, best_val=best_val)
+            )
             monitor.report({"event": "epoch", **record})
             if progress:
                 tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))

@@ -36,4 +36,3 @@ class TrainingMonitor:
     def stop_requested(self) -> bool:
         """True to stop training at the next step."""
         return False
-

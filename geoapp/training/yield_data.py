@@ -118,7 +118,9 @@ class YieldTileSource:
         from geoapp.data.tiles import tile_origin
 
         shape = self.cube.shape[-2:]
-        return np.array([tile_origin(int(r), int(c), self.tile_px, shape) for r, c in self.anchors[county]], dtype=np.int64).reshape(-1, 2)
+        return np.array(
+            [tile_origin(int(r), int(c), self.tile_px, shape) for r, c in self.anchors[county]], dtype=np.int64
+        ).reshape(-1, 2)
 
     def context_tiles(
         self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None, temporal_neighbour: str = "month"

@@ -121,7 +121,12 @@ def rmse_r2(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 @torch.inference_mode()
 def predict_examples(
-    model: YieldModel, source: YieldTileSource, ex: Examples, device: torch.device, batch: int = 128, mask_group: str | None = None
+    model: YieldModel,
+    source: YieldTileSource,
+    ex: Examples,
+    device: torch.device,
+    batch: int = 128,
+    mask_group: str | None = None,
 ) -> np.ndarray:
     """Predicted yields (N,) in bu/acre for every example (eval mode, batched).
 
@@ -150,7 +155,9 @@ class _TrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, anchor: torch.Tensor, sn: torch.Tensor | None = None, sd: torch.Tensor | None = None, tn: torch.Tensor | None = None):
+    def forward(
+        self, anchor: torch.Tensor, sn: torch.Tensor | None = None, sd: torch.Tensor | None = None, tn: torch.Tensor | None = None
+    ):
         if sn is None:
             return self.model(anchor), None
         q = self.model.forward_quadruplet(anchor, sn, sd, tn)
@@ -193,10 +200,15 @@ def train_yield(
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
     steps = batches_per_epoch(len(epoch_order(len(ex_train), 0, cfg.seed, ctx)), batch)
     if steps < 1:
-        raise InputError(f"{len(ex_train)} training examples make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
-                         f"{ctx.world_size} worker(s)); use more examples (max_train_examples) or fewer workers")
+        raise InputError(
+            f"{len(ex_train)} training examples make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
+            f"{ctx.world_size} worker(s)); use more examples (max_train_examples) or fewer workers"
+        )
     mcfg = yield_model_config(
-        cfg.model, cfg.size, target_mean=float(ex_train.target.mean()), target_std=float(ex_train.target.std()),
+        cfg.model,
+        cfg.size,
+        target_mean=float(ex_train.target.mean()),
+        target_std=float(ex_train.target.std()),
         **{"in_channels": len(bands), **cfg.model_overrides},
     )
     model = YieldModel(mcfg).to(dev.device)
@@ -207,12 +219,25 @@ def train_yield(
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
-    dataset_card = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px,
-                    "resolution_m": ds.grid.resolution_m}
+    dataset_card = {
+        "name": ds.name,
+        "fingerprint": ds.fingerprint,
+        "simulated": ds.simulated,
+        "tile_px": ds.tile_px,
+        "resolution_m": ds.grid.resolution_m,
+    }
     if resume:
         recover_run_folders(out, ctx)
-        state = resume_from_last(out / "last", model, opt, sched, scaler, steps, cfg.epochs,
-                                 expected={"model_config": mcfg.to_dict(), "dataset": dataset_card})
+        state = resume_from_last(
+            out / "last",
+            model,
+            opt,
+            sched,
+            scaler,
+            steps,
+            cfg.epochs,
+            expected={"model_config": mcfg.to_dict(), "dataset": dataset_card},
+        )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
         if ctx.is_main:
@@ -231,8 +256,16 @@ def train_yield(
         "world_size": ctx.world_size,
     }
     if ctx.is_main:
-        monitor.report({"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": start, "device": dev.name,
-                        "world_size": ctx.world_size})
+        monitor.report(
+            {
+                "event": "start",
+                "epochs": cfg.epochs,
+                "steps": steps,
+                "start_epoch": start,
+                "device": dev.name,
+                "world_size": ctx.world_size,
+            }
+        )
     stopped_early = stale >= cfg.patience  # a resumed run that had already stopped early trains no more
     for epoch in range(start, start if stopped_early else cfg.epochs):
         model.train()
@@ -240,11 +273,17 @@ def train_yield(
         order = epoch_order(len(ex_train), epoch, cfg.seed, ctx)
         rng = np.random.default_rng([cfg.seed, epoch, ctx.rank])  # context draws: replayed on resume
         sums: dict[str, float] = {}
-        bar = tqdm(range(steps), desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (progress and ctx.is_main), leave=False)
+        bar = tqdm(
+            range(steps),
+            desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}",
+            disable=not (progress and ctx.is_main),
+            leave=False,
+        )
         for step in bar:
             if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
-                raise TrainingCancelled(f"training of {cfg.model} {test_year} cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}")
+                raise TrainingCancelled(
+                    f"training of {cfg.model} {test_year} cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}"
+                )
             idx = order[step * batch : (step + 1) * batch]
             if len(idx) < 2:  # BatchNorm needs two examples
                 continue
@@ -274,12 +313,20 @@ def train_yield(
         if ctx.is_main:
             val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
             record = log.write(
-                epoch=epoch + 1, seconds=seconds, samples_per_s=len(ex_train) / seconds, val_rmse=val_rmse, val_r2=val_r2,
+                epoch=epoch + 1,
+                seconds=seconds,
+                samples_per_s=len(ex_train) / seconds,
+                val_rmse=val_rmse,
+                val_r2=val_r2,
                 **train_means,
             )
             if val_rmse < best_rmse:
                 test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
-                save_checkpoint(out / "best", model, {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}})
+                save_checkpoint(
+                    out / "best",
+                    model,
+                    {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}},
+                )
             monitor.report({"event": "epoch", **record})
             if progress:
                 tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
@@ -289,8 +336,13 @@ def train_yield(
         else:
             stale += 1
         if ctx.is_main:
-            save_checkpoint(out / "last", model, {**card_base, "epoch": epoch + 1, "metrics": record}, optimizer=opt,
-                            train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale))
+            save_checkpoint(
+                out / "last",
+                model,
+                {**card_base, "epoch": epoch + 1, "metrics": record},
+                optimizer=opt,
+                train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale),
+            )
         if stale >= cfg.patience:
             stopped_early = True
             break

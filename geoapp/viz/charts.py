@@ -27,7 +27,13 @@ def yield_history(yields: pd.DataFrame, title: str, highlight_year: int | None =
         row = df[df["year"] == highlight_year]
         if not row.empty and pd.notna(row["yield"].iloc[0]):
             fig.add_trace(
-                go.Scatter(x=row["year"], y=row["yield"], mode="markers", marker={"size": 14, "symbol": "circle-open"}, name=str(highlight_year))
+                go.Scatter(
+                    x=row["year"],
+                    y=row["yield"],
+                    mode="markers",
+                    marker={"size": 14, "symbol": "circle-open"},
+                    name=str(highlight_year),
+                )
             )
     fig.update_layout(
         title=f"{title}{' (simulated)' if simulated else ''}",
@@ -78,16 +84,26 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
     hi = float(max(table["true"].max(), table["predicted"].max()))
     fig = go.Figure(
         [
-            go.Scatter(x=table["true"], y=table["predicted"], mode="markers", marker={"size": 5, "opacity": 0.6},
-                       text=table["geoid"], hovertemplate="GEOID %{text}<br>true %{x:.1f}<br>predicted %{y:.1f}<extra></extra>", name="counties"),
+            go.Scatter(
+                x=table["true"],
+                y=table["predicted"],
+                mode="markers",
+                marker={"size": 5, "opacity": 0.6},
+                text=table["geoid"],
+                hovertemplate="GEOID %{text}<br>true %{x:.1f}<br>predicted %{y:.1f}<extra></extra>",
+                name="counties",
+            ),
             go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="1:1"),
         ]
     )
     fig.update_layout(
         # two lines, the simulated label first, so a narrow column never cuts it off
         title=f"{title}{' (simulated)' if simulated else ''}<br>RMSE {rmse:.2f} bu/acre, R² {r2:.3f}",
-        xaxis_title="true yield (bu/acre)", yaxis_title="predicted yield (bu/acre)", height=440,
-        margin={"l": 10, "r": 10, "t": 70, "b": 10}, showlegend=False,
+        xaxis_title="true yield (bu/acre)",
+        yaxis_title="predicted yield (bu/acre)",
+        height=440,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        showlegend=False,
     )
     return fig
 
@@ -95,10 +111,25 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
 def attention_heatmap(matrix, title: str) -> go.Figure:
     """Months x months heatmap of an attention matrix (rows: the month attending; columns: attended)."""
     months = [MONTH_NAMES[m] for m in MONTH_ORDER]
-    fig = go.Figure(go.Heatmap(z=matrix, x=months, y=months, colorscale="Viridis", zmin=0, colorbar={"title": "weight"},
-                               hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="attended month", yaxis_title="attending month", yaxis_autorange="reversed",
-                      height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=months,
+            y=months,
+            colorscale="Viridis",
+            zmin=0,
+            colorbar={"title": "weight"},
+            hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="attended month",
+        yaxis_title="attending month",
+        yaxis_autorange="reversed",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig
 
 
@@ -107,17 +138,36 @@ def attention_received(received, truth: dict | None, title: str) -> go.Figure:
     months = [MONTH_NAMES[m] for m in MONTH_ORDER]
     bars = [go.Bar(x=months, y=list(received), name="learned attention received")]
     if truth:
-        bars.append(go.Bar(x=months, y=[truth.get(str(m), truth.get(m, 0.0)) for m in MONTH_ORDER], name="true critical-month weight (simulation)"))
+        bars.append(
+            go.Bar(
+                x=months,
+                y=[truth.get(str(m), truth.get(m, 0.0)) for m in MONTH_ORDER],
+                name="true critical-month weight (simulation)",
+            )
+        )
     fig = go.Figure(bars)
-    fig.update_layout(title=title, barmode="group", yaxis_title="share", height=360, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis_title="share",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
 def ablation_bars(summary: pd.DataFrame, title: str) -> go.Figure:
     """Bars of the change in RMSE (bu/acre) when each feature group is masked."""
     df = summary[summary["group"] != "none (all inputs)"]
-    fig = go.Figure(go.Bar(x=df["group"], y=df["delta_rmse"], text=[f"{v:+.2f}" for v in df["delta_rmse"]], textposition="outside"))
-    fig.update_layout(title=title, xaxis_title="masked feature group", yaxis_title="change in RMSE (bu/acre)", height=380,
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig = go.Figure(
+        go.Bar(x=df["group"], y=df["delta_rmse"], text=[f"{v:+.2f}" for v in df["delta_rmse"]], textposition="outside")
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="masked feature group",
+        yaxis_title="change in RMSE (bu/acre)",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig

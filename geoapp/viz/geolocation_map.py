@@ -30,17 +30,31 @@ def prediction_map(
         folium.raster_layers.ImageOverlay(basemap_url, bounds=bounds, opacity=1.0, name="basemap").add_to(m)
     for rank, (lat, lon, score) in reversed(list(enumerate(predictions, start=1))):
         folium.CircleMarker(
-            (lat, lon), radius=11 if rank == 1 else 7, color="#ffeb3b" if rank == 1 else "#ff9800", weight=3, fill=False,
+            (lat, lon),
+            radius=11 if rank == 1 else 7,
+            color="#ffeb3b" if rank == 1 else "#ff9800",
+            weight=3,
+            fill=False,
             tooltip=f"#{rank}: {lat:.2f}, {lon:.2f} (score {score:.3f})",
         ).add_to(m)
     if truth is not None:
-        folium.CircleMarker(truth, radius=6, color="#ffffff", weight=2, fill=True, fill_color="#e53935", fill_opacity=1.0,
-                            tooltip=f"true place: {truth[0]:.2f}, {truth[1]:.2f}").add_to(m)
+        folium.CircleMarker(
+            truth,
+            radius=6,
+            color="#ffffff",
+            weight=2,
+            fill=True,
+            fill_color="#e53935",
+            fill_opacity=1.0,
+            tooltip=f"true place: {truth[0]:.2f}, {truth[1]:.2f}",
+        ).add_to(m)
         if predictions:
             folium.PolyLine([truth, predictions[0][:2]], color="#ffffff", weight=2, dash_array="6").add_to(m)
     points = [p[:2] for p in predictions] + ([truth] if truth else [])
     if points:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         pad = 8.0
-        m.fit_bounds([[max(min(lats) - pad, -80), max(min(lons) - pad, -180)], [min(max(lats) + pad, 80), min(max(lons) + pad, 180)]])
+        m.fit_bounds(
+            [[max(min(lats) - pad, -80), max(min(lons) - pad, -180)], [min(max(lats) + pad, 80), min(max(lons) + pad, 180)]]
+        )
     return m

@@ -20,7 +20,15 @@ from scipy.spatial import cKDTree
 
 from geoapp.viz.maps import OfflineMap
 
-__all__ = ["RasterIndex", "build_raster_index", "field_png", "png_data_url", "world_field_map", "mercator_basemap_jpeg", "MAX_LAT"]
+__all__ = [
+    "RasterIndex",
+    "build_raster_index",
+    "field_png",
+    "png_data_url",
+    "world_field_map",
+    "mercator_basemap_jpeg",
+    "MAX_LAT",
+]
 
 MAX_LAT = 85.0511  # Web Mercator's latitude limit, degrees
 
@@ -62,7 +70,9 @@ def build_raster_index(gallery_latlon: np.ndarray, width: int = 720, max_km: flo
     )
 
 
-def field_png(values: np.ndarray, raster: RasterIndex, vmin: float, vmax: float, colorscale: str = "Turbo", opacity: float = 0.85) -> bytes:
+def field_png(
+    values: np.ndarray, raster: RasterIndex, vmin: float, vmax: float, colorscale: str = "Turbo", opacity: float = 0.85
+) -> bytes:
     """PNG (RGBA) of per-gallery-point ``values`` (N,) drawn through ``raster``."""
     lut = np.array(
         [[int(c) for c in s[4:-1].split(",")] for s in sample_colorscale(colorscale, np.linspace(0, 1, 256).tolist())],
@@ -98,13 +108,23 @@ def world_field_map(
         reference: (lat, lon) of the reference point, drawn as a ring.
         basemap_url: URL (or data URL) of a Web-Mercator world image under the overlay.
     """
-    m = OfflineMap(location=(20.0, 0.0), zoom_start=1, tiles=None, height=height, min_zoom=1, max_bounds=True, world_copy_jump=False)
+    m = OfflineMap(
+        location=(20.0, 0.0), zoom_start=1, tiles=None, height=height, min_zoom=1, max_bounds=True, world_copy_jump=False
+    )
     if basemap_url:
         folium.raster_layers.ImageOverlay(basemap_url, bounds=bounds, opacity=1.0, name="basemap").add_to(m)
     folium.raster_layers.ImageOverlay(png_data_url(overlay_png), bounds=bounds, opacity=1.0, name="similarity").add_to(m)
     if reference is not None:
-        folium.CircleMarker(reference, radius=9, color="#000000", weight=3, fill=True, fill_color="#ffffff", fill_opacity=0.9,
-                            tooltip=f"reference {reference[0]:.2f}, {reference[1]:.2f}").add_to(m)
+        folium.CircleMarker(
+            reference,
+            radius=9,
+            color="#000000",
+            weight=3,
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=0.9,
+            tooltip=f"reference {reference[0]:.2f}, {reference[1]:.2f}",
+        ).add_to(m)
     m.fit_bounds([[-60, -170], [75, 170]])
     return m
 

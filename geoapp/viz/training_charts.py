@@ -29,9 +29,18 @@ def training_curves(records: list[dict[str, Any]], kind: str, title: str = "") -
     epochs = [r.get("epoch") for r in records]
     loss_keys = [k for k in dict.fromkeys(k for r in records for k in r) if k.startswith("train_")]
     for k in loss_keys:
-        fig.add_trace(go.Scatter(x=epochs, y=[r.get(k) for r in records], mode="lines+markers", name=k.removeprefix("train_")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=epochs, y=[r.get(key) for r in records], mode="lines+markers", name=label, showlegend=False,
-                             line={"color": "black"}), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(x=epochs, y=[r.get(k) for r in records], mode="lines+markers", name=k.removeprefix("train_")), row=1, col=1
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs, y=[r.get(key) for r in records], mode="lines+markers", name=label, showlegend=False, line={"color": "black"}
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
-    fig.update_layout(title=title or None, height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(
+        title=title or None, height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3}
+    )
     return fig

@@ -22,7 +22,18 @@ from geoapp.errors import InputError
 from geoapp.models.contrastive import clip_loss
 from geoapp.training.location_trainer import LocationTrainConfig, geolocation_metrics, split_locations, train_location
 
-TINY = LocationTrainConfig(n_train=256, n_val=64, n_test=64, epochs=1, batch_size=64, sh_degree=4, hidden_dim=32, embed_dim=16, image_width=4, val_gallery=300)
+TINY = LocationTrainConfig(
+    n_train=256,
+    n_val=64,
+    n_test=64,
+    epochs=1,
+    batch_size=64,
+    sh_degree=4,
+    hidden_dim=32,
+    embed_dim=16,
+    image_width=4,
+    val_gallery=300,
+)
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,18 @@ def trained(ds, tmp_path_factory):
     root = tmp_path_factory.mktemp("ck")
     out = {}
     for name in ("s-ha", "semi-sa"):
-        cfg = YieldTrainConfig(model=name, test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=32,
-                               r_n_km=24.0, r_d_km=64.0, model_overrides=SMALL, device="cpu")
+        cfg = YieldTrainConfig(
+            model=name,
+            test_year=2016,
+            n_train_years=3,
+            epochs=1,
+            batch_size=16,
+            max_train_examples=32,
+            r_n_km=24.0,
+            r_d_km=64.0,
+            model_overrides=SMALL,
+            device="cpu",
+        )
         out[name] = train_yield(cfg, ds, root / "yield" / name, progress=False)
     out["ridge"] = train_ridge(ds, [2012, 2013, 2014], 2015, 2016, root / "yield" / "ridge")
     out["root"] = root

@@ -104,8 +104,16 @@ def tiny_checkpoint(app_env, tmp_path, monkeypatch):
     root = tmp_path / "checkpoints"
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(root))
     ds = load_dataset(next(app_env.iterdir()))
-    cfg = YieldTrainConfig(model="s-ha", test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=32,
-                           model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}, device="cpu")
+    cfg = YieldTrainConfig(
+        model="s-ha",
+        test_year=2016,
+        n_train_years=3,
+        epochs=1,
+        batch_size=16,
+        max_train_examples=32,
+        model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
+        device="cpu",
+    )
     return train_yield(cfg, ds, root / "yield" / "s-ha-2016", progress=False)
 
 

@@ -17,8 +17,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def training_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("training-app")
-    with serve_app("streamlit-training.log", GEOAPP_JOBS_DIR=str(root / "jobs"), GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"),
-                   OMP_NUM_THREADS="1") as url:
+    with serve_app(
+        "streamlit-training.log",
+        GEOAPP_JOBS_DIR=str(root / "jobs"),
+        GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"),
+        OMP_NUM_THREADS="1",
+    ) as url:
         yield url
 
 

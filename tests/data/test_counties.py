@@ -108,7 +108,9 @@ def test_coverage_simplification_keeps_neighbours_gap_free():
     assert simple["geoid"].tolist() == orig["geoid"].tolist()
     assert simple.geometry.is_valid.all() and not simple.geometry.is_empty.any()
     # fewer vertices ...
-    assert shapely.get_num_coordinates(simple.geometry.values).sum() < 0.6 * shapely.get_num_coordinates(orig.geometry.values).sum()
+    assert (
+        shapely.get_num_coordinates(simple.geometry.values).sum() < 0.6 * shapely.get_num_coordinates(orig.geometry.values).sum()
+    )
     # ... but the union covers the same state, with no gaps (holes) opened between neighbours
     u_orig, u_simple = orig.union_all(), simple.union_all()
     assert u_simple.area == pytest.approx(u_orig.area, rel=0.01)

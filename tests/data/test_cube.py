@@ -212,7 +212,9 @@ def test_open_cube_netcdf_without_grid_attrs(grid, tmp_path):
 def test_validate_cube_wrong_dims(grid):
     ds = filled_cube(grid)
     ds["ndvi"] = ds["ndvi"].transpose("month", "year", "y", "x")
-    with pytest.raises(InputError, match=r"band 'ndvi' has dims \('month', 'year', 'y', 'x'\); expected \('year', 'month', 'y', 'x'\)"):
+    with pytest.raises(
+        InputError, match=r"band 'ndvi' has dims \('month', 'year', 'y', 'x'\); expected \('year', 'month', 'y', 'x'\)"
+    ):
         validate_cube(ds)
 
 
@@ -312,7 +314,11 @@ def test_band_stats_std_floor_and_errors(grid):
     with pytest.raises(InputError, match=r"year\(s\) \[2000\] not in the cube"):
         band_stats(ds, [2000])
     ds["evi"].loc[{"year": 2017}] = np.nan
-    with pytest.raises(InputError, match=r"all-NaN in the training years"), np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+    with (
+        pytest.raises(InputError, match=r"all-NaN in the training years"),
+        np.errstate(all="ignore"),
+        pytest.warns(RuntimeWarning),
+    ):
         band_stats(ds, [2017])
     assert np.isfinite(band_stats(ds, [2018])["mean"].values).all()
 

@@ -88,7 +88,9 @@ def test_rowcol_inverts_pixel_centres(grid):
 
 
 def test_rowcol_edges_and_outside(grid):
-    r, c = grid.rowcol(np.array([grid.xmin, grid.xmax - 1e-6, grid.xmin - 1.0]), np.array([grid.ymax, grid.ymin + 1e-6, grid.ymax + 1.0]))
+    r, c = grid.rowcol(
+        np.array([grid.xmin, grid.xmax - 1e-6, grid.xmin - 1.0]), np.array([grid.ymax, grid.ymin + 1e-6, grid.ymax + 1.0])
+    )
     assert r.tolist() == [0, grid.height - 1, -1]
     assert c.tolist() == [0, grid.width - 1, -1]
     # a point anywhere inside a pixel (not only its centre) falls in that pixel
@@ -142,7 +144,11 @@ def test_attrs_round_trip(grid):
     }
     assert Grid.from_attrs(attrs) == grid
     # as read back from NetCDF: numpy scalars and arrays
-    attrs_np = {"grid_crs": "EPSG:5070", "grid_resolution_m": np.float64(4000.0), "grid_bounds_m": np.asarray(attrs["grid_bounds_m"])}
+    attrs_np = {
+        "grid_crs": "EPSG:5070",
+        "grid_resolution_m": np.float64(4000.0),
+        "grid_bounds_m": np.asarray(attrs["grid_bounds_m"]),
+    }
     assert Grid.from_attrs(attrs_np) == grid
 
 

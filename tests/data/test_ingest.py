@@ -40,9 +40,7 @@ def lon_lat_ramp(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 def aligned_tif(path: Path, grid: Grid, values: np.ndarray, step_m: float, nodata: float | None = None) -> Path:
     """A GeoTIFF in the grid's CRS with pixels of ``step_m`` aligned to the grid, extending MARGIN_M beyond it."""
-    return write_geotiff(
-        path, values, from_origin(grid.xmin - MARGIN_M, grid.ymax + MARGIN_M, step_m, step_m), grid.crs, nodata
-    )
+    return write_geotiff(path, values, from_origin(grid.xmin - MARGIN_M, grid.ymax + MARGIN_M, step_m, step_m), grid.crs, nodata)
 
 
 def aligned_shape(grid: Grid, step_m: float) -> tuple[int, int]:
@@ -167,9 +165,7 @@ def test_aligned_1km_raster_averages_exact_4x4_blocks_skipping_nodata(built: Bui
     want = block_means(built.ndvi, built.grid, 1000.0)
     assert np.isnan(got[3, 5]) and np.isnan(want[3, 5])
     np.testing.assert_allclose(got, want, atol=1e-4)  # packing step 1e-4
-    assert (
-        built.report.to_frame().set_index(["band", "year", "month"]).loc[("ndvi", 2017, 7), "resampling"] == "average"
-    )
+    assert built.report.to_frame().set_index(["band", "year", "month"]).loc[("ndvi", 2017, 7), "resampling"] == "average"
 
 
 def test_integer_raster_with_nodata_and_manifest_scale(built: Built) -> None:
@@ -310,9 +306,7 @@ BAD_MANIFESTS: list[tuple[str, list[tuple[object, ...]], type[Exception], str]] 
 
 
 @pytest.mark.parametrize(("rows", "error", "match"), [c[1:] for c in BAD_MANIFESTS], ids=[c[0] for c in BAD_MANIFESTS])
-def test_bad_manifest_rows_are_named(
-    tmp_path: Path, rows: list[tuple[object, ...]], error: type[Exception], match: str
-) -> None:
+def test_bad_manifest_rows_are_named(tmp_path: Path, rows: list[tuple[object, ...]], error: type[Exception], match: str) -> None:
     small_tif(tmp_path / "a.tif")
     manifest = write_manifest(tmp_path / "m.csv", rows)
     with pytest.raises(error, match=match):
@@ -341,9 +335,7 @@ def assert_no_output(folder: Path) -> None:
 
 def no_crs(d: Path) -> Path:
     grid = iowa_grid()
-    return write_geotiff(
-        d / "bad.tif", np.ones((40, 50), np.float32), from_origin(grid.xmin, grid.ymax, 2000.0, 2000.0), None
-    )
+    return write_geotiff(d / "bad.tif", np.ones((40, 50), np.float32), from_origin(grid.xmin, grid.ymax, 2000.0, 2000.0), None)
 
 
 def far_away(d: Path) -> Path:  # a raster in Florida
@@ -454,21 +446,13 @@ def test_multiband_raster_uses_band_1_with_a_warning_or_the_layer_column(tmp_pat
     with pytest.warns(UserWarning, match="has 3 bands; using band 1"):
         report = ingest_manifest(manifest, tmp_path / "cube.nc", grid=grid, progress=False)
     assert any("using band 1" in w for w in report.warnings)
-    np.testing.assert_allclose(
-        open_cube(tmp_path / "cube.nc", load=True)["ndvi"].sel(year=2017, month=7), 0.2, atol=1e-4
-    )
+    np.testing.assert_allclose(open_cube(tmp_path / "cube.nc", load=True)["ndvi"].sel(year=2017, month=7), 0.2, atol=1e-4)
 
-    write_manifest(
-        tmp_path / "m2.csv", [("ndvi", 2017, 7, "stack.tif", 2)], header=("band", "year", "month", "path", "layer")
-    )
+    write_manifest(tmp_path / "m2.csv", [("ndvi", 2017, 7, "stack.tif", 2)], header=("band", "year", "month", "path", "layer"))
     ingest_manifest(tmp_path / "m2.csv", tmp_path / "cube2.nc", grid=grid, progress=False)
-    np.testing.assert_allclose(
-        open_cube(tmp_path / "cube2.nc", load=True)["ndvi"].sel(year=2017, month=7), 0.4, atol=1e-4
-    )
+    np.testing.assert_allclose(open_cube(tmp_path / "cube2.nc", load=True)["ndvi"].sel(year=2017, month=7), 0.4, atol=1e-4)
 
-    write_manifest(
-        tmp_path / "m3.csv", [("ndvi", 2017, 7, "stack.tif", 4)], header=("band", "year", "month", "path", "layer")
-    )
+    write_manifest(tmp_path / "m3.csv", [("ndvi", 2017, 7, "stack.tif", 4)], header=("band", "year", "month", "path", "layer"))
     with pytest.raises(InputError, match="layer 4 asked for, but the raster has only 3 band"):
         ingest_manifest(tmp_path / "m3.csv", tmp_path / "cube3.nc", grid=grid, progress=False)
 
@@ -571,9 +555,7 @@ def test_packed_netcdf_time_steps_are_picked_with_layer(tmp_path: Path) -> None:
 
 def test_netcdf_without_grid_mapping_has_no_crs(tmp_path: Path) -> None:
     lon, lat = lonlat_axes(lonlat_box(iowa_grid()), 0.05)
-    write_netcdf_lonlat(
-        tmp_path / "plain.nc", {"ppt": np.full((len(lat), len(lon)), 50.0)}, lon, lat, grid_mapping=False
-    )
+    write_netcdf_lonlat(tmp_path / "plain.nc", {"ppt": np.full((len(lat), len(lon)), 50.0)}, lon, lat, grid_mapping=False)
     manifest = write_manifest(tmp_path / "m.csv", [("ppt", 2017, 7, "plain.nc")])
     with pytest.raises(CRSError, match=r"has no CRS.*grid_mapping"):
         ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)

@@ -19,9 +19,7 @@ def write(tmp_path, text: str | bytes, name: str = "export.csv"):
     return path
 
 
-EXPECTED = pd.DataFrame(
-    {"geoid": ["01007", "19001", "19001"], "year": [2020, 2020, 2021], "yield": [1234.5, 52.3, 58.1]}
-)
+EXPECTED = pd.DataFrame({"geoid": ["01007", "19001", "19001"], "year": [2020, 2020, 2021], "yield": [1234.5, 52.3, 58.1]})
 
 
 @pytest.mark.parametrize("api", [False, True], ids=["website", "api"])

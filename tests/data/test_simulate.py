@@ -83,7 +83,9 @@ def test_determinism(tiny_sim):
     pd.testing.assert_frame_equal(again.yields, tiny_sim.yields)
     pd.testing.assert_frame_equal(again.counties, tiny_sim.counties)
     for b in ("ndvi", "ppt", "lst_day"):
-        np.testing.assert_array_equal(again.cube[b].sel(year=2014, month=7).values, tiny_sim.cube[b].sel(year=2014, month=7).values)
+        np.testing.assert_array_equal(
+            again.cube[b].sel(year=2014, month=7).values, tiny_sim.cube[b].sel(year=2014, month=7).values
+        )
     np.testing.assert_array_equal(again.cube["sand"].values, tiny_sim.cube["sand"].values)
     assert again.truth["noise_floor_rmse_bu"] == tiny_sim.truth["noise_floor_rmse_bu"]
 
@@ -167,7 +169,9 @@ def test_labelled_counts_per_year(tiny_sim):
     # labelled counties are those with the most cropland
     lab_geoids = set(tiny_sim.yields.loc[tiny_sim.yields["labelled"], "geoid"])
     c = tiny_sim.counties
-    assert c.loc[c["geoid"].isin(lab_geoids), "cropland_km2"].median() > c.loc[~c["geoid"].isin(lab_geoids), "cropland_km2"].median()
+    assert (
+        c.loc[c["geoid"].isin(lab_geoids), "cropland_km2"].median() > c.loc[~c["geoid"].isin(lab_geoids), "cropland_km2"].median()
+    )
 
 
 def test_yields_are_plausible(tiny_sim):

@@ -19,8 +19,16 @@ from geoapp.training.metrics_log import read_metrics
 
 pytestmark = pytest.mark.slow
 
-TINY = {"model": "s-ha", "test_year": 2016, "n_train_years": 3, "epochs": 2, "batch_size": 16, "max_train_examples": 48,
-        "device": "cpu", "model_overrides": {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}}
+TINY = {
+    "model": "s-ha",
+    "test_year": 2016,
+    "n_train_years": 3,
+    "epochs": 2,
+    "batch_size": 16,
+    "max_train_examples": 48,
+    "device": "cpu",
+    "model_overrides": {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
+}
 
 
 @pytest.fixture()
@@ -223,7 +231,9 @@ def test_job_ids_and_batch_splits_are_checked(runner, tiny_dataset_path):
 def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset_path):
     from geoapp.jobs.runner import _descendants, process_alive
 
-    job = runner.start(JobSpec("yield", "ddp", {**TINY, "epochs": 40, "max_train_examples": 96}, workers=2, dataset=str(tiny_dataset_path)))
+    job = runner.start(
+        JobSpec("yield", "ddp", {**TINY, "epochs": 40, "max_train_examples": 96}, workers=2, dataset=str(tiny_dataset_path))
+    )
     status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
     ranks = _descendants(status["pid"])
     assert len([p for p in ranks if process_alive(p)]) >= 2  # torchrun's two workers (and helpers)
@@ -236,8 +246,15 @@ def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset
 def test_ranks_that_outlive_their_launcher_keep_the_job_alive_until_killed(runner, tiny_dataset_path):
     from geoapp.jobs.runner import _rank_processes, process_alive
 
-    job = runner.start(JobSpec("yield", "ddp-orphans", {**TINY, "epochs": 400, "patience": 400, "max_train_examples": 96}, workers=2,
-                               dataset=str(tiny_dataset_path)))
+    job = runner.start(
+        JobSpec(
+            "yield",
+            "ddp-orphans",
+            {**TINY, "epochs": 400, "patience": 400, "max_train_examples": 96},
+            workers=2,
+            dataset=str(tiny_dataset_path),
+        )
+    )
     status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
     ranks = _rank_processes(runner.root / job)
     assert len(ranks) == 2 and all(process_alive(p, t) for p, t in ranks)

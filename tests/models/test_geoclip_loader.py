@@ -21,7 +21,9 @@ def _package_location_encoder():
     sys.modules["_geoclip_model"] = pkg
     for name in ("misc", "rff", "location_encoder"):
         path = model_dir / name / "__init__.py" if (model_dir / name).is_dir() else model_dir / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"_geoclip_model.{name}", path, submodule_search_locations=[str(path.parent)] if path.name == "__init__.py" else None)
+        spec = importlib.util.spec_from_file_location(
+            f"_geoclip_model.{name}", path, submodule_search_locations=[str(path.parent)] if path.name == "__init__.py" else None
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)

@@ -20,7 +20,9 @@ def _model_and_opt():
 
 def test_round_trip_weights_card_and_optimizer(tmp_path):
     model, opt = _model_and_opt()
-    folder = save_checkpoint(tmp_path / "ck", model, {"model": "toy", "metrics": {"rmse": 1.5}}, optimizer=opt, train_state={"epoch": 3})
+    folder = save_checkpoint(
+        tmp_path / "ck", model, {"model": "toy", "metrics": {"rmse": 1.5}}, optimizer=opt, train_state={"epoch": 3}
+    )
     weights, card, state = load_checkpoint(folder, with_train_state=True)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(weights[k], v)

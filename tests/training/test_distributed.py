@@ -19,11 +19,31 @@ from geoapp.training.distributed import DistContext, epoch_order
 from geoapp.training.metrics_log import read_metrics
 from geoapp.training.yield_trainer import evaluate_yield, load_yield_model
 
-TINY_YIELD = {"model": "semi-ha", "test_year": 2016, "n_train_years": 3, "epochs": 2, "batch_size": 16, "max_train_examples": 48,
-              "r_n_km": 24.0, "r_d_km": 64.0, "device": "cpu",
-              "model_overrides": {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}}
-TINY_LOCATION = {"n_train": 128, "n_val": 32, "n_test": 32, "epochs": 1, "batch_size": 64, "sh_degree": 3, "hidden_dim": 16,
-                 "embed_dim": 8, "image_width": 4, "val_gallery": 200, "device": "cpu"}
+TINY_YIELD = {
+    "model": "semi-ha",
+    "test_year": 2016,
+    "n_train_years": 3,
+    "epochs": 2,
+    "batch_size": 16,
+    "max_train_examples": 48,
+    "r_n_km": 24.0,
+    "r_d_km": 64.0,
+    "device": "cpu",
+    "model_overrides": {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
+}
+TINY_LOCATION = {
+    "n_train": 128,
+    "n_val": 32,
+    "n_test": 32,
+    "epochs": 1,
+    "batch_size": 64,
+    "sh_degree": 3,
+    "hidden_dim": 16,
+    "embed_dim": 8,
+    "image_width": 4,
+    "val_gallery": 200,
+    "device": "cpu",
+}
 
 
 def _ctx(rank: int, world: int) -> DistContext:
@@ -53,7 +73,9 @@ def _torchrun(args: list[str], tmp_path, timeout: int = 240) -> subprocess.Compl
 def test_two_process_gloo_yield_run_writes_a_normal_checkpoint(tmp_path, tiny_dataset_path):
     (tmp_path / "cfg.json").write_text(json.dumps(TINY_YIELD))
     out = tmp_path / "run"
-    _torchrun(["train", "yield", "--config", "cfg.json", "--dataset", str(tiny_dataset_path), "--out", str(out), "--quiet"], tmp_path)
+    _torchrun(
+        ["train", "yield", "--config", "cfg.json", "--dataset", str(tiny_dataset_path), "--out", str(out), "--quiet"], tmp_path
+    )
     ds = load_dataset(tiny_dataset_path)
     model, card = load_yield_model(out / "best", ds)  # loads exactly like a single-process checkpoint
     assert card["world_size"] == 2 and card["model"] == "semi-ha"

@@ -11,7 +11,18 @@ from geoapp.training.checkpoint import load_checkpoint
 from geoapp.training.location_trainer import LocationTrainConfig, make_splits, train_location
 from geoapp.training.metrics_log import read_metrics
 
-TINY = LocationTrainConfig(n_train=128, n_val=32, n_test=32, epochs=1, batch_size=64, sh_degree=3, hidden_dim=16, embed_dim=8, image_width=4, val_gallery=200)
+TINY = LocationTrainConfig(
+    n_train=128,
+    n_val=32,
+    n_test=32,
+    epochs=1,
+    batch_size=64,
+    sh_degree=3,
+    hidden_dim=16,
+    embed_dim=8,
+    image_width=4,
+    val_gallery=200,
+)
 
 
 def test_tiny_run_then_resume(tmp_path):

@@ -39,8 +39,9 @@ def test_resume_restores_scaler_schedule_optimizer_and_counters(tmp_path):
     model, opt, sched, scaler = _parts()
     _train_one_epoch(model, opt, sched, scaler, poison_step=0)
     assert scaler.get_scale() == 512.0 and scaler.state_dict()["_growth_tracker"] == 2  # halved, then 2 good steps
-    save_checkpoint(tmp_path / "last", model, {"kind": "test"}, optimizer=opt,
-                    train_state=train_state(scaler, epoch=0, best_rmse=5.5))
+    save_checkpoint(
+        tmp_path / "last", model, {"kind": "test"}, optimizer=opt, train_state=train_state(scaler, epoch=0, best_rmse=5.5)
+    )
 
     model2, opt2, sched2, scaler2 = _parts()
     state = resume_from_last(tmp_path / "last", model2, opt2, sched2, scaler2, STEPS, EPOCHS)
@@ -78,19 +79,23 @@ def test_a_checkpoint_of_another_run_is_refused_with_the_difference(tmp_path):
     model, opt, sched, scaler = _parts()
     card = {"kind": "test", "model_config": {"embed_dim": 16, "sizes": [1, 2]}, "dataset": {"fingerprint": "abc"}}
     save_checkpoint(tmp_path / "last", model, card, optimizer=opt, train_state=train_state(scaler, epoch=0))
-    ok = resume_from_last(tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS,
-                          expected={"model_config": {"embed_dim": 16, "sizes": (1, 2)}})  # a tuple equals the saved list
+    ok = resume_from_last(
+        tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS, expected={"model_config": {"embed_dim": 16, "sizes": (1, 2)}}
+    )  # a tuple equals the saved list
     assert ok == {"epoch": 0}
     with pytest.raises(InputError, match="fingerprint.*'abc'.*'xyz'"):
-        resume_from_last(tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS, expected={"dataset": {"fingerprint": "xyz"}})
+        resume_from_last(
+            tmp_path / "last", model, opt, sched, scaler, STEPS, EPOCHS, expected={"dataset": {"fingerprint": "xyz"}}
+        )
 
 
 def test_schedule_replay_stops_at_the_last_step(tmp_path):
     model, opt, sched, scaler = _parts()
     for _ in range(EPOCHS):
         _train_one_epoch(model, opt, sched, scaler)
-    save_checkpoint(tmp_path / "last", model, {"kind": "test"}, optimizer=opt,
-                    train_state=train_state(scaler, epoch=EPOCHS + 2))  # counters past the schedule's end
+    save_checkpoint(
+        tmp_path / "last", model, {"kind": "test"}, optimizer=opt, train_state=train_state(scaler, epoch=EPOCHS + 2)
+    )  # counters past the schedule's end
     model2, opt2, sched2, scaler2 = _parts()
     resume_from_last(tmp_path / "last", model2, opt2, sched2, scaler2, STEPS, EPOCHS)  # must not raise
     assert sched2.last_epoch == STEPS * EPOCHS

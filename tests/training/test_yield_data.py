@@ -45,7 +45,9 @@ def test_context_tiles_temporal_neighbour_is_previous_month_by_default(source):
     sampler = QuadrupletSampler.from_dataset(source.ds, r_n=24.0, r_d=80.0)
     idx = np.arange(6)
     out = source.context_tiles(ex, idx, sampler, generator=0)
-    assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")}
+    assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {
+        k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")
+    }
     torch.testing.assert_close(out["TN"][:, 1:], out["A"][:, :-1])  # TN^t = A^(t-1): one month earlier
     torch.testing.assert_close(out["TN"][:, 0], out["A"][:, 0])  # March has no earlier month: TN^1 = A^1
     assert out["tn_valid"].shape == (6, 7) and not out["tn_valid"][:, 0].any() and out["tn_valid"][:, 1:].all()
@@ -58,7 +60,9 @@ def test_context_tiles_temporal_neighbour_can_be_previous_year(source):
     sampler = QuadrupletSampler.from_dataset(source.ds, r_n=24.0, r_d=80.0)
     idx = np.arange(len(ex))
     out = source.context_tiles(ex, idx, sampler, generator=0, temporal_neighbour="year")
-    assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")}
+    assert {k: tuple(v.shape[1:]) for k, v in out.items() if k != "tn_valid"} == {
+        k: (7, 9, 8, 8) for k in ("A", "SN", "SD", "TN")
+    }
     first = ex.year[idx] == 0  # 2012: no earlier year in the cube
     assert not out["tn_valid"][first].any() and out["tn_valid"][~first].all()
     later = np.flatnonzero(~first)[0]

@@ -20,8 +20,18 @@ SMALL = {"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32}
 
 
 def _cfg(model: str, **kw) -> YieldTrainConfig:
-    base = dict(model=model, test_year=2016, n_train_years=3, epochs=2, batch_size=16, max_train_examples=48,
-                r_n_km=24.0, r_d_km=64.0, model_overrides=SMALL, device="cpu")
+    base = dict(
+        model=model,
+        test_year=2016,
+        n_train_years=3,
+        epochs=2,
+        batch_size=16,
+        max_train_examples=48,
+        r_n_km=24.0,
+        r_d_km=64.0,
+        model_overrides=SMALL,
+        device="cpu",
+    )
     return YieldTrainConfig(**{**base, **kw})
 
 
@@ -178,7 +188,9 @@ def test_retrain_without_a_group_drops_its_bands_and_feeds_figure7(ds, tmp_path,
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path))
     full = train_yield(_cfg("s-ha", epochs=1), ds, tmp_path / "yield" / "s-ha-2016", progress=False)
     assert retrain_ablation(full, ds) is None  # no retrained run yet
-    no_soil = train_yield(_cfg("s-ha", epochs=1, exclude_group="SOIL"), ds, tmp_path / "yield" / "s-ha-2016-no-SOIL", progress=False)
+    no_soil = train_yield(
+        _cfg("s-ha", epochs=1, exclude_group="SOIL"), ds, tmp_path / "yield" / "s-ha-2016-no-SOIL", progress=False
+    )
     _, card, _ = load_checkpoint(no_soil)
     assert card["normalisation"]["bands"] == ["ndvi", "evi", "lst_day", "lst_night", "ppt", "elevation"]
     assert card["model_config"]["in_channels"] == 6

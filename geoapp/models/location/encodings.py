@@ -272,9 +272,7 @@ class RFFEqualEarthEncoding(PositionalEncoding):
     (len(sigmas), encoded_size, 2), so a checkpoint restores the same features.
     """
 
-    def __init__(
-        self, sigmas: tuple[float, ...] = (2.0**0, 2.0**4, 2.0**8), encoded_size: int = 256, seed: int = 0
-    ) -> None:
+    def __init__(self, sigmas: tuple[float, ...] = (2.0**0, 2.0**4, 2.0**8), encoded_size: int = 256, seed: int = 0) -> None:
         super().__init__()
         if isinstance(sigmas, (int, float)) or not hasattr(sigmas, "__len__") or len(sigmas) == 0:
             raise InputError(f"sigmas must be a non-empty sequence of positive numbers; got {sigmas!r}")

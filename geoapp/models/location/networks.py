@@ -121,9 +121,7 @@ class MLP(nn.Module):
         dropout: dropout probability after each ReLU (0 = none).
     """
 
-    def __init__(
-        self, in_dim: int, out_dim: int, hidden_dim: int = 256, num_layers: int = 2, dropout: float = 0.0
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, num_layers: int = 2, dropout: float = 0.0) -> None:
         super().__init__()
         self.in_dim, self.out_dim = check_int(in_dim, "in_dim", 1), check_int(out_dim, "out_dim", 1)
         hidden_dim = check_int(hidden_dim, "hidden_dim", 1)

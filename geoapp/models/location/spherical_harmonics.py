@@ -114,8 +114,7 @@ def check_latlon(lat: Tensor, lon: Tensor) -> tuple[Tensor, Tensor]:
     lat, lon = _as_float_tensor(lat, "lat"), _as_float_tensor(lon, "lon")
     if lat.ndim != 1 or lon.ndim != 1 or lat.shape != lon.shape:
         raise InputError(
-            f"lat and lon must be 1-D tensors of the same length (N,); got shapes {tuple(lat.shape)} and "
-            f"{tuple(lon.shape)}"
+            f"lat and lon must be 1-D tensors of the same length (N,); got shapes {tuple(lat.shape)} and {tuple(lon.shape)}"
         )
     if lat.device != lon.device:
         raise InputError(f"lat and lon must be on the same device; got {lat.device} and {lon.device}")

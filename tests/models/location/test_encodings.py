@@ -59,7 +59,9 @@ def test_make_encoding_rejects_unknown_name():
 
 
 def test_make_encoding_rejects_unknown_option():
-    with pytest.raises(InputError, match=r"unknown option\(s\) \['degre'\] for encoding 'spherical_harmonics'; allowed: \['degree'\]"):
+    with pytest.raises(
+        InputError, match=r"unknown option\(s\) \['degre'\] for encoding 'spherical_harmonics'; allowed: \['degree'\]"
+    ):
         make_encoding("spherical_harmonics", degre=3)
     with pytest.raises(InputError, match=r"unknown option\(s\) \['degree'\] for encoding 'wrap'; allowed: \[\]"):
         make_encoding("wrap", degree=3)

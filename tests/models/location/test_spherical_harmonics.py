@@ -139,9 +139,7 @@ def test_column_ordering_degree_1():
     np.testing.assert_allclose(y[:, 2], c * np.sin(phi), atol=1e-14)
     np.testing.assert_allclose(y[:, 3], c * np.cos(phi) * np.cos(lam), atol=1e-14)
     # degree 2, m = -2 (column 4): sqrt(15 / 16pi) * 2xy
-    np.testing.assert_allclose(
-        y[:, 4], math.sqrt(15.0 / (16.0 * math.pi)) * np.cos(phi) ** 2 * np.sin(2 * lam), atol=1e-14
-    )
+    np.testing.assert_allclose(y[:, 4], math.sqrt(15.0 / (16.0 * math.pi)) * np.cos(phi) ** 2 * np.sin(2 * lam), atol=1e-14)
 
 
 def test_empty_batch():
