@@ -189,7 +189,7 @@ def _check_duplicates(out: pd.DataFrame, df: pd.DataFrame, path: str | Path) -> 
     """Refuse two rows for the same (geoid, year), naming them and the data items involved."""
     dup = out.duplicated(["geoid", "year"], keep=False)
     if dup.any():
-        pairs = sorted(set(zip(out.loc[dup, "geoid"], out.loc[dup, "year"])))
+        pairs = sorted(set(zip(out.loc[dup, "geoid"], out.loc[dup, "year"], strict=True)))
         items = sorted(set(df.loc[dup, "data_item"]))
         raise InputError(
             f"{path}: {len(pairs)} (geoid, year) pair(s) appear more than once, e.g. {pairs[:5]}; "
