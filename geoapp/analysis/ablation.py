@@ -1,5 +1,7 @@
-"""What-if feature ablation at inference: mask one feature group (replace it by the training mean)
-and measure how predictions and their error change, for every county of a year.
+"""What-if feature ablation at inference: mask one feature group and measure the change in error.
+
+Masking replaces the group by the training mean; the change in predictions and in their error is
+measured for every county of a year.
 
 Groups are the paper's (Section IV-G): VI = ndvi + evi, LST = lst_day + lst_night, PPT, SOIL =
 sand + silt + clay, ELE = elevation. Unlike the paper's Figure 7 (retrain without the group), this
@@ -26,8 +28,9 @@ __all__ = ["what_if_ablation", "retrain_ablation"]
 
 
 def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per group: RMSE with the group masked and the change from the full model; per county: the
-    change in prediction and in absolute error (bu/acre) for every group.
+    """Per group, RMSE with the group masked and its change; per county, the change in prediction and error.
+
+    Per county: the change in prediction and in absolute error (bu/acre) for every group.
 
     Masking replaces the group by its training mean. For the deep models that is 0 after
     standardisation: the mean of each month and band over the whole grid in the training years (a

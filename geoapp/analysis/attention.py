@@ -1,5 +1,7 @@
-"""What the hybrid attention looks at: attention matrices S averaged over counties, per layer and
-head and overall; how much attention each month receives; and what the global query G adds.
+"""What the hybrid attention looks at: mean attention matrices, attention received, what G adds.
+
+Attention matrices S are averaged over counties, per layer and head and overall; attention received
+is how much each month is looked at; G's effect is measured by setting it to 0.
 
 Attention S_i (Eq. 10) is a (T x T) row-stochastic matrix per layer and head: row t is how month t's
 output mixes the months. "Attention received" by month s is the mean over rows of column s.
@@ -74,8 +76,10 @@ def without_global_query(model: YieldModel) -> Iterator[YieldModel]:
 
 @torch.no_grad()
 def global_query_effect(model: YieldModel, source: YieldTileSource, ex: Examples) -> dict[str, float] | None:
-    """What G adds: mean |change| of the attention weights and RMS change of the predictions (bu/acre)
-    when G is set to 0; None for a model without G (SEMI-SA).
+    """What G adds: attention and prediction changes when G is set to 0.
+
+    Returns the mean |change| of the attention weights and the RMS change of the predictions
+    (bu/acre), or None for a model without G (SEMI-SA).
     """
     if not any(isinstance(getattr(m, "global_query", None), torch.nn.Parameter) for m in model.modules()):
         return None

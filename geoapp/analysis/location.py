@@ -48,7 +48,9 @@ class LocationEncoderLike(Protocol):
 
     fingerprint: str
 
-    def embed_locations(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor: ...
+    def embed_locations(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
+        """(N, D) unit-norm embeddings of (N,) latitudes and longitudes in degrees."""
+        ...
 
 
 @dataclass
@@ -107,8 +109,9 @@ _IN_MEMORY: dict[tuple[str, str, str], torch.Tensor] = {}
 
 
 def gallery_embeddings(encoder: LocationEncoderLike, gallery: Gallery, progress: bool = False) -> torch.Tensor:
-    """(N, D) unit-norm embeddings of every gallery point: computed once per encoder fingerprint,
-    cached on disk, and kept in memory for the process (a similarity query is then one mat-vec).
+    """(N, D) unit-norm embeddings of every gallery point, computed once per encoder fingerprint.
+
+    They are cached on disk and kept in memory for the process (a similarity query is then one mat-vec).
     """
     key = (gallery.name, gallery.digest, encoder.fingerprint)
     if key not in _IN_MEMORY:
@@ -152,7 +155,8 @@ def geolocate(
         image: (S, S, C) uint8 patch as cut by :func:`geoapp.data.imagery.extract_patch` (C = the
             model's channels; an RGB upload for a 4-channel model gets a neutral relief band).
         top_k: number of places.
-        model: default the shipped checkpoint; gallery: default 100K land points.
+        model: default the shipped checkpoint.
+        gallery: default 100K land points.
     """
     model = model or load_location_model()
     gallery = gallery or load_gallery("land")
@@ -162,7 +166,10 @@ def geolocate(
     emb = gallery_embeddings(model, gallery)
     scores = emb @ model.embed_images(patch[None])[0].to(emb.dtype)
     best = torch.topk(scores, int(top_k))
-    return [(float(gallery.coords[i, 0]), float(gallery.coords[i, 1]), float(s)) for s, i in zip(best.values, best.indices)]
+    return [
+        (float(gallery.coords[i, 0]), float(gallery.coords[i, 1]), float(s))
+        for s, i in zip(best.values, best.indices, strict=True)
+    ]
 
 
 def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Linear probe of location embeddings: how well does a linear classifier read the country?
+"""Linear probe of location embeddings: how well a linear classifier reads the country.
 
 The poster's country-classification task: embed land points, label each with the ISO country of the
 nearest GeoNames place (:func:`geoapp.data.geonames.country_of`, offline), fit a multinomial logistic

@@ -25,9 +25,11 @@ def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[
 
 
 def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, dict]:
-    """Per-county table (geoid, true, predicted, error = predicted - true; bu/acre) of the labelled
-    counties of ``year``, and a summary: RMSE, R^2, n, and the role of ``year`` for this checkpoint
-    (``test``, ``validation`` or ``training``: only the test year is an honest score).
+    """Per-county predictions of the labelled counties of ``year`` and a summary.
+
+    The table has geoid, true, predicted, error = predicted - true (bu/acre); the summary RMSE, R^2,
+    n, and the role of ``year`` for this checkpoint (``test``, ``validation`` or ``training``: only
+    the test year is an honest score).
     """
     result = evaluate_yield(folder, ds, year)
     table = result["table"].copy()

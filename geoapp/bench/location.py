@@ -125,14 +125,16 @@ def write_markdown(result: dict, path: str | Path) -> Path:
     ]
     for name, row in result["probe_country_accuracy"].items():
         lines.append(
-            f"| {name} | {100 * row['accuracy']:.1f}% | {100 * row['majority_baseline']:.1f}% | {row['n_countries']} | {row['n_points']} |"
+            f"| {name} | {100 * row['accuracy']:.1f}% | {100 * row['majority_baseline']:.1f}% "
+            f"| {row['n_countries']} | {row['n_points']} |"
         )
     sim = result["similarity_ms"]
     lines += [
         "",
         "## Similarity latency (100K gallery, embeddings cached)",
         "",
-        f"median {sim['median']:.1f} ms, max {sim['max']:.1f} ms (target 100 ms); computing the gallery embeddings once: {sim['gallery_embedding_s']:.1f} s.",
+        f"median {sim['median']:.1f} ms, max {sim['max']:.1f} ms (target 100 ms); "
+        f"computing the gallery embeddings once: {sim['gallery_embedding_s']:.1f} s.",
         "",
         "## Spherical harmonics",
         "",

@@ -109,7 +109,7 @@ def _bench_degree(degree: int, n_points: int, batch_size: int, repeats: int, see
     n_scipy = _scipy_points(degree, n_points)
     for name, per_abs_m in (("scipy per (l, m)", False), ("scipy per (l, |m|)", True)):
         run = lambda a, b, m=per_abs_m: _scipy_real(a, b, degree, m)  # noqa: E731
-        seconds = _best_time(lambda: run(lat[:n_scipy], lon[:n_scipy]), repeats)
+        seconds = _best_time(lambda r=run: r(lat[:n_scipy], lon[:n_scipy]), repeats)
         errors = _addition_errors(torch.from_numpy(run(acc_lat[:n_scipy], acc_lon[:n_scipy])), degree)
         rows.append(_row(degree, name, "float64", errors, n_scipy / seconds, n_scipy))
     per_lm, per_abs = rows[0]["points_per_s"], rows[1]["points_per_s"]
@@ -117,12 +117,12 @@ def _bench_degree(degree: int, n_points: int, batch_size: int, repeats: int, see
     for dtype in (torch.float32, torch.float64):
         t_lat, t_lon = torch.tensor(lat, dtype=dtype), torch.tensor(lon, dtype=dtype)
         spherical_harmonics(t_lat[:batch_size], t_lon[:batch_size], degree)  # warm-up (coefficient tables)
-        seconds = _best_time(lambda: _ours_batched(t_lat, t_lon, degree, batch_size), repeats)
+        seconds = _best_time(lambda a=t_lat, b=t_lon: _ours_batched(a, b, degree, batch_size), repeats)
         errors = (0.0, 0.0)
         a_lat, a_lon = torch.tensor(acc_lat, dtype=dtype), torch.tensor(acc_lon, dtype=dtype)
         for i in range(0, len(a_lat), batch_size):
             y = spherical_harmonics(a_lat[i : i + batch_size], a_lon[i : i + batch_size], degree)
-            errors = tuple(max(e, f) for e, f in zip(errors, _addition_errors(y, degree)))  # type: ignore[assignment]
+            errors = tuple(max(e, f) for e, f in zip(errors, _addition_errors(y, degree), strict=True))  # type: ignore[assignment]
         row = _row(degree, "geoapp recurrence", str(dtype).removeprefix("torch."), errors, n_points / seconds, n_points)
         row["speedup_vs_scipy_per_lm"] = round(row["points_per_s"] / per_lm, 1)
         row["speedup_vs_scipy_per_l_abs_m"] = round(row["points_per_s"] / per_abs, 1)

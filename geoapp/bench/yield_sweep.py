@@ -49,7 +49,8 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "semi-ha-rn50": {"model": "semi-ha", **_SCARCE, "r_n_km": 50.0},
         "semi-ha-margin0.25": {"model": "semi-ha", **_SCARCE, "model_overrides": {"margin_per_dim": 0.25}},
     },
-    "full": {  # 9 epochs (a context model's 20-minute budget on 2 cores), TN = previous year; s-ha and semi-sa are shipped from here
+    # 9 epochs (a context model's 20-minute budget on 2 cores), TN = previous year; s-ha and semi-sa are shipped from here
+    "full": {
         "s-ha-2018": {"model": "s-ha", "epochs": 9},
         "semi-ha-2018": {"model": "semi-ha", "epochs": 9, **_TN_YEAR},
         "s-ha-2017": {"model": "s-ha", "epochs": 9, "test_year": 2017},
@@ -265,7 +266,8 @@ def seed_summary_markdown(summary: dict[str, Any]) -> str:
     for g in summary["groups"]:
         per_seed = ", ".join(f"{v:.3f}" for v in g["test_rmse"])
         lines.append(
-            f"| {g['test_year']} | {g['model']} | {tn(g['tn'])} | {len(g['seeds'])} | {per_seed} | {pm(g['test'])} | {pm(g['val'])} |"
+            f"| {g['test_year']} | {g['model']} | {tn(g['tn'])} | {len(g['seeds'])} | {per_seed} "
+            f"| {pm(g['test'])} | {pm(g['val'])} |"
         )
     lines += [
         "",
@@ -276,6 +278,7 @@ def seed_summary_markdown(summary: dict[str, Any]) -> str:
         per_seed = ", ".join(f"{d:+.3f}" for d in p["diff"])
         se = "" if p["se"] is None else f" ({p['se']:.3f})"
         lines.append(
-            f"| {p['test_year']} | {tn(p['tn'])} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} | {p['semi_ha_wins']} of {len(p['seeds'])} |"
+            f"| {p['test_year']} | {tn(p['tn'])} | {len(p['seeds'])} | {per_seed} | {pm(p)}{se} "
+            f"| {p['semi_ha_wins']} of {len(p['seeds'])} |"
         )
     return "\n".join(lines) + "\n"

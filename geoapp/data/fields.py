@@ -35,6 +35,7 @@ def random_fields(
         n_fields: number of independent fields F.
         rng: random generator; the draws depend only on it, ``length_km``, ``n_fields`` and ``n_waves``.
         n_waves: number of cosine waves K per field (more waves: closer to Gaussian).
+        dtype: floating dtype of the result.
 
     Returns:
         Array of shape (F, H, W), each field with mean about 0 and standard deviation about 1.

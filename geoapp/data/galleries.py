@@ -210,6 +210,7 @@ class GalleryEmbeddingCache:
 
     @property
     def cache_dir(self) -> Path:
+        """The folder of the cached embeddings (default ``<data dir>/cache``)."""
         return self._cache_dir if self._cache_dir is not None else data_dir() / "cache"
 
     def path_for(self, gallery: Gallery, fingerprint: str) -> Path:

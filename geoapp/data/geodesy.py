@@ -1,5 +1,6 @@
-"""Points on a spherical Earth (mean radius 6371.0088 km): validation of (lat, lon) arrays and
-great-circle distances.
+"""Points on a spherical Earth (mean radius 6371.0088 km).
+
+Validation of (lat, lon) arrays and great-circle distances.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def places(latlon, max_km: float = DEFAULT_MAX_KM) -> list[dict | None]:
     _, codes, names, coords = _index()
     dist, idx, found = _nearest(latlon, max_km)
     out: list[dict | None] = []
-    for d, i, f in zip(dist, idx, found):
+    for d, i, f in zip(dist, idx, found, strict=True):
         if not f:
             out.append(None)
             continue

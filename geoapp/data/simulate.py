@@ -472,9 +472,9 @@ def _truth(cfg: SimulationConfig, yields: pd.DataFrame, terms: dict[str, list[np
         "description": "True drivers of the simulated Corn Belt; see docs/simulated-data.md.",
         "months": months,
         "critical_months": {
-            "water": dict(zip(months, WATER_WEIGHTS.tolist())),
-            "heat": dict(zip(months, HEAT_WEIGHTS.tolist())),
-            "combined": dict(zip(months, mix.tolist())),
+            "water": dict(zip(months, WATER_WEIGHTS.tolist(), strict=True)),
+            "heat": dict(zip(months, HEAT_WEIGHTS.tolist(), strict=True)),
+            "combined": dict(zip(months, mix.tolist(), strict=True)),
         },
         "drivers": {
             "ppt": "water stress (lagged water balance vs. demand), July-August weighted; May-June excess rain",

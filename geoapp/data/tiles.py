@@ -54,7 +54,7 @@ def county_monthly_inputs(ds: YieldDataset, geoid: str, year: int) -> pd.DataFra
             values = np.repeat(float(da.mean(skipna=True)), len(MONTHS))
         else:
             values = da.sel(year=int(year)).mean(dim=("y", "x"), skipna=True).values
-        for month, value in zip(MONTHS, values):
+        for month, value in zip(MONTHS, values, strict=True):
             rows.append({"band": band, "units": BAND_INFO[band].units, "month": month, "value": float(value)})
     return pd.DataFrame(rows)
 
@@ -68,7 +68,10 @@ def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.nd
     """
     h, w = ds.grid.shape
     tile = ds.tile_px
-    origins = [tile_origin(int(r), int(c), tile, (h, w)) for r, c in zip(ds.counties["anchor_row"], ds.counties["anchor_col"])]
+    origins = [
+        tile_origin(int(r), int(c), tile, (h, w))
+        for r, c in zip(ds.counties["anchor_row"], ds.counties["anchor_col"], strict=True)
+    ]
     out = np.empty((len(ds.years), len(origins), len(MONTHS), len(bands)), dtype=np.float32)
     r0 = np.array([o[0] for o in origins])
     c0 = np.array([o[1] for o in origins])

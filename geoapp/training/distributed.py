@@ -111,7 +111,7 @@ class _Indices(torch.utils.data.Dataset):
 
 
 def epoch_order(n: int, epoch: int, seed: int, ctx: DistContext) -> np.ndarray:
-    """This worker's shuffled example indices for ``epoch`` (all of them in a single process).
+    """The shuffled example indices of this worker for ``epoch`` (all of them in a single process).
 
     The shuffle depends on (seed, epoch) only, so a resumed run replays the same order, and the
     shards of all workers are disjoint (padded by repeating a few examples to equal length).
@@ -122,8 +122,10 @@ def epoch_order(n: int, epoch: int, seed: int, ctx: DistContext) -> np.ndarray:
 
 
 def batches_per_epoch(n: int, batch: int) -> int:
-    """Batches of ``batch`` in a shard of ``n`` examples; a last batch of a single example is dropped
-    (BatchNorm needs two), so every step trains and a resumed learning-rate schedule replays exactly.
+    """Batches of ``batch`` in a shard of ``n`` examples.
+
+    A last batch of a single example is dropped (BatchNorm needs two), so every step trains and a
+    resumed learning-rate schedule replays exactly.
     """
     return n // batch + (1 if n % batch >= 2 else 0)
 

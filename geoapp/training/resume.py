@@ -37,8 +37,10 @@ def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]
 
 
 def recover_run_folders(out: Path, ctx: DistContext) -> None:
-    """Put back ``last/`` and ``best/`` if a kill cut their replacement short: once, on rank 0, then a
-    barrier so that no rank reads them before."""
+    """Put back ``last/`` and ``best/`` if a kill cut their replacement short.
+
+    Done once, on rank 0, then a barrier so that no rank reads them before.
+    """
     if ctx.is_main:
         recover_folder(out / "last")
         recover_folder(out / "best")

@@ -92,8 +92,10 @@ class YieldTileSource:
         return Examples(county, year, lab["yield"].to_numpy(dtype=np.float32))
 
     def anchor_tiles(self, ex: Examples, idx: np.ndarray | None = None, mask_group: str | None = None) -> torch.Tensor:
-        """Anchor tiles (B, T, C, t, t) of examples ``idx`` (default all); ``mask_group`` replaces a
-        feature group's bands by the training mean (0 after standardisation): the what-if ablation.
+        """Anchor tiles (B, T, C, t, t) of examples ``idx`` (default all).
+
+        ``mask_group`` replaces a feature group's bands by the training mean (0 after
+        standardisation): the what-if ablation.
         """
         idx = np.arange(len(ex)) if idx is None else np.asarray(idx)
         sampler_origins = self._anchor_origins(ex.county[idx])
@@ -125,8 +127,9 @@ class YieldTileSource:
     def context_tiles(
         self, ex: Examples, idx: np.ndarray, sampler: QuadrupletSampler, generator=None, temporal_neighbour: str = "month"
     ) -> dict[str, torch.Tensor]:
-        """Anchor, spatial neighbour, spatial distant and temporal neighbour tiles, each (B, T, C, t, t),
-        plus ``tn_valid`` (B, T) bool: False where TN is the anchor itself (no earlier time step).
+        """Anchor, spatial neighbour, spatial distant and temporal neighbour tiles, each (B, T, C, t, t).
+
+        Also ``tn_valid`` (B, T) bool: False where TN is the anchor itself (no earlier time step).
 
         ``temporal_neighbour`` sets what "one time step earlier" is (Section IV-E):
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -51,7 +52,7 @@ def test_colors_are_monotonic_along_viridis():
     # Viridis brightens from low to high: the green channel rises monotonically
     s = ColorScale("Viridis", 0.0, 10.0, "x")
     greens = [parse_rgb(c)[1] for c in s.colors(np.linspace(0, 10, 21))]
-    assert all(b >= a for a, b in zip(greens, greens[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(greens))
     assert greens[-1] - greens[0] > 200
 
 

@@ -75,6 +75,7 @@ class PositionalEncoding(nn.Module):
     output_dim: int
 
     def forward(self, lat: Tensor, lon: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """(N, ``output_dim``) features of (N,) latitudes and longitudes in degrees."""
         raise NotImplementedError
 
 

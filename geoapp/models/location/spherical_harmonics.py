@@ -170,7 +170,7 @@ def _scaled_legendre(cos_theta: Tensor, degree: int) -> Iterator[Tensor]:
 
 
 def _longitude_factors(sin_theta: Tensor, lon: Tensor, degree: int) -> tuple[Tensor, Tensor]:
-    """The factors that turn scaled Legendre values into harmonics, with s = sin(theta):
+    """The factors that turn scaled Legendre values into harmonics, with s = sin(theta).
 
     positive (N, L + 1): 1 for m = 0, then sqrt(2) s^m cos(m lon) for m = 1..L;
     negative (N, L): sqrt(2) s^m sin(m lon) for m = L..1 (descending, the order of columns m = -L..-1).
