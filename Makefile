@@ -1,6 +1,6 @@
 # geoapp: `make run` starts the app, `make test` runs every test. Both set everything up first:
-# a virtual environment with the pinned requirements, the embedded dataset, offline map assets,
-# and (for tests) Debian's chromium for the browser tests.
+# a virtual environment with the pinned requirements and geoapp installed in it (editable), the
+# embedded dataset, offline map assets, and (for tests) the checks' tools and Debian's chromium.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,20 +9,29 @@ PORT ?= 8501
 STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
 	--browser.gatherUsageStats false --server.fileWatcherType none
 
-.PHONY: run test setup test-setup data assets chromium bench clean
+.PHONY: run test test-fast check setup test-setup data assets chromium bench clean
 
 run: setup data assets ## start the app on http://127.0.0.1:$(PORT)
 	$(PY) -m streamlit run app.py $(STREAMLIT_FLAGS)
 
-test: setup test-setup data assets ## run the whole test suite (unit, AppTest, browser)
+test: setup test-setup data assets check ## the checks, then the whole test suite (unit, AppTest, browser)
 	$(PY) -m pytest
+
+test-fast: setup test-setup data assets ## the edit-test loop: every test but the slow and browser ones
+	$(PY) -m pytest -m "not slow"
+
+check: test-setup ## lint, formatting and the layer contracts (pyproject.toml), each in seconds
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 test-setup: $(VENV)/.installed-test chromium

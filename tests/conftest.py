@@ -21,6 +21,13 @@ TINY = SimulationConfig(
 """A configuration small enough for unit tests (about a second to build)."""
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests are slow too, so ``-m "not slow"`` (``make test-fast``) leaves them out."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_sim():
     """The tiny simulation in memory (SimulatedDataset)."""

@@ -51,7 +51,7 @@ def serve_app(log_name: str = "streamlit.log", **env: str) -> Iterator[str]:
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
+        cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}
     )
     url = f"http://127.0.0.1:{port}"
     try:

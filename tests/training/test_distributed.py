@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from geoapp.data.dataset import load_dataset
-from geoapp.paths import REPO_ROOT
 from geoapp.training.checkpoint import load_checkpoint
 from geoapp.training.device import resolve_device
 from geoapp.training.distributed import DistContext, epoch_order
@@ -62,7 +61,7 @@ def test_epoch_order_shards_are_disjoint_equal_and_replayable():
 
 
 def _torchrun(args: list[str], tmp_path, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "geoapp", *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
