@@ -4,6 +4,7 @@ Groups:
     data build    simulate the embedded dataset (demo: 4 km; paper: 1 km)
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
+    data fetch-nass  download county yields from the USDA NASS Quick Stats API into one CSV
     train yield    train a crop-yield model for one test year (nested validation)
     evaluate yield RMSE, R^2 and per-county predictions of a checkpoint
     train location contrastive pretraining of the location encoder (Blue Marble patches)
@@ -59,6 +60,27 @@ def _data_ingest(args: argparse.Namespace) -> int:
 
     report = ingest_manifest(args.manifest, args.out, resolution_m=args.resolution_km * 1000.0, title=args.title)
     print(report.summary())
+    return 0
+
+
+def _data_fetch_nass(args: argparse.Namespace) -> int:
+    from geoapp.data.nass_api import DEFAULT_BASE_URL, fetch_county_yields, parse_states, parse_years
+
+    summary = fetch_county_yields(
+        args.commodity,
+        parse_states(args.states),
+        parse_years(args.years),
+        args.out,
+        key=args.key,
+        base_url=args.base_url or DEFAULT_BASE_URL,
+    )
+    first, last = summary.years
+    print(
+        f"wrote {summary.rows} rows of county {args.commodity.upper()} yields for {', '.join(summary.states)}, "
+        f"{first}-{last}, to {summary.path} ({summary.requests} requests)"
+    )
+    if summary.empty_states:
+        print(f"no rows for {', '.join(summary.empty_states)}")
     return 0
 
 
@@ -285,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution-km", type=float, default=4.0, help="grid pixel size in km (default 4)")
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
+
+    p = data.add_parser("fetch-nass", help="download county yields from the USDA NASS Quick Stats API into one CSV")
+    p.add_argument("--commodity", default="SOYBEANS", help="Quick Stats commodity (default SOYBEANS; e.g. CORN)")
+    p.add_argument("--states", required=True, help="two-letter state codes, comma-separated (IA,IL)")
+    p.add_argument("--years", required=True, help="first-last year, both included (2003-2018), or one year")
+    p.add_argument("--out", required=True, help="the CSV to write (Quick Stats API columns)")
+    p.add_argument("--key", default=None, help="Quick Stats API key (default: the NASS_API_KEY environment variable)")
+    p.add_argument("--base-url", default=None, help="API root (default https://quickstats.nass.usda.gov/api/)")
+    p.set_defaults(func=_data_fetch_nass)
 
     train = groups.add_parser("train", help="train models").add_subparsers(
         dest="command", required=True, metavar="{location,yield}"
