@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from geoapp.config import strict_from_dict
+from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
 from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
@@ -64,33 +64,41 @@ MODEL_NAME = "contrastive-sh-siren"
 
 @dataclass(frozen=True)
 class LocationTrainConfig:
-    """Hyperparameters of contrastive location pretraining (unknown keys are refused by :meth:`from_dict`)."""
+    """Hyperparameters of contrastive location pretraining (unknown keys are refused by :meth:`from_dict`).
 
-    n_train: int = 40_000  # training locations
-    n_val: int = 2_000  # validation locations (best-model selection)
-    n_test: int = 2_000  # held-out test locations (benchmark)
-    patch_px: int = 32  # patch size in pixels
-    footprint_km: float = 400.0  # ground footprint of a patch, km
-    relief: bool = True  # add the shaded-relief band (4 channels)
-    sh_degree: int = 40  # spherical-harmonics degree L: (L+1)^2 features
-    hidden_dim: int = 512  # SIREN width
-    num_layers: int = 2  # SIREN hidden layers
-    embed_dim: int = 256  # shared embedding size D
-    image_width: int = 16  # CNN first-block channels
-    epochs: int = 12
-    batch_size: int = 512
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    device: str = "auto"
-    val_gallery: int = 20_000  # land points the validation geolocation retrieves from
+    Each field carries its help text and allowed values (:func:`geoapp.config.setting`); the command
+    line (``python -m geoapp train location --help``) is generated from them.
+    """
+
+    n_train: int = setting(40_000, "training locations (uniform on land)")
+    n_val: int = setting(2_000, "validation locations (best-model selection)")
+    n_test: int = setting(2_000, "held-out test locations (benchmark)")
+    patch_px: int = setting(32, "patch size in pixels")
+    footprint_km: float = setting(400.0, "ground footprint of a patch, km")
+    relief: bool = setting(True, "add the shaded-relief band (4 channels) to the RGB patch")
+    sh_degree: int = setting(40, "spherical-harmonics degree L: (L+1)^2 features")
+    hidden_dim: int = setting(512, "SIREN width")
+    num_layers: int = setting(2, "SIREN hidden layers")
+    embed_dim: int = setting(256, "shared embedding size D")
+    image_width: int = setting(16, "channels of the image CNN's first block")
+    epochs: int = setting(12, "training epochs")
+    batch_size: int = setting(512, "location-patch pairs per optimizer step (over all workers)")
+    lr: float = setting(1e-3, "peak learning rate (AdamW with a one-cycle schedule)")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    seed: int = setting(0, "random seed (locations, initialisation, batch order)")
+    device: str = setting("auto", "auto (the GPU when there is one, else the CPU), cuda or cpu", choices=DEVICES)
+    val_gallery: int = setting(20_000, "land points the validation geolocation retrieves from")
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_val", "n_test", "patch_px", "sh_degree", "epochs", "batch_size", "embed_dim"):
+        check_choices(self)
+        positive = ("n_train", "n_val", "n_test", "patch_px", "sh_degree", "hidden_dim", "num_layers", "embed_dim", "image_width")
+        for name in (*positive, "epochs", "batch_size", "val_gallery"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not (self.lr > 0 and self.footprint_km > 0):
             raise InputError(f"lr and footprint_km must be positive, got lr={self.lr!r}, footprint_km={self.footprint_km!r}")
+        if not self.weight_decay >= 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LocationTrainConfig:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from geoapp.config import strict_from_dict
+from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
-from geoapp.models.yield_models import MODEL_NAMES, YieldModel, YieldModelConfig, yield_model_config
+from geoapp.models.yield_models import MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
 from geoapp.training.device import to_device
@@ -56,40 +56,70 @@ from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileS
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
 
 
+MODEL_OVERRIDE_KEYS: tuple[str, ...] = tuple(
+    f.name
+    for f in fields(YieldModelConfig)
+    if f.name not in ("use_global_query", "use_context", "in_channels", "n_steps", "target_mean", "target_std")
+)
+"""YieldModelConfig fields a run may override; the others are set by the model name, the dataset's bands and
+months, and the training labels."""
+
+
 @dataclass(frozen=True)
 class YieldTrainConfig:
-    """Hyperparameters of a crop-yield training run (unknown keys are refused by :meth:`from_dict`)."""
+    """Hyperparameters of a crop-yield training run (unknown keys are refused by :meth:`from_dict`).
 
-    model: str = "semi-ha"  # semi-ha, s-ha or semi-sa
-    size: str = "demo"  # demo (CPU) or paper (GPU) model size
-    test_year: int = 2018
-    n_train_years: int = 10  # N_y of Section IV-D
-    epochs: int = 30
-    patience: int = 6  # early stopping: epochs without a better validation RMSE
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    r_n_km: float = 25.0  # spatial-neighbour radius (paper: 25 px at 1 km)
-    r_d_km: float = 100.0  # spatial-distant radius (paper: 100 px at 1 km)
-    temporal_neighbour: str = "month"  # TN one month earlier (the paper, Section IV-E) or "year" (previous year, same months)
-    seed: int = 0
-    device: str = "auto"
-    max_train_examples: int = 0  # > 0: subsample the training examples (smoke runs)
-    exclude_group: str | None = None  # retrain without a feature group (VI, LST, PPT, SOIL, ELE): the paper's Figure 7
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # YieldModelConfig fields
+    Each field carries its help text and allowed values (:func:`geoapp.config.setting`); the command
+    line (``python -m geoapp train yield --help``) is generated from them.
+    """
+
+    model: str = setting(
+        "semi-ha",
+        "semi-ha (hybrid attention + context losses), s-ha (no context losses) or semi-sa (self-attention, no global query)",
+        choices=tuple(MODELS),
+    )
+    size: str = setting(
+        "demo", "model size: demo (compact, for CPU) or paper (ResNet-18 width 64, m = 512; GPU)", choices=tuple(SIZES)
+    )
+    test_year: int = setting(2018, "test year; validation is the year before, training the N_y years before that")
+    n_train_years: int = setting(10, "N_y training years (Section IV-D)")
+    epochs: int = setting(30, "most training epochs")
+    patience: int = setting(6, "early stopping: epochs without a better validation RMSE")
+    batch_size: int = setting(32, "examples per optimizer step (over all workers)")
+    lr: float = setting(1e-3, "peak learning rate (AdamW with a one-cycle schedule)")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    r_n_km: float = setting(25.0, "spatial-neighbour radius SN, km (paper: 25 px at 1 km)")
+    r_d_km: float = setting(100.0, "spatial-distant radius SD, km (paper: 100 px at 1 km)")
+    temporal_neighbour: str = setting(
+        "month",
+        "TN, the same place one time step earlier: month (the month before, the paper's Section IV-E) "
+        "or year (the same months a year before)",
+        choices=TEMPORAL_NEIGHBOURS,
+    )
+    seed: int = setting(0, "random seed (model initialisation, sampling, batch order)")
+    device: str = setting("auto", "auto (the GPU when there is one, else the CPU), cuda or cpu", choices=DEVICES)
+    max_train_examples: int = setting(0, "> 0: subsample the training examples to this many (smoke runs); 0: all")
+    exclude_group: str | None = setting(
+        None, "retrain without this feature group (the paper's Figure 7); none: all inputs", choices=tuple(FEATURE_GROUPS)
+    )
+    model_overrides: dict[str, Any] = setting(
+        default_factory=dict,
+        help="YieldModelConfig fields to change from the model size's (e.g. the loss weights alpha, beta, gamma)",
+        choices=MODEL_OVERRIDE_KEYS,
+        keys_from=YieldModelConfig,
+    )
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES or self.model == "ridge":
-            raise InputError(f"model must be one of {[m for m in MODEL_NAMES if m != 'ridge']!r}, got {self.model!r}")
+        check_choices(self)
         for name in ("n_train_years", "epochs", "patience", "batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr!r}")
-        if self.exclude_group is not None and self.exclude_group not in FEATURE_GROUPS:
-            raise InputError(f"exclude_group must be one of {list(FEATURE_GROUPS)!r} or None, got {self.exclude_group!r}")
-        if self.temporal_neighbour not in TEMPORAL_NEIGHBOURS:
-            raise InputError(f"temporal_neighbour must be one of {list(TEMPORAL_NEIGHBOURS)!r}, got {self.temporal_neighbour!r}")
+        if not self.weight_decay >= 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if int(self.max_train_examples) < 0:
+            raise InputError(f"max_train_examples must be >= 0 (0: all examples), got {self.max_train_examples!r}")
         if not 0 < self.r_n_km < self.r_d_km:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
 
