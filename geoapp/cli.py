@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from geoapp.config_cli import DeferredParser
 from geoapp.errors import DataFileError, GeoappError, InputError
 
 __all__ = ["main", "build_parser"]
@@ -156,12 +157,38 @@ def _config_file(path: str | None) -> dict:
     return values
 
 
-def _train_location(args: argparse.Namespace) -> int:
-    from geoapp.training.location_trainer import LocationTrainConfig, train_location
+def _location_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per LocationTrainConfig field (added when ``train location`` is used: imports torch)."""
+    from geoapp.config_cli import add_config_arguments
+    from geoapp.training.location_trainer import LocationTrainConfig
 
-    overrides = {k: v for k, v in vars(args).items() if k in LocationTrainConfig.__dataclass_fields__ and v is not None}
-    cfg = LocationTrainConfig.from_dict({**_config_file(args.config), **overrides})
-    best = train_location(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    add_config_arguments(parser, LocationTrainConfig)
+
+
+def _yield_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per YieldTrainConfig field; ``--model`` also takes ``ridge`` (added when ``train yield`` is used)."""
+    from geoapp.config import config_fields
+    from geoapp.config_cli import add_config_arguments
+    from geoapp.models.yield_models import MODEL_NAMES
+    from geoapp.training.yield_trainer import YieldTrainConfig
+
+    model_help = next(f.help for f in config_fields(YieldTrainConfig) if f.name == "model")
+    add_config_arguments(
+        parser,
+        YieldTrainConfig,
+        choices={"model": MODEL_NAMES},
+        help={"model": f"{model_help}; or ridge, the closed-form baseline (uses only the years and the dataset)"},
+    )
+
+
+def _train_location(args: argparse.Namespace) -> int:
+    from geoapp.config_cli import config_values
+    from geoapp.paths import checkpoint_dir
+    from geoapp.training.location_trainer import MODEL_NAME, LocationTrainConfig, train_location
+
+    cfg = LocationTrainConfig.from_dict(config_values(args, LocationTrainConfig, _config_file(args.config)))
+    out = Path(args.out) if args.out else checkpoint_dir() / "location" / MODEL_NAME
+    best = train_location(cfg, out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0
 
@@ -173,35 +200,23 @@ def _dataset_arg(path: str | None):
 
 
 def _train_yield(args: argparse.Namespace) -> int:
+    from geoapp.config_cli import config_values
+    from geoapp.paths import checkpoint_dir
     from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
-    if args.model == "ridge":
+    values = config_values(args, YieldTrainConfig, _config_file(args.config))
+    if values.get("model") == "ridge":  # the closed-form baseline: only the years apply (the rest is still validated)
         from geoapp.training.ridge_trainer import train_ridge
 
+        cfg = YieldTrainConfig.from_dict({k: v for k, v in values.items() if k != "model"})
         ds = _dataset_arg(args.dataset)
-        test_year = args.test_year or 2018
-        train, val, test = nested_years(test_year, args.n_train_years or 10, ds.years)
-        print(f"best checkpoint: {train_ridge(ds, train, val, test, args.out or f'checkpoints/yield/ridge-{test_year}')}")
+        train, val, test = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
+        out = Path(args.out) if args.out else checkpoint_dir() / "yield" / f"ridge-{cfg.test_year}"
+        print(f"best checkpoint: {train_ridge(ds, train, val, test, out)}")
         return 0
-    keys = (
-        "model",
-        "size",
-        "test_year",
-        "n_train_years",
-        "epochs",
-        "patience",
-        "batch_size",
-        "lr",
-        "r_n_km",
-        "r_d_km",
-        "seed",
-        "device",
-        "exclude_group",
-    )
-    cfg = YieldTrainConfig.from_dict(
-        {**_config_file(args.config), **{k: getattr(args, k) for k in keys if getattr(args, k) is not None}}
-    )
-    out = args.out or f"checkpoints/yield/{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
+    cfg = YieldTrainConfig.from_dict(values)
+    run = f"{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
+    out = Path(args.out) if args.out else checkpoint_dir() / "yield" / run
     best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0
@@ -216,7 +231,8 @@ def _evaluate_yield(args: argparse.Namespace) -> int:
         print(json.dumps({**result, "counties": table.to_dict(orient="records")}))
     else:
         print(
-            f"{result['model']} {result['year']}: RMSE {result['rmse']:.3f} bu/acre, R^2 {result['r2']:.3f} over {result['n']} counties"
+            f"{result['model']} {result['year']}: RMSE {result['rmse']:.3f} bu/acre, "
+            f"R^2 {result['r2']:.3f} over {result['n']} counties"
         )
     return 0
 
@@ -318,61 +334,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_fetch_nass)
 
     train = groups.add_parser("train", help="train models").add_subparsers(
-        dest="command", required=True, metavar="{location,yield}"
+        dest="command", required=True, metavar="{location,yield}", parser_class=DeferredParser
     )
-    p = train.add_parser("location", help="contrastive pretraining of a location encoder on Blue Marble patches")
-    p.add_argument("--out", default="checkpoints/location/contrastive-sh-siren", help="run folder (best/, last/, metrics.jsonl)")
+    p = train.add_parser(
+        "location",
+        help="contrastive pretraining of a location encoder on Blue Marble patches",
+        description="Contrastive pretraining of a location encoder on Blue Marble patches. "
+        "Every LocationTrainConfig field is a flag; flags override --config.",
+        add_arguments=_location_config_flags,
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="run folder: best/, last/, metrics.jsonl (default: <checkpoints>/location/contrastive-sh-siren, where "
+        "<checkpoints> is $GEOAPP_CHECKPOINT_DIR or the repository's checkpoints/)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    for name, typ in (
-        ("n_train", int),
-        ("n_val", int),
-        ("n_test", int),
-        ("epochs", int),
-        ("batch_size", int),
-        ("sh_degree", int),
-        ("hidden_dim", int),
-        ("embed_dim", int),
-        ("image_width", int),
-        ("lr", float),
-        ("footprint_km", float),
-        ("seed", int),
-    ):
-        p.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see LocationTrainConfig)"
-        )
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
     p.add_argument("--config", default=None, help="JSON file of LocationTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_location)
-    p = train.add_parser("yield", help="train a crop-yield model (semi-ha, s-ha, semi-sa) for one test year")
-    p.add_argument("--model", default=None, help="semi-ha (default), s-ha, semi-sa, or ridge (the floor baseline)")
-    p.add_argument("--size", choices=["demo", "paper"], default=None, help="demo (CPU) or paper (GPU) model size")
-    p.add_argument("--test-year", dest="test_year", type=int, default=None, help="test year (validation: the year before)")
-    p.add_argument("--n-train-years", dest="n_train_years", type=int, default=None, help="N_y training years (default 10)")
-    for name, typ in (
-        ("epochs", int),
-        ("patience", int),
-        ("batch_size", int),
-        ("lr", float),
-        ("r_n_km", float),
-        ("r_d_km", float),
-        ("seed", int),
-    ):
-        p.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, type=typ, default=None, help=f"override {name} (see YieldTrainConfig)"
-        )
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None)
+    p = train.add_parser(
+        "yield",
+        help="train a crop-yield model (semi-ha, s-ha, semi-sa, or the ridge baseline) for one test year",
+        description="Train a crop-yield model for one test year (nested validation). "
+        "Every YieldTrainConfig field is a flag; flags override --config.",
+        add_arguments=_yield_config_flags,
+    )
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
-    p.add_argument("--out", default=None, help="run folder (default: checkpoints/yield/<model>-<test year>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="run folder (default: <checkpoints>/yield/<model>-<test year>, plus -no-<group> with --exclude-group, where "
+        "<checkpoints> is $GEOAPP_CHECKPOINT_DIR or the repository's checkpoints/)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--exclude-group",
-        dest="exclude_group",
-        choices=["VI", "LST", "PPT", "SOIL", "ELE"],
-        default=None,
-        help="retrain without this feature group (the paper's Figure 7); default out: <model>-<year>-no-<group>",
-    )
     p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
 
