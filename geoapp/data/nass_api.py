@@ -35,6 +35,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import atomic_write_text
@@ -243,7 +244,7 @@ class QuickStatsClient:
 
     def _raise_for(
         self, status: int, messages: list[str], body: str, endpoint: str, params: Mapping[str, str], shown: str
-    ) -> None:
+    ) -> NoReturn:
         """Raise the error that fits a non-transient refusal."""
         said = "; ".join(messages) if messages else _snippet(body)
         lowered = said.lower()
