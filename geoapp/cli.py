@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
-        dest="command", required=True, metavar="{build,info,ingest}"
+        dest="command", required=True, metavar="{build,info,ingest,fetch-nass}"
     )
     p = data.add_parser("build", help="simulate the embedded Corn Belt dataset")
     p.add_argument(
