@@ -1,5 +1,6 @@
-"""What a training job is: a kind (crop-yield model or location encoder), its hyperparameters, a
-run name, and how many worker processes train it. Validated before anything starts.
+"""What a training job is: a kind, its hyperparameters, a run name and how many workers train it.
+
+The kind is a crop-yield model or a location encoder. A spec is validated before anything starts.
 
 A spec is stored as ``spec.json`` in the job's folder; the worker process reads it back. The
 hyperparameters are the trainers' own config dataclasses (:class:`YieldTrainConfig`,
@@ -76,7 +77,8 @@ class JobSpec:
             raise InputError(f"unknown job kind {self.kind!r}; expected one of {sorted(JOB_KINDS)}")
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise InputError(
-                f"run name {self.name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                f"run name {self.name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
             )
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
             raise InputError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")

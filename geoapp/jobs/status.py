@@ -26,6 +26,7 @@ from geoapp.fileio import atomic_write_text
 __all__ = [
     "STATES",
     "ACTIVE_STATES",
+    "STARTING_TIMEOUT_S",
     "read_status",
     "write_status",
     "log_tail",
@@ -39,6 +40,8 @@ STATES = ("starting", "running", "cancelling", "finished", "cancelled", "failed"
 """starting: spawned, not yet training; running; cancelling: a cancel was asked, the worker has not
 stopped yet; finished; cancelled; failed (an error, or the worker died: killed, out of memory)."""
 ACTIVE_STATES = ("starting", "running", "cancelling")
+STARTING_TIMEOUT_S = 60.0
+"""A job (or lock) still 'starting' without a worker after this long was orphaned by the process starting it."""
 
 STATUS_FILE, LOG_FILE, SPEC_FILE, CANCEL_FILE = "status.json", "log.txt", "spec.json", "cancel.request"
 

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from geoapp.errors import InputError
+from geoapp.fileio import atomic_write_text
+from geoapp.jobs.lock import release_lock
+from geoapp.jobs.processes import start_ticks
+from geoapp.jobs.ranks import rank_error_file, record_rank
 from geoapp.jobs.spec import JobSpec
 from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
@@ -27,8 +31,10 @@ __all__ = ["StatusMonitor", "run_job", "main"]
 
 
 class StatusMonitor(TrainingMonitor):
-    """Writes a trainer's progress to ``status.json`` (at most every ``interval_s`` for steps) and
-    asks it to stop when the cancel request file exists.
+    """Writes a trainer's progress to ``status.json`` and asks it to stop once a cancel is requested.
+
+    Steps are written at most every ``interval_s`` seconds; the cancel request is ``cancel.request``
+    in the job folder.
 
     The ETA is the seconds per step so far (this attempt, validation included) times the steps left.
     """
@@ -50,6 +56,7 @@ class StatusMonitor(TrainingMonitor):
         return round((time.time() - self._t0) / ran * (self._epochs * self._steps - done), 1)
 
     def report(self, event: dict[str, Any]) -> None:
+        """Record a trainer event (start, step, epoch, end) in the job's status and log."""
         kind = event["event"]
         now = time.time()
         if kind == "start":
@@ -100,17 +107,18 @@ class StatusMonitor(TrainingMonitor):
             write_status(self.job_dir, checkpoint=event["checkpoint"], stopped_early=event["stopped_early"])
 
     def stop_requested(self) -> bool:
+        """True once ``cancel.request`` exists in the job folder."""
         return (self.job_dir / CANCEL_FILE).exists()
 
 
 def _record_own_pid(job_dir: Path) -> None:
-    """Write the process the runner watches (this worker, or torchrun's launcher above rank 0) when the
-    process that started the job could not (it stopped between spawning the worker and writing its pid),
-    so the job is not taken for dead while it trains."""
-    from geoapp.jobs.runner import _start_ticks
+    """Write the process the runner watches (this worker, or torchrun's launcher above rank 0).
 
+    Called when the process that started the job could not write it (it stopped between spawning the
+    worker and writing its pid), so the job is not taken for dead while it trains.
+    """
     pid = os.getppid() if "TORCHELASTIC_RUN_ID" in os.environ else os.getpid()
-    write_status(job_dir, pid=pid, pid_start=_start_ticks(pid))
+    write_status(job_dir, pid=pid, pid_start=start_ticks(pid))
 
 
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
@@ -120,11 +128,7 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
     main_rank = rank == 0
     status = read_status(job_dir)
     if "TORCHELASTIC_RUN_ID" in os.environ:  # a torchrun rank: let the runner watch and kill it directly
-        from geoapp.fileio import atomic_write_text
-        from geoapp.jobs.runner import _start_ticks, rank_pid_file
-
-        ticks = _start_ticks(os.getpid())
-        atomic_write_text(rank_pid_file(job_dir, rank), f"{os.getpid()} {'-' if ticks is None else ticks}\n")
+        record_rank(job_dir, rank)
     try:
         if main_rank and status.get("pid") is None:
             _record_own_pid(job_dir)
@@ -177,15 +181,10 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
                 job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}"
             )
         else:  # torchrun will stop rank 0 before it can report this: leave it where the runner looks
-            from geoapp.fileio import atomic_write_text
-            from geoapp.jobs.runner import rank_error_file
-
             atomic_write_text(rank_error_file(job_dir, rank), f"{type(exc).__name__}: {exc}")
         return 1
     finally:
         if main_rank:
-            from geoapp.jobs.runner import release_lock
-
             release_lock(job_dir.parent, job_dir.name)
 
 

@@ -128,15 +128,6 @@ def test_stale_lock_of_a_dead_job_is_taken_over(runner, tiny_dataset_path):
     assert runner.wait(job, timeout=120)["state"] == "finished"
 
 
-def test_a_garbled_old_lock_is_removed_and_a_fresh_one_held(runner):
-    runner.root.mkdir(parents=True)
-    lock = runner.root / "lock.json"
-    lock.write_text("")  # a crash while the disk was writing it
-    assert runner.lock_holder() is not None and runner.active_job() is None  # young: a start may be under way
-    os.utime(lock, (time.time() - 120, time.time() - 120))
-    assert runner.lock_holder() is None and not lock.exists()
-
-
 def test_a_start_in_progress_holds_the_lock_whatever_its_job_status(runner, tiny_dataset_path):
     """Between taking the lock and spawning the worker (no pid yet) the job's status may still read
     'failed' (a resume) or be empty (a start): the lock is not stale then."""
@@ -207,6 +198,37 @@ def test_existing_run_name_is_refused(runner, tiny_dataset_path, tmp_path):
         runner.start(_spec(tiny_dataset_path, name="taken"))
 
 
+def test_the_worker_finds_geoapp_installed_not_through_pythonpath(runner, tiny_dataset_path, monkeypatch):
+    """The worker's environment is the app's (no repository root added to PYTHONPATH); geoapp is installed."""
+    import subprocess
+    import sys
+
+    from geoapp.jobs import runner as runner_module
+    from geoapp.paths import REPO_ROOT
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    started = {}
+
+    def record(command, cwd, env, log):
+        started.update(command=command, env=env)
+        raise OSError("not started in this test")
+
+    monkeypatch.setattr(runner_module, "spawn_session", record)
+    with pytest.raises(OSError, match="not started"):
+        runner.start(_spec(tiny_dataset_path))
+    assert "PYTHONPATH" not in started["env"] and started["env"]["PYTHONUNBUFFERED"] == "1"
+    assert started["command"][:3] == [sys.executable, "-m", "geoapp.jobs.worker"]
+    found = subprocess.run(
+        [sys.executable, "-c", "import geoapp; print(geoapp.__file__)"],
+        cwd="/",
+        env=started["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert found.startswith(str(REPO_ROOT))  # the editable install of this checkout
+
+
 def test_a_worker_that_cannot_be_started_leaves_a_failed_job(runner, tiny_dataset_path, monkeypatch):
     import subprocess
 
@@ -229,13 +251,13 @@ def test_job_ids_and_batch_splits_are_checked(runner, tiny_dataset_path):
 
 
 def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset_path):
-    from geoapp.jobs.runner import _descendants, process_alive
+    from geoapp.jobs.processes import descendants, process_alive
 
     job = runner.start(
         JobSpec("yield", "ddp", {**TINY, "epochs": 40, "max_train_examples": 96}, workers=2, dataset=str(tiny_dataset_path))
     )
     status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
-    ranks = _descendants(status["pid"])
+    ranks = descendants(status["pid"])
     assert len([p for p in ranks if process_alive(p)]) >= 2  # torchrun's two workers (and helpers)
     assert runner.kill(job, timeout=20)
     assert not any(process_alive(p) for p in [status["pid"], *ranks])
@@ -244,7 +266,8 @@ def test_kill_of_a_two_worker_torchrun_job_stops_every_rank(runner, tiny_dataset
 
 
 def test_ranks_that_outlive_their_launcher_keep_the_job_alive_until_killed(runner, tiny_dataset_path):
-    from geoapp.jobs.runner import _rank_processes, process_alive
+    from geoapp.jobs.processes import process_alive
+    from geoapp.jobs.ranks import rank_processes
 
     job = runner.start(
         JobSpec(
@@ -256,7 +279,7 @@ def test_ranks_that_outlive_their_launcher_keep_the_job_alive_until_killed(runne
         )
     )
     status = _wait_for(lambda s: s.get("state") == "running" and s.get("world_size") == 2, runner, job, timeout=120)
-    ranks = _rank_processes(runner.root / job)
+    ranks = rank_processes(runner.root / job)
     assert len(ranks) == 2 and all(process_alive(p, t) for p, t in ranks)
     os.kill(status["pid"], signal.SIGKILL)  # the launcher alone, not its ranks
     deadline = time.time() + 5

@@ -1,0 +1,151 @@
+"""A job's processes, through psutil: starting a worker, telling whether it lives, killing whole trees.
+
+A pid alone does not name a process for long (the kernel reuses pids), so a job records each process
+it watches as ``(pid, start ticks)``: the start time in clock ticks since boot, the value Linux keeps
+in ``/proc/<pid>/stat`` and the one ``status.json`` and the ranks' pid files hold. A process that
+started at another time is another process, and a zombie (exited, not yet reaped) is not alive.
+
+Workers are started in sessions of their own (their own process group), so they outlive the app's
+process; :func:`kill_process_trees` therefore reaches each process group as well as every descendant
+(torchrun starts each rank in a session of its own too).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+__all__ = [
+    "start_ticks",
+    "find_process",
+    "process_alive",
+    "descendants",
+    "spawn_session",
+    "reap_children",
+    "kill_process_trees",
+]
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+"""Clock ticks per second of the kernel's process start times (usually 100)."""
+
+_CHILDREN: dict[int, subprocess.Popen] = {}
+"""Workers this process started, by pid; reaped on status reads so finished ones do not linger as zombies."""
+
+
+def _ticks(proc: psutil.Process) -> int:
+    """``proc``'s start time in clock ticks since boot (psutil gives seconds since the epoch)."""
+    return round((proc.create_time() - psutil.boot_time()) * CLOCK_TICKS)
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, None if there is no such process."""
+    try:
+        return _ticks(psutil.Process(int(pid)))
+    except (psutil.Error, ValueError):
+        return None
+
+
+def find_process(pid: int | None, start_ticks: int | None = None) -> psutil.Process | None:
+    """The process ``pid`` if it runs (not a zombie) and, when given, started at ``start_ticks``; else None."""
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(int(pid))
+    except (psutil.NoSuchProcess, ValueError):
+        return None
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if start_ticks is not None and _ticks(proc) != start_ticks:
+            return None  # the pid was reused by another process
+    except psutil.NoSuchProcess:  # gone meanwhile (ZombieProcess is a NoSuchProcess too)
+        return None
+    except psutil.AccessDenied:
+        pass  # another user's process: it exists
+    return proc
+
+
+def process_alive(pid: int | None, start_ticks: int | None = None) -> bool:
+    """True if ``pid`` runs (not a zombie) and, when given, started at ``start_ticks``."""
+    return find_process(pid, start_ticks) is not None
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of every process below ``pid`` (children, grandchildren...); [] if ``pid`` is gone."""
+    try:
+        return [child.pid for child in psutil.Process(int(pid)).children(recursive=True)]
+    except (psutil.NoSuchProcess, ValueError):
+        return []
+
+
+def spawn_session(command: list[str], cwd: str | Path, env: dict[str, str], log: IO[str]) -> subprocess.Popen:
+    """Start ``command`` in a new session (its own process group), its output appended to ``log``.
+
+    The new process outlives this one (Streamlit reruns, the app's own exit); while this process
+    lives it reaps it (:func:`reap_children`) so that it does not linger as a zombie once finished.
+    """
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _CHILDREN[proc.pid] = proc
+    return proc
+
+
+def reap_children() -> None:
+    """Collect the exit status of every worker this process started that has finished."""
+    for pid, proc in list(_CHILDREN.items()):
+        if proc.poll() is not None:
+            _CHILDREN.pop(pid, None)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """True while ``proc`` (the very process, not a later one with its pid) runs and is not a zombie."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_process_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, poll_s: float = 0.05) -> bool:
+    """SIGKILL each root, every process below it, and the process group each of them leads.
+
+    Returns True once all of them are gone (zombies count as gone), False if some still run after
+    ``timeout`` seconds.
+    """
+    victims: dict[psutil.Process, None] = {}
+    for root in roots:
+        victims[root] = None
+        try:
+            victims.update(dict.fromkeys(root.children(recursive=True)))
+        except psutil.NoSuchProcess:
+            pass
+    for victim in victims:
+        try:
+            if victim.is_running():  # never the group of a later process that got the pid
+                os.killpg(victim.pid, signal.SIGKILL)  # a group leader's group: members that left the tree too
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            victim.kill()  # psutil refuses a pid that now names another process
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        reap_children()
+        if not any(_running(v) for v in victims):
+            return True
+        time.sleep(poll_s)
+    return False

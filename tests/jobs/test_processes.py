@@ -1,0 +1,120 @@
+"""A job's processes through psutil: start ticks as /proc records them, liveness (zombies and reused
+pids are not alive), descendants, and killing whole trees with the process groups they lead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from geoapp.jobs.processes import (
+    descendants,
+    find_process,
+    kill_process_trees,
+    process_alive,
+    reap_children,
+    spawn_session,
+    start_ticks,
+)
+
+
+def _wait_until(pred, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture()
+def session(tmp_path):
+    """Start a shell in a session of its own (as the runner starts a worker); kill what is left after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(script: str) -> subprocess.Popen:
+        with open(tmp_path / "log.txt", "a", encoding="utf-8") as log:
+            proc = spawn_session(["/bin/sh", "-c", script], cwd=tmp_path, env=dict(os.environ), log=log)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        root = find_process(proc.pid)
+        if root is not None:
+            kill_process_trees([root], timeout=5)
+        proc.wait(timeout=5)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc records the start ticks")
+def test_start_ticks_are_the_kernels_own_record():
+    """status.json and the ranks' pid files hold the value of /proc/<pid>/stat (field 22), as before."""
+    recorded = int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    assert start_ticks(os.getpid()) == recorded
+    assert start_ticks(os.getppid()) is not None
+
+
+def test_liveness_checks_the_start_ticks():
+    me = os.getpid()
+    assert process_alive(me) and process_alive(me, start_ticks(me))
+    assert find_process(me, start_ticks(me)).pid == me
+    assert not process_alive(me, start_ticks(me) + 1)  # the same pid started at another time: another process
+    assert not process_alive(None) and not process_alive(0)
+    assert start_ticks(-5) is None and not process_alive(-5)
+
+
+def test_an_exited_process_is_not_alive_even_as_a_zombie():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    _wait_until(lambda: psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE)  # exited, not reaped yet
+    assert not process_alive(proc.pid) and find_process(proc.pid) is None
+    proc.wait()
+    assert not process_alive(proc.pid) and start_ticks(proc.pid) is None
+
+
+def test_spawned_workers_run_in_a_session_of_their_own_and_are_reaped(session):
+    proc = session("exit 0")
+    assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
+    _wait_until(lambda: reap_children() is None and proc.returncode is not None)
+    assert not psutil.pid_exists(proc.pid)  # collected, not a zombie
+
+
+def test_kill_reaches_every_descendant(session):
+    proc = session("sleep 60 & sleep 60 & wait")
+    _wait_until(lambda: len(descendants(proc.pid)) == 2)
+    below = descendants(proc.pid)
+    assert all(process_alive(p) for p in below)
+    assert kill_process_trees([find_process(proc.pid)], timeout=10)
+    assert not any(process_alive(p) for p in [proc.pid, *below])
+    assert descendants(proc.pid) == []
+
+
+def test_kill_reaches_members_of_the_group_that_left_the_tree(session):
+    """A grandchild whose parent exited is no descendant any more, but still in the worker's group."""
+    proc = session("(sleep 60 &); sleep 60")
+
+    def orphans() -> list[int]:
+        out = []
+        for p in psutil.process_iter():
+            try:
+                if os.getpgid(p.pid) == proc.pid and p.pid != proc.pid and p.pid not in descendants(proc.pid):
+                    out.append(p.pid)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return out
+
+    _wait_until(lambda: len(orphans()) == 1 and len(descendants(proc.pid)) == 1)
+    [orphan] = orphans()
+    assert kill_process_trees([find_process(proc.pid)], timeout=10)
+    _wait_until(lambda: not process_alive(orphan))
+
+
+def test_kill_of_nothing_alive_is_done_at_once():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    root = psutil.Process(proc.pid)
+    proc.wait()
+    assert kill_process_trees([root], timeout=1)
