@@ -1,4 +1,4 @@
-"""Tests for geoapp.samplers.quadruplet: offset regions, grid edges, TN, seeds, masks, radii, gather, bad inputs."""
+"""Tests for geoapp.samplers.quadruplet: offset regions, grid edges, TN, seeds, masks, radii, bad inputs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from geoapp.samplers import (
     Units,
     as_numpy_generator,
     gather_tiles,
-    valid_pixel_mask,
 )
 
 H, W, TILE = 120, 150, 16  # a small 4 km grid; defaults give r_n = 6 px, r_d = 25 px
@@ -210,16 +209,6 @@ def test_fallback_is_deterministic_whatever_the_seed():
     assert_on_grid(a.sd)
 
 
-def test_valid_pixel_mask_from_a_cube(tiny_sim):
-    cube = tiny_sim.cube.copy(deep=True)
-    for band in cube.data_vars:
-        if {"y", "x"} <= set(cube[band].dims):
-            cube[band][..., :10, :12] = np.nan
-    mask = valid_pixel_mask(cube)
-    assert mask.shape == (cube.sizes["y"], cube.sizes["x"]) and mask.dtype == bool
-    assert not mask[:10, :12].any() and mask[10:, :].any()
-
-
 def test_from_dataset_on_the_tiny_dataset(tiny_dataset_path):
     ds = load_dataset(tiny_dataset_path)
     try:
@@ -251,43 +240,6 @@ def test_radii_follow_the_grid_resolution():
     assert cheb(q.sn_offset).max() <= 6 and cheb(q.sd_offset).max() <= 12
     px = QuadrupletSampler(make_grid(res=8000.0), 8, r_n=5, r_d=20, units=Units.PIXELS)
     assert (px.r_n_px, px.r_d_px) == (5, 20)
-
-
-# ---- gather_tiles -------------------------------------------------------------------------------
-
-
-def _slow_gather(array, origins, tile, lead=None):
-    out = []
-    for i, (r, c) in enumerate(origins):
-        a = array if lead is None else array[lead[i]]
-        out.append(a[..., r : r + tile, c : c + tile])
-    return np.stack(out)
-
-
-def test_gather_tiles_equals_a_slow_loop_numpy():
-    rng = np.random.default_rng(0)
-    array = rng.random((7, 9, 40, 50), dtype=np.float32)
-    origins = np.array([[0, 0], [40 - 16, 50 - 16], [3, 17], [24, 0], [0, 34], [10, 10]])
-    out = gather_tiles(array, origins, 16)
-    assert out.shape == (6, 7, 9, 16, 16) and out.dtype == np.float32 and out.flags["C_CONTIGUOUS"]
-    np.testing.assert_array_equal(out, _slow_gather(array, origins, 16))
-    np.testing.assert_array_equal(gather_tiles(array[0, 0], origins, 5), _slow_gather(array[0, 0], origins, 5))
-    lead = np.array([0, 6, 2, 2, 1, 5])
-    np.testing.assert_array_equal(gather_tiles(array, origins, 16, lead_index=lead), _slow_gather(array, origins, 16, lead))
-    assert gather_tiles(array, np.zeros((0, 2), dtype=int), 16).shape == (0, 7, 9, 16, 16)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # bfloat16 takes the unfold path used on GPUs
-def test_gather_tiles_equals_a_slow_loop_torch(dtype):
-    array = torch.rand(3, 4, 30, 35).to(dtype)
-    origins = torch.tensor([[0, 0], [22, 27], [5, 9]])
-    out = gather_tiles(array, origins, 8)
-    assert isinstance(out, torch.Tensor) and out.dtype == dtype and out.shape == (3, 3, 4, 8, 8)
-    ref = torch.stack([array[..., r : r + 8, c : c + 8] for r, c in origins.tolist()])
-    assert torch.equal(out, ref)
-    lead = np.array([2, 0, 1])
-    ref_lead = torch.stack([array[lead[i], :, r : r + 8, c : c + 8] for i, (r, c) in enumerate(origins.tolist())])
-    assert torch.equal(gather_tiles(array, origins, 8, lead_index=lead), ref_lead)
 
 
 # ---- bad inputs ---------------------------------------------------------------------------------
@@ -340,28 +292,6 @@ def test_bad_sample_arguments(anchors, years, match):
     s = QuadrupletSampler(make_grid(), TILE, n_years=5)
     with pytest.raises(InputError, match=match):
         s.sample(anchors, np.asarray(years))
-
-
-@pytest.mark.parametrize(
-    "origins, tile, lead, match",
-    [
-        (np.array([[0, 0], [30, 0]]), 16, None, r"tile #1 at origin \(30, 0\) leaves the 40x50 grid"),
-        (np.array([[-1, 0]]), 16, None, "leaves the 40x50 grid"),
-        (np.array([[0.0, 1.0]]), 16, None, "origins must be integers"),
-        (np.array([[0, 0]]), 41, None, "tile_px must be an int in 1..40"),
-        (np.array([[0, 0]]), 16, np.array([9]), "lead_index must hold 1 ints in 0..6"),
-        (np.array([[0, 0]]), 16, np.array([0, 1]), "lead_index must hold 1 ints"),
-    ],
-)
-def test_bad_gather_arguments(origins, tile, lead, match):
-    array = np.zeros((7, 2, 40, 50), dtype=np.float32)
-    with pytest.raises(InputError, match=match):
-        gather_tiles(array, origins, tile, lead_index=lead)
-
-
-def test_bad_valid_pixel_mask_input(tiny_sim):
-    with pytest.raises(InputError, match="cube has none of the bands"):
-        valid_pixel_mask(tiny_sim.cube[[]])
 
 
 def test_as_numpy_generator_passes_a_numpy_generator_through():
