@@ -105,11 +105,10 @@ class _KeyValue:
             raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
         if key not in self.types:
             raise argparse.ArgumentTypeError(f"unknown key {key!r} in {text!r}; allowed: {self.keys}")
-        typ = self.types[key]
         try:
-            return key, _scalar(typ, raw.strip())
+            return key, _scalar(self.types[key], raw.strip())
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{key} takes a {typ.__name__} value: {exc}") from None
+            raise argparse.ArgumentTypeError(f"{key}: {exc}") from None
 
 
 def _shown(value: Any, field: ConfigField) -> str:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from geoapp import cli
+from geoapp.config import ConfigField, config_fields, setting
+from geoapp.config_cli import DeferredParser, config_values, flag_name
+from geoapp.errors import InputError
 from geoapp.paths import REPO_ROOT
+from geoapp.training.location_trainer import LocationTrainConfig
+from geoapp.training.yield_trainer import MODEL_OVERRIDE_KEYS, YieldTrainConfig
 from geoapp.viz import offline_assets
 
 
-def run_module(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+def run_module(*args: str, code: str | None = None, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """``python -m geoapp ...`` (or ``python -c code``) with the installed package, from ``cwd``."""
     cmd = [sys.executable, "-c", code] if code is not None else [sys.executable, "-m", "geoapp", *args]
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 # ---- data info --------------------------------------------------------------------------------
@@ -89,6 +95,11 @@ def test_data_build_does_not_overwrite_without_force(tiny_dataset_path, capsys):
         ["assets", "install", "--help"],
         ["bench", "--help"],
         ["bench", "data", "--help"],
+        ["train", "--help"],
+        ["train", "yield", "--help"],
+        ["train", "location", "--help"],
+        ["evaluate", "--help"],
+        ["evaluate", "yield", "--help"],
     ],
 )
 def test_help_at_every_level(argv, capsys):
@@ -105,6 +116,225 @@ def test_bad_usage_exits_2(argv, capsys):
         cli.main(argv)
     assert exc.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+# ---- train: flags generated from the config dataclasses ---------------------------------------
+
+TRAIN_CONFIGS = [("yield", YieldTrainConfig), ("location", LocationTrainConfig)]
+
+
+def _train_parser(kind: str) -> argparse.ArgumentParser:
+    """The completed ``train <kind>`` parser of a fresh ``build_parser()``."""
+    parser = cli.build_parser()
+    for name in ("train", kind):
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    assert isinstance(parser, DeferredParser)
+    return parser.complete()
+
+
+def _sample(f: ConfigField) -> tuple[list[str], Any]:
+    """Command-line words that set field ``f`` to a value other than its default, and that value."""
+    flag = flag_name(f)
+    if f.type is bool:
+        return ([flag] if not f.default else ["--no-" + flag[2:]]), not f.default
+    if f.type is dict:
+        words, value = [], {}
+        for key, field in ((x.name, x) for x in config_fields(f.keys_from) if x.name in f.choices):
+            text, item = _sample_scalar(field)
+            words += [flag, f"{key}={text}"]
+            value[key] = item
+        return words, value
+    text, value = _sample_scalar(f)
+    return [flag, text], value
+
+
+def _sample_scalar(f: ConfigField) -> tuple[str, Any]:
+    if f.choices:
+        value = next(c for c in f.choices if c != f.default)
+        return str(value), value
+    if f.type is bool:
+        return str(not f.default).lower(), not f.default
+    if f.type is int:
+        return str(f.default + 3), f.default + 3
+    if f.type is float:
+        return repr(f.default * 1.5), f.default * 1.5
+    return "x", "x"
+
+
+@pytest.mark.parametrize("kind, cls", TRAIN_CONFIGS)
+def test_every_config_field_has_a_flag_with_its_help_and_default(kind, cls, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", kind, "--help"])
+    out = capsys.readouterr().out
+    actions = {a.dest: a for a in _train_parser(kind)._actions}
+    for f in config_fields(cls):
+        assert f.help, f"{cls.__name__}.{f.name} has no help text"
+        assert flag_name(f) in out, f"no {flag_name(f)} in train {kind} --help"
+        action = actions[f.name]
+        assert flag_name(f) in action.option_strings
+        assert action.help.startswith(f.help.replace("%", "%%"))
+        assert action.default is argparse.SUPPRESS  # absent unless given, so --config values survive
+        if f.type is not bool:
+            assert "(default: " in action.help
+        if f.choices is not None and f.type is not dict:
+            assert all(str(c) in out for c in f.choices)
+
+
+@pytest.mark.parametrize("kind, cls", TRAIN_CONFIGS)
+def test_every_flag_lands_in_the_config(kind, cls):
+    parser = cli.build_parser()
+    everything, expected = [], {}
+    for f in config_fields(cls):
+        words, value = _sample(f)
+        args = parser.parse_args(["train", kind, *words])
+        cfg = cls.from_dict(config_values(args, cls))
+        assert getattr(cfg, f.name) == value, f"{words} gave {getattr(cfg, f.name)!r}"
+        assert cfg == cls(**{f.name: value}), f"{words} changed another field"
+        everything += words
+        expected[f.name] = value
+    cfg = cls.from_dict(config_values(parser.parse_args(["train", kind, *everything]), cls))
+    assert cfg == cls(**expected)
+    assert config_values(parser.parse_args(["train", kind]), cls) == {}  # no flags: the dataclass defaults
+
+
+def test_existing_yield_flags_keep_their_names():
+    args = cli.build_parser().parse_args(
+        "train yield --model s-ha --size paper --test-year 2017 --n-train-years 7 --epochs 3 --lr 0.01 "
+        "--r-n-km 30 --r-d-km 120 --exclude-group SOIL --device cpu --seed 2 --patience 2 --batch-size 8".split()
+    )
+    cfg = YieldTrainConfig.from_dict(config_values(args, YieldTrainConfig))
+    assert (cfg.model, cfg.size, cfg.test_year, cfg.n_train_years, cfg.epochs, cfg.lr) == ("s-ha", "paper", 2017, 7, 3, 0.01)
+    assert (cfg.r_n_km, cfg.r_d_km, cfg.exclude_group, cfg.device, cfg.seed, cfg.patience, cfg.batch_size) == (
+        30.0,
+        120.0,
+        "SOIL",
+        "cpu",
+        2,
+        2,
+        8,
+    )
+    args = cli.build_parser().parse_args("train location --n-train 10 --footprint-km 50 --no-relief --device cpu".split())
+    cfg = LocationTrainConfig.from_dict(config_values(args, LocationTrainConfig))
+    assert (cfg.n_train, cfg.footprint_km, cfg.relief, cfg.device) == (10, 50.0, False, "cpu")
+
+
+def test_flags_override_the_config_file(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"epochs": 5, "exclude_group": "VI", "model_overrides": {"alpha": 0.1, "beta": 2.0}}))
+    args = cli.build_parser().parse_args(
+        ["train", "yield", "--config", str(path), "--exclude-group", "none", "--model-override", "beta=3", "--lr", "0.5"]
+    )
+    cfg = YieldTrainConfig.from_dict(config_values(args, YieldTrainConfig, cli._config_file(args.config)))
+    assert cfg.epochs == 5 and cfg.lr == 0.5 and cfg.exclude_group is None
+    assert cfg.model_overrides == {"alpha": 0.1, "beta": 3.0}  # merged key by key
+
+
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["--model-override", "alpha=x"], "alpha: 'x' is not a number"),
+        (["--model-override", "heads=2.5"], "heads: '2.5' is not an integer"),
+        (["--model-override", "norm_first=maybe"], "norm_first: 'maybe' is not true or false"),
+        (["--model-override", "target_mean=3"], "unknown key 'target_mean'"),
+        (["--model-override", "alpha"], "expected KEY=VALUE, got 'alpha'"),
+        (["--exclude-group", "WIND"], "invalid choice: 'WIND'"),
+        (["--model", "lstm"], "invalid choice: 'lstm'"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
+        (["--r-n-km", "near"], "invalid float value: 'near'"),
+    ],
+)
+def test_bad_flag_values_are_usage_errors(words, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "yield", *words])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_config_values_name_the_value(tmp_path, capsys):
+    assert cli.main(["train", "yield", "--epochs", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: epochs must be a positive integer, got 0"
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"model_overrides": {"use_context": False}}))
+    assert cli.main(["train", "yield", "--config", str(path)]) == 2
+    assert "model_overrides cannot set ['use_context']; allowed keys: " in capsys.readouterr().err
+
+
+def test_choices_and_help_live_in_the_dataclass():
+    with pytest.raises(InputError, match=r"size must be one of \['paper', 'demo'\], got 'huge'"):
+        YieldTrainConfig(size="huge")
+    with pytest.raises(InputError, match=r"exclude_group must be one of .* or None, got 'WIND'"):
+        YieldTrainConfig(exclude_group="WIND")
+    with pytest.raises(InputError, match="device must be one of"):
+        LocationTrainConfig(device="tpu")
+    with pytest.raises(InputError, match="model_overrides must be a mapping"):
+        YieldTrainConfig(model_overrides=[("alpha", 1.0)])
+    assert "target_mean" not in MODEL_OVERRIDE_KEYS and "alpha" in MODEL_OVERRIDE_KEYS
+    with pytest.raises(TypeError, match="needs a help text"):
+        setting(1)
+
+
+@pytest.fixture()
+def captured_training(monkeypatch):
+    """Replace the trainers (and the dataset loader) by recorders: what the CLI would train, and where."""
+    from geoapp.training import location_trainer, ridge_trainer, yield_trainer
+
+    calls: dict[str, Any] = {}
+
+    def fake(name):
+        def record(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return Path("/run/best")
+
+        return record
+
+    monkeypatch.setattr(yield_trainer, "train_yield", fake("yield"))
+    monkeypatch.setattr(location_trainer, "train_location", fake("location"))
+    monkeypatch.setattr(ridge_trainer, "train_ridge", fake("ridge"))
+    monkeypatch.setattr(cli, "_dataset_arg", lambda path: argparse.Namespace(years=list(range(2003, 2019))))
+    return calls
+
+
+def test_default_run_folders_follow_the_checkpoint_dir(captured_training, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "yield", "--model", "s-ha", "--test-year", "2017", "--exclude-group", "SOIL", "--quiet"]) == 0
+    (cfg, _, out), kwargs = captured_training["yield"]
+    assert cfg.model == "s-ha" and out == tmp_path / "ckpt" / "yield" / "s-ha-2017-no-SOIL" and kwargs["progress"] is False
+    assert cli.main(["train", "location", "--epochs", "1"]) == 0
+    (cfg, out), _ = captured_training["location"]
+    assert cfg.epochs == 1 and out == tmp_path / "ckpt" / "location" / "contrastive-sh-siren"
+    assert cli.main(["train", "yield", "--out", "mine"]) == 0
+    assert captured_training["yield"][0][2] == Path("mine")
+
+
+def test_default_run_folder_does_not_depend_on_the_current_folder(captured_training, tmp_path, monkeypatch):
+    monkeypatch.delenv("GEOAPP_CHECKPOINT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "yield"]) == 0
+    assert captured_training["yield"][0][2] == REPO_ROOT / "checkpoints" / "yield" / "semi-ha-2018"
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_model_ridge_trains_the_baseline(captured_training, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path))
+    assert cli.main(["train", "yield", "--model", "ridge", "--test-year", "2016", "--n-train-years", "4"]) == 0
+    assert "yield" not in captured_training
+    (_, train, val, test, out), _ = captured_training["ridge"]
+    assert (train, val, test) == ([2011, 2012, 2013, 2014], 2015, 2016)
+    assert out == tmp_path / "yield" / "ridge-2016"
+    assert cli.main(["train", "yield", "--model", "ridge", "--epochs", "0"]) == 2  # other options are still checked
+
+
+def test_other_commands_do_not_import_torch():
+    code = (
+        "import sys\nfrom geoapp import cli\n"
+        "cli.build_parser().parse_args(['data', 'info'])\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    proc = run_module(code=code)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch imported: False" in proc.stdout
 
 
 # ---- data ingest ------------------------------------------------------------------------------
@@ -173,12 +403,15 @@ def test_assets_install_command(tmp_path, monkeypatch, capsys):
 # ---- python -m geoapp ---------------------------------------------------------------------------
 
 
-def test_python_m_geoapp_help():
-    proc = run_module("--help")
+def test_python_m_geoapp_help(tmp_path):
+    proc = run_module("--help", cwd=tmp_path)  # the installed package, from any folder
     assert proc.returncode == 0, proc.stderr
     assert "usage: python -m geoapp" in proc.stdout
-    for group in ("data", "assets", "bench"):
+    for group in ("data", "train", "evaluate", "assets", "bench"):
         assert group in proc.stdout
+    proc = run_module("train", "yield", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "--model-override KEY=VALUE" in proc.stdout and "--r-n-km" in proc.stdout
 
 
 def test_python_m_geoapp_error_exit_status():
@@ -208,6 +441,13 @@ def test_paths_follow_environment(tmp_path, monkeypatch):
     assert paths.data_dir() == tmp_path / "d" and paths.checkpoint_dir() == tmp_path / "c"
     monkeypatch.delenv("GEOAPP_DATA_DIR")
     assert paths.data_dir() == REPO_ROOT / "data"
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", "")  # empty: unset, not the current folder
+    assert paths.checkpoint_dir() == REPO_ROOT / "checkpoints"
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", "~/geoapp-jobs")
+    assert paths.jobs_dir() == Path.home() / "geoapp-jobs"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", "rel")  # relative: against the current folder, made absolute
+    assert paths.checkpoint_dir() == tmp_path / "rel"
     assert paths.static_dir() == REPO_ROOT / "static"
     assert (REPO_ROOT / "geoapp" / "cli.py").is_file()
     assert Path(cli.__file__).resolve().parent.parent == REPO_ROOT
