@@ -443,8 +443,9 @@ def test_multiband_raster_uses_band_1_with_a_warning_or_the_layer_column(tmp_pat
     stack = np.stack([np.full(aligned_shape(grid, 2000.0), v, np.float32) for v in (0.2, 0.4, 0.6)])
     aligned_tif(tmp_path / "stack.tif", grid, stack, 2000.0)
     manifest = write_manifest(tmp_path / "m.csv", [("ndvi", 2017, 7, "stack.tif")])
-    with pytest.warns(UserWarning, match="has 3 bands; using band 1"):
+    with pytest.warns(UserWarning, match="has 3 bands; using band 1") as caught:
         report = ingest_manifest(manifest, tmp_path / "cube.nc", grid=grid, progress=False)
+    assert [w.filename for w in caught] == [__file__]  # the warning points at the caller of ingest_manifest
     assert any("using band 1" in w for w in report.warnings)
     np.testing.assert_allclose(open_cube(tmp_path / "cube.nc", load=True)["ndvi"].sel(year=2017, month=7), 0.2, atol=1e-4)
 
@@ -460,8 +461,9 @@ def test_multiband_raster_uses_band_1_with_a_warning_or_the_layer_column(tmp_pat
 def test_implausible_values_warn(tmp_path: Path) -> None:
     small_tif(tmp_path / "a.tif", value=290.0)  # kelvin, not degC
     manifest = write_manifest(tmp_path / "m.csv", [("lst_day", 2017, 7, "a.tif")])
-    with pytest.warns(UserWarning, match=r"100\.0% of lst_day values lie outside.*offset -273\.15"):
+    with pytest.warns(UserWarning, match=r"100\.0% of lst_day values lie outside.*offset -273\.15") as caught:
         report = ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
+    assert [w.filename for w in caught] == [__file__]
     assert "Warnings (1)" in report.summary()
 
 
@@ -487,17 +489,17 @@ def test_default_grid_is_the_study_area(tmp_path: Path) -> None:
 
 def test_very_large_sources_are_block_averaged_in_strips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A window above MAX_READ_PIXELS is read in strips and averaged in blocks before warping."""
-    from geoapp.data import ingest
+    from geoapp.data.ingest import reproject
 
     factors: list[int] = []
-    block_mean = ingest._block_mean
-    monkeypatch.setattr(ingest, "MAX_READ_PIXELS", 5000)
+    block_mean = reproject._block_mean
+    monkeypatch.setattr(reproject, "MAX_READ_PIXELS", 5000)
 
     def spy(data: np.ndarray, factor: int) -> np.ndarray:
         factors.append(factor)
         return block_mean(data, factor)
 
-    monkeypatch.setattr(ingest, "_block_mean", spy)
+    monkeypatch.setattr(reproject, "_block_mean", spy)
     grid = iowa_grid()
     rows, cols = aligned_shape(grid, 250.0)
     x = grid.xmin - MARGIN_M + 250.0 * (np.arange(cols) + 0.5)
@@ -515,7 +517,7 @@ def test_very_large_sources_are_block_averaged_in_strips(tmp_path: Path, monkeyp
 
 
 def test_block_mean_skips_nan_and_pads_partial_blocks() -> None:
-    from geoapp.data.ingest import _block_mean
+    from geoapp.data.ingest.reproject import _block_mean
 
     data = np.arange(15, dtype=np.float32).reshape(3, 5)
     data[0, 0] = np.nan
@@ -560,3 +562,23 @@ def test_netcdf_without_grid_mapping_has_no_crs(tmp_path: Path) -> None:
     with pytest.raises(CRSError, match=r"has no CRS.*grid_mapping"):
         ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
     assert_no_output(tmp_path)
+
+
+# ---- the package's names -------------------------------------------------------------------------
+
+
+def test_every_name_of_the_ingest_module_stays_importable_from_the_package() -> None:
+    """geoapp.data.ingest is a package (manifest, reproject, build, report); its names did not move."""
+    import geoapp.data.ingest as ingest
+    from geoapp.data.ingest import build, manifest, report, reproject
+
+    assert ingest.read_manifest is manifest.read_manifest and ingest.ingest_manifest is build.ingest_manifest
+    assert ingest.IngestReport is report.IngestReport and ingest.SlotStatus is report.SlotStatus
+    assert ingest.MANIFEST_COLUMNS == ("band", "year", "month", "path") and ingest.OPTIONAL_COLUMNS == (
+        "layer",
+        "scale",
+        "offset",
+    )
+    assert ingest.PLAUSIBLE_RANGE["ndvi"] == (-1.0, 1.0) and "scale 0.0001" in ingest.UNIT_HINTS["ndvi"]
+    assert ingest.MAX_READ_PIXELS == reproject.MAX_READ_PIXELS == 2**25
+    assert set(ingest.__all__) >= {"MANIFEST_COLUMNS", "OPTIONAL_COLUMNS", "PLAUSIBLE_RANGE", "SlotStatus", "IngestReport"}

@@ -1,0 +1,188 @@
+"""Build a cube from a manifest's rasters: reproject each onto the grid, check it, save, report.
+
+:func:`ingest_manifest` reprojects every raster of a manifest (:mod:`geoapp.data.ingest.manifest`)
+onto the cube grid (EPSG:5070 metres; by default the 13-state study area from
+:func:`geoapp.data.study_area.study_area_grid`) through :mod:`geoapp.data.ingest.reproject`, applies
+the manifest's unit conversion, refuses values the cube cannot store and warns about implausible ones.
+Slots with no raster stay NaN and are listed in the returned :class:`~geoapp.data.ingest.report.IngestReport`.
+The cube is written with :func:`geoapp.data.cube.save_cube`, atomically: a failure leaves no file (and
+any previous file as it was).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from geoapp.data.bands import BAND_INFO, BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
+from geoapp.data.cube import PACKING, empty_cube, save_cube
+from geoapp.data.grid import Grid
+from geoapp.data.ingest.manifest import opt_int, read_manifest, short_name
+from geoapp.data.ingest.report import IngestReport, SlotStatus
+from geoapp.data.ingest.reproject import reproject_raster
+from geoapp.data.study_area import study_area_grid
+from geoapp.errors import InputError
+
+__all__ = ["PLAUSIBLE_RANGE", "UNIT_HINTS", "ingest_manifest"]
+
+PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
+    "ndvi": (-1.0, 1.0),
+    "evi": (-1.0, 1.0),
+    "lst_day": (-60.0, 80.0),
+    "lst_night": (-60.0, 80.0),
+    "ppt": (0.0, 2000.0),
+    "elevation": (-100.0, 5000.0),
+    "sand": (0.0, 1.0),
+    "silt": (0.0, 1.0),
+    "clay": (0.0, 1.0),
+}
+"""Physically plausible values per band, in cube units; more than 1% of pixels outside warns."""
+
+UNIT_HINTS: dict[str, str] = {
+    "ndvi": "NDVI is unitless, -1..1 (MODIS stores NDVI x 10000: use scale 0.0001)",
+    "evi": "EVI is unitless, -1..1 (MODIS stores EVI x 10000: use scale 0.0001)",
+    "lst_day": "temperatures are in degC (MODIS LST is kelvin x 50: use scale 0.02, offset -273.15)",
+    "lst_night": "temperatures are in degC (MODIS LST is kelvin x 50: use scale 0.02, offset -273.15)",
+    "ppt": "precipitation is in mm per month",
+    "elevation": "elevation is in metres (feet: use scale 0.3048)",
+    "sand": "soil fractions are 0..1 (percent: use scale 0.01)",
+    "silt": "soil fractions are 0..1 (percent: use scale 0.01)",
+    "clay": "soil fractions are 0..1 (percent: use scale 0.01)",
+}
+"""What the cube expects for each band, with the usual conversion, for error messages."""
+
+
+def ingest_manifest(
+    manifest_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    grid: Grid | None = None,
+    resolution_m: float = 4000.0,
+    title: str | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Reproject every raster in a manifest onto one grid and save the cube as NetCDF.
+
+    Args:
+        manifest_path: CSV manifest (see :func:`read_manifest`).
+        out_path: NetCDF file to write (replaced atomically; untouched when ingesting fails).
+        grid: target grid; None for the 13-state study area in EPSG:5070 at ``resolution_m``.
+        resolution_m: pixel size in metres of the default grid (ignored when ``grid`` is given).
+        title: the cube's title (default: names the manifest).
+        progress: show a progress bar over rasters (on stderr).
+
+    Returns:
+        An :class:`IngestReport`: every slot filled or missing, NaN fraction per raster, warnings.
+
+    Raises:
+        InputError: a bad manifest, a raster left all-NaN over the grid, values the cube cannot store.
+        CRSError: a raster without a CRS, or one that does not overlap the grid.
+        DataFileError: a missing, unreadable or garbled raster (or manifest).
+    """
+    manifest_path = Path(manifest_path)
+    out_path = Path(out_path)
+    table = read_manifest(manifest_path)
+    years = sorted({int(y) for y in table["year"].dropna()})
+    if not years:
+        raise InputError(
+            f"manifest {str(manifest_path)!r} has only static bands; a cube needs at least one year of "
+            f"a dynamic band ({', '.join(DYNAMIC_BANDS)})"
+        )
+    grid = grid if grid is not None else study_area_grid(resolution_m)
+    title = title or f"Cube ingested from {manifest_path.name}"
+    cube = empty_cube(grid, years, title, simulated=False)
+    cube.attrs["source_manifest"] = str(manifest_path.resolve())
+
+    results: dict[tuple[str, int | None, int | None], SlotStatus] = {}
+    notes: list[str] = []
+    rows = table.to_dict("records")
+    for row in tqdm(rows, desc="ingesting rasters", unit="raster", disable=not progress):
+        values, status, row_notes = _ingest_row(row, grid)
+        notes.extend(row_notes)
+        band = status.band
+        if status.year is None:
+            cube[band].values[...] = values
+        else:
+            cube[band].values[years.index(status.year), MONTHS.index(status.month)] = values
+        results[(band, status.year, status.month)] = status
+
+    save_cube(cube, out_path)
+    slots = tuple(results.get(key, SlotStatus(*key, filled=False)) for key in _all_slots(years))
+    return IngestReport(manifest_path, out_path, grid, tuple(years), slots, notes)
+
+
+def _all_slots(years: list[int]) -> Iterator[tuple[str, int | None, int | None]]:
+    """Every (band, year, month) of a cube in cube order; (band, None, None) for static bands."""
+    for band in BANDS:
+        if band in STATIC_BANDS:
+            yield band, None, None
+        else:
+            for year in years:
+                for month in MONTHS:
+                    yield band, year, month
+
+
+def _ingest_row(row: dict[str, object], grid: Grid) -> tuple[np.ndarray, SlotStatus, list[str]]:
+    """Reproject one manifest row's raster onto ``grid`` and check its values.
+
+    Returns:
+        (values float32 of ``grid.shape`` in cube units with NaN for no data, the slot's status, warnings).
+    """
+    source = str(row["source"])
+    where = f"raster {short_name(source)!r} (manifest line {row['line']}, {str(row['path'])!r})"
+    band = str(row["band"])
+    notes: list[str] = []
+    raster = reproject_raster(source, opt_int(row["layer"]), grid, where, Path(str(row["path"])).name, notes)
+    scale = raster.scale * float(row["scale"])  # type: ignore[arg-type]
+    offset = raster.offset * float(row["scale"]) + float(row["offset"])  # type: ignore[arg-type]
+    values = raster.values
+    # average and bilinear are weighted means with weights summing to 1, so scaling after warping
+    # gives the same result as scaling first.
+    if scale != 1.0 or offset != 0.0:
+        values = (values * np.float32(scale) + np.float32(offset)).astype(np.float32)
+    nan_fraction = float(np.isnan(values).mean())
+    if nan_fraction == 1.0:
+        raise InputError(
+            f"{where} has no valid pixel over the grid after reprojection (all nodata/NaN); check its "
+            f"nodata value and that it covers the study area"
+        )
+    _check_values(values, band, where, notes)
+    status = SlotStatus(
+        band,
+        opt_int(row["year"]),
+        opt_int(row["month"]),
+        filled=True,
+        path=source,
+        nan_fraction=nan_fraction,
+        resampling=raster.resampling.name,
+        source_crs=raster.source_crs,
+    )
+    return values, status, notes
+
+
+def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -> None:
+    """Raise if values fall outside what the cube's int16 packing can store; warn if implausible."""
+    finite = values[np.isfinite(values)]
+    lo, hi = float(finite.min()), float(finite.max())
+    units = BAND_INFO[band].units
+    scale, offset = PACKING[band]
+    store_lo, store_hi = offset - 32767 * scale, offset + 32767 * scale
+    if lo < store_lo or hi > store_hi:
+        raise InputError(
+            f"{where}: {band} values span {lo:.6g}..{hi:.6g} (units {units!r}) over the grid, outside what the "
+            f"cube can store ({store_lo:.6g}..{store_hi:.6g}). {UNIT_HINTS[band]}; set the manifest's scale/offset "
+            f"columns to convert."
+        )
+    p_lo, p_hi = PLAUSIBLE_RANGE[band]
+    outside = float(((finite < p_lo) | (finite > p_hi)).mean())
+    if outside > 0.01:
+        msg = (
+            f"{where}: {100 * outside:.1f}% of {band} values lie outside the plausible {p_lo:g}..{p_hi:g} "
+            f"(range {lo:.4g}..{hi:.4g}); {UNIT_HINTS[band]}"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=4)
+        notes.append(msg)
