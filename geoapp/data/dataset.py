@@ -3,11 +3,15 @@
 A dataset is a folder::
 
     dataset.json    the card: name, title, simulated flag, grid, tile size, years, fingerprint
+                    (real data also: sources, states, bands, counts, build settings)
     cube.nc         inputs (see geoapp.data.cube), EPSG:5070
     counties.csv    geoid, name, state, n_pixels, cropland_km2, anchor_row, anchor_col, anchor_lat, anchor_lon
+                    [, anchor_source: "cropland" or "interior" for real data]
     yields.csv      geoid, year, yield (bu/acre, empty when withheld), labelled [, expected]
     truth.json      simulated datasets only: the true drivers (geoapp.data.simulate)
 
+Simulated folders come from :func:`save_simulated`; real ones from the user's rasters, land-cover map and
+NASS yields via :func:`geoapp.data.real_dataset.build_real_dataset`. Both open with :func:`load_dataset`.
 Folders are written under a temporary name and renamed, so a reader never sees half a dataset.
 """
 
@@ -39,9 +43,15 @@ __all__ = [
     "build_default_dataset",
     "ensure_default_dataset",
     "list_datasets",
+    "is_dataset_folder",
+    "card_basics",
+    "COUNTY_COLUMNS",
 ]
 
 CARD = "dataset.json"
+
+COUNTY_COLUMNS: tuple[str, ...] = ("geoid", "name", "state", "anchor_row", "anchor_col", "anchor_lat", "anchor_lon")
+"""Columns of counties.csv that every consumer reads (both kinds of dataset have more)."""
 
 
 @dataclass
@@ -76,8 +86,9 @@ class YieldDataset:
 
     @property
     def title(self) -> str:
-        """Human-readable title; for simulated data it always says so ("(simulated)" appended unless
-        the title already contains the word).
+        """Human-readable title; for simulated data it always says so.
+
+        "(simulated)" is appended unless the title already contains the word.
         """
         title = str(self.card.get("title", self.name))
         return f"{title} (simulated)" if self.simulated and "simulated" not in title.lower() else title
@@ -99,8 +110,21 @@ class YieldDataset:
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of the dataset's files (checkpoints record it to detect a data mismatch)."""
+        """Content hash of the dataset (checkpoints record it to detect a data mismatch).
+
+        Simulated: a hash of the files; real: a hash of the content and the build settings.
+        """
         return str(self.card["fingerprint"])
+
+    @property
+    def sources(self) -> list[dict]:
+        """The files a real dataset was built from, one entry per file (per raster slot), or [] if none.
+
+        Each entry: ``kind``, ``file``, ``size`` (bytes), ``sha256`` and, for rasters, ``band``, ``year``,
+        ``month``, ``crs``, ``units`` and the ``scale``/``offset`` applied (see geoapp.data.real_dataset).
+        """
+        sources = self.card.get("sources")
+        return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
 
     def labelled(self, year: int | None = None) -> pd.DataFrame:
         """Rows of :attr:`yields` that carry a label (optionally of one year)."""
@@ -113,7 +137,7 @@ class YieldDataset:
         return pd.Series(df["yield"].to_numpy(), index=df["geoid"].to_numpy(), name=f"yield {year}")
 
     def county_label(self, geoid: str) -> str:
-        """ "Name, ST" for a geoid (the geoid itself if unknown)."""
+        """The label "Name, ST" for a geoid (the geoid itself if unknown)."""
         row = self.counties[self.counties["geoid"] == str(geoid)]
         return str(geoid) if row.empty else f"{row['name'].iloc[0]}, {row['state'].iloc[0]}"
 
@@ -129,6 +153,31 @@ def _fingerprint(folder: Path) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()[:16]
+
+
+def card_basics(cube: xr.Dataset, counties: pd.DataFrame, yields: pd.DataFrame, tile_px: int) -> dict[str, object]:
+    """The card fields every dataset has, simulated or real: tile size, years, grid, counts, creation.
+
+    Args:
+        cube: the dataset's cube.
+        counties: its county table.
+        yields: its yields table (with ``labelled``).
+        tile_px: anchor tile size in pixels.
+    """
+    return {
+        "tile_px": int(tile_px),
+        "years": [int(y) for y in cube["year"].values],
+        "grid": cube_grid(cube).to_attrs(),
+        "n_counties": int(len(counties)),
+        "labelled_rows": int(yields["labelled"].sum()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "geoapp_version": __version__,
+    }
+
+
+def is_dataset_folder(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a folder holding a dataset card (so replacing it loses no other files)."""
+    return Path(path).is_dir() and (Path(path) / CARD).is_file()
 
 
 def _write_folder(target: Path, write) -> Path:
@@ -153,13 +202,7 @@ def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str]) -> Pa
             "simulated": True,
             "description": "Simulated Corn Belt on real 2016 Census county polygons; see docs/simulated-data.md.",
             "simulation_config": asdict(cfg),
-            "tile_px": cfg.tile_px,
-            "years": cfg.years,
-            "grid": cube_grid(sim.cube).to_attrs(),
-            "n_counties": int(len(sim.counties)),
-            "labelled_rows": int(sim.yields["labelled"].sum()),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "geoapp_version": __version__,
+            **card_basics(sim.cube, sim.counties, sim.yields, cfg.tile_px),
         }
         card["fingerprint"] = _fingerprint(tmp)
         (tmp / CARD).write_text(json.dumps(card, indent=1))
@@ -195,6 +238,9 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
     for col in ("geoid", "year", "yield", "labelled"):
         if col not in yields.columns:
             raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}")
+    absent = [c for c in COUNTY_COLUMNS if c not in counties.columns]
+    if absent:
+        raise DataFileError(f"{str(root / 'counties.csv')!r} lacks column(s) {absent!r}; expected {list(COUNTY_COLUMNS)!r}")
     if "tile_px" not in card:
         raise DataFileError(f"{str(root / CARD)!r} lacks 'tile_px'")
     yields["labelled"] = yields["labelled"].astype(bool)
