@@ -44,8 +44,10 @@ PRESETS = {
 
 @st.cache_data(ttl=10, show_spinner=False)
 def encoder_choices(include_geoclip: bool = True) -> dict[str, str]:
-    """Encoders a page offers: the shipped one (``ours``), every other contrastive checkpoint found
-    (``ckpt:<folder>``, e.g. trained from the Training page), and GeoCLIP's pretrained encoder.
+    """Encoders a page offers, by choice key and label.
+
+    The shipped one (``ours``), every other contrastive checkpoint found (``ckpt:<folder>``, e.g.
+    trained from the Training page), and GeoCLIP's pretrained encoder.
     """
     choices = {"ours": ENCODERS["ours"]}
     for folder, card in location_checkpoints():

@@ -79,6 +79,10 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
 
     Args:
         table: rows with ``true`` and ``predicted`` (bu/acre) and ``geoid`` (hover).
+        title: first title line (model and year).
+        rmse: root-mean-square error (bu/acre), shown on the second title line.
+        r2: coefficient of determination, shown on the second title line.
+        simulated: add "(simulated)" to the first title line.
     """
     lo = float(min(table["true"].min(), table["predicted"].min()))
     hi = float(max(table["true"].max(), table["predicted"].max()))

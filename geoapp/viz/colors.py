@@ -38,7 +38,7 @@ class ColorScale:
         out = [NO_DATA_COLOR] * len(v)
         if finite.any():
             sampled = sample_colorscale(self.name, t[finite].tolist())
-            for i, c in zip(np.flatnonzero(finite), sampled):
+            for i, c in zip(np.flatnonzero(finite), sampled, strict=True):
                 out[i] = c
         return out
 

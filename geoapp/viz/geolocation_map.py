@@ -16,14 +16,16 @@ def prediction_map(
     bounds: list[list[float]] | None = None,
     height: int = 460,
 ) -> OfflineMap:
-    """Top-k predictions as numbered rings (the best one larger), the true place as a filled dot, and
-    a line from the true place to the best prediction.
+    """Top-k predictions as numbered rings (the best one larger) and the true place.
+
+    The true place is a filled dot with a line to the best prediction.
 
     Args:
         predictions: [(lat, lon, score)] best first.
         truth: (lat, lon) of the true place, if known.
         basemap_url: Web-Mercator world image (data URL) drawn under the markers.
         bounds: the basemap's [[south, west], [north, east]].
+        height: map height in pixels.
     """
     m = OfflineMap(location=(20.0, 0.0), zoom_start=1, tiles=None, height=height, min_zoom=1)
     if basemap_url and bounds:

@@ -62,7 +62,7 @@ def county_choropleth(
     geoids = [f["properties"]["geoid"] for f in gj["features"]]
     vals = values.reindex(geoids).to_numpy(dtype=float)
     colours = scale.colors(vals)
-    for feat, v, c in zip(gj["features"], vals, colours):
+    for feat, v, c in zip(gj["features"], vals, colours, strict=True):
         props = feat["properties"]
         props["fill"] = c
         props["display"] = "no data" if not np.isfinite(v) else f"{v:.1f}"

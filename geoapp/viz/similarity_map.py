@@ -107,6 +107,7 @@ def world_field_map(
         bounds: overlay bounds [[south, west], [north, east]].
         reference: (lat, lon) of the reference point, drawn as a ring.
         basemap_url: URL (or data URL) of a Web-Mercator world image under the overlay.
+        height: map height in pixels.
     """
     m = OfflineMap(
         location=(20.0, 0.0), zoom_start=1, tiles=None, height=height, min_zoom=1, max_bounds=True, world_copy_jump=False
@@ -130,8 +131,10 @@ def world_field_map(
 
 
 def mercator_basemap_jpeg(image: np.ndarray, width: int = 720, quality: int = 80) -> bytes:
-    """An equirectangular world image (H, W, 3) uint8, lat 90..-90, lon -180..180, re-projected to a
-    square Web-Mercator JPEG of ``width`` pixels (nearest-neighbour rows and columns).
+    """A square Web-Mercator JPEG of ``width`` pixels from an equirectangular world image.
+
+    ``image`` is (H, W, 3) uint8 covering lat 90..-90, lon -180..180; rows and columns are taken by
+    nearest neighbour.
     """
     h, w = image.shape[:2]
     y = np.pi * (1.0 - 2.0 * (np.arange(width) + 0.5) / width)

@@ -36,7 +36,7 @@ def _wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 1500) -> None:
         page.wait_for_timeout(250)
         waited += 250
         if waited > timeout_ms:
-            raise TimeoutError("the app was still running after %d ms" % timeout_ms)
+            raise TimeoutError(f"the app was still running after {timeout_ms} ms")
 
 
 def _assert_no_errors(page) -> None:
@@ -113,7 +113,8 @@ def test_similarity_click_changes_the_heatmap(page, app_url):
     page.mouse.click(box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.35)  # somewhere in the Americas
     _wait_idle(page)
     page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('[data-testid=stMarkdownContainer]')).some(e => e.innerText.includes('Reference:') && !e.innerText.includes('22.32, 114.17'))",
+        "() => Array.from(document.querySelectorAll('[data-testid=stMarkdownContainer]'))"
+        ".some(e => e.innerText.includes('Reference:') && !e.innerText.includes('22.32, 114.17'))",
         timeout=30_000,
     )
     _wait_idle(page)
