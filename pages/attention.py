@@ -4,7 +4,7 @@ import streamlit as st
 
 from geoapp.analysis.attention import summarise_attention
 from geoapp.app_support.page import error_box, page_header, setup_page
-from geoapp.app_support.yield_views import cached_attention, checkpoint_select
+from geoapp.app_support.yield_views import cached_attention, checkpoint_select, critical_months_caption, true_critical_months
 from geoapp.viz.charts import attention_heatmap, attention_received
 
 ctx = setup_page("Attention")
@@ -12,9 +12,12 @@ if ctx is not None:
     ds, year = ctx.dataset, ctx.year
     page_header(ds, f"Attention over the months, {year}")
     with error_box():
-        checkpoint = checkpoint_select(ds, year)
-        if checkpoint is None or "ridge" in checkpoint.parent.name:
-            st.info("Pick a SEMI-HA, S-HA or SEMI-SA checkpoint in the sidebar: attention belongs to the deep models.")
+        deep_only = "Pick a SEMI-HA, S-HA or SEMI-SA checkpoint in the sidebar: attention belongs to the deep models."
+        checkpoint = checkpoint_select(ds, year, pick_hint=deep_only)
+        if checkpoint is None:
+            st.stop()
+        if "ridge" in checkpoint.parent.name:
+            st.info(deep_only)
             st.stop()
         att, geoids, g_effect = cached_attention(str(checkpoint), str(ds.root), year)
         layers, _, heads = att.shape[:3]
@@ -39,14 +42,11 @@ if ctx is not None:
             ),
             width="stretch",
         )
-        truth = (ds.truth or {}).get("critical_months", {}).get("combined")
+        truth = true_critical_months(ds)
         right.plotly_chart(
             attention_received(summary.received, truth, f"Attention each month receives ({where})"), width="stretch"
         )
-        if truth:
-            st.caption(
-                "True critical months: the simulation's water and heat stress month weights, mixed by each stress's share of yield variance."
-            )
+        st.caption(critical_months_caption(ds))
         if g_effect is not None:
             st.markdown(
                 f"**What the global query G adds:** setting G to 0 changes the attention weights by "

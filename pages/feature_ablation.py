@@ -20,9 +20,8 @@ if ctx is not None:
         "counties): VI = ndvi+evi, LST = lst_day+lst_night, PPT, SOIL = sand+silt+clay, ELE = elevation.",
     )
     with error_box():
-        checkpoint = checkpoint_select(ds, year)
+        checkpoint = checkpoint_select(ds, year, pick_hint="Pick a model checkpoint in the sidebar.")
         if checkpoint is None:
-            st.info("Pick a model checkpoint in the sidebar.")
             st.stop()
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
         left, right = st.columns([2, 3])

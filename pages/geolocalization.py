@@ -18,7 +18,7 @@ from geoapp.data.imagery import extract_patch, validate_image_upload
 from geoapp.training.location_trainer import split_locations
 from geoapp.viz.geolocation_map import prediction_map
 
-ctx = setup_page("Geolocalization")
+setup_page("Geolocalization", dataset=False)
 st.title("Geolocalization")
 st.caption("Our contrastive model embeds a Blue Marble patch and retrieves the most similar places among 100,000 land points.")
 with error_box():
@@ -55,7 +55,7 @@ with error_box():
             {"rank": i + 1, "lat": round(p[0], 2), "lon": round(p[1], 2), "score": round(p[2], 3)} for i, p in enumerate(preds)
         ]
         if truth is not None:
-            for r, p in zip(rows, preds):
+            for r, p in zip(rows, preds, strict=True):
                 r["error_km"] = round(distance_km(truth, p[:2]))
             st.metric("Error of the top prediction", f"{distance_km(truth, preds[0][:2]):,.0f} km")
         st.dataframe(rows, hide_index=True)

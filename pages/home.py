@@ -1,10 +1,10 @@
-"""geoapp home: what the app does, the loaded dataset, and where to go."""
+"""geoapp home: what the app does, the loaded dataset, its checkpoints, and where to go."""
 
 import streamlit as st
 
-from geoapp.app_support.checkpoints import checkpoint_table
+from geoapp.app_support.checkpoints import checkpoint_table, no_checkpoint_message
 from geoapp.app_support.page import error_box, setup_page
-from geoapp.data.summary import dataset_summary
+from geoapp.app_support.provenance import dataset_overview
 
 ctx = setup_page("Home")
 st.title("geoapp")
@@ -14,28 +14,20 @@ st.markdown(
 )
 if ctx is not None:
     with error_box():
-        ds = ctx.dataset
-        if ds.simulated:
-            st.warning(
-                "The loaded dataset is **simulated**: a documented generating process on the real 2016 Census "
-                "county polygons (see docs/simulated-data.md). Bring real data with a NASS Quick Stats export "
-                "and rasters (README, 'Real data')."
-            )
-        s = dataset_summary(ds)
-        c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Counties", s["counties"])
-        c2.metric("Labelled per year", s["labelled_per_year_mean"])
-        c3.metric("Years", f"{s['years'][0]}–{s['years'][1]}")
-        c4.metric("Grid", f"{s['grid']['resolution_km']:g} km, {s['grid']['tile_px']} px tiles")
-        with st.expander("Dataset details"):
-            st.json(s)
+        dataset_overview(ctx.dataset)
 
 st.subheader("Checkpoints")
-rows = checkpoint_table()
-if rows:
-    st.dataframe(rows, hide_index=True)
-else:
-    st.info("No trained checkpoints yet.")
+if ctx is not None:
+    rows = checkpoint_table(ctx.dataset)
+    if rows:
+        st.caption(f"Crop-yield checkpoints trained on {ctx.dataset.title}")
+        st.dataframe(rows, hide_index=True)
+    else:
+        st.info(no_checkpoint_message(ctx.dataset))
+encoders = checkpoint_table()
+if encoders:
+    st.caption("Location encoders")
+    st.dataframe(encoders, hide_index=True)
 
 st.subheader("Pages")
 st.page_link(
@@ -45,7 +37,7 @@ st.page_link(
 )
 st.page_link(
     "pages/attention.py",
-    label="Attention: which months the model looks at, beside the true critical months",
+    label="Attention: which months the model looks at (beside the true critical months on simulated data)",
     icon=":material/grid_on:",
 )
 st.page_link(
@@ -62,4 +54,9 @@ st.page_link(
     "pages/geolocalization.py",
     label="Geolocalization: where was this image taken? Top-k places from 100K",
     icon=":material/travel_explore:",
+)
+st.page_link(
+    "pages/training.py",
+    label="Training: train a crop-yield model on any dataset, or a location encoder; watch it live",
+    icon=":material/model_training:",
 )

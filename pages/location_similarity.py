@@ -20,7 +20,7 @@ from geoapp.data.geonames import country_of
 from geoapp.viz.colors import ColorScale
 from geoapp.viz.similarity_map import field_png, world_field_map
 
-ctx = setup_page("Location similarity")
+setup_page("Location similarity", dataset=False)
 st.title("Location similarity")
 st.caption(
     "Cosine similarity of location embeddings between a reference point and 100,000 places. Click the map to move the reference."

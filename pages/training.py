@@ -3,7 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.page import error_box, setup_page
-from geoapp.app_support.training import jobs_section, location_form, runner, yield_form
+from geoapp.app_support.training import jobs_section, location_form, runner, training_dataset, yield_form
 from geoapp.jobs.runner import JobBusyError
 from geoapp.training.device import describe_devices
 
@@ -22,9 +22,10 @@ with error_box():
         key="train_kind",
         format_func={"yield": "Crop-yield model", "location": "Location encoder"}.get,
     )
-    if kind == "yield" and ctx is not None and ctx.dataset.simulated:
-        st.caption(f"⚠️ Trains on {ctx.dataset.title}: simulated data, not observations.")
-    spec = (yield_form(ctx.dataset) if ctx is not None else None) if kind == "yield" else location_form()
+    if kind == "yield":
+        spec = yield_form(training_dataset(ctx.dataset if ctx is not None else None))
+    else:
+        spec = location_form()
     if spec is not None:
         try:
             job = runner().start(spec)

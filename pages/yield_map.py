@@ -4,7 +4,14 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
-from geoapp.app_support.yield_views import MAP_VIEWS, cached_predictions, checkpoint_select, map_layer, model_comparison
+from geoapp.app_support.yield_views import (
+    MAP_VIEWS,
+    anchor_note,
+    cached_predictions,
+    checkpoint_select,
+    map_layer,
+    model_comparison,
+)
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
 
@@ -75,3 +82,5 @@ if ctx is not None:
                 ),
                 width="stretch",
             )
+            if note := anchor_note(ds, geoid):
+                st.caption(note)

@@ -7,18 +7,38 @@ from pathlib import Path
 import streamlit as st
 
 from geoapp.data.counties import simplified_geojson_path
-from geoapp.data.dataset import YieldDataset, ensure_default_dataset, list_datasets, load_dataset
+from geoapp.data.dataset import CARD, YieldDataset, default_dataset_path, ensure_default_dataset, list_datasets, load_dataset
+from geoapp.errors import GeoappError
 from geoapp.paths import data_dir, static_dir
 from geoapp.viz.maps import load_geojson
 from geoapp.viz.offline_assets import install_leaflet, leaflet_installed
 
-__all__ = ["cached_dataset", "cached_county_geojson", "available_datasets", "ensure_assets"]
+__all__ = ["cached_dataset", "dataset_label", "cached_county_geojson", "available_datasets", "ensure_assets"]
 
 
-@st.cache_resource(show_spinner="Opening dataset…")
 def cached_dataset(path: str) -> YieldDataset:
-    """The dataset folder at ``path``, opened once and shared by every session."""
+    """The dataset folder at ``path``, opened once and shared by every session.
+
+    A folder rebuilt in place (a new ``dataset.json``) is opened again rather than served stale.
+    """
+    try:
+        stamp = (Path(path) / CARD).stat().st_mtime_ns
+    except OSError:
+        stamp = None  # load_dataset says what is missing
+    return _open_dataset(str(path), stamp)
+
+
+@st.cache_resource(show_spinner="Opening dataset…", max_entries=16)
+def _open_dataset(path: str, stamp: int | None) -> YieldDataset:
     return load_dataset(path)
+
+
+def dataset_label(path: str) -> str:
+    """How a selector names the dataset folder at ``path``: its title, or that it cannot be opened."""
+    try:
+        return cached_dataset(path).title
+    except GeoappError:
+        return f"{Path(path).name} (cannot be opened)"
 
 
 @st.cache_data(show_spinner=False)
@@ -28,8 +48,13 @@ def cached_county_geojson() -> dict:
 
 
 def available_datasets() -> list[str]:
-    """Dataset folders under the data directory; builds the embedded one first if none exists."""
-    return _datasets_under(str(data_dir()))
+    """Dataset folders under the data directory (``$GEOAPP_DATA_DIR``), the embedded demo first.
+
+    Builds the embedded one when the directory holds no dataset at all.
+    """
+    found = _datasets_under(str(data_dir()))
+    demo = str(default_dataset_path("demo"))
+    return sorted(found, key=lambda p: p != demo)  # stable: the rest keep their folder-name order
 
 
 @st.cache_data(ttl=30, show_spinner=False)

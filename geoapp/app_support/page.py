@@ -1,7 +1,9 @@
-"""Page furniture: config, the shared sidebar (dataset, year, simulated badge) and the error box.
+"""Page furniture: config, the shared sidebar (dataset, its provenance, year) and the error box.
 
 Choices made in the sidebar are kept in ``st.session_state`` under ``sel_*`` keys, so they carry
-across pages; widget keys (``w_*``) are re-seeded from them on every page.
+across pages; widget keys (``w_*``) are re-seeded from them on every page. A choice that does not
+belong to the chosen dataset (a county it lacks, a checkpoint trained on other data, a year it does
+not cover) is dropped when the dataset changes.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from geoapp.app_support.loaders import available_datasets, cached_dataset, ensure_assets
+from geoapp.app_support.checkpoints import trained_on
+from geoapp.app_support.loaders import available_datasets, cached_dataset, dataset_label, ensure_assets
+from geoapp.app_support.provenance import SIMULATED_NOTE, show_provenance, simulated_note
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import REPO_ROOT
 
-__all__ = ["PageContext", "setup_page", "page_header", "error_box", "remember", "simulated_note"]
-
-SIMULATED_NOTE = "Simulated data: a documented simulation on real county polygons, not observations."
+__all__ = ["PageContext", "setup_page", "page_header", "error_box", "remember", "simulated_note", "SIMULATED_NOTE"]
 
 
 @dataclass
@@ -44,11 +46,6 @@ def _persisted_select(label: str, key: str, options: list, format_func=str, defa
     return value
 
 
-def simulated_note(ds: YieldDataset) -> str | None:
-    """The label shown beside anything drawn from simulated data, or None for real data."""
-    return SIMULATED_NOTE if ds.simulated else None
-
-
 def _run_through_app_py() -> None:
     """Rerun through app.py's navigation when Streamlit ran this page file on its own.
 
@@ -65,23 +62,40 @@ def _run_through_app_py() -> None:
         st.rerun()
 
 
-def setup_page(title: str) -> PageContext | None:
+def _forget_foreign_choices(ds: YieldDataset) -> None:
+    """Drop the selected county and checkpoint when they do not belong to ``ds``."""
+    county = st.session_state.get("sel_county")
+    if county and county not in set(ds.counties["geoid"]):
+        for key in ("sel_county", "w_county"):
+            st.session_state.pop(key, None)
+    checkpoint = st.session_state.get("sel_checkpoint")
+    if checkpoint and not trained_on(checkpoint, ds):
+        for key in ("sel_checkpoint", "w_checkpoint"):
+            st.session_state.pop(key, None)
+
+
+def setup_page(title: str, dataset: bool = True) -> PageContext | None:
     """Set page config, draw the shared sidebar and return the chosen dataset and year.
 
-    Returns None (after showing an error box) when no dataset can be opened.
+    The sidebar offers every dataset folder under the data directory (the embedded demo first),
+    shows the chosen one's provenance (the SIMULATED badge, or its source files) and its years.
+    With ``dataset=False`` (pages that use no crop-yield dataset) it draws none of that and returns
+    None. Returns None (after showing an error box) when the chosen dataset cannot be opened.
     """
     _run_through_app_py()
     # A local favicon: material-icon and emoji favicons are fetched from a font CDN.
     st.set_page_config(page_title=f"{title} · geoapp", page_icon=str(REPO_ROOT / "assets" / "icon.png"), layout="wide")
     ensure_assets()
+    if not dataset:
+        st.sidebar.caption("This page uses the global imagery and galleries, not the crop-yield dataset.")
+        return None
     with error_box():
         paths = available_datasets()
-        labels = {p: cached_dataset(p).title for p in paths}
-        path = _persisted_select("Dataset", "dataset", paths, format_func=lambda p: labels[p])
+        labels = {p: dataset_label(p) for p in paths}
+        path = _persisted_select("Dataset", "dataset", paths, format_func=lambda p: labels.get(p, p))
         ds = cached_dataset(path)
-        if ds.simulated:
-            st.sidebar.markdown(":orange-badge[SIMULATED DATA]")
-            st.sidebar.caption(SIMULATED_NOTE)
+        show_provenance(ds)
+        _forget_foreign_choices(ds)
         years = ds.years
         year = _persisted_select("Year", "year", years, default_index=len(years) - 1)
         return PageContext(dataset=ds, year=int(year))

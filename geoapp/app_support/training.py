@@ -15,7 +15,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from geoapp.app_support.loaders import available_datasets, cached_dataset, dataset_label
 from geoapp.app_support.page import error_box
+from geoapp.app_support.provenance import source_count_text
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.data.dataset import YieldDataset
 from geoapp.jobs.runner import JobRunner
@@ -27,7 +29,16 @@ from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 from geoapp.training.yield_trainer import nested_years
 from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
 
-__all__ = ["runner", "yield_form", "location_form", "jobs_section", "job_panel", "job_history", "STATE_BADGES"]
+__all__ = [
+    "runner",
+    "training_dataset",
+    "yield_form",
+    "location_form",
+    "jobs_section",
+    "job_panel",
+    "job_history",
+    "STATE_BADGES",
+]
 
 STATE_BADGES = {
     "starting": ":blue-badge[starting]",
@@ -68,6 +79,33 @@ def _device_fields(prefix: str, cols) -> tuple[str, int]:
         help="more than 1: data-parallel training with DistributedDataParallel (nccl on GPUs, gloo on CPU)",
     )
     return device, int(workers)
+
+
+def training_dataset(sidebar: YieldDataset | None) -> YieldDataset:
+    """The dataset a crop-yield job trains on: a choice above the form, the sidebar's dataset by default.
+
+    It sits outside the form so the test years follow the chosen dataset at once. Changing the
+    sidebar's dataset makes it the default again.
+    """
+    paths = available_datasets()
+    default = str(sidebar.root) if sidebar is not None else None
+    if st.session_state.get("_ty_dataset_from") != default or st.session_state.get("ty_dataset") not in paths:
+        st.session_state["ty_dataset"] = default if default in paths else paths[0]
+        st.session_state["_ty_dataset_from"] = default
+    labels = {p: dataset_label(p) for p in paths}
+    path = st.selectbox(
+        "Dataset",
+        paths,
+        format_func=lambda p: labels.get(p, p),
+        key="ty_dataset",
+        help="the dataset folder the job trains on; its checkpoints are offered only for this dataset",
+    )
+    ds = cached_dataset(path)
+    if ds.simulated:
+        st.caption(f"⚠️ Trains on {ds.title}: simulated data, not observations.")
+    else:
+        st.caption(f"Trains on {ds.title}: real data ({source_count_text(ds)}), in `{ds.root}`.")
+    return ds
 
 
 def yield_form(ds: YieldDataset) -> JobSpec | None:

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_year, yield_checkpoints
+from geoapp.app_support.checkpoints import no_checkpoint_message
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import remember
 from geoapp.data.dataset import YieldDataset
@@ -24,6 +25,9 @@ __all__ = [
     "cached_ablation",
     "cached_retrain_ablation",
     "map_layer",
+    "true_critical_months",
+    "critical_months_caption",
+    "anchor_note",
 ]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
@@ -46,21 +50,30 @@ def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
     return 1 + min(enumerate(found), key=rank)[0]
 
 
-def checkpoint_select(ds: YieldDataset, year: int | None = None) -> Path | None:
+def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str | None = None) -> Path | None:
     """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only".
 
-    The first choice, until the user picks one, is a checkpoint whose test year is ``year``.
+    Only checkpoints whose card records ``ds``'s data fingerprint are offered. The first choice,
+    until the user picks one, is a checkpoint whose test year is ``year``. When none was trained on
+    ``ds`` an info box says how to train one; when the user picked none, ``pick_hint`` (if given)
+    is shown.
     """
     found = yield_checkpoints(ds)
+    if not found:
+        st.sidebar.caption("Model checkpoint: none trained on this dataset yet.")
+        st.info(no_checkpoint_message(ds))
+        return None
     root = checkpoint_dir()
     options = [""] + [str(folder) for folder, _ in found]  # "": true yields only
     labels = {"": "none (true yields only)"}
     for folder, card in found:
-        labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({folder.relative_to(root).parent})"
+        labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({_relative(folder.parent, root)})"
     current = st.session_state.get("sel_checkpoint")
     index = options.index(current) if current in options else _default_index(found, year)
     choice = st.sidebar.selectbox("Model checkpoint", options, index=index, format_func=labels.get, key="w_checkpoint")
     remember("checkpoint", choice)
+    if not choice and pick_hint:
+        st.info(pick_hint)
     return Path(choice) if choice else None
 
 
@@ -82,7 +95,11 @@ def model_comparison(ds: YieldDataset, year: int) -> None:
     """
     table = _cached_comparison(str(ds.root), year)
     if table.empty:
-        st.info(f"No checkpoint has {year} as its test year; pick 2017 or 2018 for the shipped ones.")
+        tested = sorted({int(card["years"]["test"]) for _, card in yield_checkpoints(ds)})
+        if tested:
+            st.info(f"No checkpoint has {year} as its test year; pick {_years_text(tested)} for this dataset's checkpoints.")
+        else:
+            st.info(no_checkpoint_message(ds))
         return
     root = checkpoint_dir()
     shown = pd.DataFrame(
@@ -105,6 +122,10 @@ def model_comparison(ds: YieldDataset, year: int) -> None:
     )
 
 
+def _years_text(years: list[int]) -> str:
+    return f"{', '.join(map(str, years[:-1]))} or {years[-1]}" if len(years) > 1 else str(years[0])
+
+
 def _relative(folder: Path, root: Path) -> str:
     try:
         return str(folder.relative_to(root))
@@ -113,8 +134,10 @@ def _relative(folder: Path, root: Path) -> str:
 
 
 def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:
-    """Values per geoid and the colour scale of a map view. True and predicted share one sequential
-    scale (the dataset's label range); the error map is diverging and centred at 0.
+    """Values per geoid and the colour scale of a map view.
+
+    True and predicted share one sequential scale (the dataset's label range); the error map is
+    diverging and centred at 0.
     """
     yield_scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
     if view == MAP_VIEWS[0] or table is None:
@@ -155,3 +178,39 @@ def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.D
     from geoapp.analysis.ablation import what_if_ablation
 
     return what_if_ablation(checkpoint, cached_dataset(dataset_path), year)
+
+
+def true_critical_months(ds: YieldDataset) -> dict | None:
+    """The simulation's true critical-month weights (month -> weight), or None when the dataset has no truth."""
+    return ((ds.truth or {}).get("critical_months") or {}).get("combined") or None
+
+
+def critical_months_caption(ds: YieldDataset) -> str:
+    """What the bars beside the learned attention are, or why there are none."""
+    if true_critical_months(ds):
+        return (
+            "True critical months: the simulation's water and heat stress month weights, mixed by each stress's share "
+            "of yield variance."
+        )
+    if ds.simulated:
+        return "True critical months: not recorded for this simulated dataset (its truth.json lacks them)."
+    return (
+        "True critical months: unknown for real data. Only a simulation knows which months drive yield, so the bars "
+        "show where the model looks, not what drives yield."
+    )
+
+
+_ANCHOR_SOURCES = {
+    "cropland": "the county's cropland centre (from the land-cover map)",
+    "interior": "an interior point of the county polygon (no cropland centre was found)",
+}
+
+
+def anchor_note(ds: YieldDataset, geoid: str) -> str | None:
+    """Where a real dataset placed the county's anchor tile (``anchor_source`` in counties.csv), if recorded."""
+    if "anchor_source" not in ds.counties.columns:
+        return None
+    source = ds.counties.set_index("geoid")["anchor_source"].get(str(geoid))
+    if not isinstance(source, str) or not source:
+        return None
+    return f"Anchor tile at {_ANCHOR_SOURCES.get(source, source)}."

@@ -38,13 +38,24 @@ def _reference_line(at: AppTest) -> str:
     return next(md.value for md in at.main.markdown if "Reference:" in md.value)
 
 
-def _run(path: str) -> AppTest:
-    return AppTest.from_file(str(REPO_ROOT / path), default_timeout=TIMEOUT).run()
+def _run(path: str, **state) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / path), default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def _assert_no_dataset_sidebar(at: AppTest) -> None:
+    """The location pages use no crop-yield dataset: no dataset selector, badge or sources."""
+    assert not [s for s in at.sidebar.selectbox if s.key in ("w_dataset", "w_year", "w_checkpoint")]
+    assert not any("SIMULATED" in md.value for md in at.sidebar.markdown)
+    assert not [e for e in at.sidebar.expander if e.label.startswith("Real data")]
 
 
 def test_similarity_page_draws_overlay_for_preset(app_env, folium_stub):
     at = _run("pages/location_similarity.py")
     assert not at.exception and not at.error
+    _assert_no_dataset_sidebar(at)
     html = folium_stub.maps[-1].get_root().render()
     assert "data:image/png;base64" in html  # the similarity field is one image overlay
     assert "data:image/jpeg;base64" in html  # Blue Marble basemap, offline
@@ -68,9 +79,10 @@ def test_similarity_page_preset_choice(app_env, folium_stub):
     assert at.session_state["sim_ref"] == (-1.0, 22.0)
 
 
-def test_geolocalization_page_held_out_patch(app_env, folium_stub):
-    at = _run("pages/geolocalization.py")
+def test_geolocalization_page_held_out_patch(real_env, folium_stub):
+    at = _run("pages/geolocalization.py", sel_dataset=str(real_env))  # a real dataset chosen on another page
     assert not at.exception and not at.error
+    _assert_no_dataset_sidebar(at)
     assert at.metric[0].label == "Error of the top prediction"
     assert at.metric[0].value.endswith("km")
     table = at.dataframe[0].value
