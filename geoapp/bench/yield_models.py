@@ -40,8 +40,10 @@ NOTES_MARKER = "<!-- notes: kept when the tables above are rewritten -->"
 
 
 def _error_parts(table) -> dict[str, float]:
-    """RMSE^2 = bias^2 + spread^2: the year's mean error (one number per test year, so a noisy part of
-    any comparison) and the RMSE left once it is removed; with the correlation of predicted and true.
+    """RMSE^2 = bias^2 + spread^2, split into its parts, with the correlation of predicted and true.
+
+    The bias is the year's mean error (one number per test year, so a noisy part of any comparison);
+    the spread is the RMSE left once it is removed.
     """
     err = (table["predicted"] - table["true"]).to_numpy(dtype=float)
     corr = float(np.corrcoef(table["predicted"], table["true"])[0, 1])
@@ -96,8 +98,9 @@ def _floor(ds: YieldDataset, year: int) -> float | None:
 
 
 def _inference_seconds(folder: Path, ds: YieldDataset, year: int) -> dict[str, float]:
-    """Wall times on the CPU once the tiles are in memory: predicting all counties of ``year``
-    (labelled or not), one what-if pass (PPT masked) over the labelled counties, and the whole
+    """Wall times on the CPU once the tiles are in memory.
+
+    Predicting all counties of ``year`` (labelled or not), one what-if pass (PPT masked) over the labelled counties, and the whole
     what-if ablation of the Feature ablation page (5 groups + the unmasked pass, from loading the
     checkpoint).
     """
@@ -179,14 +182,18 @@ def write_markdown(result: dict, path: str | Path) -> Path:
     lines = [
         "# Crop-yield benchmark",
         "",
-        f"`python -m geoapp bench yield --markdown docs/yield-benchmark.md` on {result['machine']}; dataset: {result['dataset']}.",
+        f"`python -m geoapp bench yield --markdown docs/yield-benchmark.md` on {result['machine']}; "
+        f"dataset: {result['dataset']}.",
         "",
-        "| test year | model | RMSE (bu/acre) | R^2 | mean error (bias) | RMSE without the bias | corr. | noise floor RMSE | counties | epochs (best) | train samples/s | predict all counties (s) | what-if, one group (s) | ablation page, 6 passes (s) |",
+        "| test year | model | RMSE (bu/acre) | R^2 | mean error (bias) | RMSE without the bias | corr. | noise floor RMSE "
+        "| counties | epochs (best) | train samples/s | predict all counties (s) | what-if, one group (s) "
+        "| ablation page, 6 passes (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['year']} | {r['model']} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} | {r['rmse_without_bias']:.3f} | {r['corr']:.3f} | "
+            f"| {r['year']} | {r['model']} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} "
+            f"| {r['rmse_without_bias']:.3f} | {r['corr']:.3f} | "
             f"{r['noise_floor_rmse']} | {r['n']} | "
             f"{r['epochs']} ({r['best_epoch']}) | {r['train_samples_per_s']} | {_dash(r['inference_all_counties_s'])} | "
             f"{_dash(r['what_if_one_group_s'])} | {_dash(r['ablation_page_s'])} |"
