@@ -1,7 +1,7 @@
 """Command line: ``python -m geoapp <group> <command> ...``; ``--help`` works at every level.
 
 Groups:
-    data build    simulate the embedded dataset (demo: 4 km; paper: 1 km)
+    data build    simulate the embedded dataset (demo: 4 km; paper: 1 km), or with --manifest build one from your files
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
     data fetch-nass  download county yields from the USDA NASS Quick Stats API into one CSV
@@ -36,6 +36,11 @@ __all__ = ["main", "build_parser"]
 def _data_build(args: argparse.Namespace) -> int:
     from geoapp.data.dataset import build_default_dataset, default_dataset_path, load_dataset
 
+    if args.manifest:
+        return _data_build_real(args)
+    for flag, given in (("--yields", args.yields), ("--cropland", args.cropland), ("--states", args.states)):
+        if given:
+            raise InputError(f"{flag} is for a real dataset: give --manifest (and --yields, --out) too")
     out = Path(args.out) if args.out else default_dataset_path(args.config)
     if (out / "dataset.json").exists() and not args.force:
         print(f"{out} exists; use --force to rebuild")
@@ -43,6 +48,28 @@ def _data_build(args: argparse.Namespace) -> int:
     path = build_default_dataset(args.config, progress=not args.quiet, out_dir=out)
     ds = load_dataset(path)
     print(f"built {ds.title} at {path} (fingerprint {ds.fingerprint})")
+    return 0
+
+
+def _data_build_real(args: argparse.Namespace) -> int:
+    from geoapp.data.real_dataset import build_real_dataset
+
+    if not args.yields or not args.out:
+        raise InputError("a real dataset needs --manifest, --yields (a NASS Quick Stats CSV) and --out (a new folder)")
+    _, report = build_real_dataset(
+        args.manifest,
+        args.yields,
+        args.out,
+        cropland=args.cropland,
+        crop_codes=args.crop_codes,
+        states=args.states,
+        resolution_km=args.resolution_km,
+        tile_px=args.tile_px,
+        name=args.name,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(report.summary())
     return 0
 
 
@@ -302,13 +329,26 @@ def build_parser() -> argparse.ArgumentParser:
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest,fetch-nass}"
     )
-    p = data.add_parser("build", help="simulate the embedded Corn Belt dataset")
+    p = data.add_parser(
+        "build",
+        help="simulate the embedded Corn Belt dataset, or (with --manifest) build one from your own files",
+        description="Without --manifest: simulate the embedded dataset. With --manifest, --yields and --out: build a real "
+        "dataset from rasters, a NASS Quick Stats CSV and (optionally) a land-cover map; see docs/real-data.md.",
+    )
     p.add_argument(
         "--config", choices=["demo", "paper"], default="demo", help="demo: 4 km, 16 px tiles; paper: 1 km, 50 px tiles"
     )
-    p.add_argument("--out", help="output folder (default: data/corn_belt_sim_<config>)")
+    p.add_argument("--out", help="output folder (default: data/corn_belt_sim_<config>; required with --manifest)")
     p.add_argument("--force", action="store_true", help="rebuild even if the dataset exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--manifest", help="real data: raster manifest CSV (band,year,month,path)")
+    p.add_argument("--yields", help="real data: USDA NASS Quick Stats CSV export of county yields")
+    p.add_argument("--cropland", help="real data: categorical land-cover raster for the anchors (MCD12Q1, CDL)")
+    p.add_argument("--crop-codes", default="12,14", help="real data: crop classes of --cropland (IGBP 12,14; CDL soybeans 5)")
+    p.add_argument("--states", help="real data: postal codes, e.g. IA,IL (default: the states the rasters cover)")
+    p.add_argument("--resolution-km", type=float, default=4.0, help="real data: grid pixel size in km (default 4)")
+    p.add_argument("--tile-px", type=int, default=16, help="real data: anchor tile size in pixels (default 16)")
+    p.add_argument("--name", help="real data: dataset name (default: the folder's name)")
     p.set_defaults(func=_data_build)
 
     p = data.add_parser("info", help="print a dataset's summary")

@@ -38,3 +38,33 @@ def tiny_sim():
 def tiny_dataset_path(tiny_sim, tmp_path_factory) -> Path:
     """The tiny simulation saved as a dataset folder."""
     return save_simulated(tiny_sim, tmp_path_factory.mktemp("datasets") / "corn_belt_sim_tiny")
+
+
+# ---- a dataset built from a user's own files (tests/fixtures/real_files.py) --------------------
+REAL_BUILD = {"resolution_km": 8.0, "tile_px": 8}
+"""Build settings of the shared real dataset: 8 km, 8-pixel tiles (a few seconds)."""
+
+
+@pytest.fixture(scope="session")
+def real_download(tmp_path_factory) -> dict[str, Path]:
+    """A user's download folder (rasters in four CRSs, land cover, Quick Stats CSV, manifest), written once."""
+    from tests.fixtures.real_files import write_real_download
+
+    return write_real_download(tmp_path_factory.mktemp("download"))
+
+
+@pytest.fixture(scope="session")
+def real_build(real_download, tmp_path_factory):
+    """(folder, BuildReport) of the dataset built once from :func:`real_download`, states from the rasters."""
+    from geoapp.data.real_dataset import build_real_dataset
+
+    out = tmp_path_factory.mktemp("real_datasets") / "ia_il_real"
+    return build_real_dataset(
+        real_download["manifest"], real_download["yields"], out, cropland=real_download["cropland"], progress=False, **REAL_BUILD
+    )
+
+
+@pytest.fixture(scope="session")
+def real_dataset_path(real_build) -> Path:
+    """The real dataset folder built from the fixture download (dataset.json, cube.nc, counties.csv, yields.csv)."""
+    return real_build[0]

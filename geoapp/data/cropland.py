@@ -165,7 +165,8 @@ def county_crop_centres(
     with np.errstate(invalid="ignore", divide="ignore"):
         col_bar = np.bincount(ids, weights=weight * (cols + 0.5), minlength=n) / total
         row_bar = np.bincount(ids, weights=weight * (rows + 0.5), minlength=n) / total
-    sx, sy = transform * (col_bar, row_bar)
+    t = transform
+    sx, sy = t.a * col_bar + t.b * row_bar + t.c, t.d * col_bar + t.e * row_bar + t.f
     has = total > 0
     gx, gy = np.full(n, np.nan), np.full(n, np.nan)
     if has.any():

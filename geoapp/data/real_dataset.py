@@ -40,7 +40,7 @@ import rasterio.crs
 import rasterio.errors
 import xarray as xr
 
-from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, STATIC_BANDS
+from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BANDS
 from geoapp.data.counties import STATE_FIPS, load_counties
 from geoapp.data.cropland import IGBP_CROPLAND, county_anchors, county_crop_centres, parse_crop_codes
 from geoapp.data.cube import open_cube, save_cube
@@ -216,6 +216,7 @@ def build_real_dataset(
     _check_overlap(nass, yields_path, years, counties["geoid"], chosen)
 
     grid = study_area_grid(resolution_km * 1000.0, chosen)
+    centres = county_crop_centres(cropland_path, counties, grid, codes) if cropland_path is not None else None
     name = name or out.name
     title = f"{name}: real data, {', '.join(chosen)} {years[0]}-{years[-1]} ({resolution_km:g} km)"
 
@@ -228,9 +229,8 @@ def build_real_dataset(
         coverage = _county_coverage(cube, counties, grid, ingest)
         keep = coverage >= MIN_COVERAGE
         dropped = {f"less than {MIN_COVERAGE:.0%} of the county has data in the rasters": counties.loc[~keep, "geoid"].tolist()}
-        kept = counties[keep].reset_index(drop=True)
-        centres = county_crop_centres(cropland_path, kept, grid, codes) if cropland_path is not None else None
-        table_c = county_anchors(kept, grid, tile_px, centres)
+        kept_centres = centres[keep].reset_index(drop=True) if centres is not None else None
+        table_c = county_anchors(counties[keep].reset_index(drop=True), grid, tile_px, kept_centres)
         labels, yield_drops = _yield_rows(nass, table_c["geoid"], counties["geoid"], chosen, years)
         if labels.empty:
             raise InputError(
@@ -319,7 +319,11 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def _check_every_band(table: pd.DataFrame, manifest: Path) -> None:
-    """Refuse a manifest in which a band has no raster at all (the models read all nine)."""
+    """Refuse a manifest in which a band, or a month of a monthly band, has no raster in any year.
+
+    The models read all nine bands, and training standardises every month of every band from the
+    training years, so such a gap would stop every training run.
+    """
     absent = [b for b in BANDS if b not in set(table["band"])]
     if absent:
         kinds = ", ".join(f"{b} ({'static' if b in STATIC_BANDS else 'monthly'})" for b in absent)
@@ -327,12 +331,20 @@ def _check_every_band(table: pd.DataFrame, manifest: Path) -> None:
             f"manifest {manifest.name!r} has no raster for band(s) {kinds} in any year; the models read all nine "
             f"bands {list(BANDS)}: add rows for them (see docs/real-data-rasters.md)"
         )
+    have = set(zip(table["band"], table["month"].astype("float"), strict=True))
+    holes = [f"{b} {MONTH_NAMES[m]}" for b in BANDS if b not in STATIC_BANDS for m in MONTHS if (b, float(m)) not in have]
+    if holes:
+        raise InputError(
+            f"manifest {manifest.name!r} has no raster for {', '.join(holes)} in any year; training standardises each "
+            f"month of each band from the training years, so every month from March to September needs a raster in "
+            f"at least one year: add rows for them"
+        )
 
 
 def _normalise_states(states: Sequence[str]) -> tuple[str, ...]:
-    """Upper-case postal codes, each known."""
-    items = [states] if isinstance(states, str) else list(states)
-    out = tuple(dict.fromkeys(str(s).strip().upper() for s in items if str(s).strip()))
+    """Upper-case postal codes, sorted, each known (text such as ``"IA,IL"`` is split at commas)."""
+    items = states.split(",") if isinstance(states, str) else list(states)
+    out = tuple(sorted({str(s).strip().upper() for s in items if str(s).strip()}))
     unknown = [s for s in out if s not in STATE_FIPS]
     if unknown or not out:
         raise InputError(f"unknown state code(s) {unknown or items!r}; expected two-letter postal codes such as 'IA'")
