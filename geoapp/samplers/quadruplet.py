@@ -23,7 +23,6 @@ Learning for Geo-spatiotemporal Analysis" (``seeds/000_c3504549b90f76f9.txt``), 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ import torch
 
 from geoapp.data.grid import Grid
 from geoapp.errors import InputError
+from geoapp.samplers.regions import DistantRegion, Region, distant_region, neighbour_region, sorted_offsets
 from geoapp.samplers.tiles import gather_tiles, int_array, valid_pixel_mask
 
 if TYPE_CHECKING:
@@ -61,13 +61,6 @@ class Units(StrEnum):
 
     KM = "km"  # kilometres, converted with the grid resolution (Grid.km_to_px)
     PIXELS = "px"  # whole pixels of the grid
-
-
-class DistantRegion(StrEnum):
-    """Where spatial-distant (SD) offsets (dy, dx) in pixels are drawn from, r_n < r_d."""
-
-    RING = "ring"  # r_n < max(|dy|, |dx|) <= r_d: the square ring, four corner squares + four sides
-    CORNERS = "corners"  # r_n < |dy| <= r_d and r_n < |dx| <= r_d: the four corner squares only
 
 
 class DrawStatus(IntEnum):
@@ -151,75 +144,6 @@ def as_numpy_generator(generator: GeneratorLike) -> np.random.Generator:
     raise InputError(
         f"generator must be a non-negative int seed, a numpy.random.Generator, a torch.Generator or None; got {generator!r}"
     )
-
-
-def _axis_draw(u: np.ndarray, lo: np.ndarray, hi: np.ndarray, outer: int, hole: int) -> np.ndarray:
-    """One axis: uniform integers in [lo, hi] and in [-outer, outer] but outside [-hole, hole].
-
-    ``u`` holds uniforms in [0, 1); ``hole < 0`` means no hole. The set is at most two intervals,
-    sampled by one uniform index (floor(u * size), bias below size / 2**53).
-    """
-    a0 = np.maximum(lo, -outer)
-    b1 = np.minimum(hi, outer)
-    if hole < 0:
-        size = b1 - a0 + 1
-        return a0 + np.minimum((u * size).astype(np.int64), size - 1)
-    s1 = np.clip(np.minimum(hi, -hole - 1) - a0 + 1, 0, None)  # [a0, -hole - 1]
-    b0 = np.maximum(lo, hole + 1)
-    size = s1 + np.clip(b1 - b0 + 1, 0, None)  # plus [hole + 1, b1]
-    k = np.minimum((u * size).astype(np.int64), size - 1)
-    return np.where(k < s1, a0 + k, b0 + k - s1)
-
-
-@dataclass(frozen=True)
-class _Region:
-    """Offsets (dy, dx) with |dy|, |dx| <= outer, |dy|, |dx| > axis_hole and max(|dy|, |dx|) > square_hole.
-
-    A hole of -1 is no hole. SN: (r_n, -1, 0); SD ring: (r_d, -1, r_n); SD corners: (r_d, r_n, -1).
-    """
-
-    outer: int
-    axis_hole: int
-    square_hole: int
-
-    def contains(self, off: np.ndarray) -> np.ndarray:
-        """Bool (...,) for offsets (..., 2)."""
-        a = np.abs(off)
-        return (a.max(axis=-1) <= self.outer) & (a.min(axis=-1) > self.axis_hole) & (a.max(axis=-1) > self.square_hole)
-
-    def sample(self, rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Offsets uniform over the region's part inside the per-example box ``lo <= (dy, dx) <= hi``.
-
-        ``lo``, ``hi``: (n, 2); every box must meet the region. Each axis is drawn inside the box and
-        outside its axis hole directly (the region is a product set there); only the square hole is
-        left to rejection. Returns the (n, 2) int64 offsets and a (n,) bool: True where outside the
-        square hole (accept).
-        """
-        u = rng.random((lo.shape[0], 2))
-        dy = _axis_draw(u[:, 0], lo[:, 0], hi[:, 0], self.outer, self.axis_hole)
-        dx = _axis_draw(u[:, 1], lo[:, 1], hi[:, 1], self.outer, self.axis_hole)
-        ok = np.maximum(np.abs(dy), np.abs(dx)) > self.square_hole
-        return np.stack([dy, dx], axis=1), ok
-
-
-@functools.lru_cache(maxsize=16)
-def _sorted_offsets(region: _Region) -> np.ndarray:
-    """(M, 2) every offset of ``region``, nearest the anchor first (dy^2 + dx^2, then dy, then dx)."""
-    r = np.arange(-region.outer, region.outer + 1)
-    off = np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
-    off = off[region.contains(off)]
-    return off[np.lexsort((off[:, 1], off[:, 0], off[:, 0] ** 2 + off[:, 1] ** 2))]
-
-
-def _neighbour_region(r_n: int) -> _Region:
-    """[-r_n, r_n]^2 without (0, 0)."""
-    return _Region(outer=r_n, axis_hole=-1, square_hole=0)
-
-
-def _distant_region(r_n: int, r_d: int, kind: DistantRegion) -> _Region:
-    if kind is DistantRegion.CORNERS:
-        return _Region(outer=r_d, axis_hole=r_n, square_hole=-1)
-    return _Region(outer=r_d, axis_hole=-1, square_hole=r_n)
 
 
 def _radius_px(value: float, name: str, units: Units, grid: Grid) -> int:
@@ -349,8 +273,8 @@ class QuadrupletSampler:
         if not isinstance(max_rounds, (int, np.integer)) or max_rounds < 1:
             raise InputError(f"max_rounds must be an int >= 1, got {max_rounds!r}")
         self.max_rounds = int(max_rounds)
-        self._sn_region = _neighbour_region(self.r_n_px)
-        self._sd_region = _distant_region(self.r_n_px, self.r_d_px, self.region)
+        self._sn_region = neighbour_region(self.r_n_px)
+        self._sd_region = distant_region(self.r_n_px, self.r_d_px, self.region)
         self._rng = as_numpy_generator(generator)
 
     @classmethod
@@ -445,7 +369,7 @@ class QuadrupletSampler:
         valid = self.valid_mask[np.clip(r + half, 0, h - 1), np.clip(c + half, 0, w - 1)]
         return on_grid, on_grid & valid
 
-    def _draw(self, region: _Region, origin: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    def _draw(self, region: Region, origin: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         n = len(origin)
         off = np.zeros((n, 2), dtype=np.int64)
         status = np.zeros(n, dtype=np.int8)
@@ -464,7 +388,7 @@ class QuadrupletSampler:
             self._fallback(region, origin, pending, off, status)
         return off, status, rounds
 
-    def _fallback(self, region: _Region, origin: np.ndarray, pending: np.ndarray, off: np.ndarray, status: np.ndarray) -> None:
+    def _fallback(self, region: Region, origin: np.ndarray, pending: np.ndarray, off: np.ndarray, status: np.ndarray) -> None:
         """Deterministic offsets for ``pending`` (in place): the nearest feasible offset of ``region``.
 
         Examples whose region holds a valid centre (counted exactly in O(1) with the mask's summed-area
@@ -473,7 +397,7 @@ class QuadrupletSampler:
         has_valid = self._count_valid(region, origin[pending]) > 0
         for need_valid, sel in ((True, pending[has_valid]), (False, pending[~has_valid])):
             if sel.size:
-                off[sel] = self._nearest_feasible(_sorted_offsets(region), origin[sel], need_valid)
+                off[sel] = self._nearest_feasible(sorted_offsets(region), origin[sel], need_valid)
                 status[sel] = DrawStatus.NEAREST if need_valid else DrawStatus.MASK_IGNORED
 
     def _nearest_feasible(self, cands: np.ndarray, origins: np.ndarray, need_valid: bool) -> np.ndarray:
@@ -497,7 +421,7 @@ class QuadrupletSampler:
             start += len(block)
         return pick
 
-    def _count_valid(self, region: _Region, origins: np.ndarray) -> np.ndarray:
+    def _count_valid(self, region: Region, origins: np.ndarray) -> np.ndarray:
         """(n,) number of offsets of ``region`` keeping each tile on the grid with a valid centre.
 
         Inclusion-exclusion over boxes of the summed-area table; exact for regions with one kind of
