@@ -15,7 +15,8 @@ page takes it: ``dataset.json`` (the card, ``simulated: false``, with the source
    polygon's interior point when there is no land-cover map or no crop pixel (``anchor_source``);
 5. reads the Quick Stats yields (:func:`geoapp.data.nass.read_quickstats`) and keeps the rows of kept
    counties and cube years; every dropped row is counted by reason;
-6. writes the card with the sources (file, size, sha256, CRS, units, scale/offset) and a fingerprint
+6. writes the card with the sources (:mod:`geoapp.data.sources`: file, size, sha256, CRS, units,
+   scale/offset) and a fingerprint
    of the content and the build settings (no paths or times in it, so a rebuild elsewhere matches).
 
 All of it is written under a temporary name and renamed (:func:`geoapp.fileio.atomic_folder`): a
@@ -28,16 +29,12 @@ import hashlib
 import json
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
-import rasterio.crs
-import rasterio.errors
 import xarray as xr
 
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BANDS
@@ -50,6 +47,7 @@ from geoapp.data.grid import Grid
 from geoapp.data.ingest import IngestReport, ingest_manifest, read_manifest
 from geoapp.data.nass import DEFAULT_COMMODITY, DEFAULT_DATA_ITEM, read_quickstats
 from geoapp.data.simulate import county_raster
+from geoapp.data.sources import source_entries
 from geoapp.data.study_area import study_area_grid
 from geoapp.errors import InputError
 from geoapp.fileio import atomic_folder
@@ -250,7 +248,7 @@ def build_real_dataset(
             "data_item": data_item,
             "min_coverage": MIN_COVERAGE,
         }
-        sources = _sources(table, ingest, manifest, yields_path, cropland_path, nass, codes)
+        sources = source_entries(table, ingest, manifest, yields_path, cropland_path, nass, codes)
         fingerprint = _fingerprint(settings, sources, cube, tmp)
         anchors = table_c["anchor_source"].value_counts().to_dict()
         card = {
@@ -423,7 +421,7 @@ def _yields_table(geoids: pd.Series, years: list[int], labels: pd.DataFrame) -> 
     return full.sort_values(["year", "geoid"]).reset_index(drop=True)
 
 
-# ---- the card: sources and fingerprint ---------------------------------------------------------
+# ---- the card: bands and fingerprint ------------------------------------------------------------
 
 
 def _band_card(band: str, ingest: IngestReport) -> dict[str, object]:
@@ -434,122 +432,6 @@ def _band_card(band: str, ingest: IngestReport) -> dict[str, object]:
         "filled_slots": sum(s.filled for s in slots),
         "missing_slots": sum(not s.filled for s in slots),
     }
-
-
-def _sources(
-    table: pd.DataFrame,
-    ingest: IngestReport,
-    manifest: Path,
-    yields: Path,
-    cropland: Path | None,
-    nass: pd.DataFrame,
-    crop_codes: tuple[int, ...],
-) -> list[dict[str, object]]:
-    """One entry per file read (per manifest row for rasters): what it is and what was done with it.
-
-    Every entry has ``kind`` (``raster``, ``yields``, ``cropland`` or ``manifest``), ``file`` (relative to
-    the manifest's folder, POSIX), ``size`` (bytes) and ``sha256``. Rasters add ``band``, ``year``,
-    ``month``, ``variable``/``layer`` (NetCDF), ``crs``, ``units`` (the cube's), ``file_units``,
-    ``file_scale``/``file_offset`` (stored in the file), ``manifest_scale``/``manifest_offset`` and
-    ``scale``/``offset`` (in total: cube value = raw * scale + offset), ``resampling`` and ``nan_fraction``.
-    """
-    base = manifest.parent.resolve()
-    hashes: dict[Path, dict[str, object]] = {}
-
-    def file_entry(kind: str, path: Path) -> dict[str, object]:
-        path = path.resolve()
-        if path not in hashes:
-            hashes[path] = {"file": _relative_name(path, base), "size": path.stat().st_size, "sha256": _sha256(path)}
-        return {"kind": kind, **hashes[path]}
-
-    status = {(s.band, s.year, s.month): s for s in ingest.filled}
-    entries = [{**file_entry("manifest", manifest), "units": None}]
-    for row in table.to_dict("records"):
-        year = None if pd.isna(row["year"]) else int(row["year"])
-        month = None if pd.isna(row["month"]) else int(row["month"])
-        layer = 1 if pd.isna(row["layer"]) else int(row["layer"])
-        slot = status.get((row["band"], year, month))
-        source = str(row["source"])
-        meta = _file_metadata(source, layer)
-        scale = meta["file_scale"] * float(row["scale"])
-        offset = meta["file_offset"] * float(row["scale"]) + float(row["offset"])
-        entries.append(
-            {
-                **file_entry("raster", Path(str(row["path"]))),
-                "band": row["band"],
-                "year": year,
-                "month": month,
-                "variable": source.rsplit(":", 1)[-1] if source.upper().startswith("NETCDF:") else None,
-                "layer": layer,
-                **meta,
-                "units": BAND_INFO[row["band"]].units,
-                "manifest_scale": float(row["scale"]),
-                "manifest_offset": float(row["offset"]),
-                "scale": scale,
-                "offset": offset,
-                "resampling": slot.resampling if slot is not None else None,
-                "nan_fraction": round(float(slot.nan_fraction or 0.0), 4) if slot is not None else None,
-            }
-        )
-    entries.append(
-        {
-            **file_entry("yields", yields),
-            "units": "bu/acre",
-            "rows_read": int(len(nass)),
-            "dropped_on_read": dict(nass.attrs.get("dropped", {})),
-        }
-    )
-    if cropland is not None:
-        entries.append(
-            {
-                **file_entry("cropland", cropland),
-                "crs": _file_metadata(str(cropland), 1)["crs"],
-                "units": "class codes",
-                "crop_codes": list(crop_codes),
-            }
-        )
-    return entries
-
-
-def _file_metadata(source: str, layer: int) -> dict[str, object]:
-    """The CRS, and the scale, offset and units a raster stores for ``layer`` (1, 0, None when none)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(source) as src:
-            return {
-                "crs": _crs_label(src.crs),
-                "file_units": src.units[layer - 1] or None,
-                "file_scale": float(src.scales[layer - 1] or 1.0),
-                "file_offset": float(src.offsets[layer - 1] or 0.0),
-            }
-
-
-def _crs_label(crs: rasterio.crs.CRS | None) -> str | None:
-    """``"EPSG:4269"`` when the CRS has an EPSG code, else its PROJ string (e.g. MODIS ``+proj=sinu ...``)."""
-    if crs is None:
-        return None
-    epsg = crs.to_epsg()
-    if epsg:
-        return f"EPSG:{epsg}"
-    return " ".join(p.removesuffix("=True") for p in crs.to_proj4().split()) or crs.to_wkt()
-
-
-def _relative_name(path: Path, base: Path) -> str:
-    """``path`` relative to ``base`` in POSIX form, or its bare name when it lies elsewhere."""
-    path = path.resolve()
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.name
-
-
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fingerprint(settings: dict[str, object], sources: list[dict[str, object]], cube: xr.Dataset, folder: Path) -> str:
