@@ -236,7 +236,16 @@ def band_stats(ds: xr.Dataset, train_years: Sequence[int], bands: Sequence[str] 
                 means[i, j] = np.nanmean(v)
                 stds[i, j] = np.nanstd(v)
     if not np.all(np.isfinite(means)):
-        raise InputError("a band is all-NaN in the training years; cannot standardise it")
+        empty = [
+            b if b in STATIC_BANDS else f"{b} month {MONTHS[i]}"
+            for j, b in enumerate(bands)
+            for i in ([0] if b in STATIC_BANDS else range(len(MONTHS)))
+            if not np.isfinite(means[i, j])
+        ]
+        raise InputError(
+            f"no data in the training years {list(train_years)!r} for {', '.join(empty)}; cannot standardise "
+            "(add rasters for those slots to the manifest, or choose other training years)"
+        )
     coords = {"month": list(MONTHS), "band": list(bands)}
     return xr.Dataset(
         {"mean": (("month", "band"), means), "std": (("month", "band"), np.maximum(stds, 1e-6))},
