@@ -6,22 +6,29 @@ keeps y-1 for validation), on anchor-tile means of every band and month (63 feat
 - ``ridge``: standardised ridge regression (the paper's LR baseline; alpha chosen on the validation year);
 - ``gbm``: gradient-boosted trees on the same features (nonlinear, but blind to within-tile structure);
 - ``ceiling``: R^2 of the simulation's noise-free yield (``expected``) against the labels, the best
-  any model can do (simulated datasets only).
+  any model can do (simulated datasets only: for real data the noise floor is unknown, and each row
+  says so).
 
 Deep models that read the tiles themselves should land between ``gbm`` and ``ceiling``.
+
+A dataset with fewer years (a real one often has a few) trains on the years it has before the
+validation year (``n_train`` in each row); test years it cannot serve (not in the dataset, or without
+a validation year and at least one training year before them) are skipped and listed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
+from geoapp.errors import InputError
 
-__all__ = ["difficulty_report", "r2_score"]
+__all__ = ["difficulty_report", "r2_score", "UNKNOWN_FLOOR"]
 
 
 def r2_score(y: np.ndarray, p: np.ndarray) -> float:
@@ -34,34 +41,68 @@ def _labels(ds: YieldDataset, column: str) -> np.ndarray:
     return table.reindex(index=ds.years, columns=ds.counties["geoid"]).to_numpy(dtype=float)
 
 
+UNKNOWN_FLOOR = "unknown (real data)"
+"""What the report says of the noise floor and ceiling of a dataset without a noise-free yield."""
+
+
+def _splits(years: list[int], test_years: list[int] | None, n_train_years: int) -> tuple[dict[int, list[int]], list[int]]:
+    """Training years per servable test year, and the requested test years that cannot be served."""
+    wanted = test_years or [y for y in years if y - n_train_years - 1 >= years[0]] or years[-1:]
+    splits, skipped = {}, []
+    for test in wanted:
+        train = [y for y in range(test - n_train_years - 1, test - 1) if y in years]
+        if test in years and test - 1 in years and train:
+            splits[int(test)] = train
+        else:
+            skipped.append(int(test))
+    return splits, skipped
+
+
 def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_train_years: int = 10, seed: int = 0) -> dict:
-    """R^2 and RMSE (bu/acre) of the baselines per test year, and their means."""
+    """R^2 and RMSE (bu/acre) of the baselines per test year, and their means.
+
+    Raises:
+        InputError: no requested test year has a validation year and a training year before it in ``ds``.
+    """
     years = ds.years
-    test_years = test_years or [y for y in years if y - n_train_years - 1 >= years[0]]
+    splits, skipped = _splits(years, test_years, n_train_years)
+    if not splits:
+        raise InputError(
+            f"no test year of {test_years or 'the default'} can be scored on {ds.title!r} (years {years[0]}-{years[-1]}): "
+            "a test year needs the year before it (validation) and at least one training year before that; "
+            f"pick test years from {years[2:] or 'a dataset with at least three years'}"
+        )
     feats = anchor_tile_means(ds).reshape(len(years), len(ds.counties), -1)
     y_obs = _labels(ds, "yield")
     y_exp = _labels(ds, "expected") if "expected" in ds.yields.columns else None
     rows = {}
-    for test in test_years:
+    for test, train_years in splits.items():
         ti, vi = years.index(test), years.index(test - 1)
-        train = [years.index(y) for y in range(test - n_train_years - 1, test - 1)]
+        train = [years.index(y) for y in train_years]
         x_tr, y_tr = feats[train].reshape(-1, feats.shape[-1]), y_obs[train].reshape(-1)
-        keep = np.isfinite(y_tr) & np.isfinite(x_tr).all(axis=1)
+        keep = np.isfinite(y_tr)
         x_tr, y_tr = x_tr[keep], y_tr[keep]
         mv, mt = np.isfinite(y_obs[vi]), np.isfinite(y_obs[ti])
+        if len(y_tr) < 2 or not mv.any() or mt.sum() < 2:
+            skipped.append(test)  # too few labelled counties
+            continue
+        # gaps in the inputs (real data) take the training mean; a feature with no training value is dropped
+        imputer = SimpleImputer(strategy="mean").fit(x_tr)
+        x_tr, x_va, x_te = imputer.transform(x_tr), imputer.transform(feats[vi][mv]), imputer.transform(feats[ti][mt])
         scaler = StandardScaler().fit(x_tr)
         best = None
         for alpha in (0.1, 1.0, 10.0, 100.0, 1000.0):
             m = Ridge(alpha=alpha).fit(scaler.transform(x_tr), y_tr)
-            err = np.mean((m.predict(scaler.transform(feats[vi][mv])) - y_obs[vi][mv]) ** 2)
+            err = np.mean((m.predict(scaler.transform(x_va)) - y_obs[vi][mv]) ** 2)
             if best is None or err < best[0]:
                 best = (err, m)
-        ridge = best[1].predict(scaler.transform(feats[ti][mt]))
+        ridge = best[1].predict(scaler.transform(x_te))
         gbm = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed).fit(x_tr, y_tr)
-        boosted = gbm.predict(feats[ti][mt])
+        boosted = gbm.predict(x_te)
         truth = y_obs[ti][mt]
         row = {
             "n_test": int(mt.sum()),
+            "n_train": len(train_years),
             "yield_sd": float(truth.std()),
             "ridge_r2": r2_score(truth, ridge),
             "ridge_rmse": float(np.sqrt(np.mean((ridge - truth) ** 2))),
@@ -71,7 +112,23 @@ def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_t
         if y_exp is not None:
             row["ceiling_r2"] = r2_score(truth, y_exp[ti][mt])
             row["floor_rmse"] = float(np.sqrt(np.mean((y_exp[ti][mt] - truth) ** 2)))
+        else:
+            row["noise_floor"] = UNKNOWN_FLOOR
         rows[int(test)] = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
-    keys = [k for k in next(iter(rows.values())) if k != "n_test"]
-    mean = {k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k in keys}
-    return {"dataset": ds.title, "n_train_years": n_train_years, "per_year": rows, "mean": mean}
+    if not rows:
+        raise InputError(
+            f"too few labelled counties in the test years {sorted(skipped)} of {ds.title!r} (or in the years before "
+            "them) to fit a baseline; check the yields (python -m geoapp data info --path DIR)"
+        )
+    first = next(iter(rows.values()))
+    mean: dict[str, object] = {
+        k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k, v in first.items() if isinstance(v, float)
+    }
+    if y_exp is None:
+        mean["noise_floor"] = UNKNOWN_FLOOR
+    report = {"dataset": ds.title, "n_train_years": n_train_years, "per_year": rows, "mean": mean}
+    if skipped:
+        report["skipped_test_years"] = sorted(skipped)
+    if y_exp is None:
+        report["noise_floor"] = UNKNOWN_FLOOR
+    return report
