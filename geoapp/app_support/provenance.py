@@ -21,14 +21,13 @@ __all__ = [
     "sources_label",
     "source_count_text",
     "show_provenance",
+    "short_crs",
     "dataset_overview",
 ]
 
 SIMULATED_NOTE = "Simulated data: a documented simulation on real county polygons, not observations."
 
 _NAME_KEYS = ("file", "name", "filename", "path")
-SIDEBAR_SOURCES = 40
-"""Most source files listed in the sidebar; the Home page lists them all."""
 
 
 def simulated_note(ds: YieldDataset) -> str | None:
@@ -113,11 +112,21 @@ def show_provenance(ds: YieldDataset) -> None:
         if table.empty:
             st.caption("This dataset's card (dataset.json) lists no source files.")
             return
-        lines = [f"- `{r.file.replace('`', '')}` · {r.CRS} · {r.units}" for r in table.head(SIDEBAR_SOURCES).itertuples()]
-        if len(table) > SIDEBAR_SOURCES:
-            lines.append(f"- … and {len(table) - SIDEBAR_SOURCES} more (the Home page lists them all)")
-        st.markdown("\n".join(lines))
-        st.caption("file · CRS · units, as read; rasters are reprojected onto the dataset's EPSG:5070 grid.")
+        table["CRS"] = table["CRS"].map(short_crs)
+        crs = table.loc[table["CRS"] != "–", "CRS"].value_counts()
+        units = sorted({u for u in table["units"] if u != "–"})
+        st.caption(
+            "CRS: " + (", ".join(f"{c} ({n})" for c, n in crs.items()) or "not recorded") + ". "
+            f"Units: {', '.join(units) or 'not recorded'}. Rasters are reprojected onto the dataset's EPSG:5070 grid."
+        )
+        st.dataframe(table[["CRS", "units", "file"]], hide_index=True, height=min(35 * len(table) + 38, 300))
+
+
+def short_crs(crs: str) -> str:
+    """A CRS label short enough for the sidebar: EPSG codes as they are, a PROJ string by its projection."""
+    if crs.startswith("+proj="):
+        return crs.split()[0] + " …"
+    return crs if len(crs) <= 28 else crs[:27] + "…"
 
 
 def dataset_overview(ds: YieldDataset) -> None:

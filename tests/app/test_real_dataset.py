@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import geoapp.app_support.county_map as county_map
+from geoapp.app_support.provenance import short_crs
 from geoapp.data.dataset import load_dataset
 from geoapp.jobs.runner import JobRunner
 from geoapp.paths import REPO_ROOT
@@ -43,7 +44,7 @@ def _texts(at: AppTest) -> list[str]:
 
 def _source_names(ds_path: Path) -> list[str]:
     card = json.loads((ds_path / "dataset.json").read_text())
-    return [Path(str(s.get("file") or s.get("name") or s.get("path"))).name for s in card["sources"]]
+    return [str(s["file"]) for s in card["sources"]]
 
 
 def _simulated(real: Path) -> Path:
@@ -60,8 +61,8 @@ def _assert_real(at: AppTest, ds_path: Path) -> None:
     assert not any("simulated" in t.lower() for t in texts), [t for t in texts if "simulated" in t.lower()]
     n = len(_source_names(ds_path))
     assert [e.label for e in at.sidebar.expander if e.label.startswith("Real data")] == [f"Real data · {n} source files"]
-    listed = "\n".join(m.value for m in at.sidebar.markdown)
-    assert all(name in listed for name in _source_names(ds_path)[:40])
+    [listed] = [d.value for d in at.sidebar.dataframe]
+    assert list(listed["file"]) == _source_names(ds_path)
 
 
 @pytest.mark.parametrize("page", CROP_PAGES)
@@ -77,10 +78,12 @@ def test_the_selector_lists_every_dataset_by_title_and_the_sources_show_crs_and_
     titles = {load_dataset(p).title for p in (real_env, _simulated(real_env))}
     assert set(select.options) == titles and len(titles) == 2
     card = json.loads((real_env / "dataset.json").read_text())
-    crs = next(s["crs"] for s in card["sources"] if s.get("crs"))
-    units = next(s["units"] for s in card["sources"] if s.get("units"))
-    listed = "\n".join(m.value for m in at.sidebar.markdown)
-    assert crs in listed and units in listed
+    crs = {short_crs(s["crs"]) for s in card["sources"] if s.get("crs")}
+    units = {s["units"] for s in card["sources"] if s.get("units")}
+    [listed] = [d.value for d in at.sidebar.dataframe]
+    assert crs == set(listed["CRS"]) - {"–"} and units == set(listed["units"]) - {"–"}
+    caption = next(c.value for c in at.sidebar.caption if c.value.startswith("CRS: "))
+    assert all(c in caption for c in crs) and all(u in caption for u in units)
 
 
 def test_home_on_real_data_says_so_and_leaves_the_noise_floor_unknown(real_env, no_clicks):
