@@ -8,8 +8,10 @@ chooses one as the sidebar would. A checkpoint trained on the real dataset is of
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -108,8 +110,6 @@ def test_yield_map_without_checkpoints_says_how_to_train_one(real_env, no_clicks
 
 
 def test_a_clicked_county_shows_its_inputs_and_where_its_anchor_sits(real_env, monkeypatch):
-    import pandas as pd
-
     counties = pd.read_csv(real_env / "counties.csv", dtype={"geoid": str})
     geoid = counties.loc[counties["anchor_source"] == "interior", "geoid"].iloc[0]
     monkeypatch.setattr(
@@ -216,3 +216,40 @@ def test_training_form_trains_on_the_sidebar_dataset(real_env, no_clicks, tmp_pa
     at.selectbox(key="ty_dataset").select(str(_simulated(real_env))).run()
     assert not at.exception and at.selectbox(key="ty_dataset").value == str(_simulated(real_env))
     assert any("simulated data, not observations" in c.value for c in at.caption)
+
+
+def test_the_embedded_demo_dataset_is_listed_first(app_env, real_dataset, no_clicks):
+    shutil.copytree(real_dataset, app_env / "aaa_real")  # sorts before every other folder
+    shutil.copytree(next(p for p in app_env.iterdir() if p.name.startswith("corn_belt_sim")), app_env / "corn_belt_sim_demo")
+    at = _run("app.py")
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="w_dataset").value == str(app_env / "corn_belt_sim_demo")
+    assert any("SIMULATED" in md.value for md in at.sidebar.markdown)
+
+
+@pytest.mark.slow
+def test_a_job_started_on_the_real_dataset_yields_a_checkpoint_offered_for_it(
+    trainable_real_env, no_clicks, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    years = load_dataset(trainable_real_env).years
+    at = _run("pages/training.py", sel_dataset=str(trainable_real_env))
+    at.selectbox(key="ty_model").set_value("s-ha")
+    at.number_input(key="ty_n_years").set_value(len(years) - 2)
+    at.number_input(key="ty_epochs").set_value(1)
+    at.number_input(key="ty_batch").set_value(16)
+    at.number_input(key="ty_max_ex").set_value(32)
+    at.selectbox(key="ty_device").set_value("cpu")
+    at.text_input(key="ty_name").set_value("real-job")
+    [submit] = [b for b in at.button if b.label == "Start training"]
+    at = submit.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = at.session_state["train_job"]
+    assert JobRunner(tmp_path / "jobs").wait(job, timeout=180)["state"] == "finished"
+    assert json.loads((tmp_path / "jobs" / job / "spec.json").read_text())["dataset"] == str(trainable_real_env)
+    real = _run("pages/yield_map.py", sel_dataset=str(trainable_real_env))
+    assert any("real-job" in o for o in real.sidebar.selectbox(key="w_checkpoint").options)
+    sim = _run("pages/yield_map.py", sel_dataset=str(_simulated(trainable_real_env)))
+    assert not any(s.key == "w_checkpoint" for s in sim.sidebar.selectbox)
