@@ -37,7 +37,7 @@ st.page_link(
 )
 st.page_link(
     "pages/attention.py",
-    label="Attention: which months the model looks at (beside the true critical months on simulated data)",
+    label="Attention: which months the model looks at, per head or averaged, for one county or all",
     icon=":material/grid_on:",
 )
 st.page_link(

@@ -45,11 +45,20 @@ def _assert_no_errors(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
+LOCATION_PAGES = ("location_similarity", "geolocalization")
+"""Pages that use no crop-yield dataset: their sidebar has no dataset selector or SIMULATED badge."""
+
+
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_opens_without_error(page, app_url, name):
     _open(page, app_url + PAGES[name])
     _assert_no_errors(page)
-    assert "SIMULATED" in page.locator("[data-testid=stSidebar]").inner_text().upper()
+    sidebar = page.locator("[data-testid=stSidebar]")
+    if name in LOCATION_PAGES:
+        assert "SIMULATED" not in sidebar.inner_text().upper()
+        assert sidebar.locator("[data-testid=stSelectbox]").filter(has_text="Dataset").count() == 0
+    else:
+        assert "SIMULATED" in sidebar.inner_text().upper()
     screenshot(page, name)
 
 
