@@ -226,9 +226,24 @@ def _dataset_arg(path: str | None):
     return load_dataset(path or default_dataset_path("demo"))
 
 
+def _yield_run_folder(args: argparse.Namespace, ds, run: str) -> Path:
+    """The run folder: ``--out``, else one under the checkpoint folder that depends on the dataset.
+
+    ``<checkpoint dir>/yield/<run>`` for the embedded dataset, ``<checkpoint dir>/yield/<dataset
+    name>/<run>`` for any other, so that a run on a user's dataset never lands on a shipped checkpoint.
+    """
+    from geoapp.data.dataset import default_dataset_path
+    from geoapp.paths import checkpoint_dir
+
+    if args.out:
+        return Path(args.out)
+    if ds.root.resolve() == default_dataset_path("demo").resolve():
+        return checkpoint_dir() / "yield" / run
+    return checkpoint_dir() / "yield" / ds.root.name / run
+
+
 def _train_yield(args: argparse.Namespace) -> int:
     from geoapp.config_cli import config_values
-    from geoapp.paths import checkpoint_dir
     from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
     values = config_values(args, YieldTrainConfig, _config_file(args.config))
@@ -238,13 +253,13 @@ def _train_yield(args: argparse.Namespace) -> int:
         cfg = YieldTrainConfig.from_dict({k: v for k, v in values.items() if k != "model"})
         ds = _dataset_arg(args.dataset)
         train, val, test = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
-        out = Path(args.out) if args.out else checkpoint_dir() / "yield" / f"ridge-{cfg.test_year}"
+        out = _yield_run_folder(args, ds, f"ridge-{cfg.test_year}")
         print(f"best checkpoint: {train_ridge(ds, train, val, test, out)}")
         return 0
     cfg = YieldTrainConfig.from_dict(values)
     run = f"{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
-    out = Path(args.out) if args.out else checkpoint_dir() / "yield" / run
-    best = train_yield(cfg, _dataset_arg(args.dataset), out, resume=args.resume, progress=not args.quiet)
+    ds = _dataset_arg(args.dataset)
+    best = train_yield(cfg, ds, _yield_run_folder(args, ds, run), resume=args.resume, progress=not args.quiet)
     print(f"best checkpoint: {best}")
     return 0
 
@@ -404,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default=None,
-        help="run folder (default: <checkpoints>/yield/<model>-<test year>, plus -no-<group> with --exclude-group, where "
+        help="run folder (default: <checkpoints>/yield/<model>-<test year>, plus -no-<group> with --exclude-group; "
+        "for a dataset other than the embedded one <checkpoints>/yield/<dataset folder name>/<model>-<test year>; "
         "<checkpoints> is $GEOAPP_CHECKPOINT_DIR or the repository's checkpoints/)",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")

@@ -291,7 +291,12 @@ def captured_training(monkeypatch):
     monkeypatch.setattr(yield_trainer, "train_yield", fake("yield"))
     monkeypatch.setattr(location_trainer, "train_location", fake("location"))
     monkeypatch.setattr(ridge_trainer, "train_ridge", fake("ridge"))
-    monkeypatch.setattr(cli, "_dataset_arg", lambda path: argparse.Namespace(years=list(range(2003, 2019))))
+    from geoapp.data.dataset import default_dataset_path
+
+    def dataset(path):
+        return argparse.Namespace(years=list(range(2003, 2019)), root=Path(path) if path else default_dataset_path("demo"))
+
+    monkeypatch.setattr(cli, "_dataset_arg", dataset)
     return calls
 
 
@@ -314,6 +319,15 @@ def test_default_run_folder_does_not_depend_on_the_current_folder(captured_train
     assert cli.main(["train", "yield"]) == 0
     assert captured_training["yield"][0][2] == REPO_ROOT / "checkpoints" / "yield" / "semi-ha-2018"
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_users_dataset_gets_its_own_default_run_folders(captured_training, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    assert cli.main(["train", "yield", "--dataset", str(tmp_path / "ia_il_real"), "--test-year", "2018"]) == 0
+    assert captured_training["yield"][0][2] == tmp_path / "ckpt" / "yield" / "ia_il_real" / "semi-ha-2018"
+    args = ["train", "yield", "--dataset", str(tmp_path / "ia_il_real"), "--model", "ridge", "--n-train-years", "2"]
+    assert cli.main(args) == 0
+    assert captured_training["ridge"][0][4] == tmp_path / "ckpt" / "yield" / "ia_il_real" / "ridge-2018"
 
 
 def test_model_ridge_trains_the_baseline(captured_training, tmp_path, monkeypatch):
