@@ -18,15 +18,15 @@ import streamlit as st
 from geoapp.app_support.loaders import available_datasets, cached_dataset, dataset_label
 from geoapp.app_support.page import error_box
 from geoapp.app_support.provenance import source_count_text
-from geoapp.data.bands import FEATURE_GROUPS
+from geoapp.config import ConfigField, config_fields
 from geoapp.data.dataset import YieldDataset
 from geoapp.jobs.runner import JobRunner
 from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
 from geoapp.jobs.status import ACTIVE_STATES
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
+from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.metrics_log import read_metrics
-from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
-from geoapp.training.yield_trainer import nested_years
+from geoapp.training.yield_trainer import YieldTrainConfig, nested_years
 from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
 
 __all__ = [
@@ -66,10 +66,15 @@ def _default_name(key: str, name: str) -> None:
         st.session_state.pop(f"_fresh_{key}", None)
 
 
+YIELD_FIELDS: dict[str, ConfigField] = {f.name: f for f in config_fields(YieldTrainConfig)}
+"""The crop-yield config's fields: the form takes its choices and help from them, as the CLI does."""
+LOCATION_FIELDS: dict[str, ConfigField] = {f.name: f for f in config_fields(LocationTrainConfig)}
+"""The location config's fields (choices and help), shared with the CLI."""
+
+
 def _device_fields(prefix: str, cols) -> tuple[str, int]:
-    device = cols[0].selectbox(
-        "Device", ["auto", "cuda", "cpu"], key=f"{prefix}_device", help="auto: the GPU when there is one, else the CPU"
-    )
+    field = YIELD_FIELDS["device"]
+    device = cols[0].selectbox("Device", list(field.choices or ()), key=f"{prefix}_device", help=field.help)
     workers = cols[1].number_input(
         "Workers (torchrun)",
         1,
@@ -111,56 +116,59 @@ def training_dataset(sidebar: YieldDataset | None) -> YieldDataset:
 def yield_form(ds: YieldDataset) -> JobSpec | None:
     """The crop-yield training form; returns the spec when submitted (InputError on bad values)."""
     d = default_config("yield")
+    f = YIELD_FIELDS
     valid_years = [y for y in ds.years if y - 2 >= ds.years[0]]
     with st.form("train_yield_form"):
         c = st.columns(4)
         model = c[0].selectbox(
             "Model",
-            ["semi-ha", "s-ha", "semi-sa"],
+            list(f["model"].choices or ()),
             key="ty_model",
-            help="semi-ha: hybrid attention + context losses; s-ha: no context; semi-sa: no global query",
+            help=f["model"].help,
         )
         test_year = c[1].selectbox(
             "Test year",
             valid_years,
             index=len(valid_years) - 1,
             key="ty_test_year",
-            help="validation is the year before; training the N_y years before that",
+            help=f["test_year"].help,
         )
-        n_years = c[2].number_input("Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years")
+        n_years = c[2].number_input(
+            "Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years", help=f["n_train_years"].help
+        )
         size = c[3].selectbox(
-            "Model size", ["demo", "paper"], key="ty_size", help="demo: compact, for CPU; paper: ResNet-18 width 64, m = 512"
+            "Model size", sorted(f["size"].choices or (), key=lambda v: v != "demo"), key="ty_size", help=f["size"].help
         )
         c = st.columns(4)
-        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="ty_epochs")
-        patience = c[1].number_input("Early-stopping patience", 1, 500, d["patience"], key="ty_patience")
-        batch = c[2].number_input("Batch size", 2, 4096, d["batch_size"], key="ty_batch")
-        lr = c[3].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="ty_lr")
+        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="ty_epochs", help=f["epochs"].help)
+        patience = c[1].number_input("Early-stopping patience", 1, 500, d["patience"], key="ty_patience", help=f["patience"].help)
+        batch = c[2].number_input("Batch size", 2, 4096, d["batch_size"], key="ty_batch", help=f["batch_size"].help)
+        lr = c[3].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="ty_lr", help=f["lr"].help)
         c = st.columns(4)
         alpha = c[0].number_input("alpha (unsupervised weight)", 0.0, 100.0, DEFAULT_ALPHA, format="%.4f", key="ty_alpha")
         beta = c[1].number_input("beta (temporal)", 0.0, 100.0, DEFAULT_BETA, format="%.4f", key="ty_beta")
         gamma = c[2].number_input("gamma (hypersphere)", 0.0, 100.0, DEFAULT_GAMMA, format="%.4f", key="ty_gamma")
-        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="ty_seed")
+        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="ty_seed", help=f["seed"].help)
         c = st.columns(4)
-        r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn")
-        r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd")
+        r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn", help=f["r_n_km"].help)
+        r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd", help=f["r_d_km"].help)
         max_ex = c[2].number_input(
-            "Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help="a subset, for quick runs"
+            "Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help=f["max_train_examples"].help
         )
         exclude = c[3].selectbox(
             "Leave out feature group",
-            ["none", *FEATURE_GROUPS],
+            ["none", *(f["exclude_group"].choices or ())],
             key="ty_exclude",
-            help="retrain without a group (the paper's Figure 7); the Feature ablation page compares such runs",
+            help=f"{f['exclude_group'].help}; the Feature ablation page compares such runs",
         )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = c[2].selectbox(
             "Temporal neighbour TN",
-            TEMPORAL_NEIGHBOURS,
+            list(f["temporal_neighbour"].choices or ()),
             key="ty_tn",
             format_func={"month": "previous month (paper)", "year": "previous year"}.get,
-            help="TN, 'the same place one time step earlier': the month before (the paper) or the same months a year before",
+            help=f["temporal_neighbour"].help,
         )
         _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
         name = c[3].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
@@ -192,21 +200,26 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
 def location_form() -> JobSpec | None:
     """The location-encoder training form; returns the spec when submitted (InputError on bad values)."""
     d = default_config("location")
+    f = LOCATION_FIELDS
     with st.form("train_location_form"):
         c = st.columns(4)
-        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="tl_epochs")
-        batch = c[1].number_input("Batch size", 2, 65536, d["batch_size"], key="tl_batch")
-        lr = c[2].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="tl_lr")
-        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="tl_seed")
+        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="tl_epochs", help=f["epochs"].help)
+        batch = c[1].number_input("Batch size", 2, 65536, d["batch_size"], key="tl_batch", help=f["batch_size"].help)
+        lr = c[2].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="tl_lr", help=f["lr"].help)
+        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="tl_seed", help=f["seed"].help)
         c = st.columns(4)
-        degree = c[0].number_input("Spherical-harmonics degree L", 1, 100, d["sh_degree"], key="tl_degree")
-        hidden = c[1].number_input("SIREN width", 1, 4096, d["hidden_dim"], key="tl_hidden")
-        layers = c[2].number_input("SIREN hidden layers", 1, 16, d["num_layers"], key="tl_layers")
-        embed = c[3].number_input("Embedding size D", 1, 4096, d["embed_dim"], key="tl_embed")
+        degree = c[0].number_input(
+            "Spherical-harmonics degree L", 1, 100, d["sh_degree"], key="tl_degree", help=f["sh_degree"].help
+        )
+        hidden = c[1].number_input("SIREN width", 1, 4096, d["hidden_dim"], key="tl_hidden", help=f["hidden_dim"].help)
+        layers = c[2].number_input("SIREN hidden layers", 1, 16, d["num_layers"], key="tl_layers", help=f["num_layers"].help)
+        embed = c[3].number_input("Embedding size D", 1, 4096, d["embed_dim"], key="tl_embed", help=f["embed_dim"].help)
         c = st.columns(4)
-        n_train = c[0].number_input("Training locations", 2, 10**7, d["n_train"], key="tl_n_train")
-        n_val = c[1].number_input("Validation locations", 1, 10**6, d["n_val"], key="tl_n_val")
-        footprint = c[2].number_input("Patch footprint (km)", 1.0, 5000.0, d["footprint_km"], key="tl_footprint")
+        n_train = c[0].number_input("Training locations", 2, 10**7, d["n_train"], key="tl_n_train", help=f["n_train"].help)
+        n_val = c[1].number_input("Validation locations", 1, 10**6, d["n_val"], key="tl_n_val", help=f["n_val"].help)
+        footprint = c[2].number_input(
+            "Patch footprint (km)", 1.0, 5000.0, d["footprint_km"], key="tl_footprint", help=f["footprint_km"].help
+        )
         c = st.columns([1, 1, 2])
         device, workers = _device_fields("tl", c)
         _default_name("tl_name", f"sh-siren-{_stamp()}")

@@ -42,6 +42,20 @@ def test_page_shows_device_and_form_defaults(train_env):
     assert any("No training job yet" in i.value for i in at.info)
 
 
+def test_form_choices_and_help_come_from_the_config_dataclasses(train_env):
+    from geoapp.config import config_fields
+    from geoapp.training.yield_trainer import YieldTrainConfig
+
+    fields = {f.name: f for f in config_fields(YieldTrainConfig)}
+    at = _page()
+    assert at.selectbox(key="ty_model").options == list(fields["model"].choices)
+    assert sorted(at.selectbox(key="ty_size").options) == sorted(fields["size"].choices)
+    assert at.selectbox(key="ty_tn").options == ["previous month (paper)", "previous year"]
+    assert at.selectbox(key="ty_exclude").options == ["none", *fields["exclude_group"].choices]
+    assert at.selectbox(key="ty_device").options == list(fields["device"].choices)
+    assert at.number_input(key="ty_rn").help == fields["r_n_km"].help
+
+
 def test_bad_hyperparameters_are_refused_with_the_reason(train_env):
     at = _submit(_page())  # the tiny dataset (2012-2016) has not the 10 training years of the default N_y
     assert any("needs years 2005..2016" in e.value for e in at.error), [e.value for e in at.error]
