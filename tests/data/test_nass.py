@@ -19,7 +19,7 @@ def write(tmp_path, text: str | bytes, name: str = "export.csv"):
     return path
 
 
-EXPECTED = pd.DataFrame({"geoid": ["01007", "19001", "19001"], "year": [2020, 2020, 2021], "yield": [1234.5, 52.3, 58.1]})
+EXPECTED = pd.DataFrame({"geoid": ["01007", "19001", "19001"], "year": [2020, 2020, 2021], "yield": [45.0, 52.3, 58.1]})
 
 
 @pytest.mark.parametrize("api", [False, True], ids=["website", "api"])
@@ -128,7 +128,7 @@ def test_duplicates_are_named(tmp_path):
 
 def test_unparseable_value_names_line(tmp_path):
     rows = [row(2020, "IOWA", "19", "ADAIR", "001", "52.3"), row(2021, "IOWA", "19", "ADAIR", "001", "n/a")]
-    with pytest.raises(InputError, match=r"Value is not a number; found 'n/a' \(line 3\)"):
+    with pytest.raises(InputError, match=r"Value is not a number; found 'n/a' \(line 3, county ADAIR, IOWA, year 2021\)"):
         read_quickstats(write(tmp_path, quickstats_csv(rows)))
 
 
@@ -149,3 +149,16 @@ def test_default_data_item_is_the_soybean_yield(tmp_path):
     rows = [row(2020, "IOWA", "19", "ADAIR", "001", "52.3"), row(2020, "IOWA", "19", "ADAIR", "001", "9", item="X")]
     assert read_quickstats(write(tmp_path, quickstats_csv(rows))).attrs["dropped"]["other_data_item"] == 1
     assert SOY == "SOYBEANS - YIELD, MEASURED IN BU / ACRE"
+
+
+def test_thousands_separators_with_a_range_for_the_units(tmp_path):
+    item = "SOYBEANS - YIELD, MEASURED IN LB / ACRE"
+    rows = [row(2020, "IOWA", "19", "ADAIR", "001", "3,138.0", item=item)]
+    df = read_quickstats(write(tmp_path, quickstats_csv(rows)), data_item=item, plausible_range=(0, 9000))
+    assert df["yield"].tolist() == [3138.0]
+
+
+def test_line_numbers_follow_quoted_newlines(tmp_path):
+    rows = [row(2020, "IOWA", "19", "ADAIR\nNORTH", "001", "52.3"), row(2021, "IOWA", "19", "ADAIR", "001", "x")]
+    with pytest.raises(InputError, match=r"found 'x' \(line 4, county ADAIR, IOWA, year 2021\)"):
+        read_quickstats(write(tmp_path, quickstats_csv(rows)))
