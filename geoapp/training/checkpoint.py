@@ -6,13 +6,22 @@ A checkpoint is a folder::
     model.safetensors     model weights (state_dict)
     train_state.safetensors + train_state.json   (optional) optimizer state and counters, for resume
 
-Folders are written under a temporary name and renamed, so a reader never sees half a checkpoint.
+Folders are written under a temporary name and renamed, so a reader never sees half a checkpoint; a
+failed save (a full disk) leaves the previous version of the folder as it was.
+
+Cards are validated in one place, :func:`read_card` (and so :func:`load_checkpoint`): a card of a
+known ``kind`` (:data:`CARD_KINDS`) must name a model of that kind and carry the fields its readers
+use, and a card that does not is refused naming the file, the field and what was expected. Weights
+that hold NaN or infinite values (a diverged training) are refused when loaded.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +32,19 @@ from safetensors.torch import load_file, save_file
 from geoapp import __version__
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
+from geoapp.models.yield_models import MODELS
 
 __all__ = [
+    "CARD_KINDS",
+    "LOCATION_MODELS",
     "ensure_writable",
+    "clear_previous_run",
+    "remove_if_unused",
     "save_checkpoint",
     "load_checkpoint",
     "read_card",
+    "validate_card",
+    "write_error",
     "check_card",
     "list_checkpoints",
     "optimizer_to_flat",
@@ -39,6 +55,11 @@ CARD = "card.json"
 WEIGHTS = "model.safetensors"
 STATE = "train_state.safetensors"
 STATE_JSON = "train_state.json"
+RUN_CONTENT = ("best", "last", "metrics.jsonl")
+"""What a trainer writes into a run folder."""
+
+LOCATION_MODELS: tuple[str, ...] = ("contrastive-sh-siren",)
+"""Model names of location-encoder cards (spherical harmonics + SIREN, trained contrastively)."""
 
 
 def optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -64,13 +85,30 @@ def optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) 
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def ensure_writable(folder: str | os.PathLike[str]) -> Path:
+def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume: bool = False) -> Path:
     """Create ``folder`` and prove a file can be written there, before any training starts.
+
+    A folder that already holds something (another run's ``best/``, ``last/`` or metrics, or a
+    user's files) is refused unless ``force`` (the new run replaces the old one's checkpoints and
+    metrics) or ``resume`` (the run continues from the folder's ``last/``, which must exist). An
+    empty folder, or one holding only hidden temporary leftovers, counts as new.
 
     Raises:
         DataFileError: the folder cannot be created or written (naming it and the system's reason).
+        InputError: the folder holds another run (without ``force``), or ``resume`` finds no ``last/``.
     """
     path = Path(folder)
+    if resume:
+        if not _has_last(path):
+            raise InputError(f"no last/ checkpoint in {str(path)!r} to resume from; run without --resume to start a new run")
+    elif not force and path.is_dir():
+        held = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir() if not p.name.startswith("."))
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            raise InputError(
+                f"{str(path)!r} already holds {shown}; a new run would overwrite it: choose another folder (--out), "
+                "continue that run with --resume, or replace it with --force"
+            )
     probe = path / f".write-test-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -84,6 +122,35 @@ def ensure_writable(folder: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _has_last(path: Path) -> bool:
+    """A ``last/`` checkpoint, or its previous version left beside it by a kill between two renames."""
+    if (path / "last" / CARD).is_file():
+        return True
+    return path.is_dir() and any((old / CARD).is_file() for old in path.glob(".last.old-*"))
+
+
+def clear_previous_run(folder: str | os.PathLike[str]) -> None:
+    """Remove what an earlier run left in ``folder`` (``best/``, ``last/``, metrics) when a new run replaces it."""
+    path = Path(folder)
+    for name in RUN_CONTENT:
+        target = path / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def remove_if_unused(folder: str | os.PathLike[str]) -> None:
+    """Remove a run folder this run created if it holds no checkpoint (a training that failed to start).
+
+    A folder with a ``best/`` or ``last/`` checkpoint is kept; so is anything that is not a folder.
+    """
+    path = Path(folder)
+    if not path.is_dir() or any((path / name / CARD).exists() for name in ("best", "last")):
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def save_checkpoint(
     folder: str | os.PathLike[str],
     model: torch.nn.Module,
@@ -91,17 +158,41 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model``'s weights, ``card`` (plus ``code_version``) and optionally the optimizer state."""
+    """Write ``model``'s weights, ``card`` (plus ``code_version``) and optionally the optimizer state.
+
+    The folder is replaced whole or not at all: if writing fails (a full disk), the previous
+    checkpoint in ``folder`` is left as it was.
+
+    Raises:
+        DataFileError: the checkpoint could not be written (no space left on the device, or another
+            system error, named with the folder).
+    """
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_folder(folder) as tmp:
-        save_file(weights, str(tmp / WEIGHTS))
-        (tmp / CARD).write_text(json.dumps({**card, "code_version": __version__}, indent=1, default=_jsonable))
-        if optimizer is not None:
-            tensors, meta = optimizer_to_flat(optimizer.state_dict())
-            save_file(tensors, str(tmp / STATE))
-            (tmp / STATE_JSON).write_text(json.dumps({**meta, **(train_state or {})}, default=_jsonable))
-    target = Path(folder)
-    return target
+    try:
+        with atomic_folder(folder) as tmp:
+            save_file(weights, str(tmp / WEIGHTS))
+            (tmp / CARD).write_text(json.dumps({**card, "code_version": __version__}, indent=1, default=_jsonable))
+            if optimizer is not None:
+                tensors, meta = optimizer_to_flat(optimizer.state_dict())
+                save_file(tensors, str(tmp / STATE))
+                (tmp / STATE_JSON).write_text(json.dumps({**meta, **(train_state or {})}, default=_jsonable))
+    except (SafetensorError, OSError) as exc:
+        raise write_error(folder, exc) from exc
+    return Path(folder)
+
+
+def write_error(target: str | os.PathLike[str], exc: BaseException) -> DataFileError:
+    """A :class:`DataFileError` for a failed write of ``target``: "no space left" said plainly when it is that."""
+    if isinstance(exc, DataFileError):
+        return exc
+    text = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "StorageFull" in text:
+        return DataFileError(
+            f"no space left on device while saving {str(target)!r}; the previous checkpoints are intact: free some "
+            "space (or choose another folder) and continue with --resume"
+        )
+    reason = getattr(exc, "strerror", None) or text
+    return DataFileError(f"cannot save {str(target)!r}: {reason}; check that the folder is writable, then continue with --resume")
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,14 +206,112 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_card(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The parsed ``card.json`` of a checkpoint folder."""
+    """The parsed and validated ``card.json`` of a checkpoint folder.
+
+    A card of a known kind (:data:`CARD_KINDS`) is checked against that kind's fields; see
+    :func:`validate_card`.
+
+    Raises:
+        MissingDataError: no card there.
+        DataFileError: the card is not JSON, not a JSON object, or lacks what its kind needs.
+    """
     path = Path(folder) / CARD
     if not path.exists():
         raise MissingDataError(f"no checkpoint card at {str(path)!r}; is {str(folder)!r} a geoapp checkpoint folder?")
     try:
-        return json.loads(path.read_text())
+        card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataFileError(f"checkpoint card {str(path)!r} is garbled: {exc}") from exc
+    except OSError as exc:
+        raise DataFileError(f"cannot read checkpoint card {str(path)!r}: {exc.strerror or exc}") from exc
+    validate_card(card, path)
+    return card
+
+
+def _card_error(path: Path, problem: str) -> DataFileError:
+    return DataFileError(
+        f"checkpoint card {str(path)!r}: {problem}; the card was edited or comes from another program: "
+        "restore it, or train the checkpoint again"
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_years(card: dict[str, Any], path: Path) -> None:
+    years = card.get("years")
+    if not isinstance(years, dict):
+        raise _card_error(path, f"'years' must be an object with train, validation and test years, got {years!r}")
+    for key in ("test", "validation"):
+        if not _is_int(years.get(key)):
+            raise _card_error(path, f"years.{key} must be a year (a whole number), got {years.get(key)!r}")
+    train = years.get("train")
+    if not isinstance(train, list) or not all(_is_int(y) for y in train):
+        raise _card_error(path, f"years.train must be a list of years, got {train!r}")
+
+
+def _check_dataset(card: dict[str, Any], path: Path) -> None:
+    dataset = card.get("dataset")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("fingerprint"), str):
+        raise _card_error(path, f"'dataset' must be an object with the data 'fingerprint', got {dataset!r}")
+
+
+def _check_model(card: dict[str, Any], path: Path, known: tuple[str, ...]) -> None:
+    if card.get("model") not in known:
+        problem = f"unknown model {card.get('model')!r} for a {card['kind']} checkpoint; known models: {list(known)}"
+        raise _card_error(path, problem)
+
+
+def _check_object(card: dict[str, Any], path: Path, key: str) -> None:
+    if not isinstance(card.get(key), dict):
+        raise _card_error(path, f"{key!r} must be a JSON object, got {card.get(key)!r}")
+
+
+def _crop_yield_card(card: dict[str, Any], path: Path) -> None:
+    _check_model(card, path, tuple(MODELS))
+    _check_object(card, path, "model_config")
+    _check_years(card, path)
+    _check_dataset(card, path)
+    norm = card.get("normalisation")
+    if not isinstance(norm, dict) or not all(isinstance(norm.get(k), list) for k in ("bands", "mean", "std")):
+        raise _card_error(path, f"'normalisation' must hold lists 'bands', 'mean' and 'std', got {norm!r}")
+
+
+def _ridge_card(card: dict[str, Any], path: Path) -> None:
+    _check_model(card, path, ("ridge",))
+    n = card.get("n_features")
+    if not _is_int(n) or n < 1:
+        raise _card_error(path, f"'n_features' must be a positive whole number, got {n!r}")
+    _check_years(card, path)
+    _check_dataset(card, path)
+
+
+def _location_card(card: dict[str, Any], path: Path) -> None:
+    _check_model(card, path, LOCATION_MODELS)
+    _check_object(card, path, "config")
+
+
+CARD_KINDS: dict[str, Callable[[dict[str, Any], Path], None]] = {
+    "crop-yield": _crop_yield_card,
+    "ridge": _ridge_card,
+    "location-encoder": _location_card,
+}
+"""Card kinds and their checks: every consumer of a card relies on these fields being there."""
+
+
+def validate_card(card: Any, path: str | os.PathLike[str] = CARD) -> None:
+    """Refuse a card that is not a JSON object, or a card of a known kind without what that kind needs.
+
+    Raises:
+        DataFileError: naming the card file, the field and what was expected.
+    """
+    path = Path(path)
+    if not isinstance(card, dict):
+        raise _card_error(path, f"expected a JSON object, got a JSON {type(card).__name__}")
+    kind = card.get("kind")
+    if kind in CARD_KINDS:
+        CARD_KINDS[kind](card, path)
 
 
 def load_checkpoint(
@@ -132,7 +321,8 @@ def load_checkpoint(
 
     Raises:
         MissingDataError: the folder or its card is missing.
-        DataFileError: the weights are missing or corrupted.
+        DataFileError: the card is invalid (:func:`read_card`), the weights are missing or corrupted,
+            or they hold NaN or infinite values.
     """
     folder = Path(folder)
     card = read_card(folder)
@@ -142,6 +332,13 @@ def load_checkpoint(
         raise DataFileError(f"checkpoint {str(folder)!r} has no {WEIGHTS}") from exc
     except (SafetensorError, OSError, ValueError) as exc:
         raise DataFileError(f"checkpoint weights {str(folder / WEIGHTS)!r} are corrupted: {exc}") from exc
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise DataFileError(
+            f"checkpoint weights {str(folder / WEIGHTS)!r} hold NaN or infinite values (in {bad[:3]!r}"
+            f"{' and more' if len(bad) > 3 else ''}): the training that wrote them diverged; train again with a "
+            "lower learning rate (--lr)"
+        )
     state = None
     if with_train_state and (folder / STATE).exists():
         try:
@@ -149,6 +346,8 @@ def load_checkpoint(
             meta = json.loads((folder / STATE_JSON).read_text())
         except (SafetensorError, OSError, ValueError) as exc:
             raise DataFileError(f"training state in {str(folder)!r} is corrupted: {exc}") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("param_groups"), list):
+            raise DataFileError(f"training state {str(folder / STATE_JSON)!r} is not what geoapp writes; start a new run")
         state = {
             "optimizer": optimizer_from_flat(tensors, meta),
             **{k: v for k, v in meta.items() if k not in ("param_groups", "scalars")},
@@ -164,8 +363,14 @@ def check_card(card: dict[str, Any], **expected: Any) -> None:
         raise InputError(f"checkpoint does not match: {detail}")
 
 
-def list_checkpoints(root: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
-    """Every checkpoint folder under ``root`` (recursively; resume-only ``last`` folders skipped) with its card."""
+def list_checkpoints(
+    root: str | os.PathLike[str], broken: list[tuple[Path, str]] | None = None
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Every checkpoint folder under ``root`` (recursively; resume-only ``last`` folders skipped) with its card.
+
+    A folder whose card cannot be read or is invalid is left out; with ``broken``, each such folder
+    is appended to it with the reason, so a list can show it as broken.
+    """
     root = Path(root)
     found = []
     for card_path in sorted(root.rglob(CARD)) if root.is_dir() else []:
@@ -174,6 +379,7 @@ def list_checkpoints(root: str | os.PathLike[str]) -> list[tuple[Path, dict[str,
             continue
         try:
             found.append((folder, read_card(folder)))
-        except DataFileError:
-            continue
+        except DataFileError as exc:
+            if broken is not None:
+                broken.append((folder, str(exc)))
     return found

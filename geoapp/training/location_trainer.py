@@ -10,7 +10,8 @@ Conventions shared with the other trainers: a seeded run, one process or data-pa
 :class:`~geoapp.training.monitor.TrainingMonitor`, device auto (CUDA with AMP when present),
 a progress bar, metrics per epoch as JSON lines (``metrics.jsonl``), the best-on-validation model as
 a safetensors + JSON-card checkpoint (``best/``), the last epoch with optimizer state (``last/``) to
-resume from.
+resume from; training stops at the first non-finite loss (:mod:`geoapp.training.results`); a run
+folder holding another run is not overwritten unless asked (``force``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ from geoapp.errors import InputError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
 from geoapp.models.location.encoder import LocationEncoderConfig, build_location_encoder
-from geoapp.training.checkpoint import ensure_writable, save_checkpoint
+from geoapp.training.checkpoint import (
+    LOCATION_MODELS,
+    clear_previous_run,
+    ensure_writable,
+    remove_if_unused,
+    save_checkpoint,
+)
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
     batches_per_epoch,
@@ -47,6 +54,7 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
+from geoapp.training.results import TrainingDiverged, check_loss, check_weights, no_best_message
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
 
 __all__ = [
@@ -59,7 +67,7 @@ __all__ = [
     "geolocation_metrics",
 ]
 
-MODEL_NAME = "contrastive-sh-siren"
+MODEL_NAME = LOCATION_MODELS[0]
 
 
 @dataclass(frozen=True)
@@ -95,10 +103,10 @@ class LocationTrainConfig:
         for name in (*positive, "epochs", "batch_size", "val_gallery"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and self.footprint_km > 0):
+        if not (0 < self.lr < math.inf and 0 < self.footprint_km < math.inf):
             raise InputError(f"lr and footprint_km must be positive, got lr={self.lr!r}, footprint_km={self.footprint_km!r}")
-        if not self.weight_decay >= 0:
-            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LocationTrainConfig:
@@ -202,6 +210,7 @@ def train_location(
     progress: bool = True,
     splits: LocationSplits | None = None,
     monitor: TrainingMonitor | None = None,
+    force: bool = False,
 ) -> Path:
     """Train, keeping the best-on-validation checkpoint in ``out_dir/best`` and the last in ``out_dir/last``.
 
@@ -209,15 +218,39 @@ def train_location(
     its share of the global batch as negatives; rank 0 validates and writes). ``monitor`` receives
     progress events and may ask to stop (:mod:`geoapp.training.monitor`).
 
+    ``out_dir`` must be new or empty, unless ``resume`` (continue from its ``last/``, which must
+    exist) or ``force`` (replace the run it holds). A folder this call created is removed again if
+    training fails before its first checkpoint.
+
     Returns:
         The ``best`` checkpoint folder.
 
     Raises:
-        DataFileError: ``out_dir`` cannot be written (checked before anything else).
+        DataFileError: ``out_dir`` cannot be written (checked before anything else), or a checkpoint
+            could not be saved (a full disk: the previous ``best/`` and ``last/`` stay intact).
+        InputError: ``out_dir`` holds another run (without ``force``); ``resume`` without ``last/``.
+        TrainingDiverged: a loss or a weight was not finite (all workers stop at that step).
         TrainingCancelled: the monitor asked to stop.
     """
-    monitor = monitor or TrainingMonitor()
-    out = ensure_writable(out_dir)
+    created = not Path(out_dir).exists()
+    out = ensure_writable(out_dir, force=force, resume=resume)
+    try:
+        return _train_location(cfg, out, resume, progress, splits, monitor or TrainingMonitor())
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+
+
+def _train_location(
+    cfg: LocationTrainConfig,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    splits: LocationSplits | None,
+    monitor: TrainingMonitor,
+) -> Path:
+    """The body of :func:`train_location`, once the run folder is checked."""
     ctx = init_distributed(cfg.device)
     dev = ctx.device
     torch.manual_seed(cfg.seed)
@@ -233,10 +266,12 @@ def train_location(
         )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
+    recover_run_folders(out, ctx)
+    if not resume and ctx.is_main:
+        clear_previous_run(out)  # a new run (an empty folder, or one replaced with force)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start_epoch, best_val = 0, -math.inf
     if resume:
-        recover_run_folders(out, ctx)
         state = resume_from_last(
             out / "last",
             model,
@@ -293,6 +328,7 @@ def train_location(
             ll = to_device(torch.from_numpy(splits.train[idx]).float(), dev)
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                 loss = net(images, ll[:, 0], ll[:, 1])
+            check_loss(float(loss.detach()), ctx, what="the location encoder", epoch=epoch + 1, step=step + 1, lr=cfg.lr, out=out)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -304,6 +340,7 @@ def train_location(
                 monitor.report(
                     {"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps_per_epoch, "loss": losses[-1]}
                 )
+        check_weights(model, what="the location encoder", epoch=epoch + 1, lr=cfg.lr, out=out)
         train_loss = mean_across({"train_loss": float(np.mean(losses)) if losses else math.nan}, ctx)["train_loss"]
         if ctx.is_main:
             val = _evaluate(model, splits.val_patches, splits.val, gallery, dev.device)
@@ -317,7 +354,7 @@ def train_location(
             )
             score = val["acc_2500km"] + val["acc_750km"]
             card = {**card_base, "epoch": epoch + 1, "metrics": record}
-            if score > best_val:
+            if math.isfinite(score) and score > best_val:
                 best_val = score
                 save_checkpoint(out / "best", model, card)
             save_checkpoint(
@@ -326,6 +363,8 @@ def train_location(
             monitor.report({"event": "epoch", **record})
             if progress:
                 tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    if not math.isfinite(broadcast_value(best_val, ctx)):
+        raise TrainingDiverged(no_best_message("the location encoder", out, "validation accuracy"))
     if ctx.is_main:
         monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": False})
     shutdown(ctx)

@@ -25,9 +25,14 @@ class MetricsLog:
     def write(self, **record: Any) -> dict[str, Any]:
         """Append ``record`` plus a ``time`` stamp (Unix seconds); returns what was written."""
         record = {"time": round(time.time(), 3), **record}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=float) + "\n")
-            f.flush()
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, default=float) + "\n")
+                f.flush()
+        except OSError as exc:
+            from geoapp.training.checkpoint import write_error
+
+            raise write_error(self.path, exc) from exc
         return record
 
 

@@ -14,6 +14,7 @@ with another configuration is refused with the differences named.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,21 @@ def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]
 
 
 def recover_run_folders(out: Path, ctx: DistContext) -> None:
-    """Put back ``last/`` and ``best/`` if a kill cut their replacement short.
+    """Put back ``last/`` and ``best/`` if a kill cut their replacement short; remove a killed run's leftovers.
 
-    Done once, on rank 0, then a barrier so that no rank reads them before.
+    Leftovers are the temporary folders and files of a save that was cut (``.best.tmp-*``,
+    ``.last.tmp-*``, ``.metrics.jsonl.tmp-*``) and a previous version left beside a folder that was
+    replaced (``.best.old-*``). Done once, on rank 0, then a barrier so that no rank reads them before.
     """
     if ctx.is_main:
         recover_folder(out / "last")
         recover_folder(out / "best")
+        for pattern in (".best.tmp-*", ".last.tmp-*", ".metrics.jsonl.tmp-*", ".best.old-*", ".last.old-*"):
+            for leftover in out.glob(pattern):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
     broadcast_value(0.0, ctx)
 
 

@@ -1,4 +1,8 @@
-"""Fitting the ``ridge`` floor baseline with the same nested years and checkpoint format as the deep models."""
+"""Fitting the ``ridge`` floor baseline with the same nested years and checkpoint format as the deep models.
+
+As for the deep models: a run folder holding another run is not overwritten unless asked (``force``),
+a fit or a score that is not finite is refused, and a year without labelled counties is an error.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,38 @@ import torch
 
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
+from geoapp.errors import InputError
 from geoapp.models.ridge import RidgeRegression, fit_ridge
-from geoapp.training.checkpoint import check_card, load_checkpoint, save_checkpoint
+from geoapp.training.checkpoint import (
+    check_card,
+    clear_previous_run,
+    ensure_writable,
+    load_checkpoint,
+    remove_if_unused,
+    save_checkpoint,
+)
 from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
+from geoapp.training.yield_data import dataset_year
 
-__all__ = ["ridge_features", "train_ridge", "evaluate_ridge"]
+__all__ = ["ridge_features", "train_ridge", "evaluate_ridge", "load_ridge"]
 
 
 def ridge_features(ds: YieldDataset, years: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Features (N, T*C) of the labelled examples of ``years``, their yields, county rows and years."""
+    """Features (N, T*C) of the labelled examples of ``years``, their yields, county rows and years.
+
+    N is 0 for years without labelled counties.
+
+    Raises:
+        InputError: a year is not in the dataset.
+    """
+    years = [dataset_year(ds, y) for y in years]
     means = anchor_tile_means(ds)  # (Y, counties, T, C)
     lab = ds.labelled()
     lab = lab[lab["year"].isin(years)]
+    if lab.empty:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros((0, int(np.prod(means.shape[2:]))), np.float64), np.zeros(0, np.float64), empty, empty
     row_of = {g: i for i, g in enumerate(ds.counties["geoid"])}
     county = lab["geoid"].map(row_of).to_numpy(dtype=np.int64)
     year = lab["year"].to_numpy(dtype=np.int64)
@@ -31,20 +55,53 @@ def ridge_features(ds: YieldDataset, years: list[int]) -> tuple[np.ndarray, np.n
     return x, lab["yield"].to_numpy(dtype=np.float64), county, year
 
 
-def train_ridge(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out_dir: str | Path) -> Path:
-    """Fit ridge (alpha chosen on ``val_year``); save ``out_dir/best`` with the same card layout as the deep models."""
+def train_ridge(
+    ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out_dir: str | Path, force: bool = False
+) -> Path:
+    """Fit ridge (alpha chosen on ``val_year``); save ``out_dir/best`` with the same card layout as the deep models.
+
+    ``out_dir`` must be new or empty unless ``force`` (the run it holds is replaced). A folder this
+    call created is removed again if the fit fails.
+
+    Raises:
+        InputError: a year without labelled counties; ``out_dir`` holds another run (without ``force``).
+        InvalidResultError: the fit gives a score that is not finite.
+        DataFileError: ``out_dir`` cannot be written.
+    """
+    verify_dataset(ds)
+    created = not Path(out_dir).exists()
+    out = ensure_writable(out_dir, force=force)
+    try:
+        return _fit_and_save(ds, list(train_years), int(val_year), int(test_year), out)
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+
+
+def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out: Path) -> Path:
+    """The body of :func:`train_ridge`, once the run folder is checked."""
     from geoapp.training.yield_trainer import rmse_r2
 
     t0 = time.perf_counter()
     x_tr, y_tr, _, _ = ridge_features(ds, train_years)
     x_va, y_va, _, _ = ridge_features(ds, [val_year])
     x_te, y_te, _, _ = ridge_features(ds, [test_year])
+    for role, years, y in (("training", train_years, y_tr), ("validation", [val_year], y_va), ("test", [test_year], y_te)):
+        if len(y) == 0:
+            raise InputError(f"no labelled counties in the {role} year(s) {years} of dataset {ds.name!r}; choose other years")
     model, alpha = fit_ridge(x_tr, y_tr, x_va, y_va)
     with torch.no_grad():
         val_rmse, val_r2 = rmse_r2(y_va, model(torch.from_numpy(x_va)).numpy())
         test_rmse, test_r2 = rmse_r2(y_te, model(torch.from_numpy(x_te)).numpy())
+    if not all(np.isfinite([val_rmse, test_rmse])) or not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()):
+        raise InvalidResultError(
+            f"ridge on {test_year} gives validation RMSE {val_rmse} and test RMSE {test_rmse}: the features of dataset "
+            f"{ds.name!r} are not finite numbers; check the dataset (python -m geoapp data info)"
+        )
     seconds = time.perf_counter() - t0
-    record = MetricsLog(Path(out_dir) / "metrics.jsonl").write(
+    clear_previous_run(out)  # a new run (an empty folder, or one replaced with force)
+    record = MetricsLog(out / "metrics.jsonl").write(
         epoch=1, seconds=seconds, samples_per_s=len(y_tr) / seconds, val_rmse=val_rmse, val_r2=val_r2, alpha=alpha
     )
     card = {
@@ -52,25 +109,49 @@ def train_ridge(ds: YieldDataset, train_years: list[int], val_year: int, test_ye
         "kind": "ridge",
         "n_features": int(x_tr.shape[1]),
         "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px},
-        "years": {"train": list(train_years), "validation": val_year, "test": test_year},
+        "years": {"train": train_years, "validation": val_year, "test": test_year},
         "epoch": 1,
         "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2},
     }
-    return save_checkpoint(Path(out_dir) / "best", model, card)
+    return save_checkpoint(out / "best", model, card)
 
 
 def evaluate_ridge(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict:
-    """RMSE, R^2 and the per-county table of a ridge checkpoint (as ``evaluate_yield``)."""
+    """RMSE, R^2 and the per-county table of a ridge checkpoint (as ``evaluate_yield``, with the same errors)."""
     from geoapp.training.yield_trainer import rmse_r2
 
     weights, card, _ = load_checkpoint(folder)
+    verify_dataset(ds)
     check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
-    model = RidgeRegression(int(card["n_features"]))
-    model.load_state_dict(weights)
-    year = int(year if year is not None else card["years"]["test"])
+    model = load_ridge(folder, weights, card)
+    year = dataset_year(ds, year if year is not None else card["years"]["test"])
     x, y, county, _ = ridge_features(ds, [year])
+    if len(y) == 0:
+        return check_scores({"year": year, "n": 0, "rmse": np.nan, "r2": np.nan}, checkpoint=folder, dataset=ds.name)
+    if x.shape[1] != model.coef.shape[0]:
+        raise InputError(
+            f"ridge checkpoint {str(folder)!r} takes {model.coef.shape[0]} features; dataset {ds.name!r} gives "
+            f"{x.shape[1]} (other bands or months): train ridge on this dataset"
+        )
     with torch.no_grad():
         pred = model(torch.from_numpy(x)).numpy()
     rmse, r2 = rmse_r2(y, pred)
     table = pd.DataFrame({"geoid": ds.counties["geoid"].to_numpy()[county], "year": year, "true": y, "predicted": pred})
-    return {"model": "ridge", "year": year, "n": int(len(y)), "rmse": rmse, "r2": r2, "table": table}
+    result = {"model": "ridge", "year": year, "n": int(len(y)), "rmse": rmse, "r2": r2, "table": table}
+    return check_scores(result, checkpoint=folder, dataset=ds.name)
+
+
+def load_ridge(folder: str | Path, weights: dict[str, torch.Tensor], card: dict) -> RidgeRegression:
+    """The ridge model of a checkpoint's weights and (validated) card.
+
+    Raises:
+        DataFileError: the weights do not fit the card's ``n_features``.
+    """
+    from geoapp.errors import DataFileError
+
+    model = RidgeRegression(int(card["n_features"]))
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise DataFileError(f"ridge checkpoint {str(folder)!r} does not fit its own card (n_features): {exc}") from exc
+    return model

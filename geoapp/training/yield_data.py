@@ -20,10 +20,32 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.samplers import QuadrupletSampler, gather_tiles
 
-__all__ = ["Examples", "YieldTileSource", "TEMPORAL_NEIGHBOURS"]
+__all__ = ["Examples", "YieldTileSource", "TEMPORAL_NEIGHBOURS", "dataset_year"]
 
 TEMPORAL_NEIGHBOURS = ("month", "year")
 """What TN, "the same place one time step earlier", means: the previous month (the paper) or year."""
+
+
+def dataset_year(ds: YieldDataset, year: object) -> int:
+    """``year`` as an int, refused (naming the years the dataset holds) when it is not one of them.
+
+    Raises:
+        InputError: ``year`` is not a whole number, or the dataset's cube has no such year.
+    """
+    if isinstance(year, bool) or not isinstance(year, int | np.integer | str):
+        raise InputError(f"year must be a whole number, got {year!r}")
+    try:
+        value = int(year)
+    except ValueError:
+        raise InputError(f"year must be a whole number, got {year!r}") from None
+    if value not in ds.years:
+        labelled = sorted({int(y) for y in ds.labelled()["year"]})
+        held = f"{min(ds.years)}..{max(ds.years)}" if ds.years else "no years"
+        with_labels = f"{labelled[0]}..{labelled[-1]}" if labelled else "none"
+        raise InputError(
+            f"year {value} is not in dataset {ds.name!r}: it holds {held} (with yields: {with_labels}); choose one of those"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,8 @@ class YieldTileSource:
             stats = (computed["mean"].values, computed["std"].values)
         self.mean = np.asarray(stats[0], dtype=np.float32)  # (T, C)
         self.std = np.asarray(stats[1], dtype=np.float32)
-        years = list(ds.years) if years is None else [int(y) for y in years]
+        years = list(ds.years) if years is None else [dataset_year(ds, y) for y in years]
+        self.years = years
         self._position = np.full(len(ds.years), -1, dtype=np.int64)  # ds.years index -> row of self.cube
         for row, y in enumerate(years):
             self._position[ds.years.index(y)] = row
@@ -81,9 +104,7 @@ class YieldTileSource:
 
     def examples(self, years: list[int]) -> Examples:
         """The labelled (county, year) examples of ``years``."""
-        absent = [y for y in years if y not in self.ds.years]
-        if absent:
-            raise InputError(f"year(s) {absent!r} not in the dataset ({min(self.ds.years)}..{max(self.ds.years)})")
+        years = [dataset_year(self.ds, y) for y in years]
         lab = self.ds.labelled()
         lab = lab[lab["year"].isin(years)]
         row_of = {g: i for i, g in enumerate(self.ds.counties["geoid"])}

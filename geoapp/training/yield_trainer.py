@@ -14,6 +14,13 @@ lines (``metrics.jsonl``); the best-on-validation model as a safetensors + JSON-
 (``best/``, the card holding the model config, the data fingerprint, the years, the normalisation
 statistics and the metrics); the last epoch with optimizer state (``last/``) to resume from; early
 stopping on the validation RMSE.
+
+A run never shows a wrong result as valid: it stops at the first non-finite loss
+(:class:`~geoapp.training.results.TrainingDiverged`), a run whose validation RMSE is never finite
+ends with that error rather than a ``best/`` that does not exist, and an evaluation with no county
+or a NaN score is refused (:func:`~geoapp.training.results.check_scores`). A run folder that holds
+another run is not overwritten unless asked (``force``), and a run that fails before its first
+checkpoint leaves no folder it created behind.
 """
 
 from __future__ import annotations
@@ -34,10 +41,18 @@ from tqdm.auto import tqdm
 from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, InputError
 from geoapp.models.yield_models import MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
-from geoapp.training.checkpoint import check_card, ensure_writable, load_checkpoint, read_card, save_checkpoint
+from geoapp.training.checkpoint import (
+    check_card,
+    clear_previous_run,
+    ensure_writable,
+    load_checkpoint,
+    read_card,
+    remove_if_unused,
+    save_checkpoint,
+)
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
     batches_per_epoch,
@@ -50,8 +65,16 @@ from geoapp.training.distributed import (
 )
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
+from geoapp.training.results import (
+    TrainingDiverged,
+    check_loss,
+    check_scores,
+    check_weights,
+    no_best_message,
+    verify_dataset,
+)
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
-from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource
+from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource, dataset_year
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
 
@@ -114,13 +137,13 @@ class YieldTrainConfig:
         for name in ("n_train_years", "epochs", "patience", "batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr must be positive, got {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"lr must be a finite positive number, got {self.lr!r}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if int(self.max_train_examples) < 0:
             raise InputError(f"max_train_examples must be >= 0 (0: all examples), got {self.max_train_examples!r}")
-        if not 0 < self.r_n_km < self.r_d_km:
+        if not 0 < self.r_n_km < self.r_d_km < math.inf:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
 
     @classmethod
@@ -144,6 +167,8 @@ def nested_years(test_year: int, n_train_years: int, available: list[int]) -> tu
 
 def rmse_r2(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """RMSE (bu/acre) and R^2 of predictions ``p`` for targets ``y``."""
+    if len(y) == 0:  # nothing scored: callers refuse it (check_scores)
+        return math.nan, math.nan
     err = np.asarray(p, dtype=float) - np.asarray(y, dtype=float)
     sst = float(np.sum((y - np.mean(y)) ** 2))
     return float(np.sqrt(np.mean(err**2))), float(1.0 - np.sum(err**2) / sst) if sst > 0 else float("nan")
@@ -201,6 +226,7 @@ def train_yield(
     resume: bool = False,
     progress: bool = True,
     monitor: TrainingMonitor | None = None,
+    force: bool = False,
 ) -> Path:
     """Train one (model, test year); returns the ``best`` checkpoint folder under ``out_dir``.
 
@@ -210,14 +236,49 @@ def train_yield(
     (:mod:`geoapp.training.monitor`); a stop raises :class:`TrainingCancelled` after the last
     finished epoch's ``last/`` checkpoint.
 
+    ``out_dir`` must be new or empty, unless ``resume`` (continue from its ``last/``, which must
+    exist) or ``force`` (replace the run it holds: its ``best/``, ``last/`` and metrics are removed
+    when training starts). A folder this call created is removed again if training fails before
+    its first checkpoint.
+
     Raises:
-        DataFileError: ``out_dir`` cannot be written (checked before anything else).
-        InputError: the dataset lacks the years of the nested validation.
+        DataFileError: ``out_dir`` cannot be written (checked before training), or a checkpoint could
+            not be saved (a full disk: the previous ``best/`` and ``last/`` stay intact).
+        InputError: the dataset lacks the years of the nested validation or their yields; ``out_dir``
+            holds another run (without ``force``); ``resume`` without a ``last/`` checkpoint.
+        TrainingDiverged: a loss was not finite (all workers stop at that step), or no epoch gave a
+            finite validation RMSE (no ``best/`` exists).
         TrainingCancelled: the monitor asked to stop.
     """
-    monitor = monitor or TrainingMonitor()
-    out = ensure_writable(out_dir)
+    verify_dataset(ds)
     train_years, val_year, test_year = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
+    for role, year in (("validation", val_year), ("test", test_year)):
+        if ds.labelled(year).empty:
+            raise InputError(
+                f"the {role} year {year} of test year {test_year} has no labelled counties in dataset {ds.name!r}; "
+                "choose a test year whose year and the year before have yields"
+            )
+    created = not Path(out_dir).exists()
+    out = ensure_writable(out_dir, force=force, resume=resume)
+    try:
+        return _train_yield(cfg, ds, out, resume, progress, monitor or TrainingMonitor(), (train_years, val_year, test_year))
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+
+
+def _train_yield(
+    cfg: YieldTrainConfig,
+    ds: YieldDataset,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    monitor: TrainingMonitor,
+    years: tuple[list[int], int, int],
+) -> Path:
+    """The body of :func:`train_yield`, once the run folder and the years are checked."""
+    train_years, val_year, test_year = years
     ctx = init_distributed(cfg.device)
     dev = ctx.device
     torch.manual_seed(cfg.seed)
@@ -247,6 +308,9 @@ def train_yield(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
+    recover_run_folders(out, ctx)
+    if not resume and ctx.is_main:
+        clear_previous_run(out)  # a new run (an empty folder, or one replaced with force)
     log = MetricsLog(out / "metrics.jsonl") if ctx.is_main else None
     start, best_rmse, stale = 0, math.inf, 0
     dataset_card = {
@@ -257,7 +321,6 @@ def train_yield(
         "resolution_m": ds.grid.resolution_m,
     }
     if resume:
-        recover_run_folders(out, ctx)
         state = resume_from_last(
             out / "last",
             model,
@@ -326,6 +389,8 @@ def train_yield(
                 else:
                     pred, _ = net(to_device(source.anchor_tiles(ex_train, idx), dev))
                     terms = model.loss(pred.float(), target, None)
+            loss = float(terms["total"].detach())
+            check_loss(loss, ctx, what=f"{cfg.model} {test_year}", epoch=epoch + 1, step=step + 1, lr=cfg.lr, out=out)
             opt.zero_grad(set_to_none=True)
             scaler.scale(terms["total"]).backward()
             scaler.step(opt)
@@ -334,10 +399,10 @@ def train_yield(
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             if ctx.is_main:
-                loss = float(terms["total"].detach())
                 bar.set_postfix(loss=f"{loss:.2f}")
                 monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": loss})
         seconds = time.perf_counter() - t0
+        check_weights(model, what=f"{cfg.model} {test_year}", epoch=epoch + 1, lr=cfg.lr, out=out)
         train_means = mean_across({f"train_{k}": v / max(steps, 1) for k, v in sums.items()}, ctx)
         val_rmse = math.nan
         if ctx.is_main:
@@ -376,6 +441,8 @@ def train_yield(
         if stale >= cfg.patience:
             stopped_early = True
             break
+    if not math.isfinite(best_rmse):
+        raise TrainingDiverged(no_best_message(f"{cfg.model} {test_year}", out, "validation RMSE"))
     if ctx.is_main:
         monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": stopped_early})
     shutdown(ctx)
@@ -386,6 +453,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
     """A trained yield model (eval mode, CPU) and its card; with ``ds``, the card must match its data.
 
     Raises:
+        DataFileError: the card or the weights are invalid (:func:`~geoapp.training.checkpoint.load_checkpoint`).
         InputError: the checkpoint is not a crop-yield model, or was trained on other data
             (fingerprint, tile size or resolution differ).
     """
@@ -393,8 +461,13 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
     if card.get("kind") != "crop-yield":
         raise InputError(f"checkpoint {str(folder)!r} is not a crop-yield model (kind {card.get('kind')!r})")
     if ds is not None:
+        verify_dataset(ds)
         check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
-    model = YieldModel(YieldModelConfig.from_dict(card["model_config"]))
+    try:
+        mcfg = YieldModelConfig.from_dict(card["model_config"])
+    except InputError as exc:
+        raise DataFileError(f"checkpoint card {str(Path(folder) / 'card.json')!r}: model_config: {exc}") from exc
+    model = YieldModel(mcfg)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
@@ -407,13 +480,20 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
 
     Returns:
         dict with ``rmse``, ``r2``, ``year``, ``n`` and ``table`` (DataFrame: geoid, year, true, predicted).
+
+    Raises:
+        InputError: ``year`` is not in the dataset or has no labelled county; the checkpoint is not a
+            crop-yield model or was trained on other data.
+        DataFileError: the checkpoint's card or weights are invalid.
+        InvalidResultError: the RMSE or R^2 is not a finite number.
     """
-    if read_card(folder).get("kind") == "ridge":
+    kind = read_card(folder).get("kind")
+    if kind == "ridge":
         from geoapp.training.ridge_trainer import evaluate_ridge
 
         return evaluate_ridge(folder, ds, year)
     model, card = load_yield_model(folder, ds)
-    year = int(year if year is not None else card["years"]["test"])
+    year = dataset_year(ds, year if year is not None else card["years"]["test"])
     norm = card["normalisation"]
     source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
     ex = source.examples([year])
@@ -422,4 +502,5 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
     table = pd.DataFrame(
         {"geoid": ds.counties["geoid"].to_numpy()[ex.county], "year": year, "true": ex.target, "predicted": pred.astype(float)}
     )
-    return {"model": card["model"], "year": year, "n": int(len(ex)), "rmse": rmse, "r2": r2, "table": table}
+    result = {"model": card["model"], "year": year, "n": int(len(ex)), "rmse": rmse, "r2": r2, "table": table}
+    return check_scores(result, checkpoint=folder, dataset=ds.name)

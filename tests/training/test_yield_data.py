@@ -36,7 +36,7 @@ def test_examples_and_anchor_tiles(source):
     torch.testing.assert_close(masked[:, :, BANDS.index("ndvi")], tiles[:, :, BANDS.index("ndvi")])
     with pytest.raises(InputError, match="unknown feature group"):
         source.anchor_tiles(ex, np.arange(2), mask_group="RAIN")
-    with pytest.raises(InputError, match="not in the dataset"):
+    with pytest.raises(InputError, match="1990 is not in dataset .*: it holds 2012..2016"):
         source.examples([1990])
 
 

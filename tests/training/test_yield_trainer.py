@@ -81,11 +81,13 @@ def test_resume_after_an_early_stop_trains_no_more(ds, tmp_path):
     assert [e["event"] for e in events] == ["start", "end"] and events[-1]["stopped_early"]
 
 
-def test_resume_without_a_saved_epoch_redoes_epoch_one_once(ds, tmp_path):
+def test_resume_without_a_saved_epoch_is_refused_and_force_starts_over_once(ds, tmp_path):
     cfg = _cfg("s-ha", epochs=1)
     train_yield(cfg, ds, tmp_path, progress=False)
     shutil.rmtree(tmp_path / "last")  # killed after logging epoch 1 but before saving it
-    train_yield(cfg, ds, tmp_path, resume=True, progress=False)
+    with pytest.raises(InputError, match="no last/ checkpoint in .* to resume from; run without --resume"):
+        train_yield(cfg, ds, tmp_path, resume=True, progress=False)
+    train_yield(cfg, ds, tmp_path, progress=False, force=True)  # starts over: the old metrics go
     assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]
 
 
