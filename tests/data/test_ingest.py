@@ -380,7 +380,7 @@ BAD_RASTERS = [
         "ndvi x 10000",
         scaled_ndvi,
         InputError,
-        r"ndvi values span 7000\.\.7000.*outside what the cube can store.*scale 0\.0001",
+        r"ndvi values span 7000\.\.7000.*outside the physical range -1\.\.1.*NDVI x 10000.*scale 0\.0001",
     ),
 ]
 
@@ -459,12 +459,25 @@ def test_multiband_raster_uses_band_1_with_a_warning_or_the_layer_column(tmp_pat
 
 
 def test_implausible_values_warn(tmp_path: Path) -> None:
-    small_tif(tmp_path / "a.tif", value=290.0)  # kelvin, not degC
-    manifest = write_manifest(tmp_path / "m.csv", [("lst_day", 2017, 7, "a.tif")])
-    with pytest.warns(UserWarning, match=r"100\.0% of lst_day values lie outside.*offset -273\.15") as caught:
+    small_tif(tmp_path / "a.tif", value=2500.0)  # possible, but not as a monthly total in the study area
+    manifest = write_manifest(tmp_path / "m.csv", [("ppt", 2017, 7, "a.tif")])
+    with pytest.warns(UserWarning, match=r"100\.0% of ppt values lie outside the plausible 0\.\.2000") as caught:
         report = ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
     assert [w.filename for w in caught] == [__file__]
     assert "Warnings (1)" in report.summary()
+
+
+def test_kelvin_is_refused_or_converted_with_the_manifest_offset(tmp_path: Path) -> None:
+    small_tif(tmp_path / "a.tif", value=290.0)  # kelvin, not degC
+    manifest = write_manifest(tmp_path / "m.csv", [("lst_day", 2017, 7, "a.tif")])
+    with pytest.raises(InputError, match=r"lst_day values span 290\.\.290 .*physical range -100\.\.100.*kelvin.*offset -273\.15"):
+        ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
+    assert_no_output(tmp_path)
+    write_manifest(
+        tmp_path / "m.csv", [("lst_day", 2017, 7, "a.tif", -273.15)], header=("band", "year", "month", "path", "offset")
+    )
+    ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
+    np.testing.assert_allclose(open_cube(tmp_path / "cube.nc", load=True)["lst_day"].sel(year=2017, month=7), 16.85, atol=0.01)
 
 
 def test_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,6 +43,41 @@ PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
 }
 """Physically plausible values per band, in cube units; more than 1% of pixels outside warns."""
 
+PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
+    "ndvi": (-1.0, 1.0),
+    "evi": (-1.0, 1.0),
+    "lst_day": (-100.0, 100.0),
+    "lst_night": (-100.0, 100.0),
+    "ppt": (0.0, 10000.0),
+    "elevation": (-500.0, 9000.0),
+    "sand": (0.0, 1.0),
+    "silt": (0.0, 1.0),
+    "clay": (0.0, 1.0),
+}
+"""Values no correct raster of the band can hold, in cube units; any pixel outside refuses the raster.
+
+NDVI/EVI are ratios within -1..1 and soil fractions within 0..1; no land surface is colder than -100 or
+hotter than 100 degC, no month has negative or more than 10 m of rain, no land lies below -500 m or above
+9,000 m. Values beyond these are a unit or scale error, or a fill value not declared as nodata.
+"""
+
+_CONVERSIONS: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "ndvi": (("NDVI x 10000 (as MODIS stores it)", 1e-4, 0.0), ("NDVI x 1000", 1e-3, 0.0), ("percent", 0.01, 0.0)),
+    "evi": (("EVI x 10000 (as MODIS stores it)", 1e-4, 0.0), ("EVI x 1000", 1e-3, 0.0), ("percent", 0.01, 0.0)),
+    "lst_day": (
+        ("kelvin", 1.0, -273.15),
+        ("kelvin x 50 (as MODIS stores LST)", 0.02, -273.15),
+        ("tenths of a degC", 0.1, 0.0),
+        ("hundredths of a degC", 0.01, 0.0),
+    ),
+    "ppt": (("tenths of a mm", 0.1, 0.0), ("hundredths of a mm", 0.01, 0.0)),
+    "elevation": (("decimetres", 0.1, 0.0), ("centimetres", 0.01, 0.0)),
+    "sand": (("percent", 0.01, 0.0), ("g/kg (as SoilGrids stores it)", 0.001, 0.0)),
+}
+"""Usual unit mistakes per band: (what the values look like, scale, offset that bring them to cube units)."""
+_CONVERSIONS["lst_night"] = _CONVERSIONS["lst_day"]
+_CONVERSIONS["silt"] = _CONVERSIONS["clay"] = _CONVERSIONS["sand"]
+
 UNIT_HINTS: dict[str, str] = {
     "ndvi": "NDVI is unitless, -1..1 (MODIS stores NDVI x 10000: use scale 0.0001)",
     "evi": "EVI is unitless, -1..1 (MODIS stores EVI x 10000: use scale 0.0001)",
@@ -165,10 +200,29 @@ def _ingest_row(row: dict[str, object], grid: Grid) -> tuple[np.ndarray, SlotSta
 
 
 def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -> None:
-    """Raise if values fall outside what the cube's int16 packing can store; warn if implausible."""
+    """Refuse values a correct raster of ``band`` cannot hold; warn when more than 1% are implausible.
+
+    Refused: infinite values, values outside :data:`PHYSICAL_RANGE` (the message names the range found and
+    the likely conversion, e.g. kelvin to degC) and values the cube's int16 packing cannot store.
+    """
+    units = BAND_INFO[band].units
+    n_inf = int(np.isinf(values).sum())
+    if n_inf:
+        raise InputError(
+            f"{where}: {n_inf} {band} pixel(s) are infinite over the grid; if they mark missing data, declare the "
+            f"file's nodata value (e.g. `gdal_edit.py -a_nodata <value> <file>`), otherwise fix the file"
+        )
     finite = values[np.isfinite(values)]
     lo, hi = float(finite.min()), float(finite.max())
-    units = BAND_INFO[band].units
+    ph_lo, ph_hi = PHYSICAL_RANGE[band]
+    tol = 1e-5 * (ph_hi - ph_lo)  # float32 rounding of a scale/offset
+    outside = (finite < ph_lo - tol) | (finite > ph_hi + tol)
+    if outside.any():
+        raise InputError(
+            f"{where}: {band} values span {lo:.6g}..{hi:.6g} over the grid, outside the physical range "
+            f"{ph_lo:g}..{ph_hi:g} (units {units!r}) in {int(outside.sum())} of {finite.size} pixels "
+            f"({100 * float(outside.mean()):.1f}%); {_suggest_conversion(band, lo, hi, ph_lo)}. {UNIT_HINTS[band]}."
+        )
     scale, offset = PACKING[band]
     store_lo, store_hi = offset - 32767 * scale, offset + 32767 * scale
     if lo < store_lo or hi > store_hi:
@@ -178,11 +232,31 @@ def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -
             f"columns to convert."
         )
     p_lo, p_hi = PLAUSIBLE_RANGE[band]
-    outside = float(((finite < p_lo) | (finite > p_hi)).mean())
-    if outside > 0.01:
+    share = float(((finite < p_lo) | (finite > p_hi)).mean())
+    if share > 0.01:
         msg = (
-            f"{where}: {100 * outside:.1f}% of {band} values lie outside the plausible {p_lo:g}..{p_hi:g} "
+            f"{where}: {100 * share:.1f}% of {band} values lie outside the plausible {p_lo:g}..{p_hi:g} "
             f"(range {lo:.4g}..{hi:.4g}); {UNIT_HINTS[band]}"
         )
         warnings.warn(msg, UserWarning, stacklevel=4)
         notes.append(msg)
+
+
+def _suggest_conversion(band: str, lo: float, hi: float, physical_lo: float) -> str:
+    """What to put in the manifest for values ``lo..hi`` outside the physical range (first usual mistake that fits)."""
+    p_lo, p_hi = PLAUSIBLE_RANGE[band]
+    for looks_like, scale, offset in _CONVERSIONS.get(band, ()):
+        if p_lo <= lo * scale + offset and hi * scale + offset <= p_hi:
+            fix = []
+            if scale != 1.0:
+                fix.append(f"scale {scale:g} (multiply an existing scale by it)")
+            if offset != 0.0:
+                fix.append(f"offset {offset:g} (add it to an existing offset)")
+            return f"they look like {looks_like}: give this manifest row {' and '.join(fix)} (value = raw * scale + offset)"
+    if lo < physical_lo:
+        return (
+            f"values below {physical_lo:g} are impossible: if they mark missing data (e.g. -9999), declare that "
+            f"value as the file's nodata (`gdal_edit.py -a_nodata -9999 <file>`), otherwise set this manifest row's "
+            f"scale/offset to convert"
+        )
+    return "set this manifest row's scale/offset columns to convert (a value is raw * scale + offset)"

@@ -4,17 +4,21 @@
 the grid (in strips, block-averaged first when the window is very large, see :data:`MAX_READ_PIXELS`)
 and warps it onto the grid (EPSG:5070 metres) with ``rasterio.warp.reproject``: ``average``
 resampling when the source pixels are finer than the grid, ``bilinear`` otherwise. Source nodata,
-masked pixels and NaN become NaN. GDAL and I/O failures become :class:`~geoapp.errors.DataFileError`,
-a raster without a CRS or off the grid a :class:`~geoapp.errors.CRSError` that says how to fix it.
+masked pixels and NaN become NaN. GDAL and I/O failures become :class:`~geoapp.errors.DataFileError`
+that says what the file is (:func:`raster_file_error`: empty, truncated or corrupt, a NetCDF file with no
+data variables, not a raster at all), a raster without a CRS or off the grid a
+:class:`~geoapp.errors.CRSError` that says how to fix it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -29,7 +33,7 @@ from geoapp.data.grid import Grid
 from geoapp.data.ingest.manifest import NETCDF_GDAL_NAME
 from geoapp.errors import CRSError, DataFileError, GeoappError, InputError
 
-__all__ = ["MAX_READ_PIXELS", "Reprojected", "reproject_raster"]
+__all__ = ["MAX_READ_PIXELS", "Reprojected", "reproject_raster", "raster_file_error", "gdal_detail"]
 
 MAX_READ_PIXELS = 2**25
 """Largest source window read into memory at full resolution (about 134 MB as float32).
@@ -119,40 +123,132 @@ def reproject_raster(source: str, layer: int | None, grid: Grid, where: str, fil
 @contextmanager
 def _open_raster(source: str, where: str) -> Iterator[rasterio.io.DatasetReader]:
     """Open ``source`` with rasterio; GDAL/IO failures (also while reading) become DataFileError."""
+    opened = False
     try:
         with warnings.catch_warnings():
             # a raster without georeferencing gets geoapp's own CRSError below, with advice
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             src = rasterio.open(source)
+        opened = True
         with src:
             yield src
     except GeoappError:
         raise
     except (rasterio.errors.RasterioError, OSError) as exc:
-        hint = "is it a GeoTIFF or NetCDF file?"
         m = NETCDF_GDAL_NAME.match(source)
-        if m:
-            hint = f"does the NetCDF file have a variable {m['var']!r}? {_netcdf_variables_hint(m['file'])}"
-        raise DataFileError(f"cannot read {where}: {exc}; {hint}") from exc
+        file, variable = (m["file"], m["var"]) if m else (source, None)
+        raise raster_file_error(file, where, exc, reading=opened, variable=variable) from exc
 
 
-def _netcdf_variables_hint(file: str) -> str:
-    """``"It has: a, b"`` listing a NetCDF file's raster variables, or ``""`` if it cannot be opened."""
+_MAGIC: dict[bytes, str] = {
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"II+\x00": "TIFF",
+    b"MM\x00+": "TIFF",
+    b"CDF\x01": "NetCDF",
+    b"CDF\x02": "NetCDF",
+    b"CDF\x05": "NetCDF",
+    b"\x89HDF": "NetCDF",
+}
+"""First bytes of the files geoapp reads: (Big)TIFF, classic NetCDF, NetCDF-4 (HDF5)."""
+
+
+def raster_file_error(
+    file: str | os.PathLike[str],
+    where: str,
+    exc: BaseException,
+    *,
+    reading: bool = False,
+    variable: str | None = None,
+    expected: str = "a GeoTIFF or NetCDF raster",
+) -> DataFileError:
+    """The :class:`DataFileError` for a raster GDAL failed to open or read, saying what the file is.
+
+    Args:
+        file: the raster file (not a GDAL ``NETCDF:`` name).
+        where: how the message names the raster (e.g. with its manifest line).
+        exc: rasterio's error (its GDAL detail is quoted; "See previous exception" is replaced by the cause).
+        reading: True when the file opened but reading its pixels failed (a truncated or corrupt file).
+        variable: the NetCDF variable asked for, if any.
+        expected: what the file should have been, in words.
+    """
+    detail = gdal_detail(exc)
+    again = "download or export it again"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            src = rasterio.open(file)
-        with src:
-            names = [s.rsplit(":", 1)[-1] for s in src.subdatasets] or [str(d) for d in src.descriptions if d]
-    except Exception:  # noqa: BLE001 - only a hint for a message
-        return ""
-    return f"It has: {', '.join(names)}" if names else ""
+        path = Path(file)
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as err:
+        return DataFileError(f"cannot read {where}: {err.strerror or err}; expected {expected}")
+    if size == 0:
+        return DataFileError(f"cannot read {where}: the file is empty (0 bytes); expected {expected}; {again}")
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind == "NetCDF":
+        contents = _netcdf_contents(path)
+        if contents is not None:
+            data_vars, others = contents
+            holds = f"it holds only {others}" if others else "it holds nothing at all"
+            if not data_vars:
+                return DataFileError(
+                    f"cannot read {where}: the NetCDF file holds no data variables ({holds}); expected a variable "
+                    f"on a lon/lat or projected grid, e.g. ppt(lat, lon); {again}"
+                )
+            names = ", ".join(data_vars)
+            if variable is not None and variable not in data_vars:
+                return DataFileError(f"cannot read {where}: does the NetCDF file have a variable {variable!r}? It has: {names}")
+            if not reading:
+                return DataFileError(
+                    f"cannot read {where}: GDAL sees no raster in the NetCDF file ({detail}); its data variables are "
+                    f"{', '.join(data_vars.values())}; expected a variable with two grid dimensions, e.g. ppt(lat, lon)"
+                )
+    if reading or kind is not None:
+        return DataFileError(f"cannot read {where}: the file is truncated or corrupt (rasterio: {detail}); {again}")
+    return DataFileError(
+        f"cannot read {where}: it is not a raster GDAL can read (rasterio: {detail}; the file starts with {head!r}); "
+        f"expected {expected}"
+    )
+
+
+def gdal_detail(exc: BaseException) -> str:
+    """The messages of ``exc`` and its causes, leaving out rasterio's bare "See previous exception"."""
+    messages: list[str] = []
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = " ".join(str(err).split())
+        if text and "see previous exception" not in text.lower() and not any(text in m for m in messages):
+            messages.append(text)
+        err = err.__cause__ or err.__context__
+    return "; ".join(messages) or f"{str(exc).split('.')[0] or type(exc).__name__}, with no detail from GDAL"
+
+
+def _netcdf_contents(path: Path) -> tuple[dict[str, str], str] | None:
+    """({data variable: "name(dims)"}, what else the file holds in words), or None if it cannot be opened."""
+    try:
+        import xarray as xr
+
+        with xr.open_dataset(path, decode_times=False, decode_cf=False) as ds:
+            data_vars = {str(n): f"{n}({', '.join(map(str, v.dims))})" for n, v in ds.data_vars.items()}
+            coords = [str(c) for c in ds.coords]
+            dims = [f"{d}={n}" for d, n in ds.sizes.items()]
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
+    parts = []
+    if coords:
+        parts.append(f"coordinates {', '.join(coords)}")
+    if dims:
+        parts.append(f"dimensions {', '.join(dims)}")
+    return data_vars, "; ".join(parts)
 
 
 def _pick_layer(src: rasterio.io.DatasetReader, layer: int | None, where: str, notes: list[str]) -> int:
     """The 1-based band index to read: the manifest's ``layer``, else 1 (warning if there are several)."""
     if src.count == 0:
         names = [s.rsplit(":", 1)[-1] for s in src.subdatasets]
+        if not names:
+            raise raster_file_error(src.name, where, rasterio.errors.RasterioIOError("the file has no raster band"))
         raise InputError(
             f"{where} holds several variables ({', '.join(names) or 'none readable'}); name one in the manifest "
             f"as file.nc:variable"
