@@ -42,6 +42,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoapp.data.grid import Grid
+from geoapp.data.ingest.reproject import raster_file_error
 from geoapp.data.simulate import county_raster
 from geoapp.errors import CRSError, DataFileError, InputError
 
@@ -192,10 +193,21 @@ def _open(path: Path, where: str) -> Iterator[rasterio.io.DatasetReader]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             src = rasterio.open(path)
-    except rasterio.errors.RasterioError as exc:
-        raise DataFileError(f"cannot read {where}: {exc}; is it a GeoTIFF or NetCDF land-cover map?") from exc
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise raster_file_error(path, where, exc, expected=_EXPECTED) from exc
     with src:
+        if src.count == 0:
+            names = [s.rsplit(":", 1)[-1] for s in src.subdatasets]
+            if not names:
+                raise raster_file_error(path, where, rasterio.errors.RasterioIOError("no raster band"), expected=_EXPECTED)
+            raise InputError(
+                f"{where} holds several variables ({', '.join(names)}); the land-cover map must be a file of one "
+                f'variable: extract it, e.g. `gdal_translate NETCDF:"{path.name}":{names[0]} landcover.tif`'
+            )
         yield src
+
+
+_EXPECTED = "a GeoTIFF or NetCDF land-cover map of class codes"
 
 
 def _window_over_grid(src: rasterio.io.DatasetReader, grid: Grid, where: str) -> Window:
@@ -262,8 +274,8 @@ def _read_crop_counts(
         try:
             data = src.read(1, window=win)
             ok = src.read_masks(1, window=win) > 0
-        except rasterio.errors.RasterioError as exc:
-            raise DataFileError(f"cannot read {where}: {exc}") from exc
+        except (rasterio.errors.RasterioError, OSError) as exc:
+            raise raster_file_error(src.name, where, exc, reading=True, expected=_EXPECTED) from exc
         if data.dtype.kind == "f":
             ok &= np.isfinite(data)
             if (data[ok] != np.round(data[ok])).any():

@@ -24,7 +24,9 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geoapp.data.counties import STATE_FIPS, load_counties
-from geoapp.errors import CRSError, DataFileError, InputError
+from geoapp.data.ingest.manifest import NETCDF_GDAL_NAME
+from geoapp.data.ingest.reproject import raster_file_error
+from geoapp.errors import CRSError, InputError
 
 __all__ = ["raster_footprint", "manifest_footprint", "covered_states", "check_states_covered", "describe_area"]
 
@@ -37,15 +39,26 @@ def raster_footprint(source: str) -> BaseGeometry:
 
     Raises:
         CRSError: the raster has no CRS.
-        DataFileError: it cannot be opened.
+        InputError: a NetCDF file of several variables named without one.
+        DataFileError: it cannot be opened (empty, corrupt, a NetCDF file with no data variables, not a raster).
     """
+    m = NETCDF_GDAL_NAME.match(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(source) as src:
                 crs, (x0, y0, x1, y1) = src.crs, src.bounds
-    except rasterio.errors.RasterioError as exc:
-        raise DataFileError(f"cannot read raster {source!r}: {exc}; is it a GeoTIFF or NetCDF file?") from exc
+                count, subdatasets = src.count, list(src.subdatasets)
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        file, variable = (m["file"], m["var"]) if m else (source, None)
+        raise raster_file_error(file, f"raster {source!r}", exc, variable=variable) from exc
+    if count == 0:
+        names = [s.rsplit(":", 1)[-1] for s in subdatasets]
+        if not names:
+            raise raster_file_error(source, f"raster {source!r}", rasterio.errors.RasterioIOError("no raster band"))
+        raise InputError(
+            f"raster {source!r} holds several variables ({', '.join(names)}); name one in the manifest as file.nc:variable"
+        )
     if crs is None:
         raise CRSError(
             f"raster {source!r} has no CRS, so geoapp cannot tell where it lies; embed one (GeoTIFF georeferencing, a "

@@ -19,6 +19,9 @@ import rasterio.errors
 
 from geoapp.data.bands import BAND_INFO
 from geoapp.data.ingest import IngestReport
+from geoapp.data.ingest.manifest import NETCDF_GDAL_NAME
+from geoapp.data.ingest.reproject import raster_file_error
+from geoapp.errors import DataFileError
 
 __all__ = ["source_entries", "sha256_file"]
 
@@ -99,16 +102,32 @@ def source_entries(
 
 
 def _file_metadata(source: str, layer: int) -> dict[str, object]:
-    """The CRS, and the scale, offset and units a raster stores for ``layer`` (1, 0, None when none)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(source) as src:
-            return {
-                "crs": _crs_label(src.crs),
-                "file_units": src.units[layer - 1] or None,
-                "file_scale": float(src.scales[layer - 1] or 1.0),
-                "file_offset": float(src.offsets[layer - 1] or 0.0),
-            }
+    """The CRS, and the scale, offset and units a raster stores for ``layer`` (1, 0, None when none).
+
+    Raises:
+        DataFileError: the raster cannot be read any more (changed since it was ingested), or lacks ``layer``.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(source) as src:
+                if not 1 <= layer <= src.count:
+                    raise DataFileError(
+                        f"raster {source!r} has {src.count} band(s), no band {layer}; did the file change while "
+                        "the dataset was built? Build it again"
+                    )
+                return {
+                    "crs": _crs_label(src.crs),
+                    "file_units": src.units[layer - 1] or None,
+                    "file_scale": float(src.scales[layer - 1] or 1.0),
+                    "file_offset": float(src.offsets[layer - 1] or 0.0),
+                }
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        m = NETCDF_GDAL_NAME.match(source)
+        file, variable = (m["file"], m["var"]) if m else (source, None)
+        raise raster_file_error(file, f"raster {source!r}", exc, variable=variable) from exc
 
 
 def _crs_label(crs: rasterio.crs.CRS | None) -> str | None:
@@ -131,9 +150,16 @@ def _relative_name(path: Path, base: Path) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks.
+
+    Raises:
+        DataFileError: the file cannot be read.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise DataFileError(f"cannot read {str(path)!r} to hash it: {exc.strerror or exc}") from exc
     return h.hexdigest()
