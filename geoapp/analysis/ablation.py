@@ -8,6 +8,10 @@ sand + silt + clay, ELE = elevation. Unlike the paper's Figure 7 (retrain withou
 needs no retraining: it asks what the trained model relies on. :func:`retrain_ablation` gives the
 Figure 7 view when checkpoints retrained without a group exist (``train yield --exclude-group G``):
 it asks how much the group is worth when the model may learn to do without it.
+
+A year the dataset does not hold or without labelled counties is an
+:class:`~geoapp.errors.InputError`; a score that is not finite an
+:class:`~geoapp.training.results.InvalidResultError`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import torch
 
 from geoapp.data.bands import FEATURE_GROUPS, MONTHS, group_bands
 from geoapp.data.dataset import YieldDataset
-from geoapp.training.checkpoint import load_checkpoint, read_card
-from geoapp.training.yield_data import YieldTileSource
+from geoapp.errors import InputError
+from geoapp.training.checkpoint import check_card, load_checkpoint, read_card
+from geoapp.training.results import InvalidResultError, verify_dataset
+from geoapp.training.yield_data import YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import load_yield_model, predict_examples, rmse_r2
 
 __all__ = ["what_if_ablation", "retrain_ablation"]
@@ -43,6 +49,9 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
         predicted, and ``<group>_change`` / ``<group>_abs_error_change`` columns).
     """
     card = read_card(folder)
+    year = dataset_year(ds, year)
+    if ds.labelled(year).empty:
+        raise InputError(f"no labelled counties in {year} in dataset {ds.name!r}: there is nothing to measure the ablation on")
     if card.get("kind") == "ridge":
         return _ridge_ablation(folder, ds, year)
     model, card = load_yield_model(folder, ds)
@@ -58,13 +67,15 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
 
 def _ridge_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     from geoapp.data.bands import BANDS
-    from geoapp.models.ridge import RidgeRegression
-    from geoapp.training.ridge_trainer import ridge_features
+    from geoapp.training.ridge_trainer import load_ridge, ridge_features
 
     weights, card, _ = load_checkpoint(folder)
-    model = RidgeRegression(int(card["n_features"]))
-    model.load_state_dict(weights)
+    verify_dataset(ds)
+    check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
+    model = load_ridge(folder, weights, card)
     x, y, county, _ = ridge_features(ds, [year])
+    if x.shape[1] != len(BANDS) * len(MONTHS) or x.shape[1] != model.coef.shape[0]:
+        raise InputError(f"ridge checkpoint {str(folder)!r} does not take the features of dataset {ds.name!r}; train ridge on it")
     with torch.no_grad():
         base = model(torch.from_numpy(x)).numpy()
         masked = {}
@@ -78,6 +89,10 @@ def _ridge_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd
 
 def _tables(ds: YieldDataset, county: np.ndarray, target: np.ndarray, base: np.ndarray, masked: dict[str, np.ndarray], year: int):
     base_rmse, base_r2 = rmse_r2(target, base)
+    if not np.isfinite(base_rmse):
+        raise InvalidResultError(
+            f"predictions for {year} are not finite numbers (RMSE {base_rmse}): the checkpoint cannot be used; train it again"
+        )
     rows = [{"group": "none (all inputs)", "rmse": base_rmse, "delta_rmse": 0.0, "r2": base_r2}]
     per_county = pd.DataFrame({"geoid": ds.counties["geoid"].to_numpy()[county], "year": year, "true": target, "predicted": base})
     for group, pred in masked.items():

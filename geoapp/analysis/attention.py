@@ -1,7 +1,9 @@
 """What the hybrid attention looks at: mean attention matrices, attention received, what G adds.
 
 Attention matrices S are averaged over counties, per layer and head and overall; attention received
-is how much each month is looked at; G's effect is measured by setting it to 0.
+is how much each month is looked at; G's effect is measured by setting it to 0. A year without
+labelled counties is an :class:`~geoapp.errors.InputError` ("no labelled counties in 1990"), which a
+page shows as it is.
 
 Attention S_i (Eq. 10) is a (T x T) row-stochastic matrix per layer and head: row t is how month t's
 output mixes the months. "Attention received" by month s is the mean over rows of column s.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from geoapp.errors import InputError
 from geoapp.models.yield_models import YieldModel
 from geoapp.training.yield_data import Examples, YieldTileSource
 
@@ -39,7 +42,15 @@ class AttentionSummary:
 
 @torch.no_grad()
 def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples, batch: int = 256) -> np.ndarray:
-    """Attention of every example: (layers, N, heads, T, T), rows summing to 1."""
+    """Attention of every example: (layers, N, heads, T, T), rows summing to 1.
+
+    Raises:
+        InputError: no example (a year without labelled counties): there is nothing to summarise.
+    """
+    if len(ex) == 0:
+        years = getattr(source, "years", None)
+        where = f"in {', '.join(str(y) for y in years)}" if years and len(years) <= 3 else "among these examples"
+        raise InputError(f"no labelled counties {where}: the attention summary needs at least one; choose a year with yields")
     model.eval()
     parts = []
     for i in range(0, len(ex), batch):

@@ -19,10 +19,10 @@ import torch
 
 from geoapp.data.galleries import Gallery, cached_gallery_embeddings, load_gallery
 from geoapp.data.geodesy import haversine_km
-from geoapp.errors import InputError, MissingDataError
+from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import list_checkpoints, load_checkpoint
+from geoapp.training.checkpoint import LOCATION_MODELS, list_checkpoints, load_checkpoint
 from geoapp.training.location_trainer import LocationTrainConfig, build_contrastive_model, geolocation_metrics
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "gallery_embeddings",
     "similarity",
     "geolocate",
+    "MIN_IMAGE_PX",
     "score_geolocation",
     "pixel_nn_baseline",
     "random_baseline",
@@ -92,9 +93,14 @@ def load_location_model(folder: str | None = None) -> LoadedLocationModel:
     """
     path = Path(folder) if folder else checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT
     weights, card, _ = load_checkpoint(path)
-    if card.get("model") != "contrastive-sh-siren":
-        raise InputError(f"checkpoint {str(path)!r} holds model {card.get('model')!r}, not a contrastive location model")
-    cfg = LocationTrainConfig.from_dict(card["config"])
+    if card.get("model") not in LOCATION_MODELS:
+        raise InputError(
+            f"checkpoint {str(path)!r} holds model {card.get('model')!r}, not a location encoder (one of {list(LOCATION_MODELS)})"
+        )
+    try:
+        cfg = LocationTrainConfig.from_dict(card["config"])
+    except InputError as exc:
+        raise DataFileError(f"checkpoint card {str(path / 'card.json')!r}: config: {exc}") from exc
     model = build_contrastive_model(cfg)
     try:
         model.load_state_dict(weights)
@@ -125,20 +131,43 @@ def gallery_embeddings(encoder: LocationEncoderLike, gallery: Gallery, progress:
     return _IN_MEMORY[key]
 
 
-def _check_point(lat: float, lon: float) -> tuple[float, float]:
-    lat, lon = float(lat), float(lon)
-    if not np.isfinite(lat) or not np.isfinite(lon):
-        raise InputError(f"reference point must be finite degrees, got lat={lat!r}, lon={lon!r}")
+MAX_LON = 540.0
+"""Largest longitude magnitude accepted (it wraps into [-180, 180]); beyond it the value is hardly degrees."""
+
+MIN_IMAGE_PX = 16
+"""Smallest image side :func:`geolocate` accepts (or the model's patch size, if smaller): a smaller
+image, upscaled to the patch size, holds too little to place."""
+
+
+def _degrees(value: object, name: str) -> float:
+    """One finite number of degrees, or an InputError naming what was given."""
+    arr = np.asarray(value) if not isinstance(value, str | bytes) else None
+    if arr is None or arr.ndim != 0 or arr.dtype.kind not in "iuf":
+        raise InputError(f"{name} must be one number of degrees, got {value!r}")
+    number = float(arr)
+    if not np.isfinite(number):
+        raise InputError(f"{name} must be a finite number of degrees, got {value!r}")
+    return number
+
+
+def _check_point(lat: object, lon: object) -> tuple[float, float]:
+    lat, lon = _degrees(lat, "lat"), _degrees(lon, "lon")
     if not -90.0 <= lat <= 90.0:
         raise InputError(f"latitude {lat!r} is outside [-90, 90] degrees (did you swap lat and lon?)")
+    if not -MAX_LON <= lon <= MAX_LON:
+        raise InputError(f"longitude {lon!r} is outside [-{MAX_LON:g}, {MAX_LON:g}] degrees (metres instead of degrees?)")
     return lat, (lon + 180.0) % 360.0 - 180.0
 
 
 def similarity(lat: float, lon: float, encoder: LocationEncoderLike, gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
     """Cosine similarity of every gallery point to the reference point (lat, lon) in degrees.
 
-    Longitudes outside [-180, 180] wrap. Returns the gallery coordinates (N, 2) lat/lon and the
-    similarities (N,) in [-1, 1].
+    Longitudes outside [-180, 180] wrap (up to :data:`MAX_LON`). Returns the gallery coordinates (N, 2) lat/lon
+    and the similarities (N,) in [-1, 1].
+
+    Raises:
+        InputError: ``lat`` or ``lon`` is not one finite number, a latitude outside [-90, 90] or a
+            longitude beyond :data:`MAX_LON`.
     """
     lat, lon = _check_point(lat, lon)
     emb = gallery_embeddings(encoder, gallery)
@@ -154,14 +183,20 @@ def geolocate(
     Args:
         image: (S, S, C) uint8 patch as cut by :func:`geoapp.data.imagery.extract_patch` (C = the
             model's channels; an RGB upload for a 4-channel model gets a neutral relief band).
-        top_k: number of places.
+        top_k: number of places (a whole number from 1 to the gallery's size).
         model: default the shipped checkpoint.
         gallery: default 100K land points.
+
+    Raises:
+        InputError: ``top_k`` is not a whole number in range; the image is not (H, W, 3|4) uint8, or
+            smaller than :data:`MIN_IMAGE_PX` (or the model's patch size) on a side.
     """
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer):
+        raise InputError(f"top_k must be a whole number of places (1 or more), got {top_k!r}")
     model = model or load_location_model()
     gallery = gallery or load_gallery("land")
     if not 1 <= int(top_k) <= len(gallery):
-        raise InputError(f"top_k must be between 1 and {len(gallery)}, got {top_k!r}")
+        raise InputError(f"top_k must be between 1 and {len(gallery)} (the gallery's size), got {top_k!r}")
     patch = conform_image(image, model.config)
     emb = gallery_embeddings(model, gallery)
     scores = emb @ model.embed_images(patch[None])[0].to(emb.dtype)
@@ -173,12 +208,23 @@ def geolocate(
 
 
 def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:
-    """An (H, W, 3|4) uint8 image resized to the model's patch size with the model's channel count."""
+    """An (H, W, 3|4) uint8 image resized to the model's patch size with the model's channel count.
+
+    Raises:
+        InputError: not such an image, or smaller than :data:`MIN_IMAGE_PX` (or the model's patch
+            size, if smaller) on a side.
+    """
     from PIL import Image
 
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
         raise InputError(f"expected an (H, W, 3) or (H, W, 4) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
+    smallest = min(MIN_IMAGE_PX, cfg.patch_px)
+    if min(arr.shape[:2]) < smallest:
+        raise InputError(
+            f"the image is {arr.shape[1]} x {arr.shape[0]} pixels; geolocating needs at least {smallest} x {smallest} "
+            f"(the model looks at {cfg.patch_px} x {cfg.patch_px} patches): use a larger image"
+        )
     channels = 4 if cfg.relief else 3
     if arr.shape[:2] != (cfg.patch_px, cfg.patch_px):
         rgb = Image.fromarray(arr[..., :3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR)
@@ -232,7 +278,7 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 def location_checkpoints(root: str | Path | None = None) -> list[tuple[Path, dict]]:
     """Every contrastive location-encoder checkpoint under ``root`` (default: the checkpoint folder)."""
-    return [(f, c) for f, c in list_checkpoints(root or checkpoint_dir()) if c.get("model") == "contrastive-sh-siren"]
+    return [(f, c) for f, c in list_checkpoints(root or checkpoint_dir()) if c.get("model") in LOCATION_MODELS]
 
 
 def require_model(folder: str | None = None) -> LoadedLocationModel:

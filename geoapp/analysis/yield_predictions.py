@@ -1,4 +1,10 @@
-"""Predicted vs true county yields of a checkpoint for one year, and which checkpoints fit a dataset."""
+"""Predicted vs true county yields of a checkpoint for one year, and which checkpoints fit a dataset.
+
+A year the dataset does not hold, or one without labelled counties, is an
+:class:`~geoapp.errors.InputError` naming the year ("no labelled counties in 1990 ..."); scores that
+are not finite are refused (:func:`geoapp.training.results.check_scores`). Pages show these errors
+as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from geoapp.data.dataset import YieldDataset
+from geoapp.errors import GeoappError, InputError
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import list_checkpoints
+from geoapp.training.yield_data import dataset_year
 from geoapp.training.yield_trainer import evaluate_yield
 
 __all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year"]
@@ -52,12 +60,26 @@ def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None)
     ``rmse`` and ``bias`` (mean of predicted - true) in bu/acre, ``r2``, ``n`` (counties) and ``seed``
     (None for ridge). Empty (same columns) when no checkpoint was tested on ``year``. Only the test
     year is an honest score, so training- and validation-year checkpoints are left out.
+
+    A checkpoint that cannot be scored (a broken card or weights) is left out of the rows and listed
+    in ``result.attrs["broken"]`` as ``{"checkpoint", "error"}`` dicts, so one bad checkpoint does not
+    hide the others.
+
+    Raises:
+        InputError: ``year`` is not in the dataset or has no labelled counties.
     """
-    rows = []
+    year = dataset_year(ds, year)
+    if ds.labelled(year).empty:
+        raise InputError(f"no labelled counties in {year} in dataset {ds.name!r}: there is nothing to compare the models on")
+    rows, broken = [], []
     for folder, card in yield_checkpoints(ds, root):
         if int(card["years"]["test"]) != int(year):
             continue
-        table, summary = predictions_for_year(folder, ds, year)
+        try:
+            table, summary = predictions_for_year(folder, ds, year)
+        except GeoappError as exc:
+            broken.append({"checkpoint": str(folder), "error": str(exc)})
+            continue
         rows.append(
             {
                 "checkpoint": str(folder),
@@ -70,7 +92,9 @@ def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None)
             }
         )
     columns = ["checkpoint", "model", "rmse", "r2", "bias", "n", "seed"]
-    return pd.DataFrame(rows, columns=columns).sort_values("rmse", kind="stable").reset_index(drop=True)
+    result = pd.DataFrame(rows, columns=columns).sort_values("rmse", kind="stable").reset_index(drop=True)
+    result.attrs["broken"] = broken
+    return result
 
 
 def _role(folder: str | Path, year: int) -> str:

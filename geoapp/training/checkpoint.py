@@ -259,7 +259,7 @@ def _check_dataset(card: dict[str, Any], path: Path) -> None:
 
 def _check_model(card: dict[str, Any], path: Path, known: tuple[str, ...]) -> None:
     if card.get("model") not in known:
-        problem = f"unknown model {card.get('model')!r} for a {card['kind']} checkpoint; known models: {list(known)}"
+        problem = f"unknown model {card.get('model')!r} for a {card.get('kind')} checkpoint; known models: {list(known)}"
         raise _card_error(path, problem)
 
 
@@ -310,6 +310,8 @@ def validate_card(card: Any, path: str | os.PathLike[str] = CARD) -> None:
     if not isinstance(card, dict):
         raise _card_error(path, f"expected a JSON object, got a JSON {type(card).__name__}")
     kind = card.get("kind")
+    if kind is None and card.get("model") in LOCATION_MODELS:
+        kind = "location-encoder"  # cards of early location checkpoints name no kind
     if kind in CARD_KINDS:
         CARD_KINDS[kind](card, path)
 

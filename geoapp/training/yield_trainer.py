@@ -42,7 +42,7 @@ from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
-from geoapp.models.yield_models import MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
+from geoapp.models.yield_models import MODEL_NAMES, MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import (
     check_card,
@@ -459,7 +459,10 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
     """
     weights, card = load_checkpoint(folder)[:2]
     if card.get("kind") != "crop-yield":
-        raise InputError(f"checkpoint {str(folder)!r} is not a crop-yield model (kind {card.get('kind')!r})")
+        raise InputError(
+            f"checkpoint {str(folder)!r} is not a crop-yield model (kind {card.get('kind')!r}, model {card.get('model')!r}); "
+            f"crop-yield models: {list(MODEL_NAMES)}"
+        )
     if ds is not None:
         verify_dataset(ds)
         check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
