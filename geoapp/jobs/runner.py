@@ -14,7 +14,9 @@ ranks record themselves as :mod:`geoapp.jobs.ranks` describes.
 Cancel asks the worker to stop at its next step (``cancel.request``); a worker still alive
 ``grace_s`` seconds later is killed with its whole process group (torchrun and all ranks).
 A job whose worker died without writing a final state is marked ``failed``; ``resume`` restarts it
-from its last finished epoch.
+from its last finished epoch. A job whose status file is damaged is listed as ``broken`` with the
+reason (:func:`geoapp.jobs.status.read_status`); resuming or cancelling it is refused with that reason.
+A start first checks that the jobs folder can be written, so nothing starts that could not be recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
 from geoapp.jobs.processes import find_process, kill_process_trees, process_alive, reap_children, spawn_session, start_ticks
@@ -35,10 +37,12 @@ from geoapp.jobs.ranks import clear_rank_files, first_rank_error, rank_error_fil
 from geoapp.jobs.spec import JobSpec
 from geoapp.jobs.status import (
     ACTIVE_STATES,
+    BROKEN,
     CANCEL_FILE,
     LOG_FILE,
     SPEC_FILE,
     STARTING_TIMEOUT_S,
+    broken_status,
     log_tail,
     read_status,
     write_status,
@@ -84,7 +88,27 @@ class JobRunner:
 
     def _holds_active_job(self, job_id: str) -> bool:
         """Whether ``job_id`` (named by the lock) is a job of this workspace that is still active."""
-        return (self.root / job_id / SPEC_FILE).exists() and self.status(job_id).get("state") in ACTIVE_STATES
+        try:
+            return (self.root / job_id / SPEC_FILE).exists() and self.status(job_id).get("state") in ACTIVE_STATES
+        except GeoappError:
+            return False  # not a job id, or no such job: the lock's worker is judged by its process alone
+
+    def _check_writable(self) -> None:
+        """Refuse to start when the jobs folder cannot be written (before the lock or anything else is taken).
+
+        Raises:
+            DataFileError: naming the folder, the reason and what to do.
+        """
+        probe = self.root / f".write-check-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise DataFileError(
+                f"cannot write to the jobs folder {str(self.root)!r}: {exc.strerror or exc}; "
+                "set GEOAPP_JOBS_DIR to a writable folder"
+            ) from exc
 
     # ---- starting ---------------------------------------------------------------------------------
     def run_folder(self, spec: JobSpec) -> Path:
@@ -97,10 +121,11 @@ class JobRunner:
         Raises:
             InputError: invalid spec, or a run of that name already exists (pick another name, or resume it).
             JobBusyError: another job is running.
-            DataFileError: the checkpoint folder cannot be written.
+            DataFileError: the jobs folder or the checkpoint folder cannot be written.
         """
         from geoapp.training.checkpoint import ensure_writable
 
+        self._check_writable()
         out = self.run_folder(spec)
         if out.exists() and any(out.iterdir()):
             raise InputError(f"a run named {spec.name!r} already exists in {str(out)!r}; choose another name (or resume its job)")
@@ -133,11 +158,15 @@ class JobRunner:
 
         Raises:
             InputError: no such job, or it is not failed/cancelled.
+            DataFileError: its status file is damaged, or the jobs folder cannot be written.
             JobBusyError: another job is running.
         """
         status = self.status(job_id)
+        if status.get("state") == BROKEN:
+            raise DataFileError(f"job {job_id!r} cannot be resumed: {status.get('error')}")
         if status.get("state") not in ("failed", "cancelled"):
             raise InputError(f"job {job_id!r} is {status.get('state', 'unknown')}; only a failed or cancelled job can be resumed")
+        self._check_writable()
         self._lock.acquire(job_id)
         try:
             self.kill(job_id)  # nothing of the previous attempt (e.g. a rank still tearing down) may run beside the new one
@@ -241,11 +270,18 @@ class JobRunner:
         return status
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job's status, newest first."""
+        """Every job's status, newest first; a job that cannot be read is listed as broken with the reason."""
         if not self.root.is_dir():
             return []
-        jobs = [self.status(p.name) for p in self.root.iterdir() if _JOB_ID.match(p.name) and (p / SPEC_FILE).exists()]
-        return sorted(jobs, key=lambda s: s.get("created", 0), reverse=True)
+        jobs = []
+        for p in self.root.iterdir():
+            if not (_JOB_ID.match(p.name) and (p / SPEC_FILE).exists()):
+                continue
+            try:
+                jobs.append(self.status(p.name))
+            except (GeoappError, OSError) as exc:  # one job that cannot be read never hides the others
+                jobs.append(broken_status(p, str(exc)))
+        return sorted(jobs, key=lambda s: s.get("created") or 0, reverse=True)
 
     def active_job(self) -> str | None:
         """The id of the job holding the lock, if one runs."""
@@ -260,6 +296,11 @@ class JobRunner:
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Ask the job to stop at its next step (it keeps its last finished epoch to resume from)."""
         status = self.status(job_id)
+        if status.get("state") == BROKEN:
+            raise DataFileError(
+                f"job {job_id!r} cannot be cancelled: {status.get('error')}. If its worker still runs, "
+                f"stop it with `kill` (its pid is in {str(self.root / LOCK_FILE)!r} while it holds the lock)"
+            )
         if status.get("state") not in ACTIVE_STATES:
             raise InputError(f"job {job_id!r} is {status.get('state')}; there is nothing to cancel")
         (self._job_dir(job_id) / CANCEL_FILE).write_text(str(time.time()))

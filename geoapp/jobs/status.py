@@ -12,6 +12,12 @@ epoch in progress, total), ``step`` / ``steps`` (in the epoch), ``loss`` (last s
 ``metrics`` (the last epoch's record), ``eta_s`` (seconds left, estimated from the steps so far),
 ``checkpoint`` (the best checkpoint folder once there is one), ``error`` (why it failed),
 ``attempts`` (how many times it was started: resumes add one), ``out`` (the run folder).
+
+Status files are read here and nowhere else, defensively: a file that is not JSON, not an object, or
+holds a field of the wrong type (``"pid": "abc"``) never raises; :func:`read_status` returns a
+*broken* status instead (state :data:`BROKEN`, the reason in ``error``, kind and name from the job's
+spec when it can be read), so a list of jobs shows it beside the others. :func:`load_status` is
+the strict reading, raising :class:`~geoapp.errors.DataFileError` with the reason.
 """
 
 from __future__ import annotations
@@ -21,11 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from geoapp.errors import DataFileError
 from geoapp.fileio import atomic_write_text
 
 __all__ = [
     "STATES",
     "ACTIVE_STATES",
+    "BROKEN",
+    "status_problem",
+    "load_status",
+    "broken_status",
     "STARTING_TIMEOUT_S",
     "read_status",
     "write_status",
@@ -40,24 +51,132 @@ STATES = ("starting", "running", "cancelling", "finished", "cancelled", "failed"
 """starting: spawned, not yet training; running; cancelling: a cancel was asked, the worker has not
 stopped yet; finished; cancelled; failed (an error, or the worker died: killed, out of memory)."""
 ACTIVE_STATES = ("starting", "running", "cancelling")
+BROKEN = "broken"
+"""The state :func:`read_status` gives a job whose status file cannot be read (never written to disk)."""
+KINDS = ("yield", "location")
 STARTING_TIMEOUT_S = 60.0
 """A job (or lock) still 'starting' without a worker after this long was orphaned by the process starting it."""
 
 STATUS_FILE, LOG_FILE, SPEC_FILE, CANCEL_FILE = "status.json", "log.txt", "spec.json", "cancel.request"
 
 
-def read_status(job_dir: str | Path) -> dict[str, Any]:
-    """The job's last written status ({} when it has none yet or the file is unreadable)."""
-    path = Path(job_dir) / STATUS_FILE
+_NUMBER = (int, float)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("job_id", "state", "kind", "name", "device", "out", "checkpoint", "error"), (str,)),
+    **dict.fromkeys(("pid", "pid_start", "world_size", "workers", "attempts", "epoch", "epochs", "step", "steps"), (int,)),
+    **dict.fromkeys(("created", "started", "updated", "finished", "eta_s", "loss"), _NUMBER),
+    "metrics": (dict,),
+    "stopped_early": (bool,),
+}
+"""The type of each known field (None is allowed for all); fields not named here are kept as they are."""
+
+
+def _field_problem(key: str, value: Any) -> str | None:
+    types = _FIELDS.get(key)
+    if types is None or value is None:
+        return None
+    if isinstance(value, bool) and bool not in types:
+        return f"field {key!r} is {value!r}, expected {' or '.join(t.__name__ for t in types)}"
+    if not isinstance(value, types):
+        return f"field {key!r} is {value!r}, expected {' or '.join(t.__name__ for t in types)}"
+    if key == "state" and value not in STATES:
+        return f"field 'state' is {value!r}, expected one of {list(STATES)}"
+    if key == "kind" and value not in KINDS:
+        return f"field 'kind' is {value!r}, expected one of {list(KINDS)}"
+    return None
+
+
+def status_problem(status: Any) -> str | None:
+    """Why a parsed status cannot be used (not an object, a field of the wrong type), or None when it can."""
+    if not isinstance(status, dict):
+        return f"it holds a JSON {type(status).__name__}, expected an object with 'job_id', 'state', ..."
+    for key, value in status.items():
+        if problem := _field_problem(key, value):
+            return problem
+    return None
+
+
+def _read_raw(path: Path) -> tuple[Any, str | None]:
+    """(parsed JSON, None), (None, None) when there is no file, or (None, why it cannot be read)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return None, "it is not text (binary data, or a crash while the disk was writing it)"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}; truncated?)"
+    except RecursionError:
+        return None, "it is not valid JSON (nested too deeply)"
+
+
+def load_status(job_dir: str | Path) -> dict[str, Any]:
+    """The job's last written status, checked ({} when it has none yet).
+
+    Raises:
+        DataFileError: the file cannot be read, is not JSON, not an object, or a field has the wrong type.
+    """
+    path = Path(job_dir) / STATUS_FILE
+    raw, problem = _read_raw(path)
+    if problem is None and raw is not None:
+        problem = status_problem(raw)
+    if problem is not None:
+        raise DataFileError(
+            f"job status {str(path)!r} is damaged: {problem}. The job cannot be watched, resumed or cancelled; "
+            "start a new job (and remove this job's folder once its worker has stopped)"
+        )
+    return raw if raw is not None else {}
+
+
+def broken_status(job_dir: str | Path, reason: str) -> dict[str, Any]:
+    """The status shown for a job whose status file cannot be read: state :data:`BROKEN` and the reason.
+
+    Kind and name come from the job's ``spec.json`` when it can be read; ``created`` from the job id.
+    """
+    job_dir = Path(job_dir)
+    kind, name = None, None
+    spec, _ = _read_raw(job_dir / SPEC_FILE)
+    if isinstance(spec, dict):
+        kind = spec.get("kind") if spec.get("kind") in KINDS else None
+        name = spec.get("name") if isinstance(spec.get("name"), str) else None
+    try:
+        created = time.mktime(time.strptime(job_dir.name[:15], "%Y%m%d-%H%M%S"))
+    except ValueError:
+        created = 0.0
+    return {
+        "job_id": job_dir.name,
+        "state": BROKEN,
+        "kind": kind or "?",
+        "name": name or "?",
+        "created": created,
+        "error": reason,
+    }
+
+
+def read_status(job_dir: str | Path) -> dict[str, Any]:
+    """The job's last written status ({} when it has none yet); never raises.
+
+    A status file that cannot be used gives :func:`broken_status` (state :data:`BROKEN`, the reason
+    in ``error``), so a caller listing jobs shows it as broken and goes on.
+    """
+    try:
+        return load_status(job_dir)
+    except DataFileError as exc:
+        return broken_status(job_dir, str(exc))
 
 
 def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
-    """Merge ``updates`` into the job's status, stamp ``updated``, and replace the file atomically."""
-    status = {**read_status(job_dir), **updates, "updated": round(time.time(), 3)}
+    """Merge ``updates`` into the job's status, stamp ``updated``, and replace the file atomically.
+
+    Fields of a damaged status file that cannot be used are dropped, so the write leaves a readable file.
+    """
+    raw, _ = _read_raw(Path(job_dir) / STATUS_FILE)
+    old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
+    status = {**old, **updates, "updated": round(time.time(), 3)}
     atomic_write_text(Path(job_dir) / STATUS_FILE, json.dumps(status, indent=1, default=float))
     return status
 
