@@ -170,12 +170,18 @@ class QuickStatsClient:
         except _TooLarge as exc:
             raise QuickStatsServiceError(f"{self.host} refused get_counts for {_describe(params)}: {exc}") from None
         try:
-            return int(str(json.loads(body)["count"]).replace(",", ""))
+            count = json.loads(body)["count"]
+            n = int(str(count).replace(",", "")) if not isinstance(count, bool) else -1
         except (ValueError, KeyError, TypeError) as exc:
+            n, cause = -1, exc
+        else:
+            cause = None
+        if n < 0:
             raise QuickStatsServiceError(
-                f'{self.host} answered get_counts with {_snippet(body)}; expected JSON {{"count": N}}; '
-                f"is the base URL {self.base_url!r} the Quick Stats API?"
-            ) from exc
+                f'{self.host} answered get_counts with {_snippet(body)}; expected JSON {{"count": N}} with N a '
+                f"whole number of rows, 0 or more; is the base URL {self.base_url!r} the Quick Stats API?"
+            ) from cause
+        return n
 
     def get_csv(self, params: Mapping[str, str]) -> str:
         """The CSV text ``api_GET`` returns for ``params`` (``format=CSV`` is added).
@@ -185,11 +191,24 @@ class QuickStatsClient:
             QuickStatsServiceError: the answer is not a Quick Stats CSV (no ``year`` and ``Value`` columns).
         """
         body = self._get("api_GET", {**params, "format": "CSV"})
-        header = next(csv.reader(io.StringIO(body)), [])
+        try:
+            records = list(csv.reader(io.StringIO(body)))
+        except csv.Error as exc:
+            raise QuickStatsServiceError(
+                f"{self.host} answered api_GET with {_snippet(body)}, which is not CSV ({exc}); try again later, or {MANUAL_HINT}"
+            ) from exc
+        header = records[0] if records else []
         if not {"year", "value"} <= {h.strip().lower() for h in header}:
             raise QuickStatsServiceError(
                 f"{self.host} answered api_GET with {_snippet(body)}; expected a Quick Stats CSV with "
                 f"'year' and 'Value' columns; is the base URL {self.base_url!r} the Quick Stats API?"
+            )
+        ragged = [i for i, rec in enumerate(records[1:], start=2) if rec and len(rec) != len(header)]
+        if ragged:
+            raise QuickStatsServiceError(
+                f"{self.host} answered api_GET for {_describe(params)} with a CSV of {len(ragged)} malformed record(s) "
+                f"(record {ragged[0]} has {len(records[ragged[0] - 1])} fields, the header {len(header)}): the answer "
+                f"was cut short or garbled; try again later, or {MANUAL_HINT}"
             )
         return body
 

@@ -98,7 +98,7 @@ def reproject_raster(source: str, layer: int | None, grid: Grid, where: str, fil
         pixel_m = _source_pixel_size_m(src, window, grid)
         resampling = Resampling.average if pixel_m < grid.resolution_m else Resampling.bilinear
         factor = _decimation_factor(window, pixel_m, grid.resolution_m)
-        data, transform = _read_window(src, index, window, factor)
+        data, transform = _read_window(src, index, window, factor, where)
         scale = float(src.scales[index - 1] or 1.0)
         offset = float(src.offsets[index - 1] or 0.0)
 
@@ -333,8 +333,13 @@ def _decimation_factor(window: Window, pixel_m: float, grid_res_m: float) -> int
     return max(1, min(for_memory, for_quality))
 
 
-def _read_window(src: rasterio.io.DatasetReader, layer: int, window: Window, factor: int) -> tuple[np.ndarray, Affine]:
+def _read_window(
+    src: rasterio.io.DatasetReader, layer: int, window: Window, factor: int, where: str = "the raster"
+) -> tuple[np.ndarray, Affine]:
     """Band ``layer`` over ``window`` as float32, NaN where masked/nodata/NaN, block-averaged by ``factor``.
+
+    Raises:
+        InputError: a pixel that is not masked is infinite (warping would silently make it nodata).
 
     The window's start is moved back to a multiple of ``factor`` so that blocks follow the raster's own
     lattice (a source aligned with the grid then gives blocks that never straddle two grid pixels).
@@ -354,6 +359,12 @@ def _read_window(src: rasterio.io.DatasetReader, layer: int, window: Window, fac
         data = src.read(layer, window=win).astype(np.float32, copy=False)
         mask = src.read_masks(layer, window=win)
         data = np.where(mask == 0, np.float32(np.nan), data)
+        n_inf = int(np.isinf(data).sum())
+        if n_inf:
+            raise InputError(
+                f"{where}: {n_inf} pixel(s) of band {layer} are infinite; if they mark missing data, declare that "
+                f"value as the file's nodata (e.g. `gdal_edit.py -a_nodata inf <file>`), otherwise fix the file"
+            )
         out[r // factor : r // factor + -(-data.shape[0] // factor)] = _block_mean(data, factor)
     transform = src.transform @ Affine.translation(window.col_off, window.row_off) @ Affine.scale(factor)
     return out, transform
