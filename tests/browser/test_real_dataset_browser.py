@@ -5,6 +5,7 @@ trained on it. The server gets its own data, checkpoint and jobs folders."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -44,7 +45,7 @@ def test_yield_map_on_the_real_dataset_shows_its_sources_not_the_simulated_badge
     _open(page, url + "/")  # a fresh server's first session starts at / (see docs: deep links)
     _open(page, url + "/yield_map")
     sidebar = page.locator("[data-testid=stSidebar]")
-    assert "SIMULATED" in sidebar.inner_text()  # the simulation comes first in the list
+    sidebar.get_by_text(re.compile("SIMULATED")).first.wait_for(timeout=30_000)  # the simulation comes first in the list
 
     sidebar.locator("[data-testid=stSelectbox]").filter(has_text="Dataset").click()
     page.get_by_role("option", name=card["title"]).click()
