@@ -197,11 +197,11 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     records: list[list[str]] = []
     lines: list[int] = []
     ragged: list[tuple[int, int]] = []
+    end = 0
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             header: list[str] = []
-            end = 0
             for fields in reader:
                 start, end = end + 1, reader.line_num
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -215,7 +215,13 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                     lines.append(start)
     except FileNotFoundError as exc:
         raise DataFileError(f"{path}: file not found; expected a Quick Stats CSV export") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{path}: cannot read as a Quick Stats CSV export: not UTF-8 text ({exc}); export it again, or save it as UTF-8"
+        ) from exc
+    except csv.Error as exc:
+        raise DataFileError(f"{path}: cannot read as a Quick Stats CSV export: line {end + 1}: {exc}") from exc
+    except OSError as exc:
         raise DataFileError(f"{path}: cannot read as a Quick Stats CSV export ({exc})") from exc
     if not header:
         raise DataFileError(f"{path}: file is empty; expected a Quick Stats CSV export")

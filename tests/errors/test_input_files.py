@@ -106,6 +106,15 @@ def test_ragged_lines_are_malformed_not_non_county_rows(tmp_path: Path) -> None:
         read_quickstats(path)
 
 
+def test_a_huge_or_non_utf8_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match=r"huge\.csv: cannot read as a Quick Stats CSV export: line 3: field larger"):
+        read_quickstats(yields_file(tmp_path, row(2021, "IOWA", "19", "ADAMS", "003", "1" + "0" * 200_000), name="huge.csv"))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(quickstats_csv([row(2021, "COLORADO", "08", "CAÑON", "043", "50")]).encode("latin-1"))
+    with pytest.raises(DataFileError, match=r"latin\.csv: .*not UTF-8 text.*save it as UTF-8"):
+        read_quickstats(latin)
+
+
 def test_blank_lines_are_not_malformed(tmp_path: Path) -> None:
     path = tmp_path / "blank.csv"
     text = quickstats_csv([GOOD, row(2021, "IOWA", "19", "ADAIR", "001", "55")])
