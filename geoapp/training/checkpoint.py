@@ -182,15 +182,21 @@ def save_checkpoint(
 
 
 def write_error(target: str | os.PathLike[str], exc: BaseException) -> DataFileError:
-    """A :class:`DataFileError` for a failed write of ``target``: "no space left" said plainly when it is that."""
+    """A :class:`DataFileError` for a failed write of ``target``: "no space left" said plainly when it is that.
+
+    A geoapp error (e.g. the disk-full error of :mod:`geoapp.fileio`) is returned as it is.
+    """
     if isinstance(exc, DataFileError):
         return exc
     text = str(exc)
-    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "StorageFull" in text:
-        return DataFileError(
-            f"no space left on device while saving {str(target)!r}; the previous checkpoints are intact: free some "
-            "space (or choose another folder) and continue with --resume"
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "StorageFull" in text
+    if full:
+        error = DataFileError(
+            f"no space left on device while saving {str(target)!r}: free space or choose another folder, then continue "
+            "with --resume (the previous checkpoints are intact)"
         )
+        error.errno = errno.ENOSPC
+        return error
     reason = getattr(exc, "strerror", None) or text
     return DataFileError(f"cannot save {str(target)!r}: {reason}; check that the folder is writable, then continue with --resume")
 
