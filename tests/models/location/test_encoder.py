@@ -114,8 +114,8 @@ def test_config_round_trips_through_json():
         ({"network_kwargs": {"in_dim": 3}}, r"\['in_dim'\] are set by the builder"),
         ({"network_kwargs": {"layers": 3}}, r"unknown option\(s\) \['layers'\] for network 'siren'"),
         ({"embedding_dim": 0}, "embedding_dim must be an integer of at least 1"),
-        ({"embedding_dim": 2.5}, "embedding_dim must be an integer"),
-        ({"encoding_kwargs": [1, 2]}, "options for encoding 'spherical_harmonics' must be a mapping"),
+        ({"embedding_dim": 2.5}, "embedding_dim must be (an integer|a whole number)"),
+        ({"encoding_kwargs": [1, 2]}, "(encoding 'spherical_harmonics' must be a mapping|encoding_kwargs must be an object)"),
     ],
 )
 def test_config_errors(data, match):
