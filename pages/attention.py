@@ -4,7 +4,13 @@ import streamlit as st
 
 from geoapp.analysis.attention import summarise_attention
 from geoapp.app_support.page import error_box, page_header, setup_page
-from geoapp.app_support.yield_views import cached_attention, checkpoint_select, critical_months_caption, true_critical_months
+from geoapp.app_support.yield_views import (
+    cached_attention,
+    checkpoint_select,
+    critical_months_caption,
+    no_labels_message,
+    true_critical_months,
+)
 from geoapp.viz.charts import attention_heatmap, attention_received
 
 ctx = setup_page("Attention")
@@ -18,6 +24,9 @@ if ctx is not None:
             st.stop()
         if "ridge" in checkpoint.parent.name:
             st.info(deep_only)
+            st.stop()
+        if empty := no_labels_message(ds, year):
+            st.info(empty)
             st.stop()
         att, geoids, g_effect = cached_attention(str(checkpoint), str(ds.root), year)
         layers, _, heads = att.shape[:3]

@@ -4,7 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, setup_page
-from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select
+from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select, no_labels_message
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
 from geoapp.viz.colors import diverging_scale
@@ -22,6 +22,9 @@ if ctx is not None:
     with error_box():
         checkpoint = checkpoint_select(ds, year, pick_hint="Pick a model checkpoint in the sidebar.")
         if checkpoint is None:
+            st.stop()
+        if empty := no_labels_message(ds, year):
+            st.info(empty)
             st.stop()
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
         left, right = st.columns([2, 3])

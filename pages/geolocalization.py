@@ -11,6 +11,7 @@ from geoapp.app_support.location import (
     cached_gallery,
     cached_raster_index,
     encoder_choices,
+    show_broken_encoders,
     warm_gallery,
 )
 from geoapp.app_support.page import error_box, setup_page
@@ -21,7 +22,11 @@ from geoapp.viz.geolocation_map import prediction_map
 setup_page("Geolocalization", dataset=False)
 st.title("Geolocalization")
 st.caption("Our contrastive model embeds a Blue Marble patch and retrieves the most similar places among 100,000 land points.")
+UPLOAD_LIMIT_MB = 5
+"""Largest upload, in MB: the widget's limit, the label's and the check's (.streamlit/config.toml agrees)."""
+
 with error_box():
+    show_broken_encoders()
     models = encoder_choices(include_geoclip=False)  # geolocation needs our image encoder too
     model_name = st.selectbox("Model", list(models), format_func=models.get, key="geo_model")
     model = cached_encoder(model_name)
@@ -39,12 +44,15 @@ with error_box():
         )
     else:
         upload = st.file_uploader(
-            "A satellite-style image (PNG/JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"], key="geo_upload"
+            f"A satellite-style image (PNG/JPEG, at most {UPLOAD_LIMIT_MB} MB)",
+            type=["png", "jpg", "jpeg"],
+            key="geo_upload",
+            max_upload_size=UPLOAD_LIMIT_MB,
         )
         if upload is None:
             st.info("Upload an image to geolocate it.")
             st.stop()
-        image = validate_image_upload(upload.getvalue())
+        image = validate_image_upload(upload.getvalue(), max_bytes=UPLOAD_LIMIT_MB * 1024 * 1024)
     top_k = st.slider("Top-k", 1, 20, 5, key="geo_topk")
     preds = geolocate(image, top_k=top_k, model=model, gallery=cached_gallery("land"))
 

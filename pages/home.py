@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from geoapp.app_support.checkpoints import checkpoint_table, no_checkpoint_message
+from geoapp.app_support.broken import show_broken
+from geoapp.app_support.checkpoints import checkpoint_table, no_checkpoint_message, scan_checkpoints
 from geoapp.app_support.page import error_box, setup_page
 from geoapp.app_support.provenance import dataset_overview
 
@@ -17,17 +18,19 @@ if ctx is not None:
         dataset_overview(ctx.dataset)
 
 st.subheader("Checkpoints")
-if ctx is not None:
-    rows = checkpoint_table(ctx.dataset)
-    if rows:
-        st.caption(f"Crop-yield checkpoints trained on {ctx.dataset.title}")
-        st.dataframe(rows, hide_index=True)
-    else:
-        st.info(no_checkpoint_message(ctx.dataset))
-encoders = checkpoint_table()
-if encoders:
-    st.caption("Location encoders")
-    st.dataframe(encoders, hide_index=True)
+with error_box():
+    if ctx is not None:
+        rows = checkpoint_table(ctx.dataset)
+        if rows:
+            st.caption(f"Crop-yield checkpoints trained on {ctx.dataset.title}")
+            st.dataframe(rows, hide_index=True)
+        else:
+            st.info(no_checkpoint_message(ctx.dataset))
+    encoders = checkpoint_table()
+    if encoders:
+        st.caption("Location encoders")
+        st.dataframe(encoders, hide_index=True)
+    show_broken(scan_checkpoints()[1], hint="The other checkpoints stay usable; fix or remove these folders.")
 
 st.subheader("Pages")
 st.page_link(

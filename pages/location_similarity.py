@@ -13,6 +13,7 @@ from geoapp.app_support.location import (
     cached_gallery,
     cached_raster_index,
     encoder_choices,
+    show_broken_encoders,
     warm_gallery,
 )
 from geoapp.app_support.page import error_box, setup_page
@@ -26,6 +27,7 @@ st.caption(
     "Cosine similarity of location embeddings between a reference point and 100,000 places. Click the map to move the reference."
 )
 with error_box():
+    show_broken_encoders()
     c1, c2, c3 = st.columns(3)
     encoders = encoder_choices()
     encoder_name = c1.selectbox("Encoder", list(encoders), format_func=encoders.get, key="sim_encoder")

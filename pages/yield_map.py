@@ -11,6 +11,7 @@ from geoapp.app_support.yield_views import (
     checkpoint_select,
     map_layer,
     model_comparison,
+    no_labels_message,
 )
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -22,8 +23,12 @@ if ctx is not None:
     with error_box():
         checkpoint = checkpoint_select(ds, year)
         table = summary = None
-        if checkpoint is not None:
-            table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
+        if empty := no_labels_message(ds, year):
+            st.info(empty)
+        elif checkpoint is not None:
+            with error_box():  # a checkpoint that cannot predict leaves the map of true yields
+                table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
+        if summary is not None:
             if summary["role"] != "test":
                 used = {
                     "training": "one of its training years",
@@ -48,7 +53,8 @@ if ctx is not None:
                     width="stretch",
                 )
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
-                model_comparison(ds, year)
+                with error_box():
+                    model_comparison(ds, year)
             geoids = ds.counties["geoid"].tolist()
             current = st.session_state.get("sel_county")
             geoid = st.selectbox(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from geoapp.app_support.broken import Broken, reason_of
 from geoapp.data.counties import simplified_geojson_path
 from geoapp.data.dataset import CARD, YieldDataset, default_dataset_path, ensure_default_dataset, list_datasets, load_dataset
 from geoapp.errors import GeoappError
@@ -13,13 +14,21 @@ from geoapp.paths import data_dir, static_dir
 from geoapp.viz.maps import load_geojson
 from geoapp.viz.offline_assets import install_leaflet, leaflet_installed
 
-__all__ = ["cached_dataset", "dataset_label", "cached_county_geojson", "available_datasets", "ensure_assets"]
+__all__ = [
+    "cached_dataset",
+    "dataset_label",
+    "open_datasets",
+    "cached_county_geojson",
+    "available_datasets",
+    "ensure_assets",
+]
 
 
 def cached_dataset(path: str) -> YieldDataset:
     """The dataset folder at ``path``, opened once and shared by every session.
 
-    A folder rebuilt in place (a new ``dataset.json``) is opened again rather than served stale.
+    A folder rebuilt in place (a new ``dataset.json``) is opened again rather than served stale; a
+    folder that cannot be opened is not cached, so it is tried again once fixed.
     """
     try:
         stamp = (Path(path) / CARD).stat().st_mtime_ns
@@ -37,8 +46,28 @@ def dataset_label(path: str) -> str:
     """How a selector names the dataset folder at ``path``: its title, or that it cannot be opened."""
     try:
         return cached_dataset(path).title
-    except GeoappError:
+    except Exception:  # noqa: BLE001 - one broken folder must not take the selector down
         return f"{Path(path).name} (cannot be opened)"
+
+
+def open_datasets(paths: list[str]) -> tuple[dict[str, YieldDataset], list[Broken]]:
+    """Open each dataset folder on its own: (the opened ones by path, in order; the broken ones with why).
+
+    Any error opening one folder (a garbled card, a missing file, a bad value in the card) lists
+    that folder as broken; the others stay usable.
+    """
+    good: dict[str, YieldDataset] = {}
+    broken: list[Broken] = []
+    for path in paths:
+        try:
+            ds = cached_dataset(path)
+            ds.years  # noqa: B018 - the sidebar needs them: a cube without years is broken
+            ds.title  # noqa: B018
+        except (GeoappError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            broken.append(Broken(path, reason_of(exc)))
+            continue
+        good[path] = ds
+    return good, broken
 
 
 @st.cache_data(show_spinner=False)

@@ -8,9 +8,10 @@ from geoapp.analysis.location import (
     DEFAULT_LOCATION_CHECKPOINT,
     LoadedLocationModel,
     gallery_embeddings,
-    location_checkpoints,
     require_model,
 )
+from geoapp.app_support.broken import Broken, show_broken
+from geoapp.app_support.checkpoints import location_checkpoints_found
 from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import blue_marble
 from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
@@ -20,6 +21,7 @@ from geoapp.viz.similarity_map import RasterIndex, build_raster_index, mercator_
 __all__ = [
     "ENCODERS",
     "encoder_choices",
+    "show_broken_encoders",
     "GALLERIES",
     "PRESETS",
     "cached_encoder",
@@ -47,18 +49,27 @@ def encoder_choices(include_geoclip: bool = True) -> dict[str, str]:
     """Encoders a page offers, by choice key and label.
 
     The shipped one (``ours``), every other contrastive checkpoint found (``ckpt:<folder>``, e.g.
-    trained from the Training page), and GeoCLIP's pretrained encoder.
+    trained from the Training page), and GeoCLIP's pretrained encoder. Checkpoints whose card cannot
+    be read are left out (:func:`show_broken_encoders` lists them).
     """
     choices = {"ours": ENCODERS["ours"]}
-    for folder, card in location_checkpoints():
+    for folder, card in location_checkpoints_found()[0]:
         if folder == checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT:
             continue  # the shipped model is ``ours``
-        acc = (card.get("metrics") or {}).get("val_acc_2500km")
+        metrics = card.get("metrics")
+        acc = metrics.get("val_acc_2500km") if isinstance(metrics, dict) else None
         label = f"Trained: {folder.parent.name if folder.name == 'best' else folder.name} (epoch {card.get('epoch')}"
         choices[f"ckpt:{folder}"] = label + (f", {acc:.0%} within 2,500 km)" if isinstance(acc, float) else ")")
     if include_geoclip:
         choices["geoclip"] = ENCODERS["geoclip"]
     return choices
+
+
+def show_broken_encoders() -> list[Broken]:
+    """List the checkpoints whose card cannot be read (in a sidebar expander); returns them."""
+    broken = location_checkpoints_found()[1]
+    show_broken(broken, where=st.sidebar, hint="The other encoders stay on offer; fix or remove these folders.")
+    return broken
 
 
 @st.cache_resource(show_spinner="Loading the location encoder…")

@@ -1,5 +1,9 @@
 """Page furniture: config, the shared sidebar (dataset, its provenance, year) and the error box.
 
+Every page draws its content inside :func:`error_box`: a geoapp error or a file error shows as an
+error box that says what to do, anything unexpected as "internal error" with the details folded
+away, and the page goes on with what follows the box.
+
 Choices made in the sidebar are kept in ``st.session_state`` under ``sel_*`` keys, so they carry
 across pages; widget keys (``w_*``) are re-seeded from them on every page. A choice that does not
 belong to the chosen dataset (a county it lacks, a checkpoint trained on other data, a year it does
@@ -9,19 +13,31 @@ not cover) is dropped when the dataset changes.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import streamlit as st
 
+from geoapp.app_support.broken import show_broken
 from geoapp.app_support.checkpoints import trained_on
-from geoapp.app_support.loaders import available_datasets, cached_dataset, dataset_label, ensure_assets
+from geoapp.app_support.loaders import available_datasets, ensure_assets, open_datasets
 from geoapp.app_support.provenance import SIMULATED_NOTE, show_provenance, simulated_note
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import REPO_ROOT
 
-__all__ = ["PageContext", "setup_page", "page_header", "error_box", "remember", "simulated_note", "SIMULATED_NOTE"]
+__all__ = [
+    "PageContext",
+    "setup_page",
+    "page_header",
+    "error_box",
+    "show_error",
+    "error_text",
+    "remember",
+    "simulated_note",
+    "SIMULATED_NOTE",
+]
 
 
 @dataclass
@@ -77,10 +93,11 @@ def _forget_foreign_choices(ds: YieldDataset) -> None:
 def setup_page(title: str, dataset: bool = True) -> PageContext | None:
     """Set page config, draw the shared sidebar and return the chosen dataset and year.
 
-    The sidebar offers every dataset folder under the data directory (the embedded demo first),
-    shows the chosen one's provenance (the SIMULATED badge, or its source files) and its years.
-    With ``dataset=False`` (pages that use no crop-yield dataset) it draws none of that and returns
-    None. Returns None (after showing an error box) when the chosen dataset cannot be opened.
+    The sidebar offers every dataset folder under the data directory that can be opened (the
+    embedded demo first), lists those that cannot with their reason, and shows the chosen one's
+    provenance (the SIMULATED badge, or its source files) and its years. With ``dataset=False``
+    (pages that use no crop-yield dataset) it draws none of that and returns None. Returns None
+    (after showing an error box) when no dataset can be opened.
     """
     _run_through_app_py()
     # A local favicon: material-icon and emoji favicons are fetched from a font CDN.
@@ -90,10 +107,18 @@ def setup_page(title: str, dataset: bool = True) -> PageContext | None:
         st.sidebar.caption("This page uses the global imagery and galleries, not the crop-yield dataset.")
         return None
     with error_box():
-        paths = available_datasets()
-        labels = {p: dataset_label(p) for p in paths}
-        path = _persisted_select("Dataset", "dataset", paths, format_func=lambda p: labels.get(p, p))
-        ds = cached_dataset(path)
+        opened, broken = open_datasets(available_datasets())
+        if not opened:
+            detail = "; ".join(f"{b.path}: {b.reason}" for b in broken)
+            st.error(
+                f"No dataset can be opened ({detail}). Fix or rebuild the folder (`python -m geoapp data build`), "
+                "or point GEOAPP_DATA_DIR at a folder of datasets."
+            )
+            return None
+        labels = {p: ds.title for p, ds in opened.items()}
+        path = _persisted_select("Dataset", "dataset", list(labels), format_func=lambda p: labels.get(p, p))
+        show_broken(broken, what="dataset", where=st.sidebar, hint="Fix or rebuild these folders; the others stay usable.")
+        ds = opened[path]
         show_provenance(ds)
         _forget_foreign_choices(ds)
         years = ds.years
@@ -111,10 +136,37 @@ def page_header(ds: YieldDataset, title: str, caption: str | None = None) -> Non
         st.caption(f"⚠️ {note}")
 
 
+def error_text(exc: BaseException) -> str:
+    """What an error box says about ``exc``: a geoapp error's message, or a file error with what to check."""
+    if isinstance(exc, GeoappError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename!s})" if exc.filename else ""
+        what = exc.strerror or str(exc) or type(exc).__name__
+        return (
+            f"{type(exc).__name__}: {what}{where}. Check that the file or folder exists and that geoapp may read and "
+            "write it (GEOAPP_DATA_DIR, GEOAPP_CHECKPOINT_DIR and GEOAPP_JOBS_DIR choose the folders)."
+        )
+    return f"Internal error ({type(exc).__name__}: {exc}). This is a bug in geoapp; the details below help to report it."
+
+
+def show_error(exc: BaseException) -> None:
+    """One error box for ``exc``: what happened and what to do; an unexpected error's traceback in an expander."""
+    st.error(error_text(exc))
+    if not isinstance(exc, GeoappError | OSError):
+        with st.expander("Internal error: details"):
+            st.code("".join(traceback.format_exception(exc)), language=None)
+
+
 @contextlib.contextmanager
 def error_box() -> Iterator[None]:
-    """Show a geoapp error as an error box (with what to do) instead of a traceback; the page goes on."""
+    """Show an error as an error box instead of a traceback; the page goes on after the box.
+
+    A geoapp error (:class:`GeoappError`) or a file error (``OSError``) shows its message, which says
+    what to do; any other exception shows as an internal error with its details in an expander.
+    Streamlit's own control flow (``st.stop``, ``st.rerun``) passes through.
+    """
     try:
         yield
-    except GeoappError as exc:
-        st.error(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - st.stop / st.rerun derive from BaseException and pass through
+        show_error(exc)

@@ -15,14 +15,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geoapp.app_support.loaders import available_datasets, cached_dataset, dataset_label
+from geoapp.app_support.loaders import available_datasets, open_datasets
 from geoapp.app_support.page import error_box
 from geoapp.app_support.provenance import source_count_text
 from geoapp.config import ConfigField, config_fields
 from geoapp.data.dataset import YieldDataset
+from geoapp.errors import DataFileError
 from geoapp.jobs.runner import JobRunner
 from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
-from geoapp.jobs.status import ACTIVE_STATES
+from geoapp.jobs.status import ACTIVE_STATES, BROKEN
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
 from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.metrics_log import read_metrics
@@ -47,6 +48,7 @@ STATE_BADGES = {
     "finished": ":green-badge[finished]",
     "cancelled": ":gray-badge[cancelled]",
     "failed": ":red-badge[failed]",
+    BROKEN: ":red-badge[broken]",
 }
 
 
@@ -92,12 +94,16 @@ def training_dataset(sidebar: YieldDataset | None) -> YieldDataset:
     It sits outside the form so the test years follow the chosen dataset at once. Changing the
     sidebar's dataset makes it the default again.
     """
-    paths = available_datasets()
+    opened, broken = open_datasets(available_datasets())
+    if not opened:
+        detail = "; ".join(f"{b.path}: {b.reason}" for b in broken)
+        raise DataFileError(f"no dataset can be opened to train on ({detail}); fix or rebuild the dataset folder")
+    paths = list(opened)
     default = str(sidebar.root) if sidebar is not None else None
     if st.session_state.get("_ty_dataset_from") != default or st.session_state.get("ty_dataset") not in paths:
         st.session_state["ty_dataset"] = default if default in paths else paths[0]
         st.session_state["_ty_dataset_from"] = default
-    labels = {p: dataset_label(p) for p in paths}
+    labels = {p: ds.title for p, ds in opened.items()}
     path = st.selectbox(
         "Dataset",
         paths,
@@ -105,7 +111,7 @@ def training_dataset(sidebar: YieldDataset | None) -> YieldDataset:
         key="ty_dataset",
         help="the dataset folder the job trains on; its checkpoints are offered only for this dataset",
     )
-    ds = cached_dataset(path)
+    ds = opened[path]
     if ds.simulated:
         st.caption(f"⚠️ Trains on {ds.title}: simulated data, not observations.")
     else:
@@ -273,7 +279,7 @@ def job_panel(job_id: str) -> None:
     st.progress(fraction, text=text)
     cols = st.columns(4)
     metrics = status.get("metrics") or {}
-    key, label = VALIDATION_METRIC[kind]
+    key, label = VALIDATION_METRIC.get(kind, VALIDATION_METRIC["yield"])
     cols[0].metric("Last step loss", f"{status['loss']:.3f}" if isinstance(status.get("loss"), float) else "–")
     cols[1].metric(label, f"{metrics[key]:.3f}" if isinstance(metrics.get(key), float) else "–")
     end = status.get("finished") if state not in ACTIVE_STATES and status.get("finished") else time.time()
@@ -294,6 +300,8 @@ def job_panel(job_id: str) -> None:
         if st.button("Resume", key=f"resume_{job_id}", help="continue from the last finished epoch"):
             jobs.resume(job_id)
             st.rerun(scope="fragment")
+    elif state == BROKEN:
+        st.error(f"This job cannot be watched, resumed or cancelled: {status.get('error')}")
     elif state == "finished":
         st.success(f"Finished. Best checkpoint: `{status.get('checkpoint')}`; it is now in the model selectors.")
     records = read_metrics(Path(status["out"]) / "metrics.jsonl") if status.get("out") else []
@@ -307,7 +315,7 @@ def job_history() -> pd.DataFrame:
     """One row per job, newest first: id, name, kind, state, epochs run, validation metric, started."""
     rows = []
     for s in runner().list_jobs():
-        key = VALIDATION_METRIC[s.get("kind", "yield")][0]
+        key = VALIDATION_METRIC.get(s.get("kind"), VALIDATION_METRIC["yield"])[0]
         rows.append(
             {
                 "job": s.get("job_id"),
@@ -332,7 +340,8 @@ def jobs_section() -> None:
             st.info("No training job yet: fill in the form and press Start training.")
             return
         wanted = st.session_state.get("train_job")
-        shown = wanted if wanted in ids else (runner().active_job() or ids[0])
+        active = runner().active_job()
+        shown = wanted if wanted in ids else active if active in ids else ids[0]
         names = history.set_index("job")
         st.subheader("Job")
         job = st.selectbox(
@@ -343,6 +352,7 @@ def jobs_section() -> None:
             format_func=lambda j: f"{j} · {names.loc[j, 'name']} · {names.loc[j, 'state']}",
         )
         st.session_state["train_job"] = job
-        job_panel(job)
+        with error_box():  # one job that cannot be shown leaves the history below usable
+            job_panel(job)
         st.subheader("History")
         st.dataframe(history, hide_index=True, width="stretch")

@@ -8,17 +8,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_year, yield_checkpoints
-from geoapp.app_support.checkpoints import no_checkpoint_message
+from geoapp.analysis.yield_predictions import predictions_for_year
+from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import remember
 from geoapp.data.dataset import YieldDataset
+from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 
 __all__ = [
     "MAP_VIEWS",
     "checkpoint_select",
+    "no_labels_message",
     "cached_predictions",
     "model_comparison",
     "cached_attention",
@@ -43,7 +45,7 @@ def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
 
     def rank(item: tuple[int, tuple[Path, dict]]) -> tuple[int, int, int]:
         i, (_, card) = item
-        tested_here = int(card["years"]["test"]) == year
+        tested_here = int(card["years"]["test"]) == year  # cards are checked (app_support.checkpoints.card_problem)
         model = _PREFERENCE.index(card["model"]) if card["model"] in _PREFERENCE else len(_PREFERENCE)
         return (0 if tested_here else 1, model, i)
 
@@ -56,9 +58,11 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str 
     Only checkpoints whose card records ``ds``'s data fingerprint are offered. The first choice,
     until the user picks one, is a checkpoint whose test year is ``year``. When none was trained on
     ``ds`` an info box says how to train one; when the user picked none, ``pick_hint`` (if given)
-    is shown.
+    is shown. Checkpoints whose card cannot be read are listed in the sidebar with the reason; the
+    others stay on offer.
     """
-    found = yield_checkpoints(ds)
+    found, broken = yield_checkpoints_of(ds)
+    show_broken(broken, where=st.sidebar)
     if not found:
         st.sidebar.caption("Model checkpoint: none trained on this dataset yet.")
         st.info(no_checkpoint_message(ds))
@@ -83,19 +87,58 @@ def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[p
     return predictions_for_year(checkpoint, cached_dataset(dataset_path), year)
 
 
-@st.cache_data(show_spinner="Scoring every checkpoint tested on this year…", max_entries=16, ttl=60)
-def _cached_comparison(dataset_path: str, year: int) -> pd.DataFrame:
-    return compare_on_year(cached_dataset(dataset_path), year)
+def no_labels_message(ds: YieldDataset, year: int) -> str | None:
+    """The info to show when ``year`` has no labelled county in ``ds`` (nothing to score or summarise), else None."""
+    if len(ds.year_yields(year)):
+        return None
+    labelled = sorted({int(y) for y in ds.labelled()["year"]})
+    hint = f"choose another year ({_years_text(labelled)})" if labelled else "this dataset has no labelled year at all"
+    return f"No labelled counties in {year}: {hint}."
+
+
+def _comparison(ds: YieldDataset, year: int) -> tuple[pd.DataFrame, list[Broken]]:
+    """Every checkpoint of ``ds`` tested on ``year``, scored; one that cannot be scored is listed as broken."""
+    found, broken = yield_checkpoints_of(ds)
+    rows = []
+    for folder, card in found:
+        if int(card["years"]["test"]) != int(year):
+            continue
+        try:
+            table, summary = cached_predictions(str(folder), str(ds.root), int(year))
+        except (GeoappError, OSError) as exc:
+            broken.append(Broken(str(folder), str(exc)))
+            continue
+        train_config = card.get("train_config") if isinstance(card.get("train_config"), dict) else {}
+        rows.append(
+            {
+                "checkpoint": str(folder),
+                "model": summary["model"],
+                "rmse": summary["rmse"],
+                "r2": summary["r2"],
+                "bias": float(table["error"].mean()),
+                "n": summary["n"],
+                "seed": train_config.get("seed"),
+            }
+        )
+    columns = ["checkpoint", "model", "rmse", "r2", "bias", "n", "seed"]
+    table = pd.DataFrame(rows, columns=columns).sort_values("rmse", kind="stable").reset_index(drop=True)
+    return table, broken
 
 
 def model_comparison(ds: YieldDataset, year: int) -> None:
     """A table of every checkpoint tested on ``year`` (RMSE, R^2, mean error), best first.
 
-    Cached per (dataset, year) for a minute, so a run finished on the Training page shows up soon.
+    Each checkpoint's predictions are cached (:func:`cached_predictions`); the list of checkpoints is
+    read on every run, so a run finished on the Training page shows up at once. A checkpoint that
+    cannot be scored is listed with its reason below the table; a year without labels says so.
     """
-    table = _cached_comparison(str(ds.root), year)
+    if message := no_labels_message(ds, year):
+        st.info(message)
+        return
+    table, broken = _comparison(ds, year)
+    show_broken(broken)
     if table.empty:
-        tested = sorted({int(card["years"]["test"]) for _, card in yield_checkpoints(ds)})
+        tested = sorted({int(card["years"]["test"]) for _, card in yield_checkpoints_of(ds)[0]})
         if tested:
             st.info(f"No checkpoint has {year} as its test year; pick {_years_text(tested)} for this dataset's checkpoints.")
         else:

@@ -14,6 +14,7 @@ are scored; for real data the noise floor is unknown and the table says so.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import pandas as pd
 import torch
 
 from geoapp.data.dataset import YieldDataset, default_dataset_path, load_dataset
+from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_write_text
+from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
@@ -144,35 +147,38 @@ def _timings(card: dict, folder: Path, ds: YieldDataset, year: int) -> dict[str,
     }
 
 
+def _bench_card(folder: Path) -> dict:
+    """The checkpoint's card, checked for what the benchmark reads (InputError / DataFileError otherwise)."""
+    card = read_card(folder)
+    if not isinstance(card, dict):
+        raise InputError(f"checkpoint card {str(folder / 'card.json')!r} is a JSON {type(card).__name__}, expected an object")
+    if card.get("model") not in MODEL_NAMES:
+        raise InputError(f"checkpoint card names unknown model {card.get('model')!r}; expected one of {list(MODEL_NAMES)}")
+    for key in ("dataset", "train_config"):
+        if card.get(key) is not None and not isinstance(card[key], dict):
+            raise InputError(f"checkpoint card field {key!r} is {card[key]!r}, expected an object")
+    return card
+
+
 def run_yield_benchmark(dataset: str | None = None) -> dict:
-    """Evaluate every shipped crop-yield checkpoint trained on the dataset; returns rows sorted by year and model."""
+    """Evaluate every shipped crop-yield checkpoint trained on the dataset; returns rows sorted by year and model.
+
+    A checkpoint that cannot be read or scored (a damaged card, an unknown model, corrupted weights)
+    is skipped with its reason (``skipped`` in the result, and a line on stderr); the others are scored.
+    """
     ds = load_dataset(dataset or default_dataset_path("demo"))
-    rows, tables = [], {}
+    rows, tables, skipped = [], {}, []
     for folder in sorted((checkpoint_dir() / "yield").glob("*/best")):
-        card = read_card(folder)
-        if (card.get("dataset") or {}).get("fingerprint") != ds.fingerprint:
-            continue  # trained on other data: its scores here would mean nothing (and loading it refuses)
-        if (card.get("train_config") or {}).get("exclude_group"):
-            continue  # retrained without a feature group (Figure 7): not one of the compared models
-        result = evaluate_yield(folder, ds)
-        tables[card["model"], result["year"]] = result["table"]
-        metrics = read_metrics(folder.parent / "metrics.jsonl")
-        rate = float(np.median([m["samples_per_s"] for m in metrics])) if metrics else None
-        rows.append(
-            {
-                "model": card["model"],
-                "year": result["year"],
-                "rmse": round(result["rmse"], 3),
-                "r2": round(result["r2"], 3),
-                **_error_parts(result["table"]),
-                "noise_floor_rmse": round(f, 3) if isinstance(f := _floor(ds, result["year"]), float) else f,
-                "n": result["n"],
-                "epochs": len(metrics),
-                "best_epoch": card.get("epoch"),
-                "train_samples_per_s": None if rate is None else round(rate, 1),
-                **_timings(card, folder, ds, result["year"]),
-            }
-        )
+        try:
+            row, table = _score(folder, ds)
+        except (GeoappError, OSError, KeyError, TypeError, ValueError) as exc:  # one bad checkpoint never stops the rest
+            reason = str(exc) if isinstance(exc, GeoappError) else f"{type(exc).__name__}: {exc}"
+            skipped.append({"checkpoint": str(folder), "reason": reason})
+            print(f"skipped {folder}: {reason}", file=sys.stderr)
+            continue
+        if row is not None:
+            rows.append(row)
+            tables[row["model"], row["year"]] = table
     rows.sort(key=lambda r: (r["year"], ORDER.index(r["model"]) if r["model"] in ORDER else 99))
     return {
         "dataset": ds.title,
@@ -180,7 +186,34 @@ def run_yield_benchmark(dataset: str | None = None) -> dict:
         "machine": f"CPU, {torch.get_num_threads()} threads",
         "rows": rows,
         "comparisons": _comparisons(tables),
+        "skipped": skipped,
     }
+
+
+def _score(folder: Path, ds: YieldDataset) -> tuple[dict | None, pd.DataFrame | None]:
+    """One benchmark row and its per-county table; (None, None) for a checkpoint the benchmark leaves out."""
+    card = _bench_card(folder)
+    if (card.get("dataset") or {}).get("fingerprint") != ds.fingerprint:
+        return None, None  # trained on other data: its scores here would mean nothing (and loading it refuses)
+    if (card.get("train_config") or {}).get("exclude_group"):
+        return None, None  # retrained without a feature group (Figure 7): not one of the compared models
+    result = evaluate_yield(folder, ds)
+    metrics = read_metrics(folder.parent / "metrics.jsonl")
+    rate = float(np.median([m["samples_per_s"] for m in metrics])) if metrics else None
+    row = {
+        "model": card["model"],
+        "year": result["year"],
+        "rmse": round(result["rmse"], 3),
+        "r2": round(result["r2"], 3),
+        **_error_parts(result["table"]),
+        "noise_floor_rmse": round(f, 3) if isinstance(f := _floor(ds, result["year"]), float) else f,
+        "n": result["n"],
+        "epochs": len(metrics),
+        "best_epoch": card.get("epoch"),
+        "train_samples_per_s": None if rate is None else round(rate, 1),
+        **_timings(card, folder, ds, result["year"]),
+    }
+    return row, result["table"]
 
 
 def _dash(value: float | None) -> str:
@@ -208,6 +241,9 @@ def write_markdown(result: dict, path: str | Path) -> Path:
             f"{r['epochs']} ({r['best_epoch']}) | {r['train_samples_per_s']} | {_dash(r['inference_all_counties_s'])} | "
             f"{_dash(r['what_if_one_group_s'])} | {_dash(r['ablation_page_s'])} |"
         )
+    if result.get("skipped"):
+        lines += ["", "Checkpoints skipped (they could not be read or scored):", ""]
+        lines += [f"- `{item['checkpoint']}`: {item['reason']}" for item in result["skipped"]]
     if result.get("comparisons"):
         lines += [
             "",
