@@ -39,6 +39,7 @@ __all__ = [
     "LOCATION_MODELS",
     "ensure_writable",
     "clear_previous_run",
+    "has_last_checkpoint",
     "remove_if_unused",
     "save_checkpoint",
     "load_checkpoint",
@@ -120,6 +121,11 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
             "(or set GEOAPP_CHECKPOINT_DIR)"
         ) from exc
     return path
+
+
+def has_last_checkpoint(folder: str | os.PathLike[str]) -> bool:
+    """Whether a run folder has a ``last/`` checkpoint to resume from (or one a kill left beside it)."""
+    return _has_last(Path(folder))
 
 
 def _has_last(path: Path) -> bool:
