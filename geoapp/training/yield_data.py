@@ -68,7 +68,11 @@ class YieldTileSource:
         train_years: years whose statistics standardise every year (ignored when ``stats`` is given).
         bands: band order of the channel axis (default: all nine).
         stats: (mean, std), each (T, C), e.g. from a checkpoint card (skips computing them).
-        years: the years to load (default: all); examples of other years cannot be cut.
+        years: the years to load (default: all); examples of other years cannot be cut. A year the
+            dataset lacks is an InputError naming the years it holds (:func:`dataset_year`).
+
+    Attributes:
+        years: the loaded years, in the order of the cube's first axis.
     """
 
     def __init__(
@@ -90,7 +94,7 @@ class YieldTileSource:
         self.mean = np.asarray(stats[0], dtype=np.float32)  # (T, C)
         self.std = np.asarray(stats[1], dtype=np.float32)
         years = list(ds.years) if years is None else [dataset_year(ds, y) for y in years]
-        self.years = years
+        self.years = years  # the loaded years
         self._position = np.full(len(ds.years), -1, dtype=np.int64)  # ds.years index -> row of self.cube
         for row, y in enumerate(years):
             self._position[ds.years.index(y)] = row
