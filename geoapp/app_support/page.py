@@ -102,7 +102,8 @@ def setup_page(title: str, dataset: bool = True) -> PageContext | None:
     _run_through_app_py()
     # A local favicon: material-icon and emoji favicons are fetched from a font CDN.
     st.set_page_config(page_title=f"{title} · geoapp", page_icon=str(REPO_ROOT / "assets" / "icon.png"), layout="wide")
-    ensure_assets()
+    with error_box():  # a static folder that cannot be written leaves maps without Leaflet, not the page down
+        ensure_assets()
     if not dataset:
         st.sidebar.caption("This page uses the global imagery and galleries, not the crop-yield dataset.")
         return None

@@ -45,6 +45,7 @@ from geoapp.jobs.status import (
     broken_status,
     log_tail,
     read_status,
+    spec_kind_and_name,
     write_status,
 )
 from geoapp.paths import REPO_ROOT, checkpoint_dir, jobs_dir
@@ -278,9 +279,14 @@ class JobRunner:
             if not (_JOB_ID.match(p.name) and (p / SPEC_FILE).exists()):
                 continue
             try:
-                jobs.append(self.status(p.name))
+                status = self.status(p.name)
             except (GeoappError, OSError) as exc:  # one job that cannot be read never hides the others
-                jobs.append(broken_status(p, str(exc)))
+                status = broken_status(p, str(exc))
+            if status.get("kind") is None or status.get("name") is None:  # a status written by hand or by an old version
+                kind, name = spec_kind_and_name(p)
+                status = {"job_id": p.name, **status, "kind": status.get("kind") or kind or "?"}
+                status["name"] = status.get("name") or name or "?"
+            jobs.append(status)
         return sorted(jobs, key=lambda s: s.get("created") or 0, reverse=True)
 
     def active_job(self) -> str | None:

@@ -37,6 +37,7 @@ __all__ = [
     "status_problem",
     "load_status",
     "broken_status",
+    "spec_kind_and_name",
     "STARTING_TIMEOUT_S",
     "read_status",
     "write_status",
@@ -69,6 +70,8 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "stopped_early": (bool,),
 }
 """The type of each known field (None is allowed for all); fields not named here are kept as they are."""
+REQUIRED = ("state",)
+"""Fields every status file written by geoapp has from its first write on."""
 
 
 def _field_problem(key: str, value: Any) -> str | None:
@@ -93,6 +96,9 @@ def status_problem(status: Any) -> str | None:
     for key, value in status.items():
         if problem := _field_problem(key, value):
             return problem
+    missing = [key for key in REQUIRED if status.get(key) is None]
+    if missing:
+        return f"it lacks {', '.join(repr(k) for k in missing)} (every status written by geoapp has {list(REQUIRED)})"
     return None
 
 
@@ -132,17 +138,22 @@ def load_status(job_dir: str | Path) -> dict[str, Any]:
     return raw if raw is not None else {}
 
 
+def spec_kind_and_name(job_dir: str | Path) -> tuple[str | None, str | None]:
+    """The job's kind and name as its ``spec.json`` records them (None for what cannot be read)."""
+    spec, _ = _read_raw(Path(job_dir) / SPEC_FILE)
+    if not isinstance(spec, dict):
+        return None, None
+    kind = spec.get("kind") if spec.get("kind") in KINDS else None
+    return kind, spec.get("name") if isinstance(spec.get("name"), str) else None
+
+
 def broken_status(job_dir: str | Path, reason: str) -> dict[str, Any]:
     """The status shown for a job whose status file cannot be read: state :data:`BROKEN` and the reason.
 
     Kind and name come from the job's ``spec.json`` when it can be read; ``created`` from the job id.
     """
     job_dir = Path(job_dir)
-    kind, name = None, None
-    spec, _ = _read_raw(job_dir / SPEC_FILE)
-    if isinstance(spec, dict):
-        kind = spec.get("kind") if spec.get("kind") in KINDS else None
-        name = spec.get("name") if isinstance(spec.get("name"), str) else None
+    kind, name = spec_kind_and_name(job_dir)
     try:
         created = time.mktime(time.strptime(job_dir.name[:15], "%Y%m%d-%H%M%S"))
     except ValueError:

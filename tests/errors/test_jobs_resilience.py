@@ -29,6 +29,7 @@ GARBAGE = {
     "truncated JSON": (b'{"job_id": "x", "state": "runn', r"not valid JSON .*truncated"),
     "binary": (b"\x89PNG\x00\xff\xfe garbage", r"not text"),
     "unknown state": (b'{"state": "exploded"}', r"field 'state' is 'exploded'"),
+    "no state": (b'{"job_id": "x", "pid": 12}', r"lacks 'state'"),
 }
 TINY = {
     "model": "s-ha",
@@ -223,3 +224,13 @@ def test_a_garbled_lock_never_raises(tmp_path, content):
 
     os.utime(path, (time.time() - 3600, time.time() - 3600))
     assert lock.holder() is None and not path.exists()
+
+
+def test_a_status_without_kind_or_name_is_listed_with_the_specs(jobs, capsys):
+    from geoapp.cli import main
+
+    _job(jobs, BAD, {"state": "failed"}, name="from-spec")
+    listed = {s["job_id"]: s for s in JobRunner().list_jobs()}
+    assert listed[BAD]["kind"] == "yield" and listed[BAD]["name"] == "from-spec"
+    assert main(["jobs", "list"]) == 0
+    assert "from-spec" in capsys.readouterr().out

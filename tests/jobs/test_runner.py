@@ -172,7 +172,7 @@ def test_relative_folders_are_made_absolute(tmp_path, monkeypatch):
 def test_bad_specs_are_refused_before_anything_starts(runner, tiny_dataset_path, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="run name"):
         _spec(tiny_dataset_path, name="../escape")
-    with pytest.raises(InputError, match="lr must be positive"):
+    with pytest.raises(InputError, match="lr must be (a finite )?positive"):
         _spec(tiny_dataset_path, lr=-1.0)
     with pytest.raises(InputError, match="epochz"):
         _spec(tiny_dataset_path, epochz=3)
