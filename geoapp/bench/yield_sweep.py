@@ -124,7 +124,7 @@ def run_sweep(
             continue
         cfg = YieldTrainConfig.from_dict({"test_year": 2018, **fields})
         t0 = time.perf_counter()
-        best = train_yield(cfg, ds, root / name, progress=progress)
+        best = train_yield(cfg, ds, root / name, force=True, progress=progress)  # the sweep's own folder: a rerun replaces it
         card = read_card(best)
         metrics = card["metrics"]
         row = {

@@ -25,6 +25,7 @@ from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_error_file, record_rank
 from geoapp.jobs.spec import JobSpec
 from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
+from geoapp.training.checkpoint import has_last_checkpoint
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 
 __all__ = ["StatusMonitor", "run_job", "main"]
@@ -141,6 +142,9 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
         out = Path(status["out"])
         monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
         cfg = spec.trainer_config()
+        # The run folder is the job's own (the runner made it), so a run may replace what an earlier
+        # attempt left there (force); a resume before the first last/ was written starts over.
+        resume = resume and has_last_checkpoint(out)
         if spec.kind == "yield":
             from geoapp.data.dataset import default_dataset_path, load_dataset
             from geoapp.training.yield_trainer import train_yield
@@ -150,13 +154,14 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
                 load_dataset(spec.dataset or default_dataset_path("demo")),
                 out,
                 resume=resume,
+                force=True,
                 progress=False,
                 monitor=monitor,
             )
         else:
             from geoapp.training.location_trainer import train_location
 
-            best = train_location(cfg, out, resume=resume, progress=False, monitor=monitor)
+            best = train_location(cfg, out, resume=resume, force=True, progress=False, monitor=monitor)
         if main_rank:
             state = "finished" if (best / "card.json").exists() else "failed"
             write_status(
