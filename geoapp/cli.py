@@ -16,18 +16,29 @@ Groups:
     bench sampler     quadruplet sampling and tile gathering rates
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
+
+Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
+do>``, on stderr and exits non-zero (2: a problem with the input, a file or the machine that you can
+fix; 1: an internal error; 130/143: interrupted). ``python -m geoapp --debug ...`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import math
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from geoapp.config_cli import DeferredParser
-from geoapp.errors import DataFileError, GeoappError, InputError
+from geoapp.errors import DataFileError, DiskFullError, GeoappError, InputError, OutputExistsError
 
 __all__ = ["main", "build_parser"]
 
@@ -42,10 +53,11 @@ def _data_build(args: argparse.Namespace) -> int:
         if given:
             raise InputError(f"{flag} is for a real dataset: give --manifest (and --yields, --out) too")
     out = Path(args.out) if args.out else default_dataset_path(args.config)
-    if (out / "dataset.json").exists() and not args.force:
+    try:  # the output folder is checked before the simulation runs
+        path = build_default_dataset(args.config, progress=not args.quiet, out_dir=out, force=args.force)
+    except OutputExistsError:
         print(f"{out} exists; use --force to rebuild")
         return 0
-    path = build_default_dataset(args.config, progress=not args.quiet, out_dir=out)
     ds = load_dataset(path)
     print(f"built {ds.title} at {path} (fingerprint {ds.fingerprint})")
     return 0
@@ -78,7 +90,7 @@ def _data_info(args: argparse.Namespace) -> int:
     from geoapp.data.summary import dataset_summary, format_summary
 
     ds = load_dataset(args.path or default_dataset_path(args.config))
-    summary = dataset_summary(ds)
+    summary = dataset_summary(ds, check_files=True)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
     return 0
 
@@ -125,6 +137,8 @@ def _jobs(args: argparse.Namespace) -> int:
                 f"epoch {metrics.get('epoch', 0)}/{st.get('epochs') or '?'}"
             )
     elif args.command == "show":
+        if args.lines < 1:
+            raise InputError(f"--lines must be at least 1, got {args.lines}")
         print(json.dumps(runner.status(args.job), indent=1))
         print("\n".join(runner.log(args.job, args.lines)))
     elif args.command == "cancel":
@@ -215,15 +229,22 @@ def _train_location(args: argparse.Namespace) -> int:
 
     cfg = LocationTrainConfig.from_dict(config_values(args, LocationTrainConfig, _config_file(args.config)))
     out = Path(args.out) if args.out else checkpoint_dir() / "location" / MODEL_NAME
-    best = train_location(cfg, out, resume=args.resume, progress=not args.quiet)
+    best = train_location(cfg, out, resume=args.resume, progress=not args.quiet, force=args.force)
     print(f"best checkpoint: {best}")
     return 0
 
 
 def _dataset_arg(path: str | None):
+    """The dataset to train on or evaluate, refused when its files changed since its card was written."""
     from geoapp.data.dataset import default_dataset_path, load_dataset
 
-    return load_dataset(path or default_dataset_path("demo"))
+    ds = load_dataset(path or default_dataset_path("demo"))
+    try:
+        ds.verify_fingerprint()
+    except BaseException:
+        ds.close()
+        raise
+    return ds
 
 
 def _yield_run_folder(args: argparse.Namespace, ds, run: str) -> Path:
@@ -254,12 +275,13 @@ def _train_yield(args: argparse.Namespace) -> int:
         ds = _dataset_arg(args.dataset)
         train, val, test = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
         out = _yield_run_folder(args, ds, f"ridge-{cfg.test_year}")
-        print(f"best checkpoint: {train_ridge(ds, train, val, test, out)}")
+        print(f"best checkpoint: {train_ridge(ds, train, val, test, out, force=args.force)}")
         return 0
     cfg = YieldTrainConfig.from_dict(values)
     run = f"{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
     ds = _dataset_arg(args.dataset)
-    best = train_yield(cfg, ds, _yield_run_folder(args, ds, run), resume=args.resume, progress=not args.quiet)
+    out = _yield_run_folder(args, ds, run)
+    best = train_yield(cfg, ds, out, resume=args.resume, progress=not args.quiet, force=args.force)
     print(f"best checkpoint: {best}")
     return 0
 
@@ -336,9 +358,17 @@ def _bench_sampler(args: argparse.Namespace) -> int:
 
 
 # ---- parser -----------------------------------------------------------------------------------
+_TRAIN_FORCE_HELP = "replace the run the run folder holds (its best/, last/, metrics); without it such a folder is refused"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``python -m geoapp``."""
-    parser = argparse.ArgumentParser(prog="python -m geoapp", description="geoapp command line")
+    parser = argparse.ArgumentParser(
+        prog="python -m geoapp",
+        description="geoapp command line",
+        epilog="On failure a command prints one line, 'error: ...', and exits non-zero; see docs/errors.md.",
+    )
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
     groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
@@ -354,15 +384,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", choices=["demo", "paper"], default="demo", help="demo: 4 km, 16 px tiles; paper: 1 km, 50 px tiles"
     )
     p.add_argument("--out", help="output folder (default: data/corn_belt_sim_<config>; required with --manifest)")
-    p.add_argument("--force", action="store_true", help="rebuild even if the dataset exists")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the dataset at --out (only a folder geoapp built: never one holding other files)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--manifest", help="real data: raster manifest CSV (band,year,month,path)")
     p.add_argument("--yields", help="real data: USDA NASS Quick Stats CSV export of county yields")
     p.add_argument("--cropland", help="real data: categorical land-cover raster for the anchors (MCD12Q1, CDL)")
     p.add_argument("--crop-codes", default="12,14", help="real data: crop classes of --cropland (IGBP 12,14; CDL soybeans 5)")
     p.add_argument("--states", help="real data: postal codes, e.g. IA,IL (default: the states the rasters cover)")
-    p.add_argument("--resolution-km", type=float, default=4.0, help="real data: grid pixel size in km (default 4)")
-    p.add_argument("--tile-px", type=int, default=16, help="real data: anchor tile size in pixels (default 16)")
+    p.add_argument("--resolution-km", type=_positive_km, default=4.0, help="real data: grid pixel size in km (default 4)")
+    p.add_argument("--tile-px", type=_positive_int, default=16, help="real data: anchor tile size in pixels (default 16)")
     p.add_argument("--name", help="real data: dataset name (default: the folder's name)")
     p.set_defaults(func=_data_build)
 
@@ -374,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = data.add_parser("ingest", help="reproject rasters listed in a manifest onto the cube grid")
     p.add_argument("--manifest", required=True, help="CSV with columns band,year,month,path")
-    p.add_argument("--out", required=True, help="output cube (.nc)")
-    p.add_argument("--resolution-km", type=float, default=4.0, help="grid pixel size in km (default 4)")
+    p.add_argument("--out", required=True, help="output cube (.nc): a new file, or a cube geoapp wrote (replaced)")
+    p.add_argument("--resolution-km", type=_positive_km, default=4.0, help="grid pixel size in km (default 4)")
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
     p.set_defaults(func=_data_ingest)
 
@@ -405,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<checkpoints> is $GEOAPP_CHECKPOINT_DIR or the repository's checkpoints/)",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    p.add_argument("--force", action="store_true", help=_TRAIN_FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--config", default=None, help="JSON file of LocationTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_location)
@@ -424,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<checkpoints> is $GEOAPP_CHECKPOINT_DIR or the repository's checkpoints/)",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    p.add_argument("--force", action="store_true", help=_TRAIN_FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
@@ -504,12 +540,141 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; a geoapp error prints one clear line to stderr and exits with status 2."""
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+def _positive_km(text: str) -> float:
+    """An argparse type: a finite number of km greater than 0."""
     try:
-        return func(args)
-    except GeoappError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of km") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of km, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+# ---- the error policy ---------------------------------------------------------------------------
+EXIT_USER = 2
+"""Exit status of a failure the user can fix: bad input, a file, the machine (and argparse's usage errors)."""
+EXIT_INTERNAL = 1
+"""Exit status of an internal error (a bug) or running out of memory."""
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+"""Exit statuses after Ctrl-C and after SIGTERM (128 + the signal number, as shells report them)."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks remove what was half-written."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM unwinds like Ctrl-C (temporaries removed) instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):  # noqa: ANN001, ARG001
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(debug: bool) -> Iterator[None]:
+    """Warnings as ``warning: <message>`` lines (with --debug, Python's form with the file and line)."""
+    if debug:
+        yield
+        return
+    original = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"  # noqa: ARG005
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
+
+
+def _out_flag(args: argparse.Namespace | None) -> str:
+    """How to tell the user to write elsewhere: ``--out`` when the command has one."""
+    return "choose another --out" if args is not None and hasattr(args, "out") else "choose another location"
+
+
+def _os_error_message(exc: OSError, args: argparse.Namespace | None) -> str:
+    """One line for an OSError that reached the command line: the path, what happened, what to do."""
+    path = exc.filename if exc.filename is not None else None
+    shown = repr(str(path)) if path is not None else None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        target = shown or (repr(str(args.out)) if args is not None and getattr(args, "out", None) else "the output")
+        return f"no space left on device while writing {target}: free space or {_out_flag(args)}"
+    if exc.errno == errno.EROFS:
+        return f"{shown or 'the output'} is on a read-only filesystem: {_out_flag(args)}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied on {shown or 'a file or folder'}: fix its permissions or {_out_flag(args)}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{shown or 'the path'} is a folder where a file was expected: give a file's path"
+    if isinstance(exc, NotADirectoryError):
+        return f"{shown or 'the path'}: part of the path is a file, not a folder; check the path"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or folder: {shown or str(exc)}; check the path"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}{f' ({shown})' if shown else ''}; check the path and the device, or rerun with --debug"
+
+
+def _report(exc: BaseException, args: argparse.Namespace | None, debug: bool) -> int:
+    """Print the one ``error:`` line for ``exc`` (after the traceback with --debug); return the exit status."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, _Terminated):
+        message, status = "stopped by SIGTERM; nothing half-written was kept", EXIT_TERMINATED
+    elif isinstance(exc, KeyboardInterrupt):
+        message, status = "interrupted; nothing half-written was kept", EXIT_INTERRUPTED
+    elif isinstance(exc, DiskFullError):
+        message = f"no space left on device while writing {exc.target!r}: free space or {_out_flag(args)}"
+        message, status = message + " (the previous output, if any, is intact)", EXIT_USER
+    elif isinstance(exc, GeoappError):
+        message, status = str(exc), EXIT_USER
+    elif isinstance(exc, OSError):
+        message, status = _os_error_message(exc, args), EXIT_USER
+    elif isinstance(exc, MemoryError):
+        message = "out of memory; use a smaller configuration or dataset, or a machine with more memory"
+        status = EXIT_INTERNAL
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        message, status = f"internal error: {detail}; rerun with --debug and report it", EXIT_INTERNAL
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and apply the error policy (docs/errors.md); returns the exit status.
+
+    Every failure prints one line to stderr, ``error: <what went wrong and what to do>``, and returns
+    non-zero: 2 for what the user can fix (a geoapp error, a file or device problem: permission
+    denied, a folder where a file was expected, no space left), 1 for an internal error, 130 after
+    Ctrl-C and 143 after SIGTERM. ``--debug`` prints the traceback first. argparse's usage errors
+    keep their usage line and status 2 (``SystemExit``).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args: argparse.Namespace | None = None
+    debug = "--debug" in argv  # until parsed, so that a failure while building the parser is shown in full too
+    try:
+        args = build_parser().parse_args(argv)
+        debug = bool(args.debug)
+        func: Callable[[argparse.Namespace], int] = args.func
+        with _sigterm_raises(), _one_line_warnings(debug):
+            return func(args)
+    except (Exception, KeyboardInterrupt) as exc:
+        return _report(exc, args, debug)

@@ -9,6 +9,8 @@ command line (:mod:`geoapp.config_cli`) and to forms.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 from geoapp.errors import InputError
 
-__all__ = ["DEVICES", "ConfigField", "setting", "config_fields", "check_choices", "strict_from_dict"]
+__all__ = ["DEVICES", "ConfigField", "setting", "config_fields", "check_choices", "check_types", "strict_from_dict"]
 
 T = TypeVar("T")
 
@@ -137,8 +139,63 @@ def check_choices(config: Any) -> None:
             raise InputError(f"{f.name} must be one of {list(f.choices)!r}{also}, got {value!r}")
 
 
+_KINDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def _typed(value: Any, typ: type, optional: bool, name: str) -> Any:
+    """``value`` if it is of ``typ`` (an integral float counts as an int); raise naming the field otherwise."""
+    if value is None and optional:
+        return None
+    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    if typ is bool and is_bool:
+        return bool(value)
+    if typ is int and not is_bool:
+        if isinstance(value, numbers.Integral):
+            return value
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+            return int(value)
+    if typ is float and not is_bool and isinstance(value, numbers.Real):
+        return value
+    if typ is str and isinstance(value, str):
+        return value
+    if typ not in _KINDS:
+        return value  # a type the config layer does not describe: the dataclass checks it
+    also = " or null" if optional else ""
+    raise InputError(f"{name} must be {_KINDS[typ]}{also}, got {value!r} ({type(value).__name__})")
+
+
+def check_types(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each known field's value checked against its declared type (int, float, str, bool, dict).
+
+    Values read from JSON (a ``--config`` file, a checkpoint card) arrive untyped: ``"epochs": "three"``
+    must be refused here, naming the field, rather than fail deep inside training. A whole float such
+    as ``3.0`` is accepted for an int field (as 3). A dict field is left to the dataclass, except that
+    with ``keys_from`` each known key's value is checked against that dataclass's field of the same name.
+
+    Raises:
+        InputError: ``<field> must be <kind>, got <value> (<type>)``.
+    """
+    try:
+        fields = {f.name: f for f in config_fields(cls)}
+    except TypeError:  # a field type the config layer does not describe (e.g. a union): the dataclass checks it
+        return dict(values)
+    out = dict(values)
+    for name, value in values.items():
+        f = fields.get(name)
+        if f is None:
+            continue
+        if f.type is not dict:
+            out[name] = _typed(value, f.type, f.optional, name)
+        elif f.keys_from is not None and isinstance(value, Mapping):  # a non-mapping is the dataclass's to refuse
+            inner = {g.name: g for g in config_fields(f.keys_from)}
+            out[name] = {
+                k: _typed(v, inner[k].type, inner[k].optional, f"{name}[{k!r}]") if k in inner else v for k, v in value.items()
+            }
+    return out
+
+
 def strict_from_dict(cls: type[T], values: Mapping[str, Any], what: str, keys: str = "option(s)", hint: str = "") -> T:
-    """``cls(**values)`` for a dataclass ``cls``, refusing keys it does not have.
+    """``cls(**values)`` for a dataclass ``cls``, refusing keys it does not have and values of the wrong type.
 
     Args:
         cls: the config dataclass to build.
@@ -148,8 +205,8 @@ def strict_from_dict(cls: type[T], values: Mapping[str, Any], what: str, keys: s
         hint: appended to the unknown-key message (a likely cause).
 
     Raises:
-        InputError: ``values`` is not a mapping, or has keys ``cls`` lacks (naming them and the allowed
-            ones, in field order).
+        InputError: ``values`` is not a mapping, has keys ``cls`` lacks (naming them and the allowed
+            ones, in field order), or a value of the wrong type (naming the field; :func:`check_types`).
     """
     if not isinstance(values, Mapping):
         raise InputError(f"{what} config must be a mapping; got {type(values).__name__}")
@@ -157,4 +214,8 @@ def strict_from_dict(cls: type[T], values: Mapping[str, Any], what: str, keys: s
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise InputError(f"unknown {what} {keys} {unknown}; allowed: {allowed}{hint}")
-    return cls(**dict(values))
+    try:
+        typed = check_types(cls, values)
+    except InputError as exc:
+        raise InputError(f"{what} config: {exc}") from None
+    return cls(**typed)

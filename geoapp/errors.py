@@ -15,6 +15,9 @@ __all__ = [
     "DataFileError",
     "CRSError",
     "MissingDataError",
+    "OutputExistsError",
+    "DiskFullError",
+    "DatasetChangedError",
 ]
 
 
@@ -36,3 +39,28 @@ class CRSError(InputError):
 
 class MissingDataError(GeoappError, FileNotFoundError):
     """A dataset or asset geoapp needs has not been built or installed yet."""
+
+
+class OutputExistsError(InputError):
+    """The output already holds a result geoapp would replace only when told to (``--force``)."""
+
+
+class DiskFullError(DataFileError):
+    """The device ran out of space (or quota) while geoapp wrote ``target``; nothing half-written was left.
+
+    ``errno`` is ``ENOSPC`` (or ``EDQUOT``), so callers that test ``OSError.errno`` still see it.
+    """
+
+    def __init__(self, target: object, errno_: int | None = None):
+        import errno as _errno
+
+        self.target = str(target)
+        super().__init__(
+            f"no space left on device while writing {self.target!r}: free space or choose another output location "
+            "(the previous output, if any, is intact)"
+        )
+        self.errno = errno_ if errno_ is not None else _errno.ENOSPC
+
+
+class DatasetChangedError(DataFileError):
+    """A dataset's files no longer match the fingerprint its card recorded (replaced or edited since the build)."""

@@ -11,13 +11,18 @@ A dataset is a folder::
     truth.json      simulated datasets only: the true drivers (geoapp.data.simulate)
 
 Simulated folders come from :func:`save_simulated`; real ones from the user's rasters, land-cover map and
-NASS yields via :func:`geoapp.data.real_dataset.build_real_dataset`. Both open with :func:`load_dataset`.
-Folders are written under a temporary name and renamed, so a reader never sees half a dataset.
+NASS yields via :func:`geoapp.data.real_dataset.build_real_dataset`. Both open with :func:`load_dataset`,
+which checks the card and the tables (:mod:`geoapp.data.dataset_checks`); training and evaluation also
+call :meth:`YieldDataset.verify_fingerprint`, which checks that the files are still those the card
+describes (:mod:`geoapp.data.fingerprint`).
+
+Folders are written under a temporary name and renamed, so a reader never sees half a dataset; and
+:func:`check_output_folder` decides, before any work, whether an output folder may be written at all:
+geoapp replaces a dataset folder it wrote, never a folder holding anything else.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -29,10 +34,12 @@ import xarray as xr
 
 from geoapp import __version__
 from geoapp.data.cube import cube_grid, open_cube, save_cube
+from geoapp.data.dataset_checks import validate_card, validate_counties, validate_yields
+from geoapp.data.fingerprint import DATA_FILES, SIDECAR, FileCheck, check_files, content_hashes
 from geoapp.data.grid import Grid
 from geoapp.data.simulate import SIMULATION_CONFIGS, SimulatedDataset, simulate
-from geoapp.errors import DataFileError, InputError, MissingDataError
-from geoapp.fileio import atomic_folder
+from geoapp.errors import DataFileError, DatasetChangedError, InputError, MissingDataError, OutputExistsError
+from geoapp.fileio import atomic_folder, check_writable, remove_stale_temporaries
 from geoapp.paths import data_dir
 
 __all__ = [
@@ -44,6 +51,7 @@ __all__ = [
     "ensure_default_dataset",
     "list_datasets",
     "is_dataset_folder",
+    "check_output_folder",
     "card_basics",
     "COUNTY_COLUMNS",
 ]
@@ -52,6 +60,12 @@ CARD = "dataset.json"
 
 COUNTY_COLUMNS: tuple[str, ...] = ("geoid", "name", "state", "anchor_row", "anchor_col", "anchor_lat", "anchor_lon")
 """Columns of counties.csv that every consumer reads (both kinds of dataset have more)."""
+
+DATASET_ENTRIES: frozenset[str] = frozenset({CARD, *DATA_FILES, "truth.json", SIDECAR})
+"""What geoapp writes in a dataset folder; anything else there is the user's, and blocks replacing the folder."""
+
+_IGNORED_ENTRIES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+"""Files file browsers drop in any folder they show (lost without regret when a dataset is replaced)."""
 
 
 @dataclass
@@ -110,11 +124,35 @@ class YieldDataset:
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of the dataset (checkpoints record it to detect a data mismatch).
+        """The card's content hash of the dataset (checkpoints record it to detect a data mismatch).
 
-        Simulated: a hash of the files; real: a hash of the content and the build settings.
+        Simulated: a hash of the files; real: a hash of the content and the build settings. This is
+        what the card says; :meth:`check_files` / :meth:`verify_fingerprint` check that the files in
+        the folder still match it.
         """
         return str(self.card["fingerprint"])
+
+    def check_files(self) -> FileCheck:
+        """Whether the folder's data files are those the card's fingerprint describes (see :mod:`geoapp.data.fingerprint`)."""
+        return check_files(self.root, self.card)
+
+    def verify_fingerprint(self) -> str:
+        """Refuse a dataset whose files changed since its card was written; returns the fingerprint.
+
+        Call it before training on or evaluating a dataset: a replaced ``cube.nc`` keeps the card's
+        fingerprint, so without this check a checkpoint would record data it never saw.
+
+        Raises:
+            DatasetChangedError: naming the files that changed and how to rebuild.
+        """
+        check = self.check_files()
+        if not check.ok:
+            raise DatasetChangedError(
+                f"dataset {str(self.root)!r}: the files changed since its card was written "
+                f"({', '.join(check.changed) if check.changed else 'one of ' + ', '.join(DATA_FILES)} no longer match "
+                f"fingerprint {self.fingerprint}), so the card no longer describes them; {rebuild_hint(self.root, self.card)}"
+            )
+        return self.fingerprint
 
     @property
     def sources(self) -> list[dict]:
@@ -147,12 +185,24 @@ class YieldDataset:
 
 
 def _fingerprint(folder: Path) -> str:
-    h = hashlib.sha256()
-    for name in ("cube.nc", "counties.csv", "yields.csv"):
-        with open(folder / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+    """A simulated dataset's fingerprint: the hash of its data files' bytes."""
+    return content_hashes(folder)[0]
+
+
+def rebuild_hint(root: Path, card: dict | None = None) -> str:
+    """How to rebuild the dataset at ``root``: the simulation's command, or the real build's (see docs/real-data.md)."""
+    for config in SIMULATION_CONFIGS:
+        if Path(root).absolute() == default_dataset_path(config).absolute():
+            flag = "" if config == "demo" else f" --config {config}"
+            return f"rebuild it with `python -m geoapp data build{flag} --force`"
+    if card is not None and card.get("simulated"):
+        config = (card.get("simulation_config") or {}).get("name", "demo")
+        flag = f" --config {config}" if config in SIMULATION_CONFIGS and config != "demo" else ""
+        return f"rebuild it with `python -m geoapp data build{flag} --out {root} --force`"
+    return (
+        f"rebuild it from your files with `python -m geoapp data build --manifest ... --yields ... --out {root} --force` "
+        "(see docs/real-data.md)"
+    )
 
 
 def card_basics(cube: xr.Dataset, counties: pd.DataFrame, yields: pd.DataFrame, tile_px: int) -> dict[str, object]:
@@ -176,8 +226,61 @@ def card_basics(cube: xr.Dataset, counties: pd.DataFrame, yields: pd.DataFrame, 
 
 
 def is_dataset_folder(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a folder holding a dataset card (so replacing it loses no other files)."""
+    """True when ``path`` is a folder holding a dataset card."""
     return Path(path).is_dir() and (Path(path) / CARD).is_file()
+
+
+def check_output_folder(out: str | os.PathLike[str], force: bool) -> bool:
+    """Decide, before any work, whether a dataset may be written at ``out``; True when it replaces one.
+
+    A new folder, or an empty one, is fine. A dataset folder (holding ``dataset.json`` and nothing
+    but what geoapp writes) is replaced only with ``force``. Anything else is refused whatever
+    ``force`` says, since replacing a folder deletes what is in it. Stale temporaries of ``out``
+    left by a killed build are removed (:func:`geoapp.fileio.remove_stale_temporaries`).
+
+    Raises:
+        OutputExistsError: ``out`` is a dataset folder and ``force`` is False.
+        InputError: ``out`` is a file, the current folder or one above it, a folder of other files,
+            or a dataset folder holding files geoapp did not write.
+        DataFileError: the folder ``out`` would be written in cannot be written.
+    """
+    out = Path(out)
+    where = repr(str(out))
+    here = Path.cwd().resolve()
+    resolved = out.resolve()
+    if resolved == here or resolved in here.parents:
+        raise InputError(
+            f"output folder {where} is the current folder (or a folder above it); a dataset is written as a new "
+            "folder that replaces the output whole: give a new folder, e.g. data/my_dataset"
+        )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {where} exists and is a file; expected a new folder for the dataset")
+    remove_stale_temporaries(out)
+    check_writable(out)
+    if not out.exists():
+        return False
+    entries = sorted(p.name for p in out.iterdir() if p.name not in _IGNORED_ENTRIES)
+    if not entries:
+        return False  # an empty folder: nothing to lose
+    if not is_dataset_folder(out):
+        raise InputError(
+            f"output folder {where} exists but holds no {CARD}, so it is not a geoapp dataset; geoapp will not "
+            f"replace a folder of other files ({_examples(entries)}): choose a new folder"
+        )
+    foreign = [name for name in entries if name not in DATASET_ENTRIES]
+    if foreign:
+        raise InputError(
+            f"dataset folder {where} also holds files geoapp did not write ({_examples(foreign)}); replacing it would "
+            "delete them: move them out first, or choose a new folder"
+        )
+    if not force:
+        raise OutputExistsError(f"output folder {where} already exists; pass force=True (--force) to replace the dataset in it")
+    return True
+
+
+def _examples(names: list[str], n: int = 5) -> str:
+    shown = ", ".join(repr(x) for x in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def _write_folder(target: Path, write) -> Path:
@@ -187,9 +290,14 @@ def _write_folder(target: Path, write) -> Path:
     return target
 
 
-def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str]) -> Path:
-    """Write a :class:`SimulatedDataset` as a dataset folder at ``out_dir`` (atomically)."""
+def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str], force: bool = True) -> Path:
+    """Write a :class:`SimulatedDataset` as a dataset folder at ``out_dir`` (atomically).
+
+    ``out_dir`` may be new, empty, or (with ``force``) a dataset folder to replace; see
+    :func:`check_output_folder` for what is refused.
+    """
     cfg = sim.config
+    check_output_folder(out_dir, force)
 
     def write(tmp: Path) -> None:
         save_cube(sim.cube, tmp / "cube.nc")
@@ -204,48 +312,76 @@ def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str]) -> Pa
             "simulation_config": asdict(cfg),
             **card_basics(sim.cube, sim.counties, sim.yields, cfg.tile_px),
         }
-        card["fingerprint"] = _fingerprint(tmp)
+        card["fingerprint"], card["file_sha256"] = content_hashes(tmp)
         (tmp / CARD).write_text(json.dumps(card, indent=1))
 
     return _write_folder(Path(out_dir), write)
 
 
 def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
-    """Open the dataset folder at ``path``.
+    """Open the dataset folder at ``path``, checking its card and tables (:mod:`geoapp.data.dataset_checks`).
+
+    The files are not hashed here (that is :meth:`YieldDataset.verify_fingerprint`, for training and
+    evaluation), so opening stays quick.
 
     Raises:
-        MissingDataError: if the folder does not exist (build it with ``python -m geoapp data build``).
-        DataFileError: if a file is missing or garbled.
+        MissingDataError: if the folder does not exist (the message says how to build it).
+        DataFileError: if a file is missing or garbled, or a value is not what the dataset format allows
+            (naming the file, the row and the column).
     """
     root = Path(path)
     if not root.is_dir():
-        raise MissingDataError(
-            f"dataset folder {str(root)!r} does not exist; build the default one with `python -m geoapp data build`"
+        raise MissingDataError(f"dataset folder {str(root)!r} does not exist; {_build_hint(root)}")
+    missing = [n for n in (CARD, *DATA_FILES) if not (root / n).exists()]
+    if CARD in missing:
+        raise DataFileError(
+            f"dataset {str(root)!r} lacks {missing!r}, so it is not a complete geoapp dataset; move the folder away "
+            f"and build it again ({_build_hint(root)})"
         )
-    missing = [n for n in (CARD, "cube.nc", "counties.csv", "yields.csv") if not (root / n).exists()]
-    if missing:
-        raise DataFileError(f"dataset {str(root)!r} lacks {missing!r}; rebuild it with `python -m geoapp data build`")
     try:
-        card = json.loads((root / CARD).read_text())
+        card = json.loads((root / CARD).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"dataset {str(root)!r} has a garbled or empty file: {CARD}: {exc}") from exc
+    validate_card(card, root / CARD)
+    if missing:
+        raise DataFileError(f"dataset {str(root)!r} lacks {missing!r}; {rebuild_hint(root, card)}")
+    try:
         counties = pd.read_csv(root / "counties.csv", dtype={"geoid": str})
         yields = pd.read_csv(root / "yields.csv", dtype={"geoid": str})
         truth_path = root / "truth.json"
-        truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.exists() else None
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataFileError(f"dataset {str(root)!r} has a garbled or empty file: {exc}") from exc
-    if not isinstance(card, dict):
-        raise DataFileError(f"{str(root / CARD)!r} is not a JSON object; rebuild the dataset")
     for col in ("geoid", "year", "yield", "labelled"):
         if col not in yields.columns:
             raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}")
     absent = [c for c in COUNTY_COLUMNS if c not in counties.columns]
     if absent:
         raise DataFileError(f"{str(root / 'counties.csv')!r} lacks column(s) {absent!r}; expected {list(COUNTY_COLUMNS)!r}")
-    if "tile_px" not in card:
-        raise DataFileError(f"{str(root / CARD)!r} lacks 'tile_px'")
-    yields["labelled"] = yields["labelled"].astype(bool)
+    if truth is not None and not isinstance(truth, dict):
+        raise DataFileError(f"{str(root / 'truth.json')!r} is not a JSON object; rebuild the dataset")
     cube = open_cube(root / "cube.nc")
+    try:
+        grid = cube_grid(cube)
+        counties = validate_counties(counties, root / "counties.csv", grid.shape)
+        years = [int(y) for y in cube["year"].values]
+        yields = validate_yields(yields, root / "yields.csv", counties["geoid"], years)
+    except BaseException:
+        cube.close()
+        raise
     return YieldDataset(root=root, card=card, cube=cube, counties=counties, yields=yields, truth=truth)
+
+
+def _build_hint(root: Path) -> str:
+    """How to build the dataset meant at ``root`` (the embedded one's command for its configuration)."""
+    for config in SIMULATION_CONFIGS:
+        if root.absolute() == default_dataset_path(config).absolute():
+            flag = "" if config == "demo" else f" --config {config}"
+            return f"build it with `python -m geoapp data build{flag}`"
+    return (
+        "build the embedded one with `python -m geoapp data build`, or one from your files (`python -m geoapp data "
+        "build --manifest ... --yields ... --out FOLDER`, see docs/real-data.md), and give its folder"
+    )
 
 
 def default_dataset_path(config: str = "demo") -> Path:
@@ -255,11 +391,18 @@ def default_dataset_path(config: str = "demo") -> Path:
     return data_dir() / f"corn_belt_sim_{config}"
 
 
-def build_default_dataset(config: str = "demo", progress: bool = True, out_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Simulate and save the embedded dataset for ``config``; returns its folder."""
+def build_default_dataset(
+    config: str = "demo", progress: bool = True, out_dir: str | os.PathLike[str] | None = None, force: bool = True
+) -> Path:
+    """Simulate and save the embedded dataset for ``config``; returns its folder.
+
+    The output folder is checked first (:func:`check_output_folder`), so a folder that cannot be
+    written or must not be replaced is refused before the simulation runs.
+    """
     target = Path(out_dir) if out_dir is not None else default_dataset_path(config)
+    check_output_folder(target, force)
     sim = simulate(config, progress=progress)
-    return save_simulated(sim, target)
+    return save_simulated(sim, target, force=force)
 
 
 def ensure_default_dataset(config: str = "demo", progress: bool = True) -> Path:

@@ -16,16 +16,18 @@ page takes it: ``dataset.json`` (the card, ``simulated: false``, with the source
 5. reads the Quick Stats yields (:func:`geoapp.data.nass.read_quickstats`) and keeps the rows of kept
    counties and cube years; every dropped row is counted by reason;
 6. writes the card with the sources (:mod:`geoapp.data.sources`: file, size, sha256, CRS, units,
-   scale/offset) and a fingerprint
-   of the content and the build settings (no paths or times in it, so a rebuild elsewhere matches).
+   scale/offset), a fingerprint of the content and the build settings (no paths or times in it, so a
+   rebuild elsewhere matches) and each written file's SHA-256 (``file_sha256``, so a file replaced
+   later is caught: :mod:`geoapp.data.fingerprint`).
 
-All of it is written under a temporary name and renamed (:func:`geoapp.fileio.atomic_folder`): a
-failed build leaves nothing behind.
+The output folder is checked before any work (:func:`geoapp.data.dataset.check_output_folder`: a
+folder of other files is never replaced, a dataset only with ``force``), and everything is written
+under a temporary name and renamed (:func:`geoapp.fileio.atomic_folder`): a failed build, a full
+disk included, leaves nothing behind and any previous dataset as it was.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -41,7 +43,8 @@ from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BAND
 from geoapp.data.counties import STATE_FIPS, load_counties
 from geoapp.data.cropland import IGBP_CROPLAND, county_anchors, county_crop_centres, parse_crop_codes
 from geoapp.data.cube import open_cube, save_cube
-from geoapp.data.dataset import CARD, card_basics, is_dataset_folder
+from geoapp.data.dataset import CARD, card_basics, check_output_folder
+from geoapp.data.fingerprint import content_hashes, real_fingerprint
 from geoapp.data.footprint import check_states_covered, covered_states, describe_area, manifest_footprint
 from geoapp.data.grid import Grid
 from geoapp.data.ingest import IngestReport, ingest_manifest, read_manifest
@@ -171,7 +174,8 @@ def build_real_dataset(
         resolution_km: grid pixel size in km (EPSG:5070).
         tile_px: anchor tile size in pixels.
         name: dataset name (default: the folder's name).
-        force: replace an existing dataset folder at ``out`` (never a folder without a dataset.json).
+        force: replace an existing dataset folder at ``out`` (never a folder without a dataset.json, nor one
+            holding files geoapp did not write).
         progress: progress bar over rasters (stderr).
         commodity: the Quick Stats commodity to read (default ``"SOYBEANS"``).
         data_item: its data item (default soybean yield in bu/acre; None: any BU / ACRE yield item).
@@ -181,13 +185,15 @@ def build_real_dataset(
 
     Raises:
         InputError: bad settings, a band with no raster, states the rasters do not cover, no crop pixel in
-            the land-cover map, yields that match no cube year or county, ``out`` exists without ``force``.
+            the land-cover map, yields that match no cube year or county, ``out`` exists without ``force``
+            (:class:`~geoapp.errors.OutputExistsError`) or is not a dataset folder geoapp may replace.
         CRSError: a raster without a CRS or outside the grid.
-        DataFileError: a missing or unreadable file.
+        DataFileError: a missing or unreadable file, an output folder that cannot be written.
+        DiskFullError: the device filled up while writing (nothing is left half-written).
     """
     manifest, yields_path, out = Path(manifest), Path(yields), Path(out)
     cropland_path = Path(cropland) if cropland is not None else None
-    _check_out(out, force)
+    check_output_folder(out, force)
     codes = parse_crop_codes(crop_codes)
     if not (isinstance(resolution_km, (int, float)) and math.isfinite(resolution_km) and resolution_km > 0):
         raise InputError(f"resolution_km must be a positive number of km, got {resolution_km!r}")
@@ -249,7 +255,7 @@ def build_real_dataset(
             "min_coverage": MIN_COVERAGE,
         }
         sources = source_entries(table, ingest, manifest, yields_path, cropland_path, nass, codes)
-        fingerprint = _fingerprint(settings, sources, cube, tmp)
+        fingerprint = real_fingerprint(settings, sources, cube, tmp)
         anchors = table_c["anchor_source"].value_counts().to_dict()
         card = {
             "name": name,
@@ -271,6 +277,7 @@ def build_real_dataset(
             "build_settings": settings,
             "sources": sources,
             "fingerprint": fingerprint,
+            "file_sha256": content_hashes(tmp)[1],
         }
         (tmp / CARD).write_text(json.dumps(card, indent=1))
 
@@ -299,21 +306,6 @@ def build_real_dataset(
 
 
 # ---- checks before any work ------------------------------------------------------------------
-
-
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse an existing ``out`` without ``force``, and any existing folder that is not a dataset."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise InputError(f"output {str(out)!r} exists and is a file; expected a new folder for the dataset")
-    if not force:
-        raise InputError(f"output folder {str(out)!r} already exists; pass force=True (--force) to replace the dataset in it")
-    if not is_dataset_folder(out):
-        raise InputError(
-            f"output folder {str(out)!r} exists but holds no {CARD}, so it is not a geoapp dataset; geoapp will not "
-            f"replace a folder of other files: choose a new folder"
-        )
 
 
 def _check_every_band(table: pd.DataFrame, manifest: Path) -> None:
@@ -421,7 +413,7 @@ def _yields_table(geoids: pd.Series, years: list[int], labels: pd.DataFrame) -> 
     return full.sort_values(["year", "geoid"]).reset_index(drop=True)
 
 
-# ---- the card: bands and fingerprint ------------------------------------------------------------
+# ---- the card: bands ---------------------------------------------------------------------------
 
 
 def _band_card(band: str, ingest: IngestReport) -> dict[str, object]:
@@ -432,23 +424,6 @@ def _band_card(band: str, ingest: IngestReport) -> dict[str, object]:
         "filled_slots": sum(s.filled for s in slots),
         "missing_slots": sum(not s.filled for s in slots),
     }
-
-
-def _fingerprint(settings: dict[str, object], sources: list[dict[str, object]], cube: xr.Dataset, folder: Path) -> str:
-    """Hash of the build settings, the input files' hashes, the cube's values and the two tables.
-
-    Paths enter as names relative to the manifest's folder and nothing records a time, so the same
-    files built with the same settings give the same fingerprint on any machine.
-    """
-    h = hashlib.sha256()
-    h.update(json.dumps({"settings": settings, "sources": sources}, sort_keys=True, default=str).encode())
-    for band in BANDS:
-        values = np.ascontiguousarray(cube[band].values, dtype=np.float32)
-        h.update(np.isnan(values).tobytes())
-        h.update(np.nan_to_num(values, nan=0.0).tobytes())
-    for name in ("counties.csv", "yields.csv"):
-        h.update((folder / name).read_bytes())
-    return h.hexdigest()[:16]
 
 
 # ---- formatting --------------------------------------------------------------------------------

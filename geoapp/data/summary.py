@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
-from geoapp.data.dataset import YieldDataset
+from geoapp.data.dataset import YieldDataset, rebuild_hint
 
 __all__ = ["dataset_summary", "format_summary"]
 
 
-def dataset_summary(ds: YieldDataset) -> dict[str, object]:
-    """Key facts of a dataset as a JSON-serialisable dict."""
+def dataset_summary(ds: YieldDataset, check_files: bool = False) -> dict[str, object]:
+    """Key facts of a dataset as a JSON-serialisable dict.
+
+    With ``check_files``, also ``files``: whether the data files still match the card's fingerprint
+    (:meth:`YieldDataset.check_files`; reads the files when they changed since the last check).
+    """
     grid = ds.grid
     lab = ds.labelled()
     per_year = lab.groupby("year")["yield"]
@@ -18,6 +22,7 @@ def dataset_summary(ds: YieldDataset) -> dict[str, object]:
         "simulated": ds.simulated,
         "path": str(ds.root),
         "fingerprint": ds.fingerprint,
+        **({"files": _files_line(ds)} if check_files else {}),
         "grid": {
             "crs": grid.crs,
             "resolution_km": grid.resolution_m / 1000.0,
@@ -37,6 +42,14 @@ def dataset_summary(ds: YieldDataset) -> dict[str, object]:
         out["noise_floor_rmse_bu_acre"] = round(float(ds.truth["noise_floor_rmse_bu"]), 3)
         out["scripted_years"] = ds.truth.get("scripted_years")
     return out
+
+
+def _files_line(ds: YieldDataset) -> str:
+    """``unchanged since the card was written``, or what changed and how to rebuild."""
+    check = ds.check_files()
+    if check.ok:
+        return check.describe()
+    return f"{check.describe()}: training and evaluation refuse it; {rebuild_hint(ds.root, ds.card)}"
 
 
 def format_summary(summary: dict[str, object]) -> str:

@@ -21,6 +21,7 @@ from geoapp.data.dataset import (
     load_dataset,
     save_simulated,
 )
+from geoapp.data.fingerprint import SIDECAR
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from tests.conftest import TINY
 
@@ -38,7 +39,7 @@ def copy_dataset(src: Path, dst: Path) -> Path:
 
 
 def test_folder_layout(tiny_dataset_path):
-    names = sorted(p.name for p in tiny_dataset_path.iterdir())
+    names = sorted(p.name for p in tiny_dataset_path.iterdir() if p.name != SIDECAR)  # the check cache may be there
     assert names == ["counties.csv", "cube.nc", "dataset.json", "truth.json", "yields.csv"]
     # no temporary folders beside it
     assert [p.name for p in tiny_dataset_path.parent.iterdir()] == [tiny_dataset_path.name]
@@ -152,17 +153,25 @@ def test_geoids_keep_leading_zeros(tiny_dataset_path, tmp_path):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(MissingDataError, match=r"dataset folder '.*absent' does not exist; build the default one with"):
+    with pytest.raises(MissingDataError, match=r"dataset folder '.*absent' does not exist; build the embedded one with"):
         load_dataset(tmp_path / "absent")
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path / "absent")
 
 
-@pytest.mark.parametrize("name", ["yields.csv", "counties.csv", "cube.nc", "dataset.json"])
+@pytest.mark.parametrize("name", ["yields.csv", "counties.csv", "cube.nc"])
 def test_folder_missing_a_file(tiny_dataset_path, tmp_path, name):
     copy = copy_dataset(tiny_dataset_path, tmp_path / "broken")
     (copy / name).unlink()
-    with pytest.raises(DataFileError, match=rf"lacks \['{name}'\]; rebuild it with"):
+    rebuild = r"rebuild it with `python -m geoapp data build --out .*broken --force`"
+    with pytest.raises(DataFileError, match=rf"lacks \['{name}'\]; {rebuild}"):
+        load_dataset(copy)
+
+
+def test_folder_missing_its_card(tiny_dataset_path, tmp_path):
+    copy = copy_dataset(tiny_dataset_path, tmp_path / "broken")
+    (copy / CARD).unlink()
+    with pytest.raises(DataFileError, match=r"lacks \['dataset.json'\], so it is not a complete geoapp dataset; move the folder"):
         load_dataset(copy)
 
 
@@ -223,9 +232,9 @@ def test_garbled_cube(tiny_dataset_path, tmp_path):
 def test_save_replaces_existing_dataset_atomically(tiny_sim, tmp_path):
     target = tmp_path / "ds"
     assert save_simulated(tiny_sim, target) == target
-    (target / "stale.txt").write_text("from the old dataset")
+    (target / "truth.json").write_text("{}")  # a file of the old dataset: replaced
     save_simulated(tiny_sim, target)
-    assert not (target / "stale.txt").exists()
+    assert json.loads((target / "truth.json").read_text())
     assert sorted(p.name for p in target.iterdir()) == ["counties.csv", "cube.nc", "dataset.json", "truth.json", "yields.csv"]
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]  # no .ds.tmp-* or .ds.old-* left
     d = load_dataset(target)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from geoapp.data.bands import BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
-from geoapp.data.cube import open_cube
+from geoapp.data.cube import empty_cube, open_cube, save_cube
 from geoapp.data.grid import Grid
 from geoapp.data.ingest import IngestReport, ingest_manifest, read_manifest
 from geoapp.errors import CRSError, DataFileError, InputError
@@ -397,11 +397,12 @@ def test_bad_rasters_raise_and_leave_no_file(tmp_path: Path, make, error: type[E
 
 def test_failure_keeps_the_previous_cube(tmp_path: Path) -> None:
     write_garbled(tmp_path / "bad.tif")
-    (tmp_path / "cube.nc").write_bytes(b"previous cube")
+    save_cube(empty_cube(iowa_grid(), [2016], "previous cube", simulated=False), tmp_path / "cube.nc")
+    before = (tmp_path / "cube.nc").read_bytes()
     manifest = write_manifest(tmp_path / "m.csv", [("ndvi", 2017, 7, "bad.tif")])
-    with pytest.raises(DataFileError):
+    with pytest.raises(DataFileError, match="bad.tif"):
         ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
-    assert (tmp_path / "cube.nc").read_bytes() == b"previous cube"
+    assert (tmp_path / "cube.nc").read_bytes() == before
     assert not list(tmp_path.glob(".cube.nc.tmp-*"))
 
 

@@ -11,6 +11,7 @@ any previous file as it was).
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -20,13 +21,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geoapp.data.bands import BAND_INFO, BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
-from geoapp.data.cube import PACKING, empty_cube, save_cube
+from geoapp.data.cube import PACKING, empty_cube, open_cube, save_cube
 from geoapp.data.grid import Grid
 from geoapp.data.ingest.manifest import opt_int, read_manifest, short_name
 from geoapp.data.ingest.report import IngestReport, SlotStatus
 from geoapp.data.ingest.reproject import reproject_raster
 from geoapp.data.study_area import study_area_grid
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, InputError
+from geoapp.fileio import check_writable, remove_stale_temporaries
 
 __all__ = ["PLAUSIBLE_RANGE", "UNIT_HINTS", "ingest_manifest"]
 
@@ -114,12 +116,18 @@ def ingest_manifest(
         An :class:`IngestReport`: every slot filled or missing, NaN fraction per raster, warnings.
 
     Raises:
-        InputError: a bad manifest, a raster left all-NaN over the grid, values the cube cannot store.
+        InputError: a bad manifest, a raster left all-NaN over the grid, values the cube cannot store; an
+            output that is a folder, or a resolution that is not a positive number (checked first).
         CRSError: a raster without a CRS, or one that does not overlap the grid.
-        DataFileError: a missing, unreadable or garbled raster (or manifest).
+        DataFileError: a missing, unreadable or garbled raster (or manifest); an output that exists but is
+            not a geoapp cube, or whose folder cannot be written (checked first).
+        DiskFullError: the device filled up while writing the cube (no partial file is left).
     """
     manifest_path = Path(manifest_path)
     out_path = Path(out_path)
+    _check_output(out_path)  # before any raster is read
+    if grid is None and not (isinstance(resolution_m, (int, float)) and math.isfinite(resolution_m) and resolution_m > 0):
+        raise InputError(f"the grid resolution must be a positive number of metres, got {resolution_m!r}")
     table = read_manifest(manifest_path)
     years = sorted({int(y) for y in table["year"].dropna()})
     if not years:
@@ -148,6 +156,27 @@ def ingest_manifest(
     save_cube(cube, out_path)
     slots = tuple(results.get(key, SlotStatus(*key, filled=False)) for key in _all_slots(years))
     return IngestReport(manifest_path, out_path, grid, tuple(years), slots, notes)
+
+
+def _check_output(out_path: Path) -> None:
+    """Refuse, before any work, an output that is a folder, a file geoapp did not write, or in a folder that cannot be written.
+
+    An existing cube (a NetCDF with the cube layout) is replaced; any other file is left alone.
+    Leftovers of a killed ingest of the same file are removed (:func:`geoapp.fileio.remove_stale_temporaries`).
+    """
+    where = repr(str(out_path))
+    if out_path.is_dir():
+        raise InputError(f"output {where} is a folder; give the cube file to write, e.g. {str(out_path / 'cube.nc')!r}")
+    if out_path.exists():
+        try:
+            open_cube(out_path).close()
+        except DataFileError:
+            raise DataFileError(
+                f"output {where} exists and is not a cube geoapp wrote; geoapp will not replace it: choose a new file "
+                "(an existing geoapp cube is replaced)"
+            ) from None
+    check_writable(out_path)
+    remove_stale_temporaries(out_path)
 
 
 def _all_slots(years: list[int]) -> Iterator[tuple[str, int | None, int | None]]:
