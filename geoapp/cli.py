@@ -63,7 +63,19 @@ def _data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _yield_range(text: str) -> tuple[float, float]:
+    """``LO,HI`` in bu/acre (argparse type of ``--plausible-yield``)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI in bu/acre such as 0,150; got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+        raise argparse.ArgumentTypeError(f"expected 0 <= LO < HI, both finite; got {text!r}")
+    return lo, hi
+
+
 def _data_build_real(args: argparse.Namespace) -> int:
+    from geoapp.data.nass import DEFAULT_COMMODITY, DEFAULT_DATA_ITEM
     from geoapp.data.real_dataset import build_real_dataset
 
     if not args.yields or not args.out:
@@ -80,6 +92,9 @@ def _data_build_real(args: argparse.Namespace) -> int:
         name=args.name,
         force=args.force,
         progress=not args.quiet,
+        commodity=args.commodity,
+        data_item=None if args.commodity.upper() != DEFAULT_COMMODITY else DEFAULT_DATA_ITEM,
+        plausible_range=args.plausible_yield,
     )
     print(report.summary())
     return 0
@@ -133,7 +148,7 @@ def _jobs(args: argparse.Namespace) -> int:
         for st in runner.list_jobs():
             metrics = st.get("metrics") or {}
             print(
-                f"{st.get('job_id')}  {st.get('state'):<10} {st.get('kind'):<8} {st.get('name')}  "
+                f"{st.get('job_id')}  {st.get('state') or '?':<10} {st.get('kind') or '?':<8} {st.get('name')}  "
                 f"epoch {metrics.get('epoch', 0)}/{st.get('epochs') or '?'}"
             )
     elif args.command == "show":
@@ -398,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution-km", type=_positive_km, default=4.0, help="real data: grid pixel size in km (default 4)")
     p.add_argument("--tile-px", type=_positive_int, default=16, help="real data: anchor tile size in pixels (default 16)")
     p.add_argument("--name", help="real data: dataset name (default: the folder's name)")
+    p.add_argument(
+        "--commodity", default="SOYBEANS", help="real data: the Quick Stats commodity to keep (default SOYBEANS; e.g. CORN)"
+    )
+    p.add_argument(
+        "--plausible-yield",
+        type=_yield_range,
+        default=None,
+        metavar="LO,HI",
+        help="real data: county yields accepted, bu/acre (default: the commodity's, e.g. 0,150 for soybeans)",
+    )
     p.set_defaults(func=_data_build)
 
     p = data.add_parser("info", help="print a dataset's summary")

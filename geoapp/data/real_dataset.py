@@ -161,6 +161,7 @@ def build_real_dataset(
     progress: bool = True,
     commodity: str = DEFAULT_COMMODITY,
     data_item: str | None = DEFAULT_DATA_ITEM,
+    plausible_range: tuple[float, float] | None = None,
 ) -> tuple[Path, BuildReport]:
     """Build a dataset folder at ``out`` from a raster manifest, a Quick Stats CSV and a land-cover map.
 
@@ -179,6 +180,9 @@ def build_real_dataset(
         progress: progress bar over rasters (stderr).
         commodity: the Quick Stats commodity to read (default ``"SOYBEANS"``).
         data_item: its data item (default soybean yield in bu/acre; None: any BU / ACRE yield item).
+        plausible_range: (low, high) county yields accepted, bu/acre; None: the commodity's default
+            (:data:`geoapp.data.nass.PLAUSIBLE_YIELD`). A yield outside it refuses the file (a unit or
+            parsing error is the likely cause).
 
     Returns:
         (the folder, a :class:`BuildReport`).
@@ -203,7 +207,7 @@ def build_real_dataset(
     table = read_manifest(manifest)
     _check_every_band(table, manifest)
     years = sorted({int(y) for y in table["year"].dropna()})
-    nass = read_quickstats(yields_path, commodity=commodity, data_item=data_item)
+    nass = read_quickstats(yields_path, commodity=commodity, data_item=data_item, plausible_range=plausible_range)
 
     area = manifest_footprint(table)
     if states is None:
@@ -253,6 +257,7 @@ def build_real_dataset(
             "commodity": commodity,
             "data_item": data_item,
             "min_coverage": MIN_COVERAGE,
+            **({"plausible_range": [float(v) for v in plausible_range]} if plausible_range is not None else {}),
         }
         sources = source_entries(table, ingest, manifest, yields_path, cropland_path, nass, codes)
         fingerprint = real_fingerprint(settings, sources, cube, tmp)

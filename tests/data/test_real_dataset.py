@@ -309,3 +309,20 @@ def test_cli_builds_a_real_dataset_and_prints_the_report(
     assert load_dataset(out).card["name"] == "ia_il"
     assert main(argv) == 2
     assert "already exists; pass force=True (--force)" in capsys.readouterr().err
+
+
+def test_cli_plausible_yield_range_refuses_yields_outside_it(
+    real_download, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "narrow"
+    argv = [
+        "data", "build", "--manifest", str(real_download["manifest"]), "--yields", str(real_download["yields"]),
+        "--out", str(out), "--states", "IA,IL", "--resolution-km", "8", "--tile-px", "8", "--quiet",
+    ]  # fmt: skip
+    assert main([*argv, "--plausible-yield", "0,10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "outside the plausible 0-10" in err, err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main([*argv, "--plausible-yield", "150,0"])
+    assert "expected 0 <= LO < HI" in capsys.readouterr().err
