@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from geoapp.analysis.result_cache import cached
 from geoapp.data.bands import FEATURE_GROUPS, MONTHS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
@@ -30,7 +31,10 @@ from geoapp.training.results import InvalidResultError, verify_dataset
 from geoapp.training.yield_data import YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import load_yield_model, predict_examples, rmse_r2
 
-__all__ = ["what_if_ablation", "retrain_ablation"]
+__all__ = ["what_if_ablation", "retrain_ablation", "ABLATION_VERSION"]
+
+ABLATION_VERSION = "1"
+"""Version of the kept ablation results (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise."""
 
 
 def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,13 +51,26 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
     Returns:
         (summary with columns group, rmse, delta_rmse, r2; per-county table with geoid, true,
         predicted, and ``<group>_change`` / ``<group>_abs_error_change`` columns).
+
+    Computed once per (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`).
     """
     card = read_card(folder)
     year = dataset_year(ds, year)
     if ds.labelled(year).empty:
         raise InputError(f"no labelled counties in {year} in dataset {ds.name!r}: there is nothing to measure the ablation on")
-    if card.get("kind") == "ridge":
-        return _ridge_ablation(folder, ds, year)
+
+    def compute() -> dict:
+        if card.get("kind") == "ridge":
+            summary, per_county = _ridge_ablation(folder, ds, year)
+        else:
+            summary, per_county = _deep_ablation(folder, ds, year)
+        return {"summary": summary, "per_county": per_county}
+
+    parts = cached("ablation", folder, ds, year, compute, version=ABLATION_VERSION)
+    return parts["summary"], parts["per_county"]
+
+
+def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     model, card = load_yield_model(folder, ds)
     norm = card["normalisation"]
     source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
@@ -114,8 +131,10 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
         table with columns group, rmse, delta_rmse, r2, checkpoint (the full model first, as
         ``none (all inputs)``).
     """
-    from geoapp.analysis.yield_predictions import yield_checkpoints
-    from geoapp.training.yield_trainer import evaluate_yield
+    from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
+
+    def test_scores(run: str | Path, ds: YieldDataset) -> dict:  # RMSE and R^2 on its test year, from the kept predictions
+        return predictions_for_year(run, ds, int(read_card(run)["years"]["test"]))[1]
 
     card = read_card(folder)
     train_cfg = card.get("train_config") or {}
@@ -129,10 +148,10 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
             runs.setdefault(group, other)
     if not runs:
         return None
-    base = evaluate_yield(folder, ds)
+    base = test_scores(folder, ds)
     rows = [{"group": "none (all inputs)", "rmse": base["rmse"], "delta_rmse": 0.0, "r2": base["r2"], "checkpoint": str(folder)}]
     for group in [g for g in FEATURE_GROUPS if g in runs]:
-        result = evaluate_yield(runs[group], ds)
+        result = test_scores(runs[group], ds)
         rows.append(
             {
                 "group": group,

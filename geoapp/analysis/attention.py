@@ -14,15 +14,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from geoapp.analysis.result_cache import cached
+from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import YieldModel
 from geoapp.training.yield_data import Examples, YieldTileSource
 
-__all__ = ["AttentionSummary", "attention_matrices", "summarise_attention", "without_global_query", "global_query_effect"]
+__all__ = [
+    "AttentionSummary",
+    "attention_matrices",
+    "attention_for_year",
+    "ATTENTION_VERSION",
+    "summarise_attention",
+    "without_global_query",
+    "global_query_effect",
+]
+
+ATTENTION_VERSION = "1"
+"""Version of the kept attention results (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise."""
 
 
 @dataclass(frozen=True)
@@ -105,3 +119,32 @@ def global_query_effect(model: YieldModel, source: YieldTileSource, ex: Examples
         "mean_abs_attention_change": float(np.abs(with_g - no_g).mean()),
         "rms_prediction_change_bu": float(np.sqrt(np.mean((pred_g - pred_0) ** 2))),
     }
+
+
+def attention_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tuple[np.ndarray, list[str], dict[str, float] | None]:
+    """Attention of every labelled county of ``year`` under a checkpoint, their geoids, and what G adds.
+
+    Returns the (layers, N, heads, T, T) attention (:func:`attention_matrices`), the N geoids in the
+    same order, and :func:`global_query_effect` (None for a model without G). Computed once per
+    (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`).
+
+    Raises:
+        InputError: ``year`` is not in the dataset or has no labelled counties; the checkpoint is not
+            a deep crop-yield model of this dataset.
+    """
+    from geoapp.training.yield_data import dataset_year
+    from geoapp.training.yield_trainer import load_yield_model
+
+    year = dataset_year(ds, year)
+
+    def compute() -> dict:
+        model, card = load_yield_model(folder, ds)
+        norm = card["normalisation"]
+        source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
+        ex = source.examples([year])
+        geoids = [str(g) for g in ds.counties["geoid"].to_numpy()[ex.county]]
+        att = attention_matrices(model, source, ex).astype(np.float32)
+        return {"attention": att, "geoids": geoids, "global_query": global_query_effect(model, source, ex)}
+
+    parts = cached("attention", folder, ds, year, compute, version=ATTENTION_VERSION)
+    return parts["attention"], list(parts["geoids"]), parts["global_query"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from geoapp.analysis.result_cache import cached
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError, InputError
 from geoapp.paths import checkpoint_dir
@@ -19,7 +20,10 @@ from geoapp.training.checkpoint import list_checkpoints
 from geoapp.training.yield_data import dataset_year
 from geoapp.training.yield_trainer import evaluate_yield
 
-__all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year"]
+__all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year", "PREDICTIONS_VERSION"]
+
+PREDICTIONS_VERSION = "1"
+"""Version of the kept predictions (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise."""
 
 
 def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[tuple[Path, dict]]:
@@ -38,19 +42,28 @@ def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tup
     The table has geoid, true, predicted, error = predicted - true (bu/acre); the summary RMSE, R^2,
     n, and the role of ``year`` for this checkpoint (``test``, ``validation`` or ``training``: only
     the test year is an honest score).
+
+    Computed once per (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`):
+    a later call, in this process or another, reads it unless the checkpoint or the dataset changed.
     """
-    result = evaluate_yield(folder, ds, year)
-    table = result["table"].copy()
-    table["error"] = table["predicted"] - table["true"]
-    summary = {
-        "model": result["model"],
-        "year": year,
-        "rmse": result["rmse"],
-        "r2": result["r2"],
-        "n": result["n"],
-        "role": _role(folder, year),
-    }
-    return table, summary
+    year = dataset_year(ds, year)
+
+    def compute() -> dict:
+        result = evaluate_yield(folder, ds, year)
+        table = result["table"].copy()
+        table["error"] = table["predicted"] - table["true"]
+        summary = {
+            "model": result["model"],
+            "year": year,
+            "rmse": float(result["rmse"]),
+            "r2": float(result["r2"]),
+            "n": int(result["n"]),
+            "role": _role(folder, year),
+        }
+        return {"table": table, "summary": summary}
+
+    parts = cached("predictions", folder, ds, year, compute, version=PREDICTIONS_VERSION)
+    return parts["table"], dict(parts["summary"])
 
 
 def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None) -> pd.DataFrame:
