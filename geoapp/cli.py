@@ -15,6 +15,7 @@ Groups:
     bench yield-sweep SEMI-HA vs S-HA variants (labels, loss weights, radii), one run each
     bench sampler     quadruplet sampling and tile gathering rates
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
+    bench app         the app in headless chromium: seconds per page and interaction vs. budget
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
 
 Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
@@ -372,6 +373,17 @@ def _bench_sampler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_app(args: argparse.Namespace) -> int:
+    from geoapp.bench.app import format_table, run_app_benchmark, write_markdown
+
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_app_benchmark(repeat=args.repeat, only=args.only, timeout_s=args.timeout, progress=progress)
+    print(format_table(result), end="")
+    if args.markdown:
+        write_markdown(result, args.markdown, note=args.note or "")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 _TRAIN_FORCE_HELP = "replace the run the run folder holds (its best/, last/, metrics); without it such a folder is refused"
 
@@ -519,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assets_install)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location}"
+        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location,app}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -562,6 +574,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the results table to this markdown file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_location)
+    p = bench.add_parser("app", help="the app in headless chromium: seconds per page visit and interaction against budget")
+    p.add_argument("--repeat", type=_positive_int, default=1, help="runs of the script (fresh servers each); the median is shown")
+    p.add_argument("--markdown", default=None, help="also write the table into this markdown file (its own section)")
+    p.add_argument("--note", default=None, help="with --markdown: a sentence to add below the table")
+    p.add_argument("--only", nargs="*", default=None, metavar="STEP", help="run only these steps (by name)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a step is reported as failed (default 120)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_bench_app)
     return parser
 
 
