@@ -3,7 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.county_map import county_map
-from geoapp.app_support.page import error_box, page_header, setup_page
+from geoapp.app_support.page import error_box, page_header, remember, setup_page
 from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select, no_labels_message
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
@@ -49,6 +49,6 @@ if ctx is not None:
             groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent
             group = st.selectbox("Map the per-county change for", groups, key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
-            county_map(
-                values, diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)"), key="ablation_map"
-            )
+            scale = diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)")
+            if clicked := county_map(values, scale, key="ablation_map", selected=st.session_state.get("sel_county")):
+                remember("county", clicked)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from geoapp.app_support.county_map import county_map
+from geoapp.app_support.county_map import county_map, county_select
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
 from geoapp.app_support.yield_views import (
     MAP_VIEWS,
@@ -45,7 +45,6 @@ if ctx is not None:
             clicked = county_map(values, scale, key="yield_map", selected=st.session_state.get("sel_county"))
         if clicked:
             remember("county", clicked)
-            st.session_state["w_county"] = clicked
         with right:
             if table is not None:
                 st.plotly_chart(
@@ -55,18 +54,8 @@ if ctx is not None:
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
                 with error_box():
                     model_comparison(ds, year)
-            geoids = ds.counties["geoid"].tolist()
-            current = st.session_state.get("sel_county")
-            geoid = st.selectbox(
-                "County (or click the map)",
-                geoids,
-                index=geoids.index(current) if current in geoids else None,
-                format_func=lambda g: f"{ds.county_label(g)} ({g})",
-                key="w_county",
-                placeholder="Click a county on the map",
-            )
+            geoid = county_select(ds)
             if geoid:
-                remember("county", geoid)
                 value = ds.year_yields(year).get(geoid)
                 pred = None if table is None else table.set_index("geoid")["predicted"].get(geoid)
                 c1, c2 = st.columns(2)

@@ -1,4 +1,12 @@
-"""A clickable county map in a page: folium choropleth through streamlit-folium, plus its legend."""
+"""A clickable county map in a page: folium choropleth through streamlit-folium, plus its legend.
+
+How a click comes back: ``st_folium`` keys its component by a hash of the map's JavaScript, so a map
+drawn with another county outlined is a *new* component that starts with no click. A click read
+from ``st_folium``'s return value after drawing would therefore outline the county one run late and
+lose every click made on a map whose outline had just changed. Instead the click is read *before*
+the map is drawn, from ``st.session_state[key]`` (which streamlit-folium's change callback sets to
+the component's value), consumed there, and the map is drawn with the clicked county outlined.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +14,68 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geoapp.app_support.loaders import cached_county_geojson
+from geoapp.app_support.loaders import cached_county_geojson, cached_state_outlines
+from geoapp.data.dataset import YieldDataset
 from geoapp.viz.colors import ColorScale
 from geoapp.viz.maps import county_choropleth
 
-__all__ = ["county_map"]
+__all__ = ["county_map", "county_select", "take_click"]
+
+
+def _geoid_of(value: object) -> str | None:
+    feature = (value or {}).get("last_active_drawing") if isinstance(value, dict) else None
+    geoid = ((feature or {}).get("properties") or {}).get("geoid")
+    return str(geoid) if geoid else None
+
+
+def take_click(key: str) -> str | None:
+    """The geoid of a county clicked on map ``key`` since the last run, or None; each click is reported once."""
+    geoid = _geoid_of(st.session_state.get(key))
+    if geoid is not None:
+        st.session_state[key] = None  # consumed: the next click sets it again
+    return geoid
 
 
 def county_map(values: pd.Series, scale: ColorScale, key: str, selected: str | None = None, height: int = 520) -> str | None:
-    """Draw counties coloured by ``values`` (indexed by geoid); return the geoid clicked last, if any.
+    """Draw counties coloured by ``values`` (indexed by geoid); return the geoid clicked since the last run, if any.
 
-    A click is reported once: the same click is not returned again on later reruns.
+    The map outlines the clicked county, or else ``selected``. A click is reported once.
     """
-    m = county_choropleth(cached_county_geojson(), values, scale, value_label=scale.label, selected=selected, height=height)
-    out = st_folium(m, key=key, height=height, use_container_width=True, returned_objects=["last_active_drawing"])
+    clicked = take_click(key)
+    m = county_choropleth(
+        cached_county_geojson(),
+        values,
+        scale,
+        value_label=scale.label,
+        selected=clicked or selected,
+        height=height,
+        states=cached_state_outlines(),
+    )
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=["last_active_drawing"])
     st.html(scale.legend_html())
-    feature = (out or {}).get("last_active_drawing") or {}
-    geoid = (feature.get("properties") or {}).get("geoid")
-    seen_key = f"_seen_click_{key}"
-    if geoid and st.session_state.get(seen_key) != geoid:
-        st.session_state[seen_key] = geoid
-        return str(geoid)
-    return None
+    return clicked
+
+
+def _remember_picked_county() -> None:
+    st.session_state["sel_county"] = st.session_state.get("w_county")
+
+
+def county_select(ds: YieldDataset, label: str = "County (or click the map)") -> str | None:
+    """A selectbox of ``ds``'s counties that shows and sets the selected county (``sel_county``).
+
+    The widget is seeded from ``sel_county`` on every run (a map click or another page may have
+    changed it) and a pick is stored back through its change callback, so the map drawn earlier in
+    the next run already outlines it.
+    """
+    geoids = ds.counties["geoid"].tolist()
+    current = st.session_state.get("sel_county")
+    st.session_state["w_county"] = current if current in geoids else None
+    return st.selectbox(
+        label,
+        geoids,
+        index=None,
+        format_func=lambda g: f"{ds.county_label(g)} ({g})",
+        key="w_county",
+        placeholder="Click a county on the map",
+        on_change=_remember_picked_county,
+    )

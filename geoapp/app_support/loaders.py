@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from geoapp.app_support.broken import Broken, reason_of
-from geoapp.data.counties import simplified_geojson_path
+from geoapp.data.counties import simplified_geojson_path, state_outlines_geojson_path
 from geoapp.data.dataset import CARD, YieldDataset, default_dataset_path, ensure_default_dataset, list_datasets, load_dataset
 from geoapp.errors import GeoappError
 from geoapp.paths import data_dir, static_dir
@@ -19,6 +19,7 @@ __all__ = [
     "dataset_label",
     "open_datasets",
     "cached_county_geojson",
+    "cached_state_outlines",
     "available_datasets",
     "ensure_assets",
 ]
@@ -74,6 +75,12 @@ def open_datasets(paths: list[str]) -> tuple[dict[str, YieldDataset], list[Broke
 def cached_county_geojson() -> dict:
     """Simplified county polygons (GeoJSON dict, EPSG:4326) for choropleths."""
     return load_geojson(simplified_geojson_path())
+
+
+@st.cache_data(show_spinner=False)
+def cached_state_outlines() -> dict:
+    """Simplified state outlines with label points (GeoJSON dict, EPSG:4326), drawn over every county map."""
+    return load_geojson(state_outlines_geojson_path())
 
 
 def available_datasets() -> list[str]:

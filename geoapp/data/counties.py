@@ -25,6 +25,7 @@ __all__ = [
     "load_counties",
     "simplified_counties",
     "simplified_geojson_path",
+    "state_outlines_geojson_path",
 ]
 
 STATE_FIPS: dict[str, str] = {
@@ -45,6 +46,9 @@ DEFAULT_STATES: tuple[str, ...] = ("IL", "IN", "IA", "KS", "MI", "MN", "MO", "NE
 
 SIMPLIFY_TOLERANCE_DEG = 0.01
 """Coverage-simplification tolerance for display polygons, in degrees (about 1 km)."""
+
+STATE_OUTLINE_TOLERANCE_DEG = 0.02
+"""Simplification tolerance of the state borders drawn over county maps, in degrees (about 2 km)."""
 
 
 def _shapefile() -> Path:
@@ -127,6 +131,39 @@ def simplified_geojson_path(states: list[str] | tuple[str, ...] | None = None) -
         for feat in features["features"]:
             feat["id"] = feat["properties"]["geoid"]
         atomic_write_text(path, json.dumps(features, separators=(",", ":")))
+    return path
+
+
+def state_outlines_geojson_path(
+    states: list[str] | tuple[str, ...] | None = None, tolerance_deg: float = STATE_OUTLINE_TOLERANCE_DEG
+) -> Path:
+    """Path of a cached GeoJSON of state outlines (built on first call), for borders and labels on county maps.
+
+    The county polygons of ``states`` (default: :data:`DEFAULT_STATES`) dissolved by state, simplified
+    with ``tolerance_deg`` (neighbouring states keep a shared border) and rounded to 3 decimals. Each
+    feature has ``id`` = postal code and properties ``state`` (postal code) and ``label_lat`` /
+    ``label_lon`` (a representative point inside the state, degrees, for its label).
+    """
+    wanted = _normalise_states(states)
+    key = "-".join(sorted(wanted)) if wanted != DEFAULT_STATES else "default"
+    path = data_dir() / "cache" / f"states_{key}_{tolerance_deg:g}.geojson"
+    if not path.exists():
+        dissolved = load_counties(wanted).dissolve(by="state", as_index=False)[["state", "geometry"]]
+        simple = shapely.coverage_simplify(dissolved.geometry.values, tolerance=tolerance_deg)
+        simple = shapely.set_precision(simple, 1e-3, mode="pointwise")
+        label = shapely.point_on_surface(dissolved.geometry.values)
+        features = []
+        for state, geom, point in zip(dissolved["state"], simple, label, strict=True):
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": state,
+                    "properties": {"state": state, "label_lat": round(point.y, 3), "label_lon": round(point.x, 3)},
+                    "geometry": json.loads(shapely.to_geojson(geom)),
+                }
+            )
+        collection = {"type": "FeatureCollection", "features": features}
+        atomic_write_text(path, json.dumps(collection, separators=(",", ":")))
     return path
 
 

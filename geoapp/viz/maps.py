@@ -1,7 +1,8 @@
 """Folium maps that render offline: Leaflet from the app's static folder, no tile server needed.
 
 :func:`county_choropleth` draws counties coloured by a value, with a tooltip per county and the
-county's ``geoid`` in each feature's properties (so a click can be mapped back to a county).
+county's ``geoid`` in each feature's properties (so a click can be mapped back to a county), and
+over them, when given, the state borders and each state's postal code (:func:`add_state_outlines`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ import pandas as pd
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
 from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
 
-__all__ = ["OfflineMap", "county_choropleth", "load_geojson"]
+__all__ = ["OfflineMap", "add_state_outlines", "county_choropleth", "load_geojson"]
 
 _CORN_BELT_CENTER = (41.5, -92.0)  # lat, lon
+STATE_BORDER_COLOR = "#222222"
+_STATE_LABEL_CSS = (
+    "font: 600 12px/14px sans-serif; color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; "
+    "text-align: center; width: 30px; margin-left: -15px; margin-top: -7px"
+)
 
 
 class OfflineMap(folium.Map):
@@ -46,6 +52,7 @@ def county_choropleth(
     tiles: str | None = None,
     selected: str | None = None,
     height: int = 520,
+    states: dict | None = None,
 ) -> OfflineMap:
     """A county map coloured by ``values``.
 
@@ -57,6 +64,8 @@ def county_choropleth(
         tiles: folium tiles name, or None for no basemap (offline).
         selected: geoid to outline.
         height: map height in pixels.
+        states: state outlines (e.g. :func:`geoapp.data.counties.state_outlines_geojson_path`) to draw
+            as borders and labels above the counties, or None for none.
     """
     gj = copy.deepcopy(geojson)
     geoids = [f["properties"]["geoid"] for f in gj["features"]]
@@ -87,8 +96,35 @@ def county_choropleth(
             fields=["name", "state", "geoid", "display"], aliases=["County", "State", "GEOID", value_label]
         ),
     ).add_to(m)
+    if states is not None:
+        add_state_outlines(m, states)
     m.fit_bounds(_bounds(gj))
     return m
+
+
+def add_state_outlines(m: folium.Map, states: dict) -> None:
+    """Draw state borders (a thin dark line, no fill) and each state's postal code on ``m``.
+
+    Neither takes clicks or hover: a click goes through to the county below. ``states`` is a
+    FeatureCollection whose features carry ``properties.state`` (postal code) and ``label_lat`` /
+    ``label_lon`` (where the label goes, degrees), as
+    :func:`geoapp.data.counties.state_outlines_geojson_path` writes.
+    """
+    folium.GeoJson(
+        states,
+        name="State borders",
+        style_function=lambda _: {"color": STATE_BORDER_COLOR, "weight": 1.4, "fill": False, "opacity": 0.9},
+        interactive=False,
+        control=False,
+    ).add_to(m)
+    for feat in states["features"]:
+        p = feat["properties"]
+        folium.Marker(
+            (p["label_lat"], p["label_lon"]),
+            icon=folium.DivIcon(html=f'<div style="{_STATE_LABEL_CSS}">{p["state"]}</div>', icon_size=(0, 0)),
+            interactive=False,
+            keyboard=False,
+        ).add_to(m)
 
 
 def _bounds(geojson: dict) -> list[list[float]]:

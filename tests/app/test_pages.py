@@ -1,7 +1,7 @@
 """Every page under streamlit.testing.AppTest, on the tiny simulated dataset.
 
-st_folium is a custom component that AppTest cannot run; tests replace it with a stub that returns
-what the browser would send after a click.
+st_folium is a custom component that AppTest cannot run; tests replace it with a stand-in that
+behaves as it does in a browser (tests/app/clicks.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import geoapp.app_support.county_map as county_map
 from geoapp.paths import REPO_ROOT
+from tests.app.clicks import county_clicks, outlined
 
 TIMEOUT = 60
 
@@ -25,15 +25,8 @@ def _run(path: str, **state) -> AppTest:
 
 
 def _click(monkeypatch, geoid: str | None) -> list:
-    """Make st_folium report a click on ``geoid``; returns the list of maps it was asked to draw."""
-    drawn = []
-
-    def fake_st_folium(m, key=None, **kwargs):
-        drawn.append(m)
-        return {"last_active_drawing": {"properties": {"geoid": geoid}} if geoid else None}
-
-    monkeypatch.setattr(county_map, "st_folium", fake_st_folium)
-    return drawn
+    """Make the county map report a click on ``geoid`` once drawn; returns the list of maps it was asked to draw."""
+    return county_clicks(monkeypatch, *([geoid] if geoid else [])).drawn
 
 
 def test_home_shows_dataset_and_simulated_label(app_env):
@@ -174,3 +167,32 @@ def test_feature_ablation_page_bars_and_map(tiny_checkpoint, monkeypatch):
     at.selectbox(key="abl_group").select("PPT").run()
     assert not at.exception and not at.error
     assert len(drawn) >= 2
+
+
+def test_five_consecutive_county_clicks_all_take_effect(app_env, monkeypatch):
+    counties = ["19153", "17031", "19013", "17019", "19169"]  # Polk IA, Cook IL, Black Hawk IA, Champaign IL, Story IA
+    clicks = county_clicks(monkeypatch, *counties)
+    at = _run("pages/yield_map.py")
+    assert not at.exception and not at.error
+    # one map before the first click, then one per click, each outlining the county just clicked
+    assert [outlined(m) for m in clicks.drawn] == [[]] + [[g] for g in counties]
+    assert at.session_state["sel_county"] == counties[-1]
+    assert at.selectbox(key="w_county").value == counties[-1]
+    assert at.metric[0].label == "Story, IA, 2016"
+
+
+def test_picking_a_county_in_the_box_outlines_it_on_the_map(app_env, monkeypatch):
+    clicks = county_clicks(monkeypatch, "19153")
+    at = _run("pages/yield_map.py")
+    at.selectbox(key="w_county").select("17031").run()
+    assert not at.exception and not at.error
+    assert outlined(clicks.drawn[-1]) == ["17031"]
+    assert at.session_state["sel_county"] == "17031"
+
+
+def test_county_map_shows_state_borders_and_labels(app_env, monkeypatch):
+    drawn = _click(monkeypatch, None)
+    _run("pages/yield_map.py")
+    html = drawn[-1].get_root().render()
+    assert '"state": "IA"' in html and '"interactive": false' in html  # borders take no clicks
+    assert "\\u003eIA\\u003c/div" in html and "\\u003eIL\\u003c/div" in html  # the postal codes as labels
