@@ -10,6 +10,7 @@ Groups:
     train location contrastive pretraining of the location encoder (Blue Marble patches)
     jobs list|show|cancel|resume   training jobs (the Training page's, from a shell)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
+    warm          compute ahead the results the pages show (predictions, attention, ablation, gallery embeddings)
     bench data    time the demo build and measure its peak memory
     bench yield       RMSE, R^2, noise floor, speeds of the crop-yield checkpoints
     bench yield-sweep SEMI-HA vs S-HA variants (labels, loss weights, radii), one run each
@@ -17,6 +18,7 @@ Groups:
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench app         the app in headless chromium: seconds per page and interaction vs. budget
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
+    bench cache       cold compute vs. warm load seconds of each result kept on disk
 
 Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
 do>``, on stderr and exits non-zero (2: a problem with the input, a file or the machine that you can
@@ -384,6 +386,37 @@ def _bench_app(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- warm -------------------------------------------------------------------------------------
+def _warm(args: argparse.Namespace) -> int:
+    from geoapp.analysis.warm import warm
+
+    report = warm(args.dataset, all_years=args.all_years, galleries=not args.no_galleries, progress=not args.quiet)
+    by_kind: dict[str, list[tuple[str, str, str, float]]] = {}
+    for row in report.rows:
+        by_kind.setdefault(row[0], []).append(row)
+    for kind, rows in by_kind.items():
+        computed = [r for r in rows if r[2] == "computed"]
+        fresh = sum(1 for r in rows if r[2] == "fresh")
+        seconds = sum(r[3] for r in computed)
+        print(f"{kind}: {len(computed)} computed in {seconds:.1f} s, {fresh} already fresh")
+        if args.verbose:
+            for _, label, _, s in computed:
+                print(f"  {label}: {s:.1f} s")
+    for kind, label, status, _ in report.rows:
+        if status.startswith("failed"):
+            print(f"{kind} {label}: {status}", file=sys.stderr)
+    print(f"warm: {report.computed} computed, {report.failed} failed, {report.seconds:.1f} s in all")
+    return 1 if report.failed else 0
+
+
+def _bench_cache(args: argparse.Namespace) -> int:
+    from geoapp.bench.cache import format_table, run_cache_benchmark
+
+    rows = run_cache_benchmark(args.dataset, all_galleries=args.all_galleries)
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows), end="\n" if args.json else "")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 _TRAIN_FORCE_HELP = "replace the run the run folder holds (its best/, last/, metrics); without it such a folder is refused"
 
@@ -396,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="On failure a command prints one line, 'error: ...', and exits non-zero; see docs/errors.md.",
     )
     parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,bench}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,warm,bench}")
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest,fetch-nass}"
@@ -530,8 +563,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = assets.add_parser("install", help="copy Leaflet into static/ and cache the county GeoJSON")
     p.set_defaults(func=_assets_install)
 
+    p = groups.add_parser("warm", help="compute ahead what the pages show, so they answer at once (skips what is fresh)")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded one)")
+    p.add_argument(
+        "--all-years", action="store_true", help="attention and ablation on every labelled year, not only the test years"
+    )
+    p.add_argument("--no-galleries", action="store_true", help="skip the location encoders' gallery embeddings")
+    p.add_argument("--verbose", action="store_true", help="list each result computed with its time")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_warm)
+
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location,app}"
+        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location,app,cache}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -574,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the results table to this markdown file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_location)
+    p = bench.add_parser("cache", help="cold compute vs. warm load seconds of each result kept on disk")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded one)")
+    p.add_argument("--all-galleries", action="store_true", help="every encoder over both galleries (GeoCLIP's take ~30 s each)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_cache)
     p = bench.add_parser("app", help="the app in headless chromium: seconds per page visit and interaction against budget")
     p.add_argument("--repeat", type=_positive_int, default=1, help="runs of the script (fresh servers each); the median is shown")
     p.add_argument("--markdown", default=None, help="also write the table into this markdown file (its own section)")

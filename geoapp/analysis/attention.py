@@ -100,17 +100,20 @@ def without_global_query(model: YieldModel) -> Iterator[YieldModel]:
 
 
 @torch.no_grad()
-def global_query_effect(model: YieldModel, source: YieldTileSource, ex: Examples) -> dict[str, float] | None:
+def global_query_effect(
+    model: YieldModel, source: YieldTileSource, ex: Examples, attention: np.ndarray | None = None
+) -> dict[str, float] | None:
     """What G adds: attention and prediction changes when G is set to 0.
 
     Returns the mean |change| of the attention weights and the RMS change of the predictions
-    (bu/acre), or None for a model without G (SEMI-SA).
+    (bu/acre), or None for a model without G (SEMI-SA). ``attention``, when given, is
+    :func:`attention_matrices` of the same model and examples (it is then not computed again).
     """
     if not any(isinstance(getattr(m, "global_query", None), torch.nn.Parameter) for m in model.modules()):
         return None
     from geoapp.training.yield_trainer import predict_examples
 
-    with_g = attention_matrices(model, source, ex)
+    with_g = attention if attention is not None else attention_matrices(model, source, ex)
     pred_g = predict_examples(model, source, ex, torch.device("cpu"))
     with without_global_query(model):
         no_g = attention_matrices(model, source, ex)
@@ -143,8 +146,9 @@ def attention_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tuple
         source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
         ex = source.examples([year])
         geoids = [str(g) for g in ds.counties["geoid"].to_numpy()[ex.county]]
-        att = attention_matrices(model, source, ex).astype(np.float32)
-        return {"attention": att, "geoids": geoids, "global_query": global_query_effect(model, source, ex)}
+        att = attention_matrices(model, source, ex)
+        effect = global_query_effect(model, source, ex, attention=att)
+        return {"attention": att.astype(np.float32), "geoids": geoids, "global_query": effect}
 
     parts = cached("attention", folder, ds, year, compute, version=ATTENTION_VERSION)
     return parts["attention"], list(parts["geoids"]), parts["global_query"]

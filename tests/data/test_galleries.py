@@ -131,3 +131,15 @@ def test_cache_rejects_bad_encoder_output(tmp_path, small_gallery):
     with pytest.raises(InputError, match="zero or non-finite"):
         cache.get(small_gallery, lambda lat, lon: torch.zeros(len(lat), 3), "x", progress=False)
     assert not list(tmp_path.glob("*.safetensors"))  # nothing half-written
+
+
+def test_fresh_reads_only_the_header_and_follows_the_inputs(tmp_path, small_gallery):
+    enc = CountingEncoder()
+    cache = GalleryEmbeddingCache(tmp_path)
+    assert not cache.fresh(small_gallery, "v1")
+    cache.get(small_gallery, enc, "v1", progress=False)
+    assert cache.fresh(small_gallery, "v1")
+    assert not cache.fresh(small_gallery, "v2")  # another encoder
+    assert not cache.fresh(Gallery("toy", small_gallery.coords[:500]), "v1")  # other points, same name
+    cache.path_for(small_gallery, "v1").write_bytes(b"garbage")
+    assert not cache.fresh(small_gallery, "v1")
