@@ -5,10 +5,12 @@ import streamlit as st
 from geoapp.analysis.attention import summarise_attention
 from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.app_support.yield_views import (
+    attention_choice,
     cached_attention,
     checkpoint_select,
     critical_months_caption,
     no_labels_message,
+    scope_select,
     true_critical_months,
 )
 from geoapp.viz.charts import attention_heatmap, attention_received
@@ -31,29 +33,19 @@ if ctx is not None:
         att, geoids, g_effect = cached_attention(str(checkpoint), str(ds.root), year)
         layers, _, heads = att.shape[:3]
         c1, c2, c3 = st.columns(3)
-        scope = c1.selectbox(
-            "Counties",
-            ["all (mean)", *geoids],
-            format_func=lambda g: g if g.startswith("all") else f"{ds.county_label(g)} ({g})",
-            key="att_scope",
-        )
+        county = scope_select(ds, geoids, c1)
         layer = c2.selectbox("Layer", list(range(layers)), format_func=lambda i: f"layer {i + 1}", key="att_layer")
         head = c3.selectbox(
             "Head", ["mean", *range(heads)], format_func=lambda h: h if h == "mean" else f"head {h + 1}", key="att_head"
         )
-        summary = summarise_attention(att, None if scope.startswith("all") else geoids.index(scope))
-        matrix = summary.per_head[layer].mean(axis=0) if head == "mean" else summary.per_head[layer, head]
+        summary = summarise_attention(att, None if county is None else geoids.index(county))
+        matrix, received, which = attention_choice(summary.per_head, layer, head)
+        where = "all labelled counties" if county is None else ds.county_label(county)
         left, right = st.columns(2)
-        where = "all labelled counties" if scope.startswith("all") else ds.county_label(scope)
-        left.plotly_chart(
-            attention_heatmap(
-                matrix, f"Attention S, layer {layer + 1}, {head if head == 'mean' else f'head {head + 1}'}: {where}"
-            ),
-            width="stretch",
-        )
-        truth = true_critical_months(ds)
+        left.plotly_chart(attention_heatmap(matrix, f"Attention S, {which}<br>{where}"), width="stretch")
         right.plotly_chart(
-            attention_received(summary.received, truth, f"Attention each month receives ({where})"), width="stretch"
+            attention_received(received, true_critical_months(ds), f"Attention each month receives, {which}<br>{where}"),
+            width="stretch",
         )
         st.caption(critical_months_caption(ds))
         if g_effect is not None:

@@ -13,7 +13,9 @@ from geoapp.app_support.location import (
     cached_gallery,
     cached_raster_index,
     encoder_choices,
+    reference_preset_select,
     show_broken_encoders,
+    take_map_click,
     warm_gallery,
 )
 from geoapp.app_support.page import error_box, setup_page
@@ -32,16 +34,8 @@ with error_box():
     encoders = encoder_choices()
     encoder_name = c1.selectbox("Encoder", list(encoders), format_func=encoders.get, key="sim_encoder")
     gallery_name = c2.selectbox("Gallery", list(GALLERIES), format_func=GALLERIES.get, key="sim_gallery")
-    preset = c3.selectbox("Reference preset", ["(clicked point)", *PRESETS], index=1, key="sim_preset")
-    if preset != "(clicked point)" and st.session_state.get("_sim_last_preset") != preset:
-        st.session_state["sim_ref"] = PRESETS[preset]
-    st.session_state["_sim_last_preset"] = preset
-    # A click reaches this rerun through the map's session state, before the map is drawn again.
-    clicked = (st.session_state.get("sim_map") or {}).get("last_clicked")
-    if clicked and (clicked["lat"], clicked["lng"]) != st.session_state.get("_sim_last_click"):
-        st.session_state["_sim_last_click"] = (clicked["lat"], clicked["lng"])
-        st.session_state["sim_ref"] = (float(clicked["lat"]), (float(clicked["lng"]) + 180.0) % 360.0 - 180.0)
-    ref = st.session_state.setdefault("sim_ref", PRESETS["Hong Kong"])
+    ref = take_map_click("sim_map") or st.session_state.setdefault("sim_ref", PRESETS["Hong Kong"])
+    reference_preset_select(c3)
 
     warm_gallery(encoder_name, gallery_name)
     encoder, gallery, raster = cached_encoder(encoder_name), cached_gallery(gallery_name), cached_raster_index(gallery_name)

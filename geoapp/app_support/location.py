@@ -29,6 +29,9 @@ __all__ = [
     "cached_raster_index",
     "cached_basemap_url",
     "warm_gallery",
+    "CLICKED",
+    "take_map_click",
+    "reference_preset_select",
 ]
 
 ENCODERS = {
@@ -102,3 +105,51 @@ def warm_gallery(encoder_name: str, gallery_name: str) -> None:
     """Compute (or load) the gallery embeddings with a spinner, so the first click is not the slow one."""
     with st.spinner("Embedding the 100K gallery (once per encoder; cached on disk)…"):
         gallery_embeddings(cached_encoder(encoder_name), cached_gallery(gallery_name))
+
+
+CLICKED = "clicked"
+"""The preset box's entry for a reference set by a click on the map."""
+
+
+def take_map_click(key: str) -> tuple[float, float] | None:
+    """A click on the similarity map ``key`` since the last run, as the new reference (lat, lon), or None.
+
+    streamlit-folium's change callback stores the map's value in ``st.session_state[key]``; it is read
+    before the map is drawn again and consumed, so each click counts once. The click becomes the
+    reference (``sim_ref``, longitude wrapped into [-180, 180)) and the preset box shows it.
+    """
+    clicked = (st.session_state.get(key) or {}).get("last_clicked")
+    if not clicked:
+        return None
+    st.session_state[key] = None
+    ref = (float(clicked["lat"]), (float(clicked["lng"]) + 180.0) % 360.0 - 180.0)
+    st.session_state["sim_ref"] = ref
+    st.session_state["_sim_preset"] = CLICKED
+    return ref
+
+
+def _apply_preset() -> None:
+    preset = st.session_state.get("sim_preset")
+    st.session_state["_sim_preset"] = preset
+    if preset in PRESETS:
+        st.session_state["sim_ref"] = PRESETS[preset]
+
+
+def reference_preset_select(container=st) -> str:
+    """The reference preset box: the poster's places, or "clicked point (lat, lon)" after a click on the map.
+
+    Its value is kept apart from the widget (``_sim_preset``) and seeded on every run, so it keeps
+    naming the current reference when the user leaves the page and comes back. Picking a preset moves
+    the reference there.
+    """
+    st.session_state["sim_preset"] = st.session_state.setdefault("_sim_preset", "Hong Kong")
+    ref = st.session_state.get("sim_ref")
+
+    def label(option: str) -> str:
+        if option != CLICKED:
+            return option
+        return f"clicked point ({ref[0]:.2f}, {ref[1]:.2f})" if ref else "clicked point (click the map)"
+
+    return container.selectbox(
+        "Reference preset", [CLICKED, *PRESETS], format_func=label, key="sim_preset", on_change=_apply_preset
+    )

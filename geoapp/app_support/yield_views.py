@@ -28,6 +28,8 @@ __all__ = [
     "cached_retrain_ablation",
     "map_layer",
     "true_critical_months",
+    "attention_choice",
+    "scope_select",
     "critical_months_caption",
     "anchor_note",
 ]
@@ -38,28 +40,42 @@ MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 _PREFERENCE = ("semi-ha", "s-ha", "semi-sa", "ridge")
 
 
+def _shipped(folder: Path) -> bool:
+    """Whether a checkpoint folder is one the repository ships (under ``<checkpoints>/yield``, not ``user/``)."""
+    return folder.is_relative_to(checkpoint_dir() / "yield")
+
+
 def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
-    """Index (into [none, *found]) of the checkpoint to show first: one tested on ``year``, SEMI-HA first."""
+    """Index (into [none, *found]) of the checkpoint to show first.
+
+    One tested on ``year`` first, then a shipped one (not one trained from the Training page), then
+    by model (SEMI-HA first), then in folder order.
+    """
     if not found:
         return 0
 
-    def rank(item: tuple[int, tuple[Path, dict]]) -> tuple[int, int, int]:
-        i, (_, card) = item
+    def rank(item: tuple[int, tuple[Path, dict]]) -> tuple[int, int, int, int]:
+        i, (folder, card) = item
         tested_here = int(card["years"]["test"]) == year  # cards are checked (app_support.checkpoints.card_problem)
         model = _PREFERENCE.index(card["model"]) if card["model"] in _PREFERENCE else len(_PREFERENCE)
-        return (0 if tested_here else 1, model, i)
+        return (0 if tested_here else 1, 0 if _shipped(folder) else 1, model, i)
 
     return 1 + min(enumerate(found), key=rank)[0]
+
+
+def _remember_picked_checkpoint() -> None:
+    remember("checkpoint", st.session_state.get("w_checkpoint"))
 
 
 def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str | None = None) -> Path | None:
     """Sidebar selector of the crop-yield checkpoints trained on ``ds``; None means "true yields only".
 
-    Only checkpoints whose card records ``ds``'s data fingerprint are offered. The first choice,
-    until the user picks one, is a checkpoint whose test year is ``year``. When none was trained on
-    ``ds`` an info box says how to train one; when the user picked none, ``pick_hint`` (if given)
-    is shown. Checkpoints whose card cannot be read are listed in the sidebar with the reason; the
-    others stay on offer.
+    Only checkpoints whose card records ``ds``'s data fingerprint are offered. Until the user picks
+    one in this session (``sel_checkpoint``, set only by a pick), the choice is the default for
+    ``year``: a checkpoint tested on it, a shipped one before one trained from the Training page,
+    SEMI-HA first; it follows the year. When none was trained on ``ds`` an info box says how to
+    train one; when the user picked none, ``pick_hint`` (if given) is shown. Checkpoints whose card
+    cannot be read are listed in the sidebar with the reason; the others stay on offer.
     """
     found, broken = yield_checkpoints_of(ds)
     show_broken(broken, where=st.sidebar)
@@ -72,10 +88,16 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str 
     labels = {"": "none (true yields only)"}
     for folder, card in found:
         labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({_relative(folder.parent, root)})"
-    current = st.session_state.get("sel_checkpoint")
-    index = options.index(current) if current in options else _default_index(found, year)
-    choice = st.sidebar.selectbox("Model checkpoint", options, index=index, format_func=labels.get, key="w_checkpoint")
-    remember("checkpoint", choice)
+    picked = st.session_state.get("sel_checkpoint")
+    st.session_state["w_checkpoint"] = picked if picked in options else options[_default_index(found, year)]
+    choice = st.sidebar.selectbox(
+        "Model checkpoint",
+        options,
+        index=None,
+        format_func=labels.get,
+        key="w_checkpoint",
+        on_change=_remember_picked_checkpoint,
+    )
     if not choice and pick_hint:
         st.info(pick_hint)
     return Path(choice) if choice else None
@@ -221,6 +243,51 @@ def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.D
     from geoapp.analysis.ablation import what_if_ablation
 
     return what_if_ablation(checkpoint, cached_dataset(dataset_path), year)
+
+
+def attention_choice(per_head: np.ndarray, layer: int, head: int | str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The attention matrix S of one layer and head (or the mean over heads), what each month receives, and its label.
+
+    Args:
+        per_head: (layers, heads, T, T) mean attention (:class:`geoapp.analysis.attention.AttentionSummary`).
+        layer: layer index (0-based).
+        head: head index (0-based) or ``"mean"`` for the mean over the heads.
+
+    Returns:
+        (T, T) matrix (rows attend to columns), (T,) attention each month receives (the column means:
+        the same definition as ``AttentionSummary.received``, for the chosen layer and head) and a label
+        such as ``"layer 1, head 2"``.
+    """
+    matrix = per_head[layer].mean(axis=0) if head == "mean" else per_head[layer, int(head)]
+    label = f"layer {layer + 1}, {'mean of the heads' if head == 'mean' else f'head {int(head) + 1}'}"
+    return matrix, matrix.mean(axis=0), label
+
+
+def _remember_scope() -> None:
+    scope = st.session_state.get("att_scope")
+    if scope and not str(scope).startswith("all"):
+        remember("county", scope)
+
+
+def scope_select(ds: YieldDataset, geoids: list[str], container=st) -> str | None:
+    """A selectbox of "all (mean)" and the counties ``geoids``; returns the chosen geoid or None for all.
+
+    It opens on the selected county (``sel_county``, e.g. clicked on the Yield map) when it is among
+    ``geoids``; picking a county there selects it for the other pages too.
+    """
+    options = ["all (mean)", *geoids]
+    current = st.session_state.get("sel_county")
+    scope = container.selectbox(
+        "Counties",
+        options,
+        index=options.index(current) if current in options else 0,
+        format_func=lambda g: g if g.startswith("all") else f"{ds.county_label(g)} ({g})",
+        key="att_scope",
+        on_change=_remember_scope,
+    )
+    if current and current not in options and scope.startswith("all"):
+        st.caption(f"{ds.county_label(current)} has no label this year: showing all labelled counties.")
+    return None if scope.startswith("all") else scope
 
 
 def true_critical_months(ds: YieldDataset) -> dict | None:

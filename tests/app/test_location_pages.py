@@ -89,3 +89,17 @@ def test_geolocalization_page_held_out_patch(real_env, folium_stub):
     assert len(table) == 5 and "error_km" in table.columns
     at.number_input(key="geo_idx").set_value(7).run()
     assert not at.exception and not at.error
+
+
+def test_similarity_click_sets_the_preset_box_to_the_clicked_point(app_env, folium_stub):
+    at = _run("pages/location_similarity.py")
+    assert at.selectbox(key="sim_preset").value == "Hong Kong"
+    at.session_state["sim_map"] = {"last_clicked": {"lat": 48.85, "lng": 2.35}}
+    at.run()
+    assert not at.exception and not at.error
+    preset = at.selectbox(key="sim_preset")
+    assert preset.value == "clicked"
+    assert preset.options[0] == "clicked point (48.85, 2.35)"  # what the box shows
+    # choosing a preset again moves the reference back
+    preset.select("Congo Basin").run()
+    assert at.session_state["sim_ref"] == (-1.0, 22.0) and "Reference:** -1.00, 22.00" in _reference_line(at)

@@ -6,8 +6,11 @@ behaves as it does in a browser (tests/app/clicks.py).
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -27,6 +30,15 @@ def _run(path: str, **state) -> AppTest:
 def _click(monkeypatch, geoid: str | None) -> list:
     """Make the county map report a click on ``geoid`` once drawn; returns the list of maps it was asked to draw."""
     return county_clicks(monkeypatch, *([geoid] if geoid else [])).drawn
+
+
+def _array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array ({"dtype", "bdata", "shape"})."""
+    if isinstance(value, dict):
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return data.reshape([int(n) for n in str(shape).split(",")]) if shape else data
+    return np.asarray(value, dtype=float)
 
 
 def test_home_shows_dataset_and_simulated_label(app_env):
@@ -196,3 +208,58 @@ def test_county_map_shows_state_borders_and_labels(app_env, monkeypatch):
     html = drawn[-1].get_root().render()
     assert '"state": "IA"' in html and '"interactive": false' in html  # borders take no clicks
     assert "\\u003eIA\\u003c/div" in html and "\\u003eIL\\u003c/div" in html  # the postal codes as labels
+
+
+def test_a_fresh_session_defaults_to_the_shipped_checkpoint_not_a_users_run(tiny_checkpoint, monkeypatch):
+    run = tiny_checkpoint.parent
+    user_run = run.parent.parent / "user" / "yield" / "tiny-job"  # where the Training page puts its runs
+    shutil.copytree(run, user_run)
+    user_checkpoint = str(user_run / tiny_checkpoint.name)
+    _click(monkeypatch, None)
+    at = _run("app.py")
+    at.switch_page("pages/yield_map.py").run()
+    select = at.sidebar.selectbox(key="w_checkpoint")
+    assert len(select.options) == 3  # none, the shipped run, the user's run
+    assert select.value == str(tiny_checkpoint)
+    # a pick in this session is kept across reruns, year changes and pages
+    select.select(user_checkpoint).run()
+    assert at.session_state["sel_checkpoint"] == user_checkpoint
+    at.sidebar.selectbox(key="w_year").select(2015).run()
+    assert at.sidebar.selectbox(key="w_checkpoint").value == user_checkpoint
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="w_checkpoint").value == user_checkpoint
+    # another fresh session starts on the shipped one again
+    assert _run("pages/yield_map.py").sidebar.selectbox(key="w_checkpoint").value == str(tiny_checkpoint)
+
+
+def test_county_clicked_on_the_yield_map_carries_to_attention(tiny_checkpoint, monkeypatch):
+    county_clicks(monkeypatch, "19153")
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/yield_map.py").run()
+    assert at.session_state["sel_county"] == "19153"
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="att_scope").value == "19153"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert all("Polk, IA" in t for t in titles), titles
+    # picking another county on Attention selects it on the Yield map too
+    at.selectbox(key="att_scope").select("17031").run()
+    at.switch_page("pages/yield_map.py").run()
+    assert at.selectbox(key="w_county").value == "17031"
+
+
+def test_attention_received_follows_the_layer_and_head(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("pages/attention.py")
+    received = {}
+    for head in ("mean", 0, 1):
+        at.selectbox(key="att_head").select(head).run()
+        assert not at.exception and not at.error
+        heatmap, bars = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+        which = "mean of the heads" if head == "mean" else f"head {head + 1}"
+        assert which in heatmap["layout"]["title"]["text"] and which in bars["layout"]["title"]["text"]
+        z = _array(heatmap["data"][0]["z"])
+        received[head] = _array(bars["data"][0]["y"])
+        assert np.allclose(received[head], z.mean(axis=0))  # column means of the matrix shown
+    assert not np.allclose(received[0], received[1])
