@@ -388,8 +388,16 @@ def _bench_app(args: argparse.Namespace) -> int:
 
 # ---- warm -------------------------------------------------------------------------------------
 def _warm(args: argparse.Namespace) -> int:
-    from geoapp.analysis.warm import warm
+    import time
 
+    from geoapp.analysis.warm import all_fresh, warm
+
+    t0 = time.perf_counter()
+    if all_fresh(args.dataset, all_years=args.all_years, galleries=not args.no_galleries):
+        print(
+            f"warm: every result is fresh (nothing changed since the last warm-up; checked in {time.perf_counter() - t0:.2f} s)"
+        )
+        return 0
     report = warm(args.dataset, all_years=args.all_years, galleries=not args.no_galleries, progress=not args.quiet)
     by_kind: dict[str, list[tuple[str, str, str, float]]] = {}
     for row in report.rows:

@@ -16,14 +16,22 @@ result (file headers and key files only). :func:`warm` runs the tasks and report
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from geoapp.errors import GeoappError, MissingDataError
+from geoapp.fileio import atomic_write_text
 
-__all__ = ["WarmTask", "WarmReport", "warm_tasks", "warm"]
+__all__ = ["WarmTask", "WarmReport", "warm_tasks", "warm", "inputs_stamp", "all_fresh", "STAMP"]
+
+STAMP = "warm-stamp.json"
+"""In the results cache folder: the inputs of the last warm-up that left every result fresh."""
 
 
 @dataclass
@@ -141,6 +149,71 @@ def warm_tasks(dataset: str | Path | None = None, all_years: bool = False, galle
     return tasks + (_gallery_tasks() if galleries else [])
 
 
+def _files(folder: Path) -> list[list]:
+    """(relative path, size, mtime ns) of every file under ``folder`` (dot files left out), sorted."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.endswith((".json", ".safetensors", ".nc", ".csv")):
+                continue
+            path = Path(dirpath) / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out.append([str(path.relative_to(folder)), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def inputs_stamp(dataset: str | Path | None, all_years: bool, galleries: bool) -> dict:
+    """What the warm-up's results depend on, from file sizes and times only (no import of torch, no data read).
+
+    The dataset folder's files, every checkpoint's card and weights, GeoCLIP's package files, the
+    code version, the options, and the number of entries in the results cache.
+    """
+    import importlib.util
+
+    from geoapp import __version__
+    from geoapp.paths import checkpoint_dir, data_dir
+
+    root = Path(dataset).absolute() if dataset else data_dir() / "corn_belt_sim_demo"
+    spec = importlib.util.find_spec("geoclip") if galleries else None
+    geoclip = [_files(Path(p) / "model") for p in (spec.submodule_search_locations or [])] if spec else []
+    results = _results_root()
+    return {
+        "code": __version__,
+        "options": {"dataset": str(root), "all_years": all_years, "galleries": galleries},
+        "dataset": _files(root),
+        "checkpoints": _files(checkpoint_dir()),
+        "geoclip": geoclip,
+        "entries": len(list(results.glob("*/*/entry.json"))),
+    }
+
+
+def _results_root() -> Path:
+    """The results cache folder, without importing the cache (and torch) when nothing has yet."""
+    module = sys.modules.get("geoapp.analysis.result_cache")
+    if module is not None:
+        return module.result_cache().root
+    from geoapp.paths import data_dir
+
+    return data_dir() / "cache" / "results"
+
+
+def _stamp_path() -> Path:
+    return _results_root() / STAMP
+
+
+def all_fresh(dataset: str | Path | None = None, all_years: bool = False, galleries: bool = True) -> bool:
+    """Whether nothing changed since a warm-up left every result fresh (a check of file times, well under a second)."""
+    try:
+        stamp = json.loads(_stamp_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return stamp == inputs_stamp(dataset, all_years, galleries)
+
+
 def warm(
     dataset: str | Path | None = None,
     all_years: bool = False,
@@ -174,4 +247,8 @@ def warm(
                 status = f"failed: {exc}"
             rows.append((task.kind, task.label, status, time.perf_counter() - t0))
             bar.update(1)
-    return WarmReport(rows, time.perf_counter() - start)
+    report = WarmReport(rows, time.perf_counter() - start)
+    if report.failed == 0:
+        with contextlib.suppress(OSError, GeoappError):
+            atomic_write_text(_stamp_path(), json.dumps(inputs_stamp(dataset, all_years, galleries)))
+    return report

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from geoapp.analysis.warm import warm, warm_tasks
+from geoapp.analysis.warm import all_fresh, warm, warm_tasks
 from geoapp.data.dataset import load_dataset
 from geoapp.errors import MissingDataError
 from geoapp.training.ridge_trainer import train_ridge
@@ -54,10 +54,13 @@ def test_warm_computes_once_then_skips_everything(tiny_dataset_path, checkpoints
     again = warm(tiny_dataset_path, galleries=False, progress=False)
     assert again.computed == 0 and all(status == "fresh" for _, _, status, _ in again.rows)
     assert time.perf_counter() - t0 < 5.0
+    assert all_fresh(tiny_dataset_path, galleries=False)  # the quick check: file times only
+    assert not all_fresh(tiny_dataset_path, all_years=True, galleries=False)  # other options, other results
 
     card = json.loads((deep / "card.json").read_text())
     card["metrics"] = {**(card.get("metrics") or {}), "note": 2.0}
     (deep / "card.json").write_text(json.dumps(card))
+    assert not all_fresh(tiny_dataset_path, galleries=False)
     changed = warm(tiny_dataset_path, galleries=False, progress=False)
     assert changed.computed == labelled_years + 2  # the deep run's predictions, attention and ablation
 
