@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -570,6 +571,8 @@ def section_markdown(result: dict, note: str = "") -> str:
     ]
     if note:
         lines += ["", note]
+    lines[2] = textwrap.fill(lines[2], width=104, break_on_hyphens=False)
+    lines[-1] = textwrap.fill(lines[-1], width=104, break_on_hyphens=False) if note else lines[-1]
     return "\n".join(lines) + "\n"
 
 
