@@ -28,6 +28,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _results_in_tmp(tmp_path_factory):
+    """Results the analyses keep on disk go to a temporary folder in every test, never the data directory."""
+    from geoapp.analysis.result_cache import cache_root
+
+    with cache_root(tmp_path_factory.mktemp("results")):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_sim():
     """The tiny simulation in memory (SimulatedDataset)."""
