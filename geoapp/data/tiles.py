@@ -7,6 +7,8 @@ the grid, so every tile has the full size.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -59,13 +61,44 @@ def county_monthly_inputs(ds: YieldDataset, geoid: str, year: int) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+_TILE_MEANS: dict[tuple[object, ...], np.ndarray] = {}
+"""The last few results of :func:`anchor_tile_means`, keyed by the dataset's files (a pass reads the whole cube)."""
+_TILE_MEANS_KEEP = 2
+
+
 def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.ndarray:
     """Mean of every band over every county's anchor tile, for every year and month.
 
+    One pass reads the whole cube (seconds on the demo data), so the result is kept in memory for the
+    process, keyed by the dataset folder, its card's fingerprint and the cube's and counties' size and
+    modification time: a rebuilt dataset is read again.
+
     Returns:
         float32 array of shape (years, counties, months, bands), in the order of ``ds.years``,
-        ``ds.counties`` rows, :data:`MONTHS` and ``bands``; NaN pixels skipped.
+        ``ds.counties`` rows, :data:`MONTHS` and ``bands``; NaN pixels skipped. Read-only (shared).
     """
+    key = (str(ds.root.resolve()), ds.fingerprint, tuple(bands), *_file_stamp(ds.root / "cube.nc"))
+    key += _file_stamp(ds.root / "counties.csv")
+    if key not in _TILE_MEANS:
+        means = _anchor_tile_means(ds, tuple(bands))
+        means.setflags(write=False)
+        while len(_TILE_MEANS) >= _TILE_MEANS_KEEP:
+            _TILE_MEANS.pop(next(iter(_TILE_MEANS)))
+        _TILE_MEANS[key] = means
+    return _TILE_MEANS[key]
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """(size, mtime in ns) of a file, or (-1, -1) when it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...]) -> np.ndarray:
+    """:func:`anchor_tile_means` computed afresh."""
     h, w = ds.grid.shape
     tile = ds.tile_px
     origins = [

@@ -25,6 +25,27 @@ def test_anchor_tile_means_match_direct_means(tiny_dataset_path):
         np.testing.assert_allclose(means[0, i, :, BANDS.index("sand")], direct_sand, rtol=1e-5)
 
 
+def test_anchor_tile_means_are_kept_until_the_dataset_changes(tiny_dataset_path, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from geoapp.data import tiles
+
+    copy = shutil.copytree(tiny_dataset_path, tmp_path / "ds")
+    ds = load_dataset(copy)
+    calls = []
+    compute = tiles._anchor_tile_means
+    monkeypatch.setattr(tiles, "_anchor_tile_means", lambda *a: calls.append(1) or compute(*a))
+    first = anchor_tile_means(ds)
+    assert anchor_tile_means(ds) is first and len(calls) == 1  # kept
+    assert not first.flags.writeable  # shared, so read-only
+    stat = (copy / "cube.nc").stat()
+    os.utime(copy / "cube.nc", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the cube was rewritten
+    again = anchor_tile_means(ds)
+    assert len(calls) == 2 and again is not first
+    np.testing.assert_array_equal(again, first)
+
+
 def test_r2_score_hand_values():
     y = np.array([1.0, 2.0, 3.0])
     assert r2_score(y, y) == 1.0
