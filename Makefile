@@ -9,10 +9,15 @@ PORT ?= 8501
 STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
 	--browser.gatherUsageStats false --server.fileWatcherType none
 
-.PHONY: run test test-fast check setup test-setup data assets chromium bench clean
+.PHONY: run test test-fast check setup test-setup data assets warm chromium bench clean
 
-run: setup data assets ## start the app on http://127.0.0.1:$(PORT)
+run: setup data assets ## start the app on http://127.0.0.1:$(PORT) (results are computed ahead in the background)
+	@mkdir -p data/cache
+	@nice -n 10 $(PY) -m geoapp warm --quiet > data/cache/warm.log 2>&1 &
 	$(PY) -m streamlit run app.py $(STREAMLIT_FLAGS)
+
+warm: setup data ## compute ahead what the pages show (predictions, attention, ablation, gallery embeddings); quick when fresh
+	$(PY) -m geoapp warm
 
 test: setup test-setup data assets check ## the checks, then the whole test suite (unit, AppTest, browser)
 	$(PY) -m pytest
