@@ -30,10 +30,10 @@ if ctx is not None:
         left, right = st.columns([2, 3])
         with left:
             st.plotly_chart(
-                ablation_bars(summary, f"Change in RMSE when masked ({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"),
+                ablation_bars(summary, f"Change in RMSE when masked<br>({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"),
                 width="stretch",
             )
-            st.dataframe(summary.round(3), hide_index=True)
+            st.dataframe(summary.round(3), hide_index=True, width="stretch")
             retrained = cached_retrain_ablation(str(checkpoint), str(ds.root))
             if retrained is None:
                 st.caption(
@@ -43,7 +43,7 @@ if ctx is not None:
                 )
             else:
                 st.plotly_chart(
-                    ablation_bars(retrained, "Retrained without the group (Figure 7): change in test RMSE"), width="stretch"
+                    ablation_bars(retrained, "Retrained without the group (Figure 7):<br>change in test RMSE"), width="stretch"
                 )
         with right:
             groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent

@@ -7,6 +7,11 @@ from geoapp.app_support.checkpoints import checkpoint_table, no_checkpoint_messa
 from geoapp.app_support.page import error_box, setup_page
 from geoapp.app_support.provenance import dataset_overview
 
+CHECKPOINT_COLUMNS = {
+    "checkpoint": st.column_config.TextColumn(width="large"),
+    "epoch": st.column_config.NumberColumn(width="small"),
+}
+
 ctx = setup_page("Home")
 st.title("geoapp")
 st.markdown(
@@ -23,13 +28,13 @@ with error_box():
         rows = checkpoint_table(ctx.dataset)
         if rows:
             st.caption(f"Crop-yield checkpoints trained on {ctx.dataset.title}")
-            st.dataframe(rows, hide_index=True)
+            st.dataframe(rows, hide_index=True, width="stretch", column_config=CHECKPOINT_COLUMNS)
         else:
             st.info(no_checkpoint_message(ctx.dataset))
     encoders = checkpoint_table()
     if encoders:
         st.caption("Location encoders")
-        st.dataframe(encoders, hide_index=True)
+        st.dataframe(encoders, hide_index=True, width="stretch", column_config=CHECKPOINT_COLUMNS)
     show_broken(scan_checkpoints()[1], hint="The other checkpoints stay usable; fix or remove these folders.")
 
 st.subheader("Pages")

@@ -58,12 +58,13 @@ if ctx is not None:
             if geoid:
                 value = ds.year_yields(year).get(geoid)
                 pred = None if table is None else table.set_index("geoid")["predicted"].get(geoid)
+                st.markdown(f"**{ds.county_label(geoid)}, {year}**")
                 c1, c2 = st.columns(2)
-                c1.metric(f"{ds.county_label(geoid)}, {year}", "withheld" if value is None else f"{value:.1f} bu/acre")
+                c1.metric("True (bu/acre)", "withheld" if value is None else f"{value:.1f}")
                 if pred is not None:
                     c2.metric(
-                        "Predicted",
-                        f"{pred:.1f} bu/acre",
+                        "Predicted (bu/acre)",
+                        f"{pred:.1f}",
                         delta=None if value is None else f"{pred - value:+.1f}",
                         delta_color="off",
                     )

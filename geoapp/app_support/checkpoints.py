@@ -169,6 +169,24 @@ def no_checkpoint_message(ds: YieldDataset) -> str:
     )
 
 
+YIELD_METRICS = {
+    "val_rmse": "val RMSE (bu/acre)",
+    "val_r2": "val R²",
+    "test_rmse": "test RMSE (bu/acre)",
+    "test_r2": "test R²",
+}
+"""Card metrics the Home page's crop-yield table shows, and their column names."""
+LOCATION_METRICS = {
+    "val_acc_25km": "val ≤ 25 km",
+    "val_acc_200km": "val ≤ 200 km",
+    "val_acc_750km": "val ≤ 750 km",
+    "val_acc_2500km": "val ≤ 2,500 km",
+    "val_median_km": "val median error (km)",
+}
+"""Card metrics the Home page's location-encoder table shows (share of validation images geolocated
+within a distance, median error), and their column names."""
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
     rows = []
@@ -179,20 +197,22 @@ def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
         if fingerprint is None and is_yield:
             continue
         metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-        headline = {
-            k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and k.startswith(("val_", "test_", "rmse", "r2"))
-        }
         row = {"checkpoint": str(folder.relative_to(root)), "model": card.get("model"), "epoch": card.get("epoch")}
         if is_yield:
             row["test year"] = int(card["years"]["test"])
-        rows.append({**row, **headline})
+        for key, column in (YIELD_METRICS if is_yield else LOCATION_METRICS).items():
+            value = metrics.get(key)
+            row[column] = round(value, 3) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        rows.append(row)
     return rows
 
 
 def checkpoint_table(ds: YieldDataset | None = None) -> list[dict[str, object]]:
     """One row per checkpoint: folder (relative), model, epoch, headline metrics.
 
-    With ``ds``: the crop-yield checkpoints trained on it (with their test year); without: the
-    checkpoints that belong to no dataset (location encoders).
+    With ``ds``: the crop-yield checkpoints trained on it (with their test year and the
+    :data:`YIELD_METRICS`); without: the checkpoints that belong to no dataset (location encoders,
+    with the :data:`LOCATION_METRICS`). Each table has its own fixed columns, so neither shows the
+    other's metrics as empty cells.
     """
     return _rows(str(checkpoint_dir()), None if ds is None else ds.fingerprint)

@@ -144,12 +144,13 @@ def dataset_overview(ds: YieldDataset) -> None:
     c1.metric("Counties", s["counties"])
     c2.metric("Labelled per year", s["labelled_per_year_mean"])
     c3.metric("Years", f"{s['years'][0]}–{s['years'][1]}")
-    c4.metric("Grid", f"{s['grid']['resolution_km']:g} km, {s['grid']['tile_px']} px tiles")
+    c4.metric("Grid cell (km)", f"{s['grid']['resolution_km']:g}", help=f"tiles of {s['grid']['tile_px']} px")
     floor = s.get("noise_floor_rmse_bu_acre")
     c5.metric(
-        "Noise floor (RMSE)",
-        f"{floor} bu/acre" if floor is not None else "unknown for real data" if not ds.simulated else "not recorded",
-        help="the error of the noise-free yield against the labels: the best any model can do; only a simulation knows it",
+        "Noise floor (bu/acre)",
+        f"{floor}" if floor is not None else "unknown" if not ds.simulated else "not recorded",
+        help="the RMSE of the noise-free yield against the labels: the best any model can do; only a simulation knows "
+        "it (unknown for real data)",
     )
     if "anchor_source" in ds.counties.columns:
         counts = ds.counties["anchor_source"].value_counts()

@@ -93,7 +93,7 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str 
     choice = st.sidebar.selectbox(
         "Model checkpoint",
         options,
-        index=None,
+        index=0,  # never shown: the value is seeded above (index 0 keeps the box from offering to clear it)
         format_func=labels.get,
         key="w_checkpoint",
         on_change=_remember_picked_checkpoint,

@@ -112,6 +112,11 @@ def predicted_vs_true(table: pd.DataFrame, title: str, rmse: float, r2: float, s
     return fig
 
 
+def _top_margin(title: str) -> int:
+    """Top margin (px) that fits a title of one or more lines (``<br>`` breaks a line)."""
+    return 30 + 22 * (title.count("<br>") + 1)
+
+
 def attention_heatmap(matrix, title: str) -> go.Figure:
     """Months x months heatmap of an attention matrix (rows: the month attending; columns: attended)."""
     months = [MONTH_NAMES[m] for m in MONTH_ORDER]
@@ -132,7 +137,7 @@ def attention_heatmap(matrix, title: str) -> go.Figure:
         yaxis_title="attending month",
         yaxis_autorange="reversed",
         height=420,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": _top_margin(title), "b": 10},
     )
     return fig
 
@@ -155,7 +160,7 @@ def attention_received(received, truth: dict | None, title: str) -> go.Figure:
         barmode="group",
         yaxis_title="share",
         height=360,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": _top_margin(title), "b": 10},
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
@@ -172,6 +177,6 @@ def ablation_bars(summary: pd.DataFrame, title: str) -> go.Figure:
         xaxis_title="masked feature group",
         yaxis_title="change in RMSE (bu/acre)",
         height=380,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": _top_margin(title), "b": 10},
     )
     return fig

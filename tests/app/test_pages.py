@@ -68,7 +68,8 @@ def test_click_on_county_shows_history_and_inputs(app_env, monkeypatch):
     at = _run("pages/yield_map.py")
     assert not at.exception and not at.error
     assert at.session_state["sel_county"] == "19153"
-    assert at.metric[0].label == "Polk, IA, 2016"
+    assert any(md.value == "**Polk, IA, 2016**" for md in at.main.markdown)
+    assert at.metric[0].label == "True (bu/acre)" and float(at.metric[0].value) > 0  # units in the label: short values
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # yield history + monthly inputs
     inputs = json.loads(charts[1].proto.spec)
@@ -130,7 +131,7 @@ def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_che
     assert [o for o in at.radio(key="yield_view").options] == ["True", "Predicted", "Error (predicted − true)"]
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "RMSE" in scatter["layout"]["title"]["text"] and "(simulated)" in scatter["layout"]["title"]["text"]
-    assert [m.label for m in at.metric][:2] == ["Polk, IA, 2016", "Predicted"]
+    assert [m.label for m in at.metric][:2] == ["True (bu/acre)", "Predicted (bu/acre)"]
     at.radio(key="yield_view").set_value("Error (predicted − true)").run()
     assert not at.exception and not at.error
     html = drawn[-1].get_root().render()
@@ -190,7 +191,7 @@ def test_five_consecutive_county_clicks_all_take_effect(app_env, monkeypatch):
     assert [outlined(m) for m in clicks.drawn] == [[]] + [[g] for g in counties]
     assert at.session_state["sel_county"] == counties[-1]
     assert at.selectbox(key="w_county").value == counties[-1]
-    assert at.metric[0].label == "Story, IA, 2016"
+    assert any(md.value == "**Story, IA, 2016**" for md in at.main.markdown)
 
 
 def test_picking_a_county_in_the_box_outlines_it_on_the_map(app_env, monkeypatch):
@@ -263,3 +264,14 @@ def test_attention_received_follows_the_layer_and_head(tiny_checkpoint, monkeypa
         received[head] = _array(bars["data"][0]["y"])
         assert np.allclose(received[head], z.mean(axis=0))  # column means of the matrix shown
     assert not np.allclose(received[0], received[1])
+
+
+def test_home_checkpoint_tables_keep_yield_and_location_columns_apart(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("app.py")
+    assert not at.exception and not at.error
+    [table] = [d.value for d in at.dataframe]  # no location encoder in this checkpoint folder
+    assert list(table.columns) == [
+        "checkpoint", "model", "epoch", "test year", "val RMSE (bu/acre)", "val R²", "test RMSE (bu/acre)", "test R²"
+    ]  # fmt: skip
+    assert table["test RMSE (bu/acre)"].notna().all()

@@ -1,4 +1,4 @@
-"""Tests for geoapp.viz.maps: offline county choropleths (no CDN, per-feature geoid and fill)."""
+"""Tests for geoapp.viz.maps: offline county choropleths (no CDN, per-feature geoid and fill), state borders and labels."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoapp.data.counties import simplified_geojson_path
+from geoapp.data.counties import simplified_geojson_path, state_outlines_geojson_path
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
-from geoapp.viz.maps import OfflineMap, _bounds, county_choropleth, load_geojson
+from geoapp.viz.maps import STATE_BORDER_COLOR, OfflineMap, _bounds, county_choropleth, load_geojson
 from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
 
 CDN_HOSTS = ("cdn.jsdelivr", "code.jquery.com", "bootstrapcdn", "cdnjs.cloudflare.com", "unpkg.com", "openstreetmap")
@@ -116,3 +116,48 @@ def test_values_without_counties_are_ignored(iowa_geojson):
     assert "17031" not in fills
     assert fills["19001"] != NO_DATA_COLOR
     assert sum(c != NO_DATA_COLOR for c in fills.values()) == 1
+
+
+@pytest.fixture(scope="module")
+def state_outlines(tmp_path_factory) -> dict:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEOAPP_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    try:
+        path = state_outlines_geojson_path(["IA", "IL", "MN"])
+        assert path == state_outlines_geojson_path(["IA", "IL", "MN"])  # cached on disk
+        return load_geojson(path)
+    finally:
+        mp.undo()
+
+
+def test_state_outlines_are_one_small_feature_per_state_with_a_label_inside(state_outlines):
+    from shapely.geometry import Point, shape
+
+    assert [f["id"] for f in state_outlines["features"]] == ["IA", "IL", "MN"]
+    assert len(json.dumps(state_outlines)) < 40_000  # simplified: small next to the counties' GeoJSON
+    for f in state_outlines["features"]:
+        p = f["properties"]
+        geom = shape(f["geometry"])
+        assert geom.is_valid and geom.contains(Point(p["label_lon"], p["label_lat"]))
+    iowa = shape(state_outlines["features"][0]["geometry"])
+    (south, west), (north, east) = [[iowa.bounds[1], iowa.bounds[0]], [iowa.bounds[3], iowa.bounds[2]]]
+    assert 40.3 < south < 40.5 and 43.4 < north < 43.6 and -96.7 < west < -96.5 and -90.2 < east < -90.0
+
+
+def test_state_borders_and_labels_are_drawn_above_the_counties_and_take_no_clicks(iowa_geojson, values, state_outlines):
+    m = county_choropleth(iowa_geojson, values, ColorScale("Viridis", 30.0, 70.0, "x"), states=state_outlines)
+    html = m.get_root().render()
+    collections = [json.loads(c) for c in re.findall(r"_add\((\{.*\})\);", html)]
+    assert [len(c["features"]) for c in collections] == [99, 3]  # counties first, the borders above them
+    borders = re.search(r'"interactive": false', html)
+    assert borders, "the state borders must not catch clicks meant for the counties"
+    assert f'"color": "{STATE_BORDER_COLOR}"' in html and '"fill": false' in html
+    labels = re.findall(r"\\u003e([A-Z]{2})\\u003c/div", html)
+    assert labels == ["IA", "IL", "MN"]
+    for host in CDN_HOSTS:
+        assert host not in html, host
+
+
+def test_no_state_outlines_unless_asked(iowa_geojson, values):
+    html = county_choropleth(iowa_geojson, values, ColorScale("Viridis", 30.0, 70.0, "x")).get_root().render()
+    assert len(re.findall(r"_add\((\{.*\})\);", html)) == 1 and "divIcon" not in html
