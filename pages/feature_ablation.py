@@ -27,13 +27,23 @@ if ctx is not None:
             st.info(empty)
             st.stop()
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
-        left, right = st.columns([2, 3])
+        left, right = st.columns(2)
         with left:
             st.plotly_chart(
                 ablation_bars(summary, f"Change in RMSE when masked<br>({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"),
                 width="stretch",
             )
-            st.dataframe(summary.round(3), hide_index=True, width="stretch")
+            st.dataframe(
+                summary.round(3),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "group": st.column_config.TextColumn("masked", width="medium"),
+                    "rmse": st.column_config.NumberColumn("RMSE", width="small"),
+                    "delta_rmse": st.column_config.NumberColumn("Δ RMSE", width="small"),
+                    "r2": st.column_config.NumberColumn("R²", width="small"),
+                },
+            )
             retrained = cached_retrain_ablation(str(checkpoint), str(ds.root))
             if retrained is None:
                 st.caption(

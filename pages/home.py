@@ -8,7 +8,7 @@ from geoapp.app_support.page import error_box, setup_page
 from geoapp.app_support.provenance import dataset_overview
 
 CHECKPOINT_COLUMNS = {
-    "checkpoint": st.column_config.TextColumn(width="large"),
+    "checkpoint": st.column_config.TextColumn(width="medium"),
     "epoch": st.column_config.NumberColumn(width="small"),
 }
 

@@ -76,7 +76,10 @@ def county_choropleth(
         props["fill"] = c
         props["display"] = "no data" if not np.isfinite(v) else f"{v:.1f}"
         props["selected"] = props["geoid"] == selected
-    m = OfflineMap(location=_CORN_BELT_CENTER, zoom_start=5, tiles=tiles, height=height, prefer_canvas=True)
+    # Fractional zoom steps: the counties fill a narrow column too, not only a wide one.
+    m = OfflineMap(
+        location=_CORN_BELT_CENTER, zoom_start=5, tiles=tiles, height=height, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5
+    )
 
     def style(feature: dict) -> dict:
         p = feature["properties"]

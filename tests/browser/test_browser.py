@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from geoapp.paths import REPO_ROOT
 from tests.browser.conftest import screenshot, serve_app
 
 pytestmark = pytest.mark.browser
@@ -93,6 +94,75 @@ def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     metric = page.locator("[data-testid=stMetric]").first.inner_text()
     assert "bu/acre" in metric or "withheld" in metric
     screenshot(page, "yield_map_county")
+
+
+# Counties spread over the Corn Belt with compact shapes (the centre of their bounds lies inside).
+CLICK_CANDIDATES = [
+    "19153", "17019", "19013", "17113", "19169", "18057", "19103", "17167", "31109", "39049", "27037", "19113",
+]  # fmt: skip
+_COUNTY_POINTS = """(geoids) => {
+  const m = window.map; if (!m) return null;
+  const box = m.getContainer().getBoundingClientRect(), out = {};
+  m.eachLayer(l => {
+    const p = l.feature && l.feature.properties;
+    if (p && p.geoid && geoids.includes(p.geoid) && p.display !== 'no data') {
+      const c = m.latLngToContainerPoint(l.getBounds().getCenter());
+      out[p.geoid] = [box.left + c.x, box.top + c.y, p.name + ', ' + p.state];
+    }
+  });
+  return out;
+}"""
+_OUTLINED = """() => {
+  const m = window.map, sel = []; if (!m) return null;
+  m.eachLayer(l => { const p = l.feature && l.feature.properties;
+    if (p && p.geoid && l.options && l.options.weight === 2.5) sel.push(p.geoid); });
+  return sel;
+}"""
+
+
+def _map_frame(page):
+    frame = page.locator(FOLIUM_FRAME).element_handle(timeout=30_000).content_frame()
+    frame.wait_for_function("() => window.map && Object.keys(window.map._layers).length > 100", timeout=30_000)
+    return frame
+
+
+def _selectbox_value(page, label: str) -> str:
+    """What a selectbox shows (its combobox input's value)."""
+    return page.locator("[data-testid=stSelectbox]").filter(has_text=label).locator("input").input_value()
+
+
+def test_five_consecutive_county_clicks_all_take_effect_and_carry_to_attention(page, app_url):
+    _open(page, app_url + PAGES["yield_map"])
+    frame = _map_frame(page)
+    points = frame.evaluate(_COUNTY_POINTS, CLICK_CANDIDATES)
+    counties = [g for g in CLICK_CANDIDATES if g in points][:5]
+    assert len(counties) == 5, points
+    for geoid in counties:
+        x, y, label = points[geoid]
+        box = page.locator(FOLIUM_FRAME).bounding_box()
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_function(
+            "([text]) => Array.from(document.querySelectorAll('[data-testid=stSelectbox]'))"
+            ".some(e => e.innerText.includes('County (or click the map)') && e.querySelector('input').value.includes(text))",
+            arg=[f"({geoid})"],
+            timeout=20_000,
+        )
+        _wait_idle(page, quiet_ms=1000)
+        _assert_no_errors(page)
+        assert _selectbox_value(page, "County (or click the map)") == f"{label} ({geoid})"
+        frame = _map_frame(page)
+        assert frame.evaluate(_OUTLINED) == [geoid], f"the map does not outline {label} ({geoid}) after its click"
+        assert page.get_by_text(f"{label}, ").count() >= 1  # the county's details heading
+    screenshot(page, "yield_map_county")
+    log = (REPO_ROOT / "test-artifacts" / "streamlit.log").read_text()
+    assert "created with a default value but also had its value set" not in log
+
+    # the selection carries to the Attention page (same session: through the sidebar's navigation)
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Attention", exact=True).click()
+    page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=90_000)
+    _wait_idle(page)
+    _assert_no_errors(page)
+    assert _selectbox_value(page, "Counties") == f"{points[counties[-1]][2]} ({counties[-1]})"
 
 
 def test_yield_map_compares_the_shipped_models(page, app_url):
