@@ -215,18 +215,14 @@ def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None
 
 @st.cache_data(show_spinner="Computing attention for every county…", max_entries=16)
 def cached_attention(checkpoint: str, dataset_path: str, year: int) -> tuple[np.ndarray, list[str], dict | None]:
-    """Attention of every labelled county of ``year`` (layers, N, heads, T, T), their geoids, and what G adds."""
-    from geoapp.analysis.attention import attention_matrices, global_query_effect
-    from geoapp.training.yield_data import YieldTileSource
-    from geoapp.training.yield_trainer import load_yield_model
+    """Attention of every labelled county of ``year`` (layers, N, heads, T, T), their geoids, and what G adds.
 
-    ds = cached_dataset(dataset_path)
-    model, card = load_yield_model(checkpoint, ds)
-    norm = card["normalisation"]
-    source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
-    ex = source.examples([year])
-    geoids = ds.counties["geoid"].to_numpy()[ex.county].tolist()
-    return attention_matrices(model, source, ex), geoids, global_query_effect(model, source, ex)
+    :func:`geoapp.analysis.attention.attention_for_year`: computed once per (checkpoint, dataset, year)
+    and kept on disk (``python -m geoapp warm`` computes it ahead).
+    """
+    from geoapp.analysis.attention import attention_for_year
+
+    return attention_for_year(checkpoint, cached_dataset(dataset_path), year)
 
 
 @st.cache_data(show_spinner="Evaluating the runs retrained without each group…", ttl=30, max_entries=16)
