@@ -34,7 +34,7 @@ from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
 from geoapp.jobs.processes import find_process, kill_process_trees, process_alive, reap_children, spawn_session, start_ticks
 from geoapp.jobs.ranks import clear_rank_files, first_rank_error, rank_error_file, rank_pid_file, rank_processes
-from geoapp.jobs.spec import JobSpec
+from geoapp.jobs.spec import KIND_DIRS, JobSpec
 from geoapp.jobs.status import (
     ACTIVE_STATES,
     BROKEN,
@@ -42,6 +42,7 @@ from geoapp.jobs.status import (
     LOG_FILE,
     SPEC_FILE,
     STARTING_TIMEOUT_S,
+    STATUS_FILE,
     broken_status,
     log_tail,
     read_status,
@@ -64,8 +65,6 @@ __all__ = [
 ]
 
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{6}$")
-KIND_DIRS = {"yield": "yield", "location": "location"}
-"""The folder under ``<checkpoint dir>/user/`` of each job kind's runs."""
 
 
 class JobRunner:
@@ -167,6 +166,8 @@ class JobRunner:
             raise DataFileError(f"job {job_id!r} cannot be resumed: {status.get('error')}")
         if status.get("state") not in ("failed", "cancelled"):
             raise InputError(f"job {job_id!r} is {status.get('state', 'unknown')}; only a failed or cancelled job can be resumed")
+        spec = self.spec(job_id)
+        spec.check_run_folder(status.get("out") or "")  # a damaged status must not point the run elsewhere
         self._check_writable()
         self._lock.acquire(job_id)
         try:
@@ -218,6 +219,21 @@ class JobRunner:
             raise InputError(f"{job_id!r} is not a job id (they look like 20261122-021500-123456)")
         return self.root / job_id
 
+    def spec(self, job_id: str) -> JobSpec:
+        """The job's spec, read from its folder.
+
+        Raises:
+            InputError: no such job.
+            DataFileError: the spec file is damaged.
+        """
+        path = self._job_dir(job_id) / SPEC_FILE
+        if not path.exists():
+            raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
+        try:
+            return JobSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, InputError, TypeError, AttributeError) as exc:
+            raise DataFileError(f"job {job_id!r}: its spec {str(path)!r} is damaged ({exc}); start a new job") from exc
+
     def status(self, job_id: str) -> dict[str, Any]:
         """The job's status; a job whose worker is gone without a final state is marked failed here.
 
@@ -229,6 +245,10 @@ class JobRunner:
             raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
         reap_children()
         status = read_status(job_dir)
+        if not status and not (job_dir / STATUS_FILE).exists():
+            if time.time() - (job_dir / SPEC_FILE).stat().st_mtime < STARTING_TIMEOUT_S:
+                return status  # just created: the first status write comes next
+            return broken_status(job_dir, f"its status file {str(job_dir / STATUS_FILE)!r} is missing; start a new job")
         state = status.get("state")
         if state not in ACTIVE_STATES:
             return status
@@ -271,7 +291,13 @@ class JobRunner:
         return status
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job's status, newest first; a job that cannot be read is listed as broken with the reason."""
+        """Every job's status, newest first; a job that cannot be read is listed as broken with the reason.
+
+        Raises:
+            DataFileError: the jobs folder is a file.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise DataFileError(f"the jobs folder {str(self.root)!r} is a file; set GEOAPP_JOBS_DIR to a folder")
         if not self.root.is_dir():
             return []
         jobs = []

@@ -54,6 +54,10 @@ def validate_config(kind: str, values: dict[str, Any]):
     return _config_class(kind).from_dict(values)
 
 
+KIND_DIRS = {"yield": "yield", "location": "location"}
+"""The folder under ``<checkpoint dir>/user/`` of each job kind's runs."""
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A training job to run.
@@ -101,6 +105,27 @@ class JobSpec:
                     f"{self.workers} workers on the GPU need {self.workers} GPUs; {torch.cuda.device_count()} visible "
                     "(lower the workers, or choose device 'cpu')"
                 )
+
+    def run_folder_parts(self) -> tuple[str, str, str]:
+        """The last three parts of the job's run folder: ``("user", <kind dir>, <name>)``."""
+        return ("user", KIND_DIRS[self.kind], self.name)
+
+    def check_run_folder(self, out: str | Path) -> Path:
+        """``out`` if it is this job's run folder (``<checkpoints>/user/<kind>/<name>``), else an error.
+
+        A job writes (and on a resume replaces) only its own run folder, so a status file naming any
+        other folder is refused rather than trusted.
+
+        Raises:
+            InputError: ``out`` is not ``.../user/<kind>/<name>`` of this job.
+        """
+        path = Path(out)
+        if not path.is_absolute() or ".." in path.parts or path.parts[-3:] != self.run_folder_parts():
+            raise InputError(
+                f"the job's status names the run folder {str(out)!r}, but job {self.name!r} ({self.kind}) writes only "
+                f"to <checkpoints>/{'/'.join(self.run_folder_parts())}: the job folder is damaged; start a new job"
+            )
+        return path
 
     def trainer_config(self):
         """The validated trainer config (:class:`YieldTrainConfig` or :class:`LocationTrainConfig`)."""

@@ -139,7 +139,7 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
                 f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "
                 "start a new job"
             )
-        out = Path(status["out"])
+        out = spec.check_run_folder(status["out"])
         monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
         cfg = spec.trainer_config()
         # The run folder is the job's own (the runner made it), so a run may replace what an earlier

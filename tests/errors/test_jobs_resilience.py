@@ -4,6 +4,7 @@ lock that holds while its worker lives even when the job's folder is deleted."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geoapp.errors import DataFileError
+from geoapp.errors import DataFileError, InputError
 from geoapp.jobs.lock import LOCK_FILE, JobBusyError
 from geoapp.jobs.processes import find_process, kill_process_trees
 from geoapp.jobs.runner import JobRunner
@@ -234,3 +235,37 @@ def test_a_status_without_kind_or_name_is_listed_with_the_specs(jobs, capsys):
     assert listed[BAD]["kind"] == "yield" and listed[BAD]["name"] == "from-spec"
     assert main(["jobs", "list"]) == 0
     assert "from-spec" in capsys.readouterr().out
+
+
+# ---- the run folder a status names, a missing status, a jobs folder that is a file ---------------
+def test_resume_refuses_a_status_that_points_the_run_elsewhere(jobs, tmp_path):
+    _job(jobs, BAD, {"job_id": BAD, "state": "failed", "kind": "yield", "name": "run", "out": str(tmp_path / "etc")})
+    with pytest.raises(InputError, match=r"names the run folder .*etc'.* writes only to <checkpoints>/user/yield/run"):
+        JobRunner().resume(BAD)
+    assert not (tmp_path / "etc").exists() and not (jobs / LOCK_FILE).exists()
+    spec = JobSpec("yield", "run", {})
+    assert spec.check_run_folder(tmp_path / "checkpoints" / "user" / "yield" / "run").name == "run"
+    for other in ("/etc", "relative/user/yield/run", str(tmp_path / "user" / "yield" / "run" / ".." / "run")):
+        with pytest.raises(InputError, match="the job folder is damaged"):
+            spec.check_run_folder(other)
+
+
+def test_a_job_whose_status_file_is_gone_is_listed_as_broken(jobs):
+    folder = _job(jobs, BAD, {"state": "finished"}, name="lost")
+    (folder / "status.json").unlink()
+    old = time.time() - 3600
+    os.utime(folder / "spec.json", (old, old))
+    runner = JobRunner()
+    listed = {s["job_id"]: s for s in runner.list_jobs()}
+    assert listed[BAD]["state"] == BROKEN and "status file" in listed[BAD]["error"] and listed[BAD]["name"] == "lost"
+    with pytest.raises(DataFileError, match="cannot be resumed: .*is missing"):
+        runner.resume(BAD)
+
+
+def test_a_jobs_folder_that_is_a_file_is_an_error(tmp_path, monkeypatch, capsys):
+    from geoapp.cli import main
+
+    (tmp_path / "jobsfile").write_text("not a folder")
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", str(tmp_path / "jobsfile"))
+    assert main(["jobs", "list"]) == 2
+    assert "is a file; set GEOAPP_JOBS_DIR to a folder" in capsys.readouterr().err
