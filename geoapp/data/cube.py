@@ -143,6 +143,8 @@ def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"cube file {str(path)!r} does not exist; build it with `python -m geoapp data build`")
+    if path.is_dir():
+        raise DataFileError(f"cube file {str(path)!r} is a folder, not a NetCDF file; give the cube file, or rebuild it")
     try:
         ds = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True)
     except Exception as exc:  # h5py/netCDF raise many types for garbled files

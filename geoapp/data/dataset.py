@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from geoapp import __version__
+from geoapp.data.args import as_path
 from geoapp.data.cube import cube_grid, open_cube, save_cube
 from geoapp.data.dataset_checks import validate_card, validate_counties, validate_yields
 from geoapp.data.fingerprint import DATA_FILES, SIDECAR, FileCheck, check_files, content_hashes
@@ -329,32 +330,44 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
         DataFileError: if a file is missing or garbled, or a value is not what the dataset format allows
             (naming the file, the row and the column).
     """
-    root = Path(path)
+    root = as_path(path, "path")
+    where = repr(str(root))
+    if not root.exists():
+        raise MissingDataError(f"dataset folder {where} does not exist; {_build_hint(root)}")
     if not root.is_dir():
-        raise MissingDataError(f"dataset folder {str(root)!r} does not exist; {_build_hint(root)}")
+        raise DataFileError(f"{where} is a file, not a dataset folder; give the folder that holds its {CARD} and cube.nc")
     missing = [n for n in (CARD, *DATA_FILES) if not (root / n).exists()]
     if CARD in missing:
+        if len(missing) == 1 + len(DATA_FILES):
+            raise DataFileError(
+                f"folder {where} is not a geoapp dataset (it holds none of {[CARD, *DATA_FILES]!r}); give the folder "
+                f"of a dataset, or {_build_hint(root)}"
+            )
         raise DataFileError(
-            f"dataset {str(root)!r} lacks {missing!r}, so it is not a complete geoapp dataset; move the folder away "
+            f"dataset {where} lacks {missing!r}, so it is not a complete geoapp dataset; move the folder away "
             f"and build it again ({_build_hint(root)})"
         )
     try:
         card = json.loads((root / CARD).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataFileError(f"dataset {str(root)!r} has a garbled or empty file: {CARD}: {exc}") from exc
+        raise DataFileError(f"dataset {where} has a garbled or empty file: {CARD}: {exc}") from exc
     validate_card(card, root / CARD)
     if missing:
-        raise DataFileError(f"dataset {str(root)!r} lacks {missing!r}; {rebuild_hint(root, card)}")
+        raise DataFileError(f"dataset {where} lacks {missing!r}; {rebuild_hint(root, card)}")
+    folders = [n for n in DATA_FILES if (root / n).is_dir()]
+    if folders:
+        raise DataFileError(f"dataset {where}: {folders[0]!r} is a folder where a file was expected; {rebuild_hint(root, card)}")
+    counties = _read_table(root, "counties.csv", card)
+    yields = _read_table(root, "yields.csv", card)
+    truth_path = root / "truth.json"
     try:
-        counties = pd.read_csv(root / "counties.csv", dtype={"geoid": str})
-        yields = pd.read_csv(root / "yields.csv", dtype={"geoid": str})
-        truth_path = root / "truth.json"
-        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.exists() else None
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFileError(f"dataset {str(root)!r} has a garbled or empty file: {exc}") from exc
+        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.is_file() else None
+    except (OSError, ValueError) as exc:
+        hint = rebuild_hint(root, card)
+        raise DataFileError(f"dataset {where} has a garbled or empty file: truth.json: {exc}; {hint}") from exc
     for col in ("geoid", "year", "yield", "labelled"):
         if col not in yields.columns:
-            raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}")
+            raise DataFileError(f"{str(root / 'yields.csv')!r} lacks column {col!r}; {rebuild_hint(root, card)}")
     absent = [c for c in COUNTY_COLUMNS if c not in counties.columns]
     if absent:
         raise DataFileError(f"{str(root / 'counties.csv')!r} lacks column(s) {absent!r}; expected {list(COUNTY_COLUMNS)!r}")
@@ -363,6 +376,11 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
     cube = open_cube(root / "cube.nc")
     try:
         grid = cube_grid(cube)
+        if card["tile_px"] > min(grid.shape):
+            raise DataFileError(
+                f"{str(root / CARD)!r}: 'tile_px' {card['tile_px']!r} is larger than the grid ({grid.height} x "
+                f"{grid.width} pixels); a tile must fit on the grid: {rebuild_hint(root, card)}"
+            )
         counties = validate_counties(counties, root / "counties.csv", grid.shape)
         years = [int(y) for y in cube["year"].values]
         yields = validate_yields(yields, root / "yields.csv", counties["geoid"], years)
@@ -370,6 +388,22 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
         cube.close()
         raise
     return YieldDataset(root=root, card=card, cube=cube, counties=counties, yields=yields, truth=truth)
+
+
+def _read_table(root: Path, name: str, card: dict) -> pd.DataFrame:
+    """``root/name`` as a DataFrame (``geoid`` as text); an empty, ragged or non-UTF-8 file is a DataFileError naming it."""
+    path = root / name
+    try:
+        return pd.read_csv(path, dtype={"geoid": str}, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        reason = "is empty (no header, no rows)"
+    except pd.errors.ParserError as exc:
+        reason = f"is not a well-formed CSV table ({' '.join(str(exc).split())})"
+    except UnicodeDecodeError as exc:
+        reason = f"is not UTF-8 text ({exc.reason} at byte {exc.start}; saved in another encoding?)"
+    except (OSError, ValueError) as exc:
+        reason = f"cannot be read ({exc})"
+    raise DataFileError(f"dataset {str(root)!r}: {name} {reason}; {rebuild_hint(root, card)}")
 
 
 def _build_hint(root: Path) -> str:

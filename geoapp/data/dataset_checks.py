@@ -20,10 +20,15 @@ import pandas as pd
 from geoapp.data.grid import Grid
 from geoapp.errors import DataFileError, InputError
 
-__all__ = ["FIRST_YEAR", "LAST_YEAR", "validate_card", "validate_counties", "validate_yields"]
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "YIELD_RANGE", "validate_card", "validate_counties", "validate_yields"]
 
 FIRST_YEAR, LAST_YEAR = 1900, 2100
 """The years a dataset may hold (anything else is a typo or a unit mix-up)."""
+
+YIELD_RANGE: tuple[float, float] = (-100.0, 1000.0)
+"""County yields (bu/acre) a dataset may hold. Wide on purpose: the simulation's noisy yields go a little
+below 0 (about -9.4 at worst), and no crop's county average comes near 1,000; beyond either end a value is
+a unit or parsing error, never a harvest."""
 
 _FIX = "fix the file or rebuild the dataset (python -m geoapp data build --force ...)"
 
@@ -140,6 +145,14 @@ def validate_yields(yields: pd.DataFrame, path: Path, geoids: pd.Series, years: 
     _first_bad(out, out.duplicated(["geoid", "year"]), "geoid", path, "has a second row for the same year")
     value = _numbers(yields, "yield", path, allow_empty=True)
     _first_bad(yields, np.isinf(value), "yield", path, "is not a finite number of bu/acre")
+    lo, hi = YIELD_RANGE
+    _first_bad(
+        yields,
+        (value < lo) | (value > hi),
+        "yield",
+        path,
+        f"is not a plausible county yield ({lo:g}..{hi:g} bu/acre; a unit or parsing error)",
+    )
     out["yield"] = value
     labelled = yields["labelled"]
     if labelled.dtype != bool:

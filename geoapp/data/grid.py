@@ -16,10 +16,14 @@ from pyproj import CRS, Transformer
 
 from geoapp.errors import CRSError, InputError
 
-__all__ = ["Grid", "ALBERS_CONUS"]
+__all__ = ["Grid", "ALBERS_CONUS", "MAX_GRID_PIXELS"]
 
 ALBERS_CONUS = "EPSG:5070"
 """NAD83 / Conus Albers: equal-area, metres. The default CRS of every cube."""
+
+MAX_GRID_PIXELS = 200_000_000
+"""The most pixels :meth:`Grid.covering` makes (13 states at about 100 m); a cube holds dozens of bands per
+year on it, so anything finer would not fit in memory: a resolution that small is a unit mistake."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,12 @@ class Grid:
 
     @classmethod
     def covering(
-        cls, bounds: tuple[float, float, float, float], resolution_m: float, crs: str = ALBERS_CONUS, margin_m: float = 0.0
+        cls,
+        bounds: tuple[float, float, float, float],
+        resolution_m: float,
+        crs: str = ALBERS_CONUS,
+        margin_m: float = 0.0,
+        min_side_px: int = 1,
     ) -> Grid:
         """The smallest grid aligned to multiples of ``resolution_m`` that covers ``bounds`` plus ``margin_m``.
 
@@ -71,9 +80,34 @@ class Grid:
             resolution_m: pixel size in metres.
             crs: grid CRS.
             margin_m: extra space added on every side, in metres.
+            min_side_px: the fewest pixels the grid may have across (e.g. one anchor tile).
+
+        Raises:
+            InputError: ``resolution_m`` is not a positive number (a bool included), or the grid would
+                have more than :data:`MAX_GRID_PIXELS` pixels or fewer than ``min_side_px`` across; checked
+                before anything is allocated, the message giving the size and the resolutions that fit.
         """
+        if isinstance(resolution_m, bool) or not isinstance(resolution_m, (int, float, np.floating, np.integer)):
+            raise InputError(f"grid resolution must be a number of metres, got {type(resolution_m).__name__} {resolution_m!r}")
         r = float(resolution_m)
+        if not (r > 0 and math.isfinite(r)):
+            raise InputError(f"grid resolution must be a positive number of metres, got {resolution_m!r}")
         x0, y0, x1, y1 = bounds
+        span_x, span_y = x1 - x0 + 2 * margin_m, y1 - y0 + 2 * margin_m
+        width, height = span_x / r, span_y / r  # floats: no overflow for absurd resolutions
+        finest = math.sqrt(span_x * span_y / MAX_GRID_PIXELS)
+        coarsest = min(span_x, span_y) / max(1, min_side_px)
+        fits = f"expected a resolution of {finest / 1000:.3g} to {coarsest / 1000:.3g} km over this area"
+        if not width * height <= MAX_GRID_PIXELS:
+            raise InputError(
+                f"a grid of {r:g} m pixels would have {width:.3g} x {height:.3g} pixels, more than the {MAX_GRID_PIXELS:,} "
+                f"geoapp allows (the cube would not fit in memory); {fits}"
+            )
+        if math.ceil(min(width, height)) < min_side_px:
+            raise InputError(
+                f"a grid of {r:g} m pixels would be {math.ceil(height)} x {math.ceil(width)} pixels, fewer than the "
+                f"{min_side_px} across that one tile needs; {fits}"
+            )
         return cls(
             crs=crs,
             resolution_m=r,

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geoapp.data.args import as_optional_text, as_path, as_text
 from geoapp.errors import DataFileError, InputError
 
 __all__ = [
@@ -120,11 +121,15 @@ def read_quickstats(
     Raises:
         DataFileError: the file is missing, unreadable, empty, has malformed lines, or is not a
             county-level export.
-        InputError: the selection is empty, a value cannot be parsed, a year is outside 1900-2100, a
+        InputError: an argument of the wrong type; the selection is empty, or every selected row is withheld
+            or dropped (no yield left); a value cannot be parsed, a year is outside 1900-2100, a
             yield is outside ``plausible_range``, or (geoid, year) repeats.
     """
+    path = as_path(path, "path")
+    commodity = as_text(commodity, "commodity")
+    data_item = as_optional_text(data_item, "data_item")
     bounds = _check_range_arg(plausible_range)
-    raw = _read_csv(Path(path))
+    raw = _read_csv(path)
     dropped: dict[str, int] = {}
 
     def keep(df: pd.DataFrame, mask: pd.Series, reason: str) -> pd.DataFrame:
@@ -151,6 +156,12 @@ def read_quickstats(
     df = keep(df, df["domain"].str.upper() == "TOTAL", "non_total_domain")
     df = keep(df, df["county_ansi"] != "", "other_counties")
     df = keep(df, ~df["value"].str.match(_WITHHELD), "withheld")
+    if df.empty:
+        counts = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in dropped.items() if n)
+        raise InputError(
+            f"{path}: no county yield left to read for {commodity!r} (rows dropped: {counts}); every selected row is "
+            "withheld, a forecast, not a TOTAL or not a single county: export the county-level yearly values again"
+        )
 
     out = pd.DataFrame(
         {
@@ -215,6 +226,8 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                     lines.append(start)
     except FileNotFoundError as exc:
         raise DataFileError(f"{path}: file not found; expected a Quick Stats CSV export") from exc
+    except IsADirectoryError as exc:
+        raise DataFileError(f"{path}: is a folder, not a file; expected a Quick Stats CSV export") from exc
     except UnicodeDecodeError as exc:
         raise DataFileError(
             f"{path}: cannot read as a Quick Stats CSV export: not UTF-8 text ({exc}); export it again, or save it as UTF-8"
@@ -311,7 +324,10 @@ def _check_yields(
     """Refuse infinite yields and yields outside the plausible range, naming the first few rows."""
     if bounds is None:
         (lo, hi), units = _default_range(df, commodity, data_item)
-        how = f"the default for {commodity.strip().upper()}; pass plausible_range=(lo, hi) if the values are right"
+        how = (
+            f"the default for {commodity.strip().upper()}; if the values are right, pass plausible_range=(lo, hi) "
+            "(on the command line, --plausible-yield LO,HI)"
+        )
     else:
         (lo, hi), units = bounds, "the data item's units"
         how = "the plausible_range given"

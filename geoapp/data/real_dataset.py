@@ -29,7 +29,6 @@ disk included, leaves nothing behind and any previous dataset as it was.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoapp.data.args import as_number, as_optional_path, as_optional_text, as_path, as_text
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BANDS
 from geoapp.data.counties import STATE_FIPS, load_counties
 from geoapp.data.cropland import IGBP_CROPLAND, county_anchors, county_crop_centres, parse_crop_codes
@@ -195,13 +195,14 @@ def build_real_dataset(
         DataFileError: a missing or unreadable file, an output folder that cannot be written.
         DiskFullError: the device filled up while writing (nothing is left half-written).
     """
-    manifest, yields_path, out = Path(manifest), Path(yields), Path(out)
-    cropland_path = Path(cropland) if cropland is not None else None
+    manifest, yields_path, out = as_path(manifest, "manifest"), as_path(yields, "yields"), as_path(out, "out")
+    cropland_path = as_optional_path(cropland, "cropland")
+    commodity, data_item = as_text(commodity, "commodity"), as_optional_text(data_item, "data_item")
+    name = as_optional_text(name, "name")
     check_output_folder(out, force)
     codes = parse_crop_codes(crop_codes)
-    if not (isinstance(resolution_km, (int, float)) and math.isfinite(resolution_km) and resolution_km > 0):
-        raise InputError(f"resolution_km must be a positive number of km, got {resolution_km!r}")
-    if not (isinstance(tile_px, int) and tile_px >= 1):
+    resolution_km = as_number(resolution_km, "resolution_km", "km")
+    if isinstance(tile_px, bool) or not (isinstance(tile_px, int) and tile_px >= 1):
         raise InputError(f"tile_px must be a positive whole number of pixels, got {tile_px!r}")
 
     table = read_manifest(manifest)
@@ -223,7 +224,7 @@ def build_real_dataset(
     counties = load_counties(chosen)
     _check_overlap(nass, yields_path, years, counties["geoid"], chosen)
 
-    grid = study_area_grid(resolution_km * 1000.0, chosen)
+    grid = study_area_grid(resolution_km * 1000.0, chosen, min_side_px=tile_px)
     centres = county_crop_centres(cropland_path, counties, grid, codes) if cropland_path is not None else None
     name = name or out.name
     title = f"{name}: real data, {', '.join(chosen)} {years[0]}-{years[-1]} ({resolution_km:g} km)"

@@ -15,12 +15,19 @@ STUDY_AREA_MARGIN_M = 100_000.0
 """Margin around the counties' bounds, in metres, so context tiles near the border stay on the grid."""
 
 
-def study_area_grid(resolution_m: float, states: list[str] | tuple[str, ...] | None = None) -> Grid:
+def study_area_grid(resolution_m: float, states: list[str] | tuple[str, ...] | None = None, min_side_px: int = 16) -> Grid:
     """The EPSG:5070 grid at ``resolution_m`` covering the counties of ``states`` plus a 100 km margin.
 
     Args:
         resolution_m: pixel size in metres (4000 for the demo configuration, 1000 for the paper's).
         states: postal codes; None for the 13 default states.
+        min_side_px: the fewest pixels across the grid may have (one anchor tile; 16 by default).
+
+    Raises:
+        InputError: the resolution is not a positive number, or the grid would be too large or smaller
+            than ``min_side_px`` across (:meth:`Grid.covering`; before anything is allocated).
     """
     bounds = load_counties(states).to_crs(ALBERS_CONUS).total_bounds
-    return Grid.covering(tuple(float(v) for v in bounds), resolution_m, ALBERS_CONUS, margin_m=STUDY_AREA_MARGIN_M)
+    return Grid.covering(
+        tuple(float(v) for v in bounds), resolution_m, ALBERS_CONUS, margin_m=STUDY_AREA_MARGIN_M, min_side_px=min_side_px
+    )

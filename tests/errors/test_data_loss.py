@@ -418,6 +418,6 @@ def test_data_ingest_resolution_must_be_a_positive_number(tmp_path, capsys, valu
 
 @pytest.mark.parametrize("bad", [0.0, float("nan"), -4000.0])
 def test_ingest_resolution_is_checked_before_any_raster(tmp_path, bad, no_raster_read):
-    with pytest.raises(InputError, match="the grid resolution must be a positive number of metres"):
+    with pytest.raises(InputError, match=r"the grid resolution \(resolution_m\) must be a positive number of metres"):
         ingest_manifest(_manifest(tmp_path), tmp_path / "c.nc", resolution_m=bad, progress=False)
     assert not (tmp_path / "c.nc").exists()

@@ -11,7 +11,6 @@ any previous file as it was).
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -20,8 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from geoapp.data.args import as_number, as_optional_text, as_path
 from geoapp.data.bands import BAND_INFO, BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
 from geoapp.data.cube import PACKING, empty_cube, open_cube, save_cube
+from geoapp.data.dataset import CARD
+from geoapp.data.fingerprint import DATA_FILES
 from geoapp.data.grid import Grid
 from geoapp.data.ingest.manifest import opt_int, read_manifest, short_name
 from geoapp.data.ingest.report import IngestReport, SlotStatus
@@ -123,11 +125,15 @@ def ingest_manifest(
             not a geoapp cube, or whose folder cannot be written (checked first).
         DiskFullError: the device filled up while writing the cube (no partial file is left).
     """
-    manifest_path = Path(manifest_path)
-    out_path = Path(out_path)
+    manifest_path = as_path(manifest_path, "manifest_path")
+    out_path = as_path(out_path, "out_path")
+    title = as_optional_text(title, "title")
+    if grid is not None and not isinstance(grid, Grid):
+        raise InputError(f"grid must be a geoapp.data.grid.Grid or None, got {type(grid).__name__} {grid!r}")
     _check_output(out_path)  # before any raster is read
-    if grid is None and not (isinstance(resolution_m, (int, float)) and math.isfinite(resolution_m) and resolution_m > 0):
-        raise InputError(f"the grid resolution must be a positive number of metres, got {resolution_m!r}")
+    if grid is None:
+        resolution_m = as_number(resolution_m, "the grid resolution (resolution_m)", "metres")
+        grid = study_area_grid(resolution_m)  # refuses a grid too large or too small before anything is read
     table = read_manifest(manifest_path)
     years = sorted({int(y) for y in table["year"].dropna()})
     if not years:
@@ -135,7 +141,6 @@ def ingest_manifest(
             f"manifest {str(manifest_path)!r} has only static bands; a cube needs at least one year of "
             f"a dynamic band ({', '.join(DYNAMIC_BANDS)})"
         )
-    grid = grid if grid is not None else study_area_grid(resolution_m)
     title = title or f"Cube ingested from {manifest_path.name}"
     cube = empty_cube(grid, years, title, simulated=False)
     cube.attrs["source_manifest"] = str(manifest_path.resolve())
@@ -167,6 +172,12 @@ def _check_output(out_path: Path) -> None:
     where = repr(str(out_path))
     if out_path.is_dir():
         raise InputError(f"output {where} is a folder; give the cube file to write, e.g. {str(out_path / 'cube.nc')!r}")
+    if out_path.name in DATA_FILES and (out_path.parent / CARD).is_file():
+        raise InputError(
+            f"output {where} belongs to the dataset in {str(out_path.parent)!r}; replacing it would leave the dataset's "
+            "card describing another cube: rebuild the dataset with `python -m geoapp data build --manifest ... "
+            "--force` instead, or give data ingest a file outside the dataset folder"
+        )
     if out_path.exists():
         try:
             open_cube(out_path).close()

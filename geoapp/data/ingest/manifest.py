@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from geoapp.data.args import as_path
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, STATIC_BANDS
 from geoapp.errors import DataFileError, InputError
 
@@ -59,7 +60,7 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
         DataFileError: the manifest cannot be read, or only raster files are missing.
         InputError: any other problem (unknown band, bad year or month, duplicate slot, ...).
     """
-    path = Path(path)
+    path = as_path(path, "path")
     table = _read_csv(path)
     problems: list[str] = []
     only_missing_files = True
@@ -95,6 +96,8 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """The manifest as strings, column names lower-cased; checks columns and that it has rows."""
+    if path.is_dir():
+        raise DataFileError(f"manifest {str(path)!r} is a folder; give the manifest CSV file (band,year,month,path)")
     if not path.is_file():
         raise DataFileError(f"manifest {str(path)!r} does not exist")
     try:
@@ -215,6 +218,9 @@ def _resolve_path(text: str, line: int, base: Path, errs: list[str]) -> tuple[Pa
     if not file_path.is_absolute():
         file_path = base / file_path
     file_path = file_path.resolve()
+    if file_path.is_dir():
+        errs.append(f"line {line}: raster path {file_text!r} is a folder ({str(file_path)!r}); give a raster file in it")
+        return None, ""
     if not file_path.is_file():
         errs.append(f"line {line}: raster file {file_text!r} not found (looked for {str(file_path)!r})")
         return None, ""
