@@ -18,7 +18,17 @@ from typing import Any, TypeVar
 
 from geoapp.errors import InputError
 
-__all__ = ["DEVICES", "ConfigField", "setting", "config_fields", "check_choices", "check_types", "strict_from_dict"]
+__all__ = [
+    "DEVICES",
+    "SEED_MAX",
+    "ConfigField",
+    "check_seed",
+    "setting",
+    "config_fields",
+    "check_choices",
+    "check_types",
+    "strict_from_dict",
+]
 
 T = TypeVar("T")
 
@@ -115,13 +125,31 @@ def config_fields(cls: type) -> list[ConfigField]:
     return out
 
 
+SEED_MAX = 2**63 - 1
+"""The largest random seed a training config accepts (numpy's and torch's seeds are 64-bit)."""
+
+
+def check_seed(seed: Any, name: str = "seed") -> None:
+    """Refuse a seed that is not a whole number in ``0..2**63-1``.
+
+    Raises:
+        InputError: naming the field, the value given and the range.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise InputError(f"{name} must be an integer in 0..2**63-1, got {seed!r}; choose e.g. {name} 0")
+
+
 def check_choices(config: Any) -> None:
-    """Refuse a field value outside the field's ``choices`` (see :func:`setting`); for a dict field, a key outside them.
+    """Refuse a field value of the wrong type (:func:`check_types`: a bool is not an int), or outside the field's ``choices``.
+
+    The choices are those of :func:`setting`; for a dict field, the allowed keys.
 
     Raises:
         InputError: naming the field, the value given and the allowed values.
     """
     for f in config_fields(type(config)):
+        if f.type is not dict:
+            _typed(getattr(config, f.name), f.type, f.optional, f.name)
         if f.choices is None:
             continue
         value = getattr(config, f.name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from geoapp import __version__
+from geoapp.data.bands import BANDS
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
 from geoapp.models.yield_models import MODELS
@@ -39,6 +41,7 @@ __all__ = [
     "LOCATION_MODELS",
     "ensure_writable",
     "clear_previous_run",
+    "settle_previous_run",
     "has_last_checkpoint",
     "remove_if_unused",
     "save_checkpoint",
@@ -47,6 +50,7 @@ __all__ = [
     "validate_card",
     "write_error",
     "check_card",
+    "check_weights_fit",
     "list_checkpoints",
     "optimizer_to_flat",
     "optimizer_from_flat",
@@ -102,9 +106,16 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
     if resume:
         if not _has_last(path):
             raise InputError(f"no last/ checkpoint in {str(path)!r} to resume from; run without --resume to start a new run")
-    elif not force and path.is_dir():
+    elif path.is_dir():
         held = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir() if not p.name.startswith("."))
-        if held:
+        foreign = _not_written_by_geoapp(path)
+        if foreign:
+            shown = ", ".join(repr(f) for f in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise InputError(
+                f"geoapp will not replace a folder of other files: {str(path)!r} also holds files geoapp did not write "
+                f"({shown}); move them out or choose another folder (--out)"
+            )
+        if held and not force:
             shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
             raise InputError(
                 f"{str(path)!r} already holds {shown}; a new run would overwrite it: choose another folder (--out), "
@@ -123,6 +134,37 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
     return path
 
 
+CHECKPOINT_FILES = (CARD, WEIGHTS, STATE, STATE_JSON)
+"""What :func:`save_checkpoint` writes into a checkpoint folder."""
+
+
+def _not_written_by_geoapp(path: Path) -> list[str]:
+    """What a new run would replace in run folder ``path`` but geoapp did not write (relative paths).
+
+    Only ``best/`` and ``last/`` folders holding a checkpoint (a card that reads as one, and only
+    checkpoint files) and ``metrics.jsonl`` are a run's; anything else at those names (a user's own
+    ``best/`` folder, a file named ``best``) is not. Other files beside them are not touched by a run.
+    """
+    foreign: list[str] = []
+    for name in ("best", "last"):
+        target = path / name
+        if not target.exists() and not target.is_symlink():
+            continue
+        if target.is_symlink() or not target.is_dir():
+            foreign.append(name)
+            continue
+        others = sorted(f"{name}/{p.name}" for p in target.iterdir() if p.name not in CHECKPOINT_FILES)
+        try:
+            read_card(target)
+        except (DataFileError, MissingDataError):
+            others = others or [f"{name}/"]
+        foreign.extend(others)
+    metrics = path / "metrics.jsonl"
+    if metrics.is_dir() or metrics.is_symlink():
+        foreign.append("metrics.jsonl")
+    return foreign
+
+
 def has_last_checkpoint(folder: str | os.PathLike[str]) -> bool:
     """Whether a run folder has a ``last/`` checkpoint to resume from (or one a kill left beside it)."""
     return _has_last(Path(folder))
@@ -135,15 +177,48 @@ def _has_last(path: Path) -> bool:
     return path.is_dir() and any((old / CARD).is_file() for old in path.glob(".last.old-*"))
 
 
+PREVIOUS_RUN = ".previous-run"
+"""Where :func:`clear_previous_run` keeps the run being replaced until the new run writes its ``best/``."""
+
+
 def clear_previous_run(folder: str | os.PathLike[str]) -> None:
-    """Remove what an earlier run left in ``folder`` (``best/``, ``last/``, metrics) when a new run replaces it."""
+    """Move what an earlier run left in ``folder`` (``best/``, ``last/``, metrics) aside, for a new run to replace it.
+
+    The earlier run is kept in ``folder/.previous-run`` until :func:`settle_previous_run`: dropped once
+    the new run has written its ``best/``, put back if the new run fails before that. A ``.previous-run``
+    left by a run that was killed is first settled the same way.
+    """
     path = Path(folder)
-    for name in RUN_CONTENT:
-        target = path / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    settle_previous_run(path)
+    present = [name for name in RUN_CONTENT if (path / name).exists()]
+    if not present:
+        return
+    aside = path / PREVIOUS_RUN
+    aside.mkdir()
+    for name in present:
+        os.replace(path / name, aside / name)
+
+
+def settle_previous_run(folder: str | os.PathLike[str]) -> None:
+    """Drop the run :func:`clear_previous_run` set aside if the new run wrote a ``best/``; else put it back.
+
+    Putting it back removes what the new run wrote (its ``last/`` and metrics), so the folder is as it
+    was before the new run started. Only the main process acts (``RANK`` 0 under torchrun).
+    """
+    path = Path(folder)
+    aside = path / PREVIOUS_RUN
+    if not aside.is_dir() or os.environ.get("RANK", "0").strip() not in ("0", ""):
+        return
+    if not (path / "best" / CARD).is_file():
+        for name in RUN_CONTENT:
+            target = path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            if (aside / name).exists():
+                os.replace(aside / name, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def remove_if_unused(folder: str | os.PathLike[str]) -> None:
@@ -287,7 +362,44 @@ def _crop_yield_card(card: dict[str, Any], path: Path) -> None:
     _check_dataset(card, path)
     norm = card.get("normalisation")
     if not isinstance(norm, dict) or not all(isinstance(norm.get(k), list) for k in ("bands", "mean", "std")):
-        raise _card_error(path, f"'normalisation' must hold lists 'bands', 'mean' and 'std', got {norm!r}")
+        raise _card_error(path, f"'normalisation' must hold lists 'bands', 'mean' and 'std', got {_short(norm)}")
+    _check_normalisation(norm, card["model_config"], path)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_normalisation(norm: dict[str, Any], model_config: dict[str, Any], path: Path) -> None:
+    """The bands must be known, as many as the model's ``in_channels``, and ``mean``/``std`` one row of that width per step."""
+    bands = norm["bands"]
+    unknown = [b for b in bands if b not in BANDS]
+    if unknown or len(set(bands)) != len(bands):
+        what = f"unknown band(s) {unknown!r}" if unknown else "a band named twice"
+        raise _card_error(path, f"normalisation.bands {_short(bands)} holds {what}; known bands: {list(BANDS)}")
+    channels = model_config.get("in_channels")
+    if channels is not None and len(bands) != channels:
+        raise _card_error(
+            path, f"normalisation.bands lists {len(bands)} band(s) {_short(bands)} but the model takes in_channels={channels!r}"
+        )
+    steps = model_config.get("n_steps")
+    for key in ("mean", "std"):
+        rows = norm[key]
+        if _is_int(steps) and len(rows) != steps:
+            raise _card_error(path, f"normalisation.{key} has {len(rows)} row(s) but the model takes n_steps={steps} time steps")
+        widths = {len(row) if isinstance(row, list) else None for row in rows}
+        if not rows or widths != {len(bands)}:
+            shown = sorted(widths, key=str) if rows else "no rows"
+            raise _card_error(
+                path,
+                f"normalisation.{key} must have one row of {len(bands)} value(s) (one per band) per time step, "
+                f"got row widths {shown}",
+            )
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for row in rows for v in row):
+            raise _card_error(path, f"normalisation.{key} must hold finite numbers")
+    if any(v <= 0 for row in norm["std"] for v in row):
+        raise _card_error(path, "normalisation.std must hold positive numbers")
 
 
 def _ridge_card(card: dict[str, Any], path: Path) -> None:
@@ -340,6 +452,11 @@ def load_checkpoint(
     """
     folder = Path(folder)
     card = read_card(folder)
+    if (folder / WEIGHTS).is_dir():
+        raise DataFileError(
+            f"{str(folder / WEIGHTS)!r} is a folder where a file was expected (the checkpoint's weights); "
+            "restore the checkpoint, or train it again"
+        )
     try:
         weights = load_file(str(folder / WEIGHTS))
     except FileNotFoundError as exc:
@@ -369,11 +486,39 @@ def load_checkpoint(
     return weights, card, state
 
 
+def check_weights_fit(model: torch.nn.Module, weights: dict[str, torch.Tensor], folder: str | os.PathLike[str]) -> None:
+    """Refuse ``weights`` that ``model`` (built from the card) cannot load, naming the first mismatch and the count.
+
+    Raises:
+        DataFileError: a tensor is missing, not in the model, or of another shape.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in weights.items()}
+    diffs = []
+    for key in sorted(set(expected) | set(given)):
+        if key not in given:
+            diffs.append(f"{key} is missing from the weights")
+        elif key not in expected:
+            diffs.append(f"{key} is not in the model")
+        elif given[key] != expected[key]:
+            diffs.append(f"{key} {given[key]} vs {expected[key]} (weights vs model)")
+    if diffs:
+        count = f"{len(diffs)} tensor{'s differ' if len(diffs) > 1 else ' differs'}"
+        raise DataFileError(
+            f"checkpoint {str(folder)!r}: the weights do not fit the card's model: {count}, e.g. {diffs[0]}; "
+            "the checkpoint is damaged or from another geoapp version"
+        )
+
+
 def check_card(card: dict[str, Any], **expected: Any) -> None:
     """Raise :class:`InputError` naming each card field that differs from ``expected``."""
     bad = {k: (card.get(k), v) for k, v in expected.items() if card.get(k) != v}
     if bad:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, expected {want!r}" for k, (have, want) in bad.items())
+        if "fingerprint" in bad or "tile_px" in bad:  # a dataset card: the checkpoint was trained on other data
+            name = card.get("name")
+            where = f" ({name!r})" if isinstance(name, str) and name else ""
+            detail += f"; evaluate it on the dataset it was trained on{where}, or retrain on this one"
         raise InputError(f"checkpoint does not match: {detail}")
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
+from geoapp.config import DEVICES, check_choices, check_seed, setting, strict_from_dict
 from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
 from geoapp.data.land import fibonacci_land_points, sample_land_points
@@ -41,6 +41,7 @@ from geoapp.training.checkpoint import (
     ensure_writable,
     remove_if_unused,
     save_checkpoint,
+    settle_previous_run,
 )
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
@@ -68,6 +69,10 @@ __all__ = [
 ]
 
 MODEL_NAME = LOCATION_MODELS[0]
+MAX_PATCH_PX = 1024
+"""Largest patch side, px, that :func:`geoapp.data.imagery.extract_patches` draws (checked here, by the flag's name)."""
+MAX_FOOTPRINT_KM = 10000.0
+"""Largest patch footprint, km, that :func:`geoapp.data.imagery.extract_patches` draws."""
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,17 @@ class LocationTrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        positive = ("n_train", "n_val", "n_test", "patch_px", "sh_degree", "hidden_dim", "num_layers", "embed_dim", "image_width")
+        check_seed(self.seed)
+        positive = ("n_train", "n_val", "n_test", "sh_degree", "hidden_dim", "num_layers", "embed_dim", "image_width")
         for name in (*positive, "epochs", "batch_size", "val_gallery"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (0 < self.lr < math.inf and 0 < self.footprint_km < math.inf):
-            raise InputError(f"lr and footprint_km must be positive, got lr={self.lr!r}, footprint_km={self.footprint_km!r}")
+        if not 1 <= self.patch_px <= MAX_PATCH_PX:
+            raise InputError(f"patch_px must be a whole number of pixels in 1..{MAX_PATCH_PX}, got {self.patch_px!r}")
+        if not 0 < self.footprint_km <= MAX_FOOTPRINT_KM:
+            raise InputError(f"footprint_km must be a number of km in (0, {MAX_FOOTPRINT_KM:g}], got {self.footprint_km!r}")
+        if not 0 < self.lr < math.inf:
+            raise InputError(f"lr must be a finite positive number, got {self.lr!r}")
         if not 0 <= self.weight_decay < math.inf:
             raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
 
@@ -240,6 +250,9 @@ def train_location(
         if created:
             remove_if_unused(out)
         raise
+    finally:
+        if not resume:
+            settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _train_location(

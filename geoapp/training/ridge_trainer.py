@@ -24,6 +24,7 @@ from geoapp.training.checkpoint import (
     load_checkpoint,
     remove_if_unused,
     save_checkpoint,
+    settle_previous_run,
 )
 from geoapp.training.metrics_log import MetricsLog
 from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
@@ -77,6 +78,8 @@ def train_ridge(
         if created:
             remove_if_unused(out)
         raise
+    finally:
+        settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out: Path) -> Path:

@@ -29,6 +29,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, fields
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from geoapp.config import DEVICES, check_choices, setting, strict_from_dict
+from geoapp.config import DEVICES, check_choices, check_seed, setting, strict_from_dict
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
@@ -46,12 +47,14 @@ from geoapp.models.yield_models import MODEL_NAMES, MODELS, SIZES, YieldModel, Y
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import (
     check_card,
+    check_weights_fit,
     clear_previous_run,
     ensure_writable,
     load_checkpoint,
     read_card,
     remove_if_unused,
     save_checkpoint,
+    settle_previous_run,
 )
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
@@ -134,6 +137,7 @@ class YieldTrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_seed(self.seed)
         for name in ("n_train_years", "epochs", "patience", "batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -254,8 +258,11 @@ def train_yield(
     train_years, val_year, test_year = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
     for role, year in (("validation", val_year), ("test", test_year)):
         if ds.labelled(year).empty:
+            which = f"the test year {year}"
+            if role == "validation":
+                which = f"the validation year {year} (the year before test year {test_year})"
             raise InputError(
-                f"the {role} year {year} of test year {test_year} has no labelled counties in dataset {ds.name!r}; "
+                f"{which} has no labelled counties in dataset {ds.name!r}; "
                 "choose a test year whose year and the year before have yields"
             )
     created = not Path(out_dir).exists()
@@ -266,6 +273,9 @@ def train_yield(
         if created:
             remove_if_unused(out)
         raise
+    finally:
+        if not resume:
+            settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _train_yield(
@@ -457,6 +467,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
         InputError: the checkpoint is not a crop-yield model, or was trained on other data
             (fingerprint, tile size or resolution differ).
     """
+    _check_folder_arg(folder)
     weights, card = load_checkpoint(folder)[:2]
     if card.get("kind") != "crop-yield":
         raise InputError(
@@ -464,6 +475,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
             f"crop-yield models: {list(MODEL_NAMES)}"
         )
     if ds is not None:
+        _check_dataset_arg(ds)
         verify_dataset(ds)
         check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
     try:
@@ -471,11 +483,32 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
     except InputError as exc:
         raise DataFileError(f"checkpoint card {str(Path(folder) / 'card.json')!r}: model_config: {exc}") from exc
     model = YieldModel(mcfg)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise InputError(f"checkpoint {str(folder)!r} does not fit its own model config: {exc}") from exc
+    check_weights_fit(model, weights, folder)
+    model.load_state_dict(weights)
     return model.eval(), card
+
+
+def _check_folder_arg(folder: Any) -> None:
+    """Refuse a checkpoint argument that is not a folder path (None, a model, a dict)."""
+    if not isinstance(folder, (str, PathLike)):
+        raise InputError(
+            f"checkpoint must be a checkpoint folder path (str or Path), got {type(folder).__name__} {_brief(folder)}; "
+            "pass the folder that holds card.json"
+        )
+
+
+def _check_dataset_arg(ds: Any) -> None:
+    """Refuse a dataset argument that is not a loaded dataset (None, a path, a DataFrame)."""
+    if not isinstance(ds, YieldDataset):
+        raise InputError(
+            f"ds must be a dataset from geoapp.data.dataset.load_dataset, got {type(ds).__name__} {_brief(ds)}; "
+            "load it with load_dataset(<dataset folder>)"
+        )
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict[str, Any]:
@@ -490,6 +523,8 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
         DataFileError: the checkpoint's card or weights are invalid.
         InvalidResultError: the RMSE or R^2 is not a finite number.
     """
+    _check_folder_arg(folder)
+    _check_dataset_arg(ds)
     kind = read_card(folder).get("kind")
     if kind == "ridge":
         from geoapp.training.ridge_trainer import evaluate_ridge
