@@ -641,14 +641,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RESOLUTION_KM = (0.1, 100.0)
+"""The grid pixel sizes ``--resolution-km`` accepts (km); the grid's own check (Grid.covering) refines it per area."""
+
+
 def _positive_km(text: str) -> float:
-    """An argparse type: a finite number of km greater than 0."""
+    """An argparse type: a grid pixel size in km within :data:`RESOLUTION_KM`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of km") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of km, got {text!r}")
+    lo, hi = RESOLUTION_KM
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} km is outside {lo:g}-{hi:g} km: a finer grid would not fit in memory, a coarser one has too few "
+            "pixels for a tile (4 is the default)"
+        )
     return value
 
 
