@@ -41,6 +41,7 @@ from rasterio.warp import transform as transform_points
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from geoapp.data.args import as_path
 from geoapp.data.grid import Grid
 from geoapp.data.ingest.reproject import raster_file_error
 from geoapp.data.simulate import county_raster
@@ -93,6 +94,8 @@ def parse_crop_codes(codes: Sequence[int] | str) -> tuple[int, ...]:
     Raises:
         InputError: empty, or an entry that is not a whole number.
     """
+    if not isinstance(codes, str | Sequence) or isinstance(codes, bytes):
+        raise InputError(f"crop codes must be text such as '12,14' or a list of whole numbers, got {type(codes).__name__}")
     items = [c.strip() for c in codes.split(",")] if isinstance(codes, str) else list(codes)
     out: list[int] = []
     for item in items:
@@ -132,7 +135,9 @@ def county_crop_centres(
         InputError: the values are not class codes, or no pixel over the grid is a crop class.
         DataFileError: the file is missing or unreadable.
     """
-    path = Path(path)
+    path = as_path(path, "cropland")
+    if not isinstance(grid, Grid):
+        raise InputError(f"grid must be a geoapp.data.grid.Grid, got {type(grid).__name__}")
     codes = parse_crop_codes(crop_codes)
     where = f"cropland raster {path.name!r}"
     with _open(path, where) as src:

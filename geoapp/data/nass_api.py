@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from geoapp.data.args import as_path, as_text
 from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import atomic_write_text
 
@@ -332,7 +333,8 @@ def fetch_county_yields(
         QuickStatsNoDataError: no state holds rows for the commodity and years.
         QuickStatsServiceError: the service is unreachable, keeps failing, or answers something unexpected.
     """
-    commodity = " ".join(commodity.split()).upper()
+    commodity = " ".join(as_text(commodity, "commodity").split()).upper()
+    out = as_path(out, "out")
     if not commodity:
         raise InputError("commodity is empty; expected a Quick Stats commodity such as 'SOYBEANS' or 'CORN'")
     wanted = parse_states(states)
@@ -418,6 +420,8 @@ def parse_states(states: str | Sequence[str]) -> list[str]:
     Raises:
         InputError: no state, or a code that is not a US state's two-letter code.
     """
+    if not isinstance(states, str) and not (isinstance(states, Sequence) and all(isinstance(s, str) for s in states)):
+        raise InputError(f"states must be text such as 'IA,IL' or a list of state codes, got {type(states).__name__} {states!r}")
     items = states.split(",") if isinstance(states, str) else list(states)
     codes = list(dict.fromkeys(s.strip().upper() for s in items if s.strip()))
     if not codes:

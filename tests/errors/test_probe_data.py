@@ -232,3 +232,23 @@ def test_ingest_refuses_a_datasets_cube(ds: Path, manifest: Path, capsys: pytest
     assert rc == 2
     assert "belongs to the dataset in" in _one_error_line(capsys)
     assert (ds / "cube.nc").read_bytes() == before
+
+
+def test_api_client_and_cropland_arguments_of_the_wrong_type(tmp_path):
+    from geoapp.data.cropland import county_crop_centres, parse_crop_codes
+    from geoapp.data.nass_api import fetch_county_yields, parse_states
+
+    with pytest.raises(InputError, match="commodity must be text"):
+        fetch_county_yields(None, ["IA"], (2017, 2018), tmp_path / "y.csv", key="k")
+    with pytest.raises(InputError, match="out must be"):
+        fetch_county_yields("SOYBEANS", ["IA"], (2017, 2018), None, key="k")
+    with pytest.raises(InputError, match="states must be text such as 'IA,IL'"):
+        parse_states(5)
+    with pytest.raises(InputError, match="states must be text"):
+        parse_states(["IA", 7])
+    with pytest.raises(InputError, match="crop codes must be text such as '12,14'"):
+        parse_crop_codes(12)
+    with pytest.raises(InputError, match="cropland must be"):
+        county_crop_centres(None, None, None)
+    with pytest.raises(InputError, match="grid must be a geoapp.data.grid.Grid"):
+        county_crop_centres(tmp_path / "lc.tif", None, "abc")
