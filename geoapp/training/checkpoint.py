@@ -96,7 +96,9 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
     A folder that already holds something (another run's ``best/``, ``last/`` or metrics, or a
     user's files) is refused unless ``force`` (the new run replaces the old one's checkpoints and
     metrics) or ``resume`` (the run continues from the folder's ``last/``, which must exist). An
-    empty folder, or one holding only hidden temporary leftovers, counts as new.
+    empty folder, or one holding only hidden temporary leftovers, counts as new. A ``best/`` or
+    ``last/`` that is not a geoapp checkpoint (no card that reads as one, or other files in it) is
+    refused even with ``force``: a run never deletes files geoapp did not write.
 
     Raises:
         DataFileError: the folder cannot be created or written (naming it and the system's reason).

@@ -241,8 +241,9 @@ def train_yield(
     finished epoch's ``last/`` checkpoint.
 
     ``out_dir`` must be new or empty, unless ``resume`` (continue from its ``last/``, which must
-    exist) or ``force`` (replace the run it holds: its ``best/``, ``last/`` and metrics are removed
-    when training starts). A folder this call created is removed again if training fails before
+    exist) or ``force`` (replace the run it holds: its ``best/``, ``last/`` and metrics are set aside
+    when training starts, dropped once the new run writes its ``best/``, and put back if it fails before).
+    A folder this call created is removed again if training fails before
     its first checkpoint.
 
     Raises:
