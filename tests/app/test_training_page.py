@@ -104,5 +104,5 @@ def test_location_form_has_the_encoder_defaults_and_refuses_bad_values(train_env
     assert at.number_input(key="tl_degree").value == 40 and at.number_input(key="tl_hidden").value == 512
     at.number_input(key="tl_lr").set_value(0.0)
     at = _submit(at)
-    assert any("lr and footprint_km must be positive" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("lr must be a finite positive number" in e.value for e in at.error), [e.value for e in at.error]
     assert JobRunner(train_env / "jobs").list_jobs() == []
