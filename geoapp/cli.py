@@ -209,7 +209,7 @@ def _config_file(path: str | None) -> dict:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise DataFileError(f"cannot read the config file {path!r}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"config file {path!r} is not valid JSON: {exc}") from exc
     if not isinstance(values, dict):
         raise InputError(f"config file {path!r} must hold a JSON object of config fields, got {type(values).__name__}")

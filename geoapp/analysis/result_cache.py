@@ -190,7 +190,7 @@ class ResultCache:
     def _entry(self, key: ResultKey) -> dict | None:
         try:
             entry = json.loads((self.path(key) / ENTRY).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(entry, dict) or entry.get("inputs") != key.inputs:
             return None
@@ -249,7 +249,7 @@ class ResultCache:
             try:
                 inputs = json.loads(entry_file.read_text(encoding="utf-8"))["inputs"]
                 gone = not Path(inputs["checkpoint"]["path"]).is_dir() or not Path(inputs["dataset"]["path"]).is_dir()
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, RecursionError):
                 gone = True
             if gone:
                 shutil.rmtree(entry_file.parent, ignore_errors=True)

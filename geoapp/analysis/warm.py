@@ -209,7 +209,7 @@ def all_fresh(dataset: str | Path | None = None, all_years: bool = False, galler
     """Whether nothing changed since a warm-up left every result fresh (a check of file times, well under a second)."""
     try:
         stamp = json.loads(_stamp_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return stamp == inputs_stamp(dataset, all_years, galleries)
 

@@ -349,7 +349,7 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
         )
     try:
         card = json.loads((root / CARD).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         raise DataFileError(f"dataset {where} has a garbled or empty file: {CARD}: {exc}") from exc
     validate_card(card, root / CARD)
     if missing:
@@ -362,7 +362,7 @@ def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
     truth_path = root / "truth.json"
     try:
         truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.is_file() else None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         hint = rebuild_hint(root, card)
         raise DataFileError(f"dataset {where} has a garbled or empty file: truth.json: {exc}; {hint}") from exc
     for col in ("geoid", "year", "yield", "labelled"):

@@ -118,7 +118,7 @@ def _cache_key(root: Path, card: dict[str, Any]) -> dict[str, Any] | None:
 def _cached(root: Path, key: dict[str, Any]) -> FileCheck | None:
     try:
         entry = json.loads((root / SIDECAR).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(entry, dict) or entry.get("key") != key:
         return None

@@ -43,7 +43,7 @@ def release_lock(root: str | Path, job_id: str) -> None:
         lock = json.loads(path.read_bytes().decode("utf-8"))
         if isinstance(lock, dict) and lock.get("job_id") == job_id:
             path.unlink()
-    except (OSError, ValueError):  # no lock, or a garbled one (judged stale by WorkspaceLock.holder)
+    except (OSError, ValueError, RecursionError):  # no lock, or a garbled one (judged stale by WorkspaceLock.holder)
         pass
 
 
@@ -67,7 +67,7 @@ class WorkspaceLock:
             lock = json.loads(self.path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (OSError, ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             lock = None
         if not isinstance(lock, dict) or not isinstance(lock.get("since", 0), int | float):
             try:

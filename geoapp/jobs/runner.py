@@ -167,7 +167,7 @@ class JobRunner:
         if status.get("state") not in ("failed", "cancelled"):
             raise InputError(f"job {job_id!r} is {status.get('state', 'unknown')}; only a failed or cancelled job can be resumed")
         spec = self.spec(job_id)
-        spec.check_run_folder(status.get("out") or "")  # a damaged status must not point the run elsewhere
+        spec.check_run_folder(status.get("out") or "", checkpoint_dir())  # a damaged status must not point the run elsewhere
         self._check_writable()
         self._lock.acquire(job_id)
         try:
@@ -231,7 +231,7 @@ class JobRunner:
             raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
         try:
             return JobSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, InputError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, RecursionError, TypeError, AttributeError) as exc:  # InputError is a ValueError
             raise DataFileError(f"job {job_id!r}: its spec {str(path)!r} is damaged ({exc}); start a new job") from exc
 
     def status(self, job_id: str) -> dict[str, Any]:

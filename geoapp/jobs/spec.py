@@ -110,20 +110,26 @@ class JobSpec:
         """The last three parts of the job's run folder: ``("user", <kind dir>, <name>)``."""
         return ("user", KIND_DIRS[self.kind], self.name)
 
-    def check_run_folder(self, out: str | Path) -> Path:
-        """``out`` if it is this job's run folder (``<checkpoints>/user/<kind>/<name>``), else an error.
+    def check_run_folder(self, out: str | Path, checkpoints: str | Path) -> Path:
+        """``out`` if it is this job's run folder, ``<checkpoints>/user/<kind>/<name>``, else an error.
 
         A job writes (and on a resume replaces) only its own run folder, so a status file naming any
         other folder is refused rather than trusted.
 
+        Args:
+            out: the run folder a status file names.
+            checkpoints: the checkpoint folder (:func:`geoapp.paths.checkpoint_dir`).
+
         Raises:
-            InputError: ``out`` is not ``.../user/<kind>/<name>`` of this job.
+            InputError: ``out`` is not this job's run folder under ``checkpoints``.
         """
+        expected = Path(checkpoints, *self.run_folder_parts())
         path = Path(out)
-        if not path.is_absolute() or ".." in path.parts or path.parts[-3:] != self.run_folder_parts():
+        if not path.is_absolute() or ".." in path.parts or path.resolve() != expected.resolve():
             raise InputError(
                 f"the job's status names the run folder {str(out)!r}, but job {self.name!r} ({self.kind}) writes only "
-                f"to <checkpoints>/{'/'.join(self.run_folder_parts())}: the job folder is damaged; start a new job"
+                f"to {str(expected)!r}: the job folder is damaged (or GEOAPP_CHECKPOINT_DIR changed since it started); "
+                "start a new job"
             )
         return path
 

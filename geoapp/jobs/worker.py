@@ -25,6 +25,7 @@ from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_error_file, record_rank
 from geoapp.jobs.spec import JobSpec
 from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
+from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import has_last_checkpoint
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 
@@ -139,7 +140,7 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
                 f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "
                 "start a new job"
             )
-        out = spec.check_run_folder(status["out"])
+        out = spec.check_run_folder(status["out"], checkpoint_dir())
         monitor = StatusMonitor(job_dir, out) if main_rank else TrainingMonitor()
         cfg = spec.trainer_config()
         # The run folder is the job's own (the runner made it), so a run may replace what an earlier

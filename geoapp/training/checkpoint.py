@@ -309,7 +309,7 @@ def read_card(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise MissingDataError(f"no checkpoint card at {str(path)!r}; is {str(folder)!r} a geoapp checkpoint folder?")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise DataFileError(f"checkpoint card {str(path)!r} is garbled: {exc}") from exc
     except OSError as exc:
         raise DataFileError(f"cannot read checkpoint card {str(path)!r}: {exc.strerror or exc}") from exc
@@ -373,6 +373,10 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+"""The largest finite float32: the tiles are standardised in float32."""
+
+
 def _check_normalisation(norm: dict[str, Any], model_config: dict[str, Any], path: Path) -> None:
     """The bands must be known, as many as the model's ``in_channels``, and ``mean``/``std`` one row of that width per step."""
     bands = norm["bands"]
@@ -380,6 +384,10 @@ def _check_normalisation(norm: dict[str, Any], model_config: dict[str, Any], pat
     if unknown or len(set(bands)) != len(bands):
         what = f"unknown band(s) {unknown!r}" if unknown else "a band named twice"
         raise _card_error(path, f"normalisation.bands {_short(bands)} holds {what}; known bands: {list(BANDS)}")
+    if [b for b in BANDS if b in bands] != list(bands):  # the tiles stack the bands in this order
+        raise _card_error(
+            path, f"normalisation.bands {_short(bands)} are not in geoapp's band order {list(BANDS)} (the order training writes)"
+        )
     channels = model_config.get("in_channels")
     if channels is not None and len(bands) != channels:
         raise _card_error(
@@ -398,8 +406,12 @@ def _check_normalisation(norm: dict[str, Any], model_config: dict[str, Any], pat
                 f"normalisation.{key} must have one row of {len(bands)} value(s) (one per band) per time step, "
                 f"got row widths {shown}",
             )
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for row in rows for v in row):
-            raise _card_error(path, f"normalisation.{key} must hold finite numbers")
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= _FLOAT32_MAX
+            for row in rows
+            for v in row
+        ):
+            raise _card_error(path, f"normalisation.{key} must hold finite numbers (within float32's range, |x| <= 3.4e38)")
     if any(v <= 0 for row in norm["std"] for v in row):
         raise _card_error(path, "normalisation.std must hold positive numbers")
 
@@ -477,7 +489,7 @@ def load_checkpoint(
         try:
             tensors = load_file(str(folder / STATE))
             meta = json.loads((folder / STATE_JSON).read_text())
-        except (SafetensorError, OSError, ValueError) as exc:
+        except (SafetensorError, OSError, ValueError, RecursionError) as exc:
             raise DataFileError(f"training state in {str(folder)!r} is corrupted: {exc}") from exc
         if not isinstance(meta, dict) or not isinstance(meta.get("param_groups"), list):
             raise DataFileError(f"training state {str(folder / STATE_JSON)!r} is not what geoapp writes; start a new run")

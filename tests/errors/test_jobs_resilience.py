@@ -240,14 +240,16 @@ def test_a_status_without_kind_or_name_is_listed_with_the_specs(jobs, capsys):
 # ---- the run folder a status names, a missing status, a jobs folder that is a file ---------------
 def test_resume_refuses_a_status_that_points_the_run_elsewhere(jobs, tmp_path):
     _job(jobs, BAD, {"job_id": BAD, "state": "failed", "kind": "yield", "name": "run", "out": str(tmp_path / "etc")})
-    with pytest.raises(InputError, match=r"names the run folder .*etc'.* writes only to <checkpoints>/user/yield/run"):
+    with pytest.raises(InputError, match=r"names the run folder .*etc'.* writes only to .*checkpoints/user/yield/run'"):
         JobRunner().resume(BAD)
     assert not (tmp_path / "etc").exists() and not (jobs / LOCK_FILE).exists()
     spec = JobSpec("yield", "run", {})
-    assert spec.check_run_folder(tmp_path / "checkpoints" / "user" / "yield" / "run").name == "run"
-    for other in ("/etc", "relative/user/yield/run", str(tmp_path / "user" / "yield" / "run" / ".." / "run")):
+    root = tmp_path / "checkpoints"
+    assert spec.check_run_folder(root / "user" / "yield" / "run", root).name == "run"
+    elsewhere = tmp_path / "elsewhere" / "user" / "yield" / "run"  # the right tail under another folder
+    for other in ("/etc", "relative/user/yield/run", str(root / "user" / "yield" / "run" / ".." / "run"), str(elsewhere)):
         with pytest.raises(InputError, match="the job folder is damaged"):
-            spec.check_run_folder(other)
+            spec.check_run_folder(other, root)
 
 
 def test_a_job_whose_status_file_is_gone_is_listed_as_broken(jobs):

@@ -73,6 +73,14 @@ BAD_NORMALISATION = {
         lambda n: n.update(mean=[row[:4] for row in n["mean"]]),
         r"normalisation.mean must have one row of 9 value\(s\) \(one per band\) per time step, got row widths \[4\]",
     ),
+    "bands out of geoapp's order": (
+        lambda n: n.update(bands=[n["bands"][1], n["bands"][0], *n["bands"][2:]]),
+        r"normalisation.bands .* are not in geoapp's band order",
+    ),
+    "a mean beyond float32": (
+        lambda n: n["mean"][0].__setitem__(0, 1e308),
+        r"normalisation.mean must hold finite numbers \(within float32's range",
+    ),
     "a std that is not positive": (
         lambda n: n.update(std=[[0.0] * len(row) for row in n["std"]]),
         r"normalisation.std must hold positive numbers",
@@ -254,3 +262,15 @@ def test_a_checkpoint_of_another_dataset_says_what_to_do(trained, ds, tmp_path):
         r"or retrain on this one$",
     ):
         evaluate_yield(other, ds)
+
+
+def test_json_nested_too_deeply_is_a_garbled_file_not_an_internal_error(trained, tiny_dataset_path, tmp_path, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    card = shutil.copytree(trained, tmp_path / "deep_card")
+    (card / "card.json").write_text(deep)
+    with pytest.raises(DataFileError, match="is garbled"):
+        read_card(card)
+    data = shutil.copytree(tiny_dataset_path, tmp_path / "deep_dataset")
+    (data / "dataset.json").write_text(deep)
+    assert main(["data", "info", "--path", str(data)]) == 2
+    assert "garbled" in _one_error_line(capsys)
