@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from geoapp.data.args import given
 from geoapp.data.galleries import Gallery, cached_gallery_embeddings, load_gallery
 from geoapp.data.geodesy import haversine_km
 from geoapp.errors import DataFileError, InputError, MissingDataError
@@ -114,11 +115,40 @@ def load_location_model(folder: str | None = None) -> LoadedLocationModel:
 _IN_MEMORY: dict[tuple[str, str, str], torch.Tensor] = {}
 
 
+def _check_encoder(encoder: object, name: str = "encoder") -> None:
+    """Refuse anything that is not a location encoder (:class:`LocationEncoderLike`) before it is used."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if not callable(getattr(encoder, "embed_locations", None)) or not isinstance(fingerprint, str):
+        raise InputError(
+            f"{name} must be a location encoder (a LoadedLocationModel from load_location_model(), or an object "
+            f"with a text 'fingerprint' and an 'embed_locations(lat, lon)' method), got {given(encoder)}"
+        )
+
+
+def _check_model(model: object) -> None:
+    """Refuse anything that is not a loaded location model (an encoder with a LocationTrainConfig ``config``)."""
+    if not isinstance(getattr(model, "config", None), LocationTrainConfig):
+        raise InputError(
+            f"model must be a LoadedLocationModel (from load_location_model()) or None for the shipped one, got {given(model)}"
+        )
+    _check_encoder(model, "model")
+
+
+def _check_gallery(gallery: object, name: str = "gallery") -> None:
+    if not isinstance(gallery, Gallery):
+        raise InputError(f"{name} must be a geoapp.data.galleries.Gallery (e.g. load_gallery('land')), got {given(gallery)}")
+
+
 def gallery_embeddings(encoder: LocationEncoderLike, gallery: Gallery, progress: bool = False) -> torch.Tensor:
     """(N, D) unit-norm embeddings of every gallery point, computed once per encoder fingerprint.
 
     They are cached on disk and kept in memory for the process (a similarity query is then one mat-vec).
+
+    Raises:
+        InputError: ``encoder`` is not a location encoder, or ``gallery`` not a :class:`Gallery`.
     """
+    _check_encoder(encoder)
+    _check_gallery(gallery)
     key = (gallery.name, gallery.digest, encoder.fingerprint)
     if key not in _IN_MEMORY:
 
@@ -167,9 +197,12 @@ def similarity(lat: float, lon: float, encoder: LocationEncoderLike, gallery: Ga
 
     Raises:
         InputError: ``lat`` or ``lon`` is not one finite number, a latitude outside [-90, 90] or a
-            longitude beyond :data:`MAX_LON`.
+            longitude beyond :data:`MAX_LON`; ``encoder`` is not a location encoder, or ``gallery`` not
+            a :class:`Gallery`.
     """
     lat, lon = _check_point(lat, lon)
+    _check_encoder(encoder)
+    _check_gallery(gallery)
     emb = gallery_embeddings(encoder, gallery)
     ref = encoder.embed_locations(torch.tensor([lat]), torch.tensor([lon]))[0].to(emb.dtype)
     return gallery.coords, (emb @ ref).numpy()
@@ -189,15 +222,22 @@ def geolocate(
 
     Raises:
         InputError: ``top_k`` is not a whole number in range; the image is not (H, W, 3|4) uint8, or
-            smaller than :data:`MIN_IMAGE_PX` (or the model's patch size) on a side.
+            smaller than :data:`MIN_IMAGE_PX` (or the model's patch size) on a side; ``model`` is not a
+            :class:`LoadedLocationModel` (or None), ``gallery`` not a :class:`Gallery` (or None).
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer):
         raise InputError(f"top_k must be a whole number of places (1 or more), got {top_k!r}")
-    model = model or load_location_model()
-    gallery = gallery or load_gallery("land")
+    if model is not None:
+        _check_model(model)
+    if gallery is not None:
+        _check_gallery(gallery)
+    model = load_location_model() if model is None else model
+    gallery = load_gallery("land") if gallery is None else gallery
     if not 1 <= int(top_k) <= len(gallery):
         raise InputError(f"top_k must be between 1 and {len(gallery)} (the gallery's size), got {top_k!r}")
     patch = conform_image(image, model.config)
+    if not callable(getattr(model, "embed_images", None)):
+        raise InputError(f"model must be a LoadedLocationModel with an 'embed_images' method, got {given(model)}")
     emb = gallery_embeddings(model, gallery)
     scores = emb @ model.embed_images(patch[None])[0].to(emb.dtype)
     best = torch.topk(scores, int(top_k))
@@ -243,6 +283,8 @@ def score_geolocation(
     model: LoadedLocationModel, patches: np.ndarray, true_latlon: np.ndarray, gallery: Gallery, batch: int = 512
 ) -> dict[str, float]:
     """Top-1 retrieval over ``gallery`` for every patch; accuracy within 25/200/750/2500 km and median km."""
+    _check_model(model)
+    _check_gallery(gallery)
     emb = gallery_embeddings(model, gallery)
     preds = []
     for i in range(0, len(patches), batch):
@@ -253,6 +295,7 @@ def score_geolocation(
 
 def random_baseline(true_latlon: np.ndarray, gallery: Gallery, seed: int = 0) -> dict[str, float]:
     """A uniformly random gallery point per query."""
+    _check_gallery(gallery)
     rng = np.random.default_rng(seed)
     return geolocation_metrics(gallery.coords[rng.integers(0, len(gallery), len(true_latlon))], true_latlon)
 

@@ -41,7 +41,7 @@ from rasterio.warp import transform as transform_points
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from geoapp.data.args import as_path
+from geoapp.data.args import as_int, as_path, given
 from geoapp.data.grid import Grid
 from geoapp.data.ingest.reproject import raster_file_error
 from geoapp.data.simulate import county_raster
@@ -114,6 +114,32 @@ def parse_crop_codes(codes: Sequence[int] | str) -> tuple[int, ...]:
 # ---- the crop fraction on the grid ----------------------------------------------------------
 
 
+def _check_counties(counties: object, columns: Sequence[str]) -> gpd.GeoDataFrame:
+    """Refuse anything but a GeoDataFrame of county polygons with ``columns`` and a CRS."""
+    if not isinstance(counties, gpd.GeoDataFrame):
+        raise InputError(
+            f"counties must be a GeoDataFrame of county polygons with {', '.join(repr(c) for c in columns)} "
+            f"(e.g. from geoapp.data.counties.load_counties), got {given(counties)}"
+        )
+    missing = [c for c in columns if c not in counties.columns]
+    try:
+        geometry = counties.geometry
+    except AttributeError:
+        geometry = None
+        missing.append("geometry")
+    if missing:
+        raise InputError(f"counties lack the column(s) {missing}; expected county polygons with {list(columns)}")
+    if geometry is not None and len(counties) and geometry.crs is None:
+        raise InputError("counties have no CRS, so geoapp cannot tell where they lie; set one (e.g. EPSG:4326)")
+    return counties
+
+
+def _check_grid(grid: object) -> Grid:
+    if not isinstance(grid, Grid):
+        raise InputError(f"grid must be a geoapp.data.grid.Grid, got {type(grid).__name__}")
+    return grid
+
+
 def county_crop_centres(
     path: str | os.PathLike[str], counties: gpd.GeoDataFrame, grid: Grid, crop_codes: Sequence[int] = IGBP_CROPLAND
 ) -> pd.DataFrame:
@@ -132,12 +158,13 @@ def county_crop_centres(
 
     Raises:
         CRSError: the raster has no CRS, or does not overlap the grid.
-        InputError: the values are not class codes, or no pixel over the grid is a crop class.
+        InputError: the values are not class codes, or no pixel over the grid is a crop class; ``counties``
+            is not a GeoDataFrame with ``geoid`` and polygons in a CRS, ``grid`` not a Grid.
         DataFileError: the file is missing or unreadable.
     """
     path = as_path(path, "cropland")
-    if not isinstance(grid, Grid):
-        raise InputError(f"grid must be a geoapp.data.grid.Grid, got {type(grid).__name__}")
+    _check_grid(grid)
+    counties = _check_counties(counties, ("geoid",))
     codes = parse_crop_codes(crop_codes)
     where = f"cropland raster {path.name!r}"
     with _open(path, where) as src:
@@ -327,7 +354,16 @@ def county_anchors(counties: gpd.GeoDataFrame, grid: Grid, tile_px: int, centres
         ``anchor_row``/``anchor_col`` (grid pixel), ``anchor_lat``/``anchor_lon`` (its centre, degrees
         EPSG:4326) and ``anchor_source`` (``"cropland"`` or ``"interior"``).
     """
-    h, w = grid.shape
+    counties = _check_counties(counties, ("geoid", "name", "state"))
+    h, w = _check_grid(grid).shape
+    tile_px = as_int(tile_px, "tile_px")
+    if centres is not None and not (
+        isinstance(centres, pd.DataFrame) and {"geoid", "crop_pixels", "centre_x", "centre_y"} <= set(centres.columns)
+    ):
+        raise InputError(
+            f"centres must be None or the DataFrame county_crop_centres() returns (geoid, crop_pixels, centre_x, "
+            f"centre_y), got {given(centres)}"
+        )
     if tile_px < 1 or tile_px > min(h, w):
         raise InputError(f"tile of {tile_px} px does not fit the {h} x {w} px grid; use a smaller tile or a larger area")
     n = len(counties)

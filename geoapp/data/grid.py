@@ -97,7 +97,13 @@ class Grid:
         width, height = span_x / r, span_y / r  # floats: no overflow for absurd resolutions
         finest = math.sqrt(span_x * span_y / MAX_GRID_PIXELS)
         coarsest = min(span_x, span_y) / max(1, min_side_px)
-        fits = f"expected a resolution of {finest / 1000:.3g} to {coarsest / 1000:.3g} km over this area"
+        if coarsest >= finest:
+            fits = f"expected a resolution of {finest / 1000:.3g} to {coarsest / 1000:.3g} km over this area"
+        else:  # no resolution fits: the tile is wider than the largest grid allowed over this area
+            fits = (
+                f"no resolution fits, since a tile of {min_side_px} px is larger than the grid can be over this area "
+                f"(at most {math.floor(min(span_x, span_y) / finest):,} px across); use a smaller tile"
+            )
         if not width * height <= MAX_GRID_PIXELS:
             raise InputError(
                 f"a grid of {r:g} m pixels would have {width:.3g} x {height:.3g} pixels, more than the {MAX_GRID_PIXELS:,} "

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from geoapp.data.args import as_path, as_text
+from geoapp.data.args import as_int, as_number, as_path, as_text, given
 from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import atomic_write_text
 
@@ -125,7 +125,8 @@ class QuickStatsClient:
 
     Raises:
         QuickStatsKeyError: no key was given and ``NASS_API_KEY`` is not set.
-        InputError: ``base_url`` is not an http(s) URL, or a number is out of range.
+        InputError: ``key`` is not text, ``base_url`` not an http(s) URL, ``timeout_s``/``backoff_s`` not a
+            number of seconds (positive; non-negative), ``retries`` not a whole number >= 0 (bools refused).
     """
 
     def __init__(
@@ -138,12 +139,21 @@ class QuickStatsClient:
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if key is not None and not isinstance(key, str):
+            raise InputError(f"key must be text (str) or None to read {KEY_ENV}, got {type(key).__name__}")
         key = (key if key is not None else os.environ.get(KEY_ENV, "")).strip()
         if not key:
             raise QuickStatsKeyError(f"no Quick Stats API key: {KEY_HINT}")
+        if not isinstance(base_url, str):
+            raise InputError(f"base_url must be text (str) such as {DEFAULT_BASE_URL!r}, got {given(base_url)}")
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise InputError(f"base_url {base_url!r} is not an http(s) URL; expected e.g. {DEFAULT_BASE_URL!r}")
+        timeout_s = as_number(timeout_s, "timeout_s", "seconds")
+        backoff_s = as_number(backoff_s, "backoff_s", "seconds", zero_ok=True)
+        retries = as_int(retries, "retries")
+        if not callable(sleep):
+            raise InputError(f"sleep must be a function of seconds (such as time.sleep), got {given(sleep)}")
         if retries < 0 or backoff_s < 0 or timeout_s <= 0:
             raise InputError(
                 f"retries={retries}, backoff_s={backoff_s}, timeout_s={timeout_s}: expected retries >= 0, "
@@ -339,7 +349,7 @@ def fetch_county_yields(
         raise InputError("commodity is empty; expected a Quick Stats commodity such as 'SOYBEANS' or 'CORN'")
     wanted = parse_states(states)
     first, last = _check_years(years)
-    if row_limit < 1:
+    if as_int(row_limit, "row_limit") < 1:
         raise InputError(f"row_limit={row_limit}: expected a positive number of rows (the service allows {ROW_LIMIT})")
     client = QuickStatsClient(key, base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, sleep=sleep)
 

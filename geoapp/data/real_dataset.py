@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geoapp.data.args import as_number, as_optional_path, as_optional_text, as_path, as_text
+from geoapp.data.args import as_bool, as_number, as_optional_path, as_optional_text, as_path, as_text, given
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BANDS
 from geoapp.data.counties import STATE_FIPS, load_counties
 from geoapp.data.cropland import IGBP_CROPLAND, county_anchors, county_crop_centres, parse_crop_codes
@@ -176,7 +176,7 @@ def build_real_dataset(
         tile_px: anchor tile size in pixels.
         name: dataset name (default: the folder's name).
         force: replace an existing dataset folder at ``out`` (never a folder without a dataset.json, nor one
-            holding files geoapp did not write).
+            holding files geoapp did not write); a bool, like ``progress``.
         progress: progress bar over rasters (stderr).
         commodity: the Quick Stats commodity to read (default ``"SOYBEANS"``).
         data_item: its data item (default soybean yield in bu/acre; None: any BU / ACRE yield item).
@@ -188,7 +188,8 @@ def build_real_dataset(
         (the folder, a :class:`BuildReport`).
 
     Raises:
-        InputError: bad settings, a band with no raster, states the rasters do not cover, no crop pixel in
+        InputError: bad settings (a wrong type included: ``force`` and ``progress`` must be bools, ``states``
+            text or a list of codes), a band with no raster, states the rasters do not cover, no crop pixel in
             the land-cover map, yields that match no cube year or county, ``out`` exists without ``force``
             (:class:`~geoapp.errors.OutputExistsError`) or is not a dataset folder geoapp may replace.
         CRSError: a raster without a CRS or outside the grid.
@@ -199,6 +200,8 @@ def build_real_dataset(
     cropland_path = as_optional_path(cropland, "cropland")
     commodity, data_item = as_text(commodity, "commodity"), as_optional_text(data_item, "data_item")
     name = as_optional_text(name, "name")
+    force, progress = as_bool(force, "force"), as_bool(progress, "progress")
+    chosen_states = None if states is None else _normalise_states(states)
     check_output_folder(out, force)
     codes = parse_crop_codes(crop_codes)
     resolution_km = as_number(resolution_km, "resolution_km", "km")
@@ -219,7 +222,7 @@ def build_real_dataset(
                 f"({describe_area(area)}); check their CRSs and extents"
             )
     else:
-        chosen, states_from = _normalise_states(states), "given"
+        chosen, states_from = chosen_states, "given"
         check_states_covered(chosen, area, repr(manifest.name))
     counties = load_counties(chosen)
     _check_overlap(nass, yields_path, years, counties["geoid"], chosen)
@@ -339,7 +342,12 @@ def _check_every_band(table: pd.DataFrame, manifest: Path) -> None:
 
 def _normalise_states(states: Sequence[str]) -> tuple[str, ...]:
     """Upper-case postal codes, sorted, each known (text such as ``"IA,IL"`` is split at commas)."""
+    if isinstance(states, bytes | bytearray | Mapping) or not isinstance(states, str | Iterable):
+        raise InputError(f"states must be text such as 'IA,IL', a list of state codes or None, got {given(states)}")
     items = states.split(",") if isinstance(states, str) else list(states)
+    wrong = [s for s in items if not isinstance(s, str)]
+    if wrong:
+        raise InputError(f"states must be two-letter postal codes (text), got {given(wrong[0])} among {given(states)}")
     out = tuple(sorted({str(s).strip().upper() for s in items if str(s).strip()}))
     unknown = [s for s in out if s not in STATE_FIPS]
     if unknown or not out:

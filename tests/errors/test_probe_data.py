@@ -252,3 +252,211 @@ def test_api_client_and_cropland_arguments_of_the_wrong_type(tmp_path):
         county_crop_centres(None, None, None)
     with pytest.raises(InputError, match="grid must be a geoapp.data.grid.Grid"):
         county_crop_centres(tmp_path / "lc.tif", None, "abc")
+
+
+# ---- 9. encoders, galleries, counties, API options and build flags of the wrong type ---------------------
+BAD = [None, 5, b"x", [1], {}, True, 1.5]
+"""Values of the wrong type for an argument that takes an object, a number or a flag."""
+
+
+class _Encoder:
+    """Stands in for a location model: every input is refused before an embedding is computed."""
+
+    fingerprint = "probe"
+
+    def __init__(self) -> None:
+        from geoapp.training.location_trainer import LocationTrainConfig
+
+        self.config = LocationTrainConfig()
+
+    def embed_locations(self, lat, lon):  # noqa: ANN001  # pragma: no cover - never reached
+        raise AssertionError("the input should have been refused first")
+
+    embed_images = embed_locations
+
+
+def _gallery():  # noqa: ANN202
+    from geoapp.data.galleries import Gallery
+
+    return Gallery("probe", np.array([[0.0, 0.0], [10.0, 10.0]]), "two points")
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_similarity_refuses_an_encoder_or_gallery_of_the_wrong_type(bad: object) -> None:
+    from geoapp.analysis.location import gallery_embeddings, similarity
+
+    with pytest.raises(InputError, match=rf"encoder must be a location encoder .*got {type(bad).__name__} "):
+        similarity(0.0, 0.0, bad, _gallery())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=rf"gallery must be a geoapp\.data\.galleries\.Gallery .*got {type(bad).__name__} "):
+        similarity(0.0, 0.0, _Encoder(), bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"encoder must be a location encoder"):
+        gallery_embeddings(bad, _gallery())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD if b is not None])
+def test_geolocate_refuses_a_model_or_gallery_of_the_wrong_type(bad: object) -> None:
+    from geoapp.analysis.location import geolocate
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(InputError, match=rf"model must be a LoadedLocationModel .*or None .*got {type(bad).__name__} "):
+        geolocate(image, top_k=1, model=bad, gallery=_gallery())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=rf"gallery must be a geoapp\.data\.galleries\.Gallery .*got {type(bad).__name__} "):
+        geolocate(image, top_k=1, model=_Encoder(), gallery=bad)  # type: ignore[arg-type]
+
+
+def test_an_object_without_a_config_is_not_a_model() -> None:
+    from geoapp.analysis.location import geolocate
+
+    class NoConfig:
+        fingerprint = "x"
+
+        def embed_locations(self, lat, lon):  # noqa: ANN001  # pragma: no cover - never reached
+            raise AssertionError
+
+    with pytest.raises(InputError, match=r"model must be a LoadedLocationModel"):
+        geolocate(np.zeros((32, 32, 3), np.uint8), top_k=1, model=NoConfig(), gallery=_gallery())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_county_functions_refuse_counties_of_the_wrong_type(tmp_path: Path, bad: object) -> None:
+    from geoapp.data.cropland import county_anchors, county_crop_centres
+
+    match = rf"counties must be a GeoDataFrame of county polygons with 'geoid'.*got {type(bad).__name__} "
+    with pytest.raises(InputError, match=match):
+        county_crop_centres(tmp_path / "lc.tif", bad, iowa_grid())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"counties must be a GeoDataFrame"):
+        county_anchors(bad, iowa_grid(), 4)  # type: ignore[arg-type]
+
+
+def test_counties_without_geoid_or_geometry_are_refused(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from geoapp.data.cropland import county_anchors, county_crop_centres
+
+    no_geoid = gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"counties lack the column\(s\) \['geoid'\]"):
+        county_crop_centres(tmp_path / "lc.tif", no_geoid, iowa_grid())
+    no_geometry = gpd.GeoDataFrame(pd.DataFrame({"geoid": ["19001"]}))
+    with pytest.raises(InputError, match=r"counties lack the column\(s\) \['geometry'\]"):
+        county_crop_centres(tmp_path / "lc.tif", no_geometry, iowa_grid())
+    no_crs = gpd.GeoDataFrame({"geoid": ["19001"]}, geometry=[box(0, 0, 1, 1)])
+    with pytest.raises(InputError, match=r"counties have no CRS"):
+        county_crop_centres(tmp_path / "lc.tif", no_crs, iowa_grid())
+    counties = gpd.GeoDataFrame(
+        {"geoid": ["19001"], "name": ["Adair"], "state": ["IA"]}, geometry=[box(-94.5, 41.2, -94.2, 41.5)], crs="EPSG:4326"
+    )
+    for bad in (True, 1.5, "4", None):
+        with pytest.raises(InputError, match=r"tile_px must be a whole number"):
+            county_anchors(counties, iowa_grid(), bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"centres must be None or the DataFrame county_crop_centres\(\) returns"):
+        county_anchors(counties, iowa_grid(), 4, centres=[1])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"grid must be a geoapp\.data\.grid\.Grid"):
+        county_anchors(counties, None, 4)  # type: ignore[arg-type]
+
+
+def _fetch(tmp_path: Path, **kwargs: object) -> None:
+    from geoapp.data.nass_api import fetch_county_yields
+
+    options = {"key": "k", "base_url": "http://127.0.0.1:9/", "retries": 0, "sleep": lambda s: None, **kwargs}
+    fetch_county_yields("SOYBEANS", ["IA"], (2017, 2018), tmp_path / "y.csv", **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD if b is not None])
+def test_fetch_refuses_a_key_or_base_url_of_the_wrong_type(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(InputError, match=rf"key must be text \(str\) or None to read NASS_API_KEY, got {type(bad).__name__}$"):
+        _fetch(tmp_path, key=bad)
+    with pytest.raises(InputError, match=rf"base_url must be text \(str\) such as .*got {type(bad).__name__} "):
+        _fetch(tmp_path, base_url=bad)
+    assert not (tmp_path / "y.csv").exists()
+
+
+def test_a_refused_key_of_the_wrong_type_is_not_shown(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        _fetch(tmp_path, key=b"secret-key")
+    assert "secret-key" not in str(info.value)
+
+
+_WHOLE = [None, b"x", [1], {}, True, 1.5]
+_SECONDS = [None, b"x", [1], {}, True, "5"]
+
+
+@pytest.mark.parametrize(
+    ("option", "expected", "bad"),
+    [("row_limit", "a whole number", b) for b in _WHOLE]
+    + [("retries", "a whole number", b) for b in _WHOLE]
+    + [("timeout_s", "a number of seconds", b) for b in _SECONDS],
+)
+def test_fetch_refuses_numbers_of_the_wrong_type(tmp_path: Path, option: str, expected: str, bad: object) -> None:
+    with pytest.raises(InputError, match=rf"{option} must be {expected}, got {type(bad).__name__} "):
+        _fetch(tmp_path, **{option: bad})
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [
+        ("retries", -1, r"retries=-1.*expected retries >= 0"),
+        ("row_limit", 0, r"row_limit=0: expected a positive number of rows"),
+        ("timeout_s", 0, r"timeout_s must be a positive number of seconds, got 0"),
+        ("backoff_s", -1.0, r"backoff_s must be a non-negative number of seconds, got -1.0"),
+        ("backoff_s", "1", r"backoff_s must be a number of seconds, got str '1'"),
+        ("sleep", 5, r"sleep must be a function of seconds"),
+    ],
+)
+def test_fetch_refuses_numbers_out_of_range(tmp_path: Path, option: str, value: object, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        _fetch(tmp_path, **{option: value})
+
+
+@pytest.mark.parametrize("bad", [5, True, 1.5, b"x", {"IA": 1}, [19], ["IA", None]])
+def test_build_refuses_states_of_the_wrong_type(tmp_path: Path, manifest: Path, yields_csv: Path, bad: object) -> None:
+    with pytest.raises(InputError, match=r"states must be (text such as 'IA,IL'|two-letter postal codes \(text\))"):
+        build_real_dataset(manifest, yields_csv, tmp_path / "out", states=bad, progress=False)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", [None, b"x", [1], {"a": 1}, 1.5, 5, 1, "no", np.int64(1)])
+@pytest.mark.parametrize("flag", ["force", "progress"])
+def test_build_flags_must_be_bools(ds: Path, manifest: Path, yields_csv: Path, flag: str, bad: object) -> None:
+    before = (ds / "dataset.json").read_bytes()
+    kwargs = {"force": False, "progress": False, flag: bad}
+    with pytest.raises(InputError, match=rf"{flag} must be True or False \(a bool\), got {type(bad).__name__} "):
+        build_real_dataset(manifest, yields_csv, ds, **kwargs)  # type: ignore[arg-type]
+    assert (ds / "dataset.json").read_bytes() == before  # the dataset is kept, not replaced
+
+
+def test_a_tile_larger_than_any_grid_says_so() -> None:
+    from geoapp.data.study_area import study_area_grid
+
+    # build_real_dataset(..., resolution_km=8, tile_px=10**6) asks for this grid
+    match = r"no resolution fits, since a tile of 1000000 px is larger than the grid can be over this area \(at most [\d,]+ px"
+    with pytest.raises(InputError, match=match):
+        study_area_grid(8000.0, ["IA"], min_side_px=10**6)
+    with pytest.raises(InputError, match=r"use a smaller tile") as info:
+        Grid.covering((0.0, 0.0, 100_000.0, 100_000.0), 8000.0, min_side_px=10**6)
+    assert "expected a resolution of" not in str(info.value)
+    with pytest.raises(InputError, match=r"fewer than the 16 across that one tile needs; expected a resolution of"):
+        Grid.covering((0.0, 0.0, 100_000.0, 100_000.0), 1e7, min_side_px=16)
+
+
+@pytest.mark.parametrize(
+    ("func", "value", "match"),
+    [
+        ("as_bool", 1, r"x must be True or False \(a bool\), got int 1"),
+        ("as_bool", np.bool_(True), None),
+        ("as_int", True, r"x must be a whole number, got bool True"),
+        ("as_int", 2.0, r"x must be a whole number, got float 2.0"),
+        ("as_int", np.int32(3), None),
+    ],
+)
+def test_flag_and_count_helpers(func: str, value: object, match: str | None) -> None:
+    from geoapp.data import args
+
+    if match is None:
+        assert getattr(args, func)(value, "x") == value
+    else:
+        with pytest.raises(InputError, match=match):
+            getattr(args, func)(value, "x")
+    with pytest.raises(InputError, match=r"n must be a whole number of at least 0, got -1"):
+        args.as_int(-1, "n", minimum=0)
