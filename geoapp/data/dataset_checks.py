@@ -134,6 +134,10 @@ def validate_yields(yields: pd.DataFrame, path: Path, geoids: pd.Series, years: 
     Returns the table with ``year`` as integers, ``yield`` as floats (NaN where withheld) and
     ``labelled`` as booleans.
     """
+    if yields.empty:
+        raise DataFileError(
+            f"{str(path)!r} holds no rows (only a header): a dataset has one row per county and year; rebuild the dataset"
+        )
     _geoids(yields, path)
     _first_bad(yields, ~yields["geoid"].isin(set(geoids)), "geoid", path, "is not a county of counties.csv")
     out = yields.copy()

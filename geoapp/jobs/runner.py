@@ -302,7 +302,11 @@ class JobRunner:
             return []
         jobs = []
         for p in self.root.iterdir():
-            if not (_JOB_ID.match(p.name) and (p / SPEC_FILE).exists()):
+            if not (_JOB_ID.match(p.name) and p.is_dir()):
+                continue  # not a job folder
+            if not (p / SPEC_FILE).exists():
+                if time.time() - p.stat().st_mtime >= STARTING_TIMEOUT_S:  # else: a job being created
+                    jobs.append(broken_status(p, f"its spec file {str(p / SPEC_FILE)!r} is missing; start a new job"))
                 continue
             try:
                 status = self.status(p.name)

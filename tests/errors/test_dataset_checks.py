@@ -318,3 +318,16 @@ def test_the_app_tests_real_stand_in_passes(tiny_dataset_path, tmp_path):
         assert ds.simulated is False and ds.verify_fingerprint()
     finally:
         ds.close()
+
+
+def test_yields_with_only_a_header_are_refused(tiny_dataset_path, tmp_path):
+    import shutil
+
+    from geoapp.data.dataset import load_dataset
+    from geoapp.errors import DataFileError
+
+    copy = shutil.copytree(tiny_dataset_path, tmp_path / "header_only")
+    header = (copy / "yields.csv").read_text().splitlines()[0]
+    (copy / "yields.csv").write_text(header + "\n")
+    with pytest.raises(DataFileError, match=r"yields.csv' holds no rows \(only a header\)"):
+        load_dataset(copy)

@@ -271,3 +271,14 @@ def test_a_jobs_folder_that_is_a_file_is_an_error(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("GEOAPP_JOBS_DIR", str(tmp_path / "jobsfile"))
     assert main(["jobs", "list"]) == 2
     assert "is a file; set GEOAPP_JOBS_DIR to a folder" in capsys.readouterr().err
+
+
+def test_a_job_folder_without_its_spec_is_listed_as_broken(jobs):
+    folder = jobs / BAD
+    folder.mkdir()
+    assert [s["job_id"] for s in JobRunner().list_jobs()] == [GOOD]  # just created: not listed yet
+    old = time.time() - 3600
+    os.utime(folder, (old, old))
+    listed = {s["job_id"]: s for s in JobRunner().list_jobs()}
+    assert listed[BAD]["state"] == BROKEN and "spec file" in listed[BAD]["error"]
+    assert listed[GOOD]["state"] == "finished"
