@@ -29,7 +29,13 @@ from geoapp.errors import InputError
 from geoapp.training.checkpoint import check_card, load_checkpoint, read_card
 from geoapp.training.results import InvalidResultError, verify_dataset
 from geoapp.training.yield_data import YieldTileSource, dataset_year
-from geoapp.training.yield_trainer import load_yield_model, predict_examples, rmse_r2
+from geoapp.training.yield_trainer import (
+    check_checkpoint_arg,
+    check_dataset_arg,
+    load_yield_model,
+    predict_examples,
+    rmse_r2,
+)
 
 __all__ = ["what_if_ablation", "retrain_ablation", "ABLATION_VERSION"]
 
@@ -54,6 +60,8 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
 
     Computed once per (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`).
     """
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     card = read_card(folder)
     year = dataset_year(ds, year)
     if ds.labelled(year).empty:
@@ -136,6 +144,8 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
     def test_scores(run: str | Path, ds: YieldDataset) -> dict:  # RMSE and R^2 on its test year, from the kept predictions
         return predictions_for_year(run, ds, int(read_card(run)["years"]["test"]))[1]
 
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     card = read_card(folder)
     train_cfg = card.get("train_config") or {}
     if card.get("kind") != "crop-yield" or train_cfg.get("exclude_group"):

@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from geoapp.analysis.result_cache import cached
+from geoapp.data.args import as_optional_path
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError, InputError
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import list_checkpoints
 from geoapp.training.yield_data import dataset_year
-from geoapp.training.yield_trainer import evaluate_yield
+from geoapp.training.yield_trainer import check_checkpoint_arg, check_dataset_arg, evaluate_yield
 
 __all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year", "PREDICTIONS_VERSION"]
 
@@ -28,7 +29,8 @@ PREDICTIONS_VERSION = "1"
 
 def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[tuple[Path, dict]]:
     """Crop-yield checkpoints (deep models and ridge) trained on this dataset (same data fingerprint)."""
-    found = list_checkpoints(root or checkpoint_dir())
+    check_dataset_arg(ds)
+    found = list_checkpoints(as_optional_path(root, "root") or checkpoint_dir())
     return [
         (folder, card)
         for folder, card in found
@@ -46,6 +48,8 @@ def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tup
     Computed once per (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`):
     a later call, in this process or another, reads it unless the checkpoint or the dataset changed.
     """
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     year = dataset_year(ds, year)
 
     def compute() -> dict:
@@ -81,6 +85,8 @@ def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None)
     Raises:
         InputError: ``year`` is not in the dataset or has no labelled counties.
     """
+    check_dataset_arg(ds)
+    root = as_optional_path(root, "root")
     year = dataset_year(ds, year)
     if ds.labelled(year).empty:
         raise InputError(f"no labelled counties in {year} in dataset {ds.name!r}: there is nothing to compare the models on")

@@ -125,7 +125,8 @@ class JobSpec:
         """
         expected = Path(checkpoints, *self.run_folder_parts())
         path = Path(out)
-        if not path.is_absolute() or ".." in path.parts or path.resolve() != expected.resolve():
+        linked = any(p.is_symlink() for p in (expected, expected.parent, expected.parent.parent))  # nothing may lead elsewhere
+        if not path.is_absolute() or ".." in path.parts or linked or path.resolve() != expected.resolve():
             raise InputError(
                 f"the job's status names the run folder {str(out)!r}, but job {self.name!r} ({self.kind}) writes only "
                 f"to {str(expected)!r}: the job folder is damaged (or GEOAPP_CHECKPOINT_DIR changed since it started); "

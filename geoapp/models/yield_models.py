@@ -90,6 +90,18 @@ MODEL_NAMES: tuple[str, ...] = (*MODELS, *BASELINE_NAMES)
 _SET_BY_NAME = ("use_global_query", "use_context")
 
 
+INT_FIELD_MAX: dict[str, int] = {
+    "in_channels": 64,
+    "n_steps": 64,
+    "embed_dim": 8192,
+    "cnn_width": 1024,
+    "heads": 128,
+    "layers": 64,
+    "ff_dim": 65536,
+}
+"""Largest sizes a config may ask for (far above the paper's; beyond them a model no longer fits in memory)."""
+
+
 @dataclass(frozen=True)
 class YieldModelConfig:
     """Everything that defines a :class:`YieldModel`, with the paper-size defaults.
@@ -133,6 +145,9 @@ class YieldModelConfig:
             elif f.type == "int":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise InputError(f"config field {f.name!r} must be a positive integer; got {value!r}")
+                most = INT_FIELD_MAX.get(f.name)
+                if most is not None and value > most:  # a size that would not fit in memory
+                    raise InputError(f"config field {f.name!r} must be at most {most}; got {value!r}")
             elif f.type == "float":
                 if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                     raise InputError(f"config field {f.name!r} must be a finite number; got {value!r}")

@@ -468,7 +468,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
         InputError: the checkpoint is not a crop-yield model, or was trained on other data
             (fingerprint, tile size or resolution differ).
     """
-    _check_folder_arg(folder)
+    check_checkpoint_arg(folder)
     weights, card = load_checkpoint(folder)[:2]
     if card.get("kind") != "crop-yield":
         raise InputError(
@@ -476,7 +476,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
             f"crop-yield models: {list(MODEL_NAMES)}"
         )
     if ds is not None:
-        _check_dataset_arg(ds)
+        check_dataset_arg(ds)
         verify_dataset(ds)
         check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
     try:
@@ -489,7 +489,7 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
     return model.eval(), card
 
 
-def _check_folder_arg(folder: Any) -> None:
+def check_checkpoint_arg(folder: Any) -> None:
     """Refuse a checkpoint argument that is not a folder path (None, a model, a dict)."""
     if not isinstance(folder, (str, PathLike)):
         raise InputError(
@@ -498,7 +498,7 @@ def _check_folder_arg(folder: Any) -> None:
         )
 
 
-def _check_dataset_arg(ds: Any) -> None:
+def check_dataset_arg(ds: Any) -> None:
     """Refuse a dataset argument that is not a loaded dataset (None, a path, a DataFrame)."""
     if not isinstance(ds, YieldDataset):
         raise InputError(
@@ -524,8 +524,8 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
         DataFileError: the checkpoint's card or weights are invalid.
         InvalidResultError: the RMSE or R^2 is not a finite number.
     """
-    _check_folder_arg(folder)
-    _check_dataset_arg(ds)
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     kind = read_card(folder).get("kind")
     if kind == "ridge":
         from geoapp.training.ridge_trainer import evaluate_ridge

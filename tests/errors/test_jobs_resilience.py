@@ -282,3 +282,13 @@ def test_a_job_folder_without_its_spec_is_listed_as_broken(jobs):
     listed = {s["job_id"]: s for s in JobRunner().list_jobs()}
     assert listed[BAD]["state"] == BROKEN and "spec file" in listed[BAD]["error"]
     assert listed[GOOD]["state"] == "finished"
+
+
+def test_a_run_folder_reached_through_a_symlink_is_refused(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / "user" / "yield").mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (root / "user" / "yield" / "run").symlink_to(victim)
+    with pytest.raises(InputError, match="the job folder is damaged"):
+        JobSpec("yield", "run", {}).check_run_folder(root / "user" / "yield" / "run", root)

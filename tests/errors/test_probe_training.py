@@ -274,3 +274,32 @@ def test_json_nested_too_deeply_is_a_garbled_file_not_an_internal_error(trained,
     (data / "dataset.json").write_text(deep)
     assert main(["data", "info", "--path", str(data)]) == 2
     assert "garbled" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("field", ["embed_dim", "cnn_width", "ff_dim", "layers"])
+def test_model_sizes_beyond_memory_are_refused_before_allocating(field):
+    from geoapp.models.yield_models import INT_FIELD_MAX, YieldModelConfig
+
+    huge = 10**12 if field != "embed_dim" else 10**12 * 8  # even and divisible by the heads
+    with pytest.raises(InputError, match=rf"config field '{field}' must be at most {INT_FIELD_MAX[field]}"):
+        YieldModelConfig(**{field: huge})
+
+
+def test_analysis_functions_name_arguments_of_the_wrong_type(trained, ds):
+    import pandas as pd
+
+    from geoapp.analysis.ablation import retrain_ablation, what_if_ablation
+    from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_year, yield_checkpoints
+
+    with pytest.raises(InputError, match="ds must be a dataset from geoapp.data.dataset.load_dataset, got DataFrame"):
+        predictions_for_year(trained, pd.DataFrame(), 2016)
+    with pytest.raises(InputError, match="root must be"):
+        compare_on_year(ds, 2016, root=5)
+    with pytest.raises(InputError, match="ds must be a dataset"):
+        yield_checkpoints(None)
+    with pytest.raises(InputError, match="ds must be a dataset"):
+        what_if_ablation(trained, None, 2016)
+    with pytest.raises(InputError, match="checkpoint must be a checkpoint folder path"):
+        retrain_ablation(b"/tmp", ds)
+    with pytest.raises(InputError, match="ds must be a dataset"):
+        retrain_ablation(trained, 3)
