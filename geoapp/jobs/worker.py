@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from geoapp.errors import InputError
+from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import release_lock
 from geoapp.jobs.processes import start_ticks
@@ -181,7 +181,10 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
             print(f"cancelled: {exc}", flush=True)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the status file
-        traceback.print_exc()
+        if isinstance(exc, GeoappError):  # an expected error: its one line says what to do
+            print(f"error: {exc}", flush=True)
+        else:
+            traceback.print_exc()
         if main_rank:
             write_status(
                 job_dir, state="failed", finished=round(time.time(), 3), eta_s=None, error=f"{type(exc).__name__}: {exc}"

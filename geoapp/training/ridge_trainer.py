@@ -156,5 +156,9 @@ def load_ridge(folder: str | Path, weights: dict[str, torch.Tensor], card: dict)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise DataFileError(f"ridge checkpoint {str(folder)!r} does not fit its own card (n_features): {exc}") from exc
+        shapes = {k: tuple(v.shape) for k, v in weights.items()}
+        raise DataFileError(
+            f"ridge checkpoint {str(folder)!r} does not fit its own card: n_features={card['n_features']} but the weights "
+            f"hold {shapes}; the checkpoint is damaged: train it again"
+        ) from exc
     return model

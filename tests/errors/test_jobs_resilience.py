@@ -292,3 +292,19 @@ def test_a_run_folder_reached_through_a_symlink_is_refused(tmp_path):
     (root / "user" / "yield" / "run").symlink_to(victim)
     with pytest.raises(InputError, match="the job folder is damaged"):
         JobSpec("yield", "run", {}).check_run_folder(root / "user" / "yield" / "run", root)
+
+
+def test_a_worker_stopped_by_a_geoapp_error_logs_its_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from geoapp.jobs.worker import run_job
+
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    job = tmp_path / "jobs" / BAD
+    job.mkdir(parents=True)
+    spec = {"kind": "yield", "name": "run", "config": {}, "dataset": str(tmp_path / "no_such_dataset")}
+    (job / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "checkpoints" / "user" / "yield" / "run"
+    write_status(job, job_id=BAD, state="starting", kind="yield", name="run", out=str(out), pid=os.getpid())
+    assert run_job(job) == 1
+    printed = capsys.readouterr()
+    assert "error: dataset folder" in printed.out and "Traceback" not in printed.out + printed.err
+    assert load_status(job)["state"] == "failed"

@@ -303,3 +303,15 @@ def test_analysis_functions_name_arguments_of_the_wrong_type(trained, ds):
         retrain_ablation(b"/tmp", ds)
     with pytest.raises(InputError, match="ds must be a dataset"):
         retrain_ablation(trained, 3)
+
+
+def test_ridge_weights_that_do_not_fit_the_card_are_one_line():
+    import torch
+
+    from geoapp.training.ridge_trainer import load_ridge
+
+    weights = {k: torch.zeros(63 if k != "intercept" else 1, dtype=torch.float64) for k in ("mean", "scale", "coef")}
+    weights["intercept"] = torch.zeros(1, dtype=torch.float64)
+    with pytest.raises(DataFileError, match=r"does not fit its own card: n_features=10 but the weights hold") as info:
+        load_ridge("ridge-run/best", weights, {"n_features": 10})
+    assert "\n" not in str(info.value)
