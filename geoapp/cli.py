@@ -586,12 +586,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--repeats", type=_positive_int, default=1, help="builds to time (at least 1)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_data)
     p = bench.add_parser("difficulty", help="held-out R^2 of ridge and boosted trees vs. the noise-free ceiling")
     p.add_argument("--path", help="dataset folder (default: the embedded demo dataset)")
-    p.add_argument("--test-years", default="2014,2015,2016,2017,2018", help="comma-separated test years")
+    p.add_argument("--test-years", type=_year_list, default="2014,2015,2016,2017,2018", help="comma-separated test years")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_difficulty)
     p = bench.add_parser("yield", help="RMSE, R^2, noise floor, training and inference speed of every crop-yield checkpoint")
@@ -617,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --summary: JSON instead of markdown")
     p.set_defaults(func=_bench_yield_sweep)
     p = bench.add_parser("sampler", help="quadruplet sampling and tile gathering rates on the demo grid")
-    p.add_argument("--n", type=int, default=4096, help="quadruplets per batch")
+    p.add_argument("--n", type=_sampler_batch, default=4096, help="quadruplets per batch (1..1,000,000)")
     p.set_defaults(func=_bench_sampler)
     p = bench.add_parser("location", help="geolocalization vs. baselines, country probe, similarity latency, spherical harmonics")
     p.add_argument("--checkpoint", default=None, help="contrastive checkpoint folder (default: the shipped one)")
@@ -659,6 +659,22 @@ def _positive_km(text: str) -> float:
             f"{text!r} km is outside {lo:g}-{hi:g} km: a finer grid would not fit in memory, a coarser one has too few "
             "pixels for a tile (4 is the default)"
         )
+    return value
+
+
+def _year_list(text: str) -> str:
+    """Comma-separated whole years in 1900-2100 (argparse type of ``--test-years``); returned as given."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and 1900 <= int(p) <= 2100 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated years such as 2017,2018; got {text!r}")
+    return ",".join(parts)
+
+
+def _sampler_batch(text: str) -> int:
+    """Quadruplets per batch of ``bench sampler``: a whole number in 1..1,000,000."""
+    value = _positive_int(text)
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected at most 1,000,000 quadruplets per batch; got {text!r}")
     return value
 
 

@@ -74,7 +74,17 @@ def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples,
 
 
 def summarise_attention(att: np.ndarray, county: int | None = None) -> AttentionSummary:
-    """Average (layers, N, heads, T, T) attention over examples (or take one example ``county``)."""
+    """Average (layers, N, heads, T, T) attention over examples (or take one example ``county``).
+
+    Raises:
+        InputError: ``att`` is not a 5-D array, or ``county`` is not an index of its examples.
+    """
+    if not isinstance(att, np.ndarray) or att.ndim != 5:
+        raise InputError(f"att must be a (layers, N, heads, T, T) array, got {type(att).__name__} {getattr(att, 'shape', '')}")
+    if county is not None and (
+        isinstance(county, bool) or not isinstance(county, int | np.integer) or not 0 <= county < att.shape[1]
+    ):
+        raise InputError(f"county must be an example index in 0..{att.shape[1] - 1}, got {county!r}")
     a = att[:, county : county + 1] if county is not None else att
     per_head = a.mean(axis=1)
     overall = per_head.mean(axis=(0, 1))

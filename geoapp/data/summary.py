@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
 from geoapp.data.dataset import YieldDataset, rebuild_hint
+from geoapp.errors import DataFileError
 
 __all__ = ["dataset_summary", "format_summary"]
 
@@ -39,7 +42,13 @@ def dataset_summary(ds: YieldDataset, check_files: bool = False) -> dict[str, ob
         "yield_sd_within_year_bu_acre": round(float(per_year.std().mean()), 2) if len(lab) else None,
     }
     if ds.truth is not None:
-        out["noise_floor_rmse_bu_acre"] = round(float(ds.truth["noise_floor_rmse_bu"]), 3)
+        floor = ds.truth.get("noise_floor_rmse_bu") if isinstance(ds.truth, dict) else None
+        if isinstance(floor, bool) or not isinstance(floor, int | float) or not math.isfinite(floor):
+            raise DataFileError(
+                f"dataset {ds.name!r}: truth.json's 'noise_floor_rmse_bu' is {floor!r}, expected a number of bu/acre; "
+                f"{rebuild_hint(ds.root, ds.card)}"
+            )
+        out["noise_floor_rmse_bu_acre"] = round(float(floor), 3)
         out["scripted_years"] = ds.truth.get("scripted_years")
     return out
 

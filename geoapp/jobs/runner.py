@@ -357,7 +357,15 @@ class JobRunner:
         return kill_process_trees(roots, timeout)
 
     def wait(self, job_id: str, timeout: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
-        """Block until the job is no longer active (for scripts and tests); returns its status."""
+        """Block until the job is no longer active (for scripts and tests); returns its status.
+
+        Raises:
+            InputError: ``timeout`` or ``poll_s`` is not a positive number of seconds.
+            TimeoutError: the job is still active after ``timeout`` seconds.
+        """
+        for name, value in (("timeout", timeout), ("poll_s", poll_s)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
         deadline = time.time() + timeout
         while time.time() < deadline:
             status = self.status(job_id)

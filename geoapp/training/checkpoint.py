@@ -226,11 +226,21 @@ def settle_previous_run(folder: str | os.PathLike[str]) -> None:
 def remove_if_unused(folder: str | os.PathLike[str]) -> None:
     """Remove a run folder this run created if it holds no checkpoint (a training that failed to start).
 
-    A folder with a ``best/`` or ``last/`` checkpoint is kept; so is anything that is not a folder.
+    Only a folder that holds nothing but what a run writes before its first checkpoint (``metrics.jsonl``,
+    empty ``best/`` or ``last/``, geoapp's hidden temporaries) is removed; a folder with a checkpoint
+    or with any other file is kept, and so is anything that is not a folder.
     """
     path = Path(folder)
-    if not path.is_dir() or any((path / name / CARD).exists() for name in ("best", "last")):
+    if not path.is_dir() or path.is_symlink():
         return
+    for entry in path.iterdir():
+        if entry.name == "metrics.jsonl" and entry.is_file():
+            continue
+        if entry.name in ("best", "last") and entry.is_dir() and not entry.is_symlink() and not any(entry.iterdir()):
+            continue
+        if entry.name.startswith(".") and (".tmp-" in entry.name or entry.name == ".previous-run"):
+            continue
+        return  # a checkpoint, or something geoapp did not write
     shutil.rmtree(path, ignore_errors=True)
 
 
