@@ -17,12 +17,13 @@ that hold NaN or infinite values (a diverged training) are refused when loaded.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,28 @@ def remove_if_unused(folder: str | os.PathLike[str]) -> None:
             continue
         return  # a checkpoint, or something geoapp did not write
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def run_folder(out_dir: str | os.PathLike[str], *, force: bool = False, resume: bool = False) -> Iterator[Path]:
+    """The run folder of a training, for the duration of the run: checked, and tidied whatever happens.
+
+    On entry :func:`ensure_writable` checks (and with ``force`` sets aside) what the folder holds. If
+    the run fails, a folder this run created is removed unless it holds a checkpoint
+    (:func:`remove_if_unused`); unless resuming, a forced run's predecessor is dropped once this run
+    wrote ``best/``, else put back (:func:`settle_previous_run`).
+    """
+    created = not Path(out_dir).exists()
+    out = ensure_writable(out_dir, force=force, resume=resume)
+    try:
+        yield out
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+    finally:
+        if not resume:
+            settle_previous_run(out)
 
 
 def save_checkpoint(

@@ -38,10 +38,8 @@ from geoapp.models.location.encoder import LocationEncoderConfig, build_location
 from geoapp.training.checkpoint import (
     LOCATION_MODELS,
     clear_previous_run,
-    ensure_writable,
-    remove_if_unused,
+    run_folder,
     save_checkpoint,
-    settle_previous_run,
 )
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
@@ -242,17 +240,8 @@ def train_location(
         TrainingDiverged: a loss or a weight was not finite (all workers stop at that step).
         TrainingCancelled: the monitor asked to stop.
     """
-    created = not Path(out_dir).exists()
-    out = ensure_writable(out_dir, force=force, resume=resume)
-    try:
+    with run_folder(out_dir, force=force, resume=resume) as out:
         return _train_location(cfg, out, resume, progress, splits, monitor or TrainingMonitor())
-    except BaseException:
-        if created:
-            remove_if_unused(out)
-        raise
-    finally:
-        if not resume:
-            settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _train_location(

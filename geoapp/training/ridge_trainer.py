@@ -20,11 +20,9 @@ from geoapp.models.ridge import RidgeRegression, fit_ridge
 from geoapp.training.checkpoint import (
     check_card,
     clear_previous_run,
-    ensure_writable,
     load_checkpoint,
-    remove_if_unused,
+    run_folder,
     save_checkpoint,
-    settle_previous_run,
 )
 from geoapp.training.metrics_log import MetricsLog
 from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
@@ -70,16 +68,8 @@ def train_ridge(
         DataFileError: ``out_dir`` cannot be written.
     """
     verify_dataset(ds)
-    created = not Path(out_dir).exists()
-    out = ensure_writable(out_dir, force=force)
-    try:
+    with run_folder(out_dir, force=force) as out:
         return _fit_and_save(ds, list(train_years), int(val_year), int(test_year), out)
-    except BaseException:
-        if created:
-            remove_if_unused(out)
-        raise
-    finally:
-        settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out: Path) -> Path:

@@ -49,12 +49,10 @@ from geoapp.training.checkpoint import (
     check_card,
     check_weights_fit,
     clear_previous_run,
-    ensure_writable,
     load_checkpoint,
     read_card,
-    remove_if_unused,
+    run_folder,
     save_checkpoint,
-    settle_previous_run,
 )
 from geoapp.training.device import to_device
 from geoapp.training.distributed import (
@@ -266,17 +264,8 @@ def train_yield(
                 f"{which} has no labelled counties in dataset {ds.name!r}; "
                 "choose a test year whose year and the year before have yields"
             )
-    created = not Path(out_dir).exists()
-    out = ensure_writable(out_dir, force=force, resume=resume)
-    try:
+    with run_folder(out_dir, force=force, resume=resume) as out:
         return _train_yield(cfg, ds, out, resume, progress, monitor or TrainingMonitor(), (train_years, val_year, test_year))
-    except BaseException:
-        if created:
-            remove_if_unused(out)
-        raise
-    finally:
-        if not resume:
-            settle_previous_run(out)  # a forced run's predecessor: dropped once this run wrote best/, else put back
 
 
 def _train_yield(
