@@ -1,11 +1,14 @@
-"""A clickable county map in a page: folium choropleth through streamlit-folium, plus its legend.
+"""A clickable county map in a page: a restyled county layer through streamlit-folium, plus its legend.
 
-How a click comes back: ``st_folium`` keys its component by a hash of the map's JavaScript, so a map
-drawn with another county outlined is a *new* component that starts with no click. A click read
-from ``st_folium``'s return value after drawing would therefore outline the county one run late and
-lose every click made on a map whose outline had just changed. Instead the click is read *before*
-the map is drawn, from ``st.session_state[key]`` (which streamlit-folium's change callback sets to
-the component's value), consumed there, and the map is drawn with the clicked county outlined.
+The map's polygons reach the browser once (:mod:`geoapp.viz.county_layer`): the base map's script
+is the same on every run, so streamlit-folium keeps the map mounted, and a new view, year or
+selection only sends the small layer group that restyles the counties (``feature_group_to_add``).
+
+How a click comes back: the click is read *before* the map is drawn, from ``st.session_state[key]``
+(which streamlit-folium's change callback sets to the component's value), consumed there, and the
+map is restyled with the clicked county outlined in the same run. A click on the county clicked last
+still counts after a restyle: each feature carries a digest of its styling, so the component's
+value changes.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geoapp.app_support.loaders import cached_county_geojson, cached_state_outlines
+from geoapp.app_support.loaders import cached_county_source, cached_state_outlines
 from geoapp.data.dataset import YieldDataset
 from geoapp.viz.colors import ColorScale
-from geoapp.viz.maps import county_choropleth
+from geoapp.viz.county_layer import county_base_map, county_styles
 
 __all__ = ["county_map", "county_select", "take_click"]
 
@@ -42,16 +45,17 @@ def county_map(values: pd.Series, scale: ColorScale, key: str, selected: str | N
     The map outlines the clicked county, or else ``selected``. A click is reported once.
     """
     clicked = take_click(key)
-    m = county_choropleth(
-        cached_county_geojson(),
-        values,
-        scale,
-        value_label=scale.label,
-        selected=clicked or selected,
+    source = cached_county_source()
+    m = county_base_map(source.url, source.bounds, states=cached_state_outlines(), height=height)
+    styles = county_styles(list(source.geoids), values, scale, selected=clicked or selected)
+    st_folium(
+        m,
+        key=key,
         height=height,
-        states=cached_state_outlines(),
+        use_container_width=True,
+        returned_objects=["last_active_drawing"],
+        feature_group_to_add=styles,
     )
-    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=["last_active_drawing"])
     st.html(scale.legend_html())
     return clicked
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -11,14 +12,16 @@ from geoapp.data.counties import simplified_geojson_path, state_outlines_geojson
 from geoapp.data.dataset import CARD, YieldDataset, default_dataset_path, ensure_default_dataset, list_datasets, load_dataset
 from geoapp.errors import GeoappError
 from geoapp.paths import data_dir, static_dir
-from geoapp.viz.maps import load_geojson
-from geoapp.viz.offline_assets import install_leaflet, leaflet_installed
+from geoapp.viz.maps import geojson_bounds, load_geojson
+from geoapp.viz.offline_assets import install_leaflet, leaflet_installed, publish_geojson
 
 __all__ = [
     "cached_dataset",
     "dataset_label",
     "open_datasets",
     "cached_county_geojson",
+    "CountySource",
+    "cached_county_source",
     "cached_state_outlines",
     "available_datasets",
     "ensure_assets",
@@ -75,6 +78,30 @@ def open_datasets(paths: list[str]) -> tuple[dict[str, YieldDataset], list[Broke
 def cached_county_geojson() -> dict:
     """Simplified county polygons (GeoJSON dict, EPSG:4326) for choropleths."""
     return load_geojson(simplified_geojson_path())
+
+
+@dataclass(frozen=True)
+class CountySource:
+    """The county polygons as a county map's browser fetches them.
+
+    Attributes:
+        url: where the app serves the GeoJSON (EPSG:4326) of :func:`cached_county_geojson`.
+        geoids: the counties in it, in file order.
+        bounds: [[south, west], [north, east]] degrees.
+    """
+
+    url: str
+    geoids: tuple[str, ...]
+    bounds: list[list[float]]
+
+
+@st.cache_resource(show_spinner=False)
+def cached_county_source() -> CountySource:
+    """The simplified county polygons published in the static folder, once per server process."""
+    path = simplified_geojson_path()
+    geojson = cached_county_geojson()
+    geoids = tuple(str(f["properties"]["geoid"]) for f in geojson["features"])
+    return CountySource(url=publish_geojson(path, "counties"), geoids=geoids, bounds=geojson_bounds(geojson))
 
 
 @st.cache_data(show_spinner=False)

@@ -18,9 +18,10 @@ import pandas as pd
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
 from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
 
-__all__ = ["OfflineMap", "add_state_outlines", "county_choropleth", "load_geojson"]
+__all__ = ["CORN_BELT_CENTER", "OfflineMap", "add_state_outlines", "county_choropleth", "geojson_bounds", "load_geojson"]
 
-_CORN_BELT_CENTER = (41.5, -92.0)  # lat, lon
+CORN_BELT_CENTER = (41.5, -92.0)
+"""Where a county map opens before fitting its counties, (lat, lon) degrees."""
 STATE_BORDER_COLOR = "#222222"
 _STATE_LABEL_CSS = (
     "font: 600 12px/14px sans-serif; color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; "
@@ -78,7 +79,7 @@ def county_choropleth(
         props["selected"] = props["geoid"] == selected
     # Fractional zoom steps: the counties fill a narrow column too, not only a wide one.
     m = OfflineMap(
-        location=_CORN_BELT_CENTER, zoom_start=5, tiles=tiles, height=height, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5
+        location=CORN_BELT_CENTER, zoom_start=5, tiles=tiles, height=height, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5
     )
 
     def style(feature: dict) -> dict:
@@ -101,19 +102,19 @@ def county_choropleth(
     ).add_to(m)
     if states is not None:
         add_state_outlines(m, states)
-    m.fit_bounds(_bounds(gj))
+    m.fit_bounds(geojson_bounds(gj))
     return m
 
 
-def add_state_outlines(m: folium.Map, states: dict) -> None:
-    """Draw state borders (a thin dark line, no fill) and each state's postal code on ``m``.
+def add_state_outlines(m: folium.Map, states: dict) -> folium.GeoJson:
+    """Draw state borders (a thin dark line, no fill) and each state's postal code on ``m``; returns the borders' layer.
 
     Neither takes clicks or hover: a click goes through to the county below. ``states`` is a
     FeatureCollection whose features carry ``properties.state`` (postal code) and ``label_lat`` /
     ``label_lon`` (where the label goes, degrees), as
     :func:`geoapp.data.counties.state_outlines_geojson_path` writes.
     """
-    folium.GeoJson(
+    borders = folium.GeoJson(
         states,
         name="State borders",
         style_function=lambda _: {"color": STATE_BORDER_COLOR, "weight": 1.4, "fill": False, "opacity": 0.9},
@@ -128,10 +129,11 @@ def add_state_outlines(m: folium.Map, states: dict) -> None:
             interactive=False,
             keyboard=False,
         ).add_to(m)
+    return borders
 
 
-def _bounds(geojson: dict) -> list[list[float]]:
-    """[[south, west], [north, east]] of a FeatureCollection."""
+def geojson_bounds(geojson: dict) -> list[list[float]]:
+    """[[south, west], [north, east]] of a FeatureCollection, degrees."""
     lons, lats = [], []
 
     def walk(coords: object) -> None:

@@ -21,7 +21,9 @@ class CountyClicks:
         self.queue = list(geoids)
         self.drawn: list = []
 
-    def __call__(self, m, key=None, **kwargs):
+    def __call__(self, m, key=None, feature_group_to_add=None, **kwargs):
+        if feature_group_to_add is not None:  # as streamlit-folium does: the group's script joins the map's
+            feature_group_to_add.add_to(m)
         self.drawn.append(m)
         if self.queue:  # the user clicks a county on the map just drawn
             st.session_state[key] = {"last_active_drawing": {"properties": {"geoid": self.queue.pop(0)}}}
@@ -37,6 +39,6 @@ def county_clicks(monkeypatch, *geoids: str) -> CountyClicks:
 
 
 def outlined(m) -> list[str]:
-    """The geoids a drawn county map outlines as selected."""
+    """The geoids a drawn county map outlines as selected (its restyling layer's ``selected``)."""
     html = m.get_root().render()
-    return re.findall(r'"geoid": "(\d{5})"[^}]*"selected": true', html)
+    return re.findall(r'"selected": "(\d{5})"', html)

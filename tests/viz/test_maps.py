@@ -11,7 +11,7 @@ import pytest
 
 from geoapp.data.counties import simplified_geojson_path, state_outlines_geojson_path
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
-from geoapp.viz.maps import STATE_BORDER_COLOR, OfflineMap, _bounds, county_choropleth, load_geojson
+from geoapp.viz.maps import STATE_BORDER_COLOR, OfflineMap, county_choropleth, geojson_bounds, load_geojson
 from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
 
 CDN_HOSTS = ("cdn.jsdelivr", "code.jquery.com", "bootstrapcdn", "cdnjs.cloudflare.com", "unpkg.com", "openstreetmap")
@@ -102,7 +102,7 @@ def test_selected_county_is_outlined(iowa_geojson, values):
 
 
 def test_map_fits_the_counties(iowa_geojson, values):
-    (south, west), (north, east) = _bounds(iowa_geojson)
+    (south, west), (north, east) = geojson_bounds(iowa_geojson)
     assert 40.3 < south < 40.5 and 43.4 < north < 43.6 and -96.7 < west < -96.5 and -90.2 < east < -90.0
     html = county_choropleth(iowa_geojson, values, ColorScale("Viridis", 30.0, 70.0, "x")).get_root().render()
     assert "fitBounds" in html and f"[[{south}, {west}], [{north}, {east}]]" in html
