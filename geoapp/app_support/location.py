@@ -16,7 +16,7 @@ from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import blue_marble
 from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
 from geoapp.paths import checkpoint_dir
-from geoapp.viz.similarity_map import RasterIndex, build_raster_index, mercator_basemap_jpeg, png_data_url
+from geoapp.viz.similarity_map import RasterIndex, mercator_basemap_jpeg, png_data_url, stored_raster_index
 
 __all__ = [
     "ENCODERS",
@@ -91,8 +91,9 @@ def cached_gallery(name: str) -> Gallery:
 
 @st.cache_resource(show_spinner="Indexing the gallery for the map…")
 def cached_raster_index(name: str) -> RasterIndex:
-    """Nearest-gallery-point index of the Web-Mercator raster the map overlays."""
-    return build_raster_index(cached_gallery(name).coords, width=720, max_km=130.0 if name == "land" else 60.0)
+    """Nearest-gallery-point index of the Web-Mercator raster the map overlays (kept on disk once built)."""
+    gallery = cached_gallery(name)
+    return stored_raster_index(gallery.coords, gallery.name, gallery.digest, width=720, max_km=130.0 if name == "land" else 60.0)
 
 
 @st.cache_resource(show_spinner=False)
