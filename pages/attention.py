@@ -9,6 +9,7 @@ from geoapp.app_support.yield_views import (
     cached_attention,
     checkpoint_select,
     critical_months_caption,
+    drawn_checkpoint_caption,
     no_labels_message,
     scope_select,
     true_critical_months,
@@ -31,6 +32,7 @@ if ctx is not None:
             st.info(empty)
             st.stop()
         att, geoids, g_effect = cached_attention(str(checkpoint), str(ds.root), year)
+        drawn_checkpoint_caption(ds, checkpoint)
         layers, _, heads = att.shape[:3]
         c1, c2, c3 = st.columns(3)
         county = scope_select(ds, geoids, c1)

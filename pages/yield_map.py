@@ -9,6 +9,7 @@ from geoapp.app_support.yield_views import (
     anchor_note,
     cached_predictions,
     checkpoint_select,
+    drawn_checkpoint_caption,
     map_layer,
     model_comparison,
     no_labels_message,
@@ -38,6 +39,7 @@ if ctx is not None:
                 st.info(
                     f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score."
                 )
+        drawn_checkpoint_caption(ds, checkpoint if summary is not None else None)
         view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
         values, scale = map_layer(ds, year, view, table)
         left, right = st.columns([3, 2])

@@ -20,6 +20,8 @@ from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 __all__ = [
     "MAP_VIEWS",
     "checkpoint_select",
+    "checkpoint_label",
+    "drawn_checkpoint_caption",
     "no_labels_message",
     "cached_predictions",
     "model_comparison",
@@ -63,6 +65,23 @@ def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
     return 1 + min(enumerate(found), key=rank)[0]
 
 
+NO_CHECKPOINT_LABEL = "none (true yields only)"
+
+
+def checkpoint_label(folder: Path, card: dict, root: Path | None = None) -> str:
+    """How the app names a crop-yield checkpoint: ``"<model> · test <year> (<run folder under the checkpoints>)"``."""
+    return f"{card['model']} · test {card['years']['test']} ({_relative(folder.parent, root or checkpoint_dir())})"
+
+
+def drawn_checkpoint_caption(ds: YieldDataset, checkpoint: Path | None) -> None:
+    """A caption naming the checkpoint whose results the page draws (or that it draws true yields only)."""
+    label = NO_CHECKPOINT_LABEL
+    if checkpoint is not None:
+        card = dict(yield_checkpoints_of(ds)[0]).get(checkpoint)
+        label = checkpoint_label(checkpoint, card) if card is not None else str(checkpoint)
+    st.caption(f"Checkpoint drawn: {label}")
+
+
 def _remember_picked_checkpoint() -> None:
     remember("checkpoint", st.session_state.get("w_checkpoint"))
 
@@ -85,9 +104,9 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str 
         return None
     root = checkpoint_dir()
     options = [""] + [str(folder) for folder, _ in found]  # "": true yields only
-    labels = {"": "none (true yields only)"}
+    labels = {"": NO_CHECKPOINT_LABEL}
     for folder, card in found:
-        labels[str(folder)] = f"{card['model']} · test {card['years']['test']} ({_relative(folder.parent, root)})"
+        labels[str(folder)] = checkpoint_label(folder, card, root)
     picked = st.session_state.get("sel_checkpoint")
     st.session_state["w_checkpoint"] = picked if picked in options else options[_default_index(found, year)]
     choice = st.sidebar.selectbox(

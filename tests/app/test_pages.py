@@ -132,10 +132,13 @@ def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_che
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "RMSE" in scatter["layout"]["title"]["text"] and "(simulated)" in scatter["layout"]["title"]["text"]
     assert [m.label for m in at.metric][:2] == ["True (bu/acre)", "Predicted (bu/acre)"]
+    assert "Checkpoint drawn: s-ha · test 2016 (yield/s-ha-2016)" in [c.value for c in at.caption]
     at.radio(key="yield_view").set_value("Error (predicted − true)").run()
     assert not at.exception and not at.error
     html = drawn[-1].get_root().render()
     assert "true (bu/acre)" in html  # the error layer's tooltip label ("Predicted − true (bu/acre)")
+    at.sidebar.selectbox(key="w_checkpoint").select("").run()
+    assert "Checkpoint drawn: none (true yields only)" in [c.value for c in at.caption]
 
 
 def test_yield_map_compares_the_models_tested_on_the_year(tiny_checkpoint, monkeypatch):
@@ -169,6 +172,7 @@ def test_attention_page_heatmap_and_truth(tiny_checkpoint, monkeypatch):
     names = [d["name"] for d in charts[1]["data"]]
     assert names == ["learned attention received", "true critical-month weight (simulation)"]
     assert any("global query G" in md.value for md in at.main.markdown)
+    assert "Checkpoint drawn: s-ha · test 2016 (yield/s-ha-2016)" in [c.value for c in at.caption]
 
 
 def test_feature_ablation_page_bars_and_map(tiny_checkpoint, monkeypatch):
