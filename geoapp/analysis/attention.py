@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from geoapp.analysis.result_cache import cached
-from geoapp.data.dataset import YieldDataset
+from geoapp.data.args import as_int, given
+from geoapp.data.dataset import YieldDataset, dataset_year
 from geoapp.errors import InputError
-from geoapp.models.yield_models import YieldModel
+from geoapp.models.yield_models import MODELS, YieldModel
 from geoapp.training.yield_data import Examples, YieldTileSource
 
 __all__ = [
@@ -54,13 +55,23 @@ class AttentionSummary:
     received: np.ndarray
 
 
+def _check_inputs(model: object, source: object, ex: object) -> None:
+    """Refuse a model, tile source or examples of the wrong type (None, a path, a DataFrame)."""
+    for name, value, kind in (("model", model, YieldModel), ("source", source, YieldTileSource), ("ex", ex, Examples)):
+        if not isinstance(value, kind):
+            raise InputError(f"{name} must be a {kind.__name__}, got {given(value)}")
+
+
 @torch.no_grad()
 def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples, batch: int = 256) -> np.ndarray:
     """Attention of every example: (layers, N, heads, T, T), rows summing to 1.
 
     Raises:
-        InputError: no example (a year without labelled counties): there is nothing to summarise.
+        InputError: no example (a year without labelled counties): there is nothing to summarise; or
+            ``model``, ``source`` or ``ex`` is not of its type, or ``batch`` not a whole number >= 1.
     """
+    _check_inputs(model, source, ex)
+    batch = as_int(batch, "batch", minimum=1)
     if len(ex) == 0:
         years = getattr(source, "years", None)
         where = f"in {', '.join(str(y) for y in years)}" if years and len(years) <= 3 else "among these examples"
@@ -118,7 +129,13 @@ def global_query_effect(
     Returns the mean |change| of the attention weights and the RMS change of the predictions
     (bu/acre), or None for a model without G (SEMI-SA). ``attention``, when given, is
     :func:`attention_matrices` of the same model and examples (it is then not computed again).
+
+    Raises:
+        InputError: ``model``, ``source`` or ``ex`` is not of its type, or ``attention`` not an array (or None).
     """
+    _check_inputs(model, source, ex)
+    if attention is not None and not isinstance(attention, np.ndarray):
+        raise InputError(f"attention must be attention_matrices' array or None, got {given(attention)}")
     if not any(isinstance(getattr(m, "global_query", None), torch.nn.Parameter) for m in model.modules()):
         return None
     from geoapp.training.yield_trainer import predict_examples
@@ -142,13 +159,22 @@ def attention_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tuple
     (checkpoint, dataset, year) and kept on disk (:mod:`geoapp.analysis.result_cache`).
 
     Raises:
-        InputError: ``year`` is not in the dataset or has no labelled counties; the checkpoint is not
-            a deep crop-yield model of this dataset.
+        InputError: ``folder`` is not a path, ``ds`` not a loaded dataset, ``year`` not a whole number
+            (text such as ``"2018"`` included) or not in the dataset, or it has no labelled counties; the
+            checkpoint is not a deep crop-yield model (a ridge baseline has no attention) of this dataset.
     """
-    from geoapp.training.yield_data import dataset_year
-    from geoapp.training.yield_trainer import load_yield_model
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import check_checkpoint_arg, check_dataset_arg, load_yield_model
 
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     year = dataset_year(ds, year)
+    card = read_card(folder)
+    if card.get("kind") != "crop-yield":
+        raise InputError(
+            f"checkpoint {str(folder)!r} is a {card.get('model') or card.get('kind') or 'non-yield'!s} model, which has "
+            f"no attention to explain; attention exists for the deep crop-yield models {list(MODELS)}: choose one of those"
+        )
 
     def compute() -> dict:
         model, card = load_yield_model(folder, ds)

@@ -33,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from geoapp import __version__
-from geoapp.data.args import as_path
+from geoapp.data.args import as_bool, as_int, as_optional_path, as_path, given
 from geoapp.data.cube import cube_grid, open_cube, save_cube
 from geoapp.data.dataset_checks import validate_card, validate_counties, validate_yields
 from geoapp.data.fingerprint import DATA_FILES, SIDECAR, FileCheck, check_files, content_hashes
@@ -54,6 +54,7 @@ __all__ = [
     "is_dataset_folder",
     "check_output_folder",
     "card_basics",
+    "dataset_year",
     "COUNTY_COLUMNS",
 ]
 
@@ -165,13 +166,25 @@ class YieldDataset:
         sources = self.card.get("sources")
         return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
 
-    def labelled(self, year: int | None = None) -> pd.DataFrame:
-        """Rows of :attr:`yields` that carry a label (optionally of one year)."""
-        df = self.yields[self.yields["labelled"]]
-        return df if year is None else df[df["year"] == int(year)]
+    def labelled(self, year: int | str | None = None) -> pd.DataFrame:
+        """Rows of :attr:`yields` that carry a label (optionally of one year: empty for a year without labels).
 
-    def year_yields(self, year: int) -> pd.Series:
-        """Labelled yields (bu/acre) of ``year`` indexed by geoid."""
+        ``year`` is a whole number, or its digits as text (``"2013"``, as a table or a widget gives it).
+
+        Raises:
+            InputError: ``year`` is not None, a whole number or the digits of one (a float such as 2015.7,
+                a bool, other text): it is never rounded.
+        """
+        df = self.yields[self.yields["labelled"]]
+        return df if year is None else df[df["year"] == _year_value(year)]
+
+    def year_yields(self, year: int | str) -> pd.Series:
+        """Labelled yields (bu/acre) of ``year`` (as :meth:`labelled` takes it) indexed by geoid.
+
+        Raises:
+            InputError: ``year`` is not a whole number or the digits of one.
+        """
+        year = _year_value(year)
         df = self.labelled(year)
         return pd.Series(df["yield"].to_numpy(), index=df["geoid"].to_numpy(), name=f"yield {year}")
 
@@ -183,6 +196,35 @@ class YieldDataset:
     def close(self) -> None:
         """Close the cube file."""
         self.cube.close()
+
+
+def _year_value(year: object) -> int:
+    """A year given as a whole number or as its digits in text; anything else is an InputError."""
+    if isinstance(year, str) and year.strip().isdigit():
+        return int(year.strip())
+    return as_int(year, "year")
+
+
+def dataset_year(ds: YieldDataset, year: object) -> int:
+    """``year`` as an int, refused (naming the years the dataset holds) when it is not one of them.
+
+    Only whole numbers (``int``, NumPy integers) are years: text such as ``"2018"``, floats (``2018.0``)
+    and bools are refused, never converted.
+
+    Raises:
+        InputError: ``ds`` is not a loaded dataset, ``year`` is not a whole number, or the cube has no such year.
+    """
+    if not isinstance(ds, YieldDataset):
+        raise InputError(f"ds must be a dataset from load_dataset, got {given(ds)}; load it with load_dataset(<folder>)")
+    value = as_int(year, "year")
+    if value not in ds.years:
+        labelled = sorted({int(y) for y in ds.labelled()["year"]})
+        held = f"{min(ds.years)}..{max(ds.years)}" if ds.years else "no years"
+        with_labels = f"{labelled[0]}..{labelled[-1]}" if labelled else "none"
+        raise InputError(
+            f"year {value} is not in dataset {ds.name!r}: it holds {held} (with yields: {with_labels}); choose one of those"
+        )
+    return value
 
 
 def _fingerprint(folder: Path) -> str:
@@ -227,8 +269,13 @@ def card_basics(cube: xr.Dataset, counties: pd.DataFrame, yields: pd.DataFrame, 
 
 
 def is_dataset_folder(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a folder holding a dataset card."""
-    return Path(path).is_dir() and (Path(path) / CARD).is_file()
+    """True when ``path`` is a folder holding a dataset card.
+
+    Raises:
+        InputError: ``path`` is not a path (None, a number).
+    """
+    path = as_path(path, "path")
+    return path.is_dir() and (path / CARD).is_file()
 
 
 def check_output_folder(out: str | os.PathLike[str], force: bool) -> bool:
@@ -245,7 +292,8 @@ def check_output_folder(out: str | os.PathLike[str], force: bool) -> bool:
             or a dataset folder holding files geoapp did not write.
         DataFileError: the folder ``out`` would be written in cannot be written.
     """
-    out = Path(out)
+    out = as_path(out, "out")
+    force = as_bool(force, "force")
     where = repr(str(out))
     here = Path.cwd().resolve()
     resolved = out.resolve()
@@ -296,7 +344,12 @@ def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str], force
 
     ``out_dir`` may be new, empty, or (with ``force``) a dataset folder to replace; see
     :func:`check_output_folder` for what is refused.
+
+    Raises:
+        InputError: ``sim`` is not a :class:`SimulatedDataset`, or ``out_dir`` is not a path.
     """
+    if not isinstance(sim, SimulatedDataset):
+        raise InputError(f"sim must be a SimulatedDataset (from geoapp.data.simulate.simulate), got {given(sim)}")
     cfg = sim.config
     check_output_folder(out_dir, force)
 
@@ -420,7 +473,7 @@ def _build_hint(root: Path) -> str:
 
 def default_dataset_path(config: str = "demo") -> Path:
     """Folder of the embedded simulated dataset for a configuration (``demo`` or ``paper``)."""
-    if config not in SIMULATION_CONFIGS:
+    if not isinstance(config, str) or config not in SIMULATION_CONFIGS:
         raise InputError(f"unknown dataset configuration {config!r}; expected one of {list(SIMULATION_CONFIGS)!r}")
     return data_dir() / f"corn_belt_sim_{config}"
 
@@ -433,7 +486,8 @@ def build_default_dataset(
     The output folder is checked first (:func:`check_output_folder`), so a folder that cannot be
     written or must not be replaced is refused before the simulation runs.
     """
-    target = Path(out_dir) if out_dir is not None else default_dataset_path(config)
+    target = as_optional_path(out_dir, "out_dir") or default_dataset_path(config)
+    progress = as_bool(progress, "progress")
     check_output_folder(target, force)
     sim = simulate(config, progress=progress)
     return save_simulated(sim, target, force=force)
@@ -449,7 +503,7 @@ def ensure_default_dataset(config: str = "demo", progress: bool = True) -> Path:
 
 def list_datasets(root: str | os.PathLike[str] | None = None) -> list[Path]:
     """Dataset folders (those holding a ``dataset.json``) directly under ``root`` (default: data dir)."""
-    base = Path(root) if root is not None else data_dir()
+    base = as_optional_path(root, "root") or data_dir()
     if not base.is_dir():
         return []
     return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CARD).exists())

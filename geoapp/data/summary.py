@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from geoapp.data.args import as_bool, given
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
 from geoapp.data.dataset import YieldDataset, rebuild_hint
-from geoapp.errors import DataFileError
+from geoapp.errors import DataFileError, InputError
 
 __all__ = ["dataset_summary", "format_summary"]
 
@@ -16,7 +17,15 @@ def dataset_summary(ds: YieldDataset, check_files: bool = False) -> dict[str, ob
 
     With ``check_files``, also ``files``: whether the data files still match the card's fingerprint
     (:meth:`YieldDataset.check_files`; reads the files when they changed since the last check).
+
+    Raises:
+        InputError: ``ds`` is not a loaded dataset, or ``check_files`` is not a bool.
     """
+    if not isinstance(ds, YieldDataset):
+        raise InputError(
+            f"ds must be a dataset from geoapp.data.dataset.load_dataset, got {given(ds)}; load it with load_dataset(<folder>)"
+        )
+    check_files = as_bool(check_files, "check_files")
     grid = ds.grid
     lab = ds.labelled()
     per_year = lab.groupby("year")["yield"]
@@ -62,7 +71,13 @@ def _files_line(ds: YieldDataset) -> str:
 
 
 def format_summary(summary: dict[str, object]) -> str:
-    """The summary as aligned ``key: value`` lines, with a SIMULATED banner when it applies."""
+    """The summary as aligned ``key: value`` lines, with a SIMULATED banner when it applies.
+
+    Raises:
+        InputError: ``summary`` is not a non-empty dict with text keys (what :func:`dataset_summary` returns).
+    """
+    if not isinstance(summary, dict) or not summary or not all(isinstance(k, str) for k in summary):
+        raise InputError(f"summary must be a non-empty dict of text keys, as dataset_summary returns, got {given(summary)}")
     lines = []
     if summary.get("simulated"):
         lines.append("*** SIMULATED DATA: a documented simulation on real county polygons, not observations ***")
