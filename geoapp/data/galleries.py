@@ -35,6 +35,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from geoapp.data.args import as_bool, as_int, as_optional_path, given
 from geoapp.data.land import fibonacci_land_points
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_path
@@ -42,6 +43,7 @@ from geoapp.paths import data_dir
 
 __all__ = [
     "GEOCLIP_GALLERY_SIZE",
+    "MAX_LAND_GALLERY_SIZE",
     "Gallery",
     "GALLERY_NAMES",
     "geoclip_gallery",
@@ -53,6 +55,9 @@ __all__ = [
 ]
 
 GEOCLIP_GALLERY_SIZE = 100_000
+MAX_LAND_GALLERY_SIZE = 1_000_000
+"""Most points a land gallery may hold: one million, ten times the default (their 512-wide embeddings take
+2 GB); a larger ``n`` is refused before any memory is allocated."""
 GALLERY_NAMES = ("geoclip", "land")
 """Names accepted by :func:`load_gallery`."""
 
@@ -95,7 +100,12 @@ class Gallery:
             raise InputError(
                 f"gallery name {self.name!r} must be 1-64 lower-case letters, digits, '_' or '-' (it becomes part of a file name)"
             )
-        coords = np.asarray(self.coords, dtype=np.float64)
+        try:
+            coords = np.asarray(self.coords, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(
+                f"gallery {self.name!r}: coords must be an (N, 2) array of (lat, lon) degrees, got {given(self.coords)}"
+            ) from None
         if coords.ndim != 2 or coords.shape[1] != 2:
             raise InputError(f"gallery {self.name!r}: coords must be (N, 2) (lat, lon), got shape {coords.shape}")
         if not np.isfinite(coords).all():
@@ -160,21 +170,48 @@ def geoclip_gallery() -> np.ndarray:
     return _readonly(coords)
 
 
-@functools.lru_cache(maxsize=4)
 def land_gallery(n: int = 100_000, seed: int = 0) -> np.ndarray:
     """``n`` near-uniform land points: read-only (n, 2) float64 ``(lat, lon)`` degrees.
 
     A Fibonacci sphere lattice on land (Antarctica excluded), rotated in longitude by an angle drawn
-    from ``seed``; see :func:`geoapp.data.land.fibonacci_land_points`.
+    from ``seed``; see :func:`geoapp.data.land.fibonacci_land_points`. Memoised (the last four).
+
+    Raises:
+        InputError: ``n`` is not a whole number from 1 to :data:`MAX_LAND_GALLERY_SIZE`, or ``seed`` is not
+            a whole number >= 0 (bools refused).
     """
+    n, seed = _land_args(n, seed)
+    return _land_gallery(n, seed)
+
+
+def _land_args(n: object, seed: object) -> tuple[int, int]:
+    n = as_int(n, "n", minimum=1)
+    if n > MAX_LAND_GALLERY_SIZE:
+        raise InputError(
+            f"n must be at most {MAX_LAND_GALLERY_SIZE:,} land points (MAX_LAND_GALLERY_SIZE), got {n:,}; "
+            "choose a smaller gallery"
+        )
+    return n, as_int(seed, "seed", minimum=0)
+
+
+@functools.lru_cache(maxsize=4)
+def _land_gallery(n: int, seed: int) -> np.ndarray:
     return _readonly(fibonacci_land_points(n, seed=seed))
 
 
 def load_gallery(name: str, n: int = 100_000, seed: int = 0) -> Gallery:
-    """A :class:`Gallery` by name: ``"geoclip"`` (GeoCLIP's 100K) or ``"land"`` (``n`` land points)."""
+    """A :class:`Gallery` by name: ``"geoclip"`` (GeoCLIP's 100K) or ``"land"`` (``n`` land points, ``seed``).
+
+    Raises:
+        InputError: an unknown ``name``; for ``"land"``, ``n`` not a whole number from 1 to
+            :data:`MAX_LAND_GALLERY_SIZE` or ``seed`` not a whole number >= 0 (see :func:`land_gallery`).
+    """
+    if not isinstance(name, str):
+        raise InputError(f"name must be a gallery name (text), one of {', '.join(GALLERY_NAMES)}; got {given(name)}")
     if name == "geoclip":
         return Gallery("geoclip100k", geoclip_gallery(), "GeoCLIP's 100K GPS gallery (geoclip 1.3.0, photo locations)")
     if name == "land":
+        n, seed = _land_args(n, seed)
         return Gallery(
             f"land{n}_seed{seed}",
             land_gallery(n, seed),
@@ -206,7 +243,7 @@ class GalleryEmbeddingCache:
     """
 
     def __init__(self, cache_dir: str | Path | None = None) -> None:
-        self._cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._cache_dir = as_optional_path(cache_dir, "cache_dir")
 
     @property
     def cache_dir(self) -> Path:
@@ -214,7 +251,12 @@ class GalleryEmbeddingCache:
         return self._cache_dir if self._cache_dir is not None else data_dir() / "cache"
 
     def path_for(self, gallery: Gallery, fingerprint: str) -> Path:
-        """Where the embeddings of ``gallery`` under the encoder ``fingerprint`` are kept."""
+        """Where the embeddings of ``gallery`` under the encoder ``fingerprint`` are kept.
+
+        Raises:
+            InputError: ``gallery`` is not a :class:`Gallery`, or ``fingerprint`` not non-empty text.
+        """
+        _check_gallery(gallery)
         _check_fingerprint(fingerprint)
         return self.cache_dir / f"gallery_{gallery.name}_{_safe_fingerprint(fingerprint)}.safetensors"
 
@@ -279,10 +321,14 @@ class GalleryEmbeddingCache:
         float64 CPU tensors of latitudes and longitudes in degrees, shape (B,), and returns a (B, D)
         tensor (any float dtype and device; cast inputs inside it as the model needs).
         """
-        if not isinstance(gallery, Gallery):
-            raise InputError(f"gallery must be a Gallery (see load_gallery), got {type(gallery).__name__}")
+        _check_gallery(gallery)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not callable(encoder_fn):
+            raise InputError(
+                f"encoder_fn must be a function of (lat, lon) tensors returning (B, D) embeddings, got {given(encoder_fn)}"
+            )
+        progress = as_bool(progress, "progress")
         cached = self.load(gallery, fingerprint)
         if cached is not None:
             return cached
@@ -303,6 +349,11 @@ class GalleryEmbeddingCache:
         except OSError as exc:
             raise DataFileError(f"cannot write the gallery embedding cache {path}: {exc}") from exc
         return emb
+
+
+def _check_gallery(gallery: object) -> None:
+    if not isinstance(gallery, Gallery):
+        raise InputError(f"gallery must be a Gallery (see load_gallery), got {type(gallery).__name__}")
 
 
 def _check_fingerprint(fingerprint) -> None:
@@ -361,5 +412,5 @@ def cached_gallery_embeddings(
     Memoise the result in the app (e.g. ``st.cache_resource``): 100K x 512 floats are 205 MB.
     """
     if isinstance(gallery, str):
-        gallery = load_gallery(gallery)
+        gallery = load_gallery(gallery)  # anything else but a Gallery is refused by GalleryEmbeddingCache.get
     return GalleryEmbeddingCache().get(gallery, encoder_fn, fingerprint, batch_size=batch_size, progress=progress)
