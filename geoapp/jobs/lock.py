@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geoapp.errors import GeoappError
+from geoapp.data.args import as_path
+from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.processes import process_alive, start_ticks
 from geoapp.jobs.status import STARTING_TIMEOUT_S, read_status
@@ -37,8 +38,12 @@ class JobBusyError(GeoappError):
 
 
 def release_lock(root: str | Path, job_id: str) -> None:
-    """Remove the workspace lock if ``job_id`` holds it (called by the worker as it ends)."""
-    path = Path(root) / LOCK_FILE
+    """Remove the workspace lock if ``job_id`` holds it (called by the worker as it ends).
+
+    Raises:
+        InputError: ``root`` is not a path.
+    """
+    path = as_path(root, "root") / LOCK_FILE
     try:
         lock = json.loads(path.read_bytes().decode("utf-8"))
         if isinstance(lock, dict) and lock.get("job_id") == job_id:
@@ -57,7 +62,9 @@ class WorkspaceLock:
     """
 
     def __init__(self, root: Path, job_active: Callable[[str], bool]) -> None:
-        self.root = Path(root)
+        self.root = as_path(root, "root")
+        if not callable(job_active):
+            raise InputError(f"job_active must be a function of a job id, got {type(job_active).__name__}")
         self.path = self.root / LOCK_FILE
         self._job_active = job_active
 

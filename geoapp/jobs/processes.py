@@ -22,6 +22,9 @@ from typing import IO
 
 import psutil
 
+from geoapp.data.args import as_int, as_number, given
+from geoapp.errors import InputError
+
 __all__ = [
     "start_ticks",
     "find_process",
@@ -44,21 +47,47 @@ def _ticks(proc: psutil.Process) -> int:
     return round((proc.create_time() - psutil.boot_time()) * CLOCK_TICKS)
 
 
-def start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, None if there is no such process."""
+def _pid(pid: object) -> int | None:
+    """``pid`` as an int, None for None or a number no process has (0, negative).
+
+    Raises:
+        InputError: ``pid`` is not a whole number (text, a float such as 1.5, a bool).
+    """
+    if pid is None:
+        return None
+    pid = as_int(pid, "pid")
+    return pid if pid > 0 else None
+
+
+def start_ticks(pid: int | None) -> int | None:
+    """The process's start time in clock ticks since boot, None if there is no such process.
+
+    Raises:
+        InputError: ``pid`` is not a whole number (or None).
+    """
+    pid = _pid(pid)
+    if pid is None:
+        return None
     try:
-        return _ticks(psutil.Process(int(pid)))
-    except (psutil.Error, ValueError):
+        return _ticks(psutil.Process(pid))
+    except (psutil.Error, ValueError, OverflowError):
         return None
 
 
 def find_process(pid: int | None, start_ticks: int | None = None) -> psutil.Process | None:
-    """The process ``pid`` if it runs (not a zombie) and, when given, started at ``start_ticks``; else None."""
-    if not pid:
+    """The process ``pid`` if it runs (not a zombie) and, when given, started at ``start_ticks``; else None.
+
+    Raises:
+        InputError: ``pid`` or ``start_ticks`` is not a whole number (or None).
+    """
+    pid = _pid(pid)
+    if start_ticks is not None:
+        start_ticks = as_int(start_ticks, "start_ticks")
+    if pid is None:
         return None
     try:
-        proc = psutil.Process(int(pid))
-    except (psutil.NoSuchProcess, ValueError):
+        proc = psutil.Process(pid)
+    except (psutil.NoSuchProcess, ValueError, OverflowError):
         return None
     try:
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -78,10 +107,17 @@ def process_alive(pid: int | None, start_ticks: int | None = None) -> bool:
 
 
 def descendants(pid: int) -> list[int]:
-    """The pids of every process below ``pid`` (children, grandchildren...); [] if ``pid`` is gone."""
+    """The pids of every process below ``pid`` (children, grandchildren...); [] if ``pid`` is gone.
+
+    Raises:
+        InputError: ``pid`` is not a whole number.
+    """
+    pid = _pid(as_int(pid, "pid"))
+    if pid is None:
+        return []
     try:
-        return [child.pid for child in psutil.Process(int(pid)).children(recursive=True)]
-    except (psutil.NoSuchProcess, ValueError):
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except (psutil.NoSuchProcess, ValueError, OverflowError):
         return []
 
 
@@ -124,7 +160,18 @@ def kill_process_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, po
 
     Returns True once all of them are gone (zombies count as gone), False if some still run after
     ``timeout`` seconds.
+
+    Raises:
+        InputError: ``roots`` is not an iterable of ``psutil.Process``, ``timeout`` not a finite number of
+            seconds >= 0, or ``poll_s`` not a positive one.
     """
+    if isinstance(roots, (str, bytes)) or not isinstance(roots, Iterable):
+        raise InputError(f"roots must be an iterable of psutil.Process, got {given(roots)}")
+    roots = list(roots)
+    if not all(isinstance(root, psutil.Process) for root in roots):
+        raise InputError(f"roots must be an iterable of psutil.Process, got {given(roots)}")
+    timeout = as_number(timeout, "timeout", "seconds", zero_ok=True)
+    poll_s = as_number(poll_s, "poll_s", "seconds")
     victims: dict[psutil.Process, None] = {}
     for root in roots:
         victims[root] = None

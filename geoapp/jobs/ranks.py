@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from geoapp.data.args import as_int, as_path
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.processes import start_ticks
 
@@ -23,13 +24,20 @@ def rank_pid_file(job_dir: Path, rank: int) -> Path:
 
     Ranks run in sessions of their own, so the launcher's death does not end them: the runner watches
     and kills them by these files.
+
+    Raises:
+        InputError: ``job_dir`` is not a path, or ``rank`` not a whole number >= 0.
     """
-    return Path(job_dir) / f"rank-{int(rank)}.pid"
+    return as_path(job_dir, "job_dir") / f"rank-{as_int(rank, 'rank', minimum=0)}.pid"
 
 
 def rank_error_file(job_dir: Path, rank: int) -> Path:
-    """Where a rank other than 0 writes the exception that stopped it (rank 0 writes the status)."""
-    return Path(job_dir) / f"error-rank-{int(rank)}.txt"
+    """Where a rank other than 0 writes the exception that stopped it (rank 0 writes the status).
+
+    Raises:
+        InputError: ``job_dir`` is not a path, or ``rank`` not a whole number >= 0.
+    """
+    return as_path(job_dir, "job_dir") / f"error-rank-{as_int(rank, 'rank', minimum=0)}.txt"
 
 
 def record_rank(job_dir: Path, rank: int) -> None:
@@ -39,9 +47,13 @@ def record_rank(job_dir: Path, rank: int) -> None:
 
 
 def rank_processes(job_dir: Path) -> list[tuple[int, int | None]]:
-    """(pid, start ticks) of every rank that recorded itself; unreadable files are skipped."""
+    """(pid, start ticks) of every rank that recorded itself; unreadable files are skipped.
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
+    """
     out = []
-    for path in sorted(Path(job_dir).glob("rank-*.pid")):
+    for path in sorted(as_path(job_dir, "job_dir").glob("rank-*.pid")):
         try:
             pid, ticks = path.read_text().split()
             out.append((int(pid), None if ticks == "-" else int(ticks)))
@@ -51,8 +63,12 @@ def rank_processes(job_dir: Path) -> list[tuple[int, int | None]]:
 
 
 def first_rank_error(job_dir: Path) -> str | None:
-    """``"rank-N failed: <error>"`` for the lowest-named rank that wrote an error, None if none did."""
-    rank_errors = sorted(Path(job_dir).glob("error-rank-*.txt"))
+    """``"rank-N failed: <error>"`` for the lowest-named rank that wrote an error, None if none did.
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
+    """
+    rank_errors = sorted(as_path(job_dir, "job_dir").glob("error-rank-*.txt"))
     if not rank_errors:
         return None
     try:
@@ -62,6 +78,11 @@ def first_rank_error(job_dir: Path) -> str | None:
 
 
 def clear_rank_files(job_dir: Path) -> None:
-    """Remove the pid and error files of an earlier attempt (before the job starts again)."""
-    for stale in [*Path(job_dir).glob("rank-*.pid"), *Path(job_dir).glob("error-rank-*.txt")]:
+    """Remove the pid and error files of an earlier attempt (before the job starts again).
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
+    """
+    job_dir = as_path(job_dir, "job_dir")
+    for stale in [*job_dir.glob("rank-*.pid"), *job_dir.glob("error-rank-*.txt")]:
         stale.unlink(missing_ok=True)

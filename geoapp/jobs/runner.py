@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from geoapp.data.args import as_int, as_number, as_optional_path, given
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
@@ -72,17 +73,35 @@ class JobRunner:
 
     Args:
         root: folder of the job folders and the lock.
-        grace_s: seconds a cancelled worker gets to stop by itself before it is killed.
+        grace_s: seconds (>= 0, finite) a cancelled worker gets to stop by itself before it is killed.
+
+    Raises:
+        InputError: ``root`` is not a path (or None), or ``grace_s`` is not a finite number of seconds >= 0.
     """
 
     def __init__(self, root: str | Path | None = None, grace_s: float = 15.0) -> None:
-        self.root = Path(root).absolute() if root is not None else jobs_dir()
-        self.grace_s = float(grace_s)
+        root = as_optional_path(root, "root")
+        self.root = root.absolute() if root is not None else jobs_dir()
+        self.grace_s = as_number(grace_s, "grace_s", "seconds", zero_ok=True)
         self._lock = WorkspaceLock(self.root, self._holds_active_job)
+
+    def _check_root(self) -> None:
+        """Refuse a jobs folder that is a file (nothing could be listed, locked or started there).
+
+        Raises:
+            DataFileError: naming the folder and what to do.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise DataFileError(f"the jobs folder {str(self.root)!r} is a file; set GEOAPP_JOBS_DIR to a folder")
 
     # ---- the lock ---------------------------------------------------------------------------------
     def lock_holder(self) -> dict[str, Any] | None:
-        """The lock's content if a live job holds it; a stale lock is removed and None returned."""
+        """The lock's content if a live job holds it; a stale lock is removed and None returned.
+
+        Raises:
+            DataFileError: the jobs folder is a file.
+        """
+        self._check_root()
         reap_children()
         return self._lock.holder()
 
@@ -99,6 +118,7 @@ class JobRunner:
         Raises:
             DataFileError: naming the folder, the reason and what to do.
         """
+        self._check_root()
         probe = self.root / f".write-check-{os.getpid()}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -112,7 +132,12 @@ class JobRunner:
 
     # ---- starting ---------------------------------------------------------------------------------
     def run_folder(self, spec: JobSpec) -> Path:
-        """Where the job's checkpoints go: ``<checkpoint dir>/user/<kind>/<name>``."""
+        """Where the job's checkpoints go: ``<checkpoint dir>/user/<kind>/<name>``.
+
+        Raises:
+            InputError: ``spec`` is not a :class:`~geoapp.jobs.spec.JobSpec`.
+        """
+        _check_spec(spec)
         return checkpoint_dir() / "user" / KIND_DIRS[spec.kind] / spec.name
 
     def start(self, spec: JobSpec) -> str:
@@ -125,6 +150,7 @@ class JobRunner:
         """
         from geoapp.training.checkpoint import ensure_writable
 
+        _check_spec(spec)
         self._check_writable()
         out = self.run_folder(spec)
         if out.exists() and any(out.iterdir()):
@@ -296,8 +322,7 @@ class JobRunner:
         Raises:
             DataFileError: the jobs folder is a file.
         """
-        if self.root.exists() and not self.root.is_dir():
-            raise DataFileError(f"the jobs folder {str(self.root)!r} is a file; set GEOAPP_JOBS_DIR to a folder")
+        self._check_root()
         if not self.root.is_dir():
             return []
         jobs = []
@@ -320,13 +345,26 @@ class JobRunner:
         return sorted(jobs, key=lambda s: s.get("created") or 0, reverse=True)
 
     def active_job(self) -> str | None:
-        """The id of the job holding the lock, if one runs."""
+        """The id of the job holding the lock, if one runs.
+
+        Raises:
+            DataFileError: the jobs folder is a file.
+        """
         holder = self.lock_holder()
         return None if holder is None else holder.get("job_id")
 
     def log(self, job_id: str, lines: int = 40) -> list[str]:
-        """The last lines of the job's log."""
-        return log_tail(self._job_dir(job_id), lines)
+        """The last ``lines`` lines of the job's log (``lines=0``: none, an empty list).
+
+        Raises:
+            InputError: ``lines`` is not a whole number >= 0 (a negative number, a float, None, a bool),
+                or there is no such job.
+        """
+        lines = as_int(lines, "lines", minimum=0)
+        job_dir = self._job_dir(job_id)
+        if not (job_dir / SPEC_FILE).exists():
+            raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
+        return log_tail(job_dir, lines)
 
     # ---- stopping ---------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> dict[str, Any]:
@@ -347,7 +385,11 @@ class JobRunner:
 
         torchrun starts each rank in a session of its own, so the ranks are reached by their pid files as
         well as below the worker. True once all of them are gone (within ``timeout`` seconds).
+
+        Raises:
+            InputError: ``job_id`` is not a job id, or ``timeout`` is not a finite number of seconds >= 0.
         """
+        timeout = as_number(timeout, "timeout", "seconds", zero_ok=True)
         job_dir = self._job_dir(job_id)
         status = read_status(job_dir)
         records = [(status.get("pid"), status.get("pid_start")), *rank_processes(job_dir)]
@@ -373,3 +415,9 @@ class JobRunner:
                 return status
             time.sleep(poll_s)
         raise TimeoutError(f"job {job_id!r} still {self.status(job_id).get('state')} after {timeout:.0f} s")
+
+
+def _check_spec(spec: object) -> None:
+    """Refuse a job spec that is not a :class:`~geoapp.jobs.spec.JobSpec` (None, a dict)."""
+    if not isinstance(spec, JobSpec):
+        raise InputError(f"spec must be a geoapp.jobs.spec.JobSpec (e.g. JobSpec('yield', 'my-run')), got {given(spec)}")

@@ -10,11 +10,13 @@ an invalid value is refused with the trainer's own message.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geoapp.data.args import as_path, given
 from geoapp.errors import InputError
 from geoapp.training.device import resolve_device
 
@@ -77,7 +79,7 @@ class JobSpec:
     dataset: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in JOB_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in JOB_KINDS:
             raise InputError(f"unknown job kind {self.kind!r}; expected one of {sorted(JOB_KINDS)}")
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise InputError(
@@ -88,7 +90,9 @@ class JobSpec:
             raise InputError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
         if self.dataset is not None and self.kind != "yield":
             raise InputError("only crop-yield jobs take a dataset folder")
-        if self.dataset is not None and not (Path(self.dataset) / "dataset.json").exists():
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise InputError(f"dataset must be a dataset folder as text (str) or None, got {given(self.dataset)}")
+        if self.dataset is not None and not (as_path(self.dataset, "dataset") / "dataset.json").exists():
             raise InputError(f"dataset folder {self.dataset!r} has no dataset.json; build it with `python -m geoapp data build`")
         cfg = validate_config(self.kind, self.config)  # raises on unknown keys and bad values
         if cfg.batch_size < 2 * self.workers:
@@ -121,10 +125,12 @@ class JobSpec:
             checkpoints: the checkpoint folder (:func:`geoapp.paths.checkpoint_dir`).
 
         Raises:
-            InputError: ``out`` is not this job's run folder under ``checkpoints``.
+            InputError: ``out`` is not this job's run folder under ``checkpoints``, or either is not a path.
         """
-        expected = Path(checkpoints, *self.run_folder_parts())
-        path = Path(out)
+        expected = Path(as_path(checkpoints, "checkpoints"), *self.run_folder_parts())
+        if not isinstance(out, (str, os.PathLike)):
+            raise InputError(f"out must be a path (str or os.PathLike), got {given(out)}")
+        path = Path(out)  # an empty one is not the job's run folder: refused below as damaged
         linked = any(p.is_symlink() for p in (expected, expected.parent, expected.parent.parent))  # nothing may lead elsewhere
         if not path.is_absolute() or ".." in path.parts or linked or path.resolve() != expected.resolve():
             raise InputError(
@@ -150,8 +156,14 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> JobSpec:
-        """Rebuild a spec from :meth:`to_dict`'s output; unknown keys are refused."""
-        unknown = sorted(set(values) - {"kind", "name", "config", "workers", "dataset"})
+        """Rebuild a spec from :meth:`to_dict`'s output; unknown keys are refused.
+
+        Raises:
+            InputError: ``values`` is not a dict, holds unknown keys, or a value the spec refuses.
+        """
+        if not isinstance(values, dict):
+            raise InputError(f"a job spec must be a JSON object (a dict) of kind, name, config, ...; got {given(values)}")
+        unknown = sorted(set(values) - {"kind", "name", "config", "workers", "dataset"}, key=str)
         if unknown:
             raise InputError(f"job spec has unknown keys {unknown}")
         return cls(**values)

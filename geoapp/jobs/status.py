@@ -23,10 +23,12 @@ the strict reading, raising :class:`~geoapp.errors.DataFileError` with the reaso
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+from geoapp.data.args import as_int, as_path
 from geoapp.errors import DataFileError
 from geoapp.fileio import atomic_write_text
 
@@ -70,6 +72,8 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "stopped_early": (bool,),
 }
 """The type of each known field (None is allowed for all); fields not named here are kept as they are."""
+_TIMES = ("created", "started", "updated", "finished", "eta_s")
+"""Fields in seconds, which must be finite (a NaN ``updated`` would make every age comparison false)."""
 REQUIRED = ("state",)
 """Fields every status file written by geoapp has from its first write on."""
 
@@ -86,6 +90,8 @@ def _field_problem(key: str, value: Any) -> str | None:
         return f"field 'state' is {value!r}, expected one of {list(STATES)}"
     if key == "kind" and value not in KINDS:
         return f"field 'kind' is {value!r}, expected one of {list(KINDS)}"
+    if key in _TIMES and not math.isfinite(value):
+        return f"field {key!r} is {value!r}, expected a finite number of seconds"
     return None
 
 
@@ -120,16 +126,38 @@ def _read_raw(path: Path) -> tuple[Any, str | None]:
         return None, "it is not valid JSON (nested too deeply)"
 
 
+def _contradictions(job_dir: Path, status: dict[str, Any]) -> dict[str, str]:
+    """The fields of the status that contradict the job it sits in (its folder's name, its ``spec.json``), with why.
+
+    A status names its job id, kind and name; a status copied from another job, or edited, would
+    have a page show (and a resume act on) another job's run.
+    """
+    found = {}
+    job_id = status.get("job_id")
+    if job_id is not None and job_id != job_dir.name:
+        found["job_id"] = f"it names job {job_id!r}, but it is in the folder of job {job_dir.name!r}"
+    kind, name = spec_kind_and_name(job_dir)
+    for key, own in (("kind", kind), ("name", name)):
+        if own is not None and status.get(key) is not None and status[key] != own:
+            found[key] = f"its {key} {status[key]!r} contradicts the job's spec.json ({key} {own!r})"
+    return found
+
+
 def load_status(job_dir: str | Path) -> dict[str, Any]:
     """The job's last written status, checked ({} when it has none yet).
 
+    Besides each field's type (and finite times), the status must agree with its job: the folder's
+    job id, and the kind and name of the job's ``spec.json`` when it can be read.
+
     Raises:
-        DataFileError: the file cannot be read, is not JSON, not an object, or a field has the wrong type.
+        DataFileError: the file cannot be read, is not JSON, not an object, a field has the wrong type or
+            a time is not finite, or it contradicts the job's folder or spec.
+        InputError: ``job_dir`` is not a path.
     """
-    path = Path(job_dir) / STATUS_FILE
+    path = as_path(job_dir, "job_dir") / STATUS_FILE
     raw, problem = _read_raw(path)
     if problem is None and raw is not None:
-        problem = status_problem(raw)
+        problem = status_problem(raw) or next(iter(_contradictions(Path(job_dir), raw).values()), None)
     if problem is not None:
         raise DataFileError(
             f"job status {str(path)!r} is damaged: {problem}. The job cannot be watched, resumed or cancelled; "
@@ -139,8 +167,12 @@ def load_status(job_dir: str | Path) -> dict[str, Any]:
 
 
 def spec_kind_and_name(job_dir: str | Path) -> tuple[str | None, str | None]:
-    """The job's kind and name as its ``spec.json`` records them (None for what cannot be read)."""
-    spec, _ = _read_raw(Path(job_dir) / SPEC_FILE)
+    """The job's kind and name as its ``spec.json`` records them (None for what cannot be read).
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
+    """
+    spec, _ = _read_raw(as_path(job_dir, "job_dir") / SPEC_FILE)
     if not isinstance(spec, dict):
         return None, None
     kind = spec.get("kind") if spec.get("kind") in KINDS else None
@@ -151,8 +183,11 @@ def broken_status(job_dir: str | Path, reason: str) -> dict[str, Any]:
     """The status shown for a job whose status file cannot be read: state :data:`BROKEN` and the reason.
 
     Kind and name come from the job's ``spec.json`` when it can be read; ``created`` from the job id.
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
     """
-    job_dir = Path(job_dir)
+    job_dir = as_path(job_dir, "job_dir")
     kind, name = spec_kind_and_name(job_dir)
     try:
         created = time.mktime(time.strptime(job_dir.name[:15], "%Y%m%d-%H%M%S"))
@@ -169,11 +204,15 @@ def broken_status(job_dir: str | Path, reason: str) -> dict[str, Any]:
 
 
 def read_status(job_dir: str | Path) -> dict[str, Any]:
-    """The job's last written status ({} when it has none yet); never raises.
+    """The job's last written status ({} when it has none yet); never raises for what the file holds.
 
     A status file that cannot be used gives :func:`broken_status` (state :data:`BROKEN`, the reason
     in ``error``), so a caller listing jobs shows it as broken and goes on.
+
+    Raises:
+        InputError: ``job_dir`` is not a path (a caller's mistake, not the file's).
     """
+    as_path(job_dir, "job_dir")
     try:
         return load_status(job_dir)
     except DataFileError as exc:
@@ -183,19 +222,32 @@ def read_status(job_dir: str | Path) -> dict[str, Any]:
 def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
     """Merge ``updates`` into the job's status, stamp ``updated``, and replace the file atomically.
 
-    Fields of a damaged status file that cannot be used are dropped, so the write leaves a readable file.
+    Fields of a damaged status file that cannot be used are dropped, so the write leaves a readable file:
+    those of the wrong type, and a job id, kind or name that contradicts the job's folder or spec.
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
     """
-    raw, _ = _read_raw(Path(job_dir) / STATUS_FILE)
+    job_dir = as_path(job_dir, "job_dir")
+    raw, _ = _read_raw(job_dir / STATUS_FILE)
     old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
+    for key in _contradictions(Path(job_dir), old):
+        del old[key]
     status = {**old, **updates, "updated": round(time.time(), 3)}
     atomic_write_text(Path(job_dir) / STATUS_FILE, json.dumps(status, indent=1, default=float))
     return status
 
 
 def log_tail(job_dir: str | Path, lines: int = 40, max_bytes: int = 64_000) -> list[str]:
-    """The last ``lines`` lines of the job's log (reads at most ``max_bytes`` from its end)."""
-    path = Path(job_dir) / LOG_FILE
-    if not path.exists():
+    """The last ``lines`` lines of the job's log (reads at most ``max_bytes`` from its end); none for ``lines=0``.
+
+    Raises:
+        InputError: ``job_dir`` is not a path, ``lines`` not a whole number >= 0, or ``max_bytes`` not one >= 1.
+    """
+    path = as_path(job_dir, "job_dir") / LOG_FILE
+    lines = as_int(lines, "lines", minimum=0)
+    max_bytes = as_int(max_bytes, "max_bytes", minimum=1)
+    if lines <= 0 or not path.exists():
         return []
     with open(path, "rb") as f:
         f.seek(0, 2)

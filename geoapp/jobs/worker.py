@@ -18,13 +18,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from geoapp.errors import GeoappError, InputError
+from geoapp.data.args import as_bool, as_number, as_optional_path, as_path
+from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import release_lock
 from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_error_file, record_rank
 from geoapp.jobs.spec import JobSpec
-from geoapp.jobs.status import CANCEL_FILE, SPEC_FILE, read_status, write_status
+from geoapp.jobs.status import BROKEN, CANCEL_FILE, SPEC_FILE, read_status, write_status
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import has_last_checkpoint
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
@@ -39,12 +40,16 @@ class StatusMonitor(TrainingMonitor):
     in the job folder.
 
     The ETA is the seconds per step so far (this attempt, validation included) times the steps left.
+
+    Raises:
+        InputError: ``job_dir`` is not a path, ``out`` not a path or None, or ``interval_s`` not a finite
+            number of seconds >= 0.
     """
 
     def __init__(self, job_dir: str | Path, out: str | Path | None = None, interval_s: float = 0.5) -> None:
-        self.job_dir = Path(job_dir)
-        self.out = None if out is None else Path(out)
-        self.interval_s = interval_s
+        self.job_dir = as_path(job_dir, "job_dir")
+        self.out = as_optional_path(out, "out")
+        self.interval_s = as_number(interval_s, "interval_s", "seconds", zero_ok=True)
         self._last_write = 0.0
         self._t0 = time.time()
         self._done_at_start = 0
@@ -124,8 +129,15 @@ def _record_own_pid(job_dir: Path) -> None:
 
 
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
-    """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed)."""
-    job_dir = Path(job_dir)
+    """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed).
+
+    A job whose status file cannot be used (:data:`~geoapp.jobs.status.BROKEN`) fails with the reason.
+
+    Raises:
+        InputError: ``job_dir`` is not a path, or ``resume`` not a bool (before anything is recorded).
+    """
+    job_dir = as_path(job_dir, "job_dir")
+    resume = as_bool(resume, "resume")
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
     status = read_status(job_dir)
@@ -135,6 +147,8 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
         if main_rank and status.get("pid") is None:
             _record_own_pid(job_dir)
         spec = JobSpec.from_dict(json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8")))
+        if status.get("state") == BROKEN:
+            raise DataFileError(str(status.get("error")))
         if not status.get("out"):
             raise InputError(
                 f"{str(job_dir / 'status.json')!r} does not name the run folder ('out'): the job folder is damaged; "

@@ -59,7 +59,12 @@ def jobs(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "jobs"
     monkeypatch.setenv("GEOAPP_JOBS_DIR", str(root))
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    _job(root, GOOD, {"job_id": GOOD, "state": "finished", "kind": "yield", "name": "good", "created": 1.0e9, "epochs": 1})
+    _job(
+        root,
+        GOOD,
+        {"job_id": GOOD, "state": "finished", "kind": "yield", "name": "good", "created": 1.0e9, "epochs": 1},
+        name="good",
+    )
     return root
 
 
@@ -106,7 +111,7 @@ def test_jobs_commands_with_a_damaged_status(jobs, capsys):
 
 
 def test_a_write_over_a_damaged_status_leaves_a_readable_one(jobs):
-    folder = _job(jobs, BAD, b'{"job_id": "x", "pid": "abc", "name": "kept"}')
+    folder = _job(jobs, BAD, b'{"job_id": "x", "pid": "abc", "name": "kept"}', name="kept")
     write_status(folder, state="failed")
     assert load_status(folder)["state"] == "failed" and load_status(folder)["name"] == "kept"
 
