@@ -32,10 +32,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from geoapp import __version__
+from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.bands import BANDS
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
 from geoapp.models.yield_models import MODELS
+from geoapp.paths import checkpoint_dir
 
 __all__ = [
     "CARD_KINDS",
@@ -69,7 +71,21 @@ LOCATION_MODELS: tuple[str, ...] = ("contrastive-sh-siren",)
 
 
 def optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and JSON-able rest."""
+    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and JSON-able rest.
+
+    Raises:
+        InputError: ``state`` is not an optimizer state dict (``{"state": {index: {...}}, "param_groups": [...]}``).
+    """
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("state"), dict)
+        or not isinstance(state.get("param_groups"), list)
+        or not all(isinstance(entry, dict) for entry in state["state"].values())
+    ):
+        raise InputError(
+            "state must be an optimizer's state_dict() (a dict with 'state' of per-parameter dicts and 'param_groups' "
+            f"a list), got {given(state)}"
+        )
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, Any] = {}
     for idx, entry in state["state"].items():
@@ -83,10 +99,24 @@ def optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], d
 
 
 def optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`optimizer_to_flat`: a dict ``optimizer.load_state_dict`` accepts."""
+    """Inverse of :func:`optimizer_to_flat`: a dict ``optimizer.load_state_dict`` accepts.
+
+    Raises:
+        InputError: ``tensors`` is not a dict of tensors, ``meta`` lacks the ``param_groups`` list (or has
+            ``scalars`` that are not a dict), or a key is not ``<parameter index>.<name>``.
+    """
+    if not isinstance(tensors, dict) or not all(torch.is_tensor(t) for t in tensors.values()):
+        raise InputError(f"tensors must be a dict of tensors (optimizer_to_flat's first part), got {given(tensors)}")
+    if not isinstance(meta, dict) or not isinstance(meta.get("param_groups"), list):
+        raise InputError(f"meta must be a dict with the 'param_groups' list (optimizer_to_flat's second part), got {given(meta)}")
+    scalars = meta.get("scalars", {})
+    if not isinstance(scalars, dict):
+        raise InputError(f"meta['scalars'] must be a dict of '<index>.<name>' keys, got {given(scalars)}")
     state: dict[int, dict[str, Any]] = {}
-    for key, value in {**tensors, **meta.get("scalars", {})}.items():
-        idx, name = key.split(".", 1)
+    for key, value in {**tensors, **scalars}.items():
+        idx, dot, name = str(key).partition(".")
+        if not dot or not idx.isdigit() or not name:
+            raise InputError(f"optimizer state key {key!r} is not '<parameter index>.<name>' (such as '0.exp_avg')")
         state.setdefault(int(idx), {})[name] = value
     return {"state": state, "param_groups": meta["param_groups"]}
 
@@ -103,9 +133,11 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
 
     Raises:
         DataFileError: the folder cannot be created or written (naming it and the system's reason).
-        InputError: the folder holds another run (without ``force``), or ``resume`` finds no ``last/``.
+        InputError: the folder holds another run (without ``force``), or ``resume`` finds no ``last/``;
+            ``folder`` is not a path, or ``force``/``resume`` not a bool.
     """
-    path = Path(folder)
+    path = as_path(folder, "folder")
+    force, resume = as_bool(force, "force"), as_bool(resume, "resume")
     if resume:
         if not _has_last(path):
             raise InputError(f"no last/ checkpoint in {str(path)!r} to resume from; run without --resume to start a new run")
@@ -169,8 +201,12 @@ def _not_written_by_geoapp(path: Path) -> list[str]:
 
 
 def has_last_checkpoint(folder: str | os.PathLike[str]) -> bool:
-    """Whether a run folder has a ``last/`` checkpoint to resume from (or one a kill left beside it)."""
-    return _has_last(Path(folder))
+    """Whether a run folder has a ``last/`` checkpoint to resume from (or one a kill left beside it).
+
+    Raises:
+        InputError: ``folder`` is not a path (None, a number).
+    """
+    return _has_last(as_path(folder, "folder"))
 
 
 def _has_last(path: Path) -> bool:
@@ -190,9 +226,26 @@ def clear_previous_run(folder: str | os.PathLike[str]) -> None:
     The earlier run is kept in ``folder/.previous-run`` until :func:`settle_previous_run`: dropped once
     the new run has written its ``best/``, put back if the new run fails before that. A ``.previous-run``
     left by a run that was killed is first settled the same way.
+
+    Only what a run writes is moved, and only from a folder that looks like a run folder: a ``best/`` or
+    ``last/`` that is not a geoapp checkpoint (a folder of the user's files, a file, a link) or a
+    ``metrics.jsonl`` that is not a file is refused, whoever called, since the set-aside run is deleted
+    once the new run writes its ``best/``. Other files beside them are left where they are.
+
+    Raises:
+        InputError: ``folder`` is not a path, is a file, or holds at a run's names what geoapp did not write.
     """
-    path = Path(folder)
+    path = as_path(folder, "folder")
+    if path.exists() and not path.is_dir():
+        raise InputError(f"run folder {str(path)!r} is a file; expected the folder of a training run")
     settle_previous_run(path)
+    foreign = _not_written_by_geoapp(path) if path.is_dir() else []
+    if foreign:
+        shown = ", ".join(repr(f) for f in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise InputError(
+            f"{str(path)!r} does not look like a geoapp run folder: it holds files geoapp did not write ({shown}); "
+            "geoapp will not set them aside for a new run: move them out or choose another folder (--out)"
+        )
     present = [name for name in RUN_CONTENT if (path / name).exists()]
     if not present:
         return
@@ -207,8 +260,11 @@ def settle_previous_run(folder: str | os.PathLike[str]) -> None:
 
     Putting it back removes what the new run wrote (its ``last/`` and metrics), so the folder is as it
     was before the new run started. Only the main process acts (``RANK`` 0 under torchrun).
+
+    Raises:
+        InputError: ``folder`` is not a path.
     """
-    path = Path(folder)
+    path = as_path(folder, "folder")
     aside = path / PREVIOUS_RUN
     if not aside.is_dir() or os.environ.get("RANK", "0").strip() not in ("0", ""):
         return
@@ -230,8 +286,11 @@ def remove_if_unused(folder: str | os.PathLike[str]) -> None:
     Only a folder that holds nothing but what a run writes before its first checkpoint (``metrics.jsonl``,
     empty ``best/`` or ``last/``, geoapp's hidden temporaries) is removed; a folder with a checkpoint
     or with any other file is kept, and so is anything that is not a folder.
+
+    Raises:
+        InputError: ``folder`` is not a path.
     """
-    path = Path(folder)
+    path = as_path(folder, "folder")
     if not path.is_dir() or path.is_symlink():
         return
     for entry in path.iterdir():
@@ -254,7 +313,7 @@ def run_folder(out_dir: str | os.PathLike[str], *, force: bool = False, resume: 
     (:func:`remove_if_unused`); unless resuming, a forced run's predecessor is dropped once this run
     wrote ``best/``, else put back (:func:`settle_previous_run`).
     """
-    created = not Path(out_dir).exists()
+    created = not as_path(out_dir, "out_dir").exists()
     out = ensure_writable(out_dir, force=force, resume=resume)
     try:
         yield out
@@ -282,7 +341,18 @@ def save_checkpoint(
     Raises:
         DataFileError: the checkpoint could not be written (no space left on the device, or another
             system error, named with the folder).
+        InputError: ``folder`` is not a path, ``model`` not a torch module, ``card`` not a dict, ``optimizer``
+            not a torch optimizer (or None), or ``train_state`` not a dict (or None).
     """
+    folder = as_path(folder, "folder")
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {given(model)}")
+    if not isinstance(card, dict):
+        raise InputError(f"card must be a dict (the checkpoint card's fields), got {given(card)}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise InputError(f"optimizer must be a torch.optim.Optimizer or None, got {given(optimizer)}")
+    if train_state is not None and not isinstance(train_state, dict):
+        raise InputError(f"train_state must be a dict of counters or None, got {given(train_state)}")
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     try:
         with atomic_folder(folder) as tmp:
@@ -301,7 +371,12 @@ def write_error(target: str | os.PathLike[str], exc: BaseException) -> DataFileE
     """A :class:`DataFileError` for a failed write of ``target``: "no space left" said plainly when it is that.
 
     A geoapp error (e.g. the disk-full error of :mod:`geoapp.fileio`) is returned as it is.
+
+    Raises:
+        InputError: ``exc`` is not an exception.
     """
+    if not isinstance(exc, BaseException):
+        raise InputError(f"exc must be the exception the write raised, got {given(exc)}")
     if isinstance(exc, DataFileError):
         return exc
     text = str(exc)
@@ -336,8 +411,9 @@ def read_card(folder: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         MissingDataError: no card there.
         DataFileError: the card is not JSON, not a JSON object, or lacks what its kind needs.
+        InputError: ``folder`` is not a path (None, a number, a dict).
     """
-    path = Path(folder) / CARD
+    path = as_path(folder, "folder") / CARD
     if not path.exists():
         raise MissingDataError(f"no checkpoint card at {str(path)!r}; is {str(folder)!r} a geoapp checkpoint folder?")
     try:
@@ -476,8 +552,9 @@ def validate_card(card: Any, path: str | os.PathLike[str] = CARD) -> None:
 
     Raises:
         DataFileError: naming the card file, the field and what was expected.
+        InputError: ``path`` is not a path.
     """
-    path = Path(path)
+    path = as_path(path, "path")
     if not isinstance(card, dict):
         raise _card_error(path, f"expected a JSON object, got a JSON {type(card).__name__}")
     kind = card.get("kind")
@@ -496,8 +573,10 @@ def load_checkpoint(
         MissingDataError: the folder or its card is missing.
         DataFileError: the card is invalid (:func:`read_card`), the weights are missing or corrupted,
             or they hold NaN or infinite values.
+        InputError: ``folder`` is not a path, or ``with_train_state`` not a bool.
     """
-    folder = Path(folder)
+    folder = as_path(folder, "folder")
+    with_train_state = as_bool(with_train_state, "with_train_state")
     card = read_card(folder)
     if (folder / WEIGHTS).is_dir():
         raise DataFileError(
@@ -538,17 +617,22 @@ def check_weights_fit(model: torch.nn.Module, weights: dict[str, torch.Tensor], 
 
     Raises:
         DataFileError: a tensor is missing, not in the model, or of another shape.
+        InputError: ``model`` is not a torch module, or ``weights`` not a dict of tensors.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {given(model)}")
+    if not isinstance(weights, dict) or not all(torch.is_tensor(t) for t in weights.values()):
+        raise InputError(f"weights must be a dict of tensors (a state_dict), got {given(weights)}")
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    given = {k: tuple(v.shape) for k, v in weights.items()}
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
     diffs = []
-    for key in sorted(set(expected) | set(given)):
-        if key not in given:
+    for key in sorted(set(expected) | set(shapes)):
+        if key not in shapes:
             diffs.append(f"{key} is missing from the weights")
         elif key not in expected:
             diffs.append(f"{key} is not in the model")
-        elif given[key] != expected[key]:
-            diffs.append(f"{key} {given[key]} vs {expected[key]} (weights vs model)")
+        elif shapes[key] != expected[key]:
+            diffs.append(f"{key} {shapes[key]} vs {expected[key]} (weights vs model)")
     if diffs:
         count = f"{len(diffs)} tensor{'s differ' if len(diffs) > 1 else ' differs'}"
         raise DataFileError(
@@ -558,7 +642,13 @@ def check_weights_fit(model: torch.nn.Module, weights: dict[str, torch.Tensor], 
 
 
 def check_card(card: dict[str, Any], **expected: Any) -> None:
-    """Raise :class:`InputError` naming each card field that differs from ``expected``."""
+    """Raise :class:`InputError` naming each card field that differs from ``expected``.
+
+    Raises:
+        InputError: a field differs, or ``card`` is not a dict (a card's JSON object, or its ``dataset`` part).
+    """
+    if not isinstance(card, dict):
+        raise InputError(f"card must be a checkpoint card (a dict, as read_card returns), got {given(card)}")
     bad = {k: (card.get(k), v) for k, v in expected.items() if card.get(k) != v}
     if bad:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, expected {want!r}" for k, (have, want) in bad.items())
@@ -570,14 +660,20 @@ def check_card(card: dict[str, Any], **expected: Any) -> None:
 
 
 def list_checkpoints(
-    root: str | os.PathLike[str], broken: list[tuple[Path, str]] | None = None
+    root: str | os.PathLike[str] | None = None, broken: list[tuple[Path, str]] | None = None
 ) -> list[tuple[Path, dict[str, Any]]]:
     """Every checkpoint folder under ``root`` (recursively; resume-only ``last`` folders skipped) with its card.
 
-    A folder whose card cannot be read or is invalid is left out; with ``broken``, each such folder
-    is appended to it with the reason, so a list can show it as broken.
+    ``root`` None means the checkpoint folder (:func:`geoapp.paths.checkpoint_dir`). A folder whose card
+    cannot be read or is invalid is left out; with ``broken`` (a list), each such folder is appended to
+    it with the reason, so a list can show it as broken.
+
+    Raises:
+        InputError: ``root`` is not a path or None, or ``broken`` is not a list or None.
     """
-    root = Path(root)
+    root = checkpoint_dir() if root is None else as_path(root, "root")
+    if broken is not None and not isinstance(broken, list):
+        raise InputError(f"broken must be a list to collect the unreadable checkpoints in, or None; got {given(broken)}")
     found = []
     for card_path in sorted(root.rglob(CARD)) if root.is_dir() else []:
         folder = card_path.parent

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from geoapp.data.args import as_int, as_path, given
 from geoapp.errors import InputError
 from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
@@ -30,7 +31,12 @@ __all__ = ["train_state", "recover_run_folders", "resume_from_last"]
 
 
 def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]:
-    """JSON counters for ``save_checkpoint(..., train_state=...)``, with the scaler's state when enabled."""
+    """JSON counters for ``save_checkpoint(..., train_state=...)``, with the scaler's state when enabled.
+
+    Raises:
+        InputError: ``scaler`` is not a ``torch.amp.GradScaler``.
+    """
+    _check_scaler(scaler)
     state = dict(counters)
     if scaler.is_enabled():
         state["grad_scaler"] = {k: float(v) if isinstance(v, float) else v for k, v in scaler.state_dict().items()}
@@ -76,9 +82,23 @@ def resume_from_last(
     optimizer and schedule).
 
     Raises:
-        InputError: the checkpoint was made for another model configuration or dataset.
+        InputError: the checkpoint was made for another model configuration or dataset; ``folder`` is not a
+            path, a training object is not of its torch type, ``steps_per_epoch``/``epochs`` not whole
+            numbers >= 1, or ``expected`` not a dict (or None).
     """
-    folder = Path(folder)
+    folder = as_path(folder, "folder")
+    for name, value, kind in (
+        ("model", model, torch.nn.Module),
+        ("optimizer", optimizer, torch.optim.Optimizer),
+        ("scheduler", scheduler, torch.optim.lr_scheduler.LRScheduler),
+    ):
+        if not isinstance(value, kind):
+            raise InputError(f"{name} must be a {kind.__module__}.{kind.__name__}, got {given(value)}")
+    _check_scaler(scaler)
+    steps_per_epoch = as_int(steps_per_epoch, "steps_per_epoch", minimum=1)
+    epochs = as_int(epochs, "epochs", minimum=1)
+    if expected is not None and not isinstance(expected, dict):
+        raise InputError(f"expected must be a dict of card fields and their values, or None; got {given(expected)}")
     if not (folder / "card.json").exists() or not (folder / STATE).exists():
         return None
     card = read_card(folder)
@@ -100,3 +120,8 @@ def resume_from_last(
         for _ in range(done_steps):
             scheduler.step()
     return state
+
+
+def _check_scaler(scaler: object) -> None:
+    if not isinstance(scaler, torch.amp.GradScaler):
+        raise InputError(f"scaler must be a torch.amp.GradScaler (disabled on CPU), got {given(scaler)}")
