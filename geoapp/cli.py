@@ -52,9 +52,13 @@ def _data_build(args: argparse.Namespace) -> int:
 
     if args.manifest:
         return _data_build_real(args)
-    for flag, given in (("--yields", args.yields), ("--cropland", args.cropland), ("--states", args.states)):
-        if given:
-            raise InputError(f"{flag} is for a real dataset: give --manifest (and --yields, --out) too")
+    for flag, dest in _REAL_BUILD_FLAGS:
+        if getattr(args, dest) is not None:
+            raise InputError(
+                f"{flag} applies to a build from your files (with --manifest); the simulated build takes its grid and "
+                "tiles from --config (demo: 4 km, 16 px tiles; paper: 1 km, 50 px): give --manifest (and --yields, "
+                f"--out) too, or leave {flag} out"
+            )
     out = Path(args.out) if args.out else default_dataset_path(args.config)
     try:  # the output folder is checked before the simulation runs
         path = build_default_dataset(args.config, progress=not args.quiet, out_dir=out, force=args.force)
@@ -64,6 +68,22 @@ def _data_build(args: argparse.Namespace) -> int:
     ds = load_dataset(path)
     print(f"built {ds.title} at {path} (fingerprint {ds.fingerprint})")
     return 0
+
+
+_REAL_BUILD_FLAGS = (
+    ("--yields", "yields"),
+    ("--cropland", "cropland"),
+    ("--states", "states"),
+    ("--resolution-km", "resolution_km"),
+    ("--tile-px", "tile_px"),
+    ("--crop-codes", "crop_codes"),
+    ("--name", "name"),
+    ("--commodity", "commodity"),
+    ("--plausible-yield", "plausible_yield"),
+)
+"""The ``data build`` flags of a build from the user's files (``--manifest``): refused without it, never ignored."""
+_REAL_BUILD_DEFAULTS = {"resolution_km": 4.0, "tile_px": 16, "crop_codes": "12,14"}
+"""What those flags default to in a build from the user's files (the parser leaves them None, to see them given)."""
 
 
 def _yield_range(text: str) -> tuple[float, float]:
@@ -83,20 +103,21 @@ def _data_build_real(args: argparse.Namespace) -> int:
 
     if not args.yields or not args.out:
         raise InputError("a real dataset needs --manifest, --yields (a NASS Quick Stats CSV) and --out (a new folder)")
+    given = {dest: getattr(args, dest) for dest in _REAL_BUILD_DEFAULTS}
+    settings = {dest: _REAL_BUILD_DEFAULTS[dest] if value is None else value for dest, value in given.items()}
+    commodity = DEFAULT_COMMODITY if args.commodity is None else args.commodity
     _, report = build_real_dataset(
         args.manifest,
         args.yields,
         args.out,
         cropland=args.cropland,
-        crop_codes=args.crop_codes,
         states=args.states,
-        resolution_km=args.resolution_km,
-        tile_px=args.tile_px,
         name=args.name,
         force=args.force,
         progress=not args.quiet,
-        commodity=args.commodity,
-        data_item=None if args.commodity.upper() != DEFAULT_COMMODITY else DEFAULT_DATA_ITEM,
+        commodity=commodity,
+        data_item=None if commodity.upper() != DEFAULT_COMMODITY else DEFAULT_DATA_ITEM,
+        **settings,
         plausible_range=args.plausible_yield,
     )
     print(report.summary())
@@ -461,14 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="real data: raster manifest CSV (band,year,month,path)")
     p.add_argument("--yields", help="real data: USDA NASS Quick Stats CSV export of county yields")
     p.add_argument("--cropland", help="real data: categorical land-cover raster for the anchors (MCD12Q1, CDL)")
-    p.add_argument("--crop-codes", default="12,14", help="real data: crop classes of --cropland (IGBP 12,14; CDL soybeans 5)")
+    p.add_argument("--crop-codes", default=None, help="real data: crop classes of --cropland (IGBP 12,14; CDL soybeans 5)")
     p.add_argument("--states", help="real data: postal codes, e.g. IA,IL (default: the states the rasters cover)")
-    p.add_argument("--resolution-km", type=_positive_km, default=4.0, help="real data: grid pixel size in km (default 4)")
-    p.add_argument("--tile-px", type=_positive_int, default=16, help="real data: anchor tile size in pixels (default 16)")
+    p.add_argument("--resolution-km", type=_positive_km, default=None, help="real data: grid pixel size in km (default 4)")
+    p.add_argument("--tile-px", type=_positive_int, default=None, help="real data: anchor tile size in pixels (default 16)")
     p.add_argument("--name", help="real data: dataset name (default: the folder's name)")
-    p.add_argument(
-        "--commodity", default="SOYBEANS", help="real data: the Quick Stats commodity to keep (default SOYBEANS; e.g. CORN)"
-    )
+    p.add_argument("--commodity", default=None, help="real data: the Quick Stats commodity to keep (default SOYBEANS; e.g. CORN)")
     p.add_argument(
         "--plausible-yield",
         type=_yield_range,
@@ -689,6 +708,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_PATH_FLAGS = ("dataset", "path", "out", "manifest", "yields", "cropland", "checkpoint", "markdown", "config")
+"""Flags (by dest) that name a file or folder: an empty value is refused, never read as "the default"."""
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """Refuse ``--dataset ""`` and the like: a command given an empty path must not fall back to a default silently."""
+    for dest in _PATH_FLAGS:
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
+            flag = "--" + dest.replace("_", "-")
+            raise InputError(f"{flag} is empty; expected a path (leave {flag} out to use its default, where it has one)")
+
+
 # ---- the error policy ---------------------------------------------------------------------------
 EXIT_USER = 2
 """Exit status of a failure the user can fix: bad input, a file, the machine (and argparse's usage errors)."""
@@ -802,6 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = bool(args.debug)
         func: Callable[[argparse.Namespace], int] = args.func
         with _sigterm_raises(), _one_line_warnings(debug):
+            _refuse_empty_paths(args)
             return func(args)
     except (Exception, KeyboardInterrupt) as exc:
         return _report(exc, args, debug)

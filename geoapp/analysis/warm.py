@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from geoapp.data.args import as_bool, as_optional_path
 from geoapp.errors import GeoappError, MissingDataError
 from geoapp.fileio import atomic_write_text
 
@@ -69,6 +70,19 @@ class WarmReport:
         return sum(1 for r in self.rows if r[2].startswith("failed"))
 
 
+def _dataset_root(dataset: object) -> Path | None:
+    """``dataset`` as a folder path, None for the embedded one; an empty path ("") is refused, never the default.
+
+    Raises:
+        InputError: ``dataset`` is not a path or None, or is empty.
+    """
+    return as_optional_path(dataset, "dataset")
+
+
+def _options(all_years: object, galleries: object) -> tuple[bool, bool]:
+    return as_bool(all_years, "all_years"), as_bool(galleries, "galleries")
+
+
 def _run_name(folder: Path) -> str:
     return folder.parent.name if folder.name in ("best", "last") else folder.name
 
@@ -80,7 +94,7 @@ def _yield_tasks(dataset: str | Path | None, all_years: bool) -> list[WarmTask]:
     from geoapp.analysis.yield_predictions import PREDICTIONS_VERSION, predictions_for_year, yield_checkpoints
     from geoapp.data.dataset import default_dataset_path, is_dataset_folder, load_dataset
 
-    path = Path(dataset) if dataset else default_dataset_path("demo")
+    path = _dataset_root(dataset) or default_dataset_path("demo")
     if not is_dataset_folder(path):
         raise MissingDataError(f"no dataset at {str(path)!r}: build it first (python -m geoapp data build)")
     ds = load_dataset(path)
@@ -144,7 +158,9 @@ def warm_tasks(dataset: str | Path | None = None, all_years: bool = False, galle
 
     Raises:
         MissingDataError: there is no dataset at ``dataset`` (build it first).
+        InputError: ``dataset`` is not a path or None (an empty path included), or an option is not a bool.
     """
+    all_years, galleries = _options(all_years, galleries)
     tasks = _yield_tasks(dataset, all_years)
     return tasks + (_gallery_tasks() if galleries else [])
 
@@ -171,13 +187,18 @@ def inputs_stamp(dataset: str | Path | None, all_years: bool, galleries: bool) -
 
     The dataset folder's files, every checkpoint's card and weights, GeoCLIP's package files, the
     code version, the options, and the number of entries in the results cache.
+
+    Raises:
+        InputError: ``dataset`` is not a path or None (an empty path included), or an option is not a bool.
     """
     import importlib.util
 
     from geoapp import __version__
     from geoapp.paths import checkpoint_dir, data_dir
 
-    root = Path(dataset).absolute() if dataset else data_dir() / "corn_belt_sim_demo"
+    given = _dataset_root(dataset)
+    all_years, galleries = _options(all_years, galleries)
+    root = given.absolute() if given is not None else data_dir() / "corn_belt_sim_demo"
     spec = importlib.util.find_spec("geoclip") if galleries else None
     geoclip = [_files(Path(p) / "model") for p in (spec.submodule_search_locations or [])] if spec else []
     results = _results_root()
@@ -206,7 +227,13 @@ def _stamp_path() -> Path:
 
 
 def all_fresh(dataset: str | Path | None = None, all_years: bool = False, galleries: bool = True) -> bool:
-    """Whether nothing changed since a warm-up left every result fresh (a check of file times, well under a second)."""
+    """Whether nothing changed since a warm-up left every result fresh (a check of file times, well under a second).
+
+    Raises:
+        InputError: ``dataset`` is not a path or None (an empty path included), or an option is not a bool.
+    """
+    _dataset_root(dataset)
+    _options(all_years, galleries)
     try:
         stamp = json.loads(_stamp_path().read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
@@ -224,7 +251,12 @@ def warm(
 
     A task that fails (a broken checkpoint) is reported with its reason and the others go on.
     Entries of deleted checkpoints and datasets are removed from the results cache.
+
+    Raises:
+        MissingDataError: there is no dataset at ``dataset``.
+        InputError: ``dataset`` is not a path or None (an empty path included), or an option is not a bool.
     """
+    progress = as_bool(progress, "progress")
     from tqdm.auto import tqdm
 
     from geoapp.analysis.result_cache import result_cache

@@ -39,7 +39,7 @@ from typing import NoReturn
 
 from geoapp.data.args import as_int, as_number, as_path, as_text, given
 from geoapp.errors import DataFileError, InputError
-from geoapp.fileio import atomic_write_text
+from geoapp.fileio import atomic_write_text, check_writable
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -58,6 +58,10 @@ __all__ = [
 DEFAULT_BASE_URL = "https://quickstats.nass.usda.gov/api/"
 KEY_ENV = "NASS_API_KEY"
 ROW_LIMIT = 50_000
+MAX_RETRIES = 20
+"""Most extra tries after a transient failure a client may be set to (more would retry for hours)."""
+MAX_WAIT_S = 60.0
+"""Longest wait before a retry: the cap of an HTTP ``Retry-After`` and of ``backoff_s``."""
 """Most rows Quick Stats returns for one ``api_GET`` request."""
 
 KEY_HINT = f"get a free key at https://quickstats.nass.usda.gov/api and pass it with --key or set {KEY_ENV}"
@@ -118,15 +122,17 @@ class QuickStatsClient:
         key: the API key; ``None`` reads the ``NASS_API_KEY`` environment variable.
         base_url: the API root, ending in ``/api/`` (default the real service; tests point it at a local server).
         timeout_s: seconds to wait for one answer.
-        retries: extra tries after a transient failure (connection error, timeout, HTTP 429 or 5xx).
-        backoff_s: seconds before the first retry; each further retry waits twice as long. An HTTP
-            ``Retry-After`` in seconds lengthens the wait (up to 60 s).
+        retries: extra tries after a transient failure (connection error, timeout, HTTP 429 or 5xx),
+            at most :data:`MAX_RETRIES`.
+        backoff_s: seconds before the first retry; each further retry waits twice as long, up to
+            :data:`MAX_WAIT_S` (60 s), which caps ``backoff_s`` too. An HTTP ``Retry-After`` in seconds
+            lengthens the wait (up to 60 s).
         sleep: the function that waits (seconds), injectable so tests do not wait.
 
     Raises:
         QuickStatsKeyError: no key was given and ``NASS_API_KEY`` is not set.
         InputError: ``key`` is not text, ``base_url`` not an http(s) URL, ``timeout_s``/``backoff_s`` not a
-            number of seconds (positive; non-negative), ``retries`` not a whole number >= 0 (bools refused).
+            number of seconds (positive; 0..60), ``retries`` not a whole number in 0..:data:`MAX_RETRIES` (bools refused).
     """
 
     def __init__(
@@ -154,10 +160,10 @@ class QuickStatsClient:
         retries = as_int(retries, "retries")
         if not callable(sleep):
             raise InputError(f"sleep must be a function of seconds (such as time.sleep), got {given(sleep)}")
-        if retries < 0 or backoff_s < 0 or timeout_s <= 0:
+        if not (0 <= retries <= MAX_RETRIES and 0 <= backoff_s <= MAX_WAIT_S and timeout_s > 0):
             raise InputError(
-                f"retries={retries}, backoff_s={backoff_s}, timeout_s={timeout_s}: expected retries >= 0, "
-                "backoff_s >= 0 and timeout_s > 0"
+                f"retries={retries}, backoff_s={backoff_s}, timeout_s={timeout_s}: expected retries >= 0 (at most "
+                f"{MAX_RETRIES}), backoff_s >= 0 (at most {MAX_WAIT_S:g} s) and timeout_s > 0"
             )
         self._key = key
         self.base_url = base_url.rstrip("/") + "/"
@@ -268,8 +274,8 @@ class QuickStatsClient:
         )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before try ``attempt + 1``: ``backoff_s * 2**(attempt - 1)``, at least ``Retry-After``."""
-        delay = self.backoff_s * 2 ** (attempt - 1)
+        """Seconds to wait before try ``attempt + 1``: ``backoff_s * 2**(attempt - 1)`` up to 60 s, at least ``Retry-After``."""
+        delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_WAIT_S)
         return max(delay, retry_after) if retry_after is not None else delay
 
     def _raise_for(
@@ -337,14 +343,16 @@ def fetch_county_yields(
         A :class:`FetchSummary` (path, rows, requests, pieces, states with and without rows, years).
 
     Raises:
-        InputError: a state code, the year range or a number is not valid, or one state and year alone
-            exceeds ``row_limit``.
+        InputError: a state code, the year range or a number is not valid, ``out`` is a folder, or one
+            state and year alone exceeds ``row_limit``.
+        DataFileError: the folder ``out`` goes in cannot be written (checked, like every argument,
+            before the first request).
         QuickStatsKeyError: no key, or the key was refused.
         QuickStatsNoDataError: no state holds rows for the commodity and years.
         QuickStatsServiceError: the service is unreachable, keeps failing, or answers something unexpected.
     """
     commodity = " ".join(as_text(commodity, "commodity").split()).upper()
-    out = as_path(out, "out")
+    out = _check_out(as_path(out, "out"))
     if not commodity:
         raise InputError("commodity is empty; expected a Quick Stats commodity such as 'SOYBEANS' or 'CORN'")
     wanted = parse_states(states)
@@ -424,6 +432,14 @@ def _merge(pieces: Sequence[str]) -> tuple[str, int]:
 
 
 # ---- arguments ------------------------------------------------------------------------------------
+def _check_out(out: Path) -> Path:
+    """``out``, refused before any request when it is a folder or its folder cannot be written."""
+    if out.is_dir():
+        raise InputError(f"out {str(out)!r} is a folder; give the CSV file to write, e.g. {str(out / 'yields.csv')!r}")
+    check_writable(out)
+    return out
+
+
 def parse_states(states: str | Sequence[str]) -> list[str]:
     """Two-letter state codes from ``"IA,IL"`` or ``["ia", "IL"]``: upper-cased, duplicates dropped, order kept.
 
@@ -446,8 +462,10 @@ def parse_years(text: str) -> tuple[int, int]:
     """The year range in ``"2003-2018"`` (both included) or ``"2018"`` (one year).
 
     Raises:
-        InputError: not one year or two years joined by ``-``, or the first after the last.
+        InputError: ``text`` is not text, not one year or two years joined by ``-``, or the first after the last.
     """
+    if not isinstance(text, str):
+        raise InputError(f"years must be text such as '2003-2018' or '2018', got {given(text)}")
     match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
     if not match:
         raise InputError(f"years {text!r}: expected a year (2018) or a range of years (2003-2018)")
@@ -456,11 +474,16 @@ def parse_years(text: str) -> tuple[int, int]:
 
 
 def _check_years(years: tuple[int, int]) -> tuple[int, int]:
-    """``years`` as ints, refusing a reversed range or years that are not four digits."""
+    """``years`` as ints, refusing a reversed range, years that are not four digits, and what is not two whole numbers.
+
+    Only whole numbers are years: ``(2018.7, 2019)`` or ``("2018", "2019")`` is refused, never rounded or parsed.
+    """
+    if not isinstance(years, Sequence) or isinstance(years, str) or len(years) != 2:
+        raise InputError(f"years {years!r}: expected (first, last), two years such as (2003, 2018)")
     try:
-        first, last = (int(y) for y in years)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"years {years!r}: expected (first, last), two years such as (2003, 2018)") from exc
+        first, last = (as_int(y, "years") for y in years)
+    except InputError as exc:
+        raise InputError(f"years {years!r}: expected (first, last), two whole years such as (2003, 2018)") from exc
     if not (1000 <= first <= last <= 9999):
         raise InputError(f"years {first}-{last}: expected four-digit years with the first not after the last")
     return first, last
@@ -526,7 +549,7 @@ def _api_errors(body: str) -> list[str]:
 def _retry_after(value: str | None) -> float | None:
     """An HTTP ``Retry-After`` in seconds (capped at 60 s); ``None`` when absent or a date."""
     try:
-        return min(max(float(value), 0.0), 60.0) if value is not None else None
+        return min(max(float(value), 0.0), MAX_WAIT_S) if value is not None else None
     except ValueError:
         return None
 
