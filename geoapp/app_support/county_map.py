@@ -22,7 +22,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.viz.colors import ColorScale
 from geoapp.viz.county_layer import county_base_map, county_styles
 
-__all__ = ["county_map", "county_select", "take_click"]
+__all__ = ["county_labels", "county_map", "county_select", "take_click"]
 
 
 def _geoid_of(value: object) -> str | None:
@@ -60,6 +60,20 @@ def county_map(values: pd.Series, scale: ColorScale, key: str, selected: str | N
     return clicked
 
 
+def county_labels(ds: YieldDataset) -> dict[str, str]:
+    """The label ("Name, ST") per geoid of ``ds``'s counties (:meth:`YieldDataset.county_label`), worked out once per dataset.
+
+    A selectbox of every county formats 1,175 options on each run; one lookup each would cost
+    a third of a second.
+    """
+    return _county_labels(str(ds.root), ds.fingerprint, ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _county_labels(root: str, fingerprint: str, _ds: YieldDataset) -> dict[str, str]:
+    return {str(g): _ds.county_label(g) for g in _ds.counties["geoid"]}
+
+
 def _remember_picked_county() -> None:
     st.session_state["sel_county"] = st.session_state.get("w_county")
 
@@ -71,14 +85,15 @@ def county_select(ds: YieldDataset, label: str = "County (or click the map)") ->
     changed it) and a pick is stored back through its change callback, so the map drawn earlier in
     the next run already outlines it.
     """
-    geoids = ds.counties["geoid"].tolist()
+    labels = county_labels(ds)
+    geoids = list(labels)
     current = st.session_state.get("sel_county")
     st.session_state["w_county"] = current if current in geoids else None
     return st.selectbox(
         label,
         geoids,
         index=None,
-        format_func=lambda g: f"{ds.county_label(g)} ({g})",
+        format_func=lambda g: f"{labels.get(g, g)} ({g})",
         key="w_county",
         placeholder="Click a county on the map",
         on_change=_remember_picked_county,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from geoapp.analysis.yield_predictions import predictions_for_year
 from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
+from geoapp.app_support.county_map import county_labels
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import remember
 from geoapp.data.dataset import YieldDataset
@@ -21,6 +22,7 @@ __all__ = [
     "MAP_VIEWS",
     "checkpoint_select",
     "checkpoint_label",
+    "default_checkpoint",
     "drawn_checkpoint_caption",
     "no_labels_message",
     "cached_predictions",
@@ -63,6 +65,11 @@ def _default_index(found: list[tuple[Path, dict]], year: int | None) -> int:
         return (0 if tested_here else 1, 0 if _shipped(folder) else 1, model, i)
 
     return 1 + min(enumerate(found), key=rank)[0]
+
+
+def default_checkpoint(found: list[tuple[Path, dict]], year: int | None) -> Path | None:
+    """The checkpoint among ``found`` (folder, card) that a fresh session shows first for ``year``, or None when none."""
+    return found[_default_index(found, year) - 1][0] if found else None
 
 
 NO_CHECKPOINT_LABEL = "none (true yields only)"
@@ -291,12 +298,13 @@ def scope_select(ds: YieldDataset, geoids: list[str], container=st) -> str | Non
     ``geoids``; picking a county there selects it for the other pages too.
     """
     options = ["all (mean)", *geoids]
+    labels = county_labels(ds)
     current = st.session_state.get("sel_county")
     scope = container.selectbox(
         "Counties",
         options,
         index=options.index(current) if current in options else 0,
-        format_func=lambda g: g if g.startswith("all") else f"{ds.county_label(g)} ({g})",
+        format_func=lambda g: g if g.startswith("all") else f"{labels.get(g, g)} ({g})",
         key="att_scope",
         on_change=_remember_scope,
     )
