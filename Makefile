@@ -11,10 +11,10 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.port $(PORT) --server.hea
 
 .PHONY: run test test-fast check setup test-setup data assets warm chromium bench clean
 
-run: setup data assets ## start the app on http://127.0.0.1:$(PORT) (results are computed ahead in the background)
+run: setup data assets ## start the app on http://127.0.0.1:$(PORT) (results computed ahead in the background; the server preloads the pages)
 	@mkdir -p data/cache
 	@nice -n 10 $(PY) -m geoapp warm --quiet > data/cache/warm.log 2>&1 &
-	$(PY) -m streamlit run app.py $(STREAMLIT_FLAGS)
+	$(PY) -m geoapp.app_support.serve $(STREAMLIT_FLAGS)
 
 warm: setup data ## compute ahead what the pages show (predictions, attention, ablation, gallery embeddings); quick when fresh
 	$(PY) -m geoapp warm

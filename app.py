@@ -1,6 +1,14 @@
-"""geoapp entry point: `streamlit run app.py` (or `make run`). Registers the pages and runs the chosen one."""
+"""geoapp entry point: `streamlit run app.py` (or `make run`). Registers the pages and runs the chosen one.
+
+`make run` starts it through `python -m geoapp.app_support.serve`, which preloads the pages' modules and
+caches as soon as the server is up; under a plain `streamlit run` the preload starts with the first visit.
+"""
 
 import streamlit as st
+
+from geoapp.app_support.preload import start_preload
+
+start_preload()  # once per server process; later runs return at once
 
 # No page icons: Streamlit turns a page icon into the favicon and fetches it from a font CDN.
 PAGES = [
