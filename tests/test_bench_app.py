@@ -75,3 +75,12 @@ def test_missing_playwright_is_one_line_that_says_how_to_install_it(monkeypatch,
     assert main(["bench", "app"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Playwright is not installed") and "make test-setup" in err[0]
+
+
+def test_the_preload_figure_is_read_from_the_server_log(tmp_path):
+    with open(tmp_path / "log", "w+") as log:
+        server = bench_app.Server("http://127.0.0.1:1", 0.5, log)
+        log.write("  URL: http://127.0.0.1:1\n")
+        assert server.preload_s() is None
+        log.write("geoapp preload: done in 4.25 s (page imports 3.10 s)\n")
+        assert server.preload_s() == 4.25

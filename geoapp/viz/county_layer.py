@@ -52,8 +52,9 @@ HIGHLIGHT_STYLE = {"weight": 2, "color": "#333333"}
 class CountyLayer(MacroElement):
     """County polygons loaded from ``url`` (a GeoJSON FeatureCollection in EPSG:4326) into a Leaflet layer.
 
-    The layer sits in ``window.geoappCounties`` (``layer``, ``loaded``, ``label``, ``style``, ``apply``),
-    where :class:`CountyStyles` finds it. Until styled, every county is grey. Each feature shows a
+    The layer sits in ``window.geoappCounties`` (``layer``, ``loaded``, ``label``, ``style``, ``apply``;
+    once styled also ``selected`` and ``styled``, the digest of the styling drawn), where
+    :class:`CountyStyles` finds it. Until styled, every county is grey. Each feature shows a
     tooltip (county, state, GEOID and the value under its label) and is outlined under the mouse.
     The layers in ``above`` (e.g. state borders) are brought back above the counties once loaded.
     """
@@ -128,6 +129,7 @@ class CountyStyles(MacroElement):
   var base = {{ this.base_style|tojson }}, selected = {{ this.selected_style|tojson }};
   counties.apply = function () {
     counties.label = payload.label;
+    counties.selected = payload.selected;
     counties.style = function (feature) {
       var geoid = feature.properties.geoid, style = Object.assign({}, base);
       style.fillColor = payload.fill[geoid] || {{ this.no_data|tojson }};
@@ -140,6 +142,7 @@ class CountyStyles(MacroElement):
       l.feature.properties = Object.assign({}, p, {display: payload.display[p.geoid] || "no data", styled: payload.styled});
     });
     counties.layer.setStyle(counties.style);
+    counties.styled = payload.styled;
   };
   counties.apply();
 })();
