@@ -214,9 +214,9 @@ def test_existing_yield_flags_keep_their_names():
         2,
         8,
     )
-    args = cli.build_parser().parse_args("train location --n-train 10 --footprint-km 50 --no-relief --device cpu".split())
+    args = cli.build_parser().parse_args("train location --n-train 10 --footprint-km 200 --no-relief --device cpu".split())
     cfg = LocationTrainConfig.from_dict(config_values(args, LocationTrainConfig))
-    assert (cfg.n_train, cfg.footprint_km, cfg.relief, cfg.device) == (10, 50.0, False, "cpu")
+    assert (cfg.n_train, cfg.footprint_km, cfg.relief, cfg.device) == (10, 200.0, False, "cpu")
 
 
 def test_flags_override_the_config_file(tmp_path):

@@ -284,7 +284,7 @@ def test_an_unexpected_error_shows_internal_error_with_details_not_a_traceback(a
 
 def test_upload_limit_matches_the_label():
     config = (REPO_ROOT / ".streamlit" / "config.toml").read_text()
-    page = (REPO_ROOT / "pages" / "geolocalization.py").read_text()
+    page = (REPO_ROOT / "geoapp" / "app_support" / "geolocation_input.py").read_text()  # the page's upload widget
     assert "maxUploadSize = 5" in config
     assert "UPLOAD_LIMIT_MB = 5" in page and "max_upload_size=UPLOAD_LIMIT_MB" in page
 
