@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/feature_ablation.py", title="Feature ablation", url_path="feature_ablation"),
     st.Page("pages/location_similarity.py", title="Location similarity", url_path="location_similarity"),
     st.Page("pages/geolocalization.py", title="Geolocalization", url_path="geolocalization"),
+    st.Page("pages/encoder_probes.py", title="Encoder probes", url_path="encoder_probes"),
     st.Page("pages/training.py", title="Training", url_path="training"),
 ]
 

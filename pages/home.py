@@ -64,6 +64,11 @@ st.page_link(
     icon=":material/travel_explore:",
 )
 st.page_link(
+    "pages/encoder_probes.py",
+    label="Encoder probes: what a linear model reads off each location encoder, mapped with its errors",
+    icon=":material/insights:",
+)
+st.page_link(
     "pages/training.py",
     label="Training: train a crop-yield model on any dataset, or a location encoder; watch it live",
     icon=":material/model_training:",

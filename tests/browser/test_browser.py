@@ -16,6 +16,7 @@ PAGES = {
     "feature_ablation": "/feature_ablation",
     "location_similarity": "/location_similarity",
     "geolocalization": "/geolocalization",
+    "encoder_probes": "/encoder_probes",
 }
 FOLIUM_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
@@ -46,7 +47,7 @@ def _assert_no_errors(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
-LOCATION_PAGES = ("location_similarity", "geolocalization")
+LOCATION_PAGES = ("location_similarity", "geolocalization", "encoder_probes")
 """Pages that use no crop-yield dataset: their sidebar has no dataset selector or SIMULATED badge."""
 
 
