@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoapp.data.args import given
 from geoapp.errors import InputError
 
 __all__ = [
@@ -83,11 +84,19 @@ def check_bands(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Return ``names`` as a tuple after checking each is a known band.
 
     Raises:
-        InputError: naming the unknown band(s) and the allowed set.
+        InputError: ``names`` is not a non-empty list or tuple of band names (None, a number, a single
+            name as text), names a band twice, or names unknown band(s) (the message gives the allowed set).
     """
-    unknown = [n for n in names if n not in BAND_INFO]
+    if not isinstance(names, (list, tuple)):
+        raise InputError(f"bands must be a list or tuple of band names such as ['ndvi', 'evi'], got {given(names)}")
+    if not names:
+        raise InputError(f"bands is empty; expected some of {list(BANDS)!r}")
+    unknown = [n for n in names if not isinstance(n, str) or n not in BAND_INFO]
     if unknown:
         raise InputError(f"unknown band name(s) {unknown!r}; expected some of {list(BANDS)!r}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"band(s) {twice!r} named more than once in {list(names)!r}; name each band once")
     return tuple(names)
 
 
@@ -95,9 +104,8 @@ def group_bands(group: str) -> tuple[str, ...]:
     """The bands of feature group ``group`` (one of :data:`FEATURE_GROUPS`).
 
     Raises:
-        InputError: if the group is unknown.
+        InputError: if the group is unknown (or not text).
     """
-    try:
-        return FEATURE_GROUPS[group]
-    except KeyError:
-        raise InputError(f"unknown feature group {group!r}; expected one of {list(FEATURE_GROUPS)!r}") from None
+    if not isinstance(group, str) or group not in FEATURE_GROUPS:
+        raise InputError(f"unknown feature group {group!r}; expected one of {list(FEATURE_GROUPS)!r}")
+    return FEATURE_GROUPS[group]

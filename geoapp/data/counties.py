@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geoapp.data.args import as_number, given
 from geoapp.errors import InputError, MissingDataError
 from geoapp.fileio import atomic_write_text
 from geoapp.paths import data_dir
@@ -63,10 +64,16 @@ def _shapefile() -> Path:
 
 
 def _normalise_states(states: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``states`` as upper-case postal codes; None is :data:`DEFAULT_STATES`, one code as text is one state."""
     if states is None:
         return DEFAULT_STATES
     if isinstance(states, str):
         states = [states]
+    if not isinstance(states, (list, tuple)) or not all(isinstance(s, str) for s in states):
+        raise InputError(
+            f"states must be a list of two-letter postal codes such as ['IA', 'IL'] (or None for the default "
+            f"states), got {given(states)}"
+        )
     out = tuple(s.strip().upper() for s in states)
     unknown = [s for s in out if s not in STATE_FIPS]
     if unknown or not out:
@@ -107,7 +114,11 @@ def simplified_counties(
 
     Uses GEOS coverage simplification, so neighbouring counties stay gap- and overlap-free.
     Coordinates are rounded to 4 decimals (about 10 m).
+
+    Raises:
+        InputError: unknown states, or ``tolerance_deg`` not a finite number of degrees >= 0.
     """
+    tolerance_deg = as_number(tolerance_deg, "tolerance_deg", "degrees", zero_ok=True)
     gdf = load_counties(states)
     simple = shapely.coverage_simplify(gdf.geometry.values, tolerance=tolerance_deg)
     simple = shapely.set_precision(simple, 1e-4, mode="pointwise")
@@ -143,7 +154,11 @@ def state_outlines_geojson_path(
     with ``tolerance_deg`` (neighbouring states keep a shared border) and rounded to 3 decimals. Each
     feature has ``id`` = postal code and properties ``state`` (postal code) and ``label_lat`` /
     ``label_lon`` (a representative point inside the state, degrees, for its label).
+
+    Raises:
+        InputError: unknown states, or ``tolerance_deg`` not a finite number of degrees >= 0.
     """
+    tolerance_deg = as_number(tolerance_deg, "tolerance_deg", "degrees", zero_ok=True)
     wanted = _normalise_states(states)
     key = "-".join(sorted(wanted)) if wanted != DEFAULT_STATES else "default"
     path = data_dir() / "cache" / f"states_{key}_{tolerance_deg:g}.geojson"
@@ -168,6 +183,12 @@ def state_outlines_geojson_path(
 
 
 def county_centroids(counties: gpd.GeoDataFrame) -> np.ndarray:
-    """Centroids of ``counties`` as an (N, 2) array of (lat, lon) degrees, computed in EPSG:5070."""
+    """Centroids of ``counties`` as an (N, 2) array of (lat, lon) degrees, computed in EPSG:5070.
+
+    Raises:
+        InputError: ``counties`` is not a GeoDataFrame with a CRS (e.g. from :func:`load_counties`).
+    """
+    if not isinstance(counties, gpd.GeoDataFrame) or counties.crs is None:
+        raise InputError(f"counties must be a GeoDataFrame with a CRS (e.g. from load_counties), got {given(counties)}")
     cent = counties.geometry.to_crs("EPSG:5070").centroid.to_crs("EPSG:4326")
     return np.column_stack([cent.y.to_numpy(), cent.x.to_numpy()])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from geoapp.data.args import as_bool, as_int, as_path, as_text, given
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, STATIC_BANDS, check_bands
 from geoapp.data.grid import Grid
 from geoapp.errors import DataFileError, InputError
@@ -63,10 +64,15 @@ def empty_cube(grid: Grid, years: Sequence[int], title: str, simulated: bool) ->
         years: calendar years, e.g. ``range(2003, 2019)``.
         title: human-readable dataset title.
         simulated: True when the values come from a simulation (shown as such in the app).
+
+    Raises:
+        InputError: an argument of the wrong type, or no years.
     """
-    years = [int(y) for y in years]
-    if not years:
-        raise InputError("a cube needs at least one year; got an empty list")
+    if not isinstance(grid, Grid):
+        raise InputError(f"grid must be a geoapp.data.grid.Grid, got {given(grid)}")
+    years = _years(years, "years")
+    title = as_text(title, "title")
+    simulated = as_bool(simulated, "simulated")
     h, w = grid.shape
     coords = {
         "year": ("year", np.asarray(years, dtype=np.int32)),
@@ -94,7 +100,7 @@ def save_cube(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     Chunks are one (year, month) slice, so reading one month of one year reads one chunk.
     """
     validate_cube(ds)
-    path = Path(path)
+    path = as_path(path, "path")
     encoding: dict[str, dict[str, object]] = {}
     for name in BANDS:
         scale, offset = PACKING[name]
@@ -139,8 +145,10 @@ def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
 
     Raises:
         DataFileError: if the file is missing or is not a readable cube.
+        InputError: ``path`` is not a path, or ``load`` not a bool.
     """
-    path = Path(path)
+    path = as_path(path, "path")
+    load = as_bool(load, "load")
     if not path.exists():
         raise DataFileError(f"cube file {str(path)!r} does not exist; build it with `python -m geoapp data build`")
     if path.is_dir():
@@ -162,6 +170,7 @@ def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
 
 def validate_cube(ds: xr.Dataset) -> None:
     """Check that ``ds`` has the cube layout; raise :class:`InputError` naming what is missing."""
+    _check_cube(ds)
     missing = [b for b in BANDS if b not in ds.data_vars]
     if missing:
         raise InputError(f"cube lacks band(s) {missing!r}; expected all of {list(BANDS)!r}")
@@ -177,6 +186,7 @@ def validate_cube(ds: xr.Dataset) -> None:
 
 def cube_grid(ds: xr.Dataset) -> Grid:
     """The :class:`Grid` a cube lives on (from its global attributes)."""
+    _check_cube(ds)
     return Grid.from_attrs(ds.attrs)
 
 
@@ -192,7 +202,8 @@ def as_array(
         bands: band names in the wanted order (default: all nine, paper order).
         years: subset of years (default: all).
     """
-    bands = check_bands(list(bands))
+    _check_cube(ds)
+    bands = check_bands(bands)
     if years is not None:
         ds = select_years(ds, years)
     parts = []
@@ -205,9 +216,15 @@ def as_array(
 
 
 def select_years(ds: xr.Dataset, years: Sequence[int]) -> xr.Dataset:
-    """The cube restricted to ``years``; an error names any year the cube does not hold."""
+    """The cube restricted to ``years``; an error names any year the cube does not hold.
+
+    Raises:
+        InputError: ``ds`` is not a cube, ``years`` is not a non-empty list of whole years, or the cube
+            lacks one of them.
+    """
+    _check_cube(ds)
+    years = _years(years, "years")
     have = {int(y) for y in ds["year"].values}
-    years = [int(y) for y in years]
     absent = [y for y in years if y not in have]
     if absent:
         raise InputError(f"year(s) {absent!r} not in the cube; it holds {min(have)}..{max(have)}")
@@ -222,11 +239,17 @@ def band_stats(ds: xr.Dataset, train_years: Sequence[int], bands: Sequence[str] 
 
     Returns:
         Dataset with ``mean`` and ``std``, each dims (month, band), float64.
+
+    Raises:
+        InputError: ``ds`` is not a cube, ``train_years`` not a non-empty list of whole years the cube
+            holds, ``bands`` not a list of known bands, or a band has no data in those years.
     """
+    train_years = _years(train_years, "train_years")
+    bands = check_bands(bands)
     sub = select_years(ds, train_years)
     means = np.zeros((len(MONTHS), len(bands)))
     stds = np.zeros((len(MONTHS), len(bands)))
-    for j, b in enumerate(check_bands(list(bands))):
+    for j, b in enumerate(bands):
         da = sub[b]
         if b in STATIC_BANDS:
             v = da.values.astype(np.float64)
@@ -254,3 +277,23 @@ def band_stats(ds: xr.Dataset, train_years: Sequence[int], bands: Sequence[str] 
         coords=coords,
         attrs={"train_years": [int(y) for y in train_years]},
     )
+
+
+def _check_cube(ds: object) -> None:
+    """Refuse a cube argument that is not an xarray Dataset (None, a path, a DataArray)."""
+    if not isinstance(ds, xr.Dataset):
+        raise InputError(f"ds must be a cube (an xarray Dataset, e.g. from open_cube), got {given(ds)}")
+
+
+def _years(years: object, name: str) -> list[int]:
+    """``years`` (a list, tuple, range or 1-D array of whole years) as a non-empty list of ints.
+
+    A single year, text, floats and bools are refused, never converted.
+    """
+    if isinstance(years, np.ndarray) and years.ndim == 1:
+        years = years.tolist()
+    if not isinstance(years, (list, tuple, range)):
+        raise InputError(f"{name} must be a list of whole years such as [2016, 2017], got {given(years)}")
+    if len(years) == 0:
+        raise InputError(f"{name} is empty; expected at least one year")
+    return [as_int(y, f"{name} entry") for y in years]

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from geoapp.data.args import as_int, as_number, given
+from geoapp.errors import InputError
+
 __all__ = ["random_fields"]
 
 
@@ -39,13 +42,29 @@ def random_fields(
 
     Returns:
         Array of shape (F, H, W), each field with mean about 0 and standard deviation about 1.
+
+    Raises:
+        InputError: ``x_m``/``y_m`` not 1-D arrays of finite numbers, ``length_km`` not a positive number,
+            ``n_fields``/``n_waves`` not whole numbers of at least 1, ``rng`` not a numpy Generator, or a
+            ``dtype`` that is not a floating type.
     """
+    x, y = _axis(x_m, "x_m"), _axis(y_m, "y_m")
+    length_km = as_number(length_km, "length_km", "km")
+    n_fields = as_int(n_fields, "n_fields", minimum=1)
+    n_waves = as_int(n_waves, "n_waves", minimum=1)
+    if not isinstance(rng, np.random.Generator):
+        raise InputError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {given(rng)}")
+    if not (isinstance(dtype, type) and issubclass(dtype, np.floating)):
+        raise InputError(f"dtype must be a numpy floating type such as np.float32, got {given(dtype)}")
+    if n_fields * n_waves * (len(x) + len(y)) > MAX_WAVE_VALUES or n_fields * len(x) * len(y) > MAX_FIELD_VALUES:
+        raise InputError(
+            f"{n_fields} field(s) of {len(y)} x {len(x)} pixels with {n_waves} waves are too large to draw at once; "
+            "draw fewer fields or waves, or a smaller grid"
+        )
     scale = 1.0 / (length_km * 1000.0)
     wx = rng.normal(0.0, scale, size=(n_fields, n_waves))
     wy = rng.normal(0.0, scale, size=(n_fields, n_waves))
     phi = rng.uniform(0.0, 2 * np.pi, size=(n_fields, n_waves))
-    x = np.asarray(x_m, dtype=np.float64)  # phases in float64, products in ``dtype``
-    y = np.asarray(y_m, dtype=np.float64)
     ax = x[None, :, None] * wx[:, None, :] + phi[:, None, :]  # (F, W, K)
     by = y[None, :, None] * wy[:, None, :]  # (F, H, K)
     cos_x, sin_x = np.cos(ax).astype(dtype), np.sin(ax).astype(dtype)
@@ -53,3 +72,17 @@ def random_fields(
     field = np.einsum("fhk,fwk->fhw", cos_y, cos_x) - np.einsum("fhk,fwk->fhw", sin_y, sin_x)
     field *= dtype(np.sqrt(2.0 / n_waves))
     return field
+
+
+MAX_WAVE_VALUES = 500_000_000
+"""Most phase values (fields x waves x (W + H)) one call computes: a few GB in float64."""
+MAX_FIELD_VALUES = 2_000_000_000
+"""Most output values (fields x H x W) one call returns (the largest geoapp grid holds 200 million pixels)."""
+
+
+def _axis(values: object, name: str) -> np.ndarray:
+    """Pixel-centre coordinates as a 1-D float64 array of finite numbers (phases are computed in float64)."""
+    arr = np.asarray(values, dtype=object if isinstance(values, (str, bytes)) else None)
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+        raise InputError(f"{name} must be a 1-D array of finite coordinates in metres, got {given(values)}")
+    return arr.astype(np.float64)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from geoapp.data.args import as_number, given
 from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon
 from geoapp.errors import DataFileError, InputError, MissingDataError
 
@@ -76,13 +77,8 @@ def _index() -> tuple[cKDTree, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _nearest(latlon, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arr = as_latlon(latlon)
-    try:
-        max_km = float(max_km)
-    except (TypeError, ValueError):
-        max_km = float("nan")
-    if not max_km > 0:
-        raise InputError(f"max_km must be a positive number of kilometres, got {max_km!r}")
+    arr = as_latlon(_numbers(latlon))
+    max_km = as_number(max_km, "max_km", "kilometres")
     tree, *_ = _index()
     angle = min(max_km / EARTH_RADIUS_KM, math.pi)
     chord_max = 2.0 * math.sin(angle / 2.0)
@@ -93,6 +89,17 @@ def _nearest(latlon, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     dist_km = np.full(arr.shape[0], np.inf)
     dist_km[found] = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord[found] / 2.0, 0.0, 1.0))
     return dist_km, np.where(found, idx, 0), found
+
+
+def _numbers(latlon: object) -> object:
+    """Refuse coordinates given as text (``"40,-90"``, ``[["40", "-90"]]``) or bools: numbers only."""
+    try:
+        arr = np.asarray(latlon, dtype=object if isinstance(latlon, (str, bytes)) or latlon is None else None)
+    except (TypeError, ValueError):  # ragged rows
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind not in "iuf":
+        raise InputError(f"latlon must be numbers in an (N, 2) array of (lat, lon) degrees, got {given(latlon)}")
+    return arr
 
 
 def country_of(latlon, max_km: float = DEFAULT_MAX_KM) -> np.ndarray:

@@ -8,12 +8,14 @@ and the CF grid-mapping attributes that let rioxarray and QGIS georeference a sa
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from geoapp.data.args import as_int, as_number, given
 from geoapp.errors import CRSError, InputError
 
 __all__ = ["Grid", "ALBERS_CONUS", "MAX_GRID_PIXELS"]
@@ -44,11 +46,22 @@ class Grid:
     ymax: float
 
     def __post_init__(self) -> None:
-        if not (self.resolution_m > 0 and math.isfinite(self.resolution_m)):
-            raise InputError(f"grid resolution must be a positive number of metres, got {self.resolution_m!r}")
+        if not isinstance(self.crs, str):
+            raise InputError(f"grid crs must be text such as 'EPSG:5070', got {given(self.crs)}")
+        if not (_is_real(self.resolution_m) and self.resolution_m > 0 and math.isfinite(self.resolution_m)):
+            raise InputError(f"grid resolution must be a positive number of metres, got {given(self.resolution_m)}")
+        for name in ("xmin", "ymin", "xmax", "ymax"):
+            if not _is_real(getattr(self, name)):  # NaN is refused below as empty bounds, infinity as too large
+                raise InputError(f"grid bound {name} must be a number of metres, got {given(getattr(self, name))}")
         if not (self.xmax > self.xmin and self.ymax > self.ymin):
             raise InputError(
                 f"grid bounds are empty: x {self.xmin}..{self.xmax}, y {self.ymin}..{self.ymax} (expected min < max)"
+            )
+        pixels = (self.xmax - self.xmin) / self.resolution_m * ((self.ymax - self.ymin) / self.resolution_m)
+        if not pixels <= MAX_GRID_PIXELS:
+            raise InputError(
+                f"a grid of {pixels:.3g} pixels ({self.resolution_m:g} m) is more than the {MAX_GRID_PIXELS:,} geoapp "
+                "allows (the cube would not fit in memory); is the resolution in metres?"
             )
         try:
             crs = CRS.from_user_input(self.crs)
@@ -92,7 +105,15 @@ class Grid:
         r = float(resolution_m)
         if not (r > 0 and math.isfinite(r)):
             raise InputError(f"grid resolution must be a positive number of metres, got {resolution_m!r}")
-        x0, y0, x1, y1 = bounds
+        if not (
+            isinstance(bounds, (tuple, list, np.ndarray))
+            and len(bounds) == 4
+            and all(_is_real(v) and math.isfinite(v) for v in bounds)
+        ):
+            raise InputError(f"bounds must be (xmin, ymin, xmax, ymax), four finite numbers of metres, got {given(bounds)}")
+        margin_m = as_number(margin_m, "margin_m", "metres", zero_ok=True)
+        min_side_px = as_int(min_side_px, "min_side_px", minimum=1)
+        x0, y0, x1, y1 = (float(v) for v in bounds)
         span_x, span_y = x1 - x0 + 2 * margin_m, y1 - y0 + 2 * margin_m
         width, height = span_x / r, span_y / r  # floats: no overflow for absurd resolutions
         finest = math.sqrt(span_x * span_y / MAX_GRID_PIXELS)
@@ -163,15 +184,24 @@ class Grid:
         return np.asarray(lon), np.asarray(lat)
 
     def km_to_px(self, km: float) -> int:
-        """A distance in km as a whole number of pixels on this grid (rounded, at least 1)."""
-        if not (km > 0):
-            raise InputError(f"distance must be positive km, got {km!r}")
+        """A distance in km as a whole number of pixels on this grid (rounded, at least 1).
+
+        Raises:
+            InputError: ``km`` is not a finite positive number (text, a bool, NaN or infinity included).
+        """
+        if not (_is_real(km) and math.isfinite(km) and km > 0):
+            raise InputError(f"distance must be positive km (a finite number), got {given(km)}")
         return max(1, int(round(km * 1000.0 / self.resolution_m)))
 
     def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column indices (int) of points given in grid CRS metres; may fall outside the grid."""
-        col = np.floor((np.asarray(x) - self.xmin) / self.resolution_m).astype(int)
-        row = np.floor((self.ymax - np.asarray(y)) / self.resolution_m).astype(int)
+        """Row and column indices (int) of points given in grid CRS metres; may fall outside the grid.
+
+        Raises:
+            InputError: ``x`` or ``y`` is not numbers, or holds NaN or infinity (no pixel to name).
+        """
+        x, y = _coordinates(x, "x"), _coordinates(y, "y")
+        col = np.floor((x - self.xmin) / self.resolution_m).astype(int)
+        row = np.floor((self.ymax - y) / self.resolution_m).astype(int)
         return row, col
 
     # ---- CF metadata -------------------------------------------------------------------------
@@ -203,3 +233,16 @@ class Grid:
             raise InputError(
                 f"no grid description in the attributes ({exc!r}); expected grid_crs, grid_resolution_m, grid_bounds_m"
             ) from exc
+
+
+def _is_real(value: object) -> bool:
+    """A real number that is not a bool (``True`` is not 1 metre)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _coordinates(values: object, name: str) -> np.ndarray:
+    """Coordinates in metres as a float64 array of finite numbers (a scalar, a list or an array)."""
+    arr = np.asarray(values, dtype=object if isinstance(values, (str, bytes)) or values is None else None)
+    if arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+        raise InputError(f"{name} must be finite coordinates in metres (a number or an array of them), got {given(values)}")
+    return arr.astype(np.float64)

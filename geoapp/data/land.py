@@ -32,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+from geoapp.data.args import as_bool, as_int, given
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_path
 from geoapp.paths import REPO_ROOT, data_dir
 
 __all__ = [
     "ANTARCTICA_LAT",
+    "MAX_POINTS",
     "is_land",
     "sample_land_points",
     "fibonacci_land_points",
@@ -46,6 +48,10 @@ __all__ = [
 
 ANTARCTICA_LAT = -60.0
 """Points south of this latitude count as Antarctica (excluded from sampling by default)."""
+
+MAX_POINTS = 50_000_000
+"""The most points one call draws or places (land points; a Fibonacci lattice may hold four times as many):
+more would not fit in memory, and is refused before anything is allocated."""
 
 _MASK_SHAPE = (21600, 43200)
 _CELLS_PER_DEGREE = 120
@@ -170,9 +176,10 @@ def is_land(lat, lon) -> np.ndarray | bool:
     array of the broadcast shape (a Python bool for scalars). Longitude wraps (190 == -170); latitude outside [-90, 90] or NaN
     raises :class:`InputError`.
     """
+    lat_d, lon_d = _degrees(lat, "lat"), _degrees(lon, "lon")
     try:
-        lat_a, lon_a = np.broadcast_arrays(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
-    except (TypeError, ValueError) as exc:
+        lat_a, lon_a = np.broadcast_arrays(lat_d, lon_d)
+    except ValueError as exc:
         raise InputError(f"lat and lon must be numbers or arrays of one (broadcastable) shape: {exc}") from exc
     _check_lat_lon(lat_a, lon_a)
     packed = _packed_mask()
@@ -185,15 +192,33 @@ def is_land(lat, lon) -> np.ndarray | bool:
     return bool(land) if land.ndim == 0 else land
 
 
+def _degrees(values: object, name: str) -> np.ndarray:
+    """Degrees as a float64 array; text (``"40"``), bools and None are refused, never converted."""
+    try:
+        arr = np.asarray(values, dtype=object if isinstance(values, (str, bytes)) or values is None else None)
+    except (TypeError, ValueError):  # ragged lists
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind not in "iuf":
+        raise InputError(f"{name} must be a number of degrees or an array of them, got {given(values)}")
+    return arr.astype(np.float64)
+
+
 # --------------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_n(n) -> int:
+def _check_n(n, name: str = "n", most: int = MAX_POINTS) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InputError(f"n must be a non-negative integer, got {n!r}")
+        raise InputError(f"{name} must be a non-negative integer, got {n!r}")
+    if n > most:
+        raise InputError(f"{name} must be at most {most:,} points (more would not fit in memory), got {int(n):,}")
     return int(n)
+
+
+def _check_seed(seed: object) -> int | None:
+    """A seed: None or a whole number >= 0."""
+    return None if seed is None else as_int(seed, "seed", minimum=0)
 
 
 def _wrap_lon(lon: np.ndarray) -> np.ndarray:
@@ -207,15 +232,21 @@ def sample_land_points(n: int, seed: int | np.random.Generator = 0, exclude_anta
     result is distributed as land area is. With ``exclude_antarctica`` (default) latitudes below
     -60 are never drawn (Blue Marble shows Antarctica as uniform ice). Deterministic from ``seed``
     (an int or a ``numpy.random.Generator``).
+
+    Raises:
+        InputError: ``n`` not a whole number in 0..:data:`MAX_POINTS`, ``seed`` neither a whole number >= 0
+            nor a Generator, ``exclude_antarctica`` not a bool.
     """
     n = _check_n(n)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    exclude_antarctica = as_bool(exclude_antarctica, "exclude_antarctica")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(as_int(seed, "seed", minimum=0))
     z_min = math.sin(math.radians(ANTARCTICA_LAT)) if exclude_antarctica else -1.0
     out = np.empty((n, 2), dtype=np.float64)
     have = 0
     while have < n:
         need = n - have
-        m = int(need / 0.25 * 1.1) + 64  # land is ~29% of the sphere, ~26% of it north of 60 S
+        # land is ~29% of the sphere (~26% north of 60 S); rounds of at most 20M draws bound the memory
+        m = min(int(need / 0.25 * 1.1) + 64, 20_000_000)
         z = rng.uniform(z_min, 1.0, m)
         lon = rng.uniform(-180.0, 180.0, m)
         lat = np.degrees(np.arcsin(z))
@@ -232,8 +263,15 @@ def fibonacci_sphere(m: int, lon_offset_deg: float = 0.0) -> np.ndarray:
 
     Point i sits at sin(lat) = 1 - (2 i + 1) / m and lon = i * golden angle (+ offset), so every point
     stands for the same area (4 pi / m) and neighbours are about ``sqrt(4 pi / m)`` radians apart.
+
+    Raises:
+        InputError: ``m`` not a whole number in 0..4 x :data:`MAX_POINTS`, or ``lon_offset_deg`` not a finite number.
     """
-    m = _check_n(m)
+    m = _check_n(m, "m", 4 * MAX_POINTS)
+    if isinstance(lon_offset_deg, (bool, np.bool_)) or not isinstance(lon_offset_deg, (int, float, np.integer, np.floating)):
+        raise InputError(f"lon_offset_deg must be a number of degrees, got {given(lon_offset_deg)}")
+    if not math.isfinite(lon_offset_deg):
+        raise InputError(f"lon_offset_deg must be a finite number of degrees, got {lon_offset_deg!r}")
     i = np.arange(m, dtype=np.float64)
     z = 1.0 - (2.0 * i + 1.0) / max(m, 1)
     lat = np.degrees(np.arcsin(z))
@@ -249,14 +287,20 @@ def fibonacci_land_points(n: int, seed: int | None = None, exclude_antarctica: b
     (the lattice is ordered by latitude, so the few dropped points are spread over all latitudes).
     ``seed=None`` gives the canonical lattice; an integer rotates it by a random longitude drawn
     from that seed (another equally regular set). Deterministic.
+
+    Raises:
+        InputError: ``n`` not a whole number in 0..:data:`MAX_POINTS`, ``seed`` neither None nor a whole
+            number >= 0, ``exclude_antarctica`` not a bool.
     """
     n = _check_n(n)
+    seed = _check_seed(seed)
+    exclude_antarctica = as_bool(exclude_antarctica, "exclude_antarctica")
     if n == 0:
         return np.empty((0, 2), dtype=np.float64)
     offset = 0.0 if seed is None else float(np.random.default_rng(seed).uniform(0.0, 360.0))
     m = int(n / 0.26 * 1.01) + 16
     for _ in range(20):
-        pts = fibonacci_sphere(m, offset)
+        pts = fibonacci_sphere(min(m, 4 * MAX_POINTS), offset)
         keep = is_land(pts[:, 0], pts[:, 1])
         if exclude_antarctica:
             keep &= pts[:, 0] >= ANTARCTICA_LAT

@@ -41,6 +41,7 @@ import xarray as xr
 from rasterio.features import rasterize
 from tqdm.auto import tqdm
 
+from geoapp.data.args import as_bool, as_int, as_number, as_text, given
 from geoapp.data.bands import MONTHS
 from geoapp.data.counties import load_counties
 from geoapp.data.cube import empty_cube
@@ -53,6 +54,10 @@ __all__ = ["SimulationConfig", "SIMULATION_CONFIGS", "SimulatedDataset", "simula
 
 T = len(MONTHS)
 _ACRES_PER_KM2 = 247.105
+
+
+YEAR_RANGE = (1900, 2100)
+"""The calendar years a simulation may cover (those a dataset card accepts)."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,32 @@ class SimulationConfig:
     heat_stress_scale: float = 1.0  # multiplies the heat-stress exponent
 
     def __post_init__(self) -> None:
+        as_text(self.name, "name")
+        as_number(self.resolution_m, "resolution_m", "metres")
+        for name in ("first_year", "last_year", "drought_year", "record_year", "base_year"):
+            year = as_int(getattr(self, name), name)
+            if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+                raise InputError(f"{name} must be a year in {YEAR_RANGE[0]}..{YEAR_RANGE[1]}, got {year}")
         if self.first_year > self.last_year:
             raise InputError(f"first_year {self.first_year} is after last_year {self.last_year}")
-        if self.tile_px < 4:
+        if as_int(self.tile_px, "tile_px") < 4:
             raise InputError(f"tile_px must be at least 4 pixels, got {self.tile_px}")
+        as_int(self.seed, "seed", minimum=0)
+        as_int(self.labelled_per_year, "labelled_per_year", minimum=0)
+        if self.states is not None and (
+            not isinstance(self.states, tuple) or not self.states or not all(isinstance(s, str) for s in self.states)
+        ):
+            raise InputError(
+                f"states must be a tuple of two-letter postal codes such as ('IA', 'IL'), or None for the default "
+                f"states, got {given(self.states)}"
+            )
+        trend = self.trend_bu_per_year
+        if isinstance(trend, bool) or not isinstance(trend, int | float) or not math.isfinite(trend):
+            raise InputError(f"trend_bu_per_year must be a finite number of bu/acre per year, got {given(trend)}")
+        for name in ("county_noise_bu", "pixel_noise_bu", "county_effect_bu"):
+            as_number(getattr(self, name), name, "bu/acre", zero_ok=True)
+        for name in ("water_stress_scale", "heat_stress_scale"):
+            as_number(getattr(self, name), name, "times the default", zero_ok=True)
 
     @property
     def years(self) -> list[int]:
@@ -148,7 +175,15 @@ def _streams(seed: int, name: str, *extra: int) -> np.random.Generator:
 
 
 def county_raster(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
-    """Index of the county (row of ``counties``) covering each pixel centre, -1 outside; (H, W) int32."""
+    """Index of the county (row of ``counties``) covering each pixel centre, -1 outside; (H, W) int32.
+
+    Raises:
+        InputError: ``counties`` is not a GeoDataFrame with a CRS, or ``grid`` not a :class:`Grid`.
+    """
+    if not isinstance(counties, gpd.GeoDataFrame) or counties.crs is None:
+        raise InputError(f"counties must be a GeoDataFrame with a CRS (e.g. from load_counties), got {given(counties)}")
+    if not isinstance(grid, Grid):
+        raise InputError(f"grid must be a geoapp.data.grid.Grid, got {given(grid)}")
     geoms = counties.geometry.to_crs(grid.crs)
     shapes = ((g, i) for i, g in enumerate(geoms) if g is not None and not g.is_empty)
     return rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=-1, dtype="int32")
@@ -387,10 +422,17 @@ def simulate(config: SimulationConfig | str = "demo", progress: bool = True) -> 
     Args:
         config: a :class:`SimulationConfig` or the name of one in :data:`SIMULATION_CONFIGS`.
         progress: show a progress bar over years.
+
+    Raises:
+        InputError: ``config`` is neither a :class:`SimulationConfig` nor the name of one, or ``progress``
+            is not a bool.
     """
+    progress = as_bool(progress, "progress")
     cfg = SIMULATION_CONFIGS[config] if isinstance(config, str) and config in SIMULATION_CONFIGS else config
     if not isinstance(cfg, SimulationConfig):
-        raise InputError(f"unknown simulation config {config!r}; expected one of {list(SIMULATION_CONFIGS)!r}")
+        raise InputError(
+            f"unknown simulation config {given(config)}; expected one of {list(SIMULATION_CONFIGS)!r} or a SimulationConfig"
+        )
     t0 = time.perf_counter()
     counties = load_counties(cfg.states)
     grid = study_area_grid(cfg.resolution_m, cfg.states)

@@ -6,6 +6,7 @@ simulated one line up pixel for pixel at the same resolution.
 
 from __future__ import annotations
 
+from geoapp.data.args import as_int, as_number
 from geoapp.data.counties import load_counties
 from geoapp.data.grid import ALBERS_CONUS, Grid
 
@@ -25,8 +26,11 @@ def study_area_grid(resolution_m: float, states: list[str] | tuple[str, ...] | N
 
     Raises:
         InputError: the resolution is not a positive number, or the grid would be too large or smaller
-            than ``min_side_px`` across (:meth:`Grid.covering`; before anything is allocated).
+            than ``min_side_px`` across (:meth:`Grid.covering`; before anything is allocated); unknown
+            states; ``min_side_px`` not a whole number of at least 1.
     """
+    resolution_m = as_number(resolution_m, "resolution_m", "metres")  # before the counties are read
+    min_side_px = as_int(min_side_px, "min_side_px", minimum=1)
     bounds = load_counties(states).to_crs(ALBERS_CONUS).total_bounds
     return Grid.covering(
         tuple(float(v) for v in bounds), resolution_m, ALBERS_CONUS, margin_m=STUDY_AREA_MARGIN_M, min_side_px=min_side_px

@@ -12,16 +12,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geoapp.data.bands import BAND_INFO, BANDS, MONTHS
-from geoapp.data.dataset import YieldDataset
+from geoapp.data.args import as_int, given
+from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, check_bands
+from geoapp.data.dataset import YieldDataset, dataset_year
 from geoapp.errors import InputError
 
 __all__ = ["tile_origin", "county_anchor", "county_monthly_inputs", "anchor_tile_means"]
 
 
 def tile_origin(row: int, col: int, tile_px: int, grid_shape: tuple[int, int]) -> tuple[int, int]:
-    """Upper-left (row0, col0) of the ``tile_px`` tile centred at (row, col), shifted onto the grid."""
-    h, w = grid_shape
+    """Upper-left (row0, col0) of the ``tile_px`` tile centred at (row, col), shifted onto the grid.
+
+    Raises:
+        InputError: ``row``/``col`` not whole numbers, ``tile_px`` not a whole number of at least 1,
+            ``grid_shape`` not (height, width) in whole pixels, or a tile larger than the grid.
+    """
+    row, col = as_int(row, "row"), as_int(col, "col")
+    tile_px = as_int(tile_px, "tile_px", minimum=1)
+    if not (isinstance(grid_shape, (tuple, list)) and len(grid_shape) == 2):
+        raise InputError(f"grid_shape must be (height, width) in pixels, got {given(grid_shape)}")
+    h, w = (as_int(n, "grid_shape entry", minimum=1) for n in grid_shape)
     if tile_px > min(h, w):
         raise InputError(f"tile of {tile_px} px does not fit the {h}x{w} grid")
     r0 = int(np.clip(row - tile_px // 2, 0, h - tile_px))
@@ -30,8 +40,21 @@ def tile_origin(row: int, col: int, tile_px: int, grid_shape: tuple[int, int]) -
 
 
 def county_anchor(ds: YieldDataset, geoid: str) -> pd.Series:
-    """The county table row of ``geoid`` (anchor_row, anchor_col, name, ...)."""
-    rows = ds.counties[ds.counties["geoid"] == str(geoid)]
+    """The county table row of ``geoid`` (anchor_row, anchor_col, name, ...).
+
+    ``geoid`` is the 5-digit code as text (``"19153"``); a whole number is read as that code with its
+    leading zeros (``1001`` is ``"01001"``).
+
+    Raises:
+        InputError: ``ds`` is not a loaded dataset, ``geoid`` neither text nor a whole number in
+            0..99999, or the county is not in the dataset.
+    """
+    _check_dataset(ds)
+    if isinstance(geoid, int | np.integer) and not isinstance(geoid, bool | np.bool_) and 0 <= geoid <= 99999:
+        geoid = f"{int(geoid):05d}"
+    if not isinstance(geoid, str):
+        raise InputError(f"geoid must be a 5-digit county code (state FIPS + county FIPS) as text, got {given(geoid)}")
+    rows = ds.counties[ds.counties["geoid"] == geoid]
     if rows.empty:
         raise InputError(f"county {geoid!r} is not in dataset {ds.name!r} (geoid: 5-digit state+county FIPS)")
     return rows.iloc[0]
@@ -43,9 +66,13 @@ def county_monthly_inputs(ds: YieldDataset, geoid: str, year: int) -> pd.DataFra
     Returns:
         Long DataFrame with columns ``band``, ``units``, ``month`` (3..9) and ``value`` (band units),
         NaN pixels skipped.
+
+    Raises:
+        InputError: ``ds`` is not a loaded dataset, the county is not in it (:func:`county_anchor`), or
+            ``year`` is not a whole year it holds (:func:`~geoapp.data.dataset.dataset_year`).
     """
-    if int(year) not in ds.years:
-        raise InputError(f"year {year!r} is not in the dataset; it holds {min(ds.years)}..{max(ds.years)}")
+    _check_dataset(ds)
+    year = dataset_year(ds, year)
     anchor = county_anchor(ds, geoid)
     r0, c0 = tile_origin(int(anchor["anchor_row"]), int(anchor["anchor_col"]), ds.tile_px, ds.grid.shape)
     window = {"y": slice(r0, r0 + ds.tile_px), "x": slice(c0, c0 + ds.tile_px)}
@@ -76,7 +103,12 @@ def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.nd
     Returns:
         float32 array of shape (years, counties, months, bands), in the order of ``ds.years``,
         ``ds.counties`` rows, :data:`MONTHS` and ``bands``; NaN pixels skipped. Read-only (shared).
+
+    Raises:
+        InputError: ``ds`` is not a loaded dataset, or ``bands`` not a list or tuple of known bands.
     """
+    _check_dataset(ds)
+    bands = check_bands(bands)
     key = (str(ds.root.resolve()), ds.fingerprint, tuple(bands), *_file_stamp(ds.root / "cube.nc"))
     key += _file_stamp(ds.root / "counties.csv")
     if key not in _TILE_MEANS:
@@ -86,6 +118,11 @@ def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.nd
             _TILE_MEANS.pop(next(iter(_TILE_MEANS)))
         _TILE_MEANS[key] = means
     return _TILE_MEANS[key]
+
+
+def _check_dataset(ds: object) -> None:
+    if not isinstance(ds, YieldDataset):
+        raise InputError(f"ds must be a dataset from load_dataset, got {given(ds)}; load it with load_dataset(<folder>)")
 
 
 def _file_stamp(path: Path) -> tuple[int, int]:

@@ -101,7 +101,7 @@ def test_county_monthly_inputs_are_tile_means(ds):
 def test_county_monthly_inputs_errors(ds):
     with pytest.raises(InputError, match=r"county '00000' is not in dataset"):
         county_monthly_inputs(ds, "00000", 2013)
-    with pytest.raises(InputError, match=r"year 2011 is not in the dataset; it holds 2012..2016"):
+    with pytest.raises(InputError, match=r"year 2011 is not in dataset 'corn_belt_sim_tiny': it holds 2012..2016"):
         county_monthly_inputs(ds, "19153", 2011)
-    with pytest.raises(InputError, match=r"year 2020 is not in the dataset"):
+    with pytest.raises(InputError, match=r"year 2020 is not in dataset 'corn_belt_sim_tiny'"):
         county_monthly_inputs(ds, "19153", 2020)
