@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from geoapp.data.args import given
 from geoapp.data.grid import Grid
 from geoapp.errors import InputError
 from geoapp.samplers.regions import DistantRegion, Region, distant_region, neighbour_region, sorted_offsets
@@ -52,6 +53,10 @@ __all__ = [
 
 GeneratorLike = int | np.random.Generator | torch.Generator | None
 """A seed, a numpy or torch generator, or None (fresh OS entropy: not reproducible)."""
+
+MAX_ROUNDS = 1000
+"""The most rejection rounds a sampler may run before its deterministic fallback (10 are plenty: each round
+keeps the draws that landed)."""
 
 _FALLBACK_CHUNK = 1 << 20  # examples x candidate offsets examined at once by the fallback search
 
@@ -147,7 +152,8 @@ def as_numpy_generator(generator: GeneratorLike) -> np.random.Generator:
 
 
 def _radius_px(value: float, name: str, units: Units, grid: Grid) -> int:
-    if not (isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) and value > 0):
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not (number and np.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive number of {units.value}, got {value!r}")
     if units is Units.PIXELS:
         if float(value) != int(value):
@@ -234,6 +240,8 @@ class QuadrupletSampler:
             raise InputError(
                 f"{exc}; expected units in {[u.value for u in Units]!r} and region in {[r.value for r in DistantRegion]!r}"
             ) from None
+        if not isinstance(grid, Grid):
+            raise InputError(f"grid must be a geoapp.data.grid.Grid (e.g. ds.grid), got {given(grid)}")
         self.grid = grid
         self.grid_shape: tuple[int, int] = grid.shape
         h, w = self.grid_shape
@@ -267,11 +275,11 @@ class QuadrupletSampler:
         self.valid_mask = valid_mask
         # Summed-area table of the mask, (H + 1, W + 1): valid pixels in any box in O(1) (fallback only).
         self._sat = None if valid_mask is None else np.pad(valid_mask.cumsum(0, dtype=np.int64).cumsum(1), ((1, 0), (1, 0)))
-        if n_years is not None and (not isinstance(n_years, (int, np.integer)) or n_years < 1):
+        if n_years is not None and (isinstance(n_years, bool) or not isinstance(n_years, (int, np.integer)) or n_years < 1):
             raise InputError(f"n_years must be a positive int or None, got {n_years!r}")
         self.n_years = n_years
-        if not isinstance(max_rounds, (int, np.integer)) or max_rounds < 1:
-            raise InputError(f"max_rounds must be an int >= 1, got {max_rounds!r}")
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or not 1 <= max_rounds <= MAX_ROUNDS:
+            raise InputError(f"max_rounds must be an int >= 1 and at most {MAX_ROUNDS}, got {max_rounds!r}")
         self.max_rounds = int(max_rounds)
         self._sn_region = neighbour_region(self.r_n_px)
         self._sd_region = distant_region(self.r_n_px, self.r_d_px, self.region)
@@ -286,6 +294,12 @@ class QuadrupletSampler:
         The anchors to pass to :meth:`sample` are ``ds.counties[["anchor_row", "anchor_col"]]`` and the
         year indices are positions in ``ds.years``. Other keyword arguments go to the constructor.
         """
+        from geoapp.data.dataset import YieldDataset
+
+        if not isinstance(ds, YieldDataset):
+            raise InputError(f"ds must be a dataset from load_dataset, got {given(ds)}; load it with load_dataset(<folder>)")
+        if not isinstance(mask, (bool, np.bool_)):
+            raise InputError(f"mask must be True or False (a bool), got {given(mask)}")
         valid = valid_pixel_mask(ds.cube) if mask else None
         return cls(ds.grid, ds.tile_px, r_n, r_d, valid_mask=valid, n_years=len(ds.years), **kwargs)
 

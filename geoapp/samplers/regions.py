@@ -15,6 +15,9 @@ from enum import StrEnum
 
 import numpy as np
 
+from geoapp.data.args import as_int, given
+from geoapp.errors import InputError
+
 __all__ = ["DistantRegion", "Region", "neighbour_region", "distant_region", "sorted_offsets"]
 
 
@@ -54,6 +57,13 @@ class Region:
     axis_hole: int
     square_hole: int
 
+    def __post_init__(self) -> None:
+        outer = as_int(self.outer, "outer", minimum=1)
+        for name in ("axis_hole", "square_hole"):
+            hole = as_int(getattr(self, name), name, minimum=-1)
+            if hole >= outer:
+                raise InputError(f"{name} must be smaller than outer ({outer} px), got {hole}: the region would be empty")
+
     def contains(self, off: np.ndarray) -> np.ndarray:
         """Bool (...,) for offsets (..., 2)."""
         a = np.abs(off)
@@ -84,12 +94,24 @@ def sorted_offsets(region: Region) -> np.ndarray:
 
 
 def neighbour_region(r_n: int) -> Region:
-    """The SN region: [-r_n, r_n]^2 without (0, 0)."""
-    return Region(outer=r_n, axis_hole=-1, square_hole=0)
+    """The SN region: [-r_n, r_n]^2 without (0, 0); ``r_n`` a whole number of pixels >= 1."""
+    return Region(outer=as_int(r_n, "r_n", minimum=1), axis_hole=-1, square_hole=0)
 
 
 def distant_region(r_n: int, r_d: int, kind: DistantRegion) -> Region:
-    """The SD region: the square ring r_n < max(|dy|, |dx|) <= r_d, or its four corner squares."""
+    """The SD region: the square ring r_n < max(|dy|, |dx|) <= r_d, or its four corner squares.
+
+    Raises:
+        InputError: ``r_n``/``r_d`` not whole numbers of pixels with 0 <= r_n < r_d, or ``kind`` not a
+            :class:`DistantRegion` (or its value, ``"ring"`` / ``"corners"``).
+    """
+    r_n, r_d = as_int(r_n, "r_n", minimum=0), as_int(r_d, "r_d", minimum=1)
+    if r_d <= r_n:
+        raise InputError(f"r_d must exceed r_n (the SD region lies between them), got r_n={r_n} and r_d={r_d} px")
+    try:
+        kind = DistantRegion(kind)
+    except ValueError:
+        raise InputError(f"kind must be one of {[k.value for k in DistantRegion]!r}, got {given(kind)}") from None
     if kind is DistantRegion.CORNERS:
         return Region(outer=r_d, axis_hole=r_n, square_hole=-1)
     return Region(outer=r_d, axis_hole=-1, square_hole=r_n)

@@ -9,17 +9,14 @@ the (H, W) pixels of a cube that hold any data, where context tiles may be centr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
+import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
+from geoapp.data.args import given
 from geoapp.data.bands import BANDS
 from geoapp.errors import InputError
-
-if TYPE_CHECKING:
-    import xarray as xr
 
 __all__ = ["gather_tiles", "valid_pixel_mask"]
 
@@ -55,6 +52,10 @@ def gather_tiles(
         InputError: origins not (N, 2) integers, a tile off the grid, a bad ``lead_index``.
     """
     is_torch = isinstance(array, torch.Tensor)
+    if not (is_torch or isinstance(array, np.ndarray)):
+        raise InputError(f"array must be a numpy array or torch tensor of shape (..., H, W), got {given(array)}")
+    if origins is None or isinstance(origins, (str, bytes)):
+        raise InputError(f"origins must be integers of shape (N, 2), got {given(origins)}")
     o = origins.detach().cpu().numpy() if isinstance(origins, torch.Tensor) else origins
     o = int_array(o, "origins", "of shape (N, 2)")
     if o.ndim != 2 or o.shape[1] != 2:
@@ -63,7 +64,7 @@ def gather_tiles(
         lead_note = " plus a leading axis for lead_index" if lead_index is not None else ""
         raise InputError(f"array must be (..., H, W){lead_note}; got shape {tuple(array.shape)}")
     h, w = int(array.shape[-2]), int(array.shape[-1])
-    if not isinstance(tile_px, (int, np.integer)) or tile_px < 1 or tile_px > min(h, w):
+    if isinstance(tile_px, bool) or not isinstance(tile_px, (int, np.integer)) or tile_px < 1 or tile_px > min(h, w):
         raise InputError(f"tile_px must be an int in 1..{min(h, w)} for a {h}x{w} array, got {tile_px!r}")
     off = (o[:, 0] < 0) | (o[:, 0] > h - tile_px) | (o[:, 1] < 0) | (o[:, 1] > w - tile_px)
     if off.any():
@@ -101,7 +102,12 @@ def valid_pixel_mask(cube: xr.Dataset) -> np.ndarray:
 
     False marks pixels with no data at all (outside the study area, or all-NaN in every band), where
     no SN/SD tile should be centred. Bands are read one at a time to bound memory.
+
+    Raises:
+        InputError: ``cube`` is not an xarray Dataset holding geoapp bands.
     """
+    if not isinstance(cube, xr.Dataset):
+        raise InputError(f"cube must be an xarray Dataset (a geoapp cube), got {given(cube)}")
     present = [b for b in BANDS if b in cube.data_vars]
     if not present:
         raise InputError(f"cube has none of the bands {list(BANDS)!r}; is it a geoapp cube?")
