@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from geoapp.data.args import given
 from geoapp.errors import InputError
 
 __all__ = ["DeviceInfo", "resolve_device", "describe_devices", "to_device"]
@@ -27,10 +28,14 @@ class DeviceInfo:
 
 
 def resolve_device(choice: str = "auto") -> DeviceInfo:
-    """``auto`` (CUDA if available, else CPU), ``cuda`` (error if absent) or ``cpu``."""
-    choice = choice.lower()
-    if choice not in ("auto", "cuda", "cpu"):
-        raise InputError(f"device must be 'auto', 'cuda' or 'cpu', got {choice!r}")
+    """``auto`` (CUDA if available, else CPU), ``cuda`` (error if absent) or ``cpu`` (any case).
+
+    Raises:
+        InputError: ``choice`` is not one of those (None and numbers included), or ``cuda`` without a GPU.
+    """
+    if not isinstance(choice, str) or choice.strip().lower() not in ("auto", "cuda", "cpu"):
+        raise InputError(f"device must be 'auto', 'cuda' or 'cpu', got {given(choice)}")
+    choice = choice.strip().lower()
     if choice == "cuda" and not torch.cuda.is_available():
         raise InputError("device 'cuda' asked for, but no CUDA GPU is visible; use 'auto' or 'cpu'")
     if choice in ("auto", "cuda") and torch.cuda.is_available():
@@ -53,7 +58,15 @@ def describe_devices() -> str:
 
 
 def to_device(tensor: torch.Tensor, info: DeviceInfo) -> torch.Tensor:
-    """Move a host tensor to ``info``'s device: pinned + non-blocking to CUDA; unchanged on CPU."""
+    """Move a host tensor to ``info``'s device: pinned + non-blocking to CUDA; unchanged on CPU.
+
+    Raises:
+        InputError: ``tensor`` is not a torch tensor, or ``info`` not a :class:`DeviceInfo`.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise InputError(f"tensor must be a torch.Tensor, got {given(tensor)}")
+    if not isinstance(info, DeviceInfo):
+        raise InputError(f"info must be a DeviceInfo from resolve_device(), got {given(info)}")
     if info.device.type != "cuda":
         return tensor.to(info.device)
     if tensor.device.type == "cpu" and not tensor.is_pinned():

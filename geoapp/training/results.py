@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from geoapp.data.args import as_path, as_text, given
 from geoapp.errors import GeoappError, InputError
 from geoapp.training.distributed import DistContext, mean_across
+from geoapp.training.yield_data import check_dataset_arg
 
 __all__ = [
     "InvalidResultError",
@@ -92,7 +95,11 @@ def check_scores(result: dict[str, Any], *, checkpoint: str | Path, dataset: str
     Raises:
         InputError: no labelled county in the year, or fewer than two different yields (R^2 undefined).
         InvalidResultError: the RMSE or R^2 is NaN or infinite (predictions that are not finite).
+        InputError: ``result`` is not such a dict (a key missing, a count or a score that is not a number).
     """
+    _check_result(result)
+    checkpoint = as_path(checkpoint, "checkpoint")
+    dataset = as_text(dataset, "dataset")
     year, n = result["year"], int(result["n"])
     if n == 0:
         raise InputError(
@@ -112,12 +119,30 @@ def check_scores(result: dict[str, Any], *, checkpoint: str | Path, dataset: str
     return result
 
 
+def _check_result(result: object) -> None:
+    """Refuse a result that is not a dict with a year, a whole ``n`` >= 0 and numeric ``rmse`` and ``r2``."""
+    expected = "a dict with year, n (counties scored), rmse and r2"
+    if not isinstance(result, dict) or not {"year", "n", "rmse", "r2"} <= set(result):
+        raise InputError(f"result must be {expected}, got {given(result)}")
+    n = result["n"]
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise InputError(f"result['n'] must be a whole number of counties (>= 0), got {given(n)}")
+    for key in ("rmse", "r2"):
+        value = result[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InputError(f"result[{key!r}] must be a number, got {given(value)}")
+
+
 def verify_dataset(ds: Any) -> None:
     """Check a dataset against its files before it is used for training or evaluation.
 
-    Calls the dataset's ``verify_fingerprint()`` (it raises when a file was replaced since the
-    dataset was built); a dataset without that check passes as it is.
+    Calls the dataset's ``verify_fingerprint()``, which raises when a file was replaced since the
+    dataset was built.
+
+    Raises:
+        InputError: ``ds`` is not a dataset from :func:`~geoapp.data.dataset.load_dataset` (None
+            included): a dataset that cannot be checked is never passed as checked.
+        DatasetChangedError: the files changed since the card was written.
     """
-    verify = getattr(ds, "verify_fingerprint", None)
-    if callable(verify):
-        verify()
+    check_dataset_arg(ds)
+    ds.verify_fingerprint()

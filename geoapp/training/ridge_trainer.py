@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
 from geoapp.errors import InputError
@@ -26,7 +27,7 @@ from geoapp.training.checkpoint import (
 )
 from geoapp.training.metrics_log import MetricsLog
 from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
-from geoapp.training.yield_data import dataset_year
+from geoapp.training.yield_data import check_dataset_arg, dataset_year, dataset_years
 
 __all__ = ["ridge_features", "train_ridge", "evaluate_ridge", "load_ridge"]
 
@@ -37,9 +38,10 @@ def ridge_features(ds: YieldDataset, years: list[int]) -> tuple[np.ndarray, np.n
     N is 0 for years without labelled counties.
 
     Raises:
-        InputError: a year is not in the dataset.
+        InputError: ``ds`` is not a loaded dataset, ``years`` not a list of whole years (a single year
+            included: give ``[2015]``), or a year is not in the dataset.
     """
-    years = [dataset_year(ds, y) for y in years]
+    years = dataset_years(ds, years)
     means = anchor_tile_means(ds)  # (Y, counties, T, C)
     lab = ds.labelled()
     lab = lab[lab["year"].isin(years)]
@@ -67,9 +69,14 @@ def train_ridge(
         InvalidResultError: the fit gives a score that is not finite.
         DataFileError: ``out_dir`` cannot be written.
     """
+    check_dataset_arg(ds)
+    train_years = dataset_years(ds, train_years, "train_years")
+    val_year, test_year = dataset_year(ds, val_year), dataset_year(ds, test_year)
+    out_dir = as_path(out_dir, "out_dir")
+    force = as_bool(force, "force")
     verify_dataset(ds)
     with run_folder(out_dir, force=force) as out:
-        return _fit_and_save(ds, list(train_years), int(val_year), int(test_year), out)
+        return _fit_and_save(ds, train_years, val_year, test_year, out)
 
 
 def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out: Path) -> Path:
@@ -83,6 +90,11 @@ def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_
     for role, years, y in (("training", train_years, y_tr), ("validation", [val_year], y_va), ("test", [test_year], y_te)):
         if len(y) == 0:
             raise InputError(f"no labelled counties in the {role} year(s) {years} of dataset {ds.name!r}; choose other years")
+    if not all(np.isfinite(a).all() for a in (x_tr, x_va, x_te)):
+        raise InvalidResultError(
+            f"ridge on {test_year}: the features of dataset {ds.name!r} are not finite numbers (a band without data in "
+            "every county's tile?); check the dataset (python -m geoapp data info)"
+        )
     model, alpha = fit_ridge(x_tr, y_tr, x_va, y_va)
     with torch.no_grad():
         val_rmse, val_r2 = rmse_r2(y_va, model(torch.from_numpy(x_va)).numpy())
@@ -111,8 +123,10 @@ def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_
 
 def evaluate_ridge(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict:
     """RMSE, R^2 and the per-county table of a ridge checkpoint (as ``evaluate_yield``, with the same errors)."""
-    from geoapp.training.yield_trainer import rmse_r2
+    from geoapp.training.yield_trainer import check_checkpoint_arg, rmse_r2
 
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
     weights, card, _ = load_checkpoint(folder)
     verify_dataset(ds)
     check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
@@ -139,10 +153,21 @@ def load_ridge(folder: str | Path, weights: dict[str, torch.Tensor], card: dict)
 
     Raises:
         DataFileError: the weights do not fit the card's ``n_features``.
+        InputError: ``folder`` is not a path, ``weights`` not a dict of tensors, or ``card`` not a ridge
+            card (a dict with a whole ``n_features`` of at least 1, as :func:`load_checkpoint` returns).
     """
     from geoapp.errors import DataFileError
 
-    model = RidgeRegression(int(card["n_features"]))
+    folder = as_path(folder, "folder")
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise InputError(f"weights must be a dict of tensors (from load_checkpoint), got {given(weights)}")
+    n_features = card.get("n_features") if isinstance(card, dict) else None
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        raise InputError(
+            f"card must be a ridge checkpoint card (from load_checkpoint) with a whole n_features of at least 1, "
+            f"got {given(card)}"
+        )
+    model = RidgeRegression(n_features)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:

@@ -14,38 +14,41 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
+from geoapp.data.args import given
+from geoapp.data.bands import BANDS, check_bands, group_bands
 from geoapp.data.cube import as_array, band_stats
-from geoapp.data.dataset import YieldDataset
+from geoapp.data.dataset import YieldDataset, dataset_year
 from geoapp.errors import InputError
 from geoapp.samplers import QuadrupletSampler, gather_tiles
 
-__all__ = ["Examples", "YieldTileSource", "TEMPORAL_NEIGHBOURS", "dataset_year"]
+__all__ = ["Examples", "YieldTileSource", "TEMPORAL_NEIGHBOURS", "check_dataset_arg", "dataset_year", "dataset_years"]
 
 TEMPORAL_NEIGHBOURS = ("month", "year")
 """What TN, "the same place one time step earlier", means: the previous month (the paper) or year."""
 
 
-def dataset_year(ds: YieldDataset, year: object) -> int:
-    """``year`` as an int, refused (naming the years the dataset holds) when it is not one of them.
+def check_dataset_arg(ds: object) -> None:
+    """Refuse a dataset argument that is not a loaded dataset (None, a path, a DataFrame)."""
+    if not isinstance(ds, YieldDataset):
+        raise InputError(
+            f"ds must be a dataset from geoapp.data.dataset.load_dataset, got {given(ds)}; "
+            "load it with load_dataset(<dataset folder>)"
+        )
+
+
+def dataset_years(ds: YieldDataset, years: object, name: str = "years") -> list[int]:
+    """``years`` (a list, tuple or range of whole years the dataset holds) as a list of ints.
+
+    A single year (``2015`` rather than ``[2015]``), text, floats and bools are refused, never
+    converted; an empty list is returned as it is.
 
     Raises:
-        InputError: ``year`` is not a whole number, or the dataset's cube has no such year.
+        InputError: naming ``name``, what was given and what was expected (:func:`dataset_year` for each year).
     """
-    if isinstance(year, bool) or not isinstance(year, int | np.integer | str):
-        raise InputError(f"year must be a whole number, got {year!r}")
-    try:
-        value = int(year)
-    except ValueError:
-        raise InputError(f"year must be a whole number, got {year!r}") from None
-    if value not in ds.years:
-        labelled = sorted({int(y) for y in ds.labelled()["year"]})
-        held = f"{min(ds.years)}..{max(ds.years)}" if ds.years else "no years"
-        with_labels = f"{labelled[0]}..{labelled[-1]}" if labelled else "none"
-        raise InputError(
-            f"year {value} is not in dataset {ds.name!r}: it holds {held} (with yields: {with_labels}); choose one of those"
-        )
-    return value
+    check_dataset_arg(ds)
+    if not isinstance(years, (list, tuple, range)):
+        raise InputError(f"{name} must be a list of whole years such as [2015], got {given(years)}")
+    return [dataset_year(ds, y) for y in years]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class YieldTileSource:
         years: the years to load (default: all); examples of other years cannot be cut. A year the
             dataset lacks is an InputError naming the years it holds (:func:`dataset_year`).
 
+    Raises:
+        InputError: an argument of the wrong type: ``ds`` not a loaded dataset, years not lists of whole
+            years of the dataset, unknown bands, ``stats`` not a (mean, std) pair of (T, C) arrays.
+
     Attributes:
         years: the loaded years, in the order of the cube's first axis.
     """
@@ -83,17 +90,20 @@ class YieldTileSource:
         stats: tuple[np.ndarray, np.ndarray] | None = None,
         years: list[int] | None = None,
     ) -> None:
+        check_dataset_arg(ds)
         self.ds = ds
-        self.bands = tuple(bands)
+        self.bands = check_bands(bands)
         self.tile_px = ds.tile_px
         if stats is None:
-            if not train_years:
+            if train_years is None or (isinstance(train_years, (list, tuple, range)) and not train_years):
                 raise InputError("standardising needs training years or precomputed (mean, std) statistics")
+            train_years = dataset_years(ds, train_years, "train_years")
             computed = band_stats(ds.cube, train_years, bands=self.bands)
             stats = (computed["mean"].values, computed["std"].values)
-        self.mean = np.asarray(stats[0], dtype=np.float32)  # (T, C)
-        self.std = np.asarray(stats[1], dtype=np.float32)
-        years = list(ds.years) if years is None else [dataset_year(ds, y) for y in years]
+        self.mean, self.std = _stats(stats, (len(ds.cube["month"]), len(self.bands)))  # (T, C) each
+        years = list(ds.years) if years is None else dataset_years(ds, years)
+        if not years:
+            raise InputError("years is empty; expected the years to load (or None for all)")
         self.years = years  # the loaded years
         self._position = np.full(len(ds.years), -1, dtype=np.int64)  # ds.years index -> row of self.cube
         for row, y in enumerate(years):
@@ -107,8 +117,8 @@ class YieldTileSource:
         self.anchors = ds.counties[["anchor_row", "anchor_col"]].to_numpy(dtype=np.int64)
 
     def examples(self, years: list[int]) -> Examples:
-        """The labelled (county, year) examples of ``years``."""
-        years = [dataset_year(self.ds, y) for y in years]
+        """The labelled (county, year) examples of ``years`` (a list of whole years of the dataset)."""
+        years = dataset_years(self.ds, years)
         lab = self.ds.labelled()
         lab = lab[lab["year"].isin(years)]
         row_of = {g: i for i, g in enumerate(self.ds.counties["geoid"])}
@@ -122,13 +132,12 @@ class YieldTileSource:
         ``mask_group`` replaces a feature group's bands by the training mean (0 after
         standardisation): the what-if ablation.
         """
-        idx = np.arange(len(ex)) if idx is None else np.asarray(idx)
+        _check_examples(ex)
+        idx = np.arange(len(ex)) if idx is None else _index(idx, len(ex))
         sampler_origins = self._anchor_origins(ex.county[idx])
         tiles = gather_tiles(self.cube, sampler_origins, self.tile_px, lead_index=self._rows(ex.year[idx]))
         out = torch.from_numpy(np.ascontiguousarray(tiles))
         if mask_group is not None:
-            if mask_group not in FEATURE_GROUPS:
-                raise InputError(f"unknown feature group {mask_group!r}; expected one of {list(FEATURE_GROUPS)!r}")
             channels = [self.bands.index(b) for b in group_bands(mask_group) if b in self.bands]
             out[:, :, channels] = 0.0
         return out
@@ -163,9 +172,12 @@ class YieldTileSource:
         - ``"year"``: the same tile and months of the previous year (the sampler's ``tn_year``); in the
           cube's first year TN is the anchor itself.
         """
-        if temporal_neighbour not in TEMPORAL_NEIGHBOURS:
-            raise InputError(f"temporal_neighbour must be one of {list(TEMPORAL_NEIGHBOURS)!r}, got {temporal_neighbour!r}")
-        idx = np.asarray(idx)
+        if not isinstance(temporal_neighbour, str) or temporal_neighbour not in TEMPORAL_NEIGHBOURS:
+            raise InputError(f"temporal_neighbour must be one of {list(TEMPORAL_NEIGHBOURS)!r}, got {given(temporal_neighbour)}")
+        _check_examples(ex)
+        if not isinstance(sampler, QuadrupletSampler):
+            raise InputError(f"sampler must be a geoapp.samplers.QuadrupletSampler, got {given(sampler)}")
+        idx = _index(idx, len(ex))
         q = sampler.sample(self.anchors[ex.county[idx]], ex.year[idx], generator=generator)
         cut = {
             "A": gather_tiles(self.cube, q.anchor, self.tile_px, lead_index=self._rows(q.year)),
@@ -183,3 +195,38 @@ class YieldTileSource:
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cut.items()}
         out["tn_valid"] = torch.from_numpy(tn_valid)
         return out
+
+
+def _stats(stats: object, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) as float32 arrays of ``shape`` (months, bands); std finite and > 0."""
+    if not isinstance(stats, (tuple, list)) or len(stats) != 2:
+        raise InputError(f"stats must be a (mean, std) pair of {shape[0]} x {shape[1]} arrays, got {given(stats)}")
+    try:
+        mean, std = (np.asarray(v, dtype=np.float32) for v in stats)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"stats must be a (mean, std) pair of numeric arrays: {exc}") from None
+    if mean.shape != shape or std.shape != shape:
+        raise InputError(
+            f"stats must be a (mean, std) pair of {shape[0]} x {shape[1]} arrays (months x bands), "
+            f"got shapes {mean.shape} and {std.shape}"
+        )
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise InputError("stats must hold finite means and finite, positive standard deviations")
+    return mean, std
+
+
+def _check_examples(ex: object) -> None:
+    if not isinstance(ex, Examples):
+        raise InputError(f"ex must be Examples from YieldTileSource.examples(), got {given(ex)}")
+
+
+def _index(idx: object, n: int) -> np.ndarray:
+    """``idx`` as a 1-D int64 array of positions in 0..n-1 (examples to cut)."""
+    if isinstance(idx, (str, bytes, bool)) or idx is None:
+        raise InputError(f"idx must be an array of example positions, got {given(idx)}")
+    arr = np.asarray(idx)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)) or arr.dtype == np.bool_:
+        raise InputError(f"idx must be a 1-D array of whole example positions, got {given(idx)}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise InputError(f"idx holds positions outside 0..{n - 1} (the examples given): {int(arr.min())}..{int(arr.max())}")
+    return arr.astype(np.int64)

@@ -40,10 +40,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from geoapp.config import DEVICES, check_choices, check_seed, setting, strict_from_dict
+from geoapp.data.args import as_bool, as_int, as_path, given
 from geoapp.data.bands import BANDS, FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
-from geoapp.models.yield_models import MODEL_NAMES, MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
+from geoapp.models.yield_models import MODELS, SIZES, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import (
     check_card,
@@ -75,7 +76,7 @@ from geoapp.training.results import (
     verify_dataset,
 )
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
-from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource, dataset_year
+from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource, check_dataset_arg, dataset_year
 
 __all__ = ["YieldTrainConfig", "nested_years", "train_yield", "load_yield_model", "predict_examples", "evaluate_yield", "rmse_r2"]
 
@@ -139,6 +140,8 @@ class YieldTrainConfig:
         for name in ("n_train_years", "epochs", "patience", "batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 1900 <= self.test_year <= 2100:
+            raise InputError(f"test_year must be a year in 1900..2100, got {self.test_year!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"lr must be a finite positive number, got {self.lr!r}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
@@ -155,25 +158,63 @@ class YieldTrainConfig:
 
 
 def nested_years(test_year: int, n_train_years: int, available: list[int]) -> tuple[list[int], int, int]:
-    """(training years, validation year, test year) of Section IV-D; an error names missing years."""
-    train = list(range(test_year - n_train_years - 1, test_year - 1))
-    need = [*train, test_year - 1, test_year]
-    missing = [y for y in need if y not in available]
-    if missing:
+    """(training years, validation year, test year) of Section IV-D; an error names missing years.
+
+    Raises:
+        InputError: ``test_year`` is not a whole number, ``n_train_years`` not a whole number of at least 1,
+            ``available`` not a list of whole years, or a year the split needs is not available.
+    """
+    test_year = as_int(test_year, "test_year")
+    n_train_years = as_int(n_train_years, "n_train_years", minimum=1)
+    if not isinstance(available, (list, tuple, range)):
+        raise InputError(f"available must be a list of whole years (e.g. ds.years), got {given(available)}")
+    available = [as_int(y, "available year") for y in available]
+    if not available:
+        raise InputError(f"available is empty: there are no years to split (test year {test_year})")
+    first = test_year - n_train_years - 1
+    held = sorted({y for y in available if first <= y <= test_year})
+    n_missing = n_train_years + 2 - len(held)
+    if n_missing:
+        lacks = repr(sorted(set(range(first, test_year + 1)) - set(held))) if n_missing <= 50 else f"{n_missing:,} of them"
         raise InputError(
-            f"test year {test_year} with N_y = {n_train_years} needs years {need[0]}..{test_year}; "
-            f"the dataset lacks {missing!r} (it holds {min(available)}..{max(available)})"
+            f"test year {test_year} with N_y = {n_train_years} needs years {first}..{test_year}; "
+            f"the dataset lacks {lacks} (it holds {min(available)}..{max(available)})"
         )
+    train = list(range(first, test_year - 1))
     return train, test_year - 1, test_year
 
 
 def rmse_r2(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """RMSE (bu/acre) and R^2 of predictions ``p`` for targets ``y``."""
+    """RMSE (bu/acre) and R^2 of predictions ``p`` (N,) for targets ``y`` (N,).
+
+    NaN for both when N is 0 (nothing scored: callers refuse it, :func:`check_scores`); NaN R^2 when
+    every target is the same.
+
+    Raises:
+        InputError: ``y`` or ``p`` is not a 1-D array of numbers, or they differ in length (a prediction
+            per target is needed; arrays of other lengths would be broadcast into a wrong score).
+    """
+    y, p = _values(y, "y"), _values(p, "p")
+    if len(y) != len(p):
+        raise InputError(f"y and p must hold one prediction per target, got {len(y)} targets and {len(p)} predictions")
     if len(y) == 0:  # nothing scored: callers refuse it (check_scores)
         return math.nan, math.nan
-    err = np.asarray(p, dtype=float) - np.asarray(y, dtype=float)
+    err = p - y
     sst = float(np.sum((y - np.mean(y)) ** 2))
     return float(np.sqrt(np.mean(err**2))), float(1.0 - np.sum(err**2) / sst) if sst > 0 else float("nan")
+
+
+def _values(values: object, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array; refuses None, text, scalars and arrays of other shapes."""
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise InputError(f"{name} must be a 1-D array of yields (bu/acre), got {given(values)}")
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a 1-D array of yields (bu/acre), got {given(values)}") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be a 1-D array of yields (bu/acre), got an array of shape {arr.shape}")
+    return arr
 
 
 @torch.inference_mode()
@@ -190,7 +231,21 @@ def predict_examples(
     Runs an inference copy of ``model`` (:meth:`YieldModel.for_inference`: BatchNorm folded into the
     convolutions); ``model`` itself is only switched to eval mode. Batches of 128 were the fastest on
     a 2-core CPU (0.55 s for a year's 849 labelled counties against 0.88 s unfolded in batches of 256).
+
+    Raises:
+        InputError: an argument of the wrong type (``model`` not a YieldModel, ``source`` not a
+            YieldTileSource, ``device`` not a torch.device, ``batch`` not a whole number >= 1), or an
+            unknown ``mask_group``.
     """
+    if not isinstance(model, YieldModel):
+        raise InputError(f"model must be a YieldModel (e.g. from load_yield_model), got {given(model)}")
+    if not isinstance(source, YieldTileSource):
+        raise InputError(f"source must be a YieldTileSource, got {given(source)}")
+    if not isinstance(device, torch.device):
+        raise InputError(f"device must be a torch.device, got {given(device)}")
+    batch = as_int(batch, "batch", minimum=1)
+    if mask_group is not None:
+        group_bands(mask_group)  # an unknown group is refused before any prediction
     model.eval()
     net = model.for_inference()
     out = []
@@ -253,6 +308,13 @@ def train_yield(
             finite validation RMSE (no ``best/`` exists).
         TrainingCancelled: the monitor asked to stop.
     """
+    if not isinstance(cfg, YieldTrainConfig):
+        raise InputError(f"cfg must be a YieldTrainConfig (e.g. YieldTrainConfig.from_dict(...)), got {given(cfg)}")
+    check_dataset_arg(ds)
+    out_dir = as_path(out_dir, "out_dir")
+    resume, progress, force = as_bool(resume, "resume"), as_bool(progress, "progress"), as_bool(force, "force")
+    if monitor is not None and not isinstance(monitor, TrainingMonitor):
+        raise InputError(f"monitor must be a geoapp.training.monitor.TrainingMonitor or None, got {given(monitor)}")
     verify_dataset(ds)
     train_years, val_year, test_year = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
     for role, year in (("validation", val_year), ("test", test_year)):
@@ -454,18 +516,26 @@ def load_yield_model(folder: str | Path, ds: YieldDataset | None = None) -> tupl
 
     Raises:
         DataFileError: the card or the weights are invalid (:func:`~geoapp.training.checkpoint.load_checkpoint`).
-        InputError: the checkpoint is not a crop-yield model, or was trained on other data
-            (fingerprint, tile size or resolution differ).
+        InputError: the checkpoint is not a deep crop-yield model (a ridge checkpoint is loaded by
+            :func:`~geoapp.training.ridge_trainer.load_ridge`), or was trained on other data (fingerprint,
+            tile size or resolution differ); an argument of the wrong type.
     """
     check_checkpoint_arg(folder)
+    if ds is not None:
+        check_dataset_arg(ds)
     weights, card = load_checkpoint(folder)[:2]
+    if card.get("kind") == "ridge":
+        raise InputError(
+            f"checkpoint {str(folder)!r} is a ridge model: ridge is loaded by the ridge functions "
+            "(geoapp.training.ridge_trainer.load_ridge, evaluate_ridge; evaluate_yield scores either kind); "
+            f"load_yield_model loads the deep crop-yield models {list(MODELS)}"
+        )
     if card.get("kind") != "crop-yield":
         raise InputError(
             f"checkpoint {str(folder)!r} is not a crop-yield model (kind {card.get('kind')!r}, model {card.get('model')!r}); "
-            f"crop-yield models: {list(MODEL_NAMES)}"
+            f"crop-yield models: {list(MODELS)} (ridge is loaded by the ridge functions: load_ridge, evaluate_ridge)"
         )
     if ds is not None:
-        check_dataset_arg(ds)
         verify_dataset(ds)
         check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
     try:
@@ -484,15 +554,6 @@ def check_checkpoint_arg(folder: Any) -> None:
         raise InputError(
             f"checkpoint must be a checkpoint folder path (str or Path), got {type(folder).__name__} {_brief(folder)}; "
             "pass the folder that holds card.json"
-        )
-
-
-def check_dataset_arg(ds: Any) -> None:
-    """Refuse a dataset argument that is not a loaded dataset (None, a path, a DataFrame)."""
-    if not isinstance(ds, YieldDataset):
-        raise InputError(
-            f"ds must be a dataset from geoapp.data.dataset.load_dataset, got {type(ds).__name__} {_brief(ds)}; "
-            "load it with load_dataset(<dataset folder>)"
         )
 
 
