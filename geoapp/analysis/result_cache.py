@@ -28,6 +28,7 @@ import contextvars
 import hashlib
 import json
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -39,11 +40,13 @@ import numpy as np
 import pandas as pd
 
 from geoapp import __version__
+from geoapp.data.args import as_int, as_path, as_text, given
 from geoapp.data.fingerprint import DATA_FILES
-from geoapp.errors import GeoappError
+from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_folder
 from geoapp.paths import data_dir
 from geoapp.training.checkpoint import CARD, WEIGHTS
+from geoapp.training.yield_trainer import check_dataset_arg
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -73,9 +76,10 @@ _OFF: contextvars.ContextVar[bool] = contextvars.ContextVar("geoapp_result_cache
 @contextlib.contextmanager
 def cache_root(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Within the block, keep results under ``path`` instead of ``<data dir>/cache/results`` (benchmarks, tests)."""
-    token = _ROOT.set(Path(path))
+    root = as_path(path, "path")
+    token = _ROOT.set(root)
     try:
-        yield Path(path)
+        yield root
     finally:
         _ROOT.reset(token)
 
@@ -131,14 +135,37 @@ def _run_name(folder: Path) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:48] or "run"
 
 
+_KIND = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""What a result kind looks like: a lowercase folder name (``predictions``, ``attention``, ``ablation``)."""
+
+
+def _check_kind(kind: object) -> str:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise InputError(f"kind must be a result kind as a lowercase folder name (e.g. 'predictions'), got {given(kind)}")
+    return kind
+
+
+def _key_args(kind: object, checkpoint: object, ds: object, year: object, version: object) -> tuple[str, Path, int, str]:
+    """The arguments of :func:`result_key` checked: (kind, absolute checkpoint folder, year, version)."""
+    kind = _check_kind(kind)
+    folder = as_path(checkpoint, "checkpoint").absolute()
+    check_dataset_arg(ds)
+    return kind, folder, as_int(year, "year"), as_text(version, "version")
+
+
 def result_key(kind: str, checkpoint: str | os.PathLike[str], ds: Any, year: int, version: str = "1") -> ResultKey | None:
     """The key of ``kind`` for (checkpoint, dataset, year), or None when the inputs cannot be keyed.
 
     None (compute without the cache) when the checkpoint's card or weights, or the dataset's folder
     or card fingerprint, cannot be read: the computation then raises what is wrong. ``version`` is
     the kind's own version: bump it when the computation changes.
+
+    Raises:
+        InputError: an argument of the wrong type: ``kind`` not a lowercase name, ``checkpoint`` not a
+            path, ``ds`` not a loaded dataset, ``year`` not a whole number (``"2015"`` included),
+            ``version`` not text.
     """
-    folder = Path(checkpoint).absolute()
+    kind, folder, year, version = _key_args(kind, checkpoint, ds, year, version)
     root = getattr(ds, "root", None)
     card = getattr(ds, "card", None)
     if root is None or not isinstance(card, dict) or not card.get("fingerprint"):
@@ -174,7 +201,7 @@ class ResultCache:
     """Results on disk, one folder per slot under ``root`` (default ``<data dir>/cache/results``, read at call time)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self._root = None if root is None else Path(root)
+        self._root = None if root is None else as_path(root, "root")
 
     @property
     def root(self) -> Path:
@@ -185,11 +212,13 @@ class ResultCache:
 
     def path(self, key: ResultKey) -> Path:
         """The entry folder of ``key``."""
+        _check_key(key)
         return self.root / key.kind / key.slot
 
     def _entry(self, key: ResultKey) -> dict | None:
+        folder = self.path(key)  # refuses a key that is not a ResultKey (an InputError is a ValueError too)
         try:
-            entry = json.loads((self.path(key) / ENTRY).read_text(encoding="utf-8"))
+            entry = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(entry, dict) or entry.get("inputs") != key.inputs:
@@ -197,7 +226,11 @@ class ResultCache:
         return entry
 
     def fresh(self, key: ResultKey) -> bool:
-        """Whether an entry for exactly these inputs is on disk (its parts are not read)."""
+        """Whether an entry for exactly these inputs is on disk (its parts are not read).
+
+        Raises:
+            InputError: ``key`` is not a :class:`ResultKey` (:func:`result_key` gives one).
+        """
         return self._entry(key) is not None
 
     def load(self, key: ResultKey) -> Parts | None:
@@ -221,7 +254,13 @@ class ResultCache:
         return parts
 
     def save(self, key: ResultKey, parts: Parts) -> Path | None:
-        """Write ``parts`` as the entry of ``key`` (atomically); None when the cache cannot be written."""
+        """Write ``parts`` as the entry of ``key`` (atomically); None when the cache cannot be written.
+
+        Raises:
+            InputError: ``key`` is not a :class:`ResultKey`, or ``parts`` not a dict of named parts.
+        """
+        _check_key(key)
+        _check_parts(parts)
         frames = {k: v for k, v in parts.items() if isinstance(v, pd.DataFrame)}
         arrays = {k: np.ascontiguousarray(v) for k, v in parts.items() if isinstance(v, np.ndarray)}
         plain = {k: v for k, v in parts.items() if k not in frames and k not in arrays}
@@ -257,6 +296,16 @@ class ResultCache:
         return removed
 
 
+def _check_key(key: object) -> None:
+    if not isinstance(key, ResultKey):
+        raise InputError(f"key must be a ResultKey from result_key(), got {given(key)}")
+
+
+def _check_parts(parts: object) -> None:
+    if not isinstance(parts, dict) or not all(isinstance(k, str) for k in parts):
+        raise InputError(f"parts must be a dict of named parts (DataFrames, arrays, JSON values), got {given(parts)}")
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -281,8 +330,17 @@ def cached(
     ``compute`` returns the result as parts (DataFrames, numpy arrays, JSON values); its errors pass
     through and nothing is kept. Inside :func:`no_cache`, or when the inputs cannot be keyed, it is
     just ``compute()``.
+
+    Raises:
+        InputError: ``compute`` is not callable or returns something other than a dict of parts, or
+            another argument is of the wrong type (:func:`result_key`).
     """
-    key = None if _OFF.get() else result_key(kind, checkpoint, ds, year, version)
+    if not callable(compute):
+        raise InputError(f"compute must be a function taking no arguments that returns the parts, got {given(compute)}")
+    if _OFF.get():
+        _key_args(kind, checkpoint, ds, year, version)  # the same arguments are refused with or without the cache
+        return compute()
+    key = result_key(kind, checkpoint, ds, year, version)
     if key is None:
         return compute()
     cache = result_cache()
@@ -290,5 +348,6 @@ def cached(
     if found is not None:
         return found
     parts = compute()
+    _check_parts(parts)
     cache.save(key, parts)
     return parts
