@@ -101,7 +101,7 @@ def test_start_a_tiny_job_watch_it_finish_and_find_its_checkpoint(train_env):
 def test_location_form_has_the_encoder_defaults_and_refuses_bad_values(train_env):
     at = _page()
     at.radio(key="train_kind").set_value("location").run()
-    assert at.number_input(key="tl_degree").value == 40 and at.number_input(key="tl_hidden").value == 512
+    assert at.number_input(key="tl_degree").value == 20 and at.number_input(key="tl_hidden").value == 512
     at.number_input(key="tl_lr").set_value(0.0)
     at = _submit(at)
     assert any("lr must be a finite positive number" in e.value for e in at.error), [e.value for e in at.error]

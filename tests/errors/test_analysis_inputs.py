@@ -131,7 +131,7 @@ def test_ablation_on_a_year_without_labels_is_a_clear_error(ds, ridge_root):
     folder = ridge_root / "yield" / "ridge-2016" / "best"
     with pytest.raises(InputError, match=r"no labelled counties in 2016 in dataset .*nothing to measure the ablation on"):
         what_if_ablation(folder, _without_labels(ds, 2016), 2016)
-    with pytest.raises(InputError, match=r"year must be a whole number, got 'abc'"):
+    with pytest.raises(InputError, match=r"year must be a whole number, got str 'abc'"):
         what_if_ablation(folder, ds, "abc")
     summary, _ = what_if_ablation(folder, ds, 2016)
     assert np.isfinite(summary["rmse"]).all()

@@ -183,7 +183,7 @@ def test_a_year_without_labels_is_refused_not_scored_over_zero_counties(trained,
 def test_a_year_the_dataset_lacks_names_the_years_it_holds(trained, ds, which):
     with pytest.raises(InputError, match=r"year 1990 is not in dataset .*: it holds 2012..2016 \(with yields: 2012..2016\)"):
         evaluate_yield(trained[which], ds, 1990)
-    with pytest.raises(InputError, match=r"year must be a whole number, got 'abc'"):
+    with pytest.raises(InputError, match=r"year must be a whole number, got str 'abc'"):
         evaluate_yield(trained[which], ds, "abc")
 
 
