@@ -32,10 +32,10 @@ check: test-setup ## lint, formatting and the layer contracts (pyproject.toml), 
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt requirements-leafmap.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt -r requirements-leafmap.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -53,8 +53,13 @@ chromium: ## Debian chromium for the browser tests (needs root, as on CI)
 data: setup ## build the embedded simulated dataset if it is missing
 	$(PY) -m geoapp data build --quiet
 
-assets: setup ## copy Leaflet from xstatic-leaflet into static/ for offline maps
+SIDE_BY_SIDE_TGZ := data/cache/npm/leaflet-side-by-side-2.2.0.tgz
+
+assets: setup ## Leaflet (from xstatic-leaflet) and its swipe plugin (npm: leaflet-side-by-side) into static/ for offline maps
 	$(PY) -m geoapp assets install
+	@test -f $(SIDE_BY_SIDE_TGZ) || { command -v npm >/dev/null || { echo "npm is missing: run 'sudo apt-get install npm' (the swipe map's plugin comes from the npm registry)"; exit 1; }; \
+		mkdir -p $(dir $(SIDE_BY_SIDE_TGZ)) && npm pack --silent --pack-destination $(dir $(SIDE_BY_SIDE_TGZ)) leaflet-side-by-side@2.2.0 >/dev/null; }
+	$(PY) -m geoapp.viz.offline_assets $(SIDE_BY_SIDE_TGZ)
 
 bench: setup data ## benchmark scripts (print figures)
 	$(PY) -m geoapp bench data
