@@ -1,4 +1,9 @@
-"""Folium maps that render offline: Leaflet from the app's static folder, no tile server needed.
+"""Folium and leafmap maps that render offline: Leaflet from the app's static folder, no tile server needed.
+
+:class:`OfflineMap` is a plain ``folium.Map``; :class:`OfflineLeafmap` is leafmap's folium-backed
+map (``leafmap.foliumap.Map``), on which the county maps are built, with its CDN-loaded extras
+(fullscreen button, jQuery, Bootstrap) left out. :func:`external_assets` lists what a map would
+load from another host (tests check it is nothing).
 
 :func:`county_choropleth` draws counties coloured by a value, with a tooltip per county and the
 county's ``geoid`` in each feature's properties (so a click can be mapped back to a county), and
@@ -12,13 +17,24 @@ import json
 from pathlib import Path
 
 import folium
+import leafmap.foliumap as leafmap
 import numpy as np
 import pandas as pd
+from branca.element import Element
 
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
-from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
+from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL, STATIC_URL
 
-__all__ = ["CORN_BELT_CENTER", "OfflineMap", "add_state_outlines", "county_choropleth", "geojson_bounds", "load_geojson"]
+__all__ = [
+    "CORN_BELT_CENTER",
+    "OfflineLeafmap",
+    "OfflineMap",
+    "add_state_outlines",
+    "county_choropleth",
+    "external_assets",
+    "geojson_bounds",
+    "load_geojson",
+]
 
 CORN_BELT_CENTER = (41.5, -92.0)
 """Where a county map opens before fitting its counties, (lat, lon) degrees."""
@@ -38,6 +54,39 @@ class OfflineMap(folium.Map):
 
     default_js = [("leaflet", LEAFLET_JS_URL)]
     default_css = [("leaflet_css", LEAFLET_CSS_URL)]
+
+
+class OfflineLeafmap(leafmap.Map):
+    """leafmap's folium map (``leafmap.foliumap.Map``) loading only Leaflet, from the app's static folder.
+
+    leafmap adds a fullscreen button whose script comes from a CDN; it is off. No basemap tiles
+    unless ``tiles`` names one (none can load offline). Keyword arguments are leafmap's (and
+    folium's); ``height`` in pixels.
+    """
+
+    default_js = [("leaflet", LEAFLET_JS_URL)]
+    default_css = [("leaflet_css", LEAFLET_CSS_URL)]
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("tiles", None)
+        kwargs.setdefault("fullscreen_control", False)
+        kwargs.setdefault("layers_control", False)
+        super().__init__(**kwargs)
+
+
+def external_assets(m: Element) -> list[str]:
+    """The script and stylesheet URLs in ``m``'s tree (``default_js``/``default_css``) not served by the app."""
+    urls: list[str] = []
+
+    def walk(element: Element) -> None:
+        for _, url in [*getattr(element, "default_js", []), *getattr(element, "default_css", [])]:
+            if not str(url).startswith(STATIC_URL + "/"):
+                urls.append(str(url))
+        for child in getattr(element, "_children", {}).values():
+            walk(child)
+
+    walk(m)
+    return urls
 
 
 def load_geojson(path: str | Path) -> dict:
@@ -106,10 +155,12 @@ def county_choropleth(
     return m
 
 
-def add_state_outlines(m: folium.Map, states: dict) -> folium.GeoJson:
+def add_state_outlines(m: folium.Map, states: dict, pane: str | None = None) -> folium.GeoJson:
     """Draw state borders (a thin dark line, no fill) and each state's postal code on ``m``; returns the borders' layer.
 
-    Neither takes clicks or hover: a click goes through to the county below. ``states`` is a
+    Neither takes clicks or hover: a click goes through to the county below. The borders go into
+    map pane ``pane`` (one the map creates, e.g. with ``folium.map.CustomPane``), or the overlay
+    pane when None. ``states`` is a
     FeatureCollection whose features carry ``properties.state`` (postal code) and ``label_lat`` /
     ``label_lon`` (where the label goes, degrees), as
     :func:`geoapp.data.counties.state_outlines_geojson_path` writes.
@@ -120,6 +171,7 @@ def add_state_outlines(m: folium.Map, states: dict) -> folium.GeoJson:
         style_function=lambda _: {"color": STATE_BORDER_COLOR, "weight": 1.4, "fill": False, "opacity": 0.9},
         interactive=False,
         control=False,
+        **({"pane": pane} if pane else {}),
     ).add_to(m)
     for feat in states["features"]:
         p = feat["properties"]
