@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from geoapp.app_support.county_map import county_map, county_select
+from geoapp.app_support.county_map import county_select
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
+from geoapp.app_support.yield_layers import map_controls, yield_county_map
 from geoapp.app_support.yield_views import (
     MAP_VIEWS,
     anchor_note,
     cached_predictions,
     checkpoint_select,
     drawn_checkpoint_caption,
-    map_layer,
     model_comparison,
     no_labels_message,
 )
@@ -41,10 +41,11 @@ if ctx is not None:
                 )
         drawn_checkpoint_caption(ds, checkpoint if summary is not None else None)
         view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
-        values, scale = map_layer(ds, year, view, table)
+        controls = map_controls(has_predictions=table is not None)
         left, right = st.columns([3, 2])
         with left:
-            clicked = county_map(values, scale, key="yield_map", selected=st.session_state.get("sel_county"))
+            selected = st.session_state.get("sel_county")
+            clicked = yield_county_map(ds, year, view, table, controls, key="yield_map", selected=selected)
         if clicked:
             remember("county", clicked)
         with right:

@@ -9,18 +9,25 @@ How a click comes back: the click is read *before* the map is drawn, from ``st.s
 map is restyled with the clicked county outlined in the same run. A click on the county clicked last
 still counts after a restyle: each feature carries a digest of its styling, so the component's
 value changes.
+
+The same holds for what the Yield map adds on top (:mod:`geoapp.app_support.yield_layers`): a
+classed colour scale, the predicted values on the right of a swipe divider, an input band's image
+under the counties: all travel in the restyling group. Only switching the swipe on or off changes
+the base map (a second county layer and the swipe control), and so remounts it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import folium
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from geoapp.app_support.loaders import cached_county_source, cached_state_outlines
 from geoapp.data.dataset import YieldDataset
-from geoapp.viz.colors import ColorScale
-from geoapp.viz.county_layer import county_base_map, county_styles
+from geoapp.viz.county_layer import Fills, county_base_map, county_styles
 
 __all__ = ["county_labels", "county_map", "county_select", "take_click"]
 
@@ -39,15 +46,50 @@ def take_click(key: str) -> str | None:
     return geoid
 
 
-def county_map(values: pd.Series, scale: ColorScale, key: str, selected: str | None = None, height: int = 520) -> str | None:
+def county_map(
+    values: pd.Series,
+    scale: Fills,
+    key: str,
+    selected: str | None = None,
+    height: int = 520,
+    *,
+    split: bool = False,
+    right: tuple[pd.Series, Fills] | None = None,
+    sides: tuple[str, str] | None = None,
+    overlay: Callable[[str | None], folium.FeatureGroup | None] | None = None,
+) -> str | None:
     """Draw counties coloured by ``values`` (indexed by geoid); return the geoid clicked since the last run, if any.
 
-    The map outlines the clicked county, or else ``selected``. A click is reported once.
+    The map outlines the clicked county, or else ``selected``. A click is reported once. The
+    legend of ``scale`` follows the map.
+
+    Args:
+        values: value per county, indexed by geoid (the whole map, or the left side of a swipe).
+        scale: colours of the fills (continuous or classed), with the value's label and units.
+        key: the map's widget key (its click is read from ``st.session_state[key]``).
+        selected: the geoid to outline when no county was just clicked.
+        height: map height in pixels.
+        split: a swipe map (two county layers); ``right`` (values and scale) fills its right side and
+            ``sides`` titles both; without ``right`` the left values fill the whole map.
+        right: values and scale of the right side of a swipe map.
+        sides: titles of the left and right side of a swipe map.
+        overlay: builds the layer group to show under the counties for the outlined county (e.g. an
+            input band with that county's anchor tile, :func:`geoapp.viz.county_layer.input_overlay`),
+            or gives None for none.
     """
     clicked = take_click(key)
+    outlined = clicked or selected
     source = cached_county_source()
-    m = county_base_map(source.url, source.bounds, states=cached_state_outlines(), height=height)
-    styles = county_styles(list(source.geoids), values, scale, selected=clicked or selected)
+    m = county_base_map(source.url, source.bounds, states=cached_state_outlines(), height=height, split=split)
+    styles = county_styles(
+        list(source.geoids),
+        values,
+        scale,
+        selected=outlined,
+        right=right if split else None,
+        sides=sides,
+        overlay=overlay(outlined) if overlay is not None else None,
+    )
     st_folium(
         m,
         key=key,
