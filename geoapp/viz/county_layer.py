@@ -363,5 +363,7 @@ def input_overlay(
         className="geoapp-input-image",
     ).add_to(group)
     if anchor_outline is not None:
-        folium.Polygon(anchor_outline, pane=OUTLINES_PANE[0], interactive=False, **ANCHOR_TILE_STYLE).add_to(group)
+        outline = folium.Polygon(anchor_outline, interactive=False, **ANCHOR_TILE_STYLE)
+        outline.options["pane"] = OUTLINES_PANE[0]  # folium's path options drop "pane"; Leaflet takes it
+        outline.add_to(group)
     return group

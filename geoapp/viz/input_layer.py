@@ -139,7 +139,7 @@ def _to_web_mercator(values: np.ndarray, grid: Grid) -> tuple[np.ndarray, list[l
     shrink = max(width, height) / MAX_SIDE_PX
     if shrink > 1:  # coarser pixels over the same extent
         width, height = int(np.ceil(width / shrink)), int(np.ceil(height / shrink))
-        transform = transform * Affine.scale(shrink, shrink)
+        transform = transform @ Affine.scale(shrink, shrink)
     out = np.full((height, width), np.nan, dtype=np.float32)
     reproject(
         values,
@@ -152,8 +152,8 @@ def _to_web_mercator(values: np.ndarray, grid: Grid) -> tuple[np.ndarray, list[l
         dst_nodata=np.nan,
         resampling=Resampling.nearest,
     )
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
     to_deg = Transformer.from_crs(WEB_MERCATOR, "EPSG:4326", always_xy=True)
     (lon_w, lon_e), (lat_s, lat_n) = to_deg.transform([west, east], [south, north])
     return out, [[float(lat_s), float(lon_w)], [float(lat_n), float(lon_e)]]
