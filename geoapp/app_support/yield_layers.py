@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -23,6 +24,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import county_anchor, tile_origin
 from geoapp.errors import GeoappError
 from geoapp.viz.classify import CONTINUOUS, SCHEMES, classed_scale
+from geoapp.viz.colors import ColorScale
 from geoapp.viz.county_layer import Fills, input_overlay
 from geoapp.viz.input_layer import BandImage, band_image, tile_outline
 from geoapp.viz.offline_assets import side_by_side_installed
@@ -97,9 +99,17 @@ def _anchor_outline(ds: YieldDataset, geoid: str | None) -> list[tuple[float, fl
     return tile_outline(ds.grid, r0, c0, ds.tile_px)
 
 
-def _scales(ds: YieldDataset, view: str, values: pd.Series, scale, scheme: str) -> Fills:
+def _scales(ds: YieldDataset, view: str, values: pd.Series, scale: ColorScale, scheme: str) -> Fills:
     """The fills of a view: the continuous ``scale``, or its classes over the dataset's labels (errors: this map's)."""
+    if scheme == CONTINUOUS:
+        return scale
     reference = values.to_numpy() if view == MAP_VIEWS[2] else ds.labelled()["yield"].to_numpy()
+    return _cached_classes(reference, scale, scheme)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_classes(reference: np.ndarray, scale: ColorScale, scheme: str) -> Fills:
+    """:func:`classed_scale`, once per reference values, scale and scheme (natural breaks take half a second)."""
     return classed_scale(reference, scale, scheme)
 
 

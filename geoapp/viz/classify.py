@@ -6,11 +6,20 @@ library, mapclassify). The breaks are computed once on *reference* values, e.g. 
 yield of the dataset, so that the true and the predicted map share them, as they share the
 continuous scale. Each class takes the colour its midpoint has on the continuous scale it refines:
 a diverging error scale keeps white at 0.
+
+Natural breaks are Jenks's optimal breaks (mapclassify's ``FisherJenks``: deterministic, unlike its
+k-means ``NaturalBreaks``). Fisher-Jenks costs O(n^2) in pure Python (mapclassify uses numba only
+when installed, and geoapp does not install it: 13,600 labelled yields took over a minute), so a
+reference of more than :data:`SUMMARY_SIZE` values is first summarised by that many evenly spaced
+quantiles (its minimum and maximum included). On the demo data the natural breaks then take 0.5 s
+and land within 0.3 bu/acre of those over a 2,000-quantile summary, but for the lowest break, in
+the sparse left tail, which moves by 1.8; equal intervals and quantiles do not move.
 """
 
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +37,11 @@ SCHEMES: dict[str, str | None] = {
     CONTINUOUS: None,
     "Equal interval": "EqualInterval",
     "Quantiles": "Quantiles",
-    "Natural breaks": "NaturalBreaks",
+    "Natural breaks": "FisherJenks",
 }
 """Scheme names shown to users -> mapclassify classifier names (None: the continuous scale)."""
+SUMMARY_SIZE = 500
+"""The most reference values a scheme sees; more are summarised by as many quantiles."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +115,15 @@ def classed_scale(reference: np.ndarray, scale: ColorScale, scheme: str, k: int 
         raise InputError(f"no finite value to classify by {scheme.lower()} for {scale.label!r}")
     import mapclassify  # imported here: it takes a second, and only a classed map needs it
 
+    if ref.size > SUMMARY_SIZE:
+        ref = np.quantile(ref, np.linspace(0.0, 1.0, SUMMARY_SIZE))
     k = min(k, int(np.unique(ref).size))
     if k < 2:  # one distinct value: one class
         edges = (float(ref.min()), float(ref.max()))
     else:
-        binning = mapclassify.classify(ref, SCHEMES[scheme], k=k)
+        with warnings.catch_warnings():  # the summary keeps pure Python fast enough (module docstring)
+            warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
+            binning = mapclassify.classify(ref, SCHEMES[scheme], k=k)
         edges = (float(ref.min()), *(float(b) for b in binning.bins))
     edges = tuple(np.maximum.accumulate(np.asarray(edges)).tolist())  # increasing even if a scheme repeats a break
     mids = (np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2.0
