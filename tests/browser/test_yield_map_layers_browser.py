@@ -77,7 +77,8 @@ def test_swipe_classes_and_input_band_render_offline_and_clicks_still_select(pag
     # the swipe: true on the left, predicted on the right, both clipped at the divider
     page.get_by_text("Side by side: true | predicted").click()
     page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('iframe')).some(f => f.contentDocument && f.contentDocument.querySelector('.leaflet-sbs'))",
+        "() => Array.from(document.querySelectorAll('iframe'))"
+        ".some(f => f.contentDocument && f.contentDocument.querySelector('.leaflet-sbs'))",
         timeout=60_000,
     )
     _wait_idle(page)
@@ -111,7 +112,6 @@ def test_swipe_classes_and_input_band_render_offline_and_clicks_still_select(pag
     # the error view fills the whole swipe map (no divider), one click away
     page.get_by_text("Error (predicted − true)").click()
     _wait_idle(page)
-    page.wait_for_function("() => true")
     frame = _frame(page)
     frame.wait_for_function("() => window.geoappCounties.label.startsWith('Predicted − true')", timeout=30_000)
     state = frame.evaluate(_STATE)
