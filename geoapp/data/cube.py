@@ -26,9 +26,9 @@ import xarray as xr
 
 from geoapp.data.args import as_bool, as_int, as_path, as_text, given
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, STATIC_BANDS, check_bands
+from geoapp.data.cube_store import DEFAULT_CHUNK_PX, PACKING, CubeWriter, check_packing_range, damaged_error
 from geoapp.data.grid import Grid
 from geoapp.errors import DataFileError, InputError
-from geoapp.fileio import atomic_path
 
 __all__ = [
     "PACKING",
@@ -42,18 +42,15 @@ __all__ = [
     "select_years",
 ]
 
-PACKING: dict[str, tuple[float, float]] = {
-    "ndvi": (1e-4, 0.0),
-    "evi": (1e-4, 0.0),
-    "lst_day": (0.01, 0.0),
-    "lst_night": (0.01, 0.0),
-    "ppt": (0.05, 1600.0),
-    "elevation": (0.25, 4000.0),
-    "sand": (5e-5, 1.0),
-    "silt": (5e-5, 1.0),
-    "clay": (5e-5, 1.0),
-}
-"""CF int16 packing (scale_factor, add_offset) per band used when saving: value = int * scale + offset."""
+GRID_ATTRS = ("grid_crs", "grid_resolution_m", "grid_bounds_m")
+"""The global attributes that describe the grid (:meth:`Grid.to_attrs`)."""
+
+
+def dask_compute(*objects: xr.DataArray) -> tuple[xr.DataArray, ...]:
+    """Compute lazy (dask-backed) results on dask's local threads; in-memory ones pass through."""
+    import dask
+
+    return dask.compute(*objects, scheduler="threads")
 
 
 def empty_cube(grid: Grid, years: Sequence[int], title: str, simulated: bool) -> xr.Dataset:
@@ -94,54 +91,45 @@ def empty_cube(grid: Grid, years: Sequence[int], title: str, simulated: bool) ->
     return ds
 
 
-def save_cube(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
-    """Write ``ds`` to NetCDF-4 at ``path`` atomically, bands packed as int16 and compressed.
+def save_cube(ds: xr.Dataset, path: str | os.PathLike[str], chunk_px: int = DEFAULT_CHUNK_PX) -> Path:
+    """Write the in-memory cube ``ds`` to NetCDF-4 at ``path`` atomically (int16, compressed, tile-sized chunks).
 
-    Chunks are one (year, month) slice, so reading one month of one year reads one chunk.
+    Goes through :class:`~geoapp.data.cube_store.CubeWriter` one band-year at a time; builds that must
+    not hold a whole cube write through the writer themselves (:mod:`geoapp.data.simulate`,
+    :mod:`geoapp.data.ingest`).
+
+    Raises:
+        InputError: ``ds`` is not a cube, or a band holds values the int16 packing cannot store.
     """
     validate_cube(ds)
     path = as_path(path, "path")
-    encoding: dict[str, dict[str, object]] = {}
-    for name in BANDS:
-        scale, offset = PACKING[name]
-        var = ds[name]
-        chunks = tuple(1 if d in ("year", "month") else var.sizes[d] for d in var.dims)
-        encoding[name] = {
-            "dtype": "int16",
-            "scale_factor": np.float32(scale),
-            "add_offset": np.float32(offset),
-            "_FillValue": np.int16(-32768),
-            "zlib": True,
-            "complevel": 1,
-            "shuffle": True,
-            "chunksizes": chunks,
-        }
-    _check_packing_range(ds)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    years = [int(y) for y in ds["year"].values]
+    attrs = {k: v for k, v in ds.attrs.items() if k not in ("Conventions", "title", "simulated", *GRID_ATTRS)}
+    for name in BANDS:  # refuse before anything is written
+        check_packing_range(ds[name].values, name)
+    with CubeWriter(
+        path, cube_grid(ds), years, str(ds.attrs.get("title", "")), bool(ds.attrs.get("simulated", 0)), attrs, chunk_px
+    ) as writer:
+        for name in BANDS:
+            var = ds[name]
+            if name in STATIC_BANDS:
+                writer.write_static(name, var.values)
+            else:
+                for k, year in enumerate(years):
+                    writer.write_year(name, year, var.isel(year=k).values)
     return path
 
 
-def _check_packing_range(ds: xr.Dataset) -> None:
-    """Refuse values the int16 packing cannot hold (they would wrap silently)."""
-    for name in BANDS:
-        scale, offset = PACKING[name]
-        lo, hi = offset - 32767 * scale, offset + 32767 * scale
-        v = ds[name].values
-        vmin, vmax = float(np.nanmin(v)) if np.isfinite(v).any() else 0.0, float(np.nanmax(v)) if np.isfinite(v).any() else 0.0
-        if vmin < lo or vmax > hi:
-            raise InputError(
-                f"band {name!r} spans {vmin:g}..{vmax:g} {BAND_INFO[name].units}, outside the storable "
-                f"{lo:g}..{hi:g}; are the units right (e.g. LST in kelvin instead of degC)?"
-            )
-
-
-def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
-    """Open a cube written by :func:`save_cube` (or any NetCDF with the same layout).
+def open_cube(path: str | os.PathLike[str], load: bool = False, chunks: object = "slots") -> xr.Dataset:
+    """Open a cube written by :func:`save_cube` (or any NetCDF with the same layout), lazily.
 
     Args:
         path: NetCDF file.
-        load: read every value into memory now (otherwise values are read lazily).
+        load: read every value into memory now (small cubes and tests only; geoapp's own readers
+            never do: they read slots or tiles, see :mod:`geoapp.data.cube_store`).
+        chunks: ``"slots"`` (default): dask-backed, one dask chunk per (year, month) slot of the full
+            grid, so reductions stream slot by slot; ``None``: lazily indexed without dask (each read
+            goes straight to the file: the fastest for many small tile reads); or xarray's ``chunks``.
 
     Raises:
         DataFileError: if the file is missing or is not a readable cube.
@@ -153,8 +141,10 @@ def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
         raise DataFileError(f"cube file {str(path)!r} does not exist; build it with `python -m geoapp data build`")
     if path.is_dir():
         raise DataFileError(f"cube file {str(path)!r} is a folder, not a NetCDF file; give the cube file, or rebuild it")
+    if isinstance(chunks, str) and chunks == "slots":
+        chunks = {"year": 1, "month": 1, "y": -1, "x": -1}
     try:
-        ds = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True)
+        ds = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True, chunks=chunks)
     except Exception as exc:  # h5py/netCDF raise many types for garbled files
         raise DataFileError(f"cannot read cube {str(path)!r}: {exc}; is it a NetCDF-4 file written by geoapp?") from exc
     try:
@@ -163,7 +153,11 @@ def open_cube(path: str | os.PathLike[str], load: bool = False) -> xr.Dataset:
         ds.close()
         raise DataFileError(f"{str(path)!r} is not a geoapp cube: {exc}") from exc
     if load:
-        ds = ds.load()
+        try:
+            ds = ds.load()
+        except (RuntimeError, OSError, ValueError) as exc:
+            ds.close()
+            raise DataFileError(f"cannot read cube {str(path)!r}: {exc}; the file is damaged: rebuild it") from exc
         ds.close()
     return ds
 
@@ -250,16 +244,18 @@ def band_stats(ds: xr.Dataset, train_years: Sequence[int], bands: Sequence[str] 
     means = np.zeros((len(MONTHS), len(bands)))
     stds = np.zeros((len(MONTHS), len(bands)))
     for j, b in enumerate(bands):
-        da = sub[b]
+        # Moments streamed slot by slot (dask on an opened cube; numpy on one in memory), float64.
+        da = sub[b].astype(np.float64)
+        dims = ("y", "x") if b in STATIC_BANDS else ("year", "y", "x")
+        try:
+            mean, std = dask_compute(da.mean(dims, skipna=True), da.std(dims, skipna=True))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise damaged_error(sub[b], {}, exc) from exc
         if b in STATIC_BANDS:
-            v = da.values.astype(np.float64)
-            means[:, j] = np.nanmean(v)
-            stds[:, j] = np.nanstd(v)
+            means[:, j], stds[:, j] = float(mean), float(std)
         else:
-            for i, m in enumerate(MONTHS):
-                v = da.sel(month=m).values.astype(np.float64)
-                means[i, j] = np.nanmean(v)
-                stds[i, j] = np.nanstd(v)
+            means[:, j] = mean.sel(month=list(MONTHS)).values
+            stds[:, j] = std.sel(month=list(MONTHS)).values
     if not np.all(np.isfinite(means)):
         empty = [
             b if b in STATIC_BANDS else f"{b} month {MONTHS[i]}"

@@ -38,7 +38,7 @@ from geoapp.data.cube import cube_grid, open_cube, save_cube
 from geoapp.data.dataset_checks import validate_card, validate_counties, validate_yields
 from geoapp.data.fingerprint import DATA_FILES, SIDECAR, FileCheck, check_files, content_hashes
 from geoapp.data.grid import Grid
-from geoapp.data.simulate import SIMULATION_CONFIGS, SimulatedDataset, simulate
+from geoapp.data.simulate import SIMULATION_CONFIGS, SimulatedDataset, SimulationTables, write_simulation
 from geoapp.errors import DataFileError, DatasetChangedError, InputError, MissingDataError, OutputExistsError
 from geoapp.fileio import atomic_folder, check_writable, remove_stale_temporaries
 from geoapp.paths import data_dir
@@ -350,26 +350,32 @@ def save_simulated(sim: SimulatedDataset, out_dir: str | os.PathLike[str], force
     """
     if not isinstance(sim, SimulatedDataset):
         raise InputError(f"sim must be a SimulatedDataset (from geoapp.data.simulate.simulate), got {given(sim)}")
-    cfg = sim.config
     check_output_folder(out_dir, force)
 
     def write(tmp: Path) -> None:
         save_cube(sim.cube, tmp / "cube.nc")
-        sim.counties.to_csv(tmp / "counties.csv", index=False)
-        sim.yields.to_csv(tmp / "yields.csv", index=False, float_format="%.3f")
-        (tmp / "truth.json").write_text(json.dumps(sim.truth, indent=1))
-        card = {
-            "name": f"corn_belt_sim_{cfg.name}",
-            "title": sim.cube.attrs["title"],
-            "simulated": True,
-            "description": "Simulated Corn Belt on real 2016 Census county polygons; see docs/simulated-data.md.",
-            "simulation_config": asdict(cfg),
-            **card_basics(sim.cube, sim.counties, sim.yields, cfg.tile_px),
-        }
-        card["fingerprint"], card["file_sha256"] = content_hashes(tmp)
-        (tmp / CARD).write_text(json.dumps(card, indent=1))
+        tables = SimulationTables(sim.cube.attrs["title"], sim.counties, sim.yields, sim.truth, sim.config)
+        _write_simulated_tables(tmp, tables, sim.cube)
 
     return _write_folder(Path(out_dir), write)
+
+
+def _write_simulated_tables(tmp: Path, tables: SimulationTables, cube: xr.Dataset) -> None:
+    """Write the tables, the truth and, last, the card of a simulated dataset whose cube is in ``tmp``."""
+    cfg = tables.config
+    tables.counties.to_csv(tmp / "counties.csv", index=False)
+    tables.yields.to_csv(tmp / "yields.csv", index=False, float_format="%.3f")
+    (tmp / "truth.json").write_text(json.dumps(tables.truth, indent=1))
+    card = {
+        "name": f"corn_belt_sim_{cfg.name}",
+        "title": tables.title,
+        "simulated": True,
+        "description": "Simulated Corn Belt on real 2016 Census county polygons; see docs/simulated-data.md.",
+        "simulation_config": asdict(cfg),
+        **card_basics(cube, tables.counties, tables.yields, cfg.tile_px),
+    }
+    card["fingerprint"], card["file_sha256"] = content_hashes(tmp)
+    (tmp / CARD).write_text(json.dumps(card, indent=1))
 
 
 def load_dataset(path: str | os.PathLike[str]) -> YieldDataset:
@@ -479,18 +485,32 @@ def default_dataset_path(config: str = "demo") -> Path:
 
 
 def build_default_dataset(
-    config: str = "demo", progress: bool = True, out_dir: str | os.PathLike[str] | None = None, force: bool = True
+    config: str = "demo",
+    progress: bool = True,
+    out_dir: str | os.PathLike[str] | None = None,
+    force: bool = True,
+    scheduler: str | None = None,
+    memory_gb: float = 3.0,
 ) -> Path:
     """Simulate and save the embedded dataset for ``config``; returns its folder.
 
     The output folder is checked first (:func:`check_output_folder`), so a folder that cannot be
-    written or must not be replaced is refused before the simulation runs.
+    written or must not be replaced is refused before the simulation runs. The cube is written year
+    by year as the years are simulated (:func:`~geoapp.data.simulate.write_simulation`: dask threads,
+    or the dask.distributed scheduler at ``scheduler``; about ``memory_gb`` at most), inside a
+    temporary folder whose card is written last and which replaces ``out_dir`` only when complete:
+    a build killed half-way leaves no dataset, and the next build removes its leftovers.
     """
     target = as_optional_path(out_dir, "out_dir") or default_dataset_path(config)
     progress = as_bool(progress, "progress")
     check_output_folder(target, force)
-    sim = simulate(config, progress=progress)
-    return save_simulated(sim, target, force=force)
+
+    def write(tmp: Path) -> None:
+        tables = write_simulation(config, tmp / "cube.nc", progress=progress, scheduler=scheduler, memory_gb=memory_gb)
+        with open_cube(tmp / "cube.nc") as cube:
+            _write_simulated_tables(tmp, tables, cube)
+
+    return _write_folder(target, write)
 
 
 def ensure_default_dataset(config: str = "demo", progress: bool = True) -> Path:

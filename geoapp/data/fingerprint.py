@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from geoapp.data.bands import BANDS
+from geoapp.data.cube_store import read_slab
 from geoapp.fileio import atomic_write_text
 
 __all__ = ["DATA_FILES", "SIDECAR", "FileCheck", "content_hashes", "real_fingerprint", "check_files"]
@@ -85,15 +86,20 @@ def real_fingerprint(settings: dict[str, Any], sources: list[dict[str, Any]], cu
     """A real dataset's fingerprint: the build settings, the input files' hashes, the cube's values, the two tables.
 
     Paths enter as names relative to the manifest's folder and nothing records a time, so the same
-    files built with the same settings give the same fingerprint on any machine. Reads one band of
-    ``cube`` at a time.
+    files built with the same settings give the same fingerprint on any machine. Reads ``cube`` one
+    year of one band at a time (twice: the NaN mask, then the values), hashing the same bytes as the
+    whole band's would be, in the same order.
     """
     h = hashlib.sha256()
     h.update(json.dumps({"settings": settings, "sources": sources}, sort_keys=True, default=str).encode())
     for band in BANDS:
-        values = np.ascontiguousarray(cube[band].values, dtype=np.float32)
-        h.update(np.isnan(values).tobytes())
-        h.update(np.nan_to_num(values, nan=0.0).tobytes())
+        da = cube[band]
+        parts = [{}] if "year" not in da.dims else [{"year": k} for k in range(da.sizes["year"])]
+        for part in parts:
+            h.update(np.isnan(read_slab(da, **part)).tobytes())
+        for part in parts:
+            values = np.ascontiguousarray(read_slab(da, **part), dtype=np.float32)
+            h.update(np.nan_to_num(values, nan=0.0).tobytes())
     for name in ("counties.csv", "yields.csv"):
         h.update((folder / name).read_bytes())
     return h.hexdigest()[:16]

@@ -42,7 +42,8 @@ from geoapp.data.args import as_bool, as_number, as_optional_path, as_optional_t
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS, STATIC_BANDS
 from geoapp.data.counties import STATE_FIPS, load_counties
 from geoapp.data.cropland import IGBP_CROPLAND, county_anchors, county_crop_centres, parse_crop_codes
-from geoapp.data.cube import open_cube, save_cube
+from geoapp.data.cube import open_cube
+from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import CARD, card_basics, check_output_folder
 from geoapp.data.fingerprint import content_hashes, real_fingerprint
 from geoapp.data.footprint import check_states_covered, covered_states, describe_area, manifest_footprint
@@ -162,6 +163,7 @@ def build_real_dataset(
     commodity: str = DEFAULT_COMMODITY,
     data_item: str | None = DEFAULT_DATA_ITEM,
     plausible_range: tuple[float, float] | None = None,
+    scheduler: str | None = None,
 ) -> tuple[Path, BuildReport]:
     """Build a dataset folder at ``out`` from a raster manifest, a Quick Stats CSV and a land-cover map.
 
@@ -183,6 +185,8 @@ def build_real_dataset(
         plausible_range: (low, high) county yields accepted, bu/acre; None: the commodity's default
             (:data:`geoapp.data.nass.PLAUSIBLE_YIELD`). A yield outside it refuses the file (a unit or
             parsing error is the likely cause).
+        scheduler: None to reproject on this machine's threads, or the address of a dask.distributed
+            scheduler whose workers read the rasters at the manifest's paths (:mod:`geoapp.data.parallel`).
 
     Returns:
         (the folder, a :class:`BuildReport`).
@@ -233,10 +237,16 @@ def build_real_dataset(
     title = f"{name}: real data, {', '.join(chosen)} {years[0]}-{years[-1]} ({resolution_km:g} km)"
 
     with atomic_folder(out) as tmp:
-        ingest = ingest_manifest(manifest, tmp / "cube.nc", grid=grid, title=title, progress=progress)
-        cube = open_cube(tmp / "cube.nc", load=True)
-        cube.attrs["source_manifest"] = manifest.name  # a name, never a machine's absolute path
-        save_cube(cube, tmp / "cube.nc")
+        ingest = ingest_manifest(
+            manifest,
+            tmp / "cube.nc",
+            grid=grid,
+            title=title,
+            progress=progress,
+            scheduler=scheduler,
+            source_label=manifest.name,  # a name, never a machine's absolute path
+        )
+        cube = open_cube(tmp / "cube.nc")
 
         coverage = _county_coverage(cube, counties, grid, ingest)
         keep = coverage >= MIN_COVERAGE
@@ -288,6 +298,7 @@ def build_real_dataset(
             "fingerprint": fingerprint,
             "file_sha256": content_hashes(tmp)[1],
         }
+        cube.close()
         (tmp / CARD).write_text(json.dumps(card, indent=1))
 
     report = BuildReport(
@@ -380,13 +391,15 @@ def _county_coverage(cube: xr.Dataset, counties: pd.DataFrame, grid: Grid, inges
     A county too small to hold a pixel centre is judged by the pixel under its interior point.
     """
     ok = np.ones(grid.shape, dtype=bool)
-    for band in BANDS:
-        values = cube[band].values
+    years = cube["year"].values.tolist()
+    for band in BANDS:  # one slot at a time: never a whole band in memory
         if band in STATIC_BANDS:
-            ok &= np.isfinite(values)
+            ok &= np.isfinite(read_slab(cube[band]))
             continue
-        filled = [(cube["year"].values.tolist().index(s.year), MONTHS.index(s.month)) for s in ingest.filled if s.band == band]
-        finite = sum(np.isfinite(values[y, m]).astype(np.int32) for y, m in filled)
+        filled = [(years.index(s.year), MONTHS.index(s.month)) for s in ingest.filled if s.band == band]
+        finite = np.zeros(grid.shape, dtype=np.int32)
+        for y, m in filled:
+            finite += np.isfinite(read_slab(cube[band], year=y, month=m))
         ok &= finite >= 0.5 * len(filled)
     index = county_raster(counties, grid).ravel()
     inside = index >= 0

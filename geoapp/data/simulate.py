@@ -31,6 +31,7 @@ are returned in :attr:`SimulatedDataset.truth` and saved with the dataset.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -45,12 +46,23 @@ from geoapp.data.args import as_bool, as_int, as_number, as_text, given
 from geoapp.data.bands import MONTHS
 from geoapp.data.counties import load_counties
 from geoapp.data.cube import empty_cube
+from geoapp.data.cube_store import CubeWriter
 from geoapp.data.fields import random_fields
 from geoapp.data.grid import Grid
+from geoapp.data.parallel import check_scheduler, local_threads, run_tasks
 from geoapp.data.study_area import study_area_grid
 from geoapp.errors import InputError
 
-__all__ = ["SimulationConfig", "SIMULATION_CONFIGS", "SimulatedDataset", "simulate", "county_raster"]
+__all__ = [
+    "SimulationConfig",
+    "SIMULATION_CONFIGS",
+    "SimulatedDataset",
+    "SimulationTables",
+    "simulate",
+    "write_simulation",
+    "years_in_flight",
+    "county_raster",
+]
 
 T = len(MONTHS)
 _ACRES_PER_KM2 = 247.105
@@ -291,10 +303,16 @@ def _simulate_year(
     world: dict[str, np.ndarray],
     normals: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """Inputs (each (T, H, W)) and pixel yield terms (each (H, W)) of one year."""
+    """Inputs (each (T, H, W)) and pixel yield terms (each (H, W)) of one year, float32.
+
+    Intermediates are dropped as soon as they are used and the full-grid random draws are taken a
+    month at a time (the same draws, in the same order), so a year of the 1 km grid needs about a
+    third of the memory the plain expressions would.
+    """
     rng = _streams(cfg.seed, "year", year)
     x, y = grid.x, grid.y
     shape = lon.shape
+    f32 = np.float32
 
     # Weather: regional (400 km) anomalies, patchy convective rain (25 km, strongest in summer)
     # and a year-wide offset per month.
@@ -305,21 +323,31 @@ def _simulate_year(
     script_ppt, script_temp = _scripted_anomalies(year, cfg, lon, lat)
     convective = (0.25 + 0.35 * GREEN_UP)[:, None, None]
     log_anom = 0.35 * regional + convective * local + offset + script_ppt
+    del regional, local, script_ppt
     ppt = normals["ppt"] * np.exp(log_anom - 0.5 * (0.35**2 + convective**2))
     temp_anom = 1.3 * temp_regional + rng.normal(0.0, 0.6, size=(T, 1, 1)) + script_temp
-    lst_day = normals["lst_day"] + temp_anom - 2.2 * np.clip(log_anom, -1.5, 1.0)  # dry ground heats up
-    lst_night = normals["lst_night"] + 0.7 * temp_anom - 0.4 * np.clip(log_anom, -1.5, 1.0)
+    del temp_regional, script_temp
+    dry = np.clip(log_anom, -1.5, 1.0)
+    del log_anom
+    lst_day = normals["lst_day"] + temp_anom - 2.2 * dry  # dry ground heats up
+    lst_night = (normals["lst_night"] + 0.7 * temp_anom - 0.4 * dry).astype(f32)
+    del temp_anom, dry
 
     # Water balance: this month's rain plus what the soil kept from last month.
     prev = np.concatenate([normals["ppt"][:1] * 0.9, ppt[:-1]], axis=0)
     supply = 0.6 * ppt + 0.4 * prev * (0.5 + 0.5 * world["awc"])[None]
+    del prev
     demand = 0.85 * normals["ppt"] * (1.0 + 0.06 * (lst_day - normals["lst_day"]))
     deficit = _relu(1.0 - supply / np.maximum(demand, 1.0))  # 0..1, per month
+    del supply, demand
     buffer = 1.5 - world["awc"]  # sandy soils (low capacity) suffer more
     water_m = deficit**1.5 * buffer[None] * world["water_sens"][None]  # monthly water stress
     heat_m = _relu(lst_day - HEAT_THRESHOLD_C) ** 1.5 / 8.0 * world["heat_sens"][None]
+    lst_day = lst_day.astype(f32)
     wet = ppt[2:4] / normals["ppt"][2:4]  # May-June excess rain delays planting
     excess = 0.12 * _relu(wet - 1.7).sum(axis=0)
+    del wet
+    ppt = ppt.astype(f32)
 
     water = cfg.water_stress_scale * 1.6 * np.tensordot(WATER_WEIGHTS, water_m, axes=1)
     heat = cfg.heat_stress_scale * 0.8 * np.tensordot(HEAT_WEIGHTS, heat_m, axes=1)
@@ -329,29 +357,44 @@ def _simulate_year(
     # Vegetation indices: green-up times crop health so far, diluted by non-crop land and clouds.
     # The canopy shows stress a month late, so August stress (seed fill) is barely visible.
     stress_m = 1.6 * water_m + 0.8 * heat_m
+    del water_m, heat_m
     lagged = np.concatenate([np.zeros_like(stress_m[:1]), stress_m[:-1]], axis=0)
+    del stress_m
     health = np.exp(-2.0 * np.cumsum(lagged, axis=0) / np.arange(1, T + 1)[:, None, None])
+    del lagged
     crop = world["cropland"][None]
     canopy = GREEN_UP[:, None, None] * health
+    del health
     natural = (
         (0.30 + 0.45 * np.array([0.2, 0.45, 0.8, 0.95, 1.0, 0.95, 0.8])[:, None, None])
         * (1.0 - 0.45 * np.clip((-lon - 98.0) / 5.0, 0.0, 1.0))[None]
         * np.exp(-0.3 * np.tensordot(np.ones(T) / T, deficit, axes=1))[None]
     )
+    del deficit
     ndvi = crop * (0.22 + 0.68 * canopy / (canopy + 0.25) * 1.25) + (1.0 - crop) * natural
     evi = crop * (0.10 + 0.58 * canopy**1.1) + (1.0 - crop) * (0.55 * natural - 0.05)
+    del canopy, natural
     # Residual cloud in the monthly composites: patches about 40 km across over ~10% of the area,
-    # plus scattered cloudy pixels.
+    # plus scattered cloudy pixels. Each full-grid draw is taken month by month (same values).
     patches = _sigmoid((random_fields(x, y, 40.0, T, rng, n_waves=64) - 1.3) / 0.15)
-    cloudy = rng.random((T, *shape)) < 0.05
-    haze = 0.3 * patches + rng.uniform(0.1, 0.35, size=(T, *shape)).astype(np.float32) * cloudy
-    ndvi = np.clip(ndvi - haze + rng.normal(0, 0.025, (T, *shape)), -0.1, 0.95)
-    evi = np.clip(evi - 0.8 * haze + rng.normal(0, 0.025, (T, *shape)), -0.1, 0.9)
+    cloudy = np.stack([rng.random(shape) < 0.05 for _ in range(T)])
+    haze = np.empty((T, *shape), dtype=f32)
+    for m in range(T):
+        haze[m] = 0.3 * patches[m] + rng.uniform(0.1, 0.35, size=shape).astype(np.float32) * cloudy[m]
+    del patches, cloudy
+    ndvi32 = np.empty((T, *shape), dtype=f32)
+    for m in range(T):
+        ndvi32[m] = np.clip(ndvi[m] - haze[m] + rng.normal(0, 0.025, shape), -0.1, 0.95)
+    del ndvi
+    evi32 = np.empty((T, *shape), dtype=f32)
+    for m in range(T):
+        evi32[m] = np.clip(evi[m] - 0.8 * haze[m] + rng.normal(0, 0.025, shape), -0.1, 0.9)
+    del evi, haze
 
     # Pixel noise and the structural terms kept for the truth table.
     pixel_noise = rng.normal(0.0, cfg.pixel_noise_bu, size=shape)
     out = {
-        "ppt": ppt, "lst_day": lst_day, "lst_night": lst_night, "ndvi": ndvi, "evi": evi,
+        "ppt": ppt, "lst_day": lst_day, "lst_night": lst_night, "ndvi": ndvi32, "evi": evi32,
         "yield_px": yield_px + pixel_noise, "yield_px_expected": yield_px,
         "water": water, "heat": heat, "excess": excess,
     }  # fmt: skip
@@ -416,8 +459,150 @@ def _aggregate(index: np.ndarray, values: np.ndarray, weights: np.ndarray, n: in
 
 
 # ---------------------------------------------------------------------------------------------
+# the whole simulation: a static world once, then one task per year
+@dataclass
+class _World:
+    """Everything a year task needs, computed once: the grid, the static world and the county raster."""
+
+    cfg: SimulationConfig
+    grid: Grid
+    lon: np.ndarray  # (H, W) float32, degrees
+    lat: np.ndarray  # (H, W) float32, degrees
+    index: np.ndarray  # (H, W) int32, county row or -1
+    world: dict[str, np.ndarray]  # static fields, each (H, W) float32
+    normals: dict[str, np.ndarray]  # climate normals, each (T, H, W) float32
+    n_counties: int
+
+
+@dataclass
+class _Year:
+    """What one simulated year hands back: its input bands and its county aggregates."""
+
+    year: int
+    bands: dict[str, np.ndarray]  # ppt, lst_day, lst_night, ndvi, evi: each (T, H, W) float32
+    expected_px: np.ndarray  # (counties,) cropland-weighted noise-free pixel yield, bu/acre
+    observed_px: np.ndarray  # (counties,) the same with pixel noise
+    water_c: np.ndarray  # (counties,) water-stress exponent
+    heat_c: np.ndarray  # (counties,) heat-stress exponent
+
+
+@dataclass
+class SimulationTables:
+    """The tables of a simulation whose cube went straight to disk (:func:`write_simulation`)."""
+
+    title: str
+    counties: pd.DataFrame
+    yields: pd.DataFrame
+    truth: dict
+    config: SimulationConfig
+
+
+def _config(config: SimulationConfig | str) -> SimulationConfig:
+    cfg = SIMULATION_CONFIGS[config] if isinstance(config, str) and config in SIMULATION_CONFIGS else config
+    if not isinstance(cfg, SimulationConfig):
+        raise InputError(
+            f"unknown simulation config {given(config)}; expected one of {list(SIMULATION_CONFIGS)!r} or a SimulationConfig"
+        )
+    return cfg
+
+
+def _title(cfg: SimulationConfig) -> str:
+    return f"Simulated Corn Belt ({cfg.name}, {cfg.resolution_m / 1000:g} km)"
+
+
+def _make_world(cfg: SimulationConfig) -> tuple[_World, pd.DataFrame]:
+    """The static world of ``cfg`` and the county table (anchors at crop centres)."""
+    counties = load_counties(cfg.states)
+    grid = study_area_grid(cfg.resolution_m, cfg.states)
+    lon, lat = (a.astype(np.float32) for a in grid.lonlat())
+    index = county_raster(counties, grid)
+    world = _static_world(grid, lon, lat, cfg.seed)
+    normals = _climate_normals(lon, lat, world["elevation"])
+    table = _county_table(counties, index, grid, world["cropland"], lon, lat)
+    return _World(cfg, grid, lon, lat, index, world, normals, len(table)), table
+
+
+def _year_task(year: int, w: _World) -> _Year:
+    """Simulate one year: its bands and the county aggregates of its pixel yields (a dask task)."""
+    yr = _simulate_year(year, w.cfg, w.grid, w.lon, w.lat, w.world, w.normals)
+    crop, n = w.world["cropland"], w.n_counties
+    return _Year(
+        year=year,
+        bands={b: yr[b] for b in ("ppt", "lst_day", "lst_night", "ndvi", "evi")},
+        expected_px=_aggregate(w.index, yr["yield_px_expected"], crop, n),
+        observed_px=_aggregate(w.index, yr["yield_px"], crop, n),
+        water_c=_aggregate(w.index, yr["water"], crop, n),
+        heat_c=_aggregate(w.index, yr["heat"], crop, n),
+    )
+
+
+_TERMS = ("potential", "water", "heat", "excess", "trend", "effect", "noise")
+"""The truth table's per-county yield terms."""
+
+
+class _Labels:
+    """County yields and the truth table's terms, gathered year by year (in any order)."""
+
+    def __init__(self, w: _World, table: pd.DataFrame) -> None:
+        cfg, n = w.cfg, w.n_counties
+        self.cfg, self.table = cfg, table
+        # Labels: enough cropland to be reported, and a few random withholdings each year.
+        rng_lab = _streams(cfg.seed, "labels")
+        self.reportable = (
+            table["cropland_km2"].rank(ascending=False, method="first") <= cfg.labelled_per_year * 1.035
+        ).to_numpy()
+        county_effect = cfg.county_effect_bu * rng_lab.standard_normal(n)
+        management = _aggregate(w.index, w.world["management"], w.world["cropland"], n)
+        self.effect = county_effect + 1.5 * management
+        self.potential_c = _aggregate(w.index, w.world["potential"], w.world["cropland"], n)
+        self.records: dict[int, pd.DataFrame] = {}
+        self.terms: dict[int, dict[str, np.ndarray]] = {}
+
+    def add(self, yr: _Year) -> None:
+        """Record the labels and the truth terms of one simulated year."""
+        cfg, year, n = self.cfg, yr.year, len(self.table)
+        rng_year = _streams(cfg.seed, "county-noise", year)
+        noise = cfg.county_noise_bu * rng_year.standard_normal(n)
+        expected = yr.expected_px + self.effect
+        observed = yr.observed_px + self.effect + noise
+        withheld = rng_year.random(n) < 0.035
+        labelled = self.reportable & ~withheld & np.isfinite(observed)
+        self.records[year] = pd.DataFrame(
+            {
+                "geoid": self.table["geoid"],
+                "year": year,
+                "yield": np.where(labelled, observed, np.nan),
+                "expected": expected,
+                "labelled": labelled,
+            }
+        )
+        # Per-county decomposition of the noise-free yield (for the truth table).
+        pot, trend = self.potential_c, cfg.trend_bu_per_year * (year - cfg.base_year)
+        self.terms[year] = {
+            "potential": pot[labelled],
+            "water": -pot[labelled] * yr.water_c[labelled],
+            "heat": -pot[labelled] * yr.heat_c[labelled],
+            "excess": yr.expected_px[labelled] - (pot * np.exp(-(yr.water_c + yr.heat_c)))[labelled] - trend,
+            "trend": np.full(labelled.sum(), trend),
+            "effect": self.effect[labelled],
+            "noise": (observed - expected)[labelled],
+        }
+
+    def finish(self, seconds: float) -> tuple[pd.DataFrame, dict]:
+        """The yields table (years in order) and the truth."""
+        years = sorted(self.records)
+        yields = pd.concat([self.records[y] for y in years], ignore_index=True)
+        terms = {
+            k: [self.terms[y][k] for y in years] for k in ("potential", "water", "heat", "excess", "trend", "effect", "noise")
+        }
+        return yields, _truth(self.cfg, yields, terms, seconds)
+
+
 def simulate(config: SimulationConfig | str = "demo", progress: bool = True) -> SimulatedDataset:
-    """Run the generating process and return the cube, counties, yields and true drivers.
+    """Run the generating process in memory and return the cube, counties, yields and true drivers.
+
+    For small configurations (tests, notebooks); :func:`write_simulation` streams the cube to disk
+    year by year instead, for any size.
 
     Args:
         config: a :class:`SimulationConfig` or the name of one in :data:`SIMULATION_CONFIGS`.
@@ -428,75 +613,86 @@ def simulate(config: SimulationConfig | str = "demo", progress: bool = True) -> 
             is not a bool.
     """
     progress = as_bool(progress, "progress")
-    cfg = SIMULATION_CONFIGS[config] if isinstance(config, str) and config in SIMULATION_CONFIGS else config
-    if not isinstance(cfg, SimulationConfig):
-        raise InputError(
-            f"unknown simulation config {given(config)}; expected one of {list(SIMULATION_CONFIGS)!r} or a SimulationConfig"
-        )
+    cfg = _config(config)
     t0 = time.perf_counter()
-    counties = load_counties(cfg.states)
-    grid = study_area_grid(cfg.resolution_m, cfg.states)
-    lon, lat = (a.astype(np.float32) for a in grid.lonlat())
-    index = county_raster(counties, grid)
-    world = _static_world(grid, lon, lat, cfg.seed)
-    normals = _climate_normals(lon, lat, world["elevation"])
-    table = _county_table(counties, index, grid, world["cropland"], lon, lat)
-    n = len(table)
-
-    # Labels: enough cropland to be reported, and a few random withholdings each year.
-    rng_lab = _streams(cfg.seed, "labels")
-    reportable = table["cropland_km2"].rank(ascending=False, method="first") <= cfg.labelled_per_year * 1.035
-    county_effect = cfg.county_effect_bu * rng_lab.standard_normal(n)
-    management = _aggregate(index, world["management"], world["cropland"], n)
-
-    cube = empty_cube(grid, cfg.years, f"Simulated Corn Belt ({cfg.name}, {cfg.resolution_m / 1000:g} km)", simulated=True)
+    w, table = _make_world(cfg)
+    labels = _Labels(w, table)
+    cube = empty_cube(w.grid, cfg.years, _title(cfg), simulated=True)
     for b in ("elevation", "sand", "silt", "clay"):
-        cube[b].values[:] = world[b]
-    records = []
-    terms = {k: [] for k in ("potential", "water", "heat", "excess", "trend", "effect", "noise")}
-    potential_c = _aggregate(index, world["potential"], world["cropland"], n)
+        cube[b].values[:] = w.world[b]
     for k, year in enumerate(tqdm(cfg.years, desc="simulating years", disable=not progress)):
-        yr = _simulate_year(year, cfg, grid, lon, lat, world, normals)
-        for b in ("ndvi", "evi", "lst_day", "lst_night", "ppt"):
-            cube[b].values[k] = yr[b]
-        expected_px = _aggregate(index, yr["yield_px_expected"], world["cropland"], n)
-        observed_px = _aggregate(index, yr["yield_px"], world["cropland"], n)
-        rng_year = _streams(cfg.seed, "county-noise", year)
-        noise = cfg.county_noise_bu * rng_year.standard_normal(n)
-        effect = county_effect + 1.5 * management
-        expected = expected_px + effect
-        observed = observed_px + effect + noise
-        withheld = rng_year.random(n) < 0.035
-        labelled = reportable.to_numpy() & ~withheld & np.isfinite(observed)
-        records.append(
-            pd.DataFrame(
-                {
-                    "geoid": table["geoid"],
-                    "year": year,
-                    "yield": np.where(labelled, observed, np.nan),
-                    "expected": expected,
-                    "labelled": labelled,
-                }
-            )
-        )
-        # Per-county decomposition of the noise-free yield (for the truth table).
-        water_c = _aggregate(index, yr["water"], world["cropland"], n)
-        heat_c = _aggregate(index, yr["heat"], world["cropland"], n)
-        terms["potential"].append(potential_c[labelled])
-        terms["water"].append(-potential_c[labelled] * water_c[labelled])
-        terms["heat"].append(-potential_c[labelled] * heat_c[labelled])
-        terms["excess"].append(
-            expected_px[labelled]
-            - (potential_c * np.exp(-(water_c + heat_c)))[labelled]
-            - cfg.trend_bu_per_year * (year - cfg.base_year)
-        )
-        terms["trend"].append(np.full(labelled.sum(), cfg.trend_bu_per_year * (year - cfg.base_year)))
-        terms["effect"].append(effect[labelled])
-        terms["noise"].append((observed - expected)[labelled])
-    yields = pd.concat(records, ignore_index=True)
-    truth = _truth(cfg, yields, terms, time.perf_counter() - t0)
+        yr = _year_task(year, w)
+        for b, values in yr.bands.items():
+            cube[b].values[k] = values
+        labels.add(yr)
+    yields, truth = labels.finish(time.perf_counter() - t0)
     cube.attrs["simulation_config"] = str(asdict(cfg))
     return SimulatedDataset(cube=cube, counties=table, yields=yields, truth=truth, config=cfg)
+
+
+YEAR_MEMORY_FACTOR = 14
+"""Peak bytes of one simulated year per (month x pixel) float32 value (measured on the 1 km grid: 1.4 GB)."""
+BASE_MEMORY_BYTES = 1.2e9
+"""The static world, county polygons and libraries of a 1 km simulation, bytes (measured: 1.1 GB)."""
+
+
+def years_in_flight(cfg: SimulationConfig, memory_gb: float, threads: int) -> int:
+    """How many years to simulate at once so the build's estimated peak stays under ``memory_gb`` (at least 1)."""
+    h, w = study_area_grid(cfg.resolution_m, cfg.states).shape
+    per_year = YEAR_MEMORY_FACTOR * 4 * T * h * w
+    fits = int((memory_gb * 1e9 - BASE_MEMORY_BYTES) // per_year)
+    return max(1, min(threads, fits))
+
+
+def write_simulation(
+    config: SimulationConfig | str,
+    cube_path: str | os.PathLike[str],
+    progress: bool = True,
+    scheduler: str | None = None,
+    memory_gb: float = 3.0,
+) -> SimulationTables:
+    """Run the generating process, writing the cube to ``cube_path`` year by year; return the tables.
+
+    The years are simulated in parallel with dask (:func:`geoapp.data.parallel.run_tasks`: local threads,
+    or the dask.distributed scheduler at ``scheduler``) and each is written as soon as it is ready, so
+    memory holds the static world and the years in flight, never the cube: locally, as many years as
+    keep the estimated peak under ``memory_gb`` (:func:`years_in_flight`). The file appears under
+    ``cube_path`` only once complete (:class:`~geoapp.data.cube_store.CubeWriter`). The values equal
+    :func:`simulate`'s.
+
+    Raises:
+        InputError: a bad argument (config, progress, scheduler, memory_gb).
+        DataFileError: the scheduler does not answer, or the file cannot be written.
+    """
+    progress = as_bool(progress, "progress")
+    cfg = _config(config)
+    memory_gb = as_number(memory_gb, "memory_gb", "GB")
+    scheduler = check_scheduler(scheduler)
+    t0 = time.perf_counter()
+    w, table = _make_world(cfg)
+    labels = _Labels(w, table)
+    in_flight = years_in_flight(cfg, memory_gb, local_threads()) if scheduler is None else None
+    attrs = {"simulation_config": str(asdict(cfg))}
+    with CubeWriter(cube_path, w.grid, cfg.years, _title(cfg), simulated=True, attrs=attrs) as writer:
+        for b in ("elevation", "sand", "silt", "clay"):
+            writer.write_static(b, w.world[b])
+        tasks = run_tasks(
+            _year_task,
+            cfg.years,
+            shared={"w": w},
+            scheduler=scheduler,
+            in_flight=in_flight,
+            progress=progress,
+            desc="simulating years",
+            unit="year",
+        )
+        for _, yr in tasks:
+            for b, values in yr.bands.items():
+                writer.write_year(b, yr.year, values)
+            labels.add(yr)
+            del yr
+    yields, truth = labels.finish(time.perf_counter() - t0)
+    return SimulationTables(title=_title(cfg), counties=table, yields=yields, truth=truth, config=cfg)
 
 
 def _truth(cfg: SimulationConfig, yields: pd.DataFrame, terms: dict[str, list[np.ndarray]], seconds: float) -> dict:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from geoapp.data.args import as_int, given
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS, check_bands
+from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import YieldDataset, dataset_year
 from geoapp.errors import InputError
 
@@ -96,7 +97,7 @@ _TILE_MEANS_KEEP = 2
 def anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...] = BANDS) -> np.ndarray:
     """Mean of every band over every county's anchor tile, for every year and month.
 
-    One pass reads the whole cube (seconds on the demo data), so the result is kept in memory for the
+    One pass reads the whole cube, a year of a band at a time (seconds on the demo data), so the result is kept in memory for the
     process, keyed by the dataset folder, its card's fingerprint and the cube's and counties' size and
     modification time: a rebuilt dataset is read again.
 
@@ -151,8 +152,8 @@ def _anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...]) -> np.ndarray:
         """Sum over every tile from a zero-padded 2-D cumulative sum (last two axes)."""
         return a[..., r1, c1] - a[..., r0, c1] - a[..., r1, c0] + a[..., r0, c0]
 
-    for j, band in enumerate(bands):
-        values = ds.cube[band].values  # (year, month, y, x) or (y, x)
+    def tile_means(values: np.ndarray) -> np.ndarray:
+        """Mean over every tile of (..., H, W) values, NaN skipped: (..., counties)."""
         # Box sums via a 2-D cumulative sum: every tile mean in O(1) after one pass.
         finite = np.isfinite(values)
         csum = np.cumsum(np.cumsum(np.where(finite, values, 0.0), axis=-2, dtype=np.float64), axis=-1)
@@ -160,9 +161,13 @@ def _anchor_tile_means(ds: YieldDataset, bands: tuple[str, ...]) -> np.ndarray:
         csum = np.pad(csum, [(0, 0)] * (csum.ndim - 2) + [(1, 0), (1, 0)])
         ccnt = np.pad(ccnt, [(0, 0)] * (ccnt.ndim - 2) + [(1, 0), (1, 0)])
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = box(csum) / box(ccnt)  # (..., counties)
+            return box(csum) / box(ccnt)
+
+    for j, band in enumerate(bands):  # one year of one band in memory at a time
+        da = ds.cube[band]
         if BAND_INFO[band].static:
-            out[..., j] = mean[None, :, None]
-        else:
-            out[..., j] = np.moveaxis(mean, 1, 2)  # (year, month, county) -> (year, county, month)
+            out[..., j] = tile_means(read_slab(da))[None, :, None]
+            continue
+        for k in range(len(ds.years)):
+            out[k, :, :, j] = tile_means(read_slab(da, year=k)).T  # (month, county) -> (county, month)
     return out

@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoapp.data.args import given
 from geoapp.data.bands import BANDS
+from geoapp.data.cube_store import read_slab
 from geoapp.errors import InputError
 
 __all__ = ["gather_tiles", "valid_pixel_mask"]
@@ -101,7 +102,7 @@ def valid_pixel_mask(cube: xr.Dataset) -> np.ndarray:
     """(H, W) bool: True where at least one band of ``cube`` is finite in at least one year and month.
 
     False marks pixels with no data at all (outside the study area, or all-NaN in every band), where
-    no SN/SD tile should be centred. Bands are read one at a time to bound memory.
+    no SN/SD tile should be centred. Bands are read a year at a time to bound memory.
 
     Raises:
         InputError: ``cube`` is not an xarray Dataset holding geoapp bands.
@@ -114,6 +115,8 @@ def valid_pixel_mask(cube: xr.Dataset) -> np.ndarray:
     mask = np.zeros((cube.sizes["y"], cube.sizes["x"]), dtype=bool)
     for band in present:
         da = cube[band].transpose(..., "y", "x")
-        finite = np.isfinite(da.values)
-        mask |= finite.reshape(-1, *mask.shape).any(axis=0)
+        lead = da.dims[0] if da.ndim > 2 else None
+        for k in range(da.sizes[lead] if lead else 1):  # one year (or the static band) at a time
+            finite = np.isfinite(read_slab(da, **({lead: k} if lead else {})))
+            mask |= finite.reshape(-1, *mask.shape).any(axis=0)
     return mask

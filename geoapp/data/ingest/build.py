@@ -5,8 +5,12 @@ onto the cube grid (EPSG:5070 metres; by default the 13-state study area from
 :func:`geoapp.data.study_area.study_area_grid`) through :mod:`geoapp.data.ingest.reproject`, applies
 the manifest's unit conversion, refuses values the cube cannot store and warns about implausible ones.
 Slots with no raster stay NaN and are listed in the returned :class:`~geoapp.data.ingest.report.IngestReport`.
-The cube is written with :func:`geoapp.data.cube.save_cube`, atomically: a failure leaves no file (and
-any previous file as it was).
+Rasters are reprojected in parallel with dask, one task per manifest row, i.e. per (band, year,
+month) slot (:func:`geoapp.data.parallel.run_tasks`: local threads, or an existing dask.distributed
+cluster whose workers read the rasters at the manifest's paths), and each slot is written as it
+arrives through :class:`geoapp.data.cube_store.CubeWriter` (tile-sized chunks), so memory holds a few
+slots, never the cube. The file is written atomically: a failure leaves no file (and any previous
+file as it was).
 """
 
 from __future__ import annotations
@@ -17,17 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from geoapp.data.args import as_number, as_optional_text, as_path
 from geoapp.data.bands import BAND_INFO, BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
-from geoapp.data.cube import PACKING, empty_cube, open_cube, save_cube
+from geoapp.data.cube import PACKING, open_cube
+from geoapp.data.cube_store import CubeWriter
 from geoapp.data.dataset import CARD
 from geoapp.data.fingerprint import DATA_FILES
 from geoapp.data.grid import Grid
 from geoapp.data.ingest.manifest import opt_int, read_manifest, short_name
 from geoapp.data.ingest.report import IngestReport, SlotStatus
 from geoapp.data.ingest.reproject import reproject_raster
+from geoapp.data.parallel import check_scheduler, run_tasks
 from geoapp.data.study_area import study_area_grid
 from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import check_writable, remove_stale_temporaries
@@ -103,6 +108,8 @@ def ingest_manifest(
     resolution_m: float = 4000.0,
     title: str | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
+    source_label: str | None = None,
 ) -> IngestReport:
     """Reproject every raster in a manifest onto one grid and save the cube as NetCDF.
 
@@ -113,6 +120,9 @@ def ingest_manifest(
         resolution_m: pixel size in metres of the default grid (ignored when ``grid`` is given).
         title: the cube's title (default: names the manifest).
         progress: show a progress bar over rasters (on stderr).
+        scheduler: None to reproject on this machine's threads, or the address of a dask.distributed
+            scheduler (``tcp://host:8786``) whose workers can read the rasters at the manifest's paths.
+        source_label: the cube's ``source_manifest`` attribute (default: the manifest's absolute path).
 
     Returns:
         An :class:`IngestReport`: every slot filled or missing, NaN fraction per raster, warnings.
@@ -124,8 +134,11 @@ def ingest_manifest(
         DataFileError: a missing, unreadable or garbled raster (or manifest); an output that exists but is
             not a geoapp cube, or whose folder cannot be written (checked first).
         DiskFullError: the device filled up while writing the cube (no partial file is left).
+        DataFileError: the scheduler at ``scheduler`` does not answer.
     """
     manifest_path = as_path(manifest_path, "manifest_path")
+    scheduler = check_scheduler(scheduler)
+    source_label = as_optional_text(source_label, "source_label")
     out_path = as_path(out_path, "out_path")
     title = as_optional_text(title, "title")
     if grid is not None and not isinstance(grid, Grid):
@@ -142,25 +155,39 @@ def ingest_manifest(
             f"a dynamic band ({', '.join(DYNAMIC_BANDS)})"
         )
     title = title or f"Cube ingested from {manifest_path.name}"
-    cube = empty_cube(grid, years, title, simulated=False)
-    cube.attrs["source_manifest"] = str(manifest_path.resolve())
+    attrs = {"source_manifest": source_label or str(manifest_path.resolve())}
 
     results: dict[tuple[str, int | None, int | None], SlotStatus] = {}
-    notes: list[str] = []
-    rows = table.to_dict("records")
-    for row in tqdm(rows, desc="ingesting rasters", unit="raster", disable=not progress):
-        values, status, row_notes = _ingest_row(row, grid)
-        notes.extend(row_notes)
-        band = status.band
-        if status.year is None:
-            cube[band].values[...] = values
-        else:
-            cube[band].values[years.index(status.year), MONTHS.index(status.month)] = values
-        results[(band, status.year, status.month)] = status
-
-    save_cube(cube, out_path)
+    notes: dict[int, list[str]] = {}
+    rows = list(enumerate(table.to_dict("records")))
+    with CubeWriter(out_path, grid, years, title, simulated=False, attrs=attrs, require_all=False) as writer:
+        tasks = run_tasks(
+            _ingest_task,
+            rows,
+            shared={"grid": grid},
+            scheduler=scheduler,
+            progress=progress,
+            desc="ingesting rasters",
+            unit="raster",
+        )
+        for (i, _), (values, status, row_notes) in tasks:
+            notes[i] = row_notes
+            band = status.band
+            if status.year is None:
+                writer.write_static(band, values)
+            else:
+                writer.write_slot(band, status.year, status.month, values)
+            results[(band, status.year, status.month)] = status
     slots = tuple(results.get(key, SlotStatus(*key, filled=False)) for key in _all_slots(years))
-    return IngestReport(manifest_path, out_path, grid, tuple(years), slots, notes)
+    ordered = [n for i in sorted(notes) for n in notes[i]]
+    for note in ordered:  # issued here, in manifest order, pointing at the caller (tasks may run in other threads)
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return IngestReport(manifest_path, out_path, grid, tuple(years), slots, ordered)
+
+
+def _ingest_task(item: tuple[int, dict[str, object]], grid: Grid) -> tuple[np.ndarray, SlotStatus, list[str]]:
+    """One manifest row, reprojected and checked (a dask task): see :func:`_ingest_row`."""
+    return _ingest_row(item[1], grid)
 
 
 def _check_output(out_path: Path) -> None:
@@ -278,8 +305,7 @@ def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -
             f"{where}: {100 * share:.1f}% of {band} values lie outside the plausible {p_lo:g}..{p_hi:g} "
             f"(range {lo:.4g}..{hi:.4g}); {UNIT_HINTS[band]}"
         )
-        warnings.warn(msg, UserWarning, stacklevel=4)
-        notes.append(msg)
+        notes.append(msg)  # ingest_manifest issues it as a warning
 
 
 def _suggest_conversion(band: str, lo: float, hi: float, physical_lo: float) -> str:

@@ -73,7 +73,7 @@ def reproject_raster(source: str, layer: int | None, grid: Grid, where: str, fil
         grid: the cube grid (CRS, transform, shape).
         where: how messages name the raster (e.g. with its manifest line).
         file_name: the raster file's name, for the commands a missing-CRS message suggests.
-        notes: warnings are appended here as well as issued.
+        notes: warnings are appended here (:func:`~geoapp.data.ingest.ingest_manifest` issues them).
 
     Raises:
         DataFileError: the raster cannot be opened or read.
@@ -256,8 +256,7 @@ def _pick_layer(src: rasterio.io.DatasetReader, layer: int | None, where: str, n
     if layer is None:
         if src.count > 1:
             msg = f"{where} has {src.count} bands; using band 1 (add a 'layer' column to the manifest to pick another)"
-            warnings.warn(msg, UserWarning, stacklevel=5)  # the caller of ingest_manifest
-            notes.append(msg)
+            notes.append(msg)  # ingest_manifest issues it as a warning
         return 1
     if layer > src.count:
         raise InputError(f"{where}: layer {layer} asked for, but the raster has only {src.count} band(s)")
