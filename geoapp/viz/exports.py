@@ -1,0 +1,241 @@
+"""Files a user downloads from the pages: the bytes, and names that say what they hold.
+
+- Similarity field (Location similarity): CSV ``lat, lon, similarity`` with one row per gallery
+  point, and a GeoTIFF of the field on a regular lat/lon grid (EPSG:4326).
+- Top-k geolocation (Geolocalization): CSV ``rank, lat, lon, score`` and ``error_km`` when the true
+  place is known.
+- Ablation tables (Feature ablation): CSV of a table with its provenance as leading columns
+  (``data``, ``dataset``, ``checkpoint``, ``year``). Files drawn from simulated data say
+  ``simulated`` in their name and in the ``data`` column of every row.
+
+Every function returns ``bytes`` (UTF-8 CSV without index, or a GeoTIFF), ready for
+``st.download_button``; pandas and rasterio read them back as they are. Coordinates are degrees
+(EPSG:4326), distances great-circle km.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
+from scipy.spatial import cKDTree
+
+from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon, haversine_km
+from geoapp.errors import InputError
+
+__all__ = [
+    "SIMULATED_DATA",
+    "file_slug",
+    "place_slug",
+    "similarity_file_stem",
+    "similarity_csv",
+    "similarity_geotiff",
+    "geolocation_csv",
+    "geolocation_file_name",
+    "ablation_csv",
+    "ablation_file_name",
+]
+
+SIMULATED_DATA = "simulated: a documented simulation on real county polygons, not observations"
+"""The ``data`` column of every row exported from a simulated dataset."""
+
+_SLUG_RE = re.compile(r"[^a-z0-9.-]+")
+
+
+def file_slug(text: object, max_len: int = 40) -> str:
+    """``text`` as a file-name part: lower case, runs of other characters as ``_``, at most ``max_len`` long."""
+    slug = _SLUG_RE.sub("_", str(text).lower()).strip("_.")[:max_len].strip("_.")
+    return slug or "unnamed"
+
+
+def place_slug(lat: float, lon: float) -> str:
+    """A (lat, lon) in degrees as a file-name part, e.g. ``22.32N_114.17E``."""
+    return f"{abs(lat):.2f}{'N' if lat >= 0 else 'S'}_{abs(lon):.2f}{'E' if lon >= 0 else 'W'}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Similarity field
+# --------------------------------------------------------------------------------------------------
+
+
+def _field(latlon: object, values: object) -> tuple[np.ndarray, np.ndarray]:
+    pts = as_latlon(latlon)
+    v = np.asarray(values, dtype=np.float64) if not isinstance(values, str | bytes) else np.asarray([])
+    if v.ndim != 1 or len(v) != len(pts) or len(pts) == 0:
+        raise InputError(
+            f"values must be one number per point of a non-empty field: {len(pts)} points, got shape {np.shape(values)}"
+        )
+    return pts, v
+
+
+def similarity_file_stem(encoder: str, gallery: str, reference: tuple[float, float]) -> str:
+    """``similarity_<encoder>_<gallery>_ref_<place>``: the file name (without suffix) of a similarity export."""
+    return f"similarity_{file_slug(encoder)}_{file_slug(gallery)}_ref_{place_slug(*reference)}"
+
+
+def similarity_csv(latlon: np.ndarray, values: np.ndarray) -> bytes:
+    """CSV with columns ``lat, lon, similarity``: one row per point of (N, 2) lat/lon ``latlon`` and (N,) ``values``.
+
+    Coordinates to 1e-5 degree (about 1 m), similarities to 1e-6.
+    """
+    pts, v = _field(latlon, values)
+    table = pd.DataFrame({"lat": pts[:, 0].round(5), "lon": pts[:, 1].round(5), "similarity": v.round(6)})
+    return table.to_csv(index=False).encode("utf-8")
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def similarity_geotiff(
+    latlon: np.ndarray,
+    values: np.ndarray,
+    resolution_deg: float = 0.5,
+    max_km: float = 130.0,
+    tags: Mapping[str, object] | None = None,
+) -> bytes:
+    """A single-band float32 GeoTIFF of a point field on a regular lat/lon grid covering the world.
+
+    Each cell (EPSG:4326, ``resolution_deg`` square, rows from 90 N southwards, columns from 180 W
+    eastwards) takes the value of the point nearest its centre (great-circle), or NaN (the nodata
+    value) when that point is farther than ``max_km`` (sea, for a land gallery). Band 1 is described
+    as ``cosine similarity``; ``tags`` (e.g. encoder, gallery, reference) are written as dataset tags.
+
+    Args:
+        latlon: (N, 2) points, (lat, lon) degrees.
+        values: (N,) values at the points.
+        resolution_deg: cell size in degrees; 180 must be a whole multiple of it (0.5: 720 x 360 cells).
+        max_km: cut-off distance, km.
+        tags: extra metadata, written as text.
+
+    Raises:
+        InputError: a bad field, a resolution that does not divide 180 degrees or gives over 10^7 cells,
+            or a cut-off that is not a positive number.
+    """
+    pts, v = _field(latlon, values)
+    if not isinstance(resolution_deg, int | float) or isinstance(resolution_deg, bool) or not 0 < resolution_deg <= 90:
+        raise InputError(f"resolution_deg must be a number of degrees in (0, 90], got {resolution_deg!r}")
+    n_rows = 180.0 / resolution_deg
+    if abs(n_rows - round(n_rows)) > 1e-9 or 2 * round(n_rows) ** 2 > 10_000_000:
+        raise InputError(
+            f"resolution_deg {resolution_deg!r} must divide 180 degrees and give at most 10^7 cells (e.g. 0.25, 0.5, 1)"
+        )
+    if not isinstance(max_km, int | float) or isinstance(max_km, bool) or not np.isfinite(max_km) or max_km <= 0:
+        raise InputError(f"max_km must be a positive number of km, got {max_km!r}")
+    height = round(n_rows)
+    width = 2 * height
+    lat = 90.0 - (np.arange(height) + 0.5) * resolution_deg
+    lon = -180.0 + (np.arange(width) + 0.5) * resolution_deg
+    lon_grid, lat_grid = np.meshgrid(lon, lat)
+    tree = cKDTree(_unit_vectors(pts[:, 0], pts[:, 1]))
+    chord_max = 2.0 * np.sin(max_km / EARTH_RADIUS_KM / 2.0)
+    dist, idx = tree.query(_unit_vectors(lat_grid.ravel(), lon_grid.ravel()), distance_upper_bound=chord_max)
+    grid = np.full(height * width, np.nan, dtype=np.float32)
+    near = np.isfinite(dist)
+    grid[near] = v[idx[near]]
+    profile = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": from_origin(-180.0, 90.0, resolution_deg, resolution_deg),
+        "nodata": float("nan"),
+        "compress": "deflate",
+    }
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(grid.reshape(height, width), 1)
+            dst.set_band_description(1, "cosine similarity")
+            dst.update_tags(**{str(k): str(val) for k, val in (tags or {}).items()}, max_km=f"{max_km:g}")
+        return mem.read()
+
+
+# --------------------------------------------------------------------------------------------------
+# Geolocation
+# --------------------------------------------------------------------------------------------------
+
+
+def geolocation_csv(predictions: Sequence[Sequence[float]], truth: tuple[float, float] | None = None) -> bytes:
+    """CSV ``rank, lat, lon, score`` (and ``error_km`` when ``truth`` is given) of top-k predictions.
+
+    Args:
+        predictions: (lat, lon, score) per prediction, best first (as :func:`geoapp.analysis.location.geolocate` returns).
+        truth: the true (lat, lon) in degrees, when known; ``error_km`` is the great-circle distance to it.
+    """
+    try:
+        preds = np.asarray(predictions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"predictions must be (lat, lon, score) rows of numbers: {exc}") from exc
+    if preds.ndim != 2 or preds.shape[1] != 3 or len(preds) == 0:
+        raise InputError(f"predictions must be a non-empty list of (lat, lon, score) rows, got shape {preds.shape}")
+    pts = as_latlon(preds[:, :2])
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(preds) + 1),
+            "lat": pts[:, 0].round(5),
+            "lon": pts[:, 1].round(5),
+            "score": preds[:, 2].round(6),
+        }
+    )
+    if truth is not None:
+        t = as_latlon(truth)[0]
+        table["error_km"] = haversine_km(t[0], t[1], pts[:, 0], pts[:, 1]).round(1)
+    return table.to_csv(index=False).encode("utf-8")
+
+
+def geolocation_file_name(model: str, image: str, k: int, truth: tuple[float, float] | None = None) -> str:
+    """``geolocation_top<k>_<model>_<image>[_true_<place>].csv``."""
+    where = f"_true_{place_slug(*truth)}" if truth is not None else ""
+    return f"geolocation_top{k}_{file_slug(model)}_{file_slug(image)}{where}.csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# Ablation tables
+# --------------------------------------------------------------------------------------------------
+
+
+def _run_name(checkpoint: str | Path) -> str:
+    """A checkpoint's run folder name (``.../s-ha-2016/best`` -> ``s-ha-2016``)."""
+    path = Path(checkpoint)
+    return path.parent.name if path.name in ("best", "last") else path.name
+
+
+def ablation_csv(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> bytes:
+    """CSV of an ablation ``table`` with its provenance as leading columns on every row.
+
+    Leading columns: ``data`` (:data:`SIMULATED_DATA`, or ``real`` for a dataset built from a user's
+    files), ``dataset`` (its name), ``checkpoint`` (the run folder name) and ``year`` (the year
+    evaluated), then the table's own columns unchanged.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    clash = sorted({"data", "dataset", "checkpoint", "year"} & set(table.columns))
+    if clash:
+        raise InputError(f"the table already has provenance column(s) {clash}; rename them before exporting")
+    out = table.reset_index(drop=True).copy()
+    for position, (name, value) in enumerate(
+        [
+            ("data", SIMULATED_DATA if simulated else "real"),
+            ("dataset", dataset),
+            ("checkpoint", _run_name(checkpoint)),
+            ("year", int(year)),
+        ]
+    ):
+        out.insert(position, name, value)
+    return out.to_csv(index=False).encode("utf-8")
+
+
+def ablation_file_name(kind: str, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> str:
+    """``ablation_<kind>_<dataset>_<run>_<year>[_simulated].csv``; simulated data always says so."""
+    name = f"ablation_{file_slug(kind)}_{file_slug(dataset)}_{file_slug(_run_name(checkpoint))}_{int(year)}"
+    if simulated and "simulated" not in name:
+        name += "_simulated"
+    return name + ".csv"
