@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
 from geoapp.analysis.location import (
@@ -16,14 +19,17 @@ from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import blue_marble
 from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
 from geoapp.paths import checkpoint_dir
+from geoapp.viz.exports import similarity_csv, similarity_file_stem, similarity_geotiff
 from geoapp.viz.similarity_map import RasterIndex, mercator_basemap_jpeg, png_data_url, stored_raster_index
 
 __all__ = [
     "ENCODERS",
     "encoder_choices",
+    "encoder_short_name",
     "show_broken_encoders",
     "GALLERIES",
     "PRESETS",
+    "FIELD_CUTOFF_KM",
     "cached_encoder",
     "cached_gallery",
     "cached_raster_index",
@@ -32,6 +38,7 @@ __all__ = [
     "CLICKED",
     "take_map_click",
     "reference_preset_select",
+    "similarity_downloads",
 ]
 
 ENCODERS = {
@@ -45,6 +52,8 @@ PRESETS = {
     "Congo Basin": (-1.0, 22.0),
 }
 """The poster's reference places, (lat, lon) degrees."""
+FIELD_CUTOFF_KM = {"land": 130.0, "geoclip": 60.0}
+"""Per gallery: how far from its nearest gallery point a map pixel or grid cell still shows the field, km."""
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -66,6 +75,14 @@ def encoder_choices(include_geoclip: bool = True) -> dict[str, str]:
     if include_geoclip:
         choices["geoclip"] = ENCODERS["geoclip"]
     return choices
+
+
+def encoder_short_name(name: str) -> str:
+    """An encoder choice key (:func:`encoder_choices`) as a short name for files: ``ours``, ``geoclip`` or the run folder."""
+    if not name.startswith("ckpt:"):
+        return name
+    folder = Path(name.removeprefix("ckpt:"))
+    return folder.parent.name if folder.name in ("best", "last") else folder.name
 
 
 def show_broken_encoders() -> list[Broken]:
@@ -93,7 +110,7 @@ def cached_gallery(name: str) -> Gallery:
 def cached_raster_index(name: str) -> RasterIndex:
     """Nearest-gallery-point index of the Web-Mercator raster the map overlays (kept on disk once built)."""
     gallery = cached_gallery(name)
-    return stored_raster_index(gallery.coords, gallery.name, gallery.digest, width=720, max_km=130.0 if name == "land" else 60.0)
+    return stored_raster_index(gallery.coords, gallery.name, gallery.digest, width=720, max_km=FIELD_CUTOFF_KM[name])
 
 
 @st.cache_resource(show_spinner=False)
@@ -153,4 +170,47 @@ def reference_preset_select(container=st) -> str:
 
     return container.selectbox(
         "Reference preset", [CLICKED, *PRESETS], format_func=label, key="sim_preset", on_change=_apply_preset
+    )
+
+
+def similarity_downloads(
+    coords: np.ndarray, sims: np.ndarray, encoder_name: str, gallery_name: str, ref: tuple[float, float]
+) -> None:
+    """Download buttons for a similarity field: CSV of every gallery point, GeoTIFF on a 0.5-degree lat/lon grid.
+
+    Args:
+        coords: (N, 2) gallery (lat, lon) degrees.
+        sims: (N,) cosine similarities to ``ref``.
+        encoder_name: the encoder's choice key (:func:`encoder_choices`).
+        gallery_name: the gallery's key (:data:`GALLERIES`).
+        ref: the reference (lat, lon) degrees.
+
+    The files are built when a button is clicked (no rerun); their names carry the encoder, gallery and reference.
+    """
+    stem = similarity_file_stem(encoder_short_name(encoder_name), gallery_name, ref)
+    tags = {
+        "quantity": "cosine similarity of location embeddings to the reference",
+        "encoder": encoder_choices().get(encoder_name, encoder_name),
+        "gallery": GALLERIES.get(gallery_name, gallery_name),
+        "reference_lat": f"{ref[0]:.5f}",
+        "reference_lon": f"{ref[1]:.5f}",
+    }
+    max_km = FIELD_CUTOFF_KM.get(gallery_name, 130.0)
+    left, right = st.columns(2)
+    left.download_button(
+        "Similarity field (CSV: lat, lon, similarity)",
+        lambda: similarity_csv(coords, sims),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="sim_csv",
+    )
+    right.download_button(
+        "Similarity field (GeoTIFF, 0.5° lat/lon grid)",
+        lambda: similarity_geotiff(coords, sims, max_km=max_km, tags=tags),
+        file_name=f"{stem}.tif",
+        mime="image/tiff",
+        on_click="ignore",
+        key="sim_tif",
+        help=f"EPSG:4326; each cell takes its nearest gallery point's value, or nodata beyond {max_km:g} km.",
     )

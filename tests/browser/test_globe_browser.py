@@ -1,0 +1,82 @@
+"""The 3-D similarity globe in headless chromium (software WebGL): it draws, spins, and fetches nothing outside the app.
+
+Screenshot ``similarity_globe.png`` (the page with the globe beside the flat map).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from geoapp.viz.globe import OCEAN_RGB
+from tests.browser.conftest import screenshot
+from tests.browser.test_browser import PAGES, _assert_no_errors, _open, _wait_idle
+
+pytestmark = pytest.mark.browser
+
+DECK = "[data-testid=stDeckGlJsonChart]"
+
+
+def _pixels(page) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of the deck.gl chart as drawn on screen."""
+    png = page.locator(DECK).screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _drawn(rgb: np.ndarray) -> dict[str, float]:
+    """What the chart shows: share of ocean-coloured pixels, distinct colours, spread of the pixel values."""
+    ocean = np.all(np.abs(rgb.astype(int) - np.array(OCEAN_RGB)) <= 12, axis=-1).mean()
+    colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
+    return {"ocean": float(ocean), "colours": colours, "std": float(rgb.std())}
+
+
+def _wait_drawn(page, timeout_s: float = 60.0) -> tuple[np.ndarray, dict[str, float]]:
+    """Poll the chart until the globe (ocean and a many-coloured field) is on screen."""
+    deadline = time.time() + timeout_s
+    while True:
+        rgb = _pixels(page)
+        seen = _drawn(rgb)
+        if seen["ocean"] > 0.05 and seen["colours"] > 200:
+            return rgb, seen
+        if time.time() > deadline:
+            raise AssertionError(f"the globe was not drawn within {timeout_s:.0f} s: {seen}")
+        page.wait_for_timeout(500)
+
+
+def test_globe_draws_offline_and_spins(page, app_url):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    _open(page, app_url + PAGES["location_similarity"])
+    _assert_no_errors(page)
+    assert page.locator(DECK).count() == 0  # off until asked
+
+    page.get_by_text("3-D globe", exact=True).click()
+    _wait_idle(page)
+    _assert_no_errors(page)
+    page.locator(f"{DECK} canvas").first.wait_for(timeout=30_000)
+    before, seen = _wait_drawn(page)
+    assert seen["std"] > 20, seen  # not a uniform canvas
+    # the flat map stays beside the globe
+    assert page.locator('iframe[title="streamlit_folium.st_folium"]').count() == 1
+
+    # drag across the globe: it turns
+    box = page.locator(f"{DECK} canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(cx + 16 * step, cy + 4 * step)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+    after = _pixels(page)
+    changed = float(np.mean(np.any(before != after, axis=-1)))
+    assert changed > 0.05, f"only {changed:.1%} of the chart's pixels changed after a drag"
+    screenshot(page, "similarity_globe")
+
+    outside = [u for u in requests if not u.startswith(app_url) and not u.startswith(("data:", "blob:"))]
+    assert not outside, f"the page fetched outside resources: {outside[:5]}"
