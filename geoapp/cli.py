@@ -61,7 +61,14 @@ def _data_build(args: argparse.Namespace) -> int:
             )
     out = Path(args.out) if args.out else default_dataset_path(args.config)
     try:  # the output folder is checked before the simulation runs
-        path = build_default_dataset(args.config, progress=not args.quiet, out_dir=out, force=args.force)
+        path = build_default_dataset(
+            args.config,
+            progress=not args.quiet,
+            out_dir=out,
+            force=args.force,
+            scheduler=args.scheduler,
+            memory_gb=args.memory_gb,
+        )
     except OutputExistsError:
         print(f"{out} exists; use --force to rebuild")
         return 0
@@ -119,6 +126,7 @@ def _data_build_real(args: argparse.Namespace) -> int:
         data_item=None if commodity.upper() != DEFAULT_COMMODITY else DEFAULT_DATA_ITEM,
         **settings,
         plausible_range=args.plausible_yield,
+        scheduler=args.scheduler,
     )
     print(report.summary())
     return 0
@@ -137,7 +145,14 @@ def _data_info(args: argparse.Namespace) -> int:
 def _data_ingest(args: argparse.Namespace) -> int:
     from geoapp.data.ingest import ingest_manifest
 
-    report = ingest_manifest(args.manifest, args.out, resolution_m=args.resolution_km * 1000.0, title=args.title)
+    report = ingest_manifest(
+        args.manifest,
+        args.out,
+        resolution_m=args.resolution_km * 1000.0,
+        title=args.title,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
+    )
     print(report.summary())
     return 0
 
@@ -200,7 +215,21 @@ def _assets_install(args: argparse.Namespace) -> int:
 def _bench_data(args: argparse.Namespace) -> int:
     from geoapp.bench.data_build import run_data_benchmark
 
-    result = run_data_benchmark(config=args.config, repeats=args.repeats)
+    if args.chunks:
+        from geoapp.bench.cube_chunks import run_chunk_benchmark
+
+        rows = run_chunk_benchmark()  # prints its own table
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        return 0
+    result = run_data_benchmark(
+        config=args.config,
+        repeats=args.repeats,
+        out=args.out,
+        progress=args.progress,
+        scheduler=args.scheduler,
+        memory_gb=args.memory_gb,
+    )
     print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
 
@@ -495,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LO,HI",
         help="real data: county yields accepted, bu/acre (default: the commodity's, e.g. 0,150 for soybeans)",
     )
+    _add_dask_flags(p, memory=True)
     p.set_defaults(func=_data_build)
 
     p = data.add_parser("info", help="print a dataset's summary")
@@ -508,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output cube (.nc): a new file, or a cube geoapp wrote (replaced)")
     p.add_argument("--resolution-km", type=_positive_km, default=4.0, help="grid pixel size in km (default 4)")
     p.add_argument("--title", default=None, help="dataset title stored in the cube")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dask_flags(p, memory=False)
     p.set_defaults(func=_data_ingest)
 
     p = data.add_parser("fetch-nass", help="download county yields from the USDA NASS Quick Stats API into one CSV")
@@ -606,7 +638,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
     p.add_argument("--repeats", type=_positive_int, default=1, help="builds to time (at least 1)")
+    p.add_argument("--out", default=None, help="build into this folder (kept) instead of a temporary one")
+    p.add_argument("--progress", action="store_true", help="show the build's progress bar (stderr)")
+    p.add_argument("--chunks", action="store_true", help="instead: file size and tile-read cost per chunk side")
     p.add_argument("--json", action="store_true")
+    _add_dask_flags(p, memory=True)
     p.set_defaults(func=_bench_data)
     p = bench.add_parser("difficulty", help="held-out R^2 of ridge and boosted trees vs. the noise-free ceiling")
     p.add_argument("--path", help="dataset folder (default: the embedded demo dataset)")
@@ -662,6 +698,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 RESOLUTION_KM = (0.1, 100.0)
 """The grid pixel sizes ``--resolution-km`` accepts (km); the grid's own check (Grid.covering) refines it per area."""
+
+
+def _add_dask_flags(p: argparse.ArgumentParser, memory: bool) -> None:
+    """``--scheduler`` (and ``--memory-gb``) of the commands that run data work on dask."""
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing dask.distributed cluster (tcp://host:8786) instead of this machine's threads; "
+        "its workers must read the input files at the same paths",
+    )
+    if memory:
+        p.add_argument(
+            "--memory-gb",
+            type=_positive_gb,
+            default=3.0,
+            help="simulated build: memory budget that caps the years simulated at once (default 3)",
+        )
+
+
+def _positive_gb(text: str) -> float:
+    """A memory size in GB (argparse type): a positive, finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of GB such as 3, got {text!r}")
+    return value
 
 
 def _positive_km(text: str) -> float:

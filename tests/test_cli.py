@@ -465,3 +465,31 @@ def test_paths_follow_environment(tmp_path, monkeypatch):
     assert paths.static_dir() == REPO_ROOT / "static"
     assert (REPO_ROOT / "geoapp" / "cli.py").is_file()
     assert Path(cli.__file__).resolve().parent.parent == REPO_ROOT
+
+
+def test_data_build_and_ingest_name_a_scheduler_that_does_not_answer(tmp_path, monkeypatch, capsys):
+    import socket
+
+    from geoapp.data import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 1.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    assert cli.main(["data", "build", "--out", str(tmp_path / "ds"), "--quiet", "--scheduler", address]) == 2
+    assert f"the dask scheduler at '{address}' does not answer" in capsys.readouterr().err
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("band,year,month,path\nndvi,2016,7,missing.tif\n")
+    assert cli.main(["data", "ingest", "--manifest", str(manifest), "--out", str(tmp_path / "c.nc"), "--scheduler", address]) == 2
+    assert f"the dask scheduler at '{address}' does not answer" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "c.nc").exists()
+
+
+def test_bench_data_and_build_flags_parse():
+    parser = cli.build_parser()
+    args = parser.parse_args(["data", "build", "--config", "paper", "--memory-gb", "2.5", "--scheduler", "tcp://h:8786"])
+    assert (args.memory_gb, args.scheduler) == (2.5, "tcp://h:8786")
+    args = parser.parse_args(["bench", "data", "--config", "paper", "--progress", "--out", "x"])
+    assert (args.config, args.progress, args.out, args.memory_gb, args.chunks) == ("paper", True, "x", 3.0, False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["data", "build", "--memory-gb", "-1"])

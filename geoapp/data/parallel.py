@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from geoapp.data.args import as_int, given
 from geoapp.errors import DataFileError, InputError
 
-__all__ = ["CONNECT_TIMEOUT_S", "run_tasks", "local_threads", "check_scheduler"]
+__all__ = ["CONNECT_TIMEOUT_S", "run_tasks", "local_threads", "check_scheduler", "probe_scheduler", "connect"]
 
 CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a dask scheduler to answer before giving up."""
@@ -54,6 +54,19 @@ def check_scheduler(address: object) -> str | None:
     if not isinstance(address, str) or not address.strip():
         raise InputError(f"scheduler must be a dask scheduler address such as tcp://10.0.0.5:8786, got {given(address)}")
     return address.strip()
+
+
+def probe_scheduler(address: object) -> str | None:
+    """Check, before any work, that the scheduler at ``address`` answers (None: local threads, nothing to check).
+
+    Raises:
+        InputError: ``address`` is not text.
+        DataFileError: it does not answer within :data:`CONNECT_TIMEOUT_S` seconds (named).
+    """
+    address = check_scheduler(address)
+    if address is not None:
+        connect(address).close()
+    return address
 
 
 def run_tasks(
@@ -129,7 +142,7 @@ def _run_distributed(
         futures = {}
         for item in _take(pending, in_flight):
             futures[client.submit(fn, item, **scattered, pure=False)] = item
-        done = as_completed(list(futures))
+        done = as_completed(list(futures), loop=client.loop)
         for future in done:
             item = futures.pop(future)
             result = future.result()

@@ -34,24 +34,24 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from rasterio.features import rasterize
 from tqdm.auto import tqdm
 
 from geoapp.data.args import as_bool, as_int, as_number, as_text, given
 from geoapp.data.bands import MONTHS
-from geoapp.data.counties import load_counties
 from geoapp.data.cube import empty_cube
 from geoapp.data.cube_store import CubeWriter
 from geoapp.data.fields import random_fields
 from geoapp.data.grid import Grid
-from geoapp.data.parallel import check_scheduler, local_threads, run_tasks
-from geoapp.data.study_area import study_area_grid
+from geoapp.data.parallel import local_threads, probe_scheduler, run_tasks
 from geoapp.errors import InputError
+
+if TYPE_CHECKING:  # geopandas and rasterio load only where counties are rasterised (a lean training node)
+    import geopandas as gpd
 
 __all__ = [
     "SimulationConfig",
@@ -192,6 +192,9 @@ def county_raster(counties: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
     Raises:
         InputError: ``counties`` is not a GeoDataFrame with a CRS, or ``grid`` not a :class:`Grid`.
     """
+    import geopandas as gpd
+    from rasterio.features import rasterize
+
     if not isinstance(counties, gpd.GeoDataFrame) or counties.crs is None:
         raise InputError(f"counties must be a GeoDataFrame with a CRS (e.g. from load_counties), got {given(counties)}")
     if not isinstance(grid, Grid):
@@ -512,6 +515,9 @@ def _title(cfg: SimulationConfig) -> str:
 
 def _make_world(cfg: SimulationConfig) -> tuple[_World, pd.DataFrame]:
     """The static world of ``cfg`` and the county table (anchors at crop centres)."""
+    from geoapp.data.counties import load_counties
+    from geoapp.data.study_area import study_area_grid
+
     counties = load_counties(cfg.states)
     grid = study_area_grid(cfg.resolution_m, cfg.states)
     lon, lat = (a.astype(np.float32) for a in grid.lonlat())
@@ -638,6 +644,8 @@ BASE_MEMORY_BYTES = 1.2e9
 
 def years_in_flight(cfg: SimulationConfig, memory_gb: float, threads: int) -> int:
     """How many years to simulate at once so the build's estimated peak stays under ``memory_gb`` (at least 1)."""
+    from geoapp.data.study_area import study_area_grid
+
     h, w = study_area_grid(cfg.resolution_m, cfg.states).shape
     per_year = YEAR_MEMORY_FACTOR * 4 * T * h * w
     fits = int((memory_gb * 1e9 - BASE_MEMORY_BYTES) // per_year)
@@ -667,7 +675,7 @@ def write_simulation(
     progress = as_bool(progress, "progress")
     cfg = _config(config)
     memory_gb = as_number(memory_gb, "memory_gb", "GB")
-    scheduler = check_scheduler(scheduler)
+    scheduler = probe_scheduler(scheduler)  # a scheduler that does not answer fails now, not after the world
     t0 = time.perf_counter()
     w, table = _make_world(cfg)
     labels = _Labels(w, table)

@@ -32,7 +32,7 @@ from geoapp.data.grid import Grid
 from geoapp.data.ingest.manifest import opt_int, read_manifest, short_name
 from geoapp.data.ingest.report import IngestReport, SlotStatus
 from geoapp.data.ingest.reproject import reproject_raster
-from geoapp.data.parallel import check_scheduler, run_tasks
+from geoapp.data.parallel import probe_scheduler, run_tasks
 from geoapp.data.study_area import study_area_grid
 from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import check_writable, remove_stale_temporaries
@@ -137,7 +137,7 @@ def ingest_manifest(
         DataFileError: the scheduler at ``scheduler`` does not answer.
     """
     manifest_path = as_path(manifest_path, "manifest_path")
-    scheduler = check_scheduler(scheduler)
+    scheduler = probe_scheduler(scheduler)  # before any raster is read
     source_label = as_optional_text(source_label, "source_label")
     out_path = as_path(out_path, "out_path")
     title = as_optional_text(title, "title")
