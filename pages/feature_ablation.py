@@ -2,12 +2,14 @@
 
 import streamlit as st
 
+from geoapp.app_support.checkpoints import yield_checkpoints_of
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
 from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select, no_labels_message
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
 from geoapp.viz.colors import diverging_scale
+from geoapp.viz.exports import ablation_csv, ablation_file_name
 
 ctx = setup_page("Feature ablation")
 if ctx is not None:
@@ -54,6 +56,19 @@ if ctx is not None:
             else:
                 st.plotly_chart(
                     ablation_bars(retrained, "Retrained without the group (Figure 7):<br>change in test RMSE"), width="stretch"
+                )
+            tables = {"what-if": (summary, year), "what-if-per-county": (per_county, year)}
+            if retrained is not None:  # the retrained runs are scored on the checkpoint's test year
+                card = dict(yield_checkpoints_of(ds)[0]).get(checkpoint) or {}
+                tables["retrained"] = (retrained, card.get("years", {}).get("test", year))
+            for column, (kind, (table, table_year)) in zip(st.columns(len(tables)), tables.items(), strict=True):
+                column.download_button(
+                    f"{kind} (CSV)",
+                    ablation_csv(table, ds.name, ds.simulated, checkpoint, table_year),
+                    file_name=ablation_file_name(kind, ds.name, ds.simulated, checkpoint, table_year),
+                    mime="text/csv",
+                    on_click="ignore",
+                    key=f"abl_csv_{kind}",
                 )
         with right:
             groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent

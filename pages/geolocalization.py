@@ -14,6 +14,7 @@ from geoapp.app_support.location import (
     cached_gallery,
     cached_raster_index,
     encoder_choices,
+    geolocation_download,
     show_broken_encoders,
     warm_gallery,
 )
@@ -58,6 +59,7 @@ with error_box():
                 r["error_km"] = round(distance_km(given.truth, p[:2]))
             st.metric("Error of the top prediction", f"{distance_km(given.truth, preds[0][:2]):,.0f} km")
         st.dataframe(rows, hide_index=True)
+        geolocation_download(preds, given.truth, model_name, given.label)
     with right:
         fmap = prediction_map(preds, given.truth, cached_basemap_url(), cached_raster_index("land").bounds)
         st_folium(fmap, key="geo_map", height=460, use_container_width=True, returned_objects=[])

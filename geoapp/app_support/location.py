@@ -19,7 +19,13 @@ from geoapp.data.galleries import Gallery, load_gallery
 from geoapp.data.imagery import blue_marble
 from geoapp.models.location.geoclip import GeoCLIPLocationEncoder, load_geoclip_encoder
 from geoapp.paths import checkpoint_dir
-from geoapp.viz.exports import similarity_csv, similarity_file_stem, similarity_geotiff
+from geoapp.viz.exports import (
+    geolocation_csv,
+    geolocation_file_name,
+    similarity_csv,
+    similarity_file_stem,
+    similarity_geotiff,
+)
 from geoapp.viz.similarity_map import RasterIndex, mercator_basemap_jpeg, png_data_url, stored_raster_index
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "take_map_click",
     "reference_preset_select",
     "similarity_downloads",
+    "geolocation_download",
 ]
 
 ENCODERS = {
@@ -213,4 +220,25 @@ def similarity_downloads(
         on_click="ignore",
         key="sim_tif",
         help=f"EPSG:4326; each cell takes its nearest gallery point's value, or nodata beyond {max_km:g} km.",
+    )
+
+
+def geolocation_download(
+    predictions: list[tuple[float, float, float]], truth: tuple[float, float] | None, model_name: str, image_label: str
+) -> None:
+    """A download button for top-k geolocation results: CSV ``rank, lat, lon, score`` (+ ``error_km`` when known).
+
+    Args:
+        predictions: (lat, lon, score) per prediction, best first, degrees.
+        truth: the image's true (lat, lon) in degrees, or None.
+        model_name: the model's choice key (:func:`encoder_choices`).
+        image_label: what the image is (a held-out patch's description or the uploaded file name).
+    """
+    st.download_button(
+        "Top-k places (CSV)",
+        geolocation_csv(predictions, truth),
+        file_name=geolocation_file_name(encoder_short_name(model_name), image_label, len(predictions), truth),
+        mime="text/csv",
+        on_click="ignore",
+        key="geo_csv",
     )

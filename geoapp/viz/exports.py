@@ -5,7 +5,7 @@
 - Top-k geolocation (Geolocalization): CSV ``rank, lat, lon, score`` and ``error_km`` when the true
   place is known.
 - Ablation tables (Feature ablation): CSV of a table with its provenance as leading columns
-  (``data``, ``dataset``, ``checkpoint``, ``year``). Files drawn from simulated data say
+  (``data``, ``dataset``, ``model_run``, ``year``). Files drawn from simulated data say
   ``simulated`` in their name and in the ``data`` column of every row.
 
 Every function returns ``bytes`` (UTF-8 CSV without index, or a GeoTIFF), ready for
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 from rasterio.io import MemoryFile
-from rasterio.transform import from_origin
 from scipy.spatial import cKDTree
 
 from geoapp.data.geodesy import EARTH_RADIUS_KM, as_latlon, haversine_km
@@ -146,7 +146,7 @@ def similarity_geotiff(
         "count": 1,
         "dtype": "float32",
         "crs": "EPSG:4326",
-        "transform": from_origin(-180.0, 90.0, resolution_deg, resolution_deg),
+        "transform": Affine(resolution_deg, 0.0, -180.0, 0.0, -resolution_deg, 90.0),  # west edge, north edge
         "nodata": float("nan"),
         "compress": "deflate",
     }
@@ -212,23 +212,29 @@ def ablation_csv(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint:
     """CSV of an ablation ``table`` with its provenance as leading columns on every row.
 
     Leading columns: ``data`` (:data:`SIMULATED_DATA`, or ``real`` for a dataset built from a user's
-    files), ``dataset`` (its name), ``checkpoint`` (the run folder name) and ``year`` (the year
-    evaluated), then the table's own columns unchanged.
+    files), ``dataset`` (its name), ``model_run`` (the checkpoint's run folder name) and ``year`` (the
+    year evaluated), then the table's own columns unchanged.
+
+    Raises:
+        InputError: ``table`` is not a DataFrame, or has a leading column of its own with other values.
     """
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    clash = sorted({"data", "dataset", "checkpoint", "year"} & set(table.columns))
-    if clash:
-        raise InputError(f"the table already has provenance column(s) {clash}; rename them before exporting")
+    provenance = {
+        "data": SIMULATED_DATA if simulated else "real",
+        "dataset": dataset,
+        "model_run": _run_name(checkpoint),
+        "year": int(year),
+    }
     out = table.reset_index(drop=True).copy()
-    for position, (name, value) in enumerate(
-        [
-            ("data", SIMULATED_DATA if simulated else "real"),
-            ("dataset", dataset),
-            ("checkpoint", _run_name(checkpoint)),
-            ("year", int(year)),
-        ]
-    ):
+    for position, (name, value) in enumerate(provenance.items()):
+        if name in out.columns:  # e.g. a per-county table's own year: kept when it agrees, moved to the front
+            if not (out[name] == value).all():
+                raise InputError(
+                    f"the table's {name!r} column holds {sorted(set(out[name].astype(str)))[:3]}, not {value!r}; "
+                    "rename the column or export the matching table"
+                )
+            out = out.drop(columns=name)
         out.insert(position, name, value)
     return out.to_csv(index=False).encode("utf-8")
 
