@@ -1,4 +1,5 @@
-"""The 3-D similarity globe in headless chromium (software WebGL): it draws, spins, and fetches nothing outside the app.
+"""The 3-D similarity globe in headless chromium (software WebGL): it draws, spins, and fetches nothing outside the
+app; the field's CSV downloads.
 
 Screenshot ``similarity_globe.png`` (the page with the globe beside the flat map).
 """
@@ -9,6 +10,7 @@ import io
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -47,7 +49,7 @@ def _wait_drawn(page, timeout_s: float = 60.0) -> tuple[np.ndarray, dict[str, fl
         page.wait_for_timeout(500)
 
 
-def test_globe_draws_offline_and_spins(page, app_url):
+def test_globe_draws_offline_and_spins(page, app_url, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     _open(page, app_url + PAGES["location_similarity"])
@@ -77,6 +79,14 @@ def test_globe_draws_offline_and_spins(page, app_url):
     changed = float(np.mean(np.any(before != after, axis=-1)))
     assert changed > 0.05, f"only {changed:.1%} of the chart's pixels changed after a drag"
     screenshot(page, "similarity_globe")
+
+    # the field's CSV download, built by the server on click
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Similarity field (CSV: lat, lon, similarity)").click()
+    assert download.value.suggested_filename == "similarity_ours_land_ref_22.32N_114.17E.csv"
+    download.value.save_as(tmp_path / "field.csv")
+    table = pd.read_csv(tmp_path / "field.csv")
+    assert list(table.columns) == ["lat", "lon", "similarity"] and len(table) == 100_000
 
     outside = [u for u in requests if not u.startswith(app_url) and not u.startswith(("data:", "blob:"))]
     assert not outside, f"the page fetched outside resources: {outside[:5]}"
