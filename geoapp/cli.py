@@ -11,7 +11,7 @@ Groups:
     jobs list|show|cancel|resume   training jobs (the Training page's, from a shell)
     assets install copy Leaflet into static/ and cache the county GeoJSON (offline maps)
     warm          compute ahead the results the pages show (predictions, attention, ablation, gallery embeddings)
-    bench data    time the demo build and measure its peak memory
+    bench data    time a dataset build (demo, paper) and its peak memory; chunk sides; training's data side
     bench yield       RMSE, R^2, noise floor, speeds of the crop-yield checkpoints
     bench yield-sweep SEMI-HA vs S-HA variants (labels, loss weights, radii), one run each
     bench sampler     quadruplet sampling and tile gathering rates
@@ -215,6 +215,13 @@ def _assets_install(args: argparse.Namespace) -> int:
 def _bench_data(args: argparse.Namespace) -> int:
     from geoapp.bench.data_build import run_data_benchmark
 
+    if args.training:
+        from geoapp.bench.tile_source import run_tile_source_benchmark
+
+        result = run_tile_source_benchmark(args.dataset)  # prints its own table
+        if args.json:
+            print(json.dumps(result, indent=1))
+        return 0
     if args.chunks:
         from geoapp.bench.cube_chunks import run_chunk_benchmark
 
@@ -641,6 +648,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="build into this folder (kept) instead of a temporary one")
     p.add_argument("--progress", action="store_true", help="show the build's progress bar (stderr)")
     p.add_argument("--chunks", action="store_true", help="instead: file size and tile-read cost per chunk side")
+    p.add_argument(
+        "--training",
+        action="store_true",
+        help="instead: training examples/s with tiles in memory (as before) vs. through the tile cache (--dataset)",
+    )
+    p.add_argument("--dataset", default=None, help="with --training: dataset folder (default: the embedded demo)")
     p.add_argument("--json", action="store_true")
     _add_dask_flags(p, memory=True)
     p.set_defaults(func=_bench_data)

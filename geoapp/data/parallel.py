@@ -122,9 +122,11 @@ def _run_local(fn: Callable[..., R], items: Sequence[T], shared: dict[str, Any],
             results: Sequence[R] = [fn(batch[0], **shared)]
         else:
             results = dask.compute(*(task(item, **shared) for item in batch), scheduler="threads", num_workers=len(batch))
-        for item, result in zip(batch, results, strict=True):
+        results = list(results)
+        for item in batch:
             bar.update(1)
-            yield item, result
+            yield item, results.pop(0)  # dropped here: only the caller holds it now
+        del results  # nothing of this batch is kept while the next one is computed
 
 
 def _run_distributed(
@@ -153,6 +155,7 @@ def _run_distributed(
                 done.add(new)
             bar.update(1)
             yield item, result
+            del result  # only the caller holds it now
     finally:
         client.close()
 
