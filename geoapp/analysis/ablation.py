@@ -9,6 +9,17 @@ needs no retraining: it asks what the trained model relies on. :func:`retrain_ab
 Figure 7 view when checkpoints retrained without a group exist (``train yield --exclude-group G``):
 it asks how much the group is worth when the model may learn to do without it.
 
+How the deep models are run (:func:`masked_predictions`): the anchor tiles of the year are read once,
+and every variant (nothing masked, then each group masked) goes through one batched pass: a chunk of
+counties is repeated once per variant, masked, and its months embedded by the CNN in one call. What
+masking cannot change is not recomputed: the tiles, the model's inference copy (BatchNorm folded).
+The CNN itself must run for every variant: its first convolution mixes all bands of a month, so
+masking any group changes every month's features. On a CPU the chunks are spread over one worker
+per core, each with one intra-op thread (small convolutions on 16 px tiles parallelise poorly
+inside an operator); on a GPU the chunks run in turn. The predictions equal the per-group path
+(:func:`per_group_predictions`, one :func:`~geoapp.training.yield_trainer.predict_examples` call per
+variant) to float32 rounding.
+
 A year the dataset does not hold or without labelled counties is an
 :class:`~geoapp.errors.InputError`; a score that is not finite an
 :class:`~geoapp.training.results.InvalidResultError`.
@@ -16,6 +27,10 @@ A year the dataset does not hold or without labelled counties is an
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +41,11 @@ from geoapp.analysis.result_cache import cached
 from geoapp.data.bands import FEATURE_GROUPS, MONTHS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
+from geoapp.models.yield_models import YieldModel
 from geoapp.training.checkpoint import check_card, load_checkpoint, read_card
+from geoapp.training.device import resolve_device
 from geoapp.training.results import InvalidResultError, verify_dataset
-from geoapp.training.yield_data import YieldTileSource, dataset_year
+from geoapp.training.yield_data import Examples, YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import (
     check_checkpoint_arg,
     check_dataset_arg,
@@ -37,9 +54,9 @@ from geoapp.training.yield_trainer import (
     rmse_r2,
 )
 
-__all__ = ["what_if_ablation", "retrain_ablation", "ABLATION_VERSION"]
+__all__ = ["what_if_ablation", "retrain_ablation", "masked_predictions", "per_group_predictions", "ABLATION_VERSION"]
 
-ABLATION_VERSION = "1"
+ABLATION_VERSION = "2"
 """Version of the kept ablation results (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise."""
 
 
@@ -80,14 +97,123 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
 
 def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     model, card = load_yield_model(folder, ds)
+    source, ex = _year_examples(card, ds, year)
+    masks = _group_channels(source)
+    base, masked = masked_predictions(model, source.anchor_tiles(ex), masks)
+    return _tables(ds, ex.county, ex.target, base, masked, year)
+
+
+def _year_examples(card: dict, ds: YieldDataset, year: int) -> tuple[YieldTileSource, Examples]:
+    """The tile source of ``year`` standardised with the checkpoint's statistics, and the year's labelled examples."""
     norm = card["normalisation"]
     source = YieldTileSource(ds, None, bands=tuple(norm["bands"]), stats=(norm["mean"], norm["std"]), years=[year])
-    ex = source.examples([year])
-    cpu = torch.device("cpu")
-    base = predict_examples(model, source, ex, cpu)
-    present = [g for g in FEATURE_GROUPS if any(b in source.bands for b in group_bands(g))]  # not a group it was trained without
-    masked = {g: predict_examples(model, source, ex, cpu, mask_group=g) for g in present}
-    return _tables(ds, ex.county, ex.target, base, masked, year)
+    return source, source.examples([year])
+
+
+def _group_channels(source: YieldTileSource) -> dict[str, list[int]]:
+    """Channels of each feature group in the source's band order; a group it was trained without is left out."""
+    out = {}
+    for group in FEATURE_GROUPS:
+        channels = [source.bands.index(b) for b in group_bands(group) if b in source.bands]
+        if channels:
+            out[group] = channels
+    return out
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_intra_op_thread() -> Iterator[int]:
+    """Within the block torch runs each operator on one thread; yields the thread count it had (the workers to use)."""
+    with _THREADS_LOCK:  # the setting is process-wide: one batched pass at a time changes it
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield threads
+        finally:
+            torch.set_num_threads(threads)
+
+
+def masked_predictions(
+    model: YieldModel,
+    tiles: torch.Tensor,
+    masks: Mapping[str, Sequence[int]],
+    device: torch.device | None = None,
+    counties_per_chunk: int | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Predictions with nothing masked and with each group masked, every variant in one batched pass.
+
+    Args:
+        model: a trained :class:`~geoapp.models.yield_models.YieldModel` (left unchanged; an inference
+            copy with BatchNorm folded runs).
+        tiles: (N, T, C, H, W) standardised anchor tiles, float32 (a group's training mean is 0).
+        masks: group name -> channel indices (into C) that masking sets to 0.
+        device: where to run (default: CUDA when present, else the CPU).
+        counties_per_chunk: counties per CNN call, each repeated once per variant (default: 32 on
+            the CPU, 512 on a GPU).
+
+    Returns:
+        (base (N,), {group: (N,)}) predicted yields in bu/acre, float32.
+
+    Raises:
+        InputError: ``tiles`` not a 5-D float tensor of the model's months and bands, non-finite tiles,
+            or a channel index outside 0..C-1.
+    """
+    if not isinstance(model, YieldModel):
+        raise InputError(f"model must be a YieldModel (e.g. from load_yield_model); got {type(model).__name__}")
+    if not isinstance(tiles, torch.Tensor) or tiles.dim() != 5 or not tiles.is_floating_point():
+        raise InputError(f"tiles must be a float tensor (N, T, C, H, W); got {getattr(tiles, 'shape', type(tiles).__name__)}")
+    n_channels = tiles.shape[2]
+    for group, channels in masks.items():
+        if not channels or any(not 0 <= int(c) < n_channels for c in channels):
+            raise InputError(f"group {group!r}: channels {list(channels)!r} are not indices of the {n_channels} bands")
+    device = resolve_device("auto").device if device is None else device
+    cpu = device.type == "cpu"
+    chunk = counties_per_chunk or (32 if cpu else 512)
+    variants: list[list[int]] = [[]] + [[int(c) for c in ch] for ch in masks.values()]
+    out = np.empty((len(variants), len(tiles)), dtype=np.float32)
+    net = model.for_inference().to(device, memory_format=torch.channels_last)
+
+    def run(start: int) -> None:
+        with torch.inference_mode():  # per thread: inference mode is thread-local
+            x = tiles[start : start + chunk].to(device, non_blocking=True)
+            k = len(x)
+            batch = x.unsqueeze(0).repeat(len(variants), 1, 1, 1, 1, 1)  # (V, k, T, C, H, W)
+            for v, channels in enumerate(variants):
+                if channels:
+                    batch[v, :, :, channels] = 0.0
+            out[:, start : start + k] = net(batch.flatten(0, 1)).view(len(variants), k).float().cpu().numpy()
+
+    starts = range(0, len(tiles), chunk)
+    if cpu:
+        with _one_intra_op_thread() as workers:
+            if workers > 1:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(run, starts))
+            else:
+                for start in starts:
+                    run(start)
+    else:
+        for start in starts:
+            run(start)
+    return out[0], {group: out[i + 1] for i, group in enumerate(masks)}
+
+
+def per_group_predictions(
+    model: YieldModel, source: YieldTileSource, ex: Examples, groups: Sequence[str], device: torch.device | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The same predictions as :func:`masked_predictions`, one :func:`predict_examples` pass per variant.
+
+    The reference the batched pass is checked against (tests, ``python -m geoapp bench ablation``):
+    each variant reads the tiles again and runs in batches of 128 on the default threads.
+
+    Returns:
+        (base (N,), {group: (N,)}) predicted yields in bu/acre.
+    """
+    device = torch.device("cpu") if device is None else device
+    base = predict_examples(model, source, ex, device)
+    return base, {g: predict_examples(model, source, ex, device, mask_group=g) for g in groups}
 
 
 def _ridge_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
