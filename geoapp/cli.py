@@ -19,6 +19,7 @@ Groups:
     bench app         the app in headless chromium: seconds per page and interaction vs. budget
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
     bench cache       cold compute vs. warm load seconds of each result kept on disk
+    bench ablation    what-if ablation: cold and warm seconds vs. targets, and the per-group path
 
 Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
 do>``, on stderr and exits non-zero (2: a problem with the input, a file or the machine that you can
@@ -482,6 +483,14 @@ def _bench_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_ablation(args: argparse.Namespace) -> int:
+    from geoapp.bench.ablation import format_report, run_ablation_benchmark
+
+    result = run_ablation_benchmark(args.dataset, checkpoint=args.checkpoint, year=args.year)
+    print(json.dumps(result, indent=1) if args.json else format_report(result), end="\n" if args.json else "")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 _TRAIN_FORCE_HELP = "replace the run the run folder holds (its best/, last/, metrics); without it such a folder is refused"
 
@@ -698,6 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-galleries", action="store_true", help="every encoder over both galleries (GeoCLIP's take ~30 s each)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_cache)
+    p = bench.add_parser("ablation", help="what-if ablation: cold and warm seconds against targets, and the per-group path")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded one)")
+    p.add_argument("--checkpoint", default=None, help="deep crop-yield checkpoint folder (default: the latest-tested SEMI-HA)")
+    p.add_argument("--year", type=int, default=None, help="year (default: the checkpoint's test year)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_ablation)
     p = bench.add_parser("app", help="the app in headless chromium: seconds per page visit and interaction against budget")
     p.add_argument("--repeat", type=_positive_int, default=1, help="runs of the script (fresh servers each); the median is shown")
     p.add_argument("--markdown", default=None, help="also write the table into this markdown file (its own section)")
