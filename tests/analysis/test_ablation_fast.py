@@ -123,3 +123,18 @@ def test_bad_inputs_are_refused_with_what_was_expected(ds, runs):
     bad[0, 0, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="non-finite"):
         masked_predictions(model, bad, masks)
+
+
+def test_bench_reports_both_paths_and_their_difference(ds, runs, tiny_dataset_path):
+    from geoapp.bench.ablation import format_report, run_ablation_benchmark
+
+    result = run_ablation_benchmark(tiny_dataset_path, checkpoint=runs["s-ha"])
+    assert result["year"] == 2016 and result["counties"] == len(ds.labelled(2016))
+    assert result["groups"] == list(FEATURE_GROUPS)
+    assert result["max_abs_diff_bu"] < 1e-3  # the two paths' tables agree
+    assert min(result["cold_s"], result["warm_s"], result["per_group_s"], result["batched_pass_s"]) > 0
+    assert result["ratio"] == pytest.approx(result["per_group_s"] / result["cold_s"], rel=0.05, abs=0.01)
+    text = format_report(result)
+    assert "cold (no cache, first call in the process)" in text and "per-group / cold" in text
+    with pytest.raises(InputError, match="ridge"):
+        run_ablation_benchmark(tiny_dataset_path, checkpoint=runs["ridge"])
