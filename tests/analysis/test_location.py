@@ -147,3 +147,18 @@ def test_shipped_checkpoint_beats_both_baselines_on_held_out_patches():
     for base in (rand, pix):
         assert ours["acc_750km"] > base["acc_750km"] + 0.1
         assert ours["median_km"] < base["median_km"]
+
+
+def test_shipped_checkpoint_places_rgb_images_of_random_land_points():
+    """What a user's RGB image is: 300 random land points (not the checkpoint's split), at its reference footprint."""
+    from geoapp.bench.location import RANDOM_POINTS_SEED
+    from geoapp.data.land import sample_land_points
+    from geoapp.training.location_trainer import reference_patches
+
+    model = load_location_model()
+    points = sample_land_points(300, seed=RANDOM_POINTS_SEED)
+    patches = reference_patches(model.config, points, rgb_only=True)
+    gallery = load_gallery("land")
+    ours = score_geolocation(model, patches, points, gallery)
+    assert ours["acc_750km"] >= 0.5 and ours["acc_2500km"] >= 0.8, ours
+    assert ours["acc_750km"] > random_baseline(points, gallery)["acc_750km"] + 0.3
