@@ -185,17 +185,23 @@ class CubeWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool | None:
         nc, self._nc = self._nc, None
+        own: BaseException | None = None  # an error of the writer's own: closing (a full disk), or unfinished
         if nc is not None:
-            nc.close()
-        if exc is None and self.require_all:
+            try:
+                nc.close()
+            except BaseException as closing:  # raised below, through the temporary's cleanup
+                own = closing if exc is None else None
+        if exc is None and own is None and self.require_all:
             missing = self.missing()
             if missing:
-                exc = DataFileError(
+                own = DataFileError(
                     f"cube {str(self.path)!r} was not finished: {len(missing)} slot(s) never written "
                     f"(first: {missing[0]}); nothing was saved"
                 )
-                self._atomic.__exit__(type(exc), exc, None)
-                raise exc
+        if own is not None:
+            # Removes the temporary; a full disk comes out as DiskFullError naming the cube.
+            self._atomic.__exit__(type(own), own, own.__traceback__)
+            raise own
         return self._atomic.__exit__(exc_type, exc, tb)
 
     # -- writing -------------------------------------------------------------------------------

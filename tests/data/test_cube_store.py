@@ -144,3 +144,54 @@ def test_a_damaged_chunk_is_an_error_naming_the_variable_and_chunk(grid, tmp_pat
     assert re.search(r"variable '(\w+)' chunk \((year \d{4}, month \d, )?rows \d+\.\.\d+, cols \d+\.\.\d+\)", message), message
     assert "the file is damaged" in message and "rebuild" in message
     cube.close()
+
+
+def _disk_nearly_full(monkeypatch) -> None:
+    """HDF5 reports a full disk as a RuntimeError; with almost no space left geoapp takes it for what it is."""
+    import shutil
+
+    from geoapp import fileio
+
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096))
+
+
+def test_a_full_disk_while_writing_keeps_the_previous_cube(grid, tmp_path, monkeypatch):
+    from geoapp.data import cube_store
+    from geoapp.errors import DiskFullError
+
+    ds = noisy_cube(grid, seed=5)
+    path = save_cube(ds, tmp_path / "cube.nc")
+    before = path.read_bytes()
+    calls = []
+
+    def failing_pack(values, band):
+        calls.append(band)
+        if len(calls) == 3:
+            raise RuntimeError("NetCDF: HDF error")
+        return pack(values, band)
+
+    monkeypatch.setattr(cube_store, "pack", failing_pack)
+    _disk_nearly_full(monkeypatch)
+    with pytest.raises(DiskFullError, match=r"no space left on device while writing '.*cube.nc'"):
+        save_cube(ds, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["cube.nc"]
+
+
+def test_a_full_disk_during_a_simulated_build_keeps_the_previous_dataset(tmp_path, monkeypatch):
+    from geoapp.data import cube_store
+    from geoapp.data.dataset import build_default_dataset
+    from geoapp.errors import DiskFullError
+    from tests.conftest import TINY
+
+    out = build_default_dataset(TINY, progress=False, out_dir=tmp_path / "ds")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def full(self, *args, **kwargs):
+        raise RuntimeError("NetCDF: HDF error")
+
+    monkeypatch.setattr(cube_store.CubeWriter, "write_year", full)
+    _disk_nearly_full(monkeypatch)
+    with pytest.raises(DiskFullError, match=r"no space left on device while writing '.*ds': free space"):
+        build_default_dataset(TINY, progress=False, out_dir=out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]
