@@ -154,8 +154,16 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+READING_HEADING = "## Reading these figures"
+"""A section of the benchmark file written by hand: kept when the tables are rewritten."""
+
+
 def write_markdown(result: dict, path: str | Path, extra: str = "") -> Path:
-    """Write the benchmark's tables to ``path`` (atomically); ``extra`` Markdown is appended (notes on the figures)."""
+    """Write the benchmark's tables to ``path`` (atomically); ``extra`` Markdown is appended (notes on the figures).
+
+    A section headed :data:`READING_HEADING` already in the file (the figures' reading, written by
+    hand) is kept at the end, unless ``extra`` replaces it.
+    """
     cfg = result["config"]
     lo, hi = cfg["footprint_range_km"]
     lines = [
@@ -202,14 +210,15 @@ def write_markdown(result: dict, path: str | Path, extra: str = "") -> Path:
             f"| {name} | {fall} | {enc['appearance_rank_correlation']:.2f} | {_pct(enc['country_probe']['accuracy'])} "
             f"| {reg['r2']:.2f} | {reg['rmse_km']:,.0f} |"
         )
-    country = next(iter(result["encoders"].values()))["country_probe"]
-    reg = next(iter(result["encoders"].values()))["regression_probe"]
-    lines += [
-        "",
-        f"Country probe: {country['n_countries']} countries, {country['n_points']:,} points, majority class "
-        f"{_pct(country['majority_baseline'])}. Regression probe: {reg['n_test']:,} held-out points; predicting the "
-        f"mean gives RMSE {reg['mean_baseline_rmse_km']:,.0f} km.",
-    ]
+    if result["encoders"]:
+        first = next(iter(result["encoders"].values()))
+        country, reg = first["country_probe"], first["regression_probe"]
+        lines += [
+            "",
+            f"Country probe: {country['n_countries']} countries, {country['n_points']:,} points, majority class "
+            f"{_pct(country['majority_baseline'])}. Regression probe: {reg['n_test']:,} held-out points; predicting the "
+            f"mean gives RMSE {reg['mean_baseline_rmse_km']:,.0f} km.",
+        ]
     sim = result["similarity_ms"]
     lines += [
         "",
@@ -225,8 +234,12 @@ def write_markdown(result: dict, path: str | Path, extra: str = "") -> Path:
 
     sh = result["spherical_harmonics"]
     lines += [format_sh_table(sh), "", f"Target ({sh['target']}): {'met' if sh['target_met'] else 'NOT met'}."]
+    path = Path(path)
+    if not extra and path.is_file():
+        old = path.read_text()
+        if READING_HEADING in old:
+            extra = old[old.index(READING_HEADING) :]
     if extra:
         lines += ["", extra.strip()]
-    path = Path(path)
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

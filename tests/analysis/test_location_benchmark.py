@@ -72,3 +72,26 @@ def test_markdown_has_one_line_per_row_and_every_encoder(tmp_path, monkeypatch):
     assert "| random held-out | RGB only | 400 | ours | 10.0% | 20.0% | 50.0% | 80.0% | 700 |" in text
     assert "| ours | 0.90 | 0.60 | 0.20 | 0.00 | 0.30 | 92.0% | 0.70 | 250 |" in text
     assert "| geoclip |" in text and text.rstrip().endswith("Notes.")
+
+
+def test_a_hand_written_reading_section_survives_a_rewrite(tmp_path, monkeypatch):
+    from geoapp.bench import spherical_harmonics
+    from geoapp.bench.location import READING_HEADING
+
+    monkeypatch.setattr(spherical_harmonics, "format_sh_table", lambda sh: "(table)")
+    result = {
+        "checkpoint": "x",
+        "machine": "m",
+        "config": {"footprint_km": 400.0, "footprint_range_km": [100.0, 1600.0], "holdout_blocks": "10%", "n_train": 1},
+        "sets": {},
+        "gallery": "g",
+        "geolocation": [],
+        "encoders": {},
+        "similarity_ms": {"median": 1.0, "max": 2.0, "gallery_embedding_s": 3.0},
+        "spherical_harmonics": {"rows": [], "target": "t", "target_met": True},
+    }
+    path = tmp_path / "bench.md"
+    path.write_text("# old tables\n\n" + READING_HEADING + "\n\nWhat the figures mean.\n")
+    write_markdown(result, path)
+    text = path.read_text()
+    assert "# old tables" not in text and text.rstrip().endswith("What the figures mean.")
