@@ -10,6 +10,7 @@ from geoapp.app_support.yield_views import (
     anchor_note,
     cached_predictions,
     checkpoint_select,
+    county_3d_view,
     drawn_checkpoint_caption,
     model_comparison,
     no_labels_message,
@@ -73,6 +74,7 @@ if ctx is not None:
                     )
                 history = ds.yields[ds.yields["geoid"] == geoid]
                 st.plotly_chart(yield_history(history, ds.county_label(geoid), year, ds.simulated), width="stretch")
+        county_3d_view(ds, year, view, table)
         if geoid:
             inputs = county_monthly_inputs(ds, geoid, year)
             st.plotly_chart(

@@ -12,11 +12,20 @@ from geoapp.analysis.yield_predictions import predictions_for_year
 from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
 from geoapp.app_support.county_map import county_labels
 from geoapp.app_support.loaders import cached_dataset
-from geoapp.app_support.page import remember
+from geoapp.app_support.page import error_box, remember
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
+from geoapp.viz.county_3d import (
+    KM_PER_BU,
+    PROJECTED_CRS,
+    SIMPLIFY_TOLERANCE_M,
+    CountyFootprints,
+    county_3d_deck,
+    county_footprints,
+    state_paths,
+)
 
 __all__ = [
     "MAP_VIEWS",
@@ -36,6 +45,8 @@ __all__ = [
     "scope_select",
     "critical_months_caption",
     "anchor_note",
+    "cached_county_footprints",
+    "county_3d_view",
 ]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
@@ -347,3 +358,58 @@ def anchor_note(ds: YieldDataset, geoid: str) -> str | None:
     if not isinstance(source, str) or not source:
         return None
     return f"Anchor tile at {_ANCHOR_SOURCES.get(source, source)}."
+
+
+# ---- 3-D view of the counties -----------------------------------------------------------------
+@st.cache_data(show_spinner="Simplifying the county polygons for the 3-D view…", max_entries=8)
+def cached_county_footprints(dataset_path: str, fingerprint: str) -> tuple[CountyFootprints, list]:
+    """The dataset's counties for the 3-D view (:func:`county_footprints`) and its states' borders in the same frame.
+
+    Once per dataset (path and fingerprint): projecting and simplifying the polygons takes about 0.3 s.
+    """
+    from geoapp.data.counties import load_counties, state_outlines_geojson_path
+    from geoapp.viz.maps import load_geojson
+
+    ds = cached_dataset(dataset_path)
+    states = sorted({str(s) for s in ds.counties["state"]})
+    polygons = load_counties(states)
+    footprints = county_footprints(polygons[polygons["geoid"].isin(set(ds.counties["geoid"].astype(str)))])
+    return footprints, state_paths(load_geojson(state_outlines_geojson_path(states)), footprints.origin_m)
+
+
+def county_3d_view(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None, height: int = 560) -> None:
+    """A toggle (off by default) and, when on, the extruded counties of ``year``: height = yield, colour = error.
+
+    The height shows the predicted yield in the Predicted view and the true yield otherwise; the
+    colour is predicted - true on a diverging scale centred at 0 (grey where unknown, e.g. without a
+    checkpoint). The deck is about 0.4 MB for the demo's 1,175 counties, hence off by default.
+    """
+    if not st.toggle("3-D view: height = yield, colour = error", key="yield_3d", help="Drag to orbit, scroll to zoom."):
+        return
+    with error_box():
+        predicted = view == MAP_VIEWS[1] and table is not None
+        heights, _ = map_layer(ds, year, MAP_VIEWS[1] if predicted else MAP_VIEWS[0], table)
+        if table is not None:
+            errors, scale = map_layer(ds, year, MAP_VIEWS[2], table)
+        else:
+            errors, scale = pd.Series(dtype=float), diverging_scale(np.zeros(0), "Predicted − true (bu/acre)")
+        footprints, states = cached_county_footprints(str(ds.root), ds.fingerprint)
+        what = "predicted" if predicted else "true"
+        simulated = " · simulated data" if ds.simulated else ""
+        st.markdown(f"**3-D counties, {year}: height = {what} yield, colour = error (predicted − true){simulated}**")
+        deck = county_3d_deck(
+            footprints,
+            heights,
+            errors,
+            scale,
+            labels=county_labels(ds),
+            states=states,
+            height_label=f"{what.capitalize()} yield",
+        )
+        st.pydeck_chart(deck, height=height, key="yield_3d_chart")
+        st.html(scale.legend_html())
+        grey = "grey: no error to show (pick a checkpoint)" if table is None else "grey: no prediction or a withheld true yield"
+        st.caption(
+            f"Height from 0, {KM_PER_BU:g} km per bu/acre; flat: no {what} yield. Colour: {grey}. Counties simplified to "
+            f"{SIMPLIFY_TOLERANCE_M / 1000:g} km in {PROJECTED_CRS} (equal area); drag to orbit, scroll to zoom."
+        )
