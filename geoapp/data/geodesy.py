@@ -45,7 +45,10 @@ def as_latlon(latlon) -> np.ndarray:
             [-90, 90] (naming the first bad row; a swapped lat/lon is the usual cause).
     """
     try:
-        arr = np.asarray(latlon, dtype=np.float64)
+        raw = np.asarray(latlon)
+        if raw.dtype.kind not in "biuf" or raw.dtype.kind == "b":
+            raise TypeError(f"got {raw.dtype} values (text, booleans or objects)")
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise InputError(f"latlon must be numbers in an (N, 2) array of (lat, lon) degrees: {exc}") from exc
     if arr.ndim == 1 and arr.shape[0] == 2:

@@ -106,3 +106,11 @@ def test_per_point_footprints_and_shifts_are_checked():
     east = extract_patches(pts[:1], footprint_km=400.0, shift_km=np.array([[200.0, 0.0]])).astype(int)
     half = extract_patches(pts[:1], footprint_km=400.0).astype(int)
     np.testing.assert_array_equal(east[0, :, :16], half[0, :, 16:])
+
+
+@pytest.mark.parametrize("latlon", [[["40", "-90"]], [[True, False]], [[None, 1.0]], "40,-90"])
+def test_coordinates_given_as_text_or_flags_are_refused(latlon):
+    from geoapp.data.geodesy import as_latlon
+
+    with pytest.raises(InputError, match="latlon must be numbers"):
+        as_latlon(latlon)
