@@ -7,6 +7,9 @@
 - Ablation tables (Feature ablation): CSV of a table with its provenance as leading columns
   (``data``, ``dataset``, ``model_run``, ``year``). Files drawn from simulated data say
   ``simulated`` in their name and in the ``data`` column of every row.
+- County predictions (Yield map): the same provenance columns, then ``geoid``, the county's ``name``
+  and ``state``, ``true``, ``predicted`` and ``error`` (bu/acre), as CSV, or as GeoJSON with each
+  county's polygon (EPSG:4326, the full 1:500k county boundaries) and these as properties.
 
 Every function returns ``bytes`` (UTF-8 CSV without index, or a GeoTIFF), ready for
 ``st.download_button``; pandas and rasterio read them back as they are. Coordinates are degrees
@@ -38,6 +41,9 @@ __all__ = [
     "geolocation_csv",
     "geolocation_file_name",
     "ablation_csv",
+    "predictions_csv",
+    "predictions_geojson",
+    "predictions_file_name",
     "ablation_file_name",
 ]
 
@@ -218,6 +224,11 @@ def ablation_csv(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint:
     Raises:
         InputError: ``table`` is not a DataFrame, or has a leading column of its own with other values.
     """
+    return _with_provenance(table, dataset, simulated, checkpoint, year).to_csv(index=False).encode("utf-8")
+
+
+def _with_provenance(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> pd.DataFrame:
+    """``table`` with the leading provenance columns (see :func:`ablation_csv`)."""
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
     provenance = {
@@ -236,7 +247,7 @@ def ablation_csv(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint:
                 )
             out = out.drop(columns=name)
         out.insert(position, name, value)
-    return out.to_csv(index=False).encode("utf-8")
+    return out
 
 
 def ablation_file_name(kind: str, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> str:
@@ -245,3 +256,57 @@ def ablation_file_name(kind: str, dataset: str, simulated: bool, checkpoint: str
     if simulated and "simulated" not in name:
         name += "_simulated"
     return name + ".csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# County predictions
+# --------------------------------------------------------------------------------------------------
+
+_PREDICTION_COLUMNS = ("geoid", "true", "predicted", "error")
+
+
+def _named_predictions(table: pd.DataFrame, counties: pd.DataFrame) -> pd.DataFrame:
+    """Predictions (``geoid``, ``true``, ``predicted``, ``error``) with each county's ``name`` and ``state``."""
+    if not isinstance(table, pd.DataFrame) or not set(_PREDICTION_COLUMNS) <= set(table.columns):
+        raise InputError(f"table must be a DataFrame with columns {list(_PREDICTION_COLUMNS)} (a year's predictions)")
+    if not isinstance(counties, pd.DataFrame) or not {"geoid", "name", "state"} <= set(counties.columns):
+        raise InputError("counties must be a DataFrame with columns geoid, name and state (the dataset's counties)")
+    names = counties[["geoid", "name", "state"]].astype({"geoid": str})
+    out = table[list(_PREDICTION_COLUMNS)].astype({"geoid": str}).merge(names, on="geoid", how="left")
+    return out[["geoid", "name", "state", "true", "predicted", "error"]]
+
+
+def predictions_csv(
+    table: pd.DataFrame, counties: pd.DataFrame, dataset: str, simulated: bool, checkpoint: str | Path, year: int
+) -> bytes:
+    """CSV of a year's county predictions (bu/acre) with their provenance and the counties' names."""
+    named = _named_predictions(table, counties)
+    return _with_provenance(named, dataset, simulated, checkpoint, year).to_csv(index=False).encode("utf-8")
+
+
+def predictions_geojson(
+    table: pd.DataFrame, polygons: pd.DataFrame, dataset: str, simulated: bool, checkpoint: str | Path, year: int
+) -> bytes:
+    """GeoJSON (EPSG:4326) of a year's county predictions: each county's polygon with the CSV's columns as properties.
+
+    ``polygons``: a GeoDataFrame of the counties (``geoid``, ``name``, ``state``, ``geometry``; e.g.
+    :func:`geoapp.data.counties.load_counties`); counties without a polygon are left out.
+    """
+    import geopandas as gpd
+
+    if not isinstance(polygons, gpd.GeoDataFrame):
+        raise InputError(f"polygons must be a GeoDataFrame of the counties, got {type(polygons).__name__}")
+    rows = _with_provenance(_named_predictions(table, polygons), dataset, simulated, checkpoint, year)
+    shapes = polygons[["geoid", "geometry"]].astype({"geoid": str})
+    gdf = gpd.GeoDataFrame(rows.merge(shapes, on="geoid", how="inner"), geometry="geometry", crs=polygons.crs)
+    return gdf.to_crs("EPSG:4326").to_json(drop_id=True).encode("utf-8")
+
+
+def predictions_file_name(ext: str, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> str:
+    """``predictions_<dataset>_<run>_<year>[_simulated].<csv|geojson>``; simulated data always says so."""
+    if ext not in ("csv", "geojson"):
+        raise InputError(f"ext must be 'csv' or 'geojson', got {ext!r}")
+    name = f"predictions_{file_slug(dataset)}_{file_slug(_run_name(checkpoint))}_{int(year)}"
+    if simulated and "simulated" not in name:
+        name += "_simulated"
+    return f"{name}.{ext}"

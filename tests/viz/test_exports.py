@@ -134,3 +134,33 @@ def test_ablation_file_names_say_simulated():
     assert ablation_file_name("retrained", "ia_real", False, "/c/yield/semi-ha-2017", 2017) == (
         "ablation_retrained_ia_real_semi-ha-2017_2017.csv"
     )
+
+
+def test_predictions_read_back_as_csv_and_geojson(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geoapp.viz.exports import predictions_csv, predictions_file_name, predictions_geojson
+
+    table = pd.DataFrame(
+        {"geoid": ["19001", "19003"], "year": [2018, 2018], "true": [50.0, 55.0], "predicted": [52.5, 54.0], "error": [2.5, -1.0]}
+    )
+    polygons = gpd.GeoDataFrame(
+        {"geoid": ["19001", "19003", "19005"], "name": ["Adair", "Adams", "Allamakee"], "state": ["IA"] * 3},
+        geometry=[box(-94.7, 41.2, -94.2, 41.5), box(-94.9, 40.9, -94.5, 41.2), box(-91.6, 43.1, -91.0, 43.5)],
+        crs="EPSG:4326",
+    )
+    csv = pd.read_csv(io.BytesIO(predictions_csv(table, polygons, "demo", True, "checkpoints/yield/semi-ha-2018/best", 2018)))
+    assert list(csv.columns) == ["data", "dataset", "model_run", "year", "geoid", "name", "state", "true", "predicted", "error"]
+    assert csv["data"].str.startswith("simulated").all() and csv["model_run"].eq("semi-ha-2018").all()
+    assert csv["name"].tolist() == ["Adair", "Adams"] and csv["error"].tolist() == [2.5, -1.0]
+    path = tmp_path / "p.geojson"
+    path.write_bytes(predictions_geojson(table, polygons, "demo", True, "checkpoints/yield/semi-ha-2018/best", 2018))
+    back = gpd.read_file(path)
+    assert len(back) == 2 and back.crs.to_epsg() == 4326
+    assert back.set_index("geoid").loc["19001", "predicted"] == 52.5
+    assert back.geometry.iloc[0].bounds == pytest.approx((-94.7, 41.2, -94.2, 41.5))
+    name = predictions_file_name("geojson", "demo", True, "checkpoints/yield/semi-ha-2018/best", 2018)
+    assert name == "predictions_demo_semi-ha-2018_2018_simulated.geojson"
+    with pytest.raises(InputError, match="columns"):
+        predictions_csv(table.drop(columns="error"), polygons, "demo", True, "x", 2018)
