@@ -694,11 +694,21 @@ def write_simulation(
             desc="simulating years",
             unit="year",
         )
+        # Years are written in calendar order whatever order they finish in (a cluster's), so the
+        # file's bytes, and the dataset's fingerprint, do not depend on the scheduler.
+        waiting: dict[int, _Year] = {}
+        order = iter(cfg.years)
+        due = next(order)
         for _, yr in tasks:
-            for b, values in yr.bands.items():
-                writer.write_year(b, yr.year, values)
-            labels.add(yr)
+            waiting[yr.year] = yr
             del yr
+            while due in waiting:
+                ready = waiting.pop(due)
+                for b, values in ready.bands.items():
+                    writer.write_year(b, ready.year, values)
+                labels.add(ready)
+                del ready
+                due = next(order, None)
     yields, truth = labels.finish(time.perf_counter() - t0)
     return SimulationTables(title=_title(cfg), counties=table, yields=yields, truth=truth, config=cfg)
 

@@ -61,6 +61,9 @@ def test_a_build_on_a_distributed_cluster(tiny_sim, tmp_path):
                               progress=False)) in ([(2, 4), (3, 9)], [(3, 9), (2, 4)])  # fmt: skip
         tables = write_simulation(TINY, tmp_path / "cube.nc", progress=False, scheduler=cluster.scheduler_address)
     pd.testing.assert_frame_equal(tables.yields, tiny_sim.yields)
+    write_simulation(TINY, tmp_path / "local.nc", progress=False)
+    # Years are written in calendar order whatever order they finish in: the same bytes as a local build.
+    assert (tmp_path / "cube.nc").read_bytes() == (tmp_path / "local.nc").read_bytes()
     with open_cube(tmp_path / "cube.nc") as cube:
         np.testing.assert_allclose(cube["evi"].values, tiny_sim.cube["evi"].values, atol=0.51 * PACKING["evi"][0])
 
