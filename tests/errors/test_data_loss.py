@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from geoapp import cli, fileio
+from geoapp.data import cube_store
 from geoapp.data import dataset as dataset_mod
 from geoapp.data.dataset import CARD, check_output_folder, load_dataset, save_simulated
 from geoapp.data.ingest import ingest_manifest
 from geoapp.errors import DataFileError, DiskFullError, InputError, OutputExistsError
 from geoapp.fileio import atomic_folder, atomic_path, remove_stale_temporaries
 from geoapp.paths import REPO_ROOT
+from tests.conftest import TINY
 from tests.fixtures.rasters import from_origin, iowa_grid, write_geotiff, write_manifest
 
 FULL = r"no space left on device while writing '.*{name}': free space or choose another --out"
@@ -50,15 +51,16 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def quick_simulation(tiny_sim, monkeypatch):
+def quick_simulation(monkeypatch):
     """``data build`` without --manifest simulates the tiny dataset (a second) instead of the demo one."""
     calls = []
+    write = dataset_mod.write_simulation
 
-    def simulate(config, progress=True):
+    def write_simulation(config, cube_path, **kwargs):
         calls.append(config)
-        return tiny_sim
+        return write(TINY, cube_path, progress=False)
 
-    monkeypatch.setattr(dataset_mod, "simulate", simulate)
+    monkeypatch.setattr(dataset_mod, "write_simulation", write_simulation)
     return calls
 
 
@@ -66,10 +68,10 @@ def quick_simulation(tiny_sim, monkeypatch):
 def no_simulation(monkeypatch):
     """Fail if the simulation starts: the output must be refused before any work."""
 
-    def simulate(*args, **kwargs):
+    def write_simulation(*args, **kwargs):
         raise AssertionError("the output folder must be checked before the simulation runs")
 
-    monkeypatch.setattr(dataset_mod, "simulate", simulate)
+    monkeypatch.setattr(dataset_mod, "write_simulation", write_simulation)
 
 
 def _error_line(capsys) -> str:
@@ -263,6 +265,11 @@ def test_a_build_killed_while_writing_is_cleaned_by_the_next_build(tmp_path, cap
 # ---- disk full ----------------------------------------------------------------------------------------
 
 
+def _full_slot(writer, *args, **kwargs):
+    """A cube writer's slot write on a full device."""
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
 def _full_writer(path, *args, **kwargs):
     Path(path).write_bytes(b"partial")
     raise OSError(errno.ENOSPC, "No space left on device")
@@ -275,10 +282,10 @@ def test_disk_full_during_a_simulated_build_keeps_the_previous_dataset(tiny_data
     def full_while_hashing(folder):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    def full_cube(cube, path):
-        _full_writer(path)
+    def full_cube(config, cube_path, **kwargs):
+        _full_writer(cube_path)
 
-    for writer, fake in (("save_cube", full_cube), ("content_hashes", full_while_hashing)):  # first and last step
+    for writer, fake in (("write_simulation", full_cube), ("content_hashes", full_while_hashing)):  # first and last step
         original = getattr(dataset_mod, writer)
         setattr(dataset_mod, writer, fake)
         try:
@@ -296,11 +303,10 @@ def test_disk_full_seen_by_the_netcdf_library_is_named_too(tiny_sim, tmp_path, m
     save_simulated(tiny_sim, tmp_path / "ds")
     before = _snapshot(tmp_path / "ds")
 
-    def hdf_error(self, path, *args, **kwargs):
-        Path(path).write_bytes(b"partial")
+    def hdf_error(self, *args, **kwargs):
         raise RuntimeError("NetCDF: HDF error")
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", hdf_error)
+    monkeypatch.setattr(cube_store.CubeWriter, "write_year", hdf_error)
     monkeypatch.setattr(fileio.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096))
     with pytest.raises(DiskFullError, match=r"no space left on device while writing '.*ds'") as exc:
         save_simulated(tiny_sim, tmp_path / "ds")
@@ -314,7 +320,7 @@ def test_disk_full_seen_by_the_netcdf_library_is_named_too(tiny_sim, tmp_path, m
 def test_disk_full_during_a_real_build_keeps_the_previous_dataset(real_build, real_download, tmp_path, monkeypatch):
     ds = Path(shutil.copytree(real_build[0], tmp_path / "real"))
     before = _snapshot(ds)
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda self, path, *a, **k: _full_writer(path))
+    monkeypatch.setattr(cube_store.CubeWriter, "write_slot", _full_slot)
     with pytest.raises(DiskFullError, match=r"no space left on device while writing '.*real'"):
         from geoapp.data.real_dataset import build_real_dataset
 
@@ -358,7 +364,7 @@ def test_disk_full_during_ingest_leaves_the_previous_cube(tmp_path, monkeypatch)
     manifest = _manifest(tmp_path)
     ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
     before = (tmp_path / "cube.nc").read_bytes()
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda self, path, *a, **k: _full_writer(path))
+    monkeypatch.setattr(cube_store.CubeWriter, "write_slot", _full_slot)
     with pytest.raises(DiskFullError, match=r"no space left on device while writing '.*cube.nc'"):
         ingest_manifest(manifest, tmp_path / "cube.nc", grid=iowa_grid(), progress=False)
     assert (tmp_path / "cube.nc").read_bytes() == before

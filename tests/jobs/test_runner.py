@@ -182,7 +182,7 @@ def test_bad_specs_are_refused_before_anything_starts(runner, tiny_dataset_path,
         JobSpec("weather", "x", {})
     with pytest.raises(InputError, match="dataset.json"):
         JobSpec("yield", "x", TINY, dataset=str(tmp_path))
-    assert default_config("location")["sh_degree"] == 40 and default_config("yield")["model"] == "semi-ha"
+    assert default_config("location")["sh_degree"] == 20 and default_config("yield")["model"] == "semi-ha"
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(blocker))
