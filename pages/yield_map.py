@@ -14,6 +14,7 @@ from geoapp.app_support.yield_views import (
     drawn_checkpoint_caption,
     model_comparison,
     no_labels_message,
+    prediction_downloads,
 )
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -55,6 +56,7 @@ if ctx is not None:
                     predicted_vs_true(table, f"{summary['model']} {year}", summary["rmse"], summary["r2"], ds.simulated),
                     width="stretch",
                 )
+                prediction_downloads(ds, year, str(checkpoint), table)
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
                 with error_box():
                     model_comparison(ds, year)

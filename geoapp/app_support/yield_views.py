@@ -13,6 +13,7 @@ from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_b
 from geoapp.app_support.county_map import county_labels
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import error_box, remember
+from geoapp.data.counties import simplified_counties
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
@@ -26,6 +27,7 @@ from geoapp.viz.county_3d import (
     county_footprints,
     state_paths,
 )
+from geoapp.viz.exports import predictions_csv, predictions_file_name, predictions_geojson
 
 __all__ = [
     "MAP_VIEWS",
@@ -413,3 +415,37 @@ def county_3d_view(ds: YieldDataset, year: int, view: str, table: pd.DataFrame |
             f"Height from 0, {KM_PER_BU:g} km per bu/acre; flat: no {what} yield. Colour: {grey}. Counties simplified to "
             f"{SIMPLIFY_TOLERANCE_M / 1000:g} km in {PROJECTED_CRS} (equal area); drag to orbit, scroll to zoom."
         )
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _county_polygons(states: tuple[str, ...]):
+    """The dataset's county polygons for a GeoJSON export (display-simplified, shared borders kept; EPSG:4326)."""
+    return simplified_counties(list(states))
+
+
+def prediction_downloads(ds: YieldDataset, year: int, checkpoint: str, table: pd.DataFrame) -> None:
+    """Two download buttons: the year's county predictions as CSV, and as GeoJSON with the county polygons.
+
+    Files are built only when clicked; their names and every row say which dataset (simulated or
+    real), checkpoint and year they hold (:mod:`geoapp.viz.exports`).
+    """
+    name, simulated = ds.root.name, bool(ds.simulated)
+    left, right = st.columns(2)
+    left.download_button(
+        "Predictions (CSV)",
+        lambda: predictions_csv(table, ds.counties, name, simulated, checkpoint, year),
+        file_name=predictions_file_name("csv", name, simulated, checkpoint, year),
+        mime="text/csv",
+        on_click="ignore",
+        key="yield_pred_csv",
+    )
+    states = tuple(sorted({str(s) for s in ds.counties["state"]}))
+    right.download_button(
+        "Predictions (GeoJSON)",
+        lambda: predictions_geojson(table, _county_polygons(states), name, simulated, checkpoint, year),
+        file_name=predictions_file_name("geojson", name, simulated, checkpoint, year),
+        mime="application/geo+json",
+        on_click="ignore",
+        key="yield_pred_geojson",
+        help="County polygons (EPSG:4326, simplified for display) with true, predicted and error (bu/acre).",
+    )

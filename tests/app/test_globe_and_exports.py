@@ -156,3 +156,29 @@ def test_ablation_downloads_say_simulated_in_name_and_rows(tiny_checkpoint, monk
     assert summary["delta_rmse"].round(3).tolist() == pytest.approx(shown["delta_rmse"].tolist())
     per_county = pd.read_csv(io.BytesIO(_bytes(downloads[names[0]])), dtype={"geoid": str})
     assert set(per_county["data"]) == {SIMULATED_DATA} and per_county["geoid"].str.len().eq(5).all()
+
+
+# ---- Yield map: predictions ------------------------------------------------------------------------
+
+
+def test_yield_map_offers_the_predictions_as_csv_and_geojson(tiny_checkpoint, downloads, monkeypatch, tmp_path):  # noqa: F811
+    import geopandas as gpd
+
+    from tests.app.test_pages import _click
+
+    _click(monkeypatch, None)
+    at = _run("pages/yield_map.py")
+    assert not at.exception and not at.error
+    names = sorted(n for n in downloads if n.startswith("predictions_"))
+    assert names == [
+        "predictions_corn_belt_sim_tiny_s-ha-2016_2016_simulated.csv",
+        "predictions_corn_belt_sim_tiny_s-ha-2016_2016_simulated.geojson",
+    ], names
+    csv = pd.read_csv(io.BytesIO(_bytes(downloads[names[0]])), dtype={"geoid": str})
+    assert (csv["data"] == SIMULATED_DATA).all() and len(csv) > 100
+    assert np.allclose(csv["error"], csv["predicted"] - csv["true"], atol=1e-4)
+    path = tmp_path / "p.geojson"
+    path.write_bytes(_bytes(downloads[names[1]]))
+    back = gpd.read_file(path)
+    assert len(back) == len(csv) and back.crs.to_epsg() == 4326
+    assert set(back["geoid"]) == set(csv["geoid"])
