@@ -52,8 +52,11 @@ def page_imports(pages: Path | None = None) -> list[str]:
 
 
 def _import_pages() -> None:
+    """Import each module the pages import, registering right away any custom component one declares."""
     for name in page_imports():
+        before = set(sys.modules)
         importlib.import_module(name)
+        register_components([sys.modules[m] for m in set(sys.modules) - before])
 
 
 def _yield_pages() -> None:
@@ -95,9 +98,40 @@ def _location_pages() -> None:
     cached_basemap_url()
 
 
+def register_components(modules: list | None = None) -> list[str]:
+    """Register the custom components that ``modules`` (default: every imported module) declared; returns their names.
+
+    Streamlit registers a component (``components.declare_component``, e.g. streamlit-folium's map)
+    only when the declaring module is imported inside a script run; imported by this background
+    thread first, the module would stay in ``sys.modules`` unregistered and the browser would get a
+    404 for the component's frame on every page. Each ``CustomComponent`` found at the top level of an
+    imported module is registered with the running server (registering one twice is harmless).
+    """
+    from streamlit.components.v1.custom_component import CustomComponent
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return []
+    registry = Runtime.instance().component_registry
+    known = {c.name for c in registry.get_components()}
+    added = []
+    for module in list(sys.modules.values()) if modules is None else modules:
+        for value in list(getattr(module, "__dict__", {}).values()):
+            if isinstance(value, CustomComponent) and value.name not in known:
+                registry.register_component(value)
+                known.add(value.name)
+                added.append(value.name)
+    return added
+
+
 def preload_steps() -> list[tuple[str, Callable[[], None]]]:
     """The preload's steps, in the order a first visitor most likely needs them: (name, function)."""
-    return [("page imports", _import_pages), ("yield pages", _yield_pages), ("location pages", _location_pages)]
+    return [
+        ("page imports", _import_pages),
+        ("components", register_components),
+        ("yield pages", _yield_pages),
+        ("location pages", _location_pages),
+    ]
 
 
 class _NoContextWarning(logging.Filter):

@@ -219,3 +219,21 @@ def test_geolocalization_shows_predictions_and_refuses_a_bad_upload(page, app_ur
     errors.first.wait_for(timeout=30_000)
     assert "image" in errors.first.inner_text().lower()
     assert page.locator("[data-testid=stException]").count() == 0  # an error box, not a traceback
+
+
+def test_a_map_renders_when_the_preload_imported_its_component_first(page):
+    """Home first starts the preload, which imports streamlit-folium outside a script run; the map must still load."""
+    import time
+
+    from geoapp.app_support.preload import PRELOAD_DONE
+
+    with serve_app("streamlit-preload.log") as url:
+        _open(page, url + PAGES["home"])
+        log = REPO_ROOT / "test-artifacts" / "streamlit-preload.log"
+        deadline = time.monotonic() + 120
+        while PRELOAD_DONE not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert PRELOAD_DONE in log.read_text(), "the preload did not finish"
+        _open(page, url + PAGES["yield_map"])
+        page.frame_locator(FOLIUM_FRAME).locator(".leaflet-container").wait_for(timeout=30_000)
+        _assert_no_errors(page)
