@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geoapp.analysis.location import FootprintWarning, distance_km, geolocate
+from geoapp.analysis.location import FootprintWarning, geolocate
 from geoapp.app_support.geolocation_input import held_out_input, upload_input
 from geoapp.app_support.location import (
     cached_basemap_url,
@@ -19,6 +19,7 @@ from geoapp.app_support.location import (
     warm_gallery,
 )
 from geoapp.app_support.page import error_box, setup_page
+from geoapp.viz.exports import geolocation_table
 from geoapp.viz.geolocation_map import prediction_map
 
 setup_page("Geolocalization", dataset=False)
@@ -51,14 +52,10 @@ with error_box():
     left, right = st.columns([1, 2])
     with left:
         st.image(np.asarray(given.image)[..., :3], caption=given.label, width=256)
-        rows = [
-            {"rank": i + 1, "lat": round(p[0], 2), "lon": round(p[1], 2), "score": round(p[2], 3)} for i, p in enumerate(preds)
-        ]
+        table = geolocation_table(preds, given.truth)
         if given.truth is not None:
-            for r, p in zip(rows, preds, strict=True):
-                r["error_km"] = round(distance_km(given.truth, p[:2]))
-            st.metric("Error of the top prediction", f"{distance_km(given.truth, preds[0][:2]):,.0f} km")
-        st.dataframe(rows, hide_index=True)
+            st.metric("Error of the top prediction", f"{table['error_km'].iloc[0]:,.0f} km")
+        st.dataframe(table.round({"lat": 2, "lon": 2, "score": 3, "error_km": 0}), hide_index=True)
         geolocation_download(preds, given.truth, model_name, given.label)
     with right:
         fmap = prediction_map(preds, given.truth, cached_basemap_url(), cached_raster_index("land").bounds)

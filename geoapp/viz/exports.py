@@ -38,6 +38,7 @@ __all__ = [
     "similarity_file_stem",
     "similarity_csv",
     "similarity_geotiff",
+    "geolocation_table",
     "geolocation_csv",
     "geolocation_file_name",
     "ablation_csv",
@@ -170,7 +171,12 @@ def similarity_geotiff(
 
 
 def geolocation_csv(predictions: Sequence[Sequence[float]], truth: tuple[float, float] | None = None) -> bytes:
-    """CSV ``rank, lat, lon, score`` (and ``error_km`` when ``truth`` is given) of top-k predictions.
+    """CSV of :func:`geolocation_table`."""
+    return geolocation_table(predictions, truth).to_csv(index=False).encode("utf-8")
+
+
+def geolocation_table(predictions: Sequence[Sequence[float]], truth: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Table ``rank, lat, lon, score`` (and ``error_km`` when ``truth`` is given) of top-k predictions.
 
     Args:
         predictions: (lat, lon, score) per prediction, best first (as :func:`geoapp.analysis.location.geolocate` returns).
@@ -194,7 +200,7 @@ def geolocation_csv(predictions: Sequence[Sequence[float]], truth: tuple[float, 
     if truth is not None:
         t = as_latlon(truth)[0]
         table["error_km"] = haversine_km(t[0], t[1], pts[:, 0], pts[:, 1]).round(1)
-    return table.to_csv(index=False).encode("utf-8")
+    return table
 
 
 def geolocation_file_name(model: str, image: str, k: int, truth: tuple[float, float] | None = None) -> str:
