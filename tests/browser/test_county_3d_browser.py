@@ -5,25 +5,14 @@ Screenshot ``yield_map_3d.png`` (the page with the 3-D view under the county map
 
 from __future__ import annotations
 
-import io
-import time
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from tests.browser.conftest import screenshot
+from tests.browser.deck import DECK, drag_changes, wait_drawn
 from tests.browser.test_browser import PAGES, _assert_no_errors, _open, _wait_idle
 
 pytestmark = pytest.mark.browser
-
-DECK = "[data-testid=stDeckGlJsonChart]"
-
-
-def _pixels(page) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of the deck.gl chart as drawn on screen."""
-    png = page.locator(DECK).screenshot()
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def _drawn(rgb: np.ndarray) -> dict[str, float]:
@@ -40,17 +29,9 @@ def _drawn(rgb: np.ndarray) -> dict[str, float]:
     }
 
 
-def _wait_drawn(page, timeout_s: float = 90.0) -> tuple[np.ndarray, dict[str, float]]:
-    """Poll the chart until the extruded counties (a many-coloured block over a tenth of the chart) are on screen."""
-    deadline = time.time() + timeout_s
-    while True:
-        rgb = _pixels(page)
-        seen = _drawn(rgb)
-        if seen["drawn"] > 0.1 and seen["colours"] > 100:
-            return rgb, seen
-        if time.time() > deadline:
-            raise AssertionError(f"the 3-D counties were not drawn within {timeout_s:.0f} s: {seen}")
-        page.wait_for_timeout(500)
+def _wait_drawn(page) -> tuple[np.ndarray, dict[str, float]]:
+    """Until the extruded counties (a many-coloured block over a tenth of the chart) are on screen."""
+    return wait_drawn(page, _drawn, lambda seen: seen["drawn"] > 0.1 and seen["colours"] > 100, "the 3-D counties", 90.0)
 
 
 def test_county_3d_view_draws_offline_and_orbits(page, app_url):
@@ -72,17 +53,7 @@ def test_county_3d_view_draws_offline_and_orbits(page, app_url):
     assert page.locator('iframe[title="streamlit_folium.st_folium"]').count() == 1  # the county map stays
 
     # drag across the chart: the counties orbit
-    box = page.locator(f"{DECK} canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx, cy)
-    page.mouse.down()
-    for step in range(1, 11):
-        page.mouse.move(cx + 20 * step, cy + 3 * step)
-        page.wait_for_timeout(30)
-    page.mouse.up()
-    page.wait_for_timeout(1500)
-    after = _pixels(page)
-    changed = float(np.mean(np.any(before != after, axis=-1)))
+    changed = drag_changes(page, before, 20, 3)
     assert changed > 0.05, f"only {changed:.1%} of the chart's pixels changed after a drag"
     screenshot(page, "yield_map_3d")
 

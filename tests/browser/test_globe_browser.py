@@ -6,27 +6,16 @@ Screenshot ``similarity_globe.png`` (the page with the globe beside the flat map
 
 from __future__ import annotations
 
-import io
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from geoapp.viz.globe import OCEAN_RGB
 from tests.browser.conftest import screenshot
+from tests.browser.deck import DECK, drag_changes, wait_drawn
 from tests.browser.test_browser import PAGES, _assert_no_errors, _open, _wait_idle
 
 pytestmark = pytest.mark.browser
-
-DECK = "[data-testid=stDeckGlJsonChart]"
-
-
-def _pixels(page) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of the deck.gl chart as drawn on screen."""
-    png = page.locator(DECK).screenshot()
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def _drawn(rgb: np.ndarray) -> dict[str, float]:
@@ -36,17 +25,9 @@ def _drawn(rgb: np.ndarray) -> dict[str, float]:
     return {"ocean": float(ocean), "colours": colours, "std": float(rgb.std())}
 
 
-def _wait_drawn(page, timeout_s: float = 60.0) -> tuple[np.ndarray, dict[str, float]]:
-    """Poll the chart until the globe (ocean and a many-coloured field) is on screen."""
-    deadline = time.time() + timeout_s
-    while True:
-        rgb = _pixels(page)
-        seen = _drawn(rgb)
-        if seen["ocean"] > 0.05 and seen["colours"] > 200:
-            return rgb, seen
-        if time.time() > deadline:
-            raise AssertionError(f"the globe was not drawn within {timeout_s:.0f} s: {seen}")
-        page.wait_for_timeout(500)
+def _wait_drawn(page) -> tuple[np.ndarray, dict[str, float]]:
+    """Until the globe (ocean and a many-coloured field) is on screen."""
+    return wait_drawn(page, _drawn, lambda seen: seen["ocean"] > 0.05 and seen["colours"] > 200, "the globe", 60.0)
 
 
 def test_globe_draws_offline_and_spins(page, app_url, tmp_path):
@@ -66,17 +47,7 @@ def test_globe_draws_offline_and_spins(page, app_url, tmp_path):
     assert page.locator('iframe[title="streamlit_folium.st_folium"]').count() == 1
 
     # drag across the globe: it turns
-    box = page.locator(f"{DECK} canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx, cy)
-    page.mouse.down()
-    for step in range(1, 11):
-        page.mouse.move(cx + 16 * step, cy + 4 * step)
-        page.wait_for_timeout(30)
-    page.mouse.up()
-    page.wait_for_timeout(1500)
-    after = _pixels(page)
-    changed = float(np.mean(np.any(before != after, axis=-1)))
+    changed = drag_changes(page, before, 16, 4)
     assert changed > 0.05, f"only {changed:.1%} of the chart's pixels changed after a drag"
     screenshot(page, "similarity_globe")
 
