@@ -27,7 +27,6 @@ from geoapp.data.dataset import (
     default_dataset_path,
     is_dataset_folder,
     list_datasets,
-    load_dataset,
     save_simulated,
 )
 from geoapp.data.nass_api import fetch_county_yields
@@ -37,22 +36,8 @@ from geoapp.jobs.runner import JobRunner
 from geoapp.jobs.status import BROKEN, load_status, read_status, write_status
 from geoapp.training import checkpoint
 from geoapp.training.resume import resume_from_last, train_state
-from geoapp.training.ridge_trainer import train_ridge
 
 JOB = "20260101-000000-000001"
-
-
-@pytest.fixture(scope="module")
-def ds(tiny_dataset_path):
-    dataset = load_dataset(tiny_dataset_path)
-    yield dataset
-    dataset.close()
-
-
-@pytest.fixture(scope="module")
-def ridge(ds, tmp_path_factory):
-    """A ridge checkpoint of the tiny dataset (closed form: a second)."""
-    return train_ridge(ds, [2012, 2013], 2014, 2015, tmp_path_factory.mktemp("ridge") / "run")
 
 
 @pytest.fixture()

@@ -20,7 +20,6 @@ from geoapp.analysis.yield_predictions import compare_on_year, predictions_for_y
 from geoapp.data import counties, fields, geonames, land, study_area, tiles
 from geoapp.data.bands import check_bands, group_bands
 from geoapp.data.cube import as_array, band_stats, empty_cube, open_cube, save_cube, select_years, validate_cube
-from geoapp.data.dataset import load_dataset
 from geoapp.data.grid import Grid
 from geoapp.data.simulate import SimulationConfig, county_raster, simulate
 from geoapp.errors import GeoappError, InputError
@@ -42,19 +41,6 @@ from geoapp.training.yield_trainer import (
 )
 
 NOT_A_DATASET = "ds must be a dataset from"
-
-
-@pytest.fixture(scope="module")
-def ds(tiny_dataset_path):
-    dataset = load_dataset(tiny_dataset_path)
-    yield dataset
-    dataset.close()
-
-
-@pytest.fixture(scope="module")
-def ridge(ds, tmp_path_factory):
-    """A ridge checkpoint of the tiny dataset (closed form: a second)."""
-    return train_ridge(ds, [2012, 2013], 2014, 2015, tmp_path_factory.mktemp("ridge") / "run")
 
 
 @pytest.fixture(scope="module")
