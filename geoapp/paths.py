@@ -17,10 +17,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "data_dir", "checkpoint_dir", "jobs_dir", "static_dir"]
+__all__ = ["REPO_ROOT", "EXPERIMENTS_DIR", "data_dir", "checkpoint_dir", "jobs_dir", "static_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout holding the ``geoapp`` package, ``app.py`` and ``pages/``."""
+
+EXPERIMENTS_DIR = REPO_ROOT / "experiments"
+"""The experiments' results stores, one folder per dataset (tracked in git; ``$GEOAPP_EXPERIMENTS_DIR`` overrides)."""
 
 
 def _folder(variable: str, default: Path) -> Path:

@@ -1,0 +1,208 @@
+"""Run a plan: train and score every run that has no result yet, one line of progress per run.
+
+Resumable: a run whose ``ok`` result is in the store is skipped; a run folder that a stopped runner
+left half-trained (it has a ``last/`` checkpoint) resumes from it, one left with anything else is
+restarted cleanly (its old content is replaced). A run that fails (a bad configuration, a diverged
+loss, a model the trainer cannot train yet) is recorded as ``failed`` with its error and the runner
+goes on; it is tried again by the next ``run``. Interrupting (Ctrl-C) stops at once; the finished runs
+are in the store.
+
+Training and scoring go through one injectable function (:data:`TrainFn`, default
+:func:`train_and_score`: :func:`~geoapp.training.yield_trainer.train_yield`, or
+:func:`~geoapp.training.ridge_trainer.train_ridge` while the yield trainer does not take ``ridge``,
+then :func:`~geoapp.training.yield_trainer.evaluate_yield` on the run's test year).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geoapp.errors import InputError
+from geoapp.experiments.plan import Plan, RunSpec, check_plan
+from geoapp.experiments.store import FAILED, OK, ResultStore, make_record, record_key, runs_root
+
+__all__ = ["TrainFn", "RunSummary", "train_and_score", "run_plan", "trainer_models", "format_seconds"]
+
+TrainFn = Callable[[RunSpec, Any, Path], dict[str, Any]]
+"""``(run, dataset, run folder) -> {"rmse", "r2", "n", "year", "checkpoint", "config"}``; raises on failure."""
+
+
+def trainer_models() -> tuple[str, ...]:
+    """Model names :class:`~geoapp.training.yield_trainer.YieldTrainConfig` accepts (read now: it grows)."""
+    from geoapp.config import config_fields
+    from geoapp.training.yield_trainer import YieldTrainConfig
+
+    return tuple(next(f.choices for f in config_fields(YieldTrainConfig) if f.name == "model") or ())
+
+
+def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
+    """Train ``run`` into ``folder`` (resuming a half-trained run) and score its best checkpoint on the test year.
+
+    Returns:
+        ``rmse`` (bu/acre), ``r2``, ``n`` (counties scored), ``year``, ``checkpoint`` (the ``best/``
+        folder) and ``config`` (the training configuration the checkpoint's card records).
+
+    Raises:
+        InputError: the model cannot be trained here, or the configuration is refused by the trainer.
+        GeoappError: whatever the trainer or the evaluation raises.
+    """
+    from geoapp.training.checkpoint import has_last_checkpoint, read_card
+    from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, nested_years, train_yield
+
+    folder = Path(folder)
+    if run.model in trainer_models():
+        cfg = YieldTrainConfig.from_dict(run.train_config())
+        resume = has_last_checkpoint(folder)
+        best = train_yield(cfg, ds, folder, resume=resume, progress=False, force=not resume)
+    elif run.model == "ridge":  # the closed-form baseline, for as long as train_yield does not take it
+        from geoapp.training.ridge_trainer import train_ridge
+
+        if run.exclude_group is not None:
+            raise InputError(f"ridge is fitted on every input; it cannot leave out {run.exclude_group} (exclude_group)")
+        train, val, test = nested_years(run.test_year, run.n_train_years, ds.years)
+        best = train_ridge(ds, train, val, test, folder, force=True)
+    else:
+        raise InputError(f"the crop-yield trainer cannot train {run.model!r} yet; it trains {list(trainer_models())} and ridge")
+    scores = evaluate_yield(best, ds, run.test_year)
+    card = read_card(best)
+    return {
+        "rmse": scores["rmse"],
+        "r2": scores["r2"],
+        "n": scores["n"],
+        "year": scores["year"],
+        "checkpoint": best,
+        "config": card.get("train_config") or run.train_config(),
+    }
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1 h 02 min``, ``3 min 05 s``, ``12 s``; ``?`` for None."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_plan` did: run names by outcome."""
+
+    planned: int = 0
+    skipped: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class _Eta:
+    """Seconds left: each remaining run costs the mean time of the finished runs of its model kind."""
+
+    def __init__(self, earlier: Sequence[dict[str, Any]]) -> None:
+        self.times: dict[str, list[float]] = {}
+        for record in earlier:  # earlier sessions' runs count too (same store, same data)
+            if record["status"] == OK and isinstance(record.get("seconds"), (int, float)):
+                self.times.setdefault(record["key"]["model"], []).append(float(record["seconds"]))
+
+    def add(self, model: str, seconds: float) -> None:
+        self.times.setdefault(model, []).append(seconds)
+
+    def left(self, remaining: Sequence[RunSpec]) -> float | None:
+        """None when a remaining model kind has no timing yet and no other kind does either."""
+        every = [t for ts in self.times.values() for t in ts]
+        if not remaining:
+            return 0.0
+        if not every:
+            return None
+        overall = sum(every) / len(every)
+        return sum(sum(self.times[r.model]) / len(self.times[r.model]) if self.times.get(r.model) else overall for r in remaining)
+
+
+def _dataset_info(ds: Any) -> dict[str, Any]:
+    return {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated}
+
+
+def run_plan(
+    plan: Plan,
+    ds: Any,
+    *,
+    store: ResultStore | None = None,
+    runs_dir: str | Path | None = None,
+    train_fn: TrainFn = train_and_score,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> RunSummary:
+    """Train and score every run of ``plan`` that has no ``ok`` result in ``store``.
+
+    Args:
+        plan: the runs (checked first: known models, years in the data, N_y that fit).
+        ds: the loaded dataset (:class:`~geoapp.data.dataset.YieldDataset`).
+        store: where results go (default: the dataset's store, :meth:`ResultStore.for_dataset`).
+        runs_dir: the run folders' parent (default :func:`~geoapp.experiments.store.runs_root`).
+        train_fn: trains and scores one run (default :func:`train_and_score`).
+        dry_run: only print what would run.
+        echo: where progress lines go: one per run, ``[i/n] name: RMSE .. R^2 .. (took ..; ETA ..)``.
+
+    Raises:
+        InputError: the plan names an unknown model, a year outside the data or too large an N_y.
+        DataFileError: the store holds another dataset's results or cannot be written.
+    """
+    runs = check_plan(plan, ds.years)
+    store = store if store is not None else ResultStore.for_dataset(ds)
+    root = Path(runs_dir) if runs_dir is not None else runs_root(ds.name)
+    earlier = store.read()
+    done = {r.key() for r in runs} & {record_key(rec) for rec in earlier if rec["status"] == OK}
+    todo = [r for r in runs if r.key() not in done]
+    summary = RunSummary(planned=len(runs), skipped=[r.name for r in runs if r.key() in done])
+    eta = _Eta(earlier)
+    left = eta.left(todo)
+    echo(
+        f"plan {plan.name}: {len(runs)} runs on {ds.name}, {len(done)} done, {len(todo)} to run"
+        + (f" (about {format_seconds(left)} at the mean time per model kind so far)" if todo and left is not None else "")
+    )
+    if dry_run:
+        for i, run in enumerate(todo, start=1):
+            echo(f"[{i}/{len(todo)}] {run.name} (would run into {root / run.name})")
+        return summary
+    started = time.perf_counter()
+    info = _dataset_info(ds)
+    for i, run in enumerate(todo, start=1):
+        t0 = time.perf_counter()
+        try:
+            outcome = train_fn(run, ds, root / run.name)
+        except Exception as exc:  # noqa: BLE001 - a failing run is recorded and the plan goes on
+            seconds = time.perf_counter() - t0
+            error = f"{type(exc).__name__}: {exc}"
+            store.append(make_record(run, dataset=info, status=FAILED, plan=plan.name, seconds=seconds, error=error))
+            summary.failed.append(run.name)
+            line = f"FAILED ({error})"
+        else:
+            seconds = time.perf_counter() - t0
+            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year") if k in outcome}
+            store.append(
+                make_record(
+                    run,
+                    dataset=info,
+                    status=OK,
+                    plan=plan.name,
+                    metrics=metrics,
+                    seconds=seconds,
+                    checkpoint=outcome.get("checkpoint"),
+                    config=outcome.get("config"),
+                )
+            )
+            eta.add(run.model, seconds)
+            summary.finished.append(run.name)
+            line = f"RMSE {metrics['rmse']:.3f} R^2 {metrics['r2']:.3f}"
+        echo(
+            f"[{i}/{len(todo)}] {run.name}: {line} (took {format_seconds(seconds)}; "
+            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {format_seconds(eta.left(todo[i:]))})"
+        )
+    echo(f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped")
+    return summary

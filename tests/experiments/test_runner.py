@@ -1,0 +1,121 @@
+"""The experiment runner: resume and skip, failing runs recorded, one progress line per run, a real tiny run."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoapp.errors import InputError
+from geoapp.experiments.plan import plan_from_dict
+from geoapp.experiments.runner import format_seconds, run_plan, train_and_score
+from geoapp.experiments.store import FAILED, OK, ResultStore
+from tests.experiments.conftest import FakeTrainer
+
+PLAN = plan_from_dict({"name": "t", "models": ["s-ha", "semi-ha"], "test_years": [2017, 2018], "seeds": [0, 1]})
+
+
+def test_runs_every_run_then_skips_them_all(fake_ds, store_env, tmp_path):
+    trainer, lines = FakeTrainer(), []
+    summary = run_plan(PLAN, fake_ds, train_fn=trainer, echo=lines.append)
+    assert summary.planned == 8 and len(summary.finished) == 8 and not summary.skipped
+    assert len(trainer.calls) == 8
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 8
+    assert progress[0].startswith("[1/8] s-ha-2017-ny10-seed0: RMSE 5.300 R^2 0.647 (took ")
+    assert "ETA" in progress[0] and progress[-1].endswith("ETA 0 s)")
+    store = ResultStore.for_dataset(fake_ds)
+    assert store.path == store_env / fake_ds.name / "results.jsonl"
+    assert len(store.read()) == 8 and all(r["plan"] == "t" for r in store.read())
+    assert (tmp_path / "data" / "experiments" / fake_ds.name / "runs" / "s-ha-2017-ny10-seed0" / "best").is_dir()
+
+    again = FakeTrainer()
+    summary = run_plan(PLAN, fake_ds, train_fn=again, echo=lines.append)
+    assert again.calls == [] and len(summary.skipped) == 8 and lines[-1].endswith("0 finished, 0 failed, 8 skipped")
+
+
+def test_resume_runs_only_the_missing(fake_ds, store_env):
+    first = FakeTrainer()
+    run_plan(
+        plan_from_dict({"name": "t", "models": ["s-ha"], "test_years": [2017]}), fake_ds, train_fn=first, echo=lambda _: None
+    )
+    second, lines = FakeTrainer(), []
+    run_plan(PLAN, fake_ds, train_fn=second, echo=lines.append)
+    assert "s-ha-2017-ny10-seed0" not in second.calls and len(second.calls) == 7
+    assert lines[0].startswith("plan t: 8 runs on corn_belt_sim_fake, 1 done, 7 to run (about ")
+
+
+def test_failing_run_is_recorded_and_the_plan_goes_on(fake_ds, store_env):
+    trainer, lines = FakeTrainer(fail={"semi-ha-2017-ny10-seed1"}), []
+    summary = run_plan(PLAN, fake_ds, train_fn=trainer, echo=lines.append)
+    assert summary.failed == ["semi-ha-2017-ny10-seed1"] and len(summary.finished) == 7
+    assert any("semi-ha-2017-ny10-seed1: FAILED (RuntimeError: boom in semi-ha-2017-ny10-seed1)" in line for line in lines)
+    records = ResultStore.for_dataset(fake_ds).read()
+    (failed,) = [r for r in records if r["status"] == FAILED]
+    assert failed["error"] == "RuntimeError: boom in semi-ha-2017-ny10-seed1" and failed["metrics"] == {}
+    retry = FakeTrainer()  # the next run tries the failed one again, and only it
+    run_plan(PLAN, fake_ds, train_fn=retry, echo=lambda _: None)
+    assert retry.calls == ["semi-ha-2017-ny10-seed1"]
+    assert ResultStore.for_dataset(fake_ds).done_keys().__len__() == 8
+
+
+def test_dry_run_trains_nothing(fake_ds, store_env):
+    trainer, lines = FakeTrainer(), []
+    run_plan(PLAN, fake_ds, train_fn=trainer, dry_run=True, echo=lines.append)
+    assert trainer.calls == [] and len(lines) == 9 and "would run into" in lines[1]
+    assert not ResultStore.for_dataset(fake_ds).path.exists()
+
+
+def test_bad_plan_is_refused_before_anything_runs(fake_ds, store_env):
+    trainer = FakeTrainer()
+    plan = plan_from_dict({"models": ["s-ha"], "test_years": [2021]})
+    with pytest.raises(InputError, match=r"\[2021\] outside the data"):
+        run_plan(plan, fake_ds, train_fn=trainer)
+    assert trainer.calls == []
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (None, 12.4, 185, 3720)] == ["?", "12 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_model_the_trainer_does_not_take_fails_clearly(tiny_dataset_path, tmp_path, monkeypatch):
+    import geoapp.experiments.runner as runner
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.plan import RunSpec
+
+    monkeypatch.setattr(runner, "trainer_models", lambda: ("s-ha",))  # a trainer that takes s-ha alone
+    ds = load_dataset(tiny_dataset_path)
+    try:
+        with pytest.raises(InputError, match=r"cannot train 'c3d' yet; it trains \['s-ha'\] and ridge"):
+            train_and_score(RunSpec("c3d", 2016, 3, 0), ds, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+    finally:
+        ds.close()
+
+
+def test_real_s_ha_and_ridge_runs_on_the_tiny_dataset(tiny_dataset_path, store_env, tmp_path):
+    """End to end (about 3 s): train_yield (one epoch) and ridge, scored by evaluate_yield, in the store; a rerun skips both."""
+    from geoapp.data.dataset import load_dataset
+
+    ds = load_dataset(tiny_dataset_path)
+    plan = plan_from_dict(
+        {
+            "name": "tiny",
+            "models": ["s-ha", "ridge"],
+            "test_years": [2016],
+            "n_train_years": [3],
+            "overrides": {"epochs": 1, "batch_size": 16},
+        }
+    )
+    try:
+        lines: list[str] = []
+        summary = run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append)
+        assert summary.failed == [] and len(summary.finished) == 2, lines
+        records = ResultStore.for_dataset(ds).read()
+        assert {r["key"]["model"] for r in records} == {"s-ha", "ridge"}
+        for r in records:
+            assert r["status"] == OK and r["metrics"]["year"] == 2016 and r["metrics"]["n"] > 0
+            assert r["dataset"]["fingerprint"] == ds.fingerprint
+        s_ha = next(r for r in records if r["key"]["model"] == "s-ha")
+        assert s_ha["config"]["epochs"] == 1 and (tmp_path / "runs" / s_ha["name"] / "best" / "card.json").is_file()
+        assert run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append).skipped == [r["name"] for r in records]
+    finally:
+        ds.close()
