@@ -13,11 +13,11 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.port $(PORT) --server.hea
 
 run: setup data assets ## start the app on http://127.0.0.1:$(PORT) (results computed ahead in the background; the server preloads the pages)
 	@mkdir -p data/cache
-	@nice -n 10 $(PY) -m geoapp warm --quiet > data/cache/warm.log 2>&1 &
+	@nice -n 10 $(PY) -m geoapp warm --all-years --quiet > data/cache/warm.log 2>&1 &
 	$(PY) -m geoapp.app_support.serve $(STREAMLIT_FLAGS)
 
 warm: setup data ## compute ahead what the pages show (predictions, attention, ablation, gallery embeddings); quick when fresh
-	$(PY) -m geoapp warm
+	$(PY) -m geoapp warm --all-years
 
 test: setup test-setup data assets check ## the checks, then the whole test suite (unit, AppTest, browser)
 	$(PY) -m pytest
