@@ -1,0 +1,201 @@
+"""``python -m geoapp experiments run|report|status|collect``: the paper's study from a shell.
+
+- ``run --plan NAME`` (or ``--plan-file F``): train and score every run of the plan without a result
+  (resumable; ``--dry-run`` lists them; ``--models`` runs some of the plan's models only).
+- ``report``: write the tables and figures of a plan (default ``paper``) to ``docs/experiments.md``.
+- ``status``: per plan, how many runs are done, failed and missing.
+- ``collect``: move the Experiments page's job queue on (score finished jobs, start the next);
+  ``--follow`` keeps doing so until the queue is empty.
+
+:func:`add_subcommands` adds the ``experiments`` group to geoapp's command line; :func:`main` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from geoapp.errors import GeoappError, InputError
+
+__all__ = ["add_subcommands", "handle", "main"]
+
+
+def _dataset(path: str | None, verify: bool = False):
+    """The dataset folder given, or the embedded demo; ``verify``: refuse one whose files changed since its card."""
+    from geoapp.data.dataset import default_dataset_path, load_dataset
+
+    ds = load_dataset(path or default_dataset_path("demo"))
+    if verify:
+        try:
+            ds.verify_fingerprint()
+        except BaseException:
+            ds.close()
+            raise
+    return ds
+
+
+def _plan(args: argparse.Namespace):
+    from geoapp.experiments.plan import get_plan, load_plan_file
+
+    if args.plan_file:
+        if args.plan:
+            raise InputError("give --plan NAME or --plan-file FILE, not both")
+        plan = load_plan_file(args.plan_file)
+    else:
+        plan = get_plan(args.plan or "paper")
+    if getattr(args, "models", None):
+        plan = plan.only([m.strip() for m in args.models.split(",") if m.strip()])
+    return plan
+
+
+def _store(args: argparse.Namespace, ds):
+    from geoapp.experiments.store import ResultStore
+
+    return ResultStore.for_dataset(ds, Path(args.store) if args.store else None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from geoapp.experiments.runner import run_plan
+
+    plan = _plan(args)
+    ds = _dataset(args.dataset, verify=not args.dry_run)
+    try:
+        summary = run_plan(
+            plan, ds, store=_store(args, ds), runs_dir=args.runs_dir, dry_run=args.dry_run, echo=lambda s: print(s, flush=True)
+        )
+    finally:
+        ds.close()
+    return 1 if summary.failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from geoapp.experiments.report import write_report
+    from geoapp.paths import REPO_ROOT
+
+    plan = _plan(args)
+    ds = _dataset(args.dataset)
+    try:
+        store = _store(args, ds)
+        records = store.read()
+        info = dict(store.dataset)
+    finally:
+        ds.close()
+    out = write_report(plan, records, info, args.out or REPO_ROOT / "docs" / "experiments.md", store=_shown(store.path))
+    print(f"wrote {out}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    from geoapp.paths import REPO_ROOT
+
+    try:
+        return str(path.absolute().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from geoapp.experiments.plan import PLANS
+    from geoapp.experiments.report import missing_runs
+
+    plans = [_plan(args)] if (args.plan or args.plan_file) else list(PLANS.values())
+    ds = _dataset(args.dataset)
+    try:
+        records = _store(args, ds).read()
+    finally:
+        ds.close()
+    for plan in plans:
+        missing = missing_runs(plan, records)
+        failed = int(missing["status"].str.startswith("failed").sum())
+        total = len(plan.runs())
+        print(f"{plan.name}: {total - len(missing)} done, {failed} failed, {len(missing) - failed} missing of {total}")
+        if args.verbose:
+            for _, row in missing.iterrows():
+                print(f"  {row['name']}: {row['status']}")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from geoapp.experiments.queue import advance
+
+    ds = _dataset(args.dataset)
+    try:
+        store = _store(args, ds)
+        while True:
+            step = advance(ds, store)
+            for name in step["collected"]:
+                print(f"collected {name}", flush=True)
+            for name in step["failed"]:
+                print(f"failed {name}", flush=True)
+            if step["started"]:
+                print(f"started {step['started']}", flush=True)
+            if not args.follow or (step["running"] is None and step["waiting"] == 0):
+                break
+            time.sleep(args.poll_s)
+    finally:
+        ds.close()
+    print(f"queue: {'running ' + step['running'] if step['running'] else 'no job running'}, {step['waiting']} waiting")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
+    from geoapp.experiments.plan import PLANS
+
+    p.add_argument("--plan", choices=list(PLANS), default=None, help=f"a named plan (default: {plan_default or 'every plan'})")
+    p.add_argument(
+        "--plan-file", help="a plan as a JSON file (models, test_years, n_train_years, seeds, exclude_groups, overrides)"
+    )
+    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
+    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
+
+
+def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``experiments`` group (run, report, status, collect) to ``subparsers``; each sets ``func``."""
+    group = subparsers.add_parser("experiments", help="the paper's study: run plans of trainings, report their tables")
+    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect}")
+    p = commands.add_parser("run", help="train and score every run of a plan that has no result yet (resumable)")
+    _common(p, "paper")
+    p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
+    p.add_argument("--models", help="only these of the plan's models, comma-separated (e.g. semi-ha,s-ha)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs that would train, train nothing")
+    p.set_defaults(func=_run)
+    p = commands.add_parser("report", help="write a plan's tables and figures to docs/experiments.md")
+    _common(p, "paper")
+    p.add_argument("--out", help="the markdown file (default: docs/experiments.md); its part above the marker is kept")
+    p.set_defaults(func=_report)
+    p = commands.add_parser("status", help="per plan: runs done, failed, missing")
+    _common(p, None)
+    p.add_argument("-v", "--verbose", action="store_true", help="list each missing or failed run")
+    p.set_defaults(func=_status)
+    p = commands.add_parser("collect", help="score the queued jobs that finished, start the next (the Experiments page's queue)")
+    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
+    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
+    p.add_argument("--follow", action="store_true", help="keep going until the queue is empty")
+    p.add_argument("--poll-s", type=float, default=30.0, help="seconds between two checks with --follow")
+    p.set_defaults(func=_collect)
+    return group
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the parsed ``experiments`` command; returns the exit status."""
+    return args.func(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m geoapp.experiments.cli <command> ...``: the group on its own (errors: one line, status 2)."""
+    parser = argparse.ArgumentParser(prog="python -m geoapp.experiments.cli")
+    add_subcommands(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(["experiments", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return handle(args)
+    except GeoappError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Missing runs as training jobs (:mod:`geoapp.jobs`), one after another, and their results into the store.
+
+The jobs workspace trains one job at a time, so the queue is a file,
+``<data dir>/experiments/<dataset name>/queue.json``, of runs waiting for their job. :func:`advance`
+moves it on: a finished job's checkpoint is scored on the run's test year and appended to the results
+store, a failed or cancelled job is recorded as failed, and when no job is running the next queued run
+starts as a job (device auto: the GPU when there is one). The Experiments page calls it while it is
+open, and ``python -m geoapp experiments collect [--follow]`` from a shell. A job trains into
+``<checkpoint dir>/user/yield/exp-<run name>``, where the app's model selectors find it too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from geoapp.errors import DataFileError, GeoappError
+from geoapp.experiments.plan import RunSpec
+from geoapp.experiments.store import FAILED, OK, ResultStore, make_record
+from geoapp.fileio import atomic_write_text
+
+__all__ = ["queue_path", "job_name", "read_queue", "queue_runs", "advance"]
+
+_ACTIVE = ("starting", "running")
+
+
+def queue_path(dataset_name: str) -> Path:
+    """``<data dir>/experiments/<dataset name>/queue.json``."""
+    from geoapp.paths import data_dir
+
+    return data_dir() / "experiments" / dataset_name / "queue.json"
+
+
+def job_name(run: RunSpec) -> str:
+    """The job's (and its run folder's) name: ``exp-<run name>``."""
+    return f"exp-{run.name}"[:64]
+
+
+def read_queue(dataset_name: str) -> list[dict[str, Any]]:
+    """The queued entries (``run`` identity, ``name``, ``plan``, ``job_id`` once started), oldest first.
+
+    Raises:
+        DataFileError: the queue file is damaged (it names the file and what to do).
+    """
+    path = queue_path(dataset_name)
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+        for e in entries:
+            RunSpec.from_identity(e["run"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataFileError(
+            f"the experiments queue {str(path)!r} is damaged ({exc}); remove it and queue the runs again"
+        ) from exc
+    return entries
+
+
+def _write_queue(dataset_name: str, entries: list[dict[str, Any]]) -> None:
+    path = queue_path(dataset_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"entries": entries}, indent=1))
+
+
+def _job_spec(run: RunSpec, ds: Any):
+    from geoapp.data.dataset import default_dataset_path
+    from geoapp.jobs.spec import JobSpec
+
+    demo = Path(ds.root).resolve() == default_dataset_path("demo").resolve()
+    return JobSpec(kind="yield", name=job_name(run), config=run.train_config(), dataset=None if demo else str(ds.root))
+
+
+def queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], list[str]]:
+    """Add ``runs`` to the dataset's queue (those already queued are left as they are).
+
+    Returns:
+        (queued run names, refused runs as ``"name: reason"``): a run a job cannot train (its
+        configuration refused by the job spec) is refused, not queued.
+    """
+    entries = read_queue(ds.name)
+    held = {json.dumps(e["run"], sort_keys=True) for e in entries}
+    queued, refused = [], []
+    for run in runs:
+        if json.dumps(run.identity(), sort_keys=True) in held:
+            continue
+        try:
+            _job_spec(run, ds)
+        except GeoappError as exc:
+            refused.append(f"{run.name}: {exc}")
+            continue
+        entries.append({"run": run.identity(), "name": run.name, "plan": plan, "job_id": None})
+        queued.append(run.name)
+    _write_queue(ds.name, entries)
+    return queued, refused
+
+
+def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    scores = evaluate_yield(best, ds, run.test_year)
+    return {k: scores[k] for k in ("rmse", "r2", "n", "year")} | {"config": read_card(best).get("train_config")}
+
+
+def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict[str, Any]:
+    """Collect the queue's finished jobs into the store and start the next queued run when no job runs.
+
+    Returns:
+        ``collected`` and ``failed`` (run names recorded now), ``started`` (the run started now, or
+        None), ``waiting`` (entries left), ``running`` (the queue's job that is running, or None).
+
+    Raises:
+        DataFileError: the queue or the store is damaged, or the store holds another dataset's results.
+    """
+    from geoapp.jobs.runner import JobBusyError, JobRunner
+
+    store = store if store is not None else ResultStore.for_dataset(ds)
+    jobs = jobs if jobs is not None else JobRunner()
+    info = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated}
+    entries = read_queue(ds.name)
+    collected, failed, keep, running = [], [], [], None
+    for entry in entries:
+        run = RunSpec.from_identity(entry["run"])
+        if entry.get("job_id") is None:
+            keep.append(entry)
+            continue
+        status = jobs.status(entry["job_id"])
+        state = status.get("state")
+        if state in _ACTIVE:
+            keep.append(entry)
+            running = run.name
+            continue
+        seconds = (status.get("finished") or time.time()) - (status.get("created") or time.time())
+        if state == "finished" and status.get("checkpoint"):
+            try:
+                scores = _score(run, Path(status["checkpoint"]), ds)
+                store.append(
+                    make_record(
+                        run, dataset=info, status=OK, plan=entry.get("plan"), seconds=seconds,
+                        metrics=scores, checkpoint=status["checkpoint"], config=scores.get("config"),
+                    )
+                )  # fmt: skip
+                collected.append(run.name)
+                continue
+            except GeoappError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        else:
+            error = f"job {entry['job_id']} {state}: {status.get('error')}"
+        store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), seconds=seconds, error=error))
+        failed.append(run.name)
+    started = None
+    waiting = [e for e in keep if e.get("job_id") is None]
+    if running is None and waiting and jobs.active_job() is None:
+        entry = waiting[0]
+        try:
+            entry["job_id"] = jobs.start(_job_spec(RunSpec.from_identity(entry["run"]), ds))
+            started = running = entry["name"]
+        except JobBusyError:
+            pass  # another job took the workspace meanwhile: the next call tries again
+        except GeoappError as exc:  # e.g. its run folder exists from an earlier attempt
+            run = RunSpec.from_identity(entry["run"])
+            store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), error=f"could not start: {exc}"))
+            failed.append(run.name)
+            keep.remove(entry)
+    _write_queue(ds.name, keep)
+    return {
+        "collected": collected,
+        "failed": failed,
+        "started": started,
+        "waiting": len([e for e in keep if e.get("job_id") is None]),
+        "running": running,
+    }

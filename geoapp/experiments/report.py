@@ -1,0 +1,392 @@
+"""Paper-style tables and figures from the results store, and ``docs/experiments.md``.
+
+- :func:`results_frame`: the results that count (per run, the latest ``ok``), one row per run.
+- :func:`year_table`: RMSE or R^2 per model x test year plus the mean over the years, as mean +/- sd
+  over seeds (Tables I and II). The mean over years is taken per seed, over the seeds that have every year.
+- :func:`scarcity_table`: the mean over the test years per model x N_y (Figures 5 and 6).
+- :func:`ablation_table`: SEMI-HA's mean RMSE with each feature group left out, and its change from
+  all inputs (Figure 7).
+- :func:`missing_runs`: the plan's runs without a result (missing, or failed with the error).
+- :func:`write_report`: all of it as markdown, the paper's own numbers beside ours labelled
+  :data:`~geoapp.experiments.paper.NOT_COMPARABLE`, the two figures as SVG; written through a
+  temporary file and a rename. The hand-written part of the document above :data:`MARKER` is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geoapp.data.bands import FEATURE_GROUPS
+from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, SEMI_HA_OVER_S_HA, TABLE_I_RMSE, TABLE_II_R2
+from geoapp.experiments.paper import YEARS as PAPER_YEARS
+from geoapp.experiments.plan import PLANS, Plan
+from geoapp.experiments.store import OK, latest_results
+from geoapp.experiments.svg import bar_chart, line_chart
+from geoapp.fileio import atomic_write_text
+
+__all__ = [
+    "MARKER",
+    "COLUMNS",
+    "results_frame",
+    "mean_over_years",
+    "year_table",
+    "scarcity_table",
+    "improvement_table",
+    "ablation_table",
+    "missing_runs",
+    "cell_text",
+    "markdown_table",
+    "report_markdown",
+    "scarcity_svg",
+    "ablation_svg",
+    "write_report",
+]
+
+MARKER = "<!-- Everything below is written by `python -m geoapp experiments report`; edit above this line. -->"
+COLUMNS = ("name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds")
+METRIC_LABELS = {"rmse": "RMSE (bu/acre)", "r2": "R^2"}
+
+
+def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None) -> pd.DataFrame:
+    """One row per run with an ``ok`` result (its latest), restricted to ``plan``'s runs when given.
+
+    Columns: :data:`COLUMNS` (``rmse`` in bu/acre; ``overrides`` as canonical JSON; ``seconds`` of training).
+    """
+    wanted = {r.key() for r in plan.runs()} if plan is not None else None
+    rows = []
+    for key, rec in latest_results(records).items():
+        if rec["status"] != OK or (wanted is not None and key not in wanted):
+            continue
+        k = rec["key"]
+        rows.append(
+            {
+                "name": rec["name"],
+                **{f: k[f] for f in ("model", "test_year", "n_train_years", "seed", "exclude_group")},
+                "overrides": json.dumps(k["overrides"], sort_keys=True),
+                "rmse": float(rec["metrics"]["rmse"]),
+                "r2": float(rec["metrics"]["r2"]),
+                "n": rec["metrics"].get("n"),
+                "seconds": rec.get("seconds"),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    """mean, sd (ddof 1; NaN for one value) and n of ``values``."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return {"mean": math.nan, "sd": math.nan, "n": 0}
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan, "n": int(v.size)}
+
+
+def _select(
+    df: pd.DataFrame, model: str, n_train_years: int, exclude_group: str | None, seeds: Sequence[int] | None
+) -> pd.DataFrame:
+    sel = df[(df["model"] == model) & (df["n_train_years"] == n_train_years)]
+    sel = sel[sel["exclude_group"].isna()] if exclude_group is None else sel[sel["exclude_group"] == exclude_group]
+    return sel if seeds is None else sel[sel["seed"].isin(list(seeds))]
+
+
+def mean_over_years(
+    df: pd.DataFrame,
+    metric: str,
+    model: str,
+    n_train_years: int,
+    years: Sequence[int],
+    exclude_group: str | None = None,
+    seeds: Sequence[int] | None = None,
+) -> dict[str, float]:
+    """The mean of ``metric`` over ``years``, per seed that has every year, then mean +/- sd over those seeds.
+
+    Returns ``mean``, ``sd``, ``n`` (seeds with every year) and ``years_done`` (most years any seed has).
+    """
+    sel = _select(df, model, n_train_years, exclude_group, seeds)
+    sel = sel[sel["test_year"].isin(list(years))]
+    per_seed = sel.groupby("seed")[metric].agg(["mean", "count"])
+    complete = per_seed[per_seed["count"] == len(years)]["mean"].tolist()
+    return {**_stats(complete), "years_done": int(per_seed["count"].max()) if len(per_seed) else 0}
+
+
+def year_table(
+    df: pd.DataFrame, metric: str, models: Sequence[str], years: Sequence[int], n_train_years: int = 10
+) -> pd.DataFrame:
+    """``metric`` per model (rows) and test year plus ``Mean`` (columns), each cell a dict of mean, sd, n (seeds)."""
+    table = {}
+    for model in models:
+        row = {}
+        for y in years:
+            sel = _select(df, model, n_train_years, None, None)
+            row[str(y)] = _stats(sel[sel["test_year"] == y][metric].tolist())
+        row["Mean"] = mean_over_years(df, metric, model, n_train_years, years)
+        table[model] = row
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def scarcity_table(
+    df: pd.DataFrame, metric: str, models: Sequence[str], years: Sequence[int], n_values: Sequence[int] = (10, 7, 4)
+) -> pd.DataFrame:
+    """Mean of ``metric`` over ``years`` per model (rows) and N_y (columns ``N_y=10`` ...), cells as in :func:`year_table`."""
+    return pd.DataFrame.from_dict(
+        {m: {f"N_y={n}": mean_over_years(df, metric, m, n, years) for n in n_values} for m in models}, orient="index"
+    )
+
+
+def improvement_table(df: pd.DataFrame, years: Sequence[int], n_values: Sequence[int] = (10, 7, 4)) -> pd.DataFrame:
+    """SEMI-HA's improvement over S-HA in % (RMSE: lower is better; R^2: higher) per N_y, ours and the paper's."""
+    rows = []
+    for n in n_values:
+        ours = {}
+        for metric, sign in (("rmse", -1.0), ("r2", 1.0)):
+            a = mean_over_years(df, metric, "semi-ha", n, years)["mean"]
+            b = mean_over_years(df, metric, "s-ha", n, years)["mean"]
+            ours[metric] = sign * (a - b) / abs(b) * 100 if math.isfinite(a) and math.isfinite(b) and b != 0 else math.nan
+        paper = SEMI_HA_OVER_S_HA.get(n, (math.nan, math.nan))
+        rows.append({"N_y": n, "rmse_%": ours["rmse"], "r2_%": ours["r2"], "paper_rmse_%": paper[0], "paper_r2_%": paper[1]})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(df: pd.DataFrame, years: Sequence[int], model: str = "semi-ha", n_train_years: int = 10) -> pd.DataFrame:
+    """Mean RMSE over ``years`` with all inputs (``ALL``) and with each feature group left out, and the change.
+
+    Only the seeds of the ablation runs count for ``ALL`` too, so the change compares like with like.
+    Columns: group, rmse (bu/acre), sd, n (seeds), change (bu/acre, + means worse without the group).
+    """
+    ablated = df[(df["model"] == model) & (df["n_train_years"] == n_train_years) & df["exclude_group"].notna()]
+    seeds = sorted(ablated["seed"].unique().tolist()) or None
+    base = mean_over_years(df, "rmse", model, n_train_years, years, None, seeds)
+    rows = [{"group": "ALL", **base, "change": 0.0 if math.isfinite(base["mean"]) else math.nan}]
+    for group in FEATURE_GROUPS:
+        s = mean_over_years(df, "rmse", model, n_train_years, years, group, seeds)
+        rows.append({"group": group, **s, "change": s["mean"] - base["mean"]})
+    return pd.DataFrame(rows).rename(columns={"mean": "rmse"})
+
+
+def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status."""
+    latest = latest_results(records)
+    rows = []
+    for run in plan.runs():
+        rec = latest.get(run.key())
+        if rec is not None and rec["status"] == OK:
+            continue
+        status = "missing" if rec is None else f"failed: {rec.get('error')}"
+        rows.append({"name": run.name, **run.identity(), "status": status})
+    cols = ["name", "model", "test_year", "n_train_years", "seed", "exclude_group", "status"]
+    return pd.DataFrame(rows, columns=[*cols, "overrides"])[cols]
+
+
+# ---- markdown --------------------------------------------------------------------------------
+def cell_text(cell: Any, digits: int = 3) -> str:
+    """``5.123 ± 0.120 (3)`` for a mean +/- sd over 3 seeds, ``5.123`` for one, ``missing`` / ``k/5 years``."""
+    if not isinstance(cell, Mapping):
+        return "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else f"{cell:.{digits}f}"
+    if not math.isfinite(cell["mean"]):
+        done = cell.get("years_done", 0)
+        return f"{done} of the years" if done else "missing"
+    text = f"{cell['mean']:.{digits}f}"
+    if cell["n"] > 1:
+        text += f" ± {cell['sd']:.{digits}f} ({cell['n']})"
+    return text
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub markdown table (pandas' ``to_markdown`` needs the tabulate package, not a dependency here)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _label(model: str) -> str:
+    return f"{PAPER_LABELS.get(model, model)} (`{model}`)"
+
+
+def _year_section(df: pd.DataFrame, metric: str, models: Sequence[str], years: Sequence[int], paper: dict) -> str:
+    table = year_table(df, metric, models, years)
+    header = ["model", *map(str, years), "mean over years", f"{NOT_COMPARABLE}: Avg"]
+    rows = [
+        [_label(m), *(cell_text(table.loc[m, str(y)]) for y in years), cell_text(table.loc[m, "Mean"]), _paper_avg(paper, m)]
+        for m in models
+    ]
+    paper_rows = [[PAPER_LABELS[m], *(f"{v:g}" for v in paper[m])] for m in paper]
+    return (
+        markdown_table(header, rows)
+        + f"\nThe paper's table ({NOT_COMPARABLE}: MODIS, PRISM and SoilGrids at 1 km with NASS yields, not this simulation):\n\n"
+        + markdown_table(["paper", *map(str, PAPER_YEARS), "Avg"], paper_rows)
+    )
+
+
+def _paper_avg(paper: dict, model: str) -> str:
+    return f"{paper[model][-1]:g}" if model in paper else "—"
+
+
+def report_markdown(
+    plan: Plan,
+    records: Sequence[Mapping[str, Any]],
+    dataset: Mapping[str, Any],
+    store: str,
+    figures: Mapping[str, str] | None = None,
+) -> str:
+    """The generated part of ``docs/experiments.md`` (everything below :data:`MARKER`).
+
+    Args:
+        plan: whose runs are reported (others in the store are not).
+        records: the store's records.
+        dataset: ``{"name", "fingerprint", "simulated"}``.
+        store: the store's path as shown.
+        figures: ``{"scarcity": path, "ablation": path}`` of the SVG figures, relative to the document.
+    """
+    df = results_frame(records, plan)
+    runs = plan.runs()
+    years = sorted({r.test_year for r in runs})
+    models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
+    scarce = [m for m in plan.models() if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    missing = missing_runs(plan, records)
+    label = "SIMULATED data" if dataset.get("simulated") else "real data"
+    out = [
+        f"## Results: plan `{plan.name}` on `{dataset.get('name')}` ({label})\n",
+        f"{plan.description}. {len(runs) - len(missing)} of {len(runs)} runs have a result in `{store}` "
+        f"(dataset fingerprint `{dataset.get('fingerprint')}`); {len(missing)} are missing or failed (listed at the end). "
+        "Cells are the mean ± sd over seeds (number of seeds) when there is more than one seed; the mean over years is "
+        "taken per seed over the seeds that have every year.\n",
+    ]
+    if dataset.get("simulated"):
+        out.append(
+            "**These results are on simulated data.** The paper's numbers are shown beside them for orientation only: "
+            f"{NOT_COMPARABLE}.\n"
+        )
+    if models10:
+        out += ["### RMSE, N_y = 10 (the paper's Table I)\n", _year_section(df, "rmse", models10, years, TABLE_I_RMSE)]
+        out += ["### R^2, N_y = 10 (the paper's Table II)\n", _year_section(df, "r2", models10, years, TABLE_II_R2)]
+    if scarce:
+        out.append(f"### Label scarcity: mean over {years[0]}-{years[-1]} per N_y (the paper's Figures 5 and 6)\n")
+        for metric in ("rmse", "r2"):
+            table = scarcity_table(df, metric, scarce, years)
+            out.append(f"{METRIC_LABELS[metric]}:\n")
+            out.append(markdown_table(["model", *table.columns], [[_label(m), *map(cell_text, table.loc[m])] for m in scarce]))
+        imp = improvement_table(df, years)
+        out.append("SEMI-HA's improvement over S-HA, % (the paper gives Figures 5-6 as plots; these % are from its text):\n")
+        out.append(
+            markdown_table(
+                ["N_y", "RMSE %", "R^2 %", f"RMSE % ({NOT_COMPARABLE})", f"R^2 % ({NOT_COMPARABLE})"],
+                [
+                    [
+                        int(r["N_y"]),
+                        *(cell_text(r[c], 1) or "missing" for c in ("rmse_%", "r2_%")),
+                        r["paper_rmse_%"],
+                        r["paper_r2_%"],
+                    ]
+                    for _, r in imp.iterrows()
+                ],
+            )
+        )
+        if figures and figures.get("scarcity"):
+            out.append(f"![RMSE over N_y (simulated data)]({figures['scarcity']})\n")
+    if any(r.exclude_group for r in runs):
+        ab = ablation_table(df, years)
+        out.append("### Feature-group ablation: SEMI-HA retrained without each group (the paper's Figure 7)\n")
+        out.append(
+            markdown_table(
+                ["inputs", f"RMSE, mean {years[0]}-{years[-1]}", "change from ALL"],
+                [
+                    [
+                        ("ALL" if r["group"] == "ALL" else f"without {r['group']}"),
+                        cell_text({**r, "mean": r["rmse"]}),
+                        cell_text(r["change"]) or "—",
+                    ]
+                    for _, r in ab.iterrows()
+                ],
+            )
+        )
+        out.append("The paper gives Figure 7 as a plot only (no numbers in its text).\n")
+        if figures and figures.get("ablation"):
+            out.append(f"![RMSE change per removed feature group (simulated data)]({figures['ablation']})\n")
+    out.append(f"### Missing runs ({len(missing)})\n")
+    if missing.empty:
+        out.append("None: every run of the plan has a result.\n")
+    else:
+        how = f"--plan {plan.name}" if plan.name in PLANS else "--plan-file <its file>"
+        out.append(
+            f"Run `python -m geoapp experiments run {how}` to train them (finished runs are skipped).\n\n"
+            f"<details><summary>{len(missing)} runs</summary>\n"
+        )
+        out.append(markdown_table(["run", "status"], [[f"`{r['name']}`", r["status"]] for _, r in missing.iterrows()]))
+        out.append("</details>\n")
+    return "\n".join(out)
+
+
+def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool) -> str:
+    """The label-scarcity figure: mean RMSE over ``years`` against N_y, one line per model."""
+    table = scarcity_table(df, "rmse", models, years)
+    series = {PAPER_LABELS.get(m, m): [(float(c.split("=")[1]), table.loc[m, c]["mean"]) for c in table.columns] for m in models}
+    return line_chart(
+        series,
+        title=f"Mean RMSE {years[0]}-{years[-1]} by training years N_y",
+        subtitle="SIMULATED data (geoapp demo): not comparable with the paper" if simulated else "real data",
+        x_label="N_y (training years)",
+        y_label="RMSE (bu/acre)",
+    )
+
+
+def ablation_svg(df: pd.DataFrame, years: Sequence[int], simulated: bool) -> str:
+    """The Figure 7 counterpart: change in SEMI-HA's mean RMSE per removed feature group."""
+    ab = ablation_table(df, years)
+    bars = {r["group"]: float(r["change"]) for _, r in ab.iterrows() if r["group"] != "ALL"}
+    return bar_chart(
+        bars,
+        title=f"SEMI-HA: RMSE change without each group, mean {years[0]}-{years[-1]}",
+        subtitle="SIMULATED data (geoapp demo): not comparable with the paper" if simulated else "real data",
+        x_label="feature group left out",
+        y_label="RMSE change (bu/acre)",
+    )
+
+
+DEFAULT_INTRO = """# Experiments: the paper's study on geoapp's data
+
+How to run it and what the numbers are: see the section above the generated results.
+"""
+
+
+def write_report(
+    plan: Plan,
+    records: Sequence[Mapping[str, Any]],
+    dataset: Mapping[str, Any],
+    out: str | Path,
+    store: str = "the results store",
+) -> Path:
+    """Write the report to ``out`` (through a temporary file and a rename) and its SVG figures beside it.
+
+    The part of an existing ``out`` above :data:`MARKER` (the hand-written introduction) is kept.
+    The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation}.svg`` when the plan
+    has such runs. Returns ``out``.
+    """
+    out = Path(out)
+    intro = DEFAULT_INTRO
+    if out.exists():
+        text = out.read_text(encoding="utf-8")
+        intro = text.split(MARKER)[0] if MARKER in text else text
+    df = results_frame(records, plan)
+    runs = plan.runs()
+    years = sorted({r.test_year for r in runs})
+    figures = {}
+    simulated = bool(dataset.get("simulated"))
+    scarce = [m for m in plan.models() if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    images = out.parent / "images"
+    if scarce:
+        figures["scarcity"] = f"images/experiments-{plan.name}-scarcity.svg"
+        images.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out.parent / figures["scarcity"], scarcity_svg(df, scarce, years, simulated))
+    if any(r.exclude_group for r in runs):
+        figures["ablation"] = f"images/experiments-{plan.name}-ablation.svg"
+        images.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out.parent / figures["ablation"], ablation_svg(df, years, simulated))
+    body = report_markdown(plan, records, dataset, store, figures)
+    atomic_write_text(out, intro.rstrip() + "\n\n" + MARKER + "\n\n" + body)
+    return out

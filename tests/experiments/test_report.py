@@ -1,0 +1,127 @@
+"""The report from a small fake store: tables (mean +/- sd over seeds), scarcity, ablation, missing runs, the docs file."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from geoapp.experiments.paper import NOT_COMPARABLE, TABLE_I_RMSE, TABLE_II_R2
+from geoapp.experiments.plan import PLANS, RunSpec, plan_from_dict
+from geoapp.experiments.report import (
+    MARKER,
+    ablation_table,
+    cell_text,
+    improvement_table,
+    missing_runs,
+    results_frame,
+    scarcity_table,
+    write_report,
+    year_table,
+)
+from geoapp.experiments.store import FAILED, OK, make_record
+
+DS = {"name": "fake", "fingerprint": "fp", "simulated": True}
+YEARS = [2015, 2016]
+PLAN = plan_from_dict(
+    {
+        "name": "small",
+        "description": "a small study",
+        "blocks": [
+            {"models": ["ridge", "s-ha", "semi-ha"], "test_years": YEARS},
+            {"models": ["s-ha", "semi-ha"], "test_years": YEARS, "seeds": [0, 1]},
+            {"models": ["s-ha", "semi-ha"], "test_years": YEARS, "n_train_years": [4]},
+            {"models": ["semi-ha"], "test_years": YEARS, "exclude_groups": ["VI", "PPT"]},
+        ],
+    }
+)
+
+
+def _rmse(run: RunSpec) -> float:
+    base = {"ridge": 8.0, "s-ha": 6.0, "semi-ha": 5.0}[run.model]
+    return (
+        base
+        + (run.test_year - 2015)
+        + run.seed * 0.5
+        + (10 - run.n_train_years) * 0.1
+        + (1.0 if run.exclude_group == "VI" else 0.0)
+    )
+
+
+def _records(skip: set[str] = frozenset()) -> list[dict]:
+    out = []
+    for run in PLAN.runs():
+        if run.name in skip:
+            continue
+        rmse = _rmse(run)
+        out.append(
+            make_record(run, dataset=DS, status=OK, metrics={"rmse": rmse, "r2": 1 - rmse / 10, "n": 50, "year": run.test_year})
+        )
+    return out
+
+
+def test_year_table_mean_and_sd_over_seeds():
+    df = results_frame(_records(), PLAN)
+    table = year_table(df, "rmse", ["ridge", "s-ha", "semi-ha"], YEARS)
+    cell = table.loc["semi-ha", "2015"]
+    assert cell["mean"] == pytest.approx(5.25) and cell["n"] == 2 and cell["sd"] == pytest.approx(math.sqrt(0.125))
+    mean = table.loc["semi-ha", "Mean"]  # per seed the mean over years: 5.5 and 6.0
+    assert mean["mean"] == pytest.approx(5.75) and mean["n"] == 2
+    assert table.loc["ridge", "Mean"]["mean"] == pytest.approx(8.5) and table.loc["ridge", "Mean"]["n"] == 1
+    assert cell_text(mean) == "5.750 ± 0.354 (2)" and cell_text(table.loc["ridge", "2016"]) == "9.000"
+
+
+def test_incomplete_years_are_not_averaged():
+    df = results_frame(_records(skip={"ridge-2016-ny10-seed0"}), PLAN)
+    cell = year_table(df, "rmse", ["ridge"], YEARS).loc["ridge", "Mean"]
+    assert math.isnan(cell["mean"]) and cell["years_done"] == 1 and cell_text(cell) == "1 of the years"
+
+
+def test_scarcity_improvement_and_ablation():
+    df = results_frame(_records(), PLAN)
+    sc = scarcity_table(df, "rmse", ["s-ha", "semi-ha"], YEARS)
+    assert sc.loc["s-ha", "N_y=4"]["mean"] == pytest.approx(6.5 + 0.6)
+    assert sc.loc["semi-ha", "N_y=7"]["n"] == 0 and cell_text(sc.loc["semi-ha", "N_y=7"]) == "missing"
+    imp = improvement_table(df, YEARS).set_index("N_y")
+    assert imp.loc[4, "rmse_%"] == pytest.approx((7.1 - 6.1) / 7.1 * 100) and imp.loc[4, "paper_rmse_%"] == 4.5
+    ab = ablation_table(df, YEARS).set_index("group")
+    assert ab.loc["ALL", "rmse"] == pytest.approx(5.5) and ab.loc["ALL", "n"] == 1  # seed 0 only, as the ablation runs
+    assert ab.loc["VI", "change"] == pytest.approx(1.0) and ab.loc["PPT", "change"] == pytest.approx(0.0)
+    assert math.isnan(ab.loc["SOIL", "rmse"])
+
+
+def test_missing_and_failed_runs_are_listed():
+    records = _records(skip={"semi-ha-2016-ny4-seed0", "s-ha-2015-ny10-seed1"})
+    records.append(make_record(RunSpec("s-ha", 2015, 10, 1), dataset=DS, status=FAILED, error="RuntimeError: diverged"))
+    missing = missing_runs(PLAN, records).set_index("name")
+    assert missing.loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
+    assert missing.loc["s-ha-2015-ny10-seed1", "status"] == "failed: RuntimeError: diverged"
+    assert len(missing) == 2
+
+
+def test_write_report_keeps_the_intro_and_writes_tables_and_figures(tmp_path):
+    out = tmp_path / "docs" / "experiments.md"
+    out.parent.mkdir()
+    out.write_text("# My intro\n\nHow to run it.\n\n" + MARKER + "\n\nold generated text\n")
+    write_report(PLAN, _records(skip={"ridge-2016-ny10-seed0"}), DS, out, store="experiments/fake/results.jsonl")
+    text = out.read_text()
+    assert text.startswith("# My intro\n\nHow to run it.\n\n" + MARKER) and "old generated text" not in text
+    assert "**These results are on simulated data.**" in text and NOT_COMPARABLE in text
+    assert "| S-HA (`s-ha`) | 6.250 ± 0.354 (2) | 7.250 ± 0.354 (2) | 6.750 ± 0.354 (2) | 5.013 |" in text
+    assert "| LR (`ridge`) | 8.000 | missing | 1 of the years | 7.362 |" in text
+    assert "| paper | 2014 | 2015 | 2016 | 2017 | 2018 | Avg |" in text
+    assert f"| SEMI-HA | {' | '.join(f'{v:g}' for v in TABLE_I_RMSE['semi-ha'])} |" in text
+    assert f"| SEMI-HA | {' | '.join(f'{v:g}' for v in TABLE_II_R2['semi-ha'])} |" in text
+    assert "| without VI | 6.500 | 1.000 |" in text
+    assert "### Missing runs (1)" in text and "| `ridge-2016-ny10-seed0` | missing |" in text
+    for fig in ("scarcity", "ablation"):
+        svg = (tmp_path / "docs" / "images" / f"experiments-small-{fig}.svg").read_text()
+        assert svg.startswith("<svg") and "SIMULATED" in svg and f"images/experiments-small-{fig}.svg" in text
+    assert not list(out.parent.glob(".*tmp*"))  # the temporary is renamed away
+
+
+def test_report_of_the_paper_plan_with_nothing_run_lists_every_run(tmp_path):
+    out = write_report(PLANS["paper"], [], DS, tmp_path / "experiments.md")
+    text = out.read_text()
+    assert "0 of 135 runs have a result" in text and "### Missing runs (135)" in text
+    assert text.split("### Missing runs")[1].count("| missing |") == 135
