@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/geolocalization.py", title="Geolocalization", url_path="geolocalization"),
     st.Page("pages/encoder_probes.py", title="Encoder probes", url_path="encoder_probes"),
     st.Page("pages/training.py", title="Training", url_path="training"),
+    st.Page("pages/experiments.py", title="Experiments", url_path="experiments"),
 ]
 
 st.navigation(PAGES).run()

@@ -73,3 +73,8 @@ st.page_link(
     label="Training: train a crop-yield model on any dataset, or a location encoder; watch it live",
     icon=":material/model_training:",
 )
+st.page_link(
+    "pages/experiments.py",
+    label="Experiments: the paper's tables and figures from the results store; queue the missing runs",
+    icon=":material/science:",
+)

@@ -1,0 +1,165 @@
+"""The Experiments page's parts: a plan's tables and figures from the results store, its missing runs, the job queue.
+
+Everything shown comes from :mod:`geoapp.experiments` (the store, the report's tables); this module
+only lays it out with Streamlit and builds the plotly figures. Results on simulated data carry the
+label wherever they are shown, and the paper's numbers are labelled as not comparable.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from geoapp.data.dataset import YieldDataset
+from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, TABLE_I_RMSE, TABLE_II_R2
+from geoapp.experiments.paper import YEARS as PAPER_YEARS
+from geoapp.experiments.plan import PLANS, Plan, RunSpec, check_plan
+from geoapp.experiments.queue import advance, queue_runs, read_queue
+from geoapp.experiments.report import ablation_table, cell_text, missing_runs, scarcity_table, year_table
+from geoapp.experiments.store import ResultStore, StoreWarning
+
+__all__ = ["plan_select", "read_store", "filters", "result_tables", "figures", "missing_section", "queue_section"]
+
+
+def plan_select() -> Plan:
+    """A selectbox of the named plans (default ``paper``)."""
+    names = list(PLANS)
+    name = st.selectbox(
+        "Plan", names, index=names.index("paper") if "paper" in names else 0, key="exp_plan",
+        format_func=lambda n: f"{n}: {PLANS[n].description}",
+    )  # fmt: skip
+    return PLANS[name]
+
+
+def read_store(ds: YieldDataset) -> tuple[ResultStore, list[dict]]:
+    """The dataset's store and its records; skipped damaged lines are shown as warnings (the page goes on)."""
+    store = ResultStore.for_dataset(ds)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreWarning)
+        records = store.read()
+    for w in caught:
+        if issubclass(w.category, StoreWarning):
+            st.warning(str(w.message))
+    return store, records
+
+
+def filters(plan: Plan) -> tuple[list[str], list[int], int]:
+    """Model, test-year and N_y filters over the plan's runs: (models, years, N_y of the year tables)."""
+    runs = plan.runs()
+    years = sorted({r.test_year for r in runs})
+    n_values = sorted({r.n_train_years for r in runs}, reverse=True)
+    a, b, c = st.columns([3, 2, 1])
+    models = a.multiselect("Models", plan.models(), default=plan.models(), key="exp_models")
+    chosen_years = b.multiselect("Test years", years, default=years, key="exp_years")
+    n_y = c.selectbox("N_y", n_values, key="exp_ny")
+    return models, sorted(chosen_years), int(n_y)
+
+
+def _text_table(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    out = pd.DataFrame({col: [cell_text(table.loc[m, col]) for m in models] for col in table.columns})
+    out.insert(0, "model", [PAPER_LABELS.get(m, m) for m in models])
+    return out
+
+
+def result_tables(df: pd.DataFrame, models: list[str], years: list[int], n_y: int, simulated: bool) -> None:
+    """RMSE and R^2 per model x test year and the mean over the chosen years (mean ± sd (seeds)); the paper's beside."""
+    if not models or not years:
+        st.info("Choose at least one model and one test year.")
+        return
+    data = "simulated data" if simulated else "real data"
+    for metric, title, paper in (("rmse", "RMSE (bu/acre)", TABLE_I_RMSE), ("r2", "R²", TABLE_II_R2)):
+        st.markdown(f"**{title}, N_y = {n_y}** ({data}; mean ± sd (seeds) when several seeds)")
+        st.dataframe(_text_table(year_table(df, metric, models, years, n_y), models), hide_index=True, width="stretch")
+        if n_y == 10:
+            with st.expander(f"The paper's table ({NOT_COMPARABLE})"):
+                rows = [[PAPER_LABELS[m], *paper[m]] for m in models if m in paper]
+                st.caption(f"{NOT_COMPARABLE}: MODIS, PRISM and SoilGrids at 1 km with NASS yields; not this dataset.")
+                st.dataframe(pd.DataFrame(rows, columns=["model", *map(str, PAPER_YEARS), "Avg"]), hide_index=True)
+
+
+def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], simulated: bool) -> None:
+    """The label-scarcity curve (mean RMSE over the chosen years per N_y) and the feature-group ablation bars."""
+    if not years:
+        return
+    label = " (SIMULATED data)" if simulated else ""
+    runs = plan.runs()
+    n_values = sorted({r.n_train_years for r in runs}, reverse=True)
+    scarce = [m for m in models if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    left, right = st.columns(2)
+    if scarce and len(n_values) > 1:
+        table = scarcity_table(df, "rmse", scarce, years, n_values)
+        fig = go.Figure()
+        for m in scarce:
+            fig.add_scatter(
+                x=[str(n) for n in n_values], y=[table.loc[m, f"N_y={n}"]["mean"] for n in n_values],
+                mode="lines+markers", name=PAPER_LABELS.get(m, m),
+            )  # fmt: skip
+        fig.update_layout(
+            title=f"Mean RMSE over {years[0]}-{years[-1]} by N_y{label}", xaxis_title="N_y (training years)",
+            yaxis_title="RMSE (bu/acre)", height=360, margin={"t": 50, "b": 40},
+        )  # fmt: skip
+        left.plotly_chart(fig, width="stretch")
+    if any(r.exclude_group for r in runs) and "semi-ha" in models:
+        ab = ablation_table(df, years)
+        ab = ab[ab["group"].isin({r.exclude_group for r in runs if r.exclude_group})]
+        fig = go.Figure(go.Bar(x=ab["group"], y=ab["change"], marker_color="#1f77b4"))
+        fig.update_layout(
+            title=f"SEMI-HA: RMSE change without each group{label}", xaxis_title="feature group left out",
+            yaxis_title="RMSE change (bu/acre)", height=360, margin={"t": 50, "b": 40},
+        )  # fmt: skip
+        right.plotly_chart(fig, width="stretch")
+        missing = [g for g, v in zip(ab["group"], ab["change"], strict=True) if not math.isfinite(v)]
+        if missing:
+            right.caption(f"No complete result yet without: {', '.join(missing)}.")
+
+
+def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: list[str], years: list[int]) -> None:
+    """The plan's runs without a result (filtered), and a button that queues them as training jobs."""
+    missing = missing_runs(plan, records)
+    missing = missing[missing["model"].isin(models) & missing["test_year"].isin(years)]
+    st.subheader(f"Missing runs ({len(missing)} of {len(plan.runs())})")
+    if missing.empty:
+        st.success("Every run of this plan (within the filters) has a result.")
+        return
+    st.dataframe(missing, hide_index=True, width="stretch")
+    st.caption(
+        "Queued runs train one after another as training jobs (on the GPU when there is one) while this page is open, "
+        f"or with `python -m geoapp experiments collect --follow`; `python -m geoapp experiments run --plan {plan.name}` "
+        "trains them in one process instead."
+    )
+    if st.button(f"Queue {len(missing)} missing runs as training jobs", key="exp_queue"):
+        by_name = {r.name: r for r in check_plan(plan, ds.years)}  # refuses years outside the data, unknown models
+        runs: list[RunSpec] = [by_name[n] for n in missing["name"]]
+        queued, refused = queue_runs(runs, ds, plan.name)
+        if queued:
+            st.success(f"Queued {len(queued)} runs.")
+        else:
+            st.info("Those runs were already queued (or none could be).")
+        if refused:
+            st.warning("Not queued (a training job cannot train them):\n\n" + "\n".join(f"- {r}" for r in refused))
+        step = advance(ds)
+        if step["started"]:
+            st.info(f"Started {step['started']}.")
+
+
+def queue_section(ds: YieldDataset) -> None:
+    """Move the job queue on (collect finished jobs, start the next) and show it."""
+    if not read_queue(ds.name):
+        return
+    step = advance(ds)
+    for name in step["collected"]:
+        st.toast(f"Result collected: {name}")
+    entries = read_queue(ds.name)
+    st.subheader("Queue")
+    running = f"running: {step['running']}" if step["running"] else "no job of the queue running"
+    st.caption(f"{running}; {step['waiting']} waiting. Follow a job on the Training page.")
+    if entries:
+        st.dataframe(
+            pd.DataFrame([{"run": e["name"], "plan": e.get("plan"), "job": e.get("job_id") or "waiting"} for e in entries]),
+            hide_index=True,
+            width="stretch",
+        )

@@ -1,0 +1,36 @@
+"""Experiments: the paper's tables and figures from the results store, the missing runs, and a queue to train them."""
+
+import streamlit as st
+
+from geoapp.app_support.experiments import (
+    figures,
+    filters,
+    missing_section,
+    plan_select,
+    queue_section,
+    read_store,
+    result_tables,
+)
+from geoapp.app_support.page import error_box, page_header, setup_page
+from geoapp.experiments.report import results_frame
+
+ctx = setup_page("Experiments")
+if ctx is not None:
+    ds = ctx.dataset
+    page_header(
+        ds,
+        "Experiments",
+        "The paper's study (Section IV): every model, test years 2014-2018, N_y = 10 / 7 / 4, the feature-group "
+        "ablation. Results come from `python -m geoapp experiments run`; see docs/experiments.md.",
+    )
+    with error_box():
+        plan = plan_select()
+        store, records = read_store(ds)
+        models, years, n_y = filters(plan)
+        df = results_frame(records, plan)
+        st.caption(f"{len(df)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title}).")
+        result_tables(df, models, years, n_y, ds.simulated)
+        figures(df, plan, models, years, ds.simulated)
+        missing_section(ds, plan, records, models, years)
+    with error_box():
+        queue_section(ds)

@@ -1,0 +1,130 @@
+"""The Experiments page under AppTest: tables and figures from a fake results store, filters, the missing
+runs, and the button that queues them as training jobs (the job runner patched to record what it starts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geoapp.data.dataset import load_dataset
+from geoapp.experiments.plan import PLANS, plan_from_dict
+from geoapp.experiments.store import OK, ResultStore, make_record
+from geoapp.paths import REPO_ROOT
+
+TIMEOUT = 60
+TINY_PLAN = plan_from_dict(
+    {
+        "name": "tinystudy",
+        "description": "a study that fits the tiny dataset",
+        "blocks": [
+            {"models": ["ridge", "s-ha", "semi-ha"], "test_years": [2015, 2016], "n_train_years": [2], "seeds": [0, 1]},
+            {"models": ["s-ha", "semi-ha"], "test_years": [2015, 2016], "n_train_years": [1]},
+            {"models": ["semi-ha"], "test_years": [2015, 2016], "n_train_years": [2], "exclude_groups": ["VI"]},
+        ],
+    }
+)
+DONE = {"ridge-2015-ny2-seed0", "s-ha-2015-ny2-seed0", "s-ha-2016-ny2-seed0", "s-ha-2015-ny2-seed1", "s-ha-2016-ny2-seed1"}
+
+
+@pytest.fixture()
+def exp_env(app_env, tmp_path, monkeypatch):
+    """The tiny dataset, a results store holding five of the tiny plan's runs, and a job runner that records starts."""
+    monkeypatch.setenv("GEOAPP_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setitem(PLANS, TINY_PLAN.name, TINY_PLAN)
+    ds = load_dataset(app_env / "corn_belt_sim_tiny")
+    store = ResultStore.for_dataset(ds)
+    info = dict(store.dataset)
+    for run in TINY_PLAN.runs():
+        if run.name in DONE:
+            rmse = 6.0 + run.seed * 0.5 + (run.test_year - 2015)
+            store.append(
+                make_record(run, dataset=info, status=OK, metrics={"rmse": rmse, "r2": 0.5, "n": 90, "year": run.test_year})
+            )
+    ds.close()
+    started = []
+    import geoapp.jobs.runner as runner
+
+    def fake_start(self, spec):
+        started.append(spec)
+        return f"20260101-000000-00000{len(started)}"
+
+    monkeypatch.setattr(runner.JobRunner, "start", fake_start)
+    monkeypatch.setattr(runner.JobRunner, "active_job", lambda self: None)
+    monkeypatch.setattr(runner.JobRunner, "status", lambda self, job_id: {"state": "running"})
+    return {"started": started, "store": store}
+
+
+def _page(**state) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "experiments.py"), default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def _cells(at: AppTest, index: int) -> list[list[str]]:
+    return at.dataframe[index].value.astype(str).values.tolist()
+
+
+def test_tables_figures_and_missing_runs(exp_env):
+    at = _page(exp_plan="tinystudy")
+    assert not at.exception and not at.error
+    assert any("simulated" in c.value.lower() for c in at.caption)  # the page says the data are simulated
+    assert any("5 of 18 runs of plan 'tinystudy' have a result" in c.value for c in at.caption)
+    rmse = _cells(at, 0)
+    assert rmse[1][:4] == ["S-HA", "6.250 ± 0.354 (2)", "7.250 ± 0.354 (2)", "6.750 ± 0.354 (2)"]
+    assert rmse[0][1:3] == ["6.000", "missing"]  # ridge: 2015 only
+    assert at.selectbox(key="exp_ny").options == ["2", "1"]
+    missing = at.dataframe[-1].value
+    assert len(missing) == 13 and "ridge-2016-ny2-seed0" in set(missing["name"])
+    assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
+
+
+def test_filters_narrow_the_tables(exp_env):
+    at = _page(exp_plan="tinystudy")
+    at.multiselect(key="exp_models").set_value(["s-ha"]).run()
+    at.multiselect(key="exp_years").set_value([2016]).run()
+    assert not at.exception and not at.error
+    assert _cells(at, 0) == [["S-HA", "7.250 ± 0.354 (2)", "7.250 ± 0.354 (2)"]]
+    assert set(at.dataframe[-1].value["name"]) == {"s-ha-2016-ny1-seed0"}
+    at.selectbox(key="exp_ny").set_value(1).run()
+    assert _cells(at, 0) == [["S-HA", "missing", "missing"]]
+
+
+def test_queue_button_submits_the_missing_runs_as_jobs(exp_env):
+    at = _page(exp_plan="tinystudy")
+    [button] = [b for b in at.button if b.key == "exp_queue"]
+    at = button.click().run()
+    assert not at.exception and not at.error
+    started = exp_env["started"]
+    assert len(started) == 1 and started[0].kind == "yield" and started[0].name == "exp-ridge-2016-ny2-seed0"
+    assert started[0].config["test_year"] == 2016 and started[0].config["n_train_years"] == 2
+    assert started[0].trainer_config().device == "auto"  # the GPU when there is one
+    assert any("Queued 13 runs" in s.value for s in at.success)
+    queue = json.loads(
+        (exp_env["store"].path.parents[2] / "data" / "experiments" / "corn_belt_sim_tiny" / "queue.json").read_text()
+    )
+    assert len(queue["entries"]) == 13 and queue["entries"][0]["job_id"] == "20260101-000000-000001"
+    assert any(s.value == "Queue" for s in at.subheader)
+
+
+def test_store_of_another_dataset_shows_an_error_box(exp_env):
+    path = exp_env["store"].path
+    line = json.loads(path.read_text().splitlines()[0])
+    line["dataset"]["fingerprint"] = "another-build"
+    path.write_text(json.dumps(line) + "\n")
+    at = _page(exp_plan="tinystudy")
+    assert not at.exception
+    assert any("holds results of another dataset" in e.value for e in at.error)
+
+
+def test_damaged_line_is_a_warning_and_the_rest_shows(exp_env):
+    with open(exp_env["store"].path, "a") as f:
+        f.write('{"key": {"model"')
+    at = _page(exp_plan="tinystudy")
+    assert not at.exception and not at.error
+    assert any("line 6 skipped" in w.value for w in at.warning)
+    assert any("5 of 18 runs" in c.value for c in at.caption)

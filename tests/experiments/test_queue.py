@@ -1,0 +1,66 @@
+"""The job queue of missing runs: queued once, started one at a time, finished jobs scored into the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoapp.data.dataset import load_dataset
+from geoapp.experiments.plan import RunSpec
+from geoapp.experiments.queue import advance, queue_runs, read_queue
+from geoapp.experiments.store import FAILED, OK, ResultStore
+from geoapp.training.ridge_trainer import train_ridge
+
+
+class FakeJobs:
+    """A job runner with scripted states: starts are recorded, no job is running unless told."""
+
+    def __init__(self) -> None:
+        self.started, self.states = [], {}
+
+    def start(self, spec):
+        job_id = f"20260101-000000-00000{len(self.started)}"
+        self.started.append(spec)
+        self.states[job_id] = {"state": "running", "created": 100.0}
+        return job_id
+
+    def status(self, job_id):
+        return self.states[job_id]
+
+    def active_job(self):
+        return next((j for j, s in self.states.items() if s["state"] == "running"), None)
+
+
+@pytest.fixture()
+def ds(tiny_dataset_path, store_env):
+    dataset = load_dataset(tiny_dataset_path)
+    yield dataset
+    dataset.close()
+
+
+def test_queue_starts_one_job_at_a_time_and_collects_results(ds, tmp_path):
+    runs = [RunSpec("s-ha", 2016, 3, 0), RunSpec("s-ha", 2015, 2, 0)]
+    queued, refused = queue_runs(runs, ds, "p")
+    assert queued == [r.name for r in runs] and refused == []
+    assert queue_runs(runs, ds, "p") == ([], [])  # queued once
+    jobs, store = FakeJobs(), ResultStore.for_dataset(ds)
+    step = advance(ds, store, jobs)
+    assert step["started"] == "s-ha-2016-ny3-seed0" and step["waiting"] == 1 and len(jobs.started) == 1
+    assert jobs.started[0].name == "exp-s-ha-2016-ny3-seed0" and jobs.started[0].dataset == str(ds.root)
+    assert advance(ds, store, jobs)["started"] is None  # still running: nothing else starts
+
+    best = train_ridge(ds, [2012, 2013, 2014], 2015, 2016, tmp_path / "run")  # stands in for the job's checkpoint
+    jobs.states["20260101-000000-000000"] = {"state": "finished", "checkpoint": str(best), "created": 100.0, "finished": 160.0}
+    step = advance(ds, store, jobs)
+    assert step["collected"] == ["s-ha-2016-ny3-seed0"] and step["started"] == "s-ha-2015-ny2-seed0"
+    (record,) = store.read()
+    assert record["status"] == OK and record["metrics"]["year"] == 2016 and record["seconds"] == 60.0
+
+    jobs.states["20260101-000000-000001"] = {"state": "failed", "error": "TrainingDiverged: nan", "created": 1.0, "finished": 2.0}
+    step = advance(ds, store, jobs)
+    assert step["failed"] == ["s-ha-2015-ny2-seed0"] and step["waiting"] == 0 and read_queue(ds.name) == []
+    assert store.read()[-1]["status"] == FAILED and "TrainingDiverged: nan" in store.read()[-1]["error"]
+
+
+def test_a_run_a_job_cannot_train_is_refused_not_queued(ds):
+    queued, refused = queue_runs([RunSpec("s-ha", 2016, 3, 0, overrides={"batch_size": 1})], ds, "p")
+    assert queued == [] and len(refused) == 1 and refused[0].startswith("s-ha-2016-ny3-seed0-o")
