@@ -1,0 +1,56 @@
+"""The Experiments page in headless chromium: tables and figures from a results store on the demo dataset,
+drawn with no request to another host. The server gets its own results store, jobs and checkpoint folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoapp.data.dataset import default_dataset_path, load_dataset
+from geoapp.experiments.plan import PLANS
+from geoapp.experiments.store import OK, ResultStore, make_record
+from tests.browser.conftest import screenshot, serve_app
+from tests.browser.test_browser import _assert_no_errors, _open
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def experiments_url(tmp_path_factory):
+    """The app with a results store holding the scarcity plan's S-HA and SEMI-HA runs (made-up scores)."""
+    root = tmp_path_factory.mktemp("experiments-app")
+    ds = load_dataset(default_dataset_path("demo"))
+    store = ResultStore(
+        root / "experiments" / ds.name / "results.jsonl",
+        {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated},
+    )
+    ds.close()
+    for run in PLANS["paper"].runs():
+        if run.model in ("s-ha", "semi-ha") and run.seed == 0 and run.exclude_group is None:
+            rmse = 6.0 + (10 - run.n_train_years) * 0.1 - (0.3 if run.model == "semi-ha" else 0.0)
+            metrics = {"rmse": rmse, "r2": 0.6, "n": 850, "year": run.test_year}
+            store.append(make_record(run, dataset=store.dataset, status=OK, metrics=metrics, seconds=60.0))
+    with serve_app(
+        "streamlit-experiments.log",
+        GEOAPP_EXPERIMENTS_DIR=str(root / "experiments"),
+        GEOAPP_JOBS_DIR=str(root / "jobs"),
+        GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"),
+    ) as url:
+        yield url
+
+
+def test_experiments_page_shows_tables_and_figures_offline(page, experiments_url):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    _open(page, experiments_url + "/")  # a fresh server's first session starts at / (see docs: deep links)
+    _open(page, experiments_url + "/experiments")
+    _assert_no_errors(page)
+    assert page.get_by_role("heading", name="Experiments").count() >= 1
+    assert "SIMULATED" in page.locator("[data-testid=stSidebar]").inner_text().upper()
+    page.get_by_text("30 of 135 runs of plan 'paper' have a result").wait_for(timeout=30_000)
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=30_000)  # the label-scarcity curve
+    assert page.get_by_text("Missing runs (105 of 135)").count() == 1
+    assert page.get_by_role("button", name="Queue 105 missing runs as training jobs").count() == 1
+    external = [u for u in requests if not u.startswith(experiments_url) and not u.startswith(("data:", "blob:"))]
+    assert not external, f"the page fetched outside resources: {external[:5]}"
+    screenshot(page, "experiments")
+    _assert_no_errors(page)
