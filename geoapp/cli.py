@@ -283,19 +283,11 @@ def _location_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _yield_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per YieldTrainConfig field; ``--model`` also takes ``ridge`` (added when ``train yield`` is used)."""
-    from geoapp.config import config_fields
+    """One flag per YieldTrainConfig field; ``--model`` takes every model kind (added when ``train yield`` is used)."""
     from geoapp.config_cli import add_config_arguments
-    from geoapp.models.yield_models import MODEL_NAMES
     from geoapp.training.yield_trainer import YieldTrainConfig
 
-    model_help = next(f.help for f in config_fields(YieldTrainConfig) if f.name == "model")
-    add_config_arguments(
-        parser,
-        YieldTrainConfig,
-        choices={"model": MODEL_NAMES},
-        help={"model": f"{model_help}; or ridge, the closed-form baseline (uses only the years and the dataset)"},
-    )
+    add_config_arguments(parser, YieldTrainConfig)
 
 
 def _train_location(args: argparse.Namespace) -> int:
@@ -341,19 +333,9 @@ def _yield_run_folder(args: argparse.Namespace, ds, run: str) -> Path:
 
 def _train_yield(args: argparse.Namespace) -> int:
     from geoapp.config_cli import config_values
-    from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
+    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
 
-    values = config_values(args, YieldTrainConfig, _config_file(args.config))
-    if values.get("model") == "ridge":  # the closed-form baseline: only the years apply (the rest is still validated)
-        from geoapp.training.ridge_trainer import train_ridge
-
-        cfg = YieldTrainConfig.from_dict({k: v for k, v in values.items() if k != "model"})
-        ds = _dataset_arg(args.dataset)
-        train, val, test = nested_years(cfg.test_year, cfg.n_train_years, ds.years)
-        out = _yield_run_folder(args, ds, f"ridge-{cfg.test_year}")
-        print(f"best checkpoint: {train_ridge(ds, train, val, test, out, force=args.force)}")
-        return 0
-    cfg = YieldTrainConfig.from_dict(values)
+    cfg = YieldTrainConfig.from_dict(config_values(args, YieldTrainConfig, _config_file(args.config)))
     run = f"{cfg.model}-{cfg.test_year}" + (f"-no-{cfg.exclude_group}" if cfg.exclude_group else "")
     ds = _dataset_arg(args.dataset)
     out = _yield_run_folder(args, ds, run)
@@ -590,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train_location)
     p = train.add_parser(
         "yield",
-        help="train a crop-yield model (semi-ha, s-ha, semi-sa, or the ridge baseline) for one test year",
+        help="train a crop-yield model (semi-ha, s-ha, semi-sa, or a baseline of Section IV-B) for one test year",
         description="Train a crop-yield model for one test year (nested validation). "
         "Every YieldTrainConfig field is a flag; flags override --config.",
         add_arguments=_yield_config_flags,

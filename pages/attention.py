@@ -6,10 +6,12 @@ from geoapp.analysis.attention import summarise_attention
 from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.app_support.yield_views import (
     attention_choice,
+    attention_model_names,
     cached_attention,
     checkpoint_select,
     critical_months_caption,
     drawn_checkpoint_caption,
+    has_attention,
     no_labels_message,
     scope_select,
     true_critical_months,
@@ -21,11 +23,11 @@ if ctx is not None:
     ds, year = ctx.dataset, ctx.year
     page_header(ds, f"Attention over the months, {year}")
     with error_box():
-        deep_only = "Pick a SEMI-HA, S-HA or SEMI-SA checkpoint in the sidebar: attention belongs to the deep models."
+        deep_only = f"Pick a {attention_model_names()} checkpoint in the sidebar: attention belongs to the attention models."
         checkpoint = checkpoint_select(ds, year, pick_hint=deep_only)
         if checkpoint is None:
             st.stop()
-        if "ridge" in checkpoint.parent.name:
+        if not has_attention(checkpoint):
             st.info(deep_only)
             st.stop()
         if empty := no_labels_message(ds, year):

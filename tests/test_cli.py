@@ -15,6 +15,7 @@ from geoapp import cli
 from geoapp.config import ConfigField, config_fields, setting
 from geoapp.config_cli import DeferredParser, config_values, flag_name
 from geoapp.errors import InputError
+from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.paths import REPO_ROOT
 from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.yield_trainer import MODEL_OVERRIDE_KEYS, YieldTrainConfig
@@ -277,7 +278,7 @@ def test_choices_and_help_live_in_the_dataclass():
 @pytest.fixture()
 def captured_training(monkeypatch):
     """Replace the trainers (and the dataset loader) by recorders: what the CLI would train, and where."""
-    from geoapp.training import location_trainer, ridge_trainer, yield_trainer
+    from geoapp.training import location_trainer, yield_trainer
 
     calls: dict[str, Any] = {}
 
@@ -290,7 +291,6 @@ def captured_training(monkeypatch):
 
     monkeypatch.setattr(yield_trainer, "train_yield", fake("yield"))
     monkeypatch.setattr(location_trainer, "train_location", fake("location"))
-    monkeypatch.setattr(ridge_trainer, "train_ridge", fake("ridge"))
     from geoapp.data.dataset import default_dataset_path
 
     def dataset(path):
@@ -327,17 +327,25 @@ def test_a_users_dataset_gets_its_own_default_run_folders(captured_training, tmp
     assert captured_training["yield"][0][2] == tmp_path / "ckpt" / "yield" / "ia_il_real" / "semi-ha-2018"
     args = ["train", "yield", "--dataset", str(tmp_path / "ia_il_real"), "--model", "ridge", "--n-train-years", "2"]
     assert cli.main(args) == 0
-    assert captured_training["ridge"][0][4] == tmp_path / "ckpt" / "yield" / "ia_il_real" / "ridge-2018"
+    assert captured_training["yield"][0][2] == tmp_path / "ckpt" / "yield" / "ia_il_real" / "ridge-2018"
 
 
-def test_model_ridge_trains_the_baseline(captured_training, tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_model_kind_trains_through_train_yield(captured_training, tmp_path, monkeypatch, model):
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path))
-    assert cli.main(["train", "yield", "--model", "ridge", "--test-year", "2016", "--n-train-years", "4"]) == 0
-    assert "yield" not in captured_training
-    (_, train, val, test, out), _ = captured_training["ridge"]
-    assert (train, val, test) == ([2011, 2012, 2013, 2014], 2015, 2016)
-    assert out == tmp_path / "yield" / "ridge-2016"
-    assert cli.main(["train", "yield", "--model", "ridge", "--epochs", "0"]) == 2  # other options are still checked
+    args = ["train", "yield", "--model", model, "--test-year", "2016", "--n-train-years", "4"]
+    assert cli.main(args) == 0
+    (cfg, _, out), _ = captured_training["yield"]
+    assert (cfg.model, cfg.test_year, cfg.n_train_years) == (model, 2016, 4)
+    assert out == tmp_path / "yield" / f"{model}-2016"
+    assert cli.main(["train", "yield", "--model", model, "--epochs", "0"]) == 2  # every option is still checked
+
+
+def test_train_yield_help_lists_every_model(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "yield", "--help"])
+    text = capsys.readouterr().out
+    assert all(name in text for name in MODEL_NAMES)
 
 
 def test_other_commands_do_not_import_torch():

@@ -18,6 +18,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError, InputError
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import list_checkpoints
+from geoapp.training.model_kinds import YIELD_CARD_KINDS
 from geoapp.training.yield_data import dataset_year
 from geoapp.training.yield_trainer import check_checkpoint_arg, check_dataset_arg, evaluate_yield
 
@@ -28,13 +29,13 @@ PREDICTIONS_VERSION = "1"
 
 
 def yield_checkpoints(ds: YieldDataset, root: str | Path | None = None) -> list[tuple[Path, dict]]:
-    """Crop-yield checkpoints (deep models and ridge) trained on this dataset (same data fingerprint)."""
+    """Crop-yield checkpoints of every model kind trained on this dataset (same data fingerprint)."""
     check_dataset_arg(ds)
     found = list_checkpoints(as_optional_path(root, "root") or checkpoint_dir())
     return [
         (folder, card)
         for folder, card in found
-        if card.get("kind") in ("crop-yield", "ridge") and (card.get("dataset") or {}).get("fingerprint") == ds.fingerprint
+        if card.get("kind") in YIELD_CARD_KINDS and (card.get("dataset") or {}).get("fingerprint") == ds.fingerprint
     ]
 
 

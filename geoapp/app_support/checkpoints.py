@@ -22,9 +22,9 @@ import streamlit as st
 from geoapp.app_support.broken import Broken, reason_of, show_broken
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
-from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import CARD, read_card
+from geoapp.training.model_kinds import MODEL_KINDS, STANDARDISED_CARD_KINDS, YIELD_CARD_KINDS
 
 __all__ = [
     "checkpoint_table",
@@ -40,8 +40,8 @@ __all__ = [
     "show_broken",
 ]
 
-YIELD_KINDS = ("crop-yield", "ridge")
-"""Card kinds of the crop-yield checkpoints (deep models and the ridge baseline)."""
+YIELD_KINDS = YIELD_CARD_KINDS
+"""Card kinds of the crop-yield checkpoints (every model kind of :mod:`geoapp.training.model_kinds`)."""
 LOCATION_MODEL = "contrastive-sh-siren"
 """The model name of the contrastive location-encoder checkpoints."""
 
@@ -59,8 +59,8 @@ def card_problem(card: object) -> str | None:
     """Why a parsed checkpoint card cannot be used by the pages, or None when it can.
 
     A crop-yield card (kinds :data:`YIELD_KINDS`) needs a known model name, ``years`` (``test``,
-    ``validation`` as integers, ``train`` a list of them) and ``dataset.fingerprint``; a deep model's
-    card also ``model_config`` and ``normalisation``. A location encoder's card names
+    ``validation`` as integers, ``train`` a list of them) and ``dataset.fingerprint``; a model that reads
+    standardised inputs also ``model_config`` and ``normalisation``. A location encoder's card names
     :data:`LOCATION_MODEL`. Any other card is of an unknown kind.
     """
     if not isinstance(card, dict):
@@ -73,8 +73,10 @@ def card_problem(card: object) -> str | None:
             f"unknown checkpoint kind {kind!r} (model {model!r}); expected a crop-yield card (kind one of "
             f"{list(YIELD_KINDS)}) or a location encoder (model {LOCATION_MODEL!r})"
         )
-    if model not in MODEL_NAMES:
-        return f"unknown model {model!r}; expected one of {list(MODEL_NAMES)}"
+    if model not in MODEL_KINDS:
+        return f"unknown model {model!r}; expected one of {list(MODEL_KINDS)}"
+    if MODEL_KINDS[model].card_kind != kind:
+        return f"model {model!r} is written with kind {MODEL_KINDS[model].card_kind!r}, the card says {kind!r}"
     years = card.get("years")
     if not isinstance(years, dict):
         return "missing field 'years' (train, validation, test)"
@@ -87,7 +89,7 @@ def card_problem(card: object) -> str | None:
     dataset = card.get("dataset")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("fingerprint"), str):
         return "missing field 'dataset.fingerprint' (which data it was trained on)"
-    if kind == "crop-yield":
+    if kind in STANDARDISED_CARD_KINDS:
         if not isinstance(card.get("model_config"), dict):
             return "missing field 'model_config' (the model's configuration)"
         norm = card.get("normalisation")

@@ -27,6 +27,7 @@ from geoapp.jobs.status import ACTIVE_STATES, BROKEN
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
 from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.metrics_log import read_metrics
+from geoapp.training.model_kinds import MODEL_KINDS
 from geoapp.training.yield_trainer import YieldTrainConfig, nested_years
 from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
 
@@ -130,6 +131,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             "Model",
             list(f["model"].choices or ()),
             key="ty_model",
+            format_func=lambda name: f"{name}: {MODEL_KINDS[name].description}" if name in MODEL_KINDS else name,
             help=f["model"].help,
         )
         test_year = c[1].selectbox(
@@ -198,7 +200,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "temporal_neighbour": tn,
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
-    if model != "s-ha":
+    if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}
     return JobSpec("yield", name.strip(), config, workers=workers, dataset=str(ds.root))
 

@@ -17,6 +17,8 @@ from geoapp.data.counties import simplified_counties
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
+from geoapp.training.checkpoint import read_card
+from geoapp.training.model_kinds import MODEL_KINDS, kind_of_card
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 from geoapp.viz.county_3d import (
     KM_PER_BU,
@@ -32,6 +34,8 @@ from geoapp.viz.exports import predictions_csv, predictions_file_name, predictio
 __all__ = [
     "MAP_VIEWS",
     "checkpoint_select",
+    "has_attention",
+    "attention_model_names",
     "checkpoint_label",
     "default_checkpoint",
     "drawn_checkpoint_caption",
@@ -54,7 +58,7 @@ __all__ = [
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 
 
-_PREFERENCE = ("semi-ha", "s-ha", "semi-sa", "ridge")
+_PREFERENCE = tuple(MODEL_KINDS)  # the attention models (SEMI-HA first), then the baselines
 
 
 def _shipped(folder: Path) -> bool:
@@ -140,6 +144,17 @@ def checkpoint_select(ds: YieldDataset, year: int | None = None, pick_hint: str 
     if not choice and pick_hint:
         st.info(pick_hint)
     return Path(choice) if choice else None
+
+
+def has_attention(checkpoint: Path) -> bool:
+    """Whether a crop-yield checkpoint's model kind has attention to show (the registry says which do)."""
+    return kind_of_card(read_card(checkpoint), checkpoint).has_attention
+
+
+def attention_model_names() -> str:
+    """The attention models' names for a hint, e.g. ``SEMI-HA, S-HA or SEMI-SA``."""
+    names = [name.upper() for name, kind in MODEL_KINDS.items() if kind.has_attention]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 @st.cache_data(show_spinner="Predicting every county…", max_entries=32)

@@ -25,10 +25,10 @@ import torch
 from geoapp.data.dataset import YieldDataset, default_dataset_path, load_dataset
 from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_write_text
-from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
+from geoapp.training.model_kinds import MODEL_KINDS, kind_names
 from geoapp.training.yield_data import Examples, YieldTileSource
 from geoapp.training.yield_trainer import evaluate_yield, load_yield_model, predict_examples
 
@@ -41,7 +41,8 @@ PAPER_TABLE = {  # Table I (RMSE) and Table II (R^2), 10 training years, real NA
     "SEMI-SA": {2017: (4.587, 0.756), 2018: (5.47, 0.712)},
     "SEMI-HA": {2017: (4.354, 0.78), 2018: (5.363, 0.724)},
 }
-ORDER = ("ridge", "s-ha", "semi-sa", "semi-ha")
+ORDER = (*kind_names("baseline"), *reversed(kind_names("attention")))
+"""Row order in a year: the baselines, then the attention models, SEMI-HA last."""
 NOTES_MARKER = "<!-- notes: kept when the tables above are rewritten -->"
 
 
@@ -137,7 +138,7 @@ def _inference_seconds(folder: Path, ds: YieldDataset, year: int) -> dict[str, f
 
 
 def _timings(card: dict, folder: Path, ds: YieldDataset, year: int) -> dict[str, float | None]:
-    if card["model"] == "ridge":
+    if not MODEL_KINDS[card["model"]].has_attention:  # the timings below run the attention models' batched paths
         return {"inference_all_counties_s": None, "what_if_one_group_s": None, "ablation_page_s": None}
     t = _inference_seconds(folder, ds, year)
     return {
@@ -152,8 +153,8 @@ def _bench_card(folder: Path) -> dict:
     card = read_card(folder)
     if not isinstance(card, dict):
         raise InputError(f"checkpoint card {str(folder / 'card.json')!r} is a JSON {type(card).__name__}, expected an object")
-    if card.get("model") not in MODEL_NAMES:
-        raise InputError(f"checkpoint card names unknown model {card.get('model')!r}; expected one of {list(MODEL_NAMES)}")
+    if card.get("model") not in MODEL_KINDS:
+        raise InputError(f"checkpoint card names unknown model {card.get('model')!r}; expected one of {list(MODEL_KINDS)}")
     for key in ("dataset", "train_config"):
         if card.get(key) is not None and not isinstance(card[key], dict):
             raise InputError(f"checkpoint card field {key!r} is {card[key]!r}, expected an object")

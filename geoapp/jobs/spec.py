@@ -23,7 +23,7 @@ from geoapp.training.device import resolve_device
 __all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS"]
 
 JOB_KINDS: dict[str, str] = {
-    "yield": "Crop-yield model (SEMI-HA, S-HA, SEMI-SA)",
+    "yield": "Crop-yield model (SEMI-HA, S-HA, SEMI-SA, or a baseline: ridge, RF, MLP, LSTM+GP, CNN+GP, C3D, CNN-LSTM)",
     "location": "Location encoder (spherical harmonics + SIREN, contrastive)",
 }
 """Job kinds and what they train."""
@@ -100,6 +100,13 @@ class JobSpec:
                 f"batch size {cfg.batch_size} split over {self.workers} workers leaves fewer than 2 examples per "
                 f"worker step (BatchNorm needs 2): use a batch size of at least {2 * self.workers}"
             )
+        if self.kind == "yield" and self.workers > 1:
+            from geoapp.training.model_kinds import model_kind
+
+            if not model_kind(cfg.model).data_parallel:
+                raise InputError(
+                    f"{cfg.model} trains in one process: use 1 worker (data-parallel workers train the attention models)"
+                )
         device = resolve_device(cfg.device)  # raises for 'cuda' when no GPU is visible
         if device.device.type == "cuda":
             import torch

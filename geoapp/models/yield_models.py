@@ -14,10 +14,12 @@ s-ha       yes                         no (supervised only)
 semi-sa    no (self-attention)         yes
 =========  ==========================  ======================================================
 
-``ridge`` (ridge regression on spatially averaged monthly features, the paper's LR) is in
-:data:`MODEL_NAMES` so that lists of models (CLI, benchmark, pages) name it, but it is not a
-:class:`YieldModel`: it is a closed-form baseline built by the baseline module, and
-:func:`build_yield_model` refuses it with a message saying so.
+The baselines of Section IV-B (:data:`BASELINE_NAMES`: ``ridge``, the paper's LR; ``rf``, ``mlp``,
+``lstm-gp``, ``cnn-gp``, ``c3d``, ``cnn-lstm``) are in :data:`MODEL_NAMES` so that lists of models
+(CLI, benchmark, pages) name them, but they are not a :class:`YieldModel`: they live in
+:mod:`geoapp.models.ridge` and :mod:`geoapp.models.baselines`, are trained through the registry of
+model kinds (:mod:`geoapp.training.model_kinds`), and :func:`build_yield_model` refuses them with a
+message saying so.
 
 Sizes: ``paper`` (the dataclass defaults: m = 512, ResNet-18 width 64, ImageNet stem for 50 px tiles,
 8 heads, 2 layers, d_ff = 2048; the paper states none of these numbers except "ResNet-18": the rest
@@ -81,11 +83,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 """The neural models, by name."""
 
-BASELINE_NAMES: tuple[str, ...] = ("ridge",)
-"""Models that are not a :class:`YieldModel` (``ridge``: the paper's LR, built by the baseline module)."""
+BASELINE_NAMES: tuple[str, ...] = ("ridge", "rf", "mlp", "lstm-gp", "cnn-gp", "c3d", "cnn-lstm")
+"""The paper's baselines (Section IV-B), which are not a :class:`YieldModel` (:mod:`geoapp.models.baselines`)."""
 
 MODEL_NAMES: tuple[str, ...] = (*MODELS, *BASELINE_NAMES)
-"""Every model name the app knows: ``semi-ha``, ``s-ha``, ``semi-sa``, ``ridge``."""
+"""Every model name the app knows: the three attention models, then the seven baselines."""
 
 _SET_BY_NAME = ("use_global_query", "use_context")
 
@@ -190,8 +192,8 @@ SIZES: dict[str, dict[str, Any]] = {
 def _check_name(name: object) -> ModelSpec:
     if isinstance(name, str) and name in BASELINE_NAMES:
         raise InputError(
-            f"{name!r} is a baseline (ridge regression on spatially averaged monthly features), not a neural "
-            f"YieldModel; it is fitted by the baseline module. Neural models: {sorted(MODELS)}"
+            f"{name!r} is a baseline of Section IV-B, not an attention YieldModel; build and train it through "
+            f"geoapp.training.model_kinds. Attention models: {sorted(MODELS)}"
         )
     if not isinstance(name, str) or name not in MODELS:
         raise InputError(f"unknown yield model {name!r}; expected one of {list(MODEL_NAMES)}")

@@ -36,7 +36,7 @@ from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.bands import BANDS
 from geoapp.errors import DataFileError, InputError, MissingDataError
 from geoapp.fileio import atomic_folder
-from geoapp.models.yield_models import MODELS
+from geoapp.models.yield_models import BASELINE_NAMES, MODELS
 from geoapp.paths import checkpoint_dir
 
 __all__ = [
@@ -534,6 +534,18 @@ def _ridge_card(card: dict[str, Any], path: Path) -> None:
     _check_dataset(card, path)
 
 
+def _baseline_card(card: dict[str, Any], path: Path) -> None:
+    """A baseline of Section IV-B other than ridge: the layout of a crop-yield card (its own model_config)."""
+    _check_model(card, path, tuple(n for n in BASELINE_NAMES if n != "ridge"))
+    _check_object(card, path, "model_config")
+    _check_years(card, path)
+    _check_dataset(card, path)
+    norm = card.get("normalisation")
+    if not isinstance(norm, dict) or not all(isinstance(norm.get(k), list) for k in ("bands", "mean", "std")):
+        raise _card_error(path, f"'normalisation' must hold lists 'bands', 'mean' and 'std', got {_short(norm)}")
+    _check_normalisation(norm, card["model_config"], path)
+
+
 def _location_card(card: dict[str, Any], path: Path) -> None:
     _check_model(card, path, LOCATION_MODELS)
     _check_object(card, path, "config")
@@ -542,6 +554,7 @@ def _location_card(card: dict[str, Any], path: Path) -> None:
 CARD_KINDS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "crop-yield": _crop_yield_card,
     "ridge": _ridge_card,
+    "yield-baseline": _baseline_card,
     "location-encoder": _location_card,
 }
 """Card kinds and their checks: every consumer of a card relies on these fields being there."""

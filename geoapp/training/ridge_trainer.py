@@ -1,48 +1,67 @@
-"""Fitting the ``ridge`` floor baseline with the same nested years and checkpoint format as the deep models.
+"""Fitting the ``ridge`` baseline (the paper's LR) with the same nested years and checkpoint format as the deep models.
 
+Features are the anchor-tile means of every kept band and month (:func:`ridge_features`), the model
+is closed-form ridge regression (:mod:`geoapp.models.ridge`) with alpha chosen on the validation year.
 As for the deep models: a run folder holding another run is not overwritten unless asked (``force``),
 a fit or a score that is not finite is refused, and a year without labelled counties is an error.
+Cards written before runs could leave out a feature group name no ``bands``: they read all of
+:data:`~geoapp.data.bands.BANDS`.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from geoapp.data.args import as_bool, as_path, given
+from geoapp.data.bands import BANDS, check_bands, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, InputError
 from geoapp.models.ridge import RidgeRegression, fit_ridge
-from geoapp.training.checkpoint import (
-    check_card,
-    clear_previous_run,
-    load_checkpoint,
-    run_folder,
-    save_checkpoint,
-)
+from geoapp.training.checkpoint import check_card, clear_previous_run, load_checkpoint, run_folder, save_checkpoint
+from geoapp.training.metrics import rmse_r2
 from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
+from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
 from geoapp.training.yield_data import check_dataset_arg, dataset_year, dataset_years
+from geoapp.training.yield_runs import YieldPredictions, dataset_card, kept_bands, train_card
 
-__all__ = ["ridge_features", "train_ridge", "evaluate_ridge", "load_ridge"]
+__all__ = [
+    "RIDGE_APPLIES",
+    "ridge_features",
+    "train_ridge",
+    "fit_ridge_run",
+    "evaluate_ridge",
+    "load_ridge",
+    "load_ridge_predictor",
+    "RidgePredictor",
+]
+
+RIDGE_APPLIES: tuple[str, ...] = ("model", "test_year", "n_train_years", "exclude_group")
+"""The YieldTrainConfig fields ridge uses (closed form: no epochs, seed or device)."""
 
 
-def ridge_features(ds: YieldDataset, years: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def ridge_features(
+    ds: YieldDataset, years: list[int], bands: tuple[str, ...] = BANDS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features (N, T*C) of the labelled examples of ``years``, their yields, county rows and years.
 
-    N is 0 for years without labelled counties.
+    Column ``t * C + c`` is the anchor-tile mean of band ``bands[c]`` in month ``t``. N is 0 for years
+    without labelled counties.
 
     Raises:
         InputError: ``ds`` is not a loaded dataset, ``years`` not a list of whole years (a single year
-            included: give ``[2015]``), or a year is not in the dataset.
+            included: give ``[2015]``), a year is not in the dataset, or an unknown band.
     """
     years = dataset_years(ds, years)
-    means = anchor_tile_means(ds)  # (Y, counties, T, C)
+    bands = check_bands(bands)
+    means = anchor_tile_means(ds)[..., [BANDS.index(b) for b in bands]]  # (Y, counties, T, C)
     lab = ds.labelled()
     lab = lab[lab["year"].isin(years)]
     if lab.empty:
@@ -59,10 +78,11 @@ def ridge_features(ds: YieldDataset, years: list[int]) -> tuple[np.ndarray, np.n
 def train_ridge(
     ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out_dir: str | Path, force: bool = False
 ) -> Path:
-    """Fit ridge (alpha chosen on ``val_year``); save ``out_dir/best`` with the same card layout as the deep models.
+    """Fit ridge (alpha chosen on ``val_year``) on every band; save ``out_dir/best`` (the same card layout as the deep models).
 
     ``out_dir`` must be new or empty unless ``force`` (the run it holds is replaced). A folder this
-    call created is removed again if the fit fails.
+    call created is removed again if the fit fails. ``train_yield`` with ``model="ridge"`` does the
+    same from a :class:`YieldTrainConfig`.
 
     Raises:
         InputError: a year without labelled counties; ``out_dir`` holds another run (without ``force``).
@@ -75,21 +95,33 @@ def train_ridge(
     out_dir = as_path(out_dir, "out_dir")
     force = as_bool(force, "force")
     verify_dataset(ds)
+    cfg = YieldTrainConfig(model="ridge", test_year=test_year, n_train_years=max(1, len(train_years)))
     with run_folder(out_dir, force=force) as out:
-        return _fit_and_save(ds, train_years, val_year, test_year, out)
+        return fit_ridge_run(cfg, ds, out, (train_years, val_year, test_year))
 
 
-def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_year: int, out: Path) -> Path:
-    """The body of :func:`train_ridge`, once the run folder is checked."""
-    from geoapp.training.yield_trainer import rmse_r2
+def fit_ridge_run(
+    cfg: YieldTrainConfig,
+    ds: YieldDataset,
+    out: Path,
+    years: tuple[list[int], int, int],
+    monitor: TrainingMonitor | None = None,
+) -> Path:
+    """Fit ridge in the checked run folder ``out`` on ``years`` (train, validation, test); returns ``out/best``.
 
+    The body of :func:`train_ridge` and of ``train_yield`` for ``ridge``. Reports one epoch to ``monitor``.
+    """
+    train_years, val_year, test_year = years
+    monitor = monitor or TrainingMonitor()
+    bands = kept_bands(cfg.exclude_group)
     t0 = time.perf_counter()
-    x_tr, y_tr, _, _ = ridge_features(ds, train_years)
-    x_va, y_va, _, _ = ridge_features(ds, [val_year])
-    x_te, y_te, _, _ = ridge_features(ds, [test_year])
-    for role, years, y in (("training", train_years, y_tr), ("validation", [val_year], y_va), ("test", [test_year], y_te)):
+    monitor.report({"event": "start", "epochs": 1, "steps": 1, "start_epoch": 0, "device": "cpu", "world_size": 1})
+    x_tr, y_tr, _, _ = ridge_features(ds, train_years, bands)
+    x_va, y_va, _, _ = ridge_features(ds, [val_year], bands)
+    x_te, y_te, _, _ = ridge_features(ds, [test_year], bands)
+    for role, yrs, y in (("training", train_years, y_tr), ("validation", [val_year], y_va), ("test", [test_year], y_te)):
         if len(y) == 0:
-            raise InputError(f"no labelled counties in the {role} year(s) {years} of dataset {ds.name!r}; choose other years")
+            raise InputError(f"no labelled counties in the {role} year(s) {yrs} of dataset {ds.name!r}; choose other years")
     if not all(np.isfinite(a).all() for a in (x_tr, x_va, x_te)):
         raise InvalidResultError(
             f"ridge on {test_year}: the features of dataset {ds.name!r} are not finite numbers (a band without data in "
@@ -112,39 +144,81 @@ def _fit_and_save(ds: YieldDataset, train_years: list[int], val_year: int, test_
     card = {
         "model": "ridge",
         "kind": "ridge",
+        **train_card(cfg, RIDGE_APPLIES),
         "n_features": int(x_tr.shape[1]),
-        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated, "tile_px": ds.tile_px},
+        "bands": list(bands),
+        "dataset": dataset_card(ds),
         "years": {"train": train_years, "validation": val_year, "test": test_year},
         "epoch": 1,
         "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2},
     }
-    return save_checkpoint(out / "best", model, card)
+    best = save_checkpoint(out / "best", model, card)
+    monitor.report({"event": "epoch", **record})
+    monitor.report({"event": "end", "checkpoint": str(best), "stopped_early": False})
+    return best
+
+
+class RidgePredictor:
+    """A loaded ridge checkpoint that predicts a year of a dataset (the registry's predictor)."""
+
+    def __init__(self, model: RidgeRegression, card: dict[str, Any], folder: Path) -> None:
+        self.model, self.card, self.folder = model, card, folder
+        self.bands: tuple[str, ...] = tuple(card.get("bands") or BANDS)
+
+    def predict(self, ds: YieldDataset, year: int, mask_group: str | None = None) -> YieldPredictions:
+        """Predictions for the labelled counties of ``year``.
+
+        ``mask_group`` sets that group's features (every month) to their training mean, i.e. 0 once
+        standardised, as the deep models' masking does.
+
+        Raises:
+            InputError: ``year`` not in the dataset, an unknown ``mask_group``, or a dataset whose features
+                differ from the checkpoint's.
+        """
+        year = dataset_year(ds, year)
+        masked = group_bands(mask_group) if mask_group is not None else ()
+        x, y, county, _ = ridge_features(ds, [year], self.bands)
+        if len(y) and x.shape[1] != self.model.coef.shape[0]:
+            raise InputError(
+                f"ridge checkpoint {str(self.folder)!r} takes {self.model.coef.shape[0]} features; dataset {ds.name!r} "
+                f"gives {x.shape[1]} (other bands or months): train ridge on this dataset"
+            )
+        n_months = x.shape[1] // max(len(self.bands), 1)
+        cols = [t * len(self.bands) + c for t in range(n_months) for c, b in enumerate(self.bands) if b in masked]
+        if cols and len(y):
+            x[:, cols] = self.model.mean.numpy()[cols]
+        with torch.no_grad():
+            pred = self.model(torch.from_numpy(x)).numpy() if len(y) else np.zeros(0)
+        return YieldPredictions(county, year, y, pred.astype(np.float64))
+
+
+def load_ridge_predictor(folder: str | Path, ds: YieldDataset | None = None) -> RidgePredictor:
+    """The predictor of a ridge checkpoint; with ``ds``, the card must match its data.
+
+    Raises:
+        DataFileError: the card or the weights are invalid.
+        InputError: the checkpoint was trained on other data; an argument of the wrong type.
+    """
+    check_checkpoint_arg(folder)
+    weights, card, _ = load_checkpoint(folder)
+    if ds is not None:
+        check_dataset_arg(ds)
+        verify_dataset(ds)
+        check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
+    return RidgePredictor(load_ridge(folder, weights, card), card, Path(folder))
 
 
 def evaluate_ridge(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict:
     """RMSE, R^2 and the per-county table of a ridge checkpoint (as ``evaluate_yield``, with the same errors)."""
-    from geoapp.training.yield_trainer import check_checkpoint_arg, rmse_r2
-
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
-    weights, card, _ = load_checkpoint(folder)
-    verify_dataset(ds)
-    check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
-    model = load_ridge(folder, weights, card)
-    year = dataset_year(ds, year if year is not None else card["years"]["test"])
-    x, y, county, _ = ridge_features(ds, [year])
-    if len(y) == 0:
+    predictor = load_ridge_predictor(folder, ds)
+    year = dataset_year(ds, year if year is not None else predictor.card["years"]["test"])
+    out = predictor.predict(ds, year)
+    if len(out) == 0:
         return check_scores({"year": year, "n": 0, "rmse": np.nan, "r2": np.nan}, checkpoint=folder, dataset=ds.name)
-    if x.shape[1] != model.coef.shape[0]:
-        raise InputError(
-            f"ridge checkpoint {str(folder)!r} takes {model.coef.shape[0]} features; dataset {ds.name!r} gives "
-            f"{x.shape[1]} (other bands or months): train ridge on this dataset"
-        )
-    with torch.no_grad():
-        pred = model(torch.from_numpy(x)).numpy()
-    rmse, r2 = rmse_r2(y, pred)
-    table = pd.DataFrame({"geoid": ds.counties["geoid"].to_numpy()[county], "year": year, "true": y, "predicted": pred})
-    result = {"model": "ridge", "year": year, "n": int(len(y)), "rmse": rmse, "r2": r2, "table": table}
+    rmse, r2 = rmse_r2(out.target, out.predicted)
+    result = {"model": "ridge", "year": year, "n": len(out), "rmse": rmse, "r2": r2, "table": out.table(ds)}
     return check_scores(result, checkpoint=folder, dataset=ds.name)
 
 
@@ -156,8 +230,6 @@ def load_ridge(folder: str | Path, weights: dict[str, torch.Tensor], card: dict)
         InputError: ``folder`` is not a path, ``weights`` not a dict of tensors, or ``card`` not a ridge
             card (a dict with a whole ``n_features`` of at least 1, as :func:`load_checkpoint` returns).
     """
-    from geoapp.errors import DataFileError
-
     folder = as_path(folder, "folder")
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise InputError(f"weights must be a dict of tensors (from load_checkpoint), got {given(weights)}")

@@ -123,7 +123,7 @@ def test_infinite_learning_rates_are_refused_by_the_config():
 
 
 def test_a_run_whose_validation_rmse_is_never_finite_has_no_best(ds, tmp_path, monkeypatch):
-    import geoapp.training.yield_trainer as trainer
+    import geoapp.training.attention_trainer as trainer
 
     monkeypatch.setattr(trainer, "predict_examples", lambda model, source, ex, *a, **k: np.full(len(ex), np.nan, np.float32))
     with pytest.raises(TrainingDiverged, match=r"without a finite validation RMSE in any epoch, so it wrote no best/"):
@@ -166,7 +166,7 @@ def test_nan_weights_are_refused_when_loaded(trained, tmp_path, ds):
 
 
 def test_nan_predictions_are_not_a_score(trained, ds, monkeypatch):
-    import geoapp.training.yield_trainer as trainer
+    import geoapp.training.attention_trainer as trainer
 
     monkeypatch.setattr(trainer, "predict_examples", lambda model, source, ex, *a, **k: np.full(len(ex), np.nan, np.float32))
     with pytest.raises(InvalidResultError, match=r"on 2016 \(\d+ counties\) gives RMSE nan.*train it again"):

@@ -425,11 +425,12 @@ def test_ridge_functions_name_an_argument_of_the_wrong_type(call, match, ds, rid
     _raises(lambda: call(ds, ridge), match)
 
 
-def test_load_yield_model_sends_ridge_to_the_ridge_functions_and_lists_only_deep_models(ridge):
+def test_load_yield_model_sends_ridge_to_the_registry_and_lists_only_attention_models(ridge):
     with pytest.raises(InputError) as info:
         load_yield_model(ridge)
     message = str(info.value)
-    assert "is a ridge model: ridge is loaded by the ridge functions" in message and "load_ridge" in message
+    assert "is not an attention crop-yield model (kind 'ridge', model 'ridge')" in message
+    assert "load_yield_checkpoint" in message and "evaluate_yield" in message
     assert "['semi-ha', 's-ha', 'semi-sa']" in message and "'ridge']" not in message
 
 

@@ -1,0 +1,158 @@
+"""Each baseline of Section IV-B trained, saved, loaded and used for predictions on the tiny dataset (seconds, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from geoapp.data.bands import group_bands
+from geoapp.data.dataset import load_dataset
+from geoapp.errors import DataFileError, InputError
+from geoapp.models.yield_models import BASELINE_NAMES, MODEL_NAMES
+from geoapp.training.checkpoint import load_checkpoint
+from geoapp.training.metrics_log import read_metrics
+from geoapp.training.model_kinds import MODEL_KINDS, kind_names, load_yield_checkpoint, model_kind, predict_yields
+from geoapp.training.monitor import TrainingMonitor
+from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, train_yield
+
+
+def _cfg(model: str, **kw) -> YieldTrainConfig:
+    base = dict(model=model, test_year=2016, n_train_years=3, epochs=2, batch_size=16, max_train_examples=64, device="cpu")
+    return YieldTrainConfig(**{**base, **kw})
+
+
+class Recorder(TrainingMonitor):
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def report(self, event: dict) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def ds(tiny_dataset_path):
+    return load_dataset(tiny_dataset_path)
+
+
+@pytest.fixture(scope="module")
+def trained(ds, tmp_path_factory):
+    """One checkpoint per baseline (other than ridge, covered by its own tests), trained once."""
+    out = {}
+    for name in BASELINE_NAMES:
+        if name != "ridge":
+            out[name] = train_yield(_cfg(name), ds, tmp_path_factory.mktemp(name), progress=False)
+    return out
+
+
+def test_the_registry_has_every_model_name_and_says_what_each_reads():
+    assert tuple(MODEL_KINDS) == MODEL_NAMES
+    assert kind_names(attention=True) == ("semi-ha", "s-ha", "semi-sa")
+    assert kind_names("baseline") == BASELINE_NAMES
+    inputs = {name: model_kind(name).inputs for name in BASELINE_NAMES}
+    assert inputs == {
+        "ridge": "averaged",
+        "rf": "averaged",
+        "mlp": "averaged",
+        "lstm-gp": "histograms",
+        "cnn-gp": "histograms",
+        "c3d": "tiles",
+        "cnn-lstm": "tiles",
+    }
+    with pytest.raises(InputError, match=r"unknown yield model str 'xgboost'.*'cnn-lstm'"):
+        model_kind("xgboost")
+
+
+@pytest.mark.parametrize("name", [n for n in BASELINE_NAMES if n != "ridge"])
+def test_train_save_load_predict(trained, ds, name):
+    best = trained[name]
+    weights, card, _ = load_checkpoint(best)
+    assert card["model"] == name and card["kind"] == "yield-baseline"
+    assert card["years"] == {"train": [2012, 2013, 2014], "validation": 2015, "test": 2016}
+    assert "r_n_km" not in card["applies"] and "test_year" in card["applies"]
+    assert all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
+    predictor = load_yield_checkpoint(best, ds)
+    out = predictor.predict(ds, 2016)
+    assert len(out) == len(ds.labelled(2016)) and np.isfinite(out.predicted).all()
+    result = evaluate_yield(best, ds)
+    assert result["model"] == name and result["n"] == len(out)
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-4)  # the same model on the same data
+    assert np.allclose(result["table"]["predicted"], out.predicted)
+    masked = predict_yields(best, ds, 2016, mask_group="VI")
+    assert np.isfinite(masked.predicted).all() and not np.allclose(masked.predicted, out.predicted)
+    assert len(read_metrics(best.parent / "metrics.jsonl")) >= 1
+
+
+@pytest.mark.parametrize("name", ["lstm-gp", "cnn-gp"])
+def test_the_gp_models_keep_their_gp_and_both_scores(trained, name):
+    _, card, _ = load_checkpoint(trained[name])
+    assert card["gp"]["n_train"] == 64 and card["gp"]["params"]["r_loc"] == 0.5
+    m = card["metrics"]
+    assert np.isfinite([m["test_rmse"], m["test_rmse_without_gp"], m["val_rmse"], m["val_rmse_without_gp"]]).all()
+    assert len(card["inputs"]["histogram_edges"]) == 9 and len(card["inputs"]["histogram_edges"][0]) == 33
+
+
+def test_exclude_group_drops_its_bands_for_a_baseline(ds, tmp_path):
+    best = train_yield(_cfg("mlp", exclude_group="SOIL", epochs=1), ds, tmp_path, progress=False)
+    _, card, _ = load_checkpoint(best)
+    assert not set(card["normalisation"]["bands"]) & set(group_bands("SOIL"))
+    assert card["model_config"]["in_features"] == 7 * 6
+    assert np.isfinite(evaluate_yield(best, ds)["rmse"])
+
+
+def test_ridge_trains_through_train_yield_and_records_what_applied(ds, tmp_path):
+    best = train_yield(_cfg("ridge", exclude_group="PPT"), ds, tmp_path, progress=False)
+    _, card, _ = load_checkpoint(best)
+    assert card["kind"] == "ridge" and card["bands"] == [b for b in card["bands"] if b != "ppt"] and "ppt" not in card["bands"]
+    assert card["applies"] == ["model", "test_year", "n_train_years", "exclude_group"]
+    assert card["train_config"]["epochs"] == 2  # given, and ignored
+    result = evaluate_yield(best, ds)
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-9)
+
+
+def test_a_baseline_run_reports_progress_and_keeps_the_run_folder_rules(ds, tmp_path):
+    monitor = Recorder()
+    train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False, monitor=monitor)
+    kinds = [e["event"] for e in monitor.events]
+    assert kinds[0] == "start" and "step" in kinds and "epoch" in kinds and kinds[-1] == "end"
+    with pytest.raises(InputError, match="holds"):
+        train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False)  # another run is there: force needed
+    with pytest.raises(InputError, match="trains in one go"):
+        train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False, resume=True)
+    assert train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False, force=True) == tmp_path / "best"
+
+
+def test_a_damaged_baseline_card_is_refused(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "best"
+    shutil.copytree(trained["mlp"], folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["model_config"]["hidden"] = [3]
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(DataFileError, match="do not fit|does not fit|shape"):
+        load_yield_checkpoint(folder)
+
+
+def test_histograms_are_fractions_over_fixed_edges():
+    from geoapp.training.yield_inputs import histograms
+
+    tiles = np.array([-3.0, -0.9, 0.1, 0.4, 0.6, 9.0], dtype=np.float32).reshape(1, 1, 1, 2, 3)
+    edges = np.array([[-1.0, 0.0, 0.5, 1.0]])  # 3 bins; values outside fall into the end bins
+    np.testing.assert_allclose(histograms(tiles, edges)[0, 0, 0], [2 / 6, 2 / 6, 2 / 6])
+    with pytest.raises(InputError, match="one row per band"):
+        histograms(tiles, np.zeros((2, 4)))
+
+
+def test_a_baseline_card_of_another_model_is_refused(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "best"
+    shutil.copytree(trained["rf"], folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["model"] = "semi-ha"
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(DataFileError, match="unknown model 'semi-ha' for a yield-baseline checkpoint"):
+        load_yield_checkpoint(folder)
