@@ -252,7 +252,8 @@ def report_markdown(
     label = "SIMULATED data" if dataset.get("simulated") else "real data"
     out = [
         f"## Results: plan `{plan.name}` on `{dataset.get('name')}` ({label})\n",
-        f"{plan.description}. {len(runs) - len(missing)} of {len(runs)} runs have a result in `{store}` "
+        f"{plan.description[:1].upper()}{plan.description[1:]}. "
+        f"{len(runs) - len(missing)} of {len(runs)} runs have a result in `{store}` "
         f"(dataset fingerprint `{dataset.get('fingerprint')}`); {len(missing)} are missing or failed (listed at the end). "
         "Cells are the mean ± sd over seeds (number of seeds) when there is more than one seed; the mean over years is "
         "taken per seed over the seeds that have every year.\n",
