@@ -15,6 +15,7 @@ then :func:`~geoapp.training.yield_trainer.evaluate_yield` on the run's test yea
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,26 +103,37 @@ class RunSummary:
 
 
 class _Eta:
-    """Seconds left: each remaining run costs the mean time of the finished runs of its model kind."""
+    """Seconds left: each remaining run costs the mean time of the finished runs of its model kind.
+
+    Timings are kept per (model, training overrides): one short smoke epoch is no guide to a full run. A
+    kind without a finished run yet costs the mean of the runs with the same overrides; with none, the
+    estimate is unknown.
+    """
 
     def __init__(self, earlier: Sequence[dict[str, Any]]) -> None:
-        self.times: dict[str, list[float]] = {}
+        self.times: dict[tuple[str, str], list[float]] = {}
         for record in earlier:  # earlier sessions' runs count too (same store, same data)
             if record["status"] == OK and isinstance(record.get("seconds"), (int, float)):
-                self.times.setdefault(record["key"]["model"], []).append(float(record["seconds"]))
+                kind = (record["key"]["model"], json.dumps(record["key"]["overrides"], sort_keys=True))
+                self.times.setdefault(kind, []).append(float(record["seconds"]))
 
-    def add(self, model: str, seconds: float) -> None:
-        self.times.setdefault(model, []).append(seconds)
+    def add(self, run: RunSpec, seconds: float) -> None:
+        self.times.setdefault(_kind(run), []).append(seconds)
 
     def left(self, remaining: Sequence[RunSpec]) -> float | None:
-        """None when a remaining model kind has no timing yet and no other kind does either."""
-        every = [t for ts in self.times.values() for t in ts]
-        if not remaining:
-            return 0.0
-        if not every:
-            return None
-        overall = sum(every) / len(every)
-        return sum(sum(self.times[r.model]) / len(self.times[r.model]) if self.times.get(r.model) else overall for r in remaining)
+        """Seconds for ``remaining``; None when a run's kind and overrides have no timing at all."""
+        total = 0.0
+        for run in remaining:
+            kind = _kind(run)
+            same = self.times.get(kind) or [t for k, ts in self.times.items() if k[1] == kind[1] for t in ts]
+            if not same:
+                return None
+            total += sum(same) / len(same)
+        return total
+
+
+def _kind(run: RunSpec) -> tuple[str, str]:
+    return run.model, json.dumps(dict(run.overrides), sort_keys=True)
 
 
 def _dataset_info(ds: Any) -> dict[str, Any]:
@@ -197,7 +209,7 @@ def run_plan(
                     config=outcome.get("config"),
                 )
             )
-            eta.add(run.model, seconds)
+            eta.add(run, seconds)
             summary.finished.append(run.name)
             line = f"RMSE {metrics['rmse']:.3f} R^2 {metrics['r2']:.3f}"
         echo(
