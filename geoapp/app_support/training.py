@@ -131,7 +131,6 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             "Model",
             list(f["model"].choices or ()),
             key="ty_model",
-            format_func=lambda name: f"{name}: {MODEL_KINDS[name].description}" if name in MODEL_KINDS else name,
             help=f["model"].help,
         )
         test_year = c[1].selectbox(

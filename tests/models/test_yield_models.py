@@ -33,8 +33,8 @@ def _model(name: str = "semi-ha", **kwargs) -> YieldModel:
 
 
 def test_names_and_switches():
-    assert MODEL_NAMES == ("semi-ha", "s-ha", "semi-sa", "ridge")
-    assert BASELINE_NAMES == ("ridge",)
+    assert MODEL_NAMES == ("semi-ha", "s-ha", "semi-sa", "ridge", "rf", "mlp", "lstm-gp", "cnn-gp", "c3d", "cnn-lstm")
+    assert BASELINE_NAMES == MODEL_NAMES[3:]
     switches = {n: (yield_model_config(n).use_global_query, yield_model_config(n).use_context) for n in MODELS}
     assert switches == {"semi-ha": (True, True), "s-ha": (True, False), "semi-sa": (False, True)}
     assert _model("semi-sa").attention.layers[0].attention.global_query is None
@@ -54,10 +54,11 @@ def test_sizes_paper_and_demo():
 
 def test_registry_refuses_unknown_names_sizes_and_keys():
     with pytest.raises(
-        InputError, match=r"unknown yield model 'semi-xx'; expected one of \['semi-ha', 's-ha', 'semi-sa', 'ridge'\]"
+        InputError,
+        match=r"unknown yield model 'semi-xx'; expected one of \['semi-ha', 's-ha', 'semi-sa', 'ridge', 'rf', .*'cnn-lstm'\]",
     ):
         yield_model_config("semi-xx")
-    with pytest.raises(InputError, match="'ridge' is a baseline .* not a neural YieldModel"):
+    with pytest.raises(InputError, match="'ridge' is a baseline of Section IV-B, not an attention YieldModel"):
         build_yield_model("ridge")
     with pytest.raises(InputError, match=r"unknown model size 'huge'; expected one of \['paper', 'demo'\]"):
         yield_model_config("semi-ha", "huge")
