@@ -39,13 +39,14 @@ import pandas as pd
 import torch
 
 from geoapp.analysis.result_cache import cached
-from geoapp.data.bands import FEATURE_GROUPS, MONTHS, group_bands
+from geoapp.data.bands import FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import YieldModel
-from geoapp.training.checkpoint import check_card, load_checkpoint, read_card
+from geoapp.training.checkpoint import read_card
 from geoapp.training.device import resolve_device
-from geoapp.training.results import InvalidResultError, verify_dataset
+from geoapp.training.model_kinds import YIELD_CARD_KINDS, kind_of_card, load_yield_checkpoint, predict_yields
+from geoapp.training.results import InvalidResultError
 from geoapp.training.yield_data import Examples, YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import (
     check_checkpoint_arg,
@@ -57,10 +58,12 @@ from geoapp.training.yield_trainer import (
 
 __all__ = ["what_if_ablation", "retrain_ablation", "masked_predictions", "per_group_predictions", "ABLATION_VERSION"]
 
-ABLATION_VERSION = "1"
+ABLATION_VERSION = "2"
 """Version of the kept ablation results (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise.
 
-Still 1 after the batched pass: its tables equal the per-group ones to float32 rounding (about 1e-5 bu/acre).
+1 lasted through the batched pass (its tables equal the per-group ones to float32 rounding, about
+1e-5 bu/acre); 2 since every kind other than the attention models goes through the registry's
+prediction entry point.
 """
 
 
@@ -72,8 +75,10 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
     Masking replaces the group by its training mean. For the deep models that is 0 after
     standardisation: the mean of each month and band over the whole grid in the training years (a
     flat tile). For ridge it is the mean of the feature (a month's tile mean) over the training
-    examples. A checkpoint retrained without a group (Figure 7) has no such group to mask: it is left
-    out of both tables.
+    examples. The other baselines (any kind the registry says can mask a group,
+    :mod:`geoapp.training.model_kinds`) set the group's standardised inputs to 0 as well. A
+    checkpoint retrained without a group (Figure 7) has no such group to mask: it is left out of both
+    tables.
 
     Returns:
         (summary with columns group, rmse, delta_rmse, r2; per-county table with geoid, true,
@@ -88,11 +93,15 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
     if ds.labelled(year).empty:
         raise InputError(f"no labelled counties in {year} in dataset {ds.name!r}: there is nothing to measure the ablation on")
 
+    kind = kind_of_card(card, folder)
+    if not kind.supports_ablation:
+        raise InputError(f"checkpoint {str(folder)!r} is a {kind.name} model, which cannot mask a feature group at inference")
+
     def compute() -> dict:
-        if card.get("kind") == "ridge":
-            summary, per_county = _ridge_ablation(folder, ds, year)
-        else:
+        if kind.inputs in ("tiles", "tiles+context") and kind.has_attention:
             summary, per_county = _deep_ablation(folder, ds, year)
+        else:
+            summary, per_county = _registry_ablation(folder, ds, year)
         return {"summary": summary, "per_county": per_county}
 
     parts = cached("ablation", folder, ds, year, compute, version=ABLATION_VERSION)
@@ -249,26 +258,17 @@ def per_group_predictions(
     return base, {g: predict_examples(model, source, ex, device, mask_group=g) for g in groups}
 
 
-def _ridge_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from geoapp.data.bands import BANDS
-    from geoapp.training.ridge_trainer import load_ridge, ridge_features
+def _registry_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Any other kind, one prediction per variant through the registry (:func:`predict_yields`).
 
-    weights, card, _ = load_checkpoint(folder)
-    verify_dataset(ds)
-    check_card(card["dataset"], fingerprint=ds.fingerprint, tile_px=ds.tile_px)
-    model = load_ridge(folder, weights, card)
-    x, y, county, _ = ridge_features(ds, [year])
-    if x.shape[1] != len(BANDS) * len(MONTHS) or x.shape[1] != model.coef.shape[0]:
-        raise InputError(f"ridge checkpoint {str(folder)!r} does not take the features of dataset {ds.name!r}; train ridge on it")
-    with torch.no_grad():
-        base = model(torch.from_numpy(x)).numpy()
-        masked = {}
-        for group, bands in FEATURE_GROUPS.items():
-            cols = [m * len(BANDS) + BANDS.index(b) for m in range(len(MONTHS)) for b in bands]
-            xm = x.copy()
-            xm[:, cols] = model.mean.numpy()[cols]  # the training mean
-            masked[group] = model(torch.from_numpy(xm)).numpy()
-    return _tables(ds, county, y, base, masked, year)
+    The baselines read averaged features or histograms: a pass is a fraction of a second, so the
+    variants run one after the other.
+    """
+    predictor = load_yield_checkpoint(folder, ds)
+    excluded = (predictor.card.get("train_config") or {}).get("exclude_group")
+    base = predict_yields(predictor, ds, year)
+    masked = {g: predict_yields(predictor, ds, year, mask_group=g).predicted for g in FEATURE_GROUPS if g != excluded}
+    return _tables(ds, base.county, base.target, base.predicted, masked, year)
 
 
 def _tables(ds: YieldDataset, county: np.ndarray, target: np.ndarray, base: np.ndarray, masked: dict[str, np.ndarray], year: int):
@@ -307,7 +307,7 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
     check_dataset_arg(ds)
     card = read_card(folder)
     train_cfg = card.get("train_config") or {}
-    if card.get("kind") != "crop-yield" or train_cfg.get("exclude_group"):
+    if card.get("kind") not in YIELD_CARD_KINDS or train_cfg.get("exclude_group"):
         return None
     test_year = card["years"]["test"]
     runs = {}

@@ -93,7 +93,7 @@ def test_attention_and_ablation_are_kept_too(ds, runs, fresh, monkeypatch):
     np.testing.assert_allclose(att.sum(axis=-1), 1.0, atol=1e-5)
 
     for which in ("deep", "ridge"):
-        name = "_deep_ablation" if which == "deep" else "_ridge_ablation"
+        name = "_deep_ablation" if which == "deep" else "_registry_ablation"
         calls = _counting(monkeypatch, ablation_mod, name)
         summary, per_county = what_if_ablation(runs[which], ds, 2016)
         summary2, per_county2 = what_if_ablation(runs[which], ds, 2016)
