@@ -20,6 +20,8 @@ Groups:
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
     bench cache       cold compute vs. warm load seconds of each result kept on disk
     bench ablation    what-if ablation: cold and warm seconds vs. targets, and the per-group path
+    bench yield-throughput  training examples/s: the trainer end to end vs. the model's step alone
+    experiments run|report|status|collect  the paper's study: plans of runs, resumable, tables in docs/experiments.md
 
 Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
 do>``, on stderr and exits non-zero (2: a problem with the input, a file or the machine that you can
@@ -473,6 +475,16 @@ def _bench_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_throughput(args: argparse.Namespace) -> int:
+    from geoapp.bench.yield_throughput import format_report, run_throughput_benchmark
+
+    result = run_throughput_benchmark(
+        args.dataset, model=args.model, size=args.size, examples=args.examples, batch_size=args.batch_size, device=args.device
+    )
+    print(json.dumps(result, indent=1) if args.json else format_report(result), end="\n" if args.json else "")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 _TRAIN_FORCE_HELP = "replace the run the run folder holds (its best/, last/, metrics); without it such a folder is refused"
 
@@ -485,7 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="On failure a command prints one line, 'error: ...', and exits non-zero; see docs/errors.md.",
     )
     parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,warm,bench}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{data,train,evaluate,jobs,assets,warm,bench,experiments}"
+    )
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
         dest="command", required=True, metavar="{build,info,ingest,fetch-nass}"
@@ -703,6 +717,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before a step is reported as failed (default 120)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_bench_app)
+    p = bench.add_parser("yield-throughput", help="training examples/s: the trainer end to end vs. the model's step alone")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded one)")
+    p.add_argument("--model", default="semi-ha", choices=("semi-ha", "s-ha", "semi-sa"), help="attention model (default semi-ha)")
+    p.add_argument("--size", default="demo", choices=("demo", "paper"), help="model size (default demo)")
+    p.add_argument("--examples", type=_positive_int, default=1024, help="training examples of the trainer's epoch (default 1024)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="examples per step (default 32)")
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help="auto: the GPU when there is one")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_throughput)
+    from geoapp.experiments.cli import add_subcommands as add_experiments
+
+    add_experiments(groups)
     return parser
 
 
