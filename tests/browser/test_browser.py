@@ -17,6 +17,7 @@ PAGES = {
     "location_similarity": "/location_similarity",
     "geolocalization": "/geolocalization",
     "encoder_probes": "/encoder_probes",
+    "experiments": "/experiments",
 }
 FOLIUM_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
