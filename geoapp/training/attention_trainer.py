@@ -4,7 +4,9 @@ Temporal nested validation (Section IV-D): for test year y, the validation year 
 training years are y - N_y - 1 .. y - 2 (N_y = 10 by default). Inputs are standardised per month and
 band on the training years (:class:`geoapp.training.yield_data.YieldTileSource`). Models with context
 (``semi-ha``, ``semi-sa``) draw a quadruplet per example each step (:mod:`geoapp.samplers`) and
-train on Eq. 2; ``s-ha`` trains on L_S alone.
+train on Eq. 2; ``s-ha`` trains on L_S alone. The batches (tiles and targets of a step) are built by
+:mod:`geoapp.training.yield_loader`, in ``loader_workers`` worker processes (auto: none on the CPU, up
+to 8 on a GPU) while the model trains; a step's context draws depend on (seed, epoch, rank, step) only.
 
 Conventions shared with the other trainers: seeded; one process or data-parallel under torchrun
 (:mod:`geoapp.training.distributed`); progress events and cancellation through a
@@ -72,6 +74,7 @@ from geoapp.training.results import (
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
+from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
 from geoapp.training.yield_runs import YieldPredictions, applied_config, dataset_card, kept_bands
 
 __all__ = ["train_attention", "load_yield_model", "predict_examples", "predict_attention", "ATTENTION_APPLIES"]
@@ -92,6 +95,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
     "seed",
     "device",
     "max_train_examples",
+    "loader_workers",
     "exclude_group",
     "model_overrides",
 )
@@ -226,6 +230,9 @@ def train_attention(
         if ctx.is_main:
             keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)
+    workers = resolve_workers(cfg.loader_workers, dev.device.type)
+    batches = YieldBatches(source, ex_train, batch, cfg.seed, ctx, sampler=sampler, temporal_neighbour=cfg.temporal_neighbour)
+    loader, keys = batch_loader(batches, workers, pin_memory=dev.device.type == "cuda")
     card_base = {
         "model": cfg.model,
         "kind": "crop-yield",
@@ -238,6 +245,7 @@ def train_attention(
         "missing_pixels_filled": source.n_missing,
         "device": dev.name,
         "world_size": ctx.world_size,
+        "loader_workers": workers,
     }
     if ctx.is_main:
         monitor.report(
@@ -248,90 +256,91 @@ def train_attention(
                 "start_epoch": start,
                 "device": dev.name,
                 "world_size": ctx.world_size,
+                "loader_workers": workers,
             }
         )
     stopped_early = stale >= cfg.patience  # a resumed run that had already stopped early trains no more
-    for epoch in range(start, start if stopped_early else cfg.epochs):
-        model.train()
-        t0 = time.perf_counter()
-        order = epoch_order(len(ex_train), epoch, cfg.seed, ctx)
-        rng = np.random.default_rng([cfg.seed, epoch, ctx.rank])  # context draws: replayed on resume
-        sums: dict[str, float] = {}
-        bar = tqdm(
-            range(steps),
-            desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not (progress and ctx.is_main),
-            leave=False,
-        )
-        for step in bar:
-            if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
-                raise TrainingCancelled(
-                    f"training of {cfg.model} {test_year} cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}"
-                )
-            idx = order[step * batch : (step + 1) * batch]
-            if len(idx) < 2:  # BatchNorm needs two examples
-                continue
-            target = to_device(torch.from_numpy(ex_train.target[idx]), dev)
-            with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
-                if sampler is not None:
-                    tiles = source.context_tiles(ex_train, idx, sampler, generator=rng, temporal_neighbour=cfg.temporal_neighbour)
-                    pred, context = net(*(to_device(tiles[k], dev) for k in ("A", "SN", "SD", "TN")))
-                    terms = model.loss(pred.float(), target, tuple(c.float() for c in context))
-                else:
-                    pred, _ = net(to_device(source.anchor_tiles(ex_train, idx), dev))
-                    terms = model.loss(pred.float(), target, None)
-            loss = float(terms["total"].detach())
-            check_loss(loss, ctx, what=f"{cfg.model} {test_year}", epoch=epoch + 1, step=step + 1, lr=cfg.lr, out=out)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(terms["total"]).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+    try:
+        for epoch in range(start, start if stopped_early else cfg.epochs):
+            model.train()
+            t0 = time.perf_counter()
+            keys.set_epoch(epoch)
+            sums: dict[str, float] = {}
+            bar = tqdm(
+                loader,
+                total=steps,
+                desc=f"{cfg.model} {test_year} epoch {epoch + 1}/{cfg.epochs}",
+                disable=not (progress and ctx.is_main),
+                leave=False,
+            )
+            for step, item in enumerate(bar):
+                if broadcast_value(float(ctx.is_main and monitor.stop_requested()), ctx) > 0:
+                    raise TrainingCancelled(
+                        f"training of {cfg.model} {test_year} cancelled in epoch {epoch + 1}; "
+                        f"resume continues from epoch {epoch + 1}"
+                    )
+                target = to_device(item["target"], dev)
+                with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
+                    if sampler is not None:
+                        pred, context = net(*(to_device(item[k], dev) for k in ("A", "SN", "SD", "TN")))
+                        terms = model.loss(pred.float(), target, tuple(c.float() for c in context))
+                    else:
+                        pred, _ = net(to_device(item["A"], dev))
+                        terms = model.loss(pred.float(), target, None)
+                loss = float(terms["total"].detach())
+                check_loss(loss, ctx, what=f"{cfg.model} {test_year}", epoch=epoch + 1, step=step + 1, lr=cfg.lr, out=out)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(terms["total"]).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                if ctx.is_main:
+                    bar.set_postfix(loss=f"{loss:.2f}")
+                    monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": loss})
+            seconds = time.perf_counter() - t0
+            check_weights(model, what=f"{cfg.model} {test_year}", epoch=epoch + 1, lr=cfg.lr, out=out)
+            train_means = mean_across({f"train_{k}": v / max(steps, 1) for k, v in sums.items()}, ctx)
+            val_rmse = math.nan
             if ctx.is_main:
-                bar.set_postfix(loss=f"{loss:.2f}")
-                monitor.report({"event": "step", "epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": loss})
-        seconds = time.perf_counter() - t0
-        check_weights(model, what=f"{cfg.model} {test_year}", epoch=epoch + 1, lr=cfg.lr, out=out)
-        train_means = mean_across({f"train_{k}": v / max(steps, 1) for k, v in sums.items()}, ctx)
-        val_rmse = math.nan
-        if ctx.is_main:
-            val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
-            record = log.write(
-                epoch=epoch + 1,
-                seconds=seconds,
-                samples_per_s=len(ex_train) / seconds,
-                val_rmse=val_rmse,
-                val_r2=val_r2,
-                **train_means,
-            )
-            if val_rmse < best_rmse:
-                test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
-                save_checkpoint(
-                    out / "best",
-                    model,
-                    {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}},
+                val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
+                record = log.write(
+                    epoch=epoch + 1,
+                    seconds=seconds,
+                    samples_per_s=len(ex_train) / seconds,
+                    val_rmse=val_rmse,
+                    val_r2=val_r2,
+                    **train_means,
                 )
-            monitor.report({"event": "epoch", **record})
-            if progress:
-                tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
-        val_rmse = broadcast_value(val_rmse, ctx)
-        if val_rmse < best_rmse:
-            best_rmse, stale = val_rmse, 0
-        else:
-            stale += 1
-        if ctx.is_main:
-            save_checkpoint(
-                out / "last",
-                model,
-                {**card_base, "epoch": epoch + 1, "metrics": record},
-                optimizer=opt,
-                train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale),
-            )
-        if stale >= cfg.patience:
-            stopped_early = True
-            break
+                if val_rmse < best_rmse:
+                    test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
+                    save_checkpoint(
+                        out / "best",
+                        model,
+                        {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}},
+                    )
+                monitor.report({"event": "epoch", **record})
+                if progress:
+                    tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+            val_rmse = broadcast_value(val_rmse, ctx)
+            if val_rmse < best_rmse:
+                best_rmse, stale = val_rmse, 0
+            else:
+                stale += 1
+            if ctx.is_main:
+                save_checkpoint(
+                    out / "last",
+                    model,
+                    {**card_base, "epoch": epoch + 1, "metrics": record},
+                    optimizer=opt,
+                    train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale),
+                )
+            if stale >= cfg.patience:
+                stopped_early = True
+                break
+    finally:
+        close_loader(loader)
     if not math.isfinite(best_rmse):
         raise TrainingDiverged(no_best_message(f"{cfg.model} {test_year}", out, "validation RMSE"))
     if ctx.is_main:

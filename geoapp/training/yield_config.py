@@ -71,6 +71,11 @@ class YieldTrainConfig:
     )
     seed: int = setting(0, "random seed (model initialisation, sampling, batch order)")
     device: str = setting("auto", "auto (the GPU when there is one, else the CPU), cuda or cpu", choices=DEVICES)
+    loader_workers: int | None = setting(
+        None,
+        "worker processes that build the training batches (tiles read and cut while the model trains); "
+        "none: auto (0 on the CPU, where workers compete with the model for the cores; min(8, CPUs - 1) on a GPU)",
+    )
     max_train_examples: int = setting(0, "> 0: subsample the training examples to this many (smoke runs); 0: all")
     exclude_group: str | None = setting(
         None, "retrain without this feature group (the paper's Figure 7); none: all inputs", choices=tuple(FEATURE_GROUPS)
@@ -96,6 +101,11 @@ class YieldTrainConfig:
             raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if int(self.max_train_examples) < 0:
             raise InputError(f"max_train_examples must be >= 0 (0: all examples), got {self.max_train_examples!r}")
+        if self.loader_workers is not None and int(self.loader_workers) < 0:
+            raise InputError(
+                f"loader_workers must be a whole number >= 0 (0: batches built in the training process) or None "
+                f"(auto), got {self.loader_workers!r}"
+            )
         if not 0 < self.r_n_km < self.r_d_km < math.inf:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
 
