@@ -11,15 +11,19 @@ from geoapp.errors import InputError
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["semi-ha", "s-ha"])
-def test_throughput_measures_the_trainer_and_the_model_alone(tiny_dataset_path, model):
-    result = run_throughput_benchmark(tiny_dataset_path, model=model, examples=32, batch_size=8, model_steps=2, device="cpu")
+@pytest.mark.parametrize(("model", "workers"), [("semi-ha", None), ("s-ha", 2)])
+def test_throughput_measures_the_trainer_and_the_model_alone(tiny_dataset_path, model, workers):
+    result = run_throughput_benchmark(
+        tiny_dataset_path, model=model, examples=32, batch_size=8, model_steps=2, device="cpu", workers=workers
+    )
     assert result["model"] == model and result["device_type"] == "cpu"
+    assert result["workers"] == (0 if workers is None else workers)  # auto: no worker process on the CPU
     assert result["model_only_per_s"] > 0 and result["trainer_per_s"] > 0
     assert math.isclose(result["ratio"], result["trainer_per_s"] / result["model_only_per_s"])
     assert result["trainer_wall_s"] > 0
     text = format_report(result)
     assert "model only" in text and "trainer / model only" in text
+    assert f"{result['workers']} loader worker process(es)" in text
     assert "CPU shown for reference" in text  # the 0.8 target is a GPU target
 
 

@@ -9,7 +9,9 @@ Both figures come from one run, on one device (the GPU when there is one), one a
 2. **trainer**: :func:`~geoapp.training.yield_trainer.train_yield` on the dataset, one epoch over
    ``examples`` training examples (``max_train_examples``), in a temporary folder. Its rate is the
    trainer's own ``samples_per_s`` for the epoch (``metrics.jsonl``: the training loop, tile
-   gathering and copies to the device included, validation and checkpoint writing not).
+   gathering and copies to the device included, validation and checkpoint writing not), with its
+   batches built by ``workers`` worker processes (:mod:`geoapp.training.yield_loader`; default: the
+   trainer's automatic choice, 0 on the CPU).
 
 The ratio trainer / model only says how much the data side (tile gathering, host-to-device copies,
 Python per step) costs: 1.0 means the model is the only limit. The wall time of the whole call
@@ -84,6 +86,7 @@ def run_throughput_benchmark(
     batch_size: int = 32,
     model_steps: int = 20,
     device: str = "auto",
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Model-only and trainer examples per second for one model, size and device, measured in one run.
 
@@ -96,10 +99,12 @@ def run_throughput_benchmark(
         batch_size: examples per step, for both figures.
         model_steps: timed steps of the model-only loop.
         device: ``auto``, ``cuda`` or ``cpu``.
+        workers: the trainer's ``loader_workers`` (None: automatic).
 
     Returns:
-        A JSON-ready dict: model, size, device, batch_size, examples, model_only_per_s, trainer_per_s,
-        ratio (trainer / model only), device_type, trainer_wall_s, load_average_1min, target_ratio.
+        A JSON-ready dict: model, size, device, batch_size, examples, workers (the loader's worker
+        processes the trainer used), model_only_per_s, trainer_per_s, ratio (trainer / model only),
+        device_type, trainer_wall_s, load_average_1min, target_ratio.
     """
     from geoapp.data.args import as_int
     from geoapp.data.bands import BANDS, MONTHS
@@ -121,6 +126,7 @@ def run_throughput_benchmark(
             batch_size=batch_size,
             max_train_examples=examples,
             device=device,
+            loader_workers=workers,
         )
         dev = resolve_device(device)
         model_only = _model_only_rate(
@@ -131,6 +137,7 @@ def run_throughput_benchmark(
             train_yield(cfg, ds, Path(tmp) / "run", progress=False)
             wall = time.perf_counter() - t0
             record = json.loads((Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+            card = json.loads((Path(tmp) / "run" / "best" / "card.json").read_text())
     finally:
         ds.close()
     trainer = float(record["samples_per_s"])
@@ -141,6 +148,7 @@ def run_throughput_benchmark(
         "device_type": dev.device.type,
         "batch_size": batch_size,
         "examples": examples,
+        "workers": int(card["loader_workers"]),
         "model_only_per_s": model_only,
         "trainer_per_s": trainer,
         "ratio": trainer / model_only if model_only > 0 else math.nan,
@@ -158,7 +166,7 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"training throughput: {r['model']} ({r['size']}), batch {r['batch_size']}, "
-            f"{r['examples']} examples, on {r['device']}",
+            f"{r['examples']} examples, on {r['device']}, {r['workers']} loader worker process(es)",
             f"1-minute load average {r['load_average_1min']:.2f}",
             f"model only (synthetic tiles on the device)   {r['model_only_per_s']:9.1f} examples/s",
             f"trainer, end to end (one epoch)              {r['trainer_per_s']:9.1f} examples/s",
