@@ -157,7 +157,8 @@ def _sample_scalar(f: ConfigField) -> tuple[str, Any]:
     if f.type is bool:
         return str(not f.default).lower(), not f.default
     if f.type is int:
-        return str(f.default + 3), f.default + 3
+        value = 3 if f.default is None else f.default + 3  # an optional int (None: auto) takes a number too
+        return str(value), value
     if f.type is float:
         return repr(f.default * 1.5), f.default * 1.5
     return "x", "x"

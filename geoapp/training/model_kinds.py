@@ -47,6 +47,8 @@ from geoapp.training.forest_trainer import load_forest, train_forest
 from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.network_trainer import load_network, train_network
 from geoapp.training.ridge_trainer import fit_ridge_run, load_ridge_predictor
+from geoapp.training.trend import TrendedPredictor
+from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
 from geoapp.training.yield_data import check_dataset_arg, dataset_year
 from geoapp.training.yield_runs import YieldPredictions
@@ -309,6 +311,9 @@ def kind_of_card(card: object, folder: str | Path | None = None) -> ModelKind:
 def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) -> Predictor:
     """Load a crop-yield checkpoint of any kind; with ``ds`` the card must match that dataset.
 
+    A checkpoint trained on detrended yields (:mod:`geoapp.training.trend`) predicts through a
+    :class:`~geoapp.training.trend.TrendedPredictor`: the trend is added back to every prediction.
+
     Raises:
         InputError: not a crop-yield checkpoint, trained on other data, or an argument of the wrong type.
         DataFileError: the card or the weights are invalid.
@@ -316,7 +321,10 @@ def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) ->
     check_checkpoint_arg(folder)
     if ds is not None:
         check_dataset_arg(ds)
-    return kind_of_card(read_card(folder), folder).load(folder, ds)
+    card = read_card(folder)
+    predictor = kind_of_card(card, folder).load(folder, ds)
+    trend = trend_from_card(card, str(Path(folder) / "card.json"))
+    return predictor if trend is None else TrendedPredictor(predictor, trend)
 
 
 def predict_yields(

@@ -17,9 +17,12 @@ Within one year the trend is a constant, so a year's RMSE and R^2 are the same o
 validation or test score computed on the detrended targets is the score of the trended prediction.
 
 How the trainers see it: :func:`detrended` returns a view of the dataset whose labelled yields are
-the residuals (the cube, counties and card are shared, not copied); every model kind reads its
-targets through the dataset, so every kind trains on them unchanged. The checkpoint's card records
-the trend (:meth:`YieldTrend.to_card`), and the predictors add it back (:func:`from_card`).
+the residuals (the cube and counties are shared, not copied) and whose card carries the trend
+(``yield_trend``). Every model kind reads its targets through the dataset, so every kind trains on
+them unchanged, and writes the trend into its checkpoint card's ``dataset`` entry
+(:func:`~geoapp.training.yield_runs.dataset_card`). Loading a checkpoint
+(:func:`~geoapp.training.model_kinds.load_yield_checkpoint`) adds it back to every prediction
+(:func:`from_card`, :class:`TrendedPredictor`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
 from geoapp.training.yield_data import check_dataset_arg, dataset_years
 
-__all__ = ["TRENDS", "YieldTrend", "fit_trend", "detrended", "from_card"]
+__all__ = ["TRENDS", "YieldTrend", "fit_trend", "detrended", "from_card", "TrendedPredictor"]
 
 TRENDS: tuple[str, ...] = ("none", "linear")
 """Trend options of a training run: ``none`` (the paper's: targets as they are) or ``linear``."""
@@ -109,16 +112,18 @@ def detrended(ds: YieldDataset, trend: YieldTrend) -> YieldDataset:
         raise InputError(f"trend must be a YieldTrend (from fit_trend), got {type(trend).__name__}")
     yields = ds.yields.copy()
     yields["yield"] = yields["yield"] - trend.at(yields["year"].to_numpy())
-    return dataclasses.replace(ds, yields=yields)
+    return dataclasses.replace(ds, yields=yields, card={**ds.card, "yield_trend": trend.to_card()})
 
 
 def from_card(card: Mapping[str, Any], where: str = "card") -> YieldTrend | None:
-    """The trend a checkpoint card records, or None when it has none (trained on the yields as they are).
+    """The trend a checkpoint card records (``dataset.yield_trend``), or None when it has none.
+
+    None: the model was trained on the yields as they are.
 
     Raises:
-        DataFileError: the card's ``trend`` entry is not a linear trend with finite numbers.
+        DataFileError: the entry is not a linear trend with finite numbers.
     """
-    entry = card.get("trend")
+    entry = (card.get("dataset") or {}).get("yield_trend")
     if entry is None:
         return None
     try:
@@ -130,7 +135,28 @@ def from_card(card: Mapping[str, Any], where: str = "card") -> YieldTrend | None
         years = tuple(int(y) for y in entry["fitted_years"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DataFileError(
-            f"{where}: the trend entry {entry!r} is not a linear trend ({exc}); expected kind 'linear' with "
+            f"{where}: the yield_trend entry {entry!r} is not a linear trend ({exc}); expected kind 'linear' with "
             "slope_bu_per_year, intercept_bu, reference_year and fitted_years; retrain the checkpoint"
         ) from exc
     return YieldTrend(*numbers, years)
+
+
+class TrendedPredictor:
+    """A loaded checkpoint whose model predicts detrended yields: its predictions get the trend added back.
+
+    Wraps any predictor of :mod:`geoapp.training.model_kinds` (``card`` and ``predict``); the what-if
+    ablation's masked predictions get the same constant per year, so changes are unaffected.
+    """
+
+    def __init__(self, inner: Any, trend: YieldTrend) -> None:
+        self.inner = inner
+        self.card = inner.card
+        self.trend = trend
+
+    def predict(self, ds: YieldDataset, year: int, mask_group: str | None = None):
+        """The inner predictions for ``year`` plus ``trend(year)`` (bu/acre)."""
+        out = self.inner.predict(ds, year, mask_group)
+        return dataclasses.replace(out, predicted=out.predicted + float(self.trend.at(year)))
+
+    def __getattr__(self, name: str) -> Any:  # the inner predictor's other attributes (e.g. the model)
+        return getattr(self.inner, name)

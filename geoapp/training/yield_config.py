@@ -17,6 +17,7 @@ from geoapp.data.args import as_int, given
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, SIZES, YieldModelConfig
+from geoapp.training.trend import TRENDS
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 
 __all__ = ["YieldTrainConfig", "MODEL_OVERRIDE_KEYS", "nested_years", "check_checkpoint_arg"]
@@ -79,6 +80,12 @@ class YieldTrainConfig:
     max_train_examples: int = setting(0, "> 0: subsample the training examples to this many (smoke runs); 0: all")
     exclude_group: str | None = setting(
         None, "retrain without this feature group (the paper's Figure 7); none: all inputs", choices=tuple(FEATURE_GROUPS)
+    )
+    trend: str = setting(
+        "none",
+        "none (the paper: yields as they are) or linear (a yield trend fitted on the training years is removed "
+        "from the targets and added back to predictions; recorded in the card)",
+        choices=TRENDS,
     )
     model_overrides: dict[str, Any] = setting(
         default_factory=dict,

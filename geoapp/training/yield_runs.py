@@ -54,14 +54,21 @@ class YieldPredictions:
 
 
 def dataset_card(ds: YieldDataset) -> dict[str, Any]:
-    """The ``dataset`` entry of a checkpoint card: name, fingerprint, simulated, tile size (px) and resolution (m)."""
-    return {
+    """The ``dataset`` entry of a checkpoint card: name, fingerprint, simulated, tile size (px) and resolution (m).
+
+    With ``yield_trend`` too when ``ds`` is a detrended view (:func:`geoapp.training.trend.detrended`):
+    the model's targets were the yields minus that trend, which predictions add back.
+    """
+    entry = {
         "name": ds.name,
         "fingerprint": ds.fingerprint,
         "simulated": ds.simulated,
         "tile_px": ds.tile_px,
         "resolution_m": ds.grid.resolution_m,
     }
+    if ds.card.get("yield_trend") is not None:
+        entry["yield_trend"] = ds.card["yield_trend"]
+    return entry
 
 
 def kept_bands(exclude_group: str | None) -> tuple[str, ...]:
@@ -72,8 +79,13 @@ def kept_bands(exclude_group: str | None) -> tuple[str, ...]:
     return tuple(b for b in BANDS if b not in dropped)
 
 
+ALWAYS_APPLIES: tuple[str, ...] = ("trend",)
+"""Fields every kind uses: the trend is removed from the targets before any kind trains (:mod:`geoapp.training.trend`)."""
+
+
 def applied_config(cfg: YieldTrainConfig, names: tuple[str, ...]) -> list[str]:
     """The names of the config fields a kind used, in the config's order (recorded in its card)."""
+    names = (*names, *(n for n in ALWAYS_APPLIES if n not in names))
     known = asdict(cfg)
     unknown = sorted(set(names) - set(known))
     if unknown:

@@ -38,6 +38,7 @@ from geoapp.training.metrics import rmse_r2
 from geoapp.training.model_kinds import load_yield_checkpoint, model_kind
 from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.results import check_scores, verify_dataset
+from geoapp.training.trend import detrended, fit_trend
 from geoapp.training.yield_config import MODEL_OVERRIDE_KEYS, YieldTrainConfig, check_checkpoint_arg, nested_years
 from geoapp.training.yield_data import check_dataset_arg, dataset_year
 
@@ -116,6 +117,8 @@ def train_yield(
             f"{cfg.model} trains in one go and writes no last/ checkpoint to resume from; train it again "
             "without resume (with force to replace the run it holds)"
         )
+    if cfg.trend == "linear":  # every kind trains on yield - trend(year); its card keeps the trend
+        ds = detrended(ds, fit_trend(ds, train_years))
     with run_folder(out_dir, force=force, resume=resume) as out:
         years = (train_years, val_year, test_year)
         return kind.train(cfg, ds, out, years, resume=resume, progress=progress, monitor=monitor or TrainingMonitor())

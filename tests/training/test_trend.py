@@ -55,12 +55,13 @@ def test_detrended_labels_are_residuals_and_within_year_spread_is_unchanged(ds):
 
 def test_the_card_entry_round_trips_and_a_damaged_one_is_refused(ds):
     trend = fit_trend(ds, [2012, 2013, 2014])
-    assert from_card({"trend": trend.to_card()}) == trend
-    assert from_card({}) is None
+    assert from_card({"dataset": {"yield_trend": trend.to_card()}}) == trend
+    assert from_card({"dataset": {}}) is None and from_card({}) is None
+    assert detrended(ds, trend).card["yield_trend"] == trend.to_card()  # what a run's dataset_card copies
     with pytest.raises(DataFileError, match="trend"):
-        from_card({"trend": {"kind": "quadratic"}})
+        from_card({"dataset": {"yield_trend": {"kind": "quadratic"}}})
     with pytest.raises(DataFileError, match="not finite"):
-        from_card({"trend": {**trend.to_card(), "slope_bu_per_year": float("nan")}})
+        from_card({"dataset": {"yield_trend": {**trend.to_card(), "slope_bu_per_year": float("nan")}}})
 
 
 def test_one_labelled_year_is_refused(ds):
@@ -68,3 +69,30 @@ def test_one_labelled_year_is_refused(ds):
         fit_trend(ds, [2013])
     with pytest.raises(InputError):
         detrended(ds, "linear")
+
+
+@pytest.mark.parametrize("model", ["ridge", "mlp", "s-ha"])
+def test_a_run_with_a_linear_trend_keeps_it_in_the_card_and_adds_it_back(ds, tmp_path, model):
+    from geoapp.analysis.ablation import what_if_ablation
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.model_kinds import load_yield_checkpoint
+    from geoapp.training.trend import TrendedPredictor
+    from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, train_yield
+
+    base = dict(model=model, test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=64, device="cpu")
+    best = train_yield(YieldTrainConfig(**base, trend="linear"), ds, tmp_path / "trend", progress=False)
+    card = read_card(best)
+    assert "trend" in card["applies"] and card["train_config"]["trend"] == "linear"
+    trend = from_card(card)
+    assert trend == fit_trend(ds, [2012, 2013, 2014])  # fitted on the training years only
+    predictor = load_yield_checkpoint(best, ds)
+    assert isinstance(predictor, TrendedPredictor)
+    inner = predictor.inner.predict(ds, 2016)
+    result = evaluate_yield(best, ds)
+    np.testing.assert_allclose(result["table"]["predicted"], inner.predicted + trend.at(2016))
+    np.testing.assert_allclose(result["table"]["true"], ds.labelled(2016)["yield"].to_numpy())  # scored on true yields
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-4)  # same score on either scale
+    summary, per_county = what_if_ablation(best, ds, 2016)
+    np.testing.assert_allclose(per_county["predicted"], result["table"]["predicted"], rtol=1e-5)
+    plain = train_yield(YieldTrainConfig(**base), ds, tmp_path / "plain", progress=False)
+    assert from_card(read_card(plain)) is None and not isinstance(load_yield_checkpoint(plain, ds), TrendedPredictor)
