@@ -13,6 +13,9 @@ Named plans (:data:`PLANS`):
 - ``scarcity``: SEMI-HA, S-HA, C3D and CNN-LSTM at N_y = 7 and 4 (Figures 5 and 6; N_y = 10 is in ``baselines``).
 - ``ablation``: SEMI-HA retrained without each feature group VI, LST, PPT, SOIL, ELE (Figure 7).
 - ``paper``: all of the above, the study the app reports.
+- ``trend``: the ``baselines`` runs again with ``trend = linear`` (a yield trend fitted on the training
+  years is removed from the targets and added back; :mod:`geoapp.training.trend`): the report sets them
+  beside the runs without it.
 - ``smoke``: S-HA and ridge for one test year, one short epoch on a subsample: checks the whole path in minutes.
 
 A plan may also come from a JSON file (:func:`load_plan_file`) with the same fields. Which model names
@@ -202,6 +205,7 @@ _BASELINES = Block(PAPER_MODELS)
 _SEEDS = Block(("semi-ha", "s-ha"), seeds=(0, 1, 2))
 _SCARCITY = Block(("semi-ha", "s-ha", "c3d", "cnn-lstm"), n_train_years=(7, 4))
 _ABLATION = Block(("semi-ha",), exclude_groups=tuple(FEATURE_GROUPS))
+_TREND = Block(PAPER_MODELS, overrides={"trend": "linear"})
 _SMOKE = Block(
     ("s-ha", "ridge"), test_years=(2018,), n_train_years=(4,), overrides={"epochs": 1, "patience": 1, "max_train_examples": 256}
 )
@@ -218,6 +222,12 @@ PLANS: dict[str, Plan] = {
         Plan("seeds", "SEMI-HA and S-HA with seeds 0, 1 and 2 (N_y = 10)", (_SEEDS,)),
         Plan("scarcity", "SEMI-HA, S-HA, C3D, CNN-LSTM at N_y = 7 and 4 (Figures 5 and 6)", (_SCARCITY,)),
         Plan("ablation", "SEMI-HA without each feature group (Figure 7)", (_ABLATION,)),
+        Plan(
+            "trend",
+            "every model with a linear yield trend fitted on its training years (trend = linear), N_y = 10, seed 0: "
+            "beside the baselines plan, with and without the trend",
+            (_TREND,),
+        ),
         Plan("smoke", "S-HA and ridge, test year 2018, N_y = 4, one short epoch on 256 examples: checks the path", (_SMOKE,)),
     )
 }

@@ -309,6 +309,9 @@ def report_markdown(
         out.append("The paper gives Figure 7 as a plot only (no numbers in its text).\n")
         if figures and figures.get("ablation"):
             out.append(f"![RMSE change per removed feature group (simulated data)]({figures['ablation']})\n")
+    trend = trend_section(records, years)
+    if trend:
+        out.append(trend)
     out.append(f"### Missing runs ({len(missing)})\n")
     if missing.empty:
         out.append("None: every run of the plan has a result.\n")
@@ -321,6 +324,51 @@ def report_markdown(
         out.append(markdown_table(["run", "status"], [[f"`{r['name']}`", r["status"]] for _, r in missing.iterrows()]))
         out.append("</details>\n")
     return "\n".join(out)
+
+
+def trend_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> pd.DataFrame:
+    """Per model: RMSE and R^2 means over ``years`` without (plan ``baselines``) and with the trend (plan ``trend``).
+
+    Columns: model, rmse_without, rmse_with, r2_without, r2_with (each a dict of mean, sd, n as
+    :func:`mean_over_years` gives it), rows only for models with at least one of the two.
+    """
+    records = list(records)
+    without = results_frame(records, PLANS["baselines"])
+    with_trend = results_frame(records, PLANS["trend"])
+    rows = []
+    for model in PLANS["trend"].models():
+        row = {"model": model}
+        for label, df in (("without", without), ("with", with_trend)):
+            for metric in ("rmse", "r2"):
+                row[f"{metric}_{label}"] = mean_over_years(df, metric, model, 10, years)
+        if row["rmse_without"]["n"] or row["rmse_with"]["n"]:
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def trend_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> str:
+    """The report's section on the trend term, or "" when the store holds no run of plan ``trend``."""
+    table = trend_table(records, years)
+    if table.empty or not any(r["rmse_with"]["n"] for _, r in table.iterrows()):
+        return ""
+    head = [
+        f"### With a yield trend fitted on the training years (plan `trend`), mean {years[0]}-{years[-1]}, N_y = 10\n",
+        "The paper does not detrend. A model that cannot see the year predicts the test year as if it were the middle "
+        "of its training years; `trend = linear` fits one straight line through the training years' county yields, "
+        "trains on what remains and adds the line back (`geoapp.training.trend`). Only models with every test year "
+        "done on both sides have a mean.\n",
+    ]
+    rows = [
+        [
+            _label(r["model"]),
+            cell_text(r["rmse_without"]) or "missing",
+            cell_text(r["rmse_with"]) or "missing",
+            cell_text(r["r2_without"]) or "missing",
+            cell_text(r["r2_with"]) or "missing",
+        ]
+        for _, r in table.iterrows()
+    ]
+    return "\n".join([*head, markdown_table(["model", "RMSE without", "RMSE with trend", "R^2 without", "R^2 with trend"], rows)])
 
 
 def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool) -> str:

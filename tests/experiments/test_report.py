@@ -125,3 +125,29 @@ def test_report_of_the_paper_plan_with_nothing_run_lists_every_run(tmp_path):
     text = out.read_text()
     assert "0 of 135 runs have a result" in text and "### Missing runs (135)" in text
     assert text.split("### Missing runs")[1].count("| missing |") == 135
+
+
+def test_the_trend_section_sets_runs_with_the_trend_beside_those_without():
+    from geoapp.experiments.report import trend_section, trend_table
+
+    years = [2014, 2015, 2016, 2017, 2018]
+    records = []
+    for plan, shift in (("baselines", 0.0), ("trend", -1.0)):  # the trend takes 1 bu/acre off every RMSE
+        for run in PLANS[plan].runs():
+            if run.model not in ("ridge", "semi-ha"):
+                continue
+            if plan == "trend" and run.model == "semi-ha" and run.test_year == 2018:
+                continue  # one year missing: no mean for semi-ha with the trend
+            rmse = {"ridge": 7.0, "semi-ha": 5.0}[run.model] + shift
+            metrics = {"rmse": rmse, "r2": 0.5, "n": 9, "year": run.test_year}
+            records.append(make_record(run, dataset=DS, status=OK, metrics=metrics))
+    table = trend_table(records, years).set_index("model")
+    assert list(table.index) == ["ridge", "semi-ha"]
+    assert table.loc["ridge", "rmse_without"]["mean"] == pytest.approx(7.0)
+    assert table.loc["ridge", "rmse_with"]["mean"] == pytest.approx(6.0)
+    assert math.isnan(table.loc["semi-ha", "rmse_with"]["mean"]) and table.loc["semi-ha", "rmse_with"]["years_done"] == 4
+    text = trend_section(records, years)
+    assert "RMSE with trend" in text and "6.000" in text and "4 of the years" in text
+    assert trend_section([r for r in records if "trend" not in r["key"]["overrides"]], years) == ""
+    # the paper plan's tables never mix in the trend runs (their keys carry the override)
+    assert set(results_frame(records, PLANS["paper"])["overrides"]) == {"{}"}
