@@ -168,6 +168,13 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             key="ty_exclude",
             help=f"{f['exclude_group'].help}; the Feature ablation page compares such runs",
         )
+        trend = st.columns(4)[0].selectbox(
+            "Yield trend",
+            list(f["trend"].choices or ()),
+            key="ty_trend",
+            format_func={"none": "none (paper)", "linear": "linear, fitted on the training years"}.get,
+            help=f["trend"].help,
+        )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = c[2].selectbox(
@@ -197,6 +204,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "max_train_examples": int(max_ex),
         "exclude_group": None if exclude == "none" else exclude,
         "temporal_neighbour": tn,
+        "trend": trend,
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)

@@ -53,6 +53,8 @@ def test_form_choices_and_help_come_from_the_config_dataclasses(train_env):
     assert sorted(at.selectbox(key="ty_size").options) == sorted(fields["size"].choices)
     assert at.selectbox(key="ty_tn").options == ["previous month (paper)", "previous year"]
     assert at.selectbox(key="ty_exclude").options == ["none", *fields["exclude_group"].choices]
+    assert at.selectbox(key="ty_trend").value == "none"  # the paper's: yields as they are
+    assert len(at.selectbox(key="ty_trend").options) == len(fields["trend"].choices)
     assert at.selectbox(key="ty_device").options == list(fields["device"].choices)
     assert at.number_input(key="ty_rn").help == fields["r_n_km"].help
 
@@ -81,13 +83,15 @@ def test_start_a_tiny_job_watch_it_finish_and_find_its_checkpoint(train_env):
     at.number_input(key="ty_batch").set_value(16)
     at.number_input(key="ty_max_ex").set_value(48)
     at.selectbox(key="ty_device").set_value("cpu")
+    at.selectbox(key="ty_trend").set_value("linear")
     at.text_input(key="ty_name").set_value("page-run")
     at = _submit(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
     job = at.session_state["train_job"]
     status = JobRunner(train_env / "jobs").wait(job, timeout=120)
     assert status["state"] == "finished"
-    assert json.loads((train_env / "jobs" / job / "spec.json").read_text())["config"]["temporal_neighbour"] == "month"
+    config = json.loads((train_env / "jobs" / job / "spec.json").read_text())["config"]
+    assert config["temporal_neighbour"] == "month" and config["trend"] == "linear"
     at = at.run()
     assert any("Finished" in s.value for s in at.success)
     assert at.selectbox(key="train_show").value == job  # the new job is the one shown
