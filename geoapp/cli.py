@@ -479,7 +479,13 @@ def _bench_throughput(args: argparse.Namespace) -> int:
     from geoapp.bench.yield_throughput import format_report, run_throughput_benchmark
 
     result = run_throughput_benchmark(
-        args.dataset, model=args.model, size=args.size, examples=args.examples, batch_size=args.batch_size, device=args.device
+        args.dataset,
+        model=args.model,
+        size=args.size,
+        examples=args.examples,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
     )
     print(json.dumps(result, indent=1) if args.json else format_report(result), end="\n" if args.json else "")
     return 0
@@ -724,6 +730,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=_positive_int, default=1024, help="training examples of the trainer's epoch (default 1024)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="examples per step (default 32)")
     p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help="auto: the GPU when there is one")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="the trainer's loader worker processes (default: auto, 0 on the CPU, min(8, CPUs - 1) on a GPU)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_throughput)
     from geoapp.experiments.cli import add_subcommands as add_experiments
