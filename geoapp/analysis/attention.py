@@ -66,6 +66,9 @@ def _check_inputs(model: object, source: object, ex: object) -> None:
 def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples, batch: int = 256) -> np.ndarray:
     """Attention of every example: (layers, N, heads, T, T), rows summing to 1.
 
+    A model with location (``semi-ha-loc``) gets the examples' county rows; its location term joins
+    after the attention, so it changes the predictions but not the attention weights.
+
     Raises:
         InputError: no example (a year without labelled counties): there is nothing to summarise; or
             ``model``, ``source`` or ``ex`` is not of its type, or ``batch`` not a whole number >= 1.
@@ -79,7 +82,9 @@ def attention_matrices(model: YieldModel, source: YieldTileSource, ex: Examples,
     model.eval()
     parts = []
     for i in range(0, len(ex), batch):
-        _, att = model(source.anchor_tiles(ex, np.arange(i, min(i + batch, len(ex)))), return_attention=True)
+        idx = np.arange(i, min(i + batch, len(ex)))
+        county = torch.from_numpy(np.asarray(ex.county[idx], dtype=np.int64))  # read by semi-ha-loc only
+        _, att = model(source.anchor_tiles(ex, idx), county, return_attention=True)
         parts.append(att.float().numpy())
     return np.concatenate(parts, axis=1)
 

@@ -14,6 +14,17 @@ s-ha       yes                         no (supervised only)
 semi-sa    no (self-attention)         yes
 =========  ==========================  ======================================================
 
+Beyond the paper, ``semi-ha-loc`` is SEMI-HA with a fourth switch, ``use_location``: a learned
+projection of a FROZEN location embedding of the example's county (the shipped location encoder's
+embedding of the county's anchor-tile centre, one row per county of the dataset, kept in the model's
+``location_table`` buffer) is added to the temporally pooled representation before the regression
+head, so the model can learn what the tiles do not show (a persistent county effect). The table is
+built once when training starts (:mod:`geoapp.training.location_context`) and saved with the weights,
+so a checkpoint predicts without the location encoder. Frozen rather than fine-tuned: the table holds
+one embedding per county, so fine-tuning the encoder would need the encoder and the counties'
+coordinates in every training step and, with about a thousand counties, would let it memorise one
+free vector per county instead of a smooth function of place.
+
 The baselines of Section IV-B (:data:`BASELINE_NAMES`: ``ridge``, the paper's LR; ``rf``, ``mlp``,
 ``lstm-gp``, ``cnn-gp``, ``c3d``, ``cnn-lstm``) are in :data:`MODEL_NAMES` so that lists of models
 (CLI, benchmark, pages) name them, but they are not a :class:`YieldModel`: they live in
@@ -45,6 +56,7 @@ from torch import Tensor, nn
 
 from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
+from geoapp.models.county_location import CountyLocation
 from geoapp.models.hybrid_attention import HybridAttentionEncoder
 from geoapp.models.resnet import ResNetEncoder, fold_batchnorm
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA, yield_loss
@@ -71,12 +83,20 @@ class ModelSpec:
     description: str
     use_global_query: bool  # hybrid attention (G of Eq. 8) or self-attention
     use_context: bool  # trained with SN/SD/TN tiles and the unsupervised losses
+    use_location: bool = False  # the county's frozen location embedding joins the pooled representation
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("semi-ha", "semi-supervised hybrid attention (the paper's SEMI-HA)", True, True),
+        ModelSpec(
+            "semi-ha-loc",
+            "SEMI-HA with the location encoder's embedding of the county's anchor centre (frozen, beyond the paper)",
+            True,
+            True,
+            True,
+        ),
         ModelSpec("s-ha", "supervised-only hybrid attention (S-HA): no context tiles, no unsupervised loss", True, False),
         ModelSpec("semi-sa", "semi-supervised self-attention (SEMI-SA): SEMI-HA without the global query G", False, True),
     )
@@ -87,9 +107,12 @@ BASELINE_NAMES: tuple[str, ...] = ("ridge", "rf", "mlp", "lstm-gp", "cnn-gp", "c
 """The paper's baselines (Section IV-B), which are not a :class:`YieldModel` (:mod:`geoapp.models.baselines`)."""
 
 MODEL_NAMES: tuple[str, ...] = (*MODELS, *BASELINE_NAMES)
-"""Every model name the app knows: the three attention models, then the seven baselines."""
+"""Every model name the app knows: the attention models (the paper's three and ``semi-ha-loc``), then the seven baselines."""
 
-_SET_BY_NAME = ("use_global_query", "use_context")
+_SET_BY_NAME = ("use_global_query", "use_context", "use_location")
+
+_LOCATION_FIELDS = ("use_location", "location_dim", "location_rows")
+"""Fields of the location extension: written to a card only for a model that uses it (other cards stay as before)."""
 
 
 INT_FIELD_MAX: dict[str, int] = {
@@ -115,6 +138,7 @@ class YieldModelConfig:
     # what the model is (set by its name, see MODELS)
     use_global_query: bool = True  # add the learned global query G (Eq. 8); False: self-attention
     use_context: bool = True  # SN/SD/TN context tiles and the unsupervised losses (Eq. 3-6)
+    use_location: bool = False  # add the projected frozen county location embedding to the pooled representation
     # inputs
     in_channels: int = 9  # bands d, in geoapp.data.bands.BANDS order
     n_steps: int = 7  # months T (March..September)
@@ -137,6 +161,9 @@ class YieldModelConfig:
     beta: float = DEFAULT_BETA  # weight of the temporal term L_UT
     gamma: float = DEFAULT_GAMMA  # weight of the hypersphere regulariser L_R
     margin_per_dim: float = 1.0  # margin p of Eq. 3 = margin_per_dim * embed_dim (see yield_losses)
+    # location embeddings (use_location only; 0 otherwise): set by the trainer from the county table
+    location_dim: int = 0  # D, size of the location encoder's embedding (256 for the shipped encoder)
+    location_rows: int = 0  # rows of the table: the dataset's counties (rows of ds.counties)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -144,6 +171,9 @@ class YieldModelConfig:
             if f.type == "bool":
                 if not isinstance(value, bool):
                     raise InputError(f"config field {f.name!r} must be true or false; got {value!r}")
+            elif f.type == "int" and f.name in ("location_dim", "location_rows"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InputError(f"config field {f.name!r} must be a whole number >= 0; got {value!r}")
             elif f.type == "int":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise InputError(f"config field {f.name!r} must be a positive integer; got {value!r}")
@@ -165,6 +195,17 @@ class YieldModelConfig:
             raise InputError(f"config field 'dropout' must be in [0, 1); got {self.dropout!r}")
         if self.target_std <= 0:
             raise InputError(f"config field 'target_std' must be > 0 (bu/acre); got {self.target_std!r}")
+        if self.use_location and (self.location_dim < 1 or self.location_rows < 1):
+            raise InputError(
+                "a model with location (use_location, e.g. 'semi-ha-loc') needs location_dim >= 1 and location_rows >= 1 "
+                f"(the county embedding table's size, set by the trainer); got location_dim={self.location_dim}, "
+                f"location_rows={self.location_rows}"
+            )
+        if not self.use_location and (self.location_dim or self.location_rows):
+            raise InputError(
+                "location_dim and location_rows are for a model with location ('semi-ha-loc'); got "
+                f"location_dim={self.location_dim}, location_rows={self.location_rows} with use_location=False"
+            )
 
     @property
     def margin(self) -> float:
@@ -172,8 +213,16 @@ class YieldModelConfig:
         return self.margin_per_dim * self.embed_dim
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-ready dict (for checkpoint cards)."""
-        return dataclasses.asdict(self)
+        """Return the config as a JSON-ready dict (for checkpoint cards).
+
+        The location fields are left out for a model without location, so its card is what it was
+        before they existed (a resumed run compares the card's config with its own).
+        """
+        values = dataclasses.asdict(self)
+        if not self.use_location:
+            for name in _LOCATION_FIELDS:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> YieldModelConfig:
@@ -204,10 +253,11 @@ def yield_model_config(name: str, size: str = "demo", **overrides: Any) -> Yield
     """Return the config of a named model at a named size, with optional field overrides.
 
     Args:
-        name: ``semi-ha``, ``s-ha`` or ``semi-sa`` (``ridge`` is refused: not a YieldModel).
+        name: ``semi-ha``, ``s-ha``, ``semi-sa`` or ``semi-ha-loc`` (``ridge`` is refused: not a YieldModel).
         size: ``demo`` (CPU) or ``paper`` (GPU).
-        **overrides: YieldModelConfig fields to change (not ``use_global_query``/``use_context``,
-            which the name sets).
+        **overrides: YieldModelConfig fields to change (not ``use_global_query``/``use_context``/
+            ``use_location``, which the name sets). ``semi-ha-loc`` needs ``location_dim`` and
+            ``location_rows`` (the size of its county table).
 
     Raises:
         InputError: unknown name, size or field, a field the name sets, or an invalid value.
@@ -222,7 +272,8 @@ def yield_model_config(name: str, size: str = "demo", **overrides: Any) -> Yield
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise InputError(f"unknown yield-model config key(s) {unknown}; allowed: {allowed}")
-    values = {**SIZES[size], **overrides, "use_global_query": spec.use_global_query, "use_context": spec.use_context}
+    switches = {"use_global_query": spec.use_global_query, "use_context": spec.use_context, "use_location": spec.use_location}
+    values = {**SIZES[size], **overrides, **switches}
     return YieldModelConfig(**values)
 
 
@@ -259,6 +310,10 @@ class YieldModel(nn.Module):
     ``BANDS`` order, already standardised per month and band; non-finite values raise ``InputError``
     (fill them upstream and count them). Call ``model.eval()`` before predicting: in training mode
     BatchNorm normalises with the batch's statistics, so an example's output depends on its batch.
+
+    A model with location (``semi-ha-loc``) also takes ``county``, the (B,) int64 rows of the examples'
+    counties in ``ds.counties``: its frozen ``location.table`` row is projected and added to the
+    pooled representation (:mod:`geoapp.models.county_location`). Other models ignore ``county``.
     """
 
     def __init__(self, config: YieldModelConfig) -> None:
@@ -278,7 +333,24 @@ class YieldModel(nn.Module):
             global_query_init_std=config.global_query_init_std,
             norm_first=config.norm_first,
         )
+        # semi-ha-loc: frozen county location embeddings + learned projection to m (None for the others)
+        self.location = (
+            CountyLocation(config.location_rows, config.location_dim, config.embed_dim) if config.use_location else None
+        )
         self.head = nn.Linear(config.embed_dim, 1)
+
+    def _location_term(self, county: Tensor | None, batch: int) -> Tensor | None:
+        """(B, m) projected location embeddings of ``county``; None for a model without location."""
+        if self.location is None:
+            return None
+        if county is None:
+            raise InputError(
+                "this model (use_location, e.g. 'semi-ha-loc') needs the examples' county rows: "
+                "pass county=(B,) int64 rows of ds.counties"
+            )
+        if county.dim() != 1 or len(county) != batch:
+            raise InputError(f"county must hold one row per example ({batch}); got shape {tuple(county.shape)}")
+        return self.location(county)
 
     def _check_tiles(self, tiles: Tensor, what: str) -> None:
         c = self.config
@@ -300,25 +372,38 @@ class YieldModel(nn.Module):
         self._check_tiles(tiles, "input")
         return self._embed(tiles)
 
-    def predict_from_embeddings(self, embeddings: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Attention, mean over months and the head: (B, T, m) -> (B,) bu/acre [, (layers, B, h, T, T)]."""
+    def predict_from_embeddings(
+        self, embeddings: Tensor, return_attention: bool = False, county: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Attention, mean over months and the head: (B, T, m) -> (B,) bu/acre [, (layers, B, h, T, T)].
+
+        With location, ``county`` (B,) int64 rows of ``ds.counties``: their projected embeddings are
+        added to the pooled (B, m) representation before the head.
+        """
         out = self.attention(embeddings, return_attention=return_attention)
         refined, attention = out if return_attention else (out, None)
         pooled = refined.mean(dim=1)  # temporal mean pooling
+        location = self._location_term(county, embeddings.shape[0])
+        if location is not None:
+            pooled = pooled + location.to(pooled.dtype)
         prediction = self.config.target_mean + self.config.target_std * self.head(pooled).squeeze(-1)
         return (prediction, attention) if return_attention else prediction  # type: ignore[return-value]
 
-    def forward(self, tiles: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self, tiles: Tensor, county: Tensor | None = None, return_attention: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Predict yields from anchor tiles.
 
         Args:
             tiles: (B, T, C, H, W) standardised anchor tiles.
+            county: (B,) int64 rows of ``ds.counties`` of the examples; needed with location
+                (``semi-ha-loc``), ignored otherwise.
             return_attention: also return the attention S of every layer and head.
 
         Returns:
             (B,) yields in bu/acre; with ``return_attention`` also a (layers, B, heads, T, T) tensor.
         """
-        return self.predict_from_embeddings(self.embed(tiles), return_attention)
+        return self.predict_from_embeddings(self.embed(tiles), return_attention, county)
 
     def for_inference(self) -> YieldModel:
         """An eval-mode copy with the CNN's BatchNorm folded into its convolutions (faster on CPU).
@@ -330,7 +415,13 @@ class YieldModel(nn.Module):
         return net
 
     def forward_quadruplet(
-        self, anchor: Tensor, sn: Tensor, sd: Tensor, tn: Tensor, return_attention: bool = False
+        self,
+        anchor: Tensor,
+        sn: Tensor,
+        sd: Tensor,
+        tn: Tensor,
+        return_attention: bool = False,
+        county: Tensor | None = None,
     ) -> QuadrupletOutput:
         """Predict from the anchors and embed all four tile series in one CNN pass (training SEMI-HA/SEMI-SA).
 
@@ -340,6 +431,7 @@ class YieldModel(nn.Module):
             sd: (B, T, C, H, W) tiles of the spatial distant samples.
             tn: (B, T, C, H, W) tiles of the temporal neighbours.
             return_attention: also return the anchors' attention.
+            county: (B,) int64 county rows of the anchors (with location; ignored otherwise).
 
         Raises:
             InputError: for a model without context (``s-ha``), or tiles of different shapes.
@@ -353,7 +445,7 @@ class YieldModel(nn.Module):
         b = anchor.shape[0]
         embeddings = self._embed(torch.cat([anchor, sn, sd, tn]))  # one pass: BatchNorm sees all four
         emb_a, emb_sn, emb_sd, emb_tn = embeddings.split(b)
-        out = self.predict_from_embeddings(emb_a, return_attention)
+        out = self.predict_from_embeddings(emb_a, return_attention, county)
         prediction, attention = out if return_attention else (out, None)
         return QuadrupletOutput(prediction, emb_a, emb_sn, emb_sd, emb_tn, attention)  # type: ignore[arg-type]
 

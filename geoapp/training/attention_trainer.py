@@ -3,8 +3,11 @@
 Temporal nested validation (Section IV-D): for test year y, the validation year is y - 1 and the
 training years are y - N_y - 1 .. y - 2 (N_y = 10 by default). Inputs are standardised per month and
 band on the training years (:class:`geoapp.training.yield_data.YieldTileSource`). Models with context
-(``semi-ha``, ``semi-sa``) draw a quadruplet per example each step (:mod:`geoapp.samplers`) and
-train on Eq. 2; ``s-ha`` trains on L_S alone. The batches (tiles and targets of a step) are built by
+(``semi-ha``, ``semi-sa``, ``semi-ha-loc``) draw a quadruplet per example each step (:mod:`geoapp.samplers`) and
+train on Eq. 2; ``s-ha`` trains on L_S alone. ``semi-ha-loc`` also gets each example's county row
+(the batches carry them) to look up its frozen location embedding; its table is built from the
+shipped location encoder when the run starts (:mod:`geoapp.training.location_context`), saved with
+the weights and described in the card's ``location_context``. The batches (tiles and targets of a step) are built by
 :mod:`geoapp.training.yield_loader`, in ``loader_workers`` worker processes (auto: none on the CPU, up
 to 8 on a GPU) while the model trains; a step's context draws depend on (seed, epoch, rank, step) only.
 
@@ -61,6 +64,7 @@ from geoapp.training.distributed import (
     shutdown,
     wrap_model,
 )
+from geoapp.training.location_context import county_location_table
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
@@ -140,7 +144,8 @@ def predict_examples(
     for i in range(0, len(ex), batch):
         idx = np.arange(i, min(i + batch, len(ex)))
         tiles = source.anchor_tiles(ex, idx, mask_group=mask_group).to(device, non_blocking=True)
-        out.append(net(tiles).float().cpu().numpy())
+        county = torch.from_numpy(np.asarray(ex.county[idx], dtype=np.int64)).to(device)  # read by semi-ha-loc only
+        out.append(net(tiles, county).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -148,7 +153,8 @@ class _TrainStep(nn.Module):
     """The training forward pass as one ``forward`` (what DistributedDataParallel wraps).
 
     With context tiles: the anchors' predictions and the four embeddings of Eq. 3-5; without
-    (``s-ha``): the predictions and None.
+    (``s-ha``): the predictions and None. ``county`` (B,) int64: the anchors' county rows (read by
+    ``semi-ha-loc`` only).
     """
 
     def __init__(self, model: YieldModel) -> None:
@@ -156,11 +162,16 @@ class _TrainStep(nn.Module):
         self.model = model
 
     def forward(
-        self, anchor: torch.Tensor, sn: torch.Tensor | None = None, sd: torch.Tensor | None = None, tn: torch.Tensor | None = None
+        self,
+        anchor: torch.Tensor,
+        sn: torch.Tensor | None = None,
+        sd: torch.Tensor | None = None,
+        tn: torch.Tensor | None = None,
+        county: torch.Tensor | None = None,
     ):
         if sn is None:
-            return self.model(anchor), None
-        q = self.model.forward_quadruplet(anchor, sn, sd, tn)
+            return self.model(anchor, county), None
+        q = self.model.forward_quadruplet(anchor, sn, sd, tn, county=county)
         return q.prediction, q.context
 
 
@@ -195,14 +206,28 @@ def train_attention(
             f"{len(ex_train)} training examples make no batch of at least 2 per worker (batch size {cfg.batch_size}, "
             f"{ctx.world_size} worker(s)); use more examples (max_train_examples) or fewer workers"
         )
+    location: dict[str, Any] = {}  # semi-ha-loc: the table's size, set from the table (not overridable)
+    table, location_card = None, None
+    if MODELS[cfg.model].use_location:
+        fixed = sorted(set(cfg.model_overrides) & {"use_location", "location_dim", "location_rows"})
+        if fixed:
+            raise InputError(
+                f"model_overrides {fixed} are set by the county location table of {cfg.model!r} (the location encoder's "
+                "size and the dataset's counties); leave them out"
+            )
+        table, location_card = county_location_table(ds)
+        location = {"location_rows": int(table.shape[0]), "location_dim": int(table.shape[1])}
     mcfg = yield_model_config(
         cfg.model,
         cfg.size,
         target_mean=float(ex_train.target.mean()),
         target_std=float(ex_train.target.std()),
-        **{"in_channels": len(bands), **cfg.model_overrides},
+        **{"in_channels": len(bands), **cfg.model_overrides, **location},
     )
-    model = YieldModel(mcfg).to(dev.device)
+    model = YieldModel(mcfg)
+    if model.location is not None:
+        model.location.set_table(table)  # frozen: a buffer, not a parameter, so not in the optimizer
+    model = model.to(dev.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
@@ -223,7 +248,11 @@ def train_attention(
             scaler,
             steps,
             cfg.epochs,
-            expected={"model_config": mcfg.to_dict(), "dataset": data_card},
+            expected={
+                "model_config": mcfg.to_dict(),
+                "dataset": data_card,
+                **({"location_context": location_card} if location_card is not None else {}),
+            },
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
@@ -246,6 +275,7 @@ def train_attention(
         "device": dev.name,
         "world_size": ctx.world_size,
         "loader_workers": workers,
+        **({"location_context": location_card} if location_card is not None else {}),
     }
     if ctx.is_main:
         monitor.report(
@@ -280,12 +310,13 @@ def train_attention(
                         f"resume continues from epoch {epoch + 1}"
                     )
                 target = to_device(item["target"], dev)
+                county = to_device(item["county"], dev) if model.location is not None else None
                 with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                     if sampler is not None:
-                        pred, context = net(*(to_device(item[k], dev) for k in ("A", "SN", "SD", "TN")))
+                        pred, context = net(*(to_device(item[k], dev) for k in ("A", "SN", "SD", "TN")), county=county)
                         terms = model.loss(pred.float(), target, tuple(c.float() for c in context))
                     else:
-                        pred, _ = net(to_device(item["A"], dev))
+                        pred, _ = net(to_device(item["A"], dev), county=county)
                         terms = model.loss(pred.float(), target, None)
                 loss = float(terms["total"].detach())
                 check_loss(loss, ctx, what=f"{cfg.model} {test_year}", epoch=epoch + 1, step=step + 1, lr=cfg.lr, out=out)

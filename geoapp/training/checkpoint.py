@@ -475,6 +475,26 @@ def _crop_yield_card(card: dict[str, Any], path: Path) -> None:
     if not isinstance(norm, dict) or not all(isinstance(norm.get(k), list) for k in ("bands", "mean", "std")):
         raise _card_error(path, f"'normalisation' must hold lists 'bands', 'mean' and 'std', got {_short(norm)}")
     _check_normalisation(norm, card["model_config"], path)
+    _check_location_context(card, path)
+
+
+def _check_location_context(card: dict[str, Any], path: Path) -> None:
+    """A model with location (``semi-ha-loc``) must say which encoder made its table, and of which size."""
+    config = card["model_config"]
+    if not config.get("use_location"):
+        return
+    entry = card.get("location_context")
+    if not isinstance(entry, dict) or not isinstance(entry.get("encoder"), str) or not isinstance(entry.get("model"), str):
+        raise _card_error(
+            path,
+            f"a model with location ({card.get('model')!r}) needs 'location_context' naming its location encoder "
+            f"('encoder', 'model', 'config'), got {_short(entry)}",
+        )
+    for key, field in (("rows", "location_rows"), ("dim", "location_dim")):
+        if entry.get(key) != config.get(field):
+            raise _card_error(
+                path, f"location_context.{key} is {entry.get(key)!r} but model_config.{field} is {config.get(field)!r}"
+            )
 
 
 def _short(value: Any, limit: int = 120) -> str:

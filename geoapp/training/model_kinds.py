@@ -10,6 +10,7 @@ CLI) ask the registry; none tests a model's name.
 name         family     what it is                                   inputs          section
 ===========  =========  ===========================================  ==============  ==============
 semi-ha      attention  CNN per month + hybrid attention, Eq. 2      tiles+context   III, IV-C
+semi-ha-loc  attention  SEMI-HA + frozen county location embedding  tiles+context   (beyond)
 s-ha         attention  SEMI-HA trained on L_S only                  tiles           IV-C
 semi-sa      attention  SEMI-HA without the global query G           tiles+context   IV-C
 ridge        baseline   LR: ridge regression                         averaged        IV-B
@@ -24,7 +25,8 @@ cnn-lstm     baseline   the SEMI-HA CNN per month, then an LSTM      tiles      
 Inputs: ``averaged``, the anchor tile's mean of every band and month (T x C features); ``histograms``,
 per-band histograms of the anchor tile's pixels each month (:mod:`geoapp.training.yield_inputs`);
 ``tiles``, the standardised anchor tiles (T, C, t, t); ``tiles+context``, with the quadruplet's
-context tiles in training.
+context tiles in training. ``semi-ha-loc`` also reads each example's county row (its embedding is
+in the checkpoint), so it predicts from the same inputs as ``semi-ha``.
 
 The one prediction entry point for any kind (e.g. the what-if ablation) is :func:`predict_yields`;
 it masks a feature group by setting its standardised inputs to 0, the training mean.
@@ -175,6 +177,15 @@ _KINDS: tuple[ModelKind, ...] = (
         "attention",
         "semi-supervised hybrid attention (the paper's SEMI-HA)",
         "III, IV-C",
+        "tiles+context",
+        "crop-yield",
+        **_ATTENTION,
+    ),
+    _kind(
+        "semi-ha-loc",
+        "attention",
+        "SEMI-HA with the location encoder's embedding of the county's anchor centre (frozen, beyond the paper)",
+        "beyond the paper",
         "tiles+context",
         "crop-yield",
         **_ATTENTION,

@@ -8,7 +8,9 @@ step's examples (slice ``step`` of the shuffled order of the epoch,
 - with context (``semi-ha``, ``semi-sa``): ``A``, ``SN``, ``SD``, ``TN`` tiles, each (B, T, C, t, t)
   float32 standardised values, and ``tn_valid`` (B, T) bool (the quadruplet of Section III-B);
 - without (``s-ha``): ``A`` alone;
-- always ``target`` (B,) float32, yield in bu/acre, and ``index`` (B,) int64, the example positions.
+- always ``target`` (B,) float32, yield in bu/acre, ``index`` (B,) int64, the example positions, and
+  ``county`` (B,) int64, the examples' rows of ``ds.counties`` (what ``semi-ha-loc`` looks its
+  location embedding up by; the other models do not read it).
 
 :func:`batch_loader` wraps it in a :class:`torch.utils.data.DataLoader` (``batch_size=None``: the
 items are already batches) with ``num_workers`` worker processes, pinned memory on CUDA (the copy to
@@ -139,7 +141,7 @@ class YieldBatches(Dataset):
         return self._order[1][step * self.batch : (step + 1) * self.batch]
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
-        """The batch of step ``key = (epoch, step)``: tiles, ``target`` and ``index`` (module docstring)."""
+        """The batch of step ``key = (epoch, step)``: tiles, ``target``, ``index`` and ``county`` (module docstring)."""
         epoch, step = key
         if not 0 <= step < self.steps:
             raise InputError(f"step {step!r} is outside 0..{self.steps - 1} (the steps of an epoch)")
@@ -151,6 +153,7 @@ class YieldBatches(Dataset):
             out = {"A": self.source.anchor_tiles(self.ex, idx)}
         out["target"] = torch.from_numpy(self.ex.target[idx])
         out["index"] = torch.from_numpy(idx)
+        out["county"] = torch.from_numpy(np.asarray(self.ex.county[idx], dtype=np.int64))
         return out
 
     def in_worker(self) -> None:

@@ -431,7 +431,7 @@ def test_load_yield_model_sends_ridge_to_the_registry_and_lists_only_attention_m
     message = str(info.value)
     assert "is not an attention crop-yield model (kind 'ridge', model 'ridge')" in message
     assert "load_yield_checkpoint" in message and "evaluate_yield" in message
-    assert "['semi-ha', 's-ha', 'semi-sa']" in message and "'ridge']" not in message
+    assert "['semi-ha', 'semi-ha-loc', 's-ha', 'semi-sa']" in message and "'ridge']" not in message
 
 
 def test_a_year_as_text_is_refused_by_the_analyses_that_took_it(ridge, ds):

@@ -27,16 +27,50 @@ def _tiles(b: int = B, seed: int = 0) -> torch.Tensor:
     return torch.randn(b, T, C, PX, PX, generator=torch.Generator().manual_seed(seed))
 
 
+LOCATION = {"location_dim": 6, "location_rows": 5}  # a county table of 5 rows of 6 values (semi-ha-loc)
+
+
+def _location_sizes(name: str) -> dict[str, int]:
+    """The county table's size for a model with location; nothing for the others."""
+    return LOCATION if MODELS[name].use_location else {}
+
+
 def _model(name: str = "semi-ha", **kwargs) -> YieldModel:
     torch.manual_seed(0)
-    return build_yield_model(name, "demo", **(TINY | kwargs))
+    model = build_yield_model(name, "demo", **(TINY | _location_sizes(name) | kwargs))
+    if model.location is not None:
+        model.location.set_table(torch.randn(5, 6, generator=torch.Generator().manual_seed(1)))
+    return model
+
+
+def _county(name: str, b: int = B) -> torch.Tensor | None:
+    """County rows for a model with location (ignored by the others)."""
+    return torch.arange(b) % 5 if MODELS[name].use_location else None
 
 
 def test_names_and_switches():
-    assert MODEL_NAMES == ("semi-ha", "s-ha", "semi-sa", "ridge", "rf", "mlp", "lstm-gp", "cnn-gp", "c3d", "cnn-lstm")
-    assert BASELINE_NAMES == MODEL_NAMES[3:]
-    switches = {n: (yield_model_config(n).use_global_query, yield_model_config(n).use_context) for n in MODELS}
-    assert switches == {"semi-ha": (True, True), "s-ha": (True, False), "semi-sa": (False, True)}
+    assert MODEL_NAMES == (
+        "semi-ha",
+        "semi-ha-loc",
+        "s-ha",
+        "semi-sa",
+        "ridge",
+        "rf",
+        "mlp",
+        "lstm-gp",
+        "cnn-gp",
+        "c3d",
+        "cnn-lstm",
+    )
+    assert BASELINE_NAMES == MODEL_NAMES[4:]
+    configs = {n: yield_model_config(n, **_location_sizes(n)) for n in MODELS}
+    switches = {n: (c.use_global_query, c.use_context, c.use_location) for n, c in configs.items()}
+    assert switches == {
+        "semi-ha": (True, True, False),
+        "semi-ha-loc": (True, True, True),
+        "s-ha": (True, False, False),
+        "semi-sa": (False, True, False),
+    }
     assert _model("semi-sa").attention.layers[0].attention.global_query is None
     assert _model("s-ha").attention.layers[0].attention.global_query is not None
 
@@ -55,7 +89,7 @@ def test_sizes_paper_and_demo():
 def test_registry_refuses_unknown_names_sizes_and_keys():
     with pytest.raises(
         InputError,
-        match=r"unknown yield model 'semi-xx'; expected one of \['semi-ha', 's-ha', 'semi-sa', 'ridge', 'rf', .*'cnn-lstm'\]",
+        match=r"unknown yield model 'semi-xx'; expected one of \['semi-ha', 'semi-ha-loc', 's-ha', 'semi-sa', .*'cnn-lstm'\]",
     ):
         yield_model_config("semi-xx")
     with pytest.raises(InputError, match="'ridge' is a baseline of Section IV-B, not an attention YieldModel"):
@@ -141,11 +175,11 @@ def test_forward_backward_for_each_model(name):
     model = _model(name, target_mean=45.0, target_std=8.0).train()
     target = torch.tensor([44.0, 51.0])
     if model.config.use_context:
-        out = model.forward_quadruplet(_tiles(), _tiles(seed=1), _tiles(seed=2), _tiles(seed=3))
+        out = model.forward_quadruplet(_tiles(), _tiles(seed=1), _tiles(seed=2), _tiles(seed=3), county=_county(name))
         terms = model.loss(out.prediction, target, out.context)
         assert set(terms) >= {"spatial", "temporal", "regulariser"}
     else:
-        terms = model.loss(model(_tiles()), target)
+        terms = model.loss(model(_tiles(), _county(name)), target)
         assert set(terms) == {"supervised", "total"}
     terms["total"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -153,6 +187,9 @@ def test_forward_backward_for_each_model(name):
     assert model.encoder.stem[0].weight.grad.abs().sum() > 0  # the CNN gets a gradient
     if model.config.use_global_query:
         assert model.attention.layers[0].attention.global_query.grad.abs().sum() > 0
+    if model.location is not None:  # the projection learns; the frozen table is a buffer without a gradient
+        assert model.location.project[0].weight.grad.abs().sum() > 0
+        assert not model.location.table.requires_grad and "location.table" not in dict(model.named_parameters())
 
 
 def test_paper_size_builds():

@@ -49,7 +49,7 @@ def trained(ds, tmp_path_factory):
 
 def test_the_registry_has_every_model_name_and_says_what_each_reads():
     assert tuple(MODEL_KINDS) == MODEL_NAMES
-    assert kind_names(attention=True) == ("semi-ha", "s-ha", "semi-sa")
+    assert kind_names(attention=True) == ("semi-ha", "semi-ha-loc", "s-ha", "semi-sa")
     assert kind_names("baseline") == BASELINE_NAMES
     inputs = {name: model_kind(name).inputs for name in BASELINE_NAMES}
     assert inputs == {

@@ -60,7 +60,9 @@ def test_batches_do_not_depend_on_the_number_of_workers(ds):
     batches = _batches(ds)
     serial, parallel = _epochs(batches, 0), _epochs(batches, 2)
     _assert_same(serial, parallel)
-    assert set(serial[0]) == {"A", "SN", "SD", "TN", "tn_valid", "target", "index"}
+    assert set(serial[0]) == {"A", "SN", "SD", "TN", "tn_valid", "target", "index", "county"}
+    for item in serial:  # the examples' county rows (what semi-ha-loc looks its location embedding up by)
+        np.testing.assert_array_equal(item["county"].numpy(), batches.ex.county[item["index"].numpy()])
     b = batches.batch
     assert serial[0]["A"].shape == (b, 7, 9, ds.tile_px, ds.tile_px) and serial[0]["A"].dtype == torch.float32
     steps = len(batches)
@@ -91,7 +93,7 @@ def test_anchor_only_batches(ds):
     batches = _batches(ds, context=False)
     serial, parallel = _epochs(batches, 0, epochs=(0,)), _epochs(batches, 2, epochs=(0,))
     _assert_same(serial, parallel)
-    assert set(serial[0]) == {"A", "target", "index"}
+    assert set(serial[0]) == {"A", "target", "index", "county"}
 
 
 @pytest.mark.slow  # worker start-up and block reads: about 5 s on 2 shared cores
