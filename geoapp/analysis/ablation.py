@@ -113,7 +113,7 @@ def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.
     model, card = load_yield_model(folder, ds)
     source, ex = _year_examples(card, ds, year)
     masks = _group_channels(source)
-    base, masked = masked_predictions(model, source.anchor_tiles(ex), masks)
+    base, masked = masked_predictions(model, source.anchor_tiles(ex), masks, county=ex.county)
     trend = trend_from_card(card, str(Path(folder) / "card.json"))
     if trend is not None:  # a model trained on detrended yields: its predictions get the year's trend back
         shift = np.float32(trend.at(year))
@@ -159,6 +159,7 @@ def masked_predictions(
     masks: Mapping[str, Sequence[int]],
     device: torch.device | None = None,
     counties_per_chunk: int | None = None,
+    county: np.ndarray | torch.Tensor | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Predictions with nothing masked and with each group masked, every variant in one batched pass.
 
@@ -170,13 +171,15 @@ def masked_predictions(
         device: where to run (default: CUDA when present, else the CPU).
         counties_per_chunk: counties per CNN call, each repeated once per variant (default: 8 on
             the CPU, 512 on a GPU).
+        county: (N,) int rows of ``ds.counties`` of the tiles' counties: needed by a model with
+            location (``semi-ha-loc``), whose variants repeat each county's row; ignored otherwise.
 
     Returns:
         (base (N,), {group: (N,)}) predicted yields in bu/acre, float32.
 
     Raises:
         InputError: ``tiles`` not a 5-D float tensor of the model's months and bands, non-finite tiles,
-            or a channel index outside 0..C-1.
+            a channel index outside 0..C-1, or a model with location without ``county`` (one row per tile).
     """
     if not isinstance(model, YieldModel):
         raise InputError(f"model must be a YieldModel (e.g. from load_yield_model); got {type(model).__name__}")
@@ -195,12 +198,16 @@ def masked_predictions(
     for group, channels in masks.items():
         if not channels or any(not 0 <= int(c) < n_channels for c in channels):
             raise InputError(f"group {group!r}: channels {list(channels)!r} are not indices of the {n_channels} bands")
+    rows = _county_rows(model, county, len(tiles))
     device = resolve_device("auto").device if device is None else device
     cpu = device.type == "cpu"
     chunk = counties_per_chunk or (8 if cpu else 512)
     variants: list[list[int]] = [[]] + [[int(c) for c in ch] for ch in masks.values()]
     out = np.empty((len(variants), len(tiles)), dtype=np.float32)
-    net = _inference_graph(model, tiles[:1]) if cpu else model.for_inference().to(device, memory_format=torch.channels_last)
+    if cpu:
+        net = _inference_graph(model, tiles[:1], None if rows is None else rows[:1])
+    else:
+        net = model.for_inference().to(device, memory_format=torch.channels_last)
 
     def run(start: int) -> None:
         with torch.inference_mode():  # per thread: inference mode is thread-local
@@ -210,7 +217,10 @@ def masked_predictions(
             for v, channels in enumerate(variants):
                 if channels:
                     batch[v, :, :, channels] = 0.0
-            out[:, start : start + k] = net(batch.flatten(0, 1)).view(len(variants), k).float().cpu().numpy()
+            inputs = [batch.flatten(0, 1)]
+            if rows is not None:  # every variant of a county keeps its county row: (V * k,) in the same order
+                inputs.append(rows[start : start + k].to(device).repeat(len(variants)))
+            out[:, start : start + k] = net(*inputs).view(len(variants), k).float().cpu().numpy()
 
     starts = range(0, len(tiles), chunk)
     if cpu:
@@ -227,15 +237,38 @@ def masked_predictions(
     return out[0], {group: out[i + 1] for i, group in enumerate(masks)}
 
 
-def _inference_graph(model: YieldModel, example: torch.Tensor) -> torch.nn.Module:
+def _county_rows(model: YieldModel, county: np.ndarray | torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """The (n,) int64 county rows a model with location needs; None for the other models (``county`` ignored).
+
+    Raises:
+        InputError: a model with location and no ``county``, not one whole-number row per tile, or a
+            row outside the model's county table.
+    """
+    if not model.config.use_location:
+        return None
+    if county is None:
+        raise InputError("this model (semi-ha-loc) needs county: the (N,) rows of ds.counties of the tiles' counties")
+    rows = torch.as_tensor(np.array(county))  # a copy: the caller's array may be read-only
+    if rows.dim() != 1 or len(rows) != n or rows.is_floating_point() or rows.dtype == torch.bool:
+        raise InputError(f"county must be (N={n},) whole-number rows of ds.counties, one per tile; got {tuple(rows.shape)}")
+    most = model.config.location_rows - 1
+    if n and (int(rows.min()) < 0 or int(rows.max()) > most):
+        got = f"{int(rows.min())}..{int(rows.max())}"
+        raise InputError(f"county rows must lie in 0..{most} (the model's county table); got {got}")
+    return rows.to(torch.int64)
+
+
+def _inference_graph(model: YieldModel, example: torch.Tensor, county: torch.Tensor | None = None) -> torch.nn.Module:
     """The model's inference copy (BatchNorm folded) traced and frozen by TorchScript, for the CPU.
 
     Freezing inlines the weights and lets oneDNN fuse each convolution with its bias, addition and
     ReLU: about 1.5x faster than the eager copy on this project's 2-core CPU for the demo model
     (``python -m geoapp bench ablation`` prints the batched pass), with the same predictions (the
     tests compare it with the eager per-group path). ``example`` (1, T, C, H, W) only fixes the
-    graph: batch sizes may differ. The model's own input checks are Python branches a trace cannot
-    keep; :func:`masked_predictions` checks its tiles before they get here.
+    graph: batch sizes may differ. For a model with location the graph takes ``(tiles, county)``
+    and ``county`` (1,) int64 is the example row (``None`` for the other models: the graph takes the
+    tiles alone). The model's own input checks are Python branches a trace cannot keep;
+    :func:`masked_predictions` checks its tiles and county rows before they get here.
 
     TorchScript is deprecated in favour of ``torch.compile``, which compiles C++ at run time: 25 s
     for this model here, far beyond a what-if budget of 1 s. The deprecation warning is silenced.
@@ -244,7 +277,8 @@ def _inference_graph(model: YieldModel, example: torch.Tensor) -> torch.nn.Modul
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the input checks, see above
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's, see above
-        return torch.jit.freeze(torch.jit.trace(net, example.float(), check_trace=False))
+        inputs = example.float() if county is None else (example.float(), county.to(torch.int64))
+        return torch.jit.freeze(torch.jit.trace(net, inputs, check_trace=False))
 
 
 def per_group_predictions(

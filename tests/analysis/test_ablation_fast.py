@@ -29,7 +29,7 @@ def ds(tiny_dataset_path):
 def runs(ds, tmp_path_factory):
     root = tmp_path_factory.mktemp("ck_fast")
     out = {}
-    for name in ("s-ha", "semi-sa"):
+    for name in ("s-ha", "semi-sa", "semi-ha-loc"):
         cfg = YieldTrainConfig(
             model=name,
             test_year=2016,
@@ -53,11 +53,11 @@ def _inputs(ds, folder, year=2016):
     return model, source, ex, ablation._group_channels(source)
 
 
-@pytest.mark.parametrize("name", ["s-ha", "semi-sa"])
+@pytest.mark.parametrize("name", ["s-ha", "semi-sa", "semi-ha-loc"])
 def test_batched_pass_equals_one_pass_per_group(ds, runs, name):
     model, source, ex, masks = _inputs(ds, runs[name])
     assert list(masks) == list(FEATURE_GROUPS)
-    base, masked = masked_predictions(model, source.anchor_tiles(ex), masks)
+    base, masked = masked_predictions(model, source.anchor_tiles(ex), masks, county=ex.county)
     ref_base, ref_masked = per_group_predictions(model, source, ex, list(masks))
     assert base.shape == (len(ex),) and list(masked) == list(masks)
     np.testing.assert_allclose(base, ref_base, **TOL)
@@ -96,6 +96,28 @@ def test_what_if_tables_equal_the_per_group_tables(ds, runs):
     assert (per_county["geoid"] == ref_per_county["geoid"]).all()
     numeric = [c for c in per_county.columns if c not in ("geoid", "year")]
     np.testing.assert_allclose(per_county[numeric], ref_per_county[numeric], **TOL)
+
+
+def test_location_model_variants_keep_each_countys_row(ds, runs):
+    """semi-ha-loc: the traced graph takes (tiles, county); every variant of a county keeps its row."""
+    model, source, ex, masks = _inputs(ds, runs["semi-ha-loc"])
+    tiles = source.anchor_tiles(ex)
+    ref_base, ref_masked = per_group_predictions(model, source, ex, list(masks))
+    base, masked = masked_predictions(model, tiles, masks, counties_per_chunk=7, county=ex.county)  # a ragged last chunk
+    np.testing.assert_allclose(base, ref_base, **TOL)
+    for group in masks:
+        np.testing.assert_allclose(masked[group], ref_masked[group], **TOL)
+    shuffled = np.roll(ex.county, 1)  # other counties' rows: other predictions (the rows are used, not ignored)
+    assert not np.allclose(masked_predictions(model, tiles, masks, county=shuffled)[0], base, atol=1e-4)
+    summary, _ = what_if_ablation(runs["semi-ha-loc"], ds, 2016)
+    ref_summary, _ = ablation._tables(ds, ex.county, ex.target, ref_base, ref_masked, 2016)
+    np.testing.assert_allclose(summary[["rmse", "delta_rmse", "r2"]], ref_summary[["rmse", "delta_rmse", "r2"]], **TOL)
+    with pytest.raises(InputError, match="needs county"):
+        masked_predictions(model, tiles, masks)
+    with pytest.raises(InputError, match=r"county must be \(N=\d+,\) whole-number rows"):
+        masked_predictions(model, tiles, masks, county=ex.county[:3])
+    with pytest.raises(InputError, match=r"county rows must lie in 0\.\."):
+        masked_predictions(model, tiles, masks, county=np.full(len(ex), len(ds.counties)))
 
 
 def test_ridge_ablation_is_unchanged(ds, runs):
