@@ -16,6 +16,9 @@ Named plans (:data:`PLANS`):
 - ``trend``: the ``baselines`` runs again with ``trend = linear`` (a yield trend fitted on the training
   years is removed from the targets and added back; :mod:`geoapp.training.trend`): the report sets them
   beside the runs without it.
+- ``location``: beyond the paper, ``semi-ha-loc`` (SEMI-HA with a frozen location embedding of each
+  county, :mod:`geoapp.models.county_location`) with seeds 0, 1 and 2, N_y = 10, test years 2014-2018:
+  the report sets it beside SEMI-HA's three seeds of plan ``seeds`` (part of ``paper``).
 - ``smoke``: S-HA and ridge for one test year, one short epoch on a subsample: checks the whole path in minutes.
 
 A plan may also come from a JSON file (:func:`load_plan_file`) with the same fields. Which model names
@@ -206,6 +209,7 @@ _SEEDS = Block(("semi-ha", "s-ha"), seeds=(0, 1, 2))
 _SCARCITY = Block(("semi-ha", "s-ha", "c3d", "cnn-lstm"), n_train_years=(7, 4))
 _ABLATION = Block(("semi-ha",), exclude_groups=tuple(FEATURE_GROUPS))
 _TREND = Block(PAPER_MODELS, overrides={"trend": "linear"})
+_LOCATION = Block(("semi-ha-loc",), seeds=(0, 1, 2))
 _SMOKE = Block(
     ("s-ha", "ridge"), test_years=(2018,), n_train_years=(4,), overrides={"epochs": 1, "patience": 1, "max_train_examples": 256}
 )
@@ -227,6 +231,12 @@ PLANS: dict[str, Plan] = {
             "every model with a linear yield trend fitted on its training years (trend = linear), N_y = 10, seed 0: "
             "beside the baselines plan, with and without the trend",
             (_TREND,),
+        ),
+        Plan(
+            "location",
+            "semi-ha-loc (SEMI-HA + frozen county location embedding) with seeds 0, 1 and 2, N_y = 10: "
+            "beside SEMI-HA's seeds of plan seeds",
+            (_LOCATION,),
         ),
         Plan("smoke", "S-HA and ridge, test year 2018, N_y = 4, one short epoch on 256 examples: checks the path", (_SMOKE,)),
     )

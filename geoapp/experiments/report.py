@@ -7,6 +7,8 @@
 - :func:`ablation_table`: SEMI-HA's mean RMSE with each feature group left out, and its change from
   all inputs (Figure 7).
 - :func:`missing_runs`: the plan's runs without a result (missing, or failed with the error).
+- :func:`location_table` / :func:`location_section`: ``semi-ha-loc`` (plan ``location``) beside SEMI-HA's
+  seeds (plan ``seeds``): per seed the mean over the test years, mean +/- sd over seeds, the per-year RMSE.
 - :func:`write_report`: all of it as markdown, the paper's own numbers beside ours labelled
   :data:`~geoapp.experiments.paper.NOT_COMPARABLE`, the two figures as SVG; written through a
   temporary file and a rename. The hand-written part of the document above :data:`MARKER` is kept.
@@ -40,6 +42,8 @@ __all__ = [
     "scarcity_table",
     "improvement_table",
     "ablation_table",
+    "location_table",
+    "location_section",
     "missing_runs",
     "cell_text",
     "markdown_table",
@@ -312,6 +316,9 @@ def report_markdown(
     trend = trend_section(records, years)
     if trend:
         out.append(trend)
+    location = location_section(records, years)
+    if location:
+        out.append(location)
     out.append(f"### Missing runs ({len(missing)})\n")
     if missing.empty:
         out.append("None: every run of the plan has a result.\n")
@@ -369,6 +376,61 @@ def trend_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
         for _, r in table.iterrows()
     ]
     return "\n".join([*head, markdown_table(["model", "RMSE without", "RMSE with trend", "R^2 without", "R^2 with trend"], rows)])
+
+
+LOCATION_PAIR: tuple[tuple[str, str], ...] = (("semi-ha", "seeds"), ("semi-ha-loc", "location"))
+"""The models the location section compares, each with the plan its seeds come from."""
+
+
+def location_table(records: Iterable[Mapping[str, Any]], years: Sequence[int], metric: str = "rmse") -> pd.DataFrame:
+    """``metric`` of SEMI-HA and ``semi-ha-loc`` at N_y = 10 over the seeds of plan ``location``.
+
+    Rows: the two models (:data:`LOCATION_PAIR`). Columns: ``seed <s>`` (that seed's mean over
+    ``years``, a :func:`mean_over_years` dict; NaN mean until it has every year), ``Mean`` (mean +/- sd
+    over the seeds with every year) and one column per year (mean +/- sd over the seeds that have it).
+    """
+    records = list(records)
+    seeds = PLANS["location"].blocks[0].seeds
+    rows = {}
+    for model, plan in LOCATION_PAIR:
+        df = results_frame(records, PLANS[plan])
+        row: dict[str, Any] = {f"seed {s}": mean_over_years(df, metric, model, 10, years, seeds=[s]) for s in seeds}
+        row["Mean"] = mean_over_years(df, metric, model, 10, years, seeds=seeds)
+        sel = _select(df, model, 10, None, seeds)
+        for y in years:
+            row[str(y)] = _stats(sel[sel["test_year"] == y][metric].tolist())
+        rows[model] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def location_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> str:
+    """The report's section on ``semi-ha-loc`` beside SEMI-HA, or "" when the store holds no run of plan ``location``."""
+    records = list(records)
+    if results_frame(records, PLANS["location"]).empty:
+        return ""
+    rmse, r2 = location_table(records, years, "rmse"), location_table(records, years, "r2")
+    seed_cols = [c for c in rmse.columns if c.startswith("seed ")]
+    span = f"{years[0]}-{years[-1]}"
+    out = [
+        "### Beyond the paper: SEMI-HA with the county's location embedding (plan `location`), N_y = 10\n",
+        "`semi-ha-loc` adds a learned projection of a frozen location-encoder embedding of each county's anchor-tile "
+        "centre to SEMI-HA's pooled representation, so it can learn a persistent county effect the inputs do not show "
+        "(the simulation has one). SEMI-HA's seeds come from plan `seeds`. Per seed the mean RMSE over "
+        f"{span} (a seed without every year has none), then mean ± sd over the seeds.\n",
+        markdown_table(
+            ["model", *[f"{c}: mean RMSE" for c in seed_cols], f"RMSE mean {span}", f"R^2 mean {span}"],
+            [
+                [_label(m), *(cell_text(rmse.loc[m, c]) for c in seed_cols), *(cell_text(t.loc[m, "Mean"]) for t in (rmse, r2))]
+                for m in rmse.index
+            ],
+        ),
+        "RMSE (bu/acre) per test year, mean ± sd over the seeds that have it:\n",
+        markdown_table(
+            ["model", *map(str, years)],
+            [[_label(m), *(cell_text(rmse.loc[m, str(y)]) or "missing" for y in years)] for m in rmse.index],
+        ),
+    ]
+    return "\n".join(out)
 
 
 def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool) -> str:

@@ -102,3 +102,14 @@ def test_only_restricts_models():
     assert {r.model for r in plan.runs()} == {"semi-ha"} and len(plan.runs()) == 15 + 10 + 25
     with pytest.raises(InputError, match=r"has no model\(s\) \['xgb'\]"):
         PLANS["paper"].only(["xgb"])
+
+
+def test_the_location_plan_is_semi_ha_loc_with_three_seeds_beside_semi_has():
+    runs = PLANS["location"].runs()
+    keys = {(r.model, r.test_year, r.n_train_years, r.seed, r.exclude_group) for r in runs}
+    assert keys == {("semi-ha-loc", y, 10, s, None) for y in range(2014, 2019) for s in (0, 1, 2)}
+    assert len(runs) == 15 and all(r.overrides == {} for r in runs)
+    assert [r.model for r in check_plan(PLANS["location"], YEARS)] == ["semi-ha-loc"] * 15  # a model geoapp trains
+    semi_ha = {(r.test_year, r.seed) for r in PLANS["paper"].runs() if r.model == "semi-ha" and r.exclude_group is None}
+    assert {(r.test_year, r.seed) for r in runs} <= semi_ha  # SEMI-HA's same years and seeds are in the paper plan
+    assert "semi-ha-loc" not in PLANS["paper"].models()

@@ -151,3 +151,35 @@ def test_the_trend_section_sets_runs_with_the_trend_beside_those_without():
     assert trend_section([r for r in records if "trend" not in r["key"]["overrides"]], years) == ""
     # the paper plan's tables never mix in the trend runs (their keys carry the override)
     assert set(results_frame(records, PLANS["paper"])["overrides"]) == {"{}"}
+
+
+def test_the_location_section_sets_semi_ha_loc_beside_semi_ha_over_seeds():
+    from geoapp.experiments.report import location_section, location_table
+
+    years = [2014, 2015, 2016, 2017, 2018]
+    records = []
+    for plan, model in (("seeds", "semi-ha"), ("location", "semi-ha-loc")):
+        for run in PLANS[plan].runs():
+            if run.model != model:
+                continue  # plan seeds also holds S-HA
+            if model == "semi-ha-loc" and run.seed == 2 and run.test_year == 2018:
+                continue  # seed 2 lacks a year: it has no mean over the years and stays out of mean +/- sd
+            rmse = {"semi-ha": 6.0, "semi-ha-loc": 5.0}[model] + 0.5 * run.seed + 0.1 * (run.test_year - 2014)
+            metrics = {"rmse": rmse, "r2": 0.5, "n": 9, "year": run.test_year}
+            records.append(make_record(run, dataset=DS, status=OK, metrics=metrics))
+    table = location_table(records, years)
+    assert list(table.index) == ["semi-ha", "semi-ha-loc"]
+    assert [table.loc["semi-ha", f"seed {s}"]["mean"] for s in (0, 1, 2)] == pytest.approx([6.2, 6.7, 7.2])
+    assert table.loc["semi-ha", "Mean"]["mean"] == pytest.approx(6.7) and table.loc["semi-ha", "Mean"]["n"] == 3
+    assert table.loc["semi-ha", "Mean"]["sd"] == pytest.approx(0.5)
+    loc = table.loc["semi-ha-loc"]
+    assert math.isnan(loc["seed 2"]["mean"]) and loc["seed 2"]["years_done"] == 4
+    assert loc["Mean"]["mean"] == pytest.approx(5.45) and loc["Mean"]["n"] == 2  # seeds 0 and 1 only
+    assert loc["2018"]["mean"] == pytest.approx(5.65) and loc["2018"]["n"] == 2
+    assert loc["2014"]["mean"] == pytest.approx(5.5) and loc["2014"]["n"] == 3
+    text = location_section(records, years)
+    assert "plan `location`" in text and "4 of the years" in text and "5.450 ± 0.354 (2)" in text
+    assert "6.700 ± 0.500 (3)" in text and "| SEMI-HA (`semi-ha`) |" in text
+    assert location_section([r for r in records if r["key"]["model"] != "semi-ha-loc"], years) == ""
+    # the paper plan's tables never mix in the location runs
+    assert "semi-ha-loc" not in set(results_frame(records, PLANS["paper"])["model"])
