@@ -195,7 +195,7 @@ BAD_CARDS = {
     ),
     "unknown model": (
         lambda card: {**card, "model": "super-net"},
-        r"unknown model 'super-net' for a crop-yield checkpoint; known models: \['semi-ha', 's-ha', 'semi-sa'\]",
+        r"unknown model 'super-net' for a crop-yield checkpoint; known models: \['semi-ha', 'semi-ha-loc', 's-ha', 'semi-sa'\]",
     ),
     "test year not a number": (lambda card: {**card, "years": {**card["years"], "test": "abc"}}, r"years.test must be a year"),
     "no years": (lambda card: {k: v for k, v in card.items() if k != "years"}, r"'years' must be an object"),

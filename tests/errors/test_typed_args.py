@@ -100,7 +100,7 @@ def test_attention_of_a_ridge_checkpoint_says_ridge_has_none_and_names_the_model
         attention_for_year(ridge, ds, 2015)
     message = str(info.value)
     assert "ridge model, which has no attention" in message
-    assert "'semi-ha', 's-ha', 'semi-sa'" in message and "crop-yield models: [" not in message
+    assert "'semi-ha', 'semi-ha-loc', 's-ha', 'semi-sa'" in message and "crop-yield models: [" not in message
 
 
 # ---- a dataset's years ---------------------------------------------------------------------------
