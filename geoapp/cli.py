@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train_location)
     p = train.add_parser(
         "yield",
-        help="train a crop-yield model (semi-ha, s-ha, semi-sa, or a baseline of Section IV-B) for one test year",
+        help="train a crop-yield model (semi-ha, semi-ha-loc, s-ha, semi-sa, or a baseline of Section IV-B) for one test year",
         description="Train a crop-yield model for one test year (nested validation). "
         "Every YieldTrainConfig field is a flag; flags override --config.",
         add_arguments=_yield_config_flags,

@@ -91,7 +91,7 @@ def run_ablation_benchmark(
     source, ex = ablation._year_examples(card, ds, year)
     masks = ablation._group_channels(source)
     tiles = source.anchor_tiles(ex)
-    pass_s, _ = _timed(lambda: ablation.masked_predictions(model, tiles, masks))
+    pass_s, _ = _timed(lambda: ablation.masked_predictions(model, tiles, masks, county=ex.county))
 
     def per_group():
         m, _ = load_yield_model(folder, ds)

@@ -26,10 +26,21 @@ __all__ = ["YieldTrainConfig", "MODEL_OVERRIDE_KEYS", "nested_years", "check_che
 MODEL_OVERRIDE_KEYS: tuple[str, ...] = tuple(
     f.name
     for f in fields(YieldModelConfig)
-    if f.name not in ("use_global_query", "use_context", "in_channels", "n_steps", "target_mean", "target_std")
+    if f.name
+    not in (
+        "use_global_query",
+        "use_context",
+        "use_location",
+        "in_channels",
+        "n_steps",
+        "target_mean",
+        "target_std",
+        "location_dim",
+        "location_rows",
+    )
 )
 """YieldModelConfig fields a run may override; the others are set by the model name, the dataset's bands and
-months, and the training labels."""
+months, the training labels and (semi-ha-loc) the location table."""
 
 
 @dataclass(frozen=True)
