@@ -184,9 +184,9 @@ def test_a_card_without_its_encoder_entry_is_refused(run, tmp_path):
 
 
 def test_location_sizes_cannot_be_overridden(ds, tmp_path):
-    cfg = _cfg(model_overrides={**SMALL, "location_dim": 8})
-    with pytest.raises(InputError, match=r"model_overrides \['location_dim'\] are set by the county location table"):
-        train_yield(cfg, ds, tmp_path / "run", progress=False)
+    for key in ("location_dim", "location_rows", "use_location"):  # set by the table and the name, never by a run
+        with pytest.raises(InputError, match=rf"model_overrides cannot set \['{key}'\]"):
+            _cfg(model_overrides={**SMALL, key: 8})
 
 
 def test_a_model_without_location_ignores_county_rows():
