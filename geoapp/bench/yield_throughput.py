@@ -3,7 +3,8 @@
 Both figures come from one run, on one device (the GPU when there is one), one after the other:
 
 1. **model only**: the model's training step (forward on the anchor and, for models with context, the
-   SN, SD and TN tiles; the loss of Eq. 2; backward; AdamW) on synthetic tiles already on the device,
+   SN, SD and TN tiles, TN being the anchor one month earlier as the trainer cuts it by default; the
+   loss of Eq. 2; backward; AdamW) on synthetic tiles already on the device,
    the same size, batch and mixed precision as the trainer; no data is read. This is the rate the
    hardware allows for the model.
 2. **trainer**: :func:`~geoapp.training.yield_trainer.train_yield` on the dataset, one epoch over
@@ -48,7 +49,9 @@ def _model_only_rate(
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     shape = (batch, n_steps, n_bands, tile_px, tile_px)
-    tiles = [torch.randn(shape, device=device) for _ in range(4 if model.config.use_context else 1)]
+    tiles = [torch.randn(shape, device=device) for _ in range(3 if model.config.use_context else 1)]
+    if model.config.use_context:  # TN as the trainer cuts it by default: the anchor one month earlier
+        tiles.append(torch.cat([tiles[0][:, :1], tiles[0][:, :-1]], dim=1))
     target = 40.0 + 8.0 * torch.randn(batch, device=device)
 
     def step() -> None:

@@ -300,6 +300,11 @@ class QuadrupletOutput:
         return self.anchor, self.sn, self.sd, self.tn
 
 
+def _is_previous_month(tn: Tensor, anchor: Tensor) -> bool:
+    """True when every TN series is its anchor one month earlier (month 1: the anchor's own first month)."""
+    return bool(torch.equal(tn[:, 1:], anchor[:, :-1]) and torch.equal(tn[:, :1], anchor[:, :1]))
+
+
 class YieldModel(nn.Module):
     """CNN per month -> hybrid attention -> temporal mean pooling -> fully connected layer -> yield.
 
@@ -425,6 +430,15 @@ class YieldModel(nn.Module):
     ) -> QuadrupletOutput:
         """Predict from the anchors and embed all four tile series in one CNN pass (training SEMI-HA/SEMI-SA).
 
+        When TN is the anchor one month earlier (the paper's temporal neighbour: ``tn[:, t] ==
+        anchor[:, t - 1]``, month 1 repeating the anchor's, as
+        :meth:`~geoapp.training.yield_data.YieldTileSource.context_tiles` cuts it), the CNN does not
+        embed those tiles again: g(TN^t) is g(A^(t-1)), taken from the anchors' embeddings with the
+        same gradient path. That is a quarter of the CNN's work per step. The one difference from
+        embedding them again is BatchNorm's batch statistics in training, which then count each
+        anchor tile once instead of twice. The check compares the tiles (exact equality), so any
+        other TN (the previous year's) is embedded as before.
+
         Args:
             anchor: (B, T, C, H, W) standardised anchor tiles.
             sn: (B, T, C, H, W) tiles of the spatial neighbours.
@@ -443,8 +457,11 @@ class YieldModel(nn.Module):
             if tiles.shape != anchor.shape:
                 raise InputError(f"{what} tiles have shape {tuple(tiles.shape)}, the anchors {tuple(anchor.shape)}")
         b = anchor.shape[0]
-        embeddings = self._embed(torch.cat([anchor, sn, sd, tn]))  # one pass: BatchNorm sees all four
-        emb_a, emb_sn, emb_sd, emb_tn = embeddings.split(b)
+        if _is_previous_month(tn, anchor):  # TN^t = A^(t-1): its embeddings are the anchor's, shifted
+            emb_a, emb_sn, emb_sd = self._embed(torch.cat([anchor, sn, sd])).split(b)  # one pass: BatchNorm sees all
+            emb_tn = torch.cat([emb_a[:, :1], emb_a[:, :-1]], dim=1)
+        else:
+            emb_a, emb_sn, emb_sd, emb_tn = self._embed(torch.cat([anchor, sn, sd, tn])).split(b)
         out = self.predict_from_embeddings(emb_a, return_attention, county)
         prediction, attention = out if return_attention else (out, None)
         return QuadrupletOutput(prediction, emb_a, emb_sn, emb_sd, emb_tn, attention)  # type: ignore[arg-type]
