@@ -401,6 +401,9 @@ class JobRunner:
     def wait(self, job_id: str, timeout: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the job is no longer active (for scripts and tests); returns its status.
 
+        No longer active: its status is final (finished, cancelled, failed) and its worker no longer
+        holds the workspace lock, so a next job can start at once.
+
         Raises:
             InputError: ``timeout`` or ``poll_s`` is not a positive number of seconds.
             TimeoutError: the job is still active after ``timeout`` seconds.
@@ -411,7 +414,9 @@ class JobRunner:
         deadline = time.time() + timeout
         while time.time() < deadline:
             status = self.status(job_id)
-            if status.get("state") not in ACTIVE_STATES:
+            # Done when its status is final and its worker has let go of the workspace lock (the worker
+            # writes the final status first, then releases the lock on its way out).
+            if status.get("state") not in ACTIVE_STATES and self.active_job() != job_id:
                 return status
             time.sleep(poll_s)
         raise TimeoutError(f"job {job_id!r} still {self.status(job_id).get('state')} after {timeout:.0f} s")
