@@ -10,20 +10,19 @@ gives no sizes; ``paper``: channels 64-128-256-256, dense 512 (C3D's first stage
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from geoapp.config import strict_from_dict
 from geoapp.models.baselines.base import BaselineNet
-from geoapp.models.baselines.config import check_config, sized
+from geoapp.models.baselines.config import BaselineConfig, sized
 
 __all__ = ["C3DConfig", "C3D", "C3D_SIZES", "c3d_config"]
 
 
 @dataclass(frozen=True)
-class C3DConfig:
+class C3DConfig(BaselineConfig):
     """The 3-D CNN's architecture, input shape and output scale."""
 
     n_steps: int = 7  # T months
@@ -35,19 +34,7 @@ class C3DConfig:
     target_mean: float = 0.0
     target_std: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (checkpoint cards)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> C3DConfig:
-        """From a card's ``model_config``; unknown keys raise ``InputError``."""
-        return strict_from_dict(
-            cls, {**values, "channels": tuple(values.get("channels", cls.channels))}, "c3d", keys="config key(s)"
-        )
+    model_name: ClassVar[str] = "c3d"
 
 
 C3D_SIZES: dict[str, dict[str, Any]] = {"paper": {}, "demo": {"channels": (8, 16, 32), "dense": 64}}

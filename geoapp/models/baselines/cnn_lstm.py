@@ -9,15 +9,14 @@ instead of hybrid attention and mean pooling).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor, nn
 
-from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 from geoapp.models.baselines.base import BaselineNet
-from geoapp.models.baselines.config import check_config
+from geoapp.models.baselines.config import BaselineConfig
 from geoapp.models.resnet import ResNetEncoder
 from geoapp.models.yield_models import SIZES, YieldModelConfig
 
@@ -25,7 +24,7 @@ __all__ = ["CNNLSTMConfig", "CNNLSTM", "cnn_lstm_config"]
 
 
 @dataclass(frozen=True)
-class CNNLSTMConfig:
+class CNNLSTMConfig(BaselineConfig):
     """The CNN (as SEMI-HA's at the same size), the LSTM, the input shape and the output scale."""
 
     n_steps: int = 7  # T months
@@ -38,17 +37,7 @@ class CNNLSTMConfig:
     target_mean: float = 0.0
     target_std: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (checkpoint cards)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CNNLSTMConfig:
-        """From a card's ``model_config``; unknown keys raise ``InputError``."""
-        return strict_from_dict(cls, values, "cnn-lstm", keys="config key(s)")
+    model_name: ClassVar[str] = "cnn-lstm"
 
 
 def cnn_lstm_config(size: str, input_shape: tuple[int, ...], target_mean: float, target_std: float) -> CNNLSTMConfig:

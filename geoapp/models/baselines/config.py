@@ -1,14 +1,16 @@
-"""Validation shared by the baselines' configuration dataclasses (one place, one set of messages)."""
+"""What the baselines' configuration dataclasses share: validation (one place, one set of messages) and card I/O."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
+from geoapp.config import strict_from_dict
 from geoapp.errors import InputError
 
-__all__ = ["check_config", "sized"]
+__all__ = ["BaselineConfig", "check_config", "sized"]
 
 MAX_INT = 1 << 16
 """Largest size a baseline config may ask for (far above the paper's; beyond it a model no longer fits in memory)."""
@@ -61,3 +63,25 @@ def sized(cls: type, sizes: dict[str, dict[str, Any]], size: str, **values: Any)
     if not isinstance(size, str) or size not in sizes:
         raise InputError(f"unknown model size {size!r}; expected one of {list(sizes)}")
     return cls(**{**sizes[size], **values})
+
+
+class BaselineConfig:
+    """Base of a baseline's frozen config dataclass: checked on creation, written to and read from its card.
+
+    A subclass is a ``@dataclass(frozen=True)`` with its fields and ``model_name`` (the model's name in
+    messages). Lists in a card become tuples for tuple fields (:func:`check_config`).
+    """
+
+    model_name: ClassVar[str] = "baseline"
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (checkpoint cards)."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
+        """From a card's ``model_config``; unknown keys raise ``InputError``."""
+        return strict_from_dict(cls, values, cls.model_name, keys="config key(s)")

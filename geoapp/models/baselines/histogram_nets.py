@@ -17,14 +17,13 @@ last hidden layer afterwards (:mod:`geoapp.models.baselines.gaussian_process`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from geoapp.config import strict_from_dict
 from geoapp.models.baselines.base import BaselineNet
-from geoapp.models.baselines.config import check_config, sized
+from geoapp.models.baselines.config import BaselineConfig, sized
 
 __all__ = [
     "HistogramLSTMConfig",
@@ -39,7 +38,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class HistogramLSTMConfig:
+class HistogramLSTMConfig(BaselineConfig):
     """The histogram LSTM's architecture and output scale."""
 
     n_steps: int = 7  # T months
@@ -51,17 +50,7 @@ class HistogramLSTMConfig:
     target_mean: float = 0.0
     target_std: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (checkpoint cards)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> HistogramLSTMConfig:
-        """From a card's ``model_config``; unknown keys raise ``InputError``."""
-        return strict_from_dict(cls, values, "lstm-gp", keys="config key(s)")
+    model_name: ClassVar[str] = "lstm-gp"
 
 
 LSTM_SIZES: dict[str, dict[str, Any]] = {"paper": {}, "demo": {"hidden": 64, "dense": 64, "dropout": 0.5}}
@@ -94,7 +83,7 @@ class HistogramLSTM(BaselineNet):
 
 
 @dataclass(frozen=True)
-class HistogramCNNConfig:
+class HistogramCNNConfig(BaselineConfig):
     """The histogram CNN's architecture and output scale."""
 
     n_steps: int = 7  # T months
@@ -106,19 +95,7 @@ class HistogramCNNConfig:
     target_mean: float = 0.0
     target_std: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (checkpoint cards)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> HistogramCNNConfig:
-        """From a card's ``model_config``; unknown keys raise ``InputError``."""
-        return strict_from_dict(
-            cls, {**values, "channels": tuple(values.get("channels", cls.channels))}, "cnn-gp", keys="config key(s)"
-        )
+    model_name: ClassVar[str] = "cnn-gp"
 
 
 CNN_SIZES: dict[str, dict[str, Any]] = {"paper": {}, "demo": {"channels": (16, 32, 32, 64), "dense": 64}}

@@ -8,20 +8,19 @@ units with dropout, then a linear head in bu/acre. The paper gives no sizes; ``d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from geoapp.config import strict_from_dict
 from geoapp.models.baselines.base import BaselineNet
-from geoapp.models.baselines.config import check_config, sized
+from geoapp.models.baselines.config import BaselineConfig, sized
 
 __all__ = ["MLPConfig", "MLPRegressor", "MLP_SIZES", "mlp_config"]
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(BaselineConfig):
     """The MLP's architecture and output scale."""
 
     in_features: int = 63  # T * C
@@ -30,17 +29,7 @@ class MLPConfig:
     target_mean: float = 0.0  # bu/acre, set by the trainer from the training labels
     target_std: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (checkpoint cards)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MLPConfig:
-        """From a card's ``model_config``; unknown keys raise ``InputError``."""
-        return strict_from_dict(cls, {**values, "hidden": tuple(values.get("hidden", cls.hidden))}, "mlp", keys="config key(s)")
+    model_name: ClassVar[str] = "mlp"
 
 
 MLP_SIZES: dict[str, dict[str, Any]] = {"paper": {}, "demo": {"hidden": (128, 64)}}
