@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from geoapp.data.dataset import YieldDataset
+from geoapp.experiments.keeper import ensure_keeper, keeper_file
 from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, TABLE_I_RMSE, TABLE_II_R2
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
 from geoapp.experiments.plan import PLANS, Plan, RunSpec, check_plan
@@ -127,9 +128,10 @@ def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: l
         return
     st.dataframe(missing, hide_index=True, width="stretch")
     st.caption(
-        "Queued runs train one after another as training jobs (on the GPU when there is one) while this page is open, "
-        f"or with `python -m geoapp experiments collect --follow`; `python -m geoapp experiments run --plan {plan.name}` "
-        "trains them in one process instead."
+        "Queued runs train one after another as training jobs (on the GPU when there is one); a background process "
+        "scores each finished job into the results store and starts the next until the queue is empty, whether or "
+        f"not this page stays open. `python -m geoapp experiments run --plan {plan.name}` trains them in one process "
+        "instead."
     )
     if st.button(f"Queue {len(missing)} missing runs as training jobs", key="exp_queue"):
         by_name = {r.name: r for r in check_plan(plan, ds.years)}  # refuses years outside the data, unknown models
@@ -144,6 +146,9 @@ def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: l
         step = advance(ds)
         if step["started"]:
             st.info(f"Started {step['started']}.")
+        if read_queue(ds.name):
+            pid = ensure_keeper(ds)
+            st.caption(f"Queue kept moving by process {pid} (log: `{keeper_file(ds.name).with_name('keeper.log')}`).")
 
 
 def queue_section(ds: YieldDataset) -> None:
@@ -154,6 +159,8 @@ def queue_section(ds: YieldDataset) -> None:
     for name in step["collected"]:
         st.toast(f"Result collected: {name}")
     entries = read_queue(ds.name)
+    if entries:
+        ensure_keeper(ds)  # a queue left without its keeper (a reboot, a killed process) moves on again
     st.subheader("Queue")
     running = f"running: {step['running']}" if step["running"] else "no job of the queue running"
     st.caption(f"{running}; {step['waiting']} waiting. Follow a job on the Training page.")

@@ -55,7 +55,11 @@ def exp_env(app_env, tmp_path, monkeypatch):
     monkeypatch.setattr(runner.JobRunner, "start", fake_start)
     monkeypatch.setattr(runner.JobRunner, "active_job", lambda self: None)
     monkeypatch.setattr(runner.JobRunner, "status", lambda self, job_id: {"state": "running"})
-    return {"started": started, "store": store}
+    keepers = []  # the queue's background keeper is recorded, not started (it would train real jobs)
+    import geoapp.app_support.experiments as page_support
+
+    monkeypatch.setattr(page_support, "ensure_keeper", lambda ds: keepers.append(ds.name) or 4242)
+    return {"started": started, "store": store, "keepers": keepers}
 
 
 def _page(**state) -> AppTest:
@@ -109,6 +113,8 @@ def test_queue_button_submits_the_missing_runs_as_jobs(exp_env):
     )
     assert len(queue["entries"]) == 13 and queue["entries"][0]["job_id"] == "20260101-000000-000001"
     assert any(s.value == "Queue" for s in at.subheader)
+    assert exp_env["keepers"] and set(exp_env["keepers"]) == {"corn_belt_sim_tiny"}  # the queue moves on unwatched
+    assert any("process 4242" in c.value for c in at.caption)
 
 
 def test_store_of_another_dataset_shows_an_error_box(exp_env):
