@@ -8,12 +8,14 @@ each finished job into the results store, starts the next run, and exits once th
 
 One keeper per dataset: its process id and start time are kept in
 ``<data dir>/experiments/<dataset name>/keeper.json`` (written to a temporary name and renamed), and
-:func:`ensure_keeper` starts a new one only when that process is no longer running. Its output goes
+:func:`ensure_keeper` starts a new one only when that process is no longer running, deciding under a
+file lock so that two app sessions cannot both start one. Its output goes
 to ``keeper.log`` beside it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -55,11 +57,18 @@ def ensure_keeper(ds: Any, poll_s: float = POLL_S) -> int:
         ds: the dataset whose queue to keep (its folder is passed to the keeper).
         poll_s: seconds between two looks at the queue.
     """
-    running = keeper_pid(ds.name)
-    if running is not None:
-        return running
     path = keeper_file(ds.name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Two sessions queueing at the same moment must not start two keepers: the check and the start
+    # happen under an exclusive lock on keeper.lock (released when the file closes).
+    with open(path.with_name("keeper.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running = keeper_pid(ds.name)
+        return running if running is not None else _start(ds, path, poll_s)
+
+
+def _start(ds: Any, path: Path, poll_s: float) -> int:
+    """Start the keeper of ``ds`` and record it in ``path``; returns its process id."""
     command = [
         sys.executable,
         "-m",

@@ -50,3 +50,32 @@ def test_a_damaged_keeper_file_counts_as_no_keeper(tiny_dataset_path, tmp_path, 
     path.write_text('{"pid": 999999999, "start_ticks": 1}')  # a process that does not exist
     assert keeper_pid(ds.name) is None
     ds.close()
+
+
+def test_sessions_asking_at_once_start_one_keeper(tiny_dataset_path, tmp_path, monkeypatch):
+    import json
+    import os
+    import threading
+
+    from geoapp.experiments import keeper
+    from geoapp.jobs.processes import start_ticks
+
+    monkeypatch.setenv("GEOAPP_DATA_DIR", str(tmp_path / "data"))
+    ds = load_dataset(tiny_dataset_path)
+    starts = []
+
+    def fake_start(ds, path, poll_s):  # stands in for the process: this one, alive while the test runs
+        starts.append(1)
+        time.sleep(0.3)  # a slow start: the others wait on the lock, then find it running
+        path.write_text(json.dumps({"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}))
+        return os.getpid()
+
+    monkeypatch.setattr(keeper, "_start", fake_start)
+    pids = []
+    threads = [threading.Thread(target=lambda: pids.append(ensure_keeper(ds))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(starts) == 1 and pids == [os.getpid()] * 4
+    ds.close()
