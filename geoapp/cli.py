@@ -725,7 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench_app)
     p = bench.add_parser("yield-throughput", help="training examples/s: the trainer end to end vs. the model's step alone")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded one)")
-    p.add_argument("--model", default="semi-ha", choices=("semi-ha", "s-ha", "semi-sa"), help="attention model (default semi-ha)")
+    p.add_argument(
+        "--model",
+        default="semi-ha",
+        choices=("semi-ha", "semi-ha-loc", "s-ha", "semi-sa"),
+        help="attention model (default semi-ha)",
+    )
     p.add_argument("--size", default="demo", choices=("demo", "paper"), help="model size (default demo)")
     p.add_argument("--examples", type=_positive_int, default=1024, help="training examples of the trainer's epoch (default 1024)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="examples per step (default 32)")

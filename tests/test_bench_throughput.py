@@ -11,7 +11,7 @@ from geoapp.errors import InputError
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "workers"), [("semi-ha", None), ("s-ha", 2)])
+@pytest.mark.parametrize(("model", "workers"), [("semi-ha", None), ("s-ha", 2), ("semi-ha-loc", None)])
 def test_throughput_measures_the_trainer_and_the_model_alone(tiny_dataset_path, model, workers):
     result = run_throughput_benchmark(
         tiny_dataset_path, model=model, examples=32, batch_size=8, model_steps=2, device="cpu", workers=workers

@@ -35,16 +35,39 @@ TARGET_RATIO = 0.8
 """On a GPU the trainer should run at this share of the model-only rate or more."""
 
 
+LOCATION_DIM = 256
+"""Embedding size of the shipped location encoder: semi-ha-loc's synthetic county table has it."""
+
+
 def _model_only_rate(
-    model_name: str, size: str, n_bands: int, n_steps: int, tile_px: int, batch: int, steps: int, device: Any, amp: bool
+    model_name: str,
+    size: str,
+    n_bands: int,
+    n_steps: int,
+    tile_px: int,
+    batch: int,
+    steps: int,
+    device: Any,
+    amp: bool,
+    n_counties: int,
 ) -> float:
-    """Examples per second of ``steps`` training steps on synthetic tiles (after two warm-up steps)."""
+    """Examples per second of ``steps`` training steps on synthetic tiles (after two warm-up steps).
+
+    ``semi-ha-loc`` gets a random county table of ``n_counties`` x :data:`LOCATION_DIM` and random
+    county rows: the same sizes as the trainer's, so the same work.
+    """
     import torch
 
-    from geoapp.models.yield_models import YieldModel, yield_model_config
+    from geoapp.models.yield_models import MODELS, YieldModel, yield_model_config
 
     torch.manual_seed(0)
-    model = YieldModel(yield_model_config(model_name, size, target_mean=40.0, target_std=8.0, in_channels=n_bands)).to(device)
+    location = MODELS[model_name].use_location
+    sizes = {"location_dim": LOCATION_DIM, "location_rows": n_counties} if location else {}
+    config = yield_model_config(model_name, size, target_mean=40.0, target_std=8.0, in_channels=n_bands, **sizes)
+    model = YieldModel(config).to(device)
+    if location:
+        model.location.set_table(torch.randn(n_counties, LOCATION_DIM, device=device))
+    county = torch.randint(0, n_counties, (batch,), device=device) if location else None
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -57,10 +80,10 @@ def _model_only_rate(
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             if model.config.use_context:
-                q = model.forward_quadruplet(*tiles)
+                q = model.forward_quadruplet(*tiles, county=county)
                 terms = model.loss(q.prediction.float(), target, tuple(c.float() for c in q.context))
             else:
-                terms = model.loss(model(tiles[0]).float(), target, None)
+                terms = model.loss(model(tiles[0], county).float(), target, None)
         opt.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.step(opt)
@@ -95,7 +118,7 @@ def run_throughput_benchmark(
 
     Args:
         dataset: dataset folder (default: the embedded demo).
-        model: a deep crop-yield model name (``semi-ha``, ``s-ha``, ``semi-sa``).
+        model: a deep crop-yield model name (``semi-ha``, ``semi-ha-loc``, ``s-ha``, ``semi-sa``).
         size: ``demo`` or ``paper``.
         test_year: the trainer's test year (default: the dataset's last year).
         examples: training examples the trainer's epoch runs over.
@@ -133,7 +156,7 @@ def run_throughput_benchmark(
         )
         dev = resolve_device(device)
         model_only = _model_only_rate(
-            model, size, len(BANDS), len(MONTHS), ds.tile_px, batch_size, model_steps, dev.device, dev.amp
+            model, size, len(BANDS), len(MONTHS), ds.tile_px, batch_size, model_steps, dev.device, dev.amp, len(ds.counties)
         )
         with tempfile.TemporaryDirectory(prefix="geoapp-throughput-") as tmp:
             t0 = time.perf_counter()
