@@ -47,6 +47,8 @@ from geoapp.training.checkpoint import read_card
 from geoapp.training.device import resolve_device
 from geoapp.training.model_kinds import YIELD_CARD_KINDS, kind_of_card, load_yield_checkpoint, predict_yields
 from geoapp.training.results import InvalidResultError
+from geoapp.training.calibration import from_card as calibration_from_card
+from geoapp.training.calibration import shift as calibration_shift
 from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_data import Examples, YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import (
@@ -114,9 +116,14 @@ def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.
     source, ex = _year_examples(card, ds, year)
     masks = _group_channels(source)
     base, masked = masked_predictions(model, source.anchor_tiles(ex), masks, county=ex.county)
-    trend = trend_from_card(card, str(Path(folder) / "card.json"))
+    where = str(Path(folder) / "card.json")
+    trend = trend_from_card(card, where)
     if trend is not None:  # a model trained on detrended yields: its predictions get the year's trend back
         shift = np.float32(trend.at(year))
+        base, masked = base + shift, {g: p + shift for g, p in masked.items()}
+    calibration = calibration_from_card(card, where)
+    if calibration is not None:  # a calibrated checkpoint: the residual trend and county offsets are added
+        shift = calibration_shift(calibration, ds, ex.county, year).astype(np.float32)
         base, masked = base + shift, {g: p + shift for g, p in masked.items()}
     return _tables(ds, ex.county, ex.target, base, masked, year)
 

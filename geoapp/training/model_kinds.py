@@ -49,6 +49,7 @@ from geoapp.training.forest_trainer import load_forest, train_forest
 from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.network_trainer import load_network, train_network
 from geoapp.training.ridge_trainer import fit_ridge_run, load_ridge_predictor
+from geoapp.training.calibration import calibrate_predictor
 from geoapp.training.trend import TrendedPredictor
 from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
@@ -324,6 +325,8 @@ def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) ->
 
     A checkpoint trained on detrended yields (:mod:`geoapp.training.trend`) predicts through a
     :class:`~geoapp.training.trend.TrendedPredictor`: the trend is added back to every prediction.
+    One with a residual calibration (:mod:`geoapp.training.calibration`) then gets its trend and
+    county offsets added (:class:`~geoapp.training.calibration.CalibratedPredictor`).
 
     Raises:
         InputError: not a crop-yield checkpoint, trained on other data, or an argument of the wrong type.
@@ -334,8 +337,10 @@ def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) ->
         check_dataset_arg(ds)
     card = read_card(folder)
     predictor = kind_of_card(card, folder).load(folder, ds)
-    trend = trend_from_card(card, str(Path(folder) / "card.json"))
-    return predictor if trend is None else TrendedPredictor(predictor, trend)
+    where = str(Path(folder) / "card.json")
+    trend = trend_from_card(card, where)
+    predictor = predictor if trend is None else TrendedPredictor(predictor, trend)
+    return calibrate_predictor(predictor, card, where)
 
 
 def predict_yields(

@@ -17,6 +17,7 @@ from geoapp.data.args import as_int, given
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, SIZES, YieldModelConfig
+from geoapp.training.calibration import CALIBRATIONS
 from geoapp.training.trend import TRENDS
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 
@@ -97,6 +98,13 @@ class YieldTrainConfig:
         "none (the paper: yields as they are) or linear (a yield trend fitted on the training years is removed "
         "from the targets and added back to predictions; recorded in the card)",
         choices=TRENDS,
+    )
+    calibration: str = setting(
+        "none",
+        "none (the paper: predictions as the model makes them), trend or county-trend: after training, a line "
+        "(and shrunk county offsets) fitted to the model's training-year residuals is added to its predictions; "
+        "recorded in the card",
+        choices=CALIBRATIONS,
     )
     model_overrides: dict[str, Any] = setting(
         default_factory=dict,

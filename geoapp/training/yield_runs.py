@@ -79,8 +79,9 @@ def kept_bands(exclude_group: str | None) -> tuple[str, ...]:
     return tuple(b for b in BANDS if b not in dropped)
 
 
-ALWAYS_APPLIES: tuple[str, ...] = ("trend",)
-"""Fields every kind uses: the trend is removed from the targets before any kind trains (:mod:`geoapp.training.trend`)."""
+ALWAYS_APPLIES: tuple[str, ...] = ("trend", "calibration")
+"""Fields every kind uses: the trend is removed from the targets before any kind trains
+(:mod:`geoapp.training.trend`), and the calibration is fitted after it has (:mod:`geoapp.training.calibration`)."""
 
 
 def applied_config(cfg: YieldTrainConfig, names: tuple[str, ...]) -> list[str]:

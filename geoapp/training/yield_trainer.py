@@ -29,11 +29,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import json
+
 from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.training.attention_trainer import load_yield_model, predict_examples
-from geoapp.training.checkpoint import run_folder
+from geoapp.training.calibration import CALIBRATIONS, CalibratedPredictor, fit_calibration
+from geoapp.training.checkpoint import CARD, read_card, run_folder, validate_card
+from geoapp.fileio import atomic_write_text
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.model_kinds import load_yield_checkpoint, model_kind
 from geoapp.training.monitor import TrainingMonitor
@@ -50,6 +54,7 @@ __all__ = [
     "load_yield_model",
     "predict_examples",
     "evaluate_yield",
+    "calibrate_checkpoint",
     "rmse_r2",
     "check_checkpoint_arg",
     "check_dataset_arg",
@@ -117,11 +122,68 @@ def train_yield(
             f"{cfg.model} trains in one go and writes no last/ checkpoint to resume from; train it again "
             "without resume (with force to replace the run it holds)"
         )
+    as_given = ds
     if cfg.trend == "linear":  # every kind trains on yield - trend(year); its card keeps the trend
         ds = detrended(ds, fit_trend(ds, train_years))
     with run_folder(out_dir, force=force, resume=resume) as out:
         years = (train_years, val_year, test_year)
-        return kind.train(cfg, ds, out, years, resume=resume, progress=progress, monitor=monitor or TrainingMonitor())
+        best = kind.train(cfg, ds, out, years, resume=resume, progress=progress, monitor=monitor or TrainingMonitor())
+    if cfg.calibration != "none":  # fitted to the best model's training-year residuals, on the yields as they are
+        calibrate_checkpoint(best, as_given, cfg.calibration)
+    return best
+
+
+def calibrate_checkpoint(folder: str | Path, ds: YieldDataset, kind: str) -> dict[str, Any] | None:
+    """Fit a residual calibration (:mod:`geoapp.training.calibration`) to a checkpoint and record it in its card.
+
+    The fit uses the checkpoint's training years (its card's ``years``) only. A calibration the card
+    already holds is replaced (the fit is to the model's own predictions, trend included); ``kind``
+    ``none`` removes it. The card's ``metrics`` (val/test RMSE and R^2) then score the calibrated
+    predictions; the model's own scores are kept in the entry's ``uncalibrated_metrics`` and put back
+    by ``none``. The card is rewritten whole or not at all (a temporary file renamed over it).
+
+    Returns:
+        the card's new ``calibration`` entry, or None for ``none``.
+
+    Raises:
+        InputError: an unknown kind, not a crop-yield checkpoint, or trained on other data.
+        DataFileError: the card or weights are invalid, or the card cannot be written.
+    """
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
+    if kind not in CALIBRATIONS:
+        raise InputError(f"calibration must be one of {list(CALIBRATIONS)}, got {given(kind)}")
+    predictor = load_yield_checkpoint(folder, ds)
+    if isinstance(predictor, CalibratedPredictor):
+        predictor = predictor.inner
+    card = dict(read_card(folder))
+    metrics = dict(card.get("metrics") or {})
+    old = card.pop("calibration", None)
+    if isinstance(old, dict) and isinstance(old.get("uncalibrated_metrics"), dict):
+        metrics.update(old["uncalibrated_metrics"])
+    entry = None
+    if kind != "none":
+        years = card["years"]
+        cal = fit_calibration(kind, predictor, ds, years["train"], years["validation"])
+        scored = CalibratedPredictor(predictor, cal)
+        entry = cal.to_card()
+        entry["uncalibrated_metrics"] = {k: metrics[k] for k in _SCORES if k in metrics}
+        for role in ("val", "test"):
+            year = years["validation" if role == "val" else "test"]
+            if ds.labelled(year).empty:
+                continue
+            out = scored.predict(ds, int(year))
+            metrics[f"{role}_rmse"], metrics[f"{role}_r2"] = rmse_r2(out.target, out.predicted)
+        card["calibration"] = entry
+    card["metrics"] = metrics
+    path = Path(folder) / CARD
+    validate_card(card, path)
+    atomic_write_text(path, json.dumps(card, indent=1))
+    return entry
+
+
+_SCORES = ("val_rmse", "val_r2", "test_rmse", "test_r2")
+"""Card metrics a calibration changes (the model's own are kept in its ``uncalibrated_metrics``)."""
 
 
 def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def test_ridge_trains_through_train_yield_and_records_what_applied(ds, tmp_path)
     best = train_yield(_cfg("ridge", exclude_group="PPT"), ds, tmp_path, progress=False)
     _, card, _ = load_checkpoint(best)
     assert card["kind"] == "ridge" and card["bands"] == [b for b in card["bands"] if b != "ppt"] and "ppt" not in card["bands"]
-    assert card["applies"] == ["model", "test_year", "n_train_years", "exclude_group", "trend"]
+    assert card["applies"] == ["model", "test_year", "n_train_years", "exclude_group", "trend", "calibration"]
     assert card["train_config"]["epochs"] == 2  # given, and ignored
     result = evaluate_yield(best, ds)
     assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-9)
