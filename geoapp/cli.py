@@ -346,6 +346,23 @@ def _train_yield(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_calibrate(args: argparse.Namespace) -> int:
+    from geoapp.training.yield_trainer import calibrate_checkpoint
+
+    entry = calibrate_checkpoint(args.checkpoint, _dataset_arg(args.dataset), args.kind)
+    if entry is None:
+        print(f"{args.checkpoint}: calibration removed; the card scores the model's own predictions again")
+        return 0
+    val = entry["validation"]
+    offsets = f", {len(entry['offsets_bu'])} county offsets (sd {entry['county_sd_bu']:.2f} bu/acre)" if entry["offsets_bu"] else ""
+    print(
+        f"{args.checkpoint}: {entry['kind']} fitted on {entry['fitted_years'][0]}-{entry['fitted_years'][-1]}: "
+        f"trend {entry['slope_bu_per_year']:+.3f} bu/acre per year{offsets}; validation {val['year']} RMSE "
+        f"{val['rmse_before_bu']:.3f} -> {val['rmse_after_bu']:.3f} bu/acre"
+    )
+    return 0
+
+
 def _evaluate_yield(args: argparse.Namespace) -> int:
     from geoapp.training.yield_trainer import evaluate_yield
 
@@ -570,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_fetch_nass)
 
     train = groups.add_parser("train", help="train models").add_subparsers(
-        dest="command", required=True, metavar="{location,yield}", parser_class=DeferredParser
+        dest="command", required=True, metavar="{location,yield,calibrate}", parser_class=DeferredParser
     )
     p = train.add_parser(
         "location",
@@ -610,6 +627,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--config", default=None, help="JSON file of YieldTrainConfig fields (flags override it)")
     p.set_defaults(func=_train_yield)
+    p = train.add_parser(
+        "calibrate",
+        help="fit a trend (and county offsets) to a crop-yield checkpoint's training-year residuals; kept in its card",
+        description="Residual calibration (geoapp.training.calibration): a line and, with county-trend, shrunk "
+        "county offsets fitted to the model's residuals on its training years, added to its predictions. "
+        "The card is rewritten in place; --kind none removes it.",
+    )
+    p.add_argument("checkpoint", help="checkpoint folder (e.g. checkpoints/yield/semi-ha-2018/best)")
+    p.add_argument("--kind", default="county-trend", choices=["none", "trend", "county-trend"], help="what to fit (default county-trend)")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.set_defaults(func=_train_calibrate)
 
     evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(
         dest="command", required=True, metavar="{yield}"

@@ -99,6 +99,7 @@ def test_data_build_does_not_overwrite_without_force(tiny_dataset_path, capsys):
         ["train", "--help"],
         ["train", "yield", "--help"],
         ["train", "location", "--help"],
+        ["train", "calibrate", "--help"],
         ["evaluate", "--help"],
         ["evaluate", "yield", "--help"],
     ],
@@ -502,3 +503,22 @@ def test_bench_data_and_build_flags_parse():
     assert (args.config, args.progress, args.out, args.memory_gb, args.chunks) == ("paper", True, "x", 3.0, False)
     with pytest.raises(SystemExit):
         parser.parse_args(["data", "build", "--memory-gb", "-1"])
+
+
+def test_train_calibrate_fits_removes_and_refuses(tiny_dataset_path, tmp_path, capsys):
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import train_yield
+
+    ds = load_dataset(tiny_dataset_path)
+    best = train_yield(YieldTrainConfig(model="ridge", test_year=2016, n_train_years=3), ds, tmp_path / "r", progress=False)
+    ds.close()
+    argv = ["train", "calibrate", str(best), "--dataset", str(tiny_dataset_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "county-trend fitted on 2012-2014" in out and "validation 2015 RMSE" in out
+    assert read_card(best)["calibration"]["kind"] == "county-trend"
+    assert cli.main([*argv, "--kind", "none"]) == 0
+    assert "calibration removed" in capsys.readouterr().out and "calibration" not in read_card(best)
+    assert cli.main(["train", "calibrate", str(tmp_path / "nothing"), "--dataset", str(tiny_dataset_path)]) != 0
+    assert "no checkpoint card" in capsys.readouterr().err

@@ -168,12 +168,24 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             key="ty_exclude",
             help=f"{f['exclude_group'].help}; the Feature ablation page compares such runs",
         )
-        trend = st.columns(4)[0].selectbox(
+        c = st.columns(4)
+        trend = c[0].selectbox(
             "Yield trend",
             list(f["trend"].choices or ()),
             key="ty_trend",
             format_func={"none": "none (paper)", "linear": "linear, fitted on the training years"}.get,
             help=f["trend"].help,
+        )
+        calibration = c[1].selectbox(
+            "Residual calibration",
+            list(f["calibration"].choices or ()),
+            key="ty_calibration",
+            format_func={
+                "none": "none (paper)",
+                "trend": "trend of the residuals",
+                "county-trend": "trend + county offsets",
+            }.get,
+            help=f["calibration"].help,
         )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
@@ -205,6 +217,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "exclude_group": None if exclude == "none" else exclude,
         "temporal_neighbour": tn,
         "trend": trend,
+        "calibration": calibration,
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)
