@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from geoapp.experiments.report import write_report
+    from geoapp.experiments.report import noise_floor_by_year, write_report
     from geoapp.paths import REPO_ROOT
 
     plan = _plan(args)
@@ -82,6 +82,9 @@ def _report(args: argparse.Namespace) -> int:
         store = _store(args, ds)
         records = store.read()
         info = dict(store.dataset)
+        floors = noise_floor_by_year(ds)
+        if floors:
+            info["noise_floor_by_year"] = floors
     finally:
         ds.close()
     out = write_report(plan, records, info, args.out or REPO_ROOT / "docs" / "experiments.md", store=_shown(store.path))
@@ -142,6 +145,18 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from geoapp.experiments.runner import calibrate_results
+
+    ds = _dataset(args.dataset)
+    try:
+        done = calibrate_results(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
+    finally:
+        ds.close()
+    print(f"calibrated scores added to {len(done)} runs")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
     from geoapp.experiments.plan import PLANS
 
@@ -154,9 +169,9 @@ def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
 
 
 def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``experiments`` group (run, report, status, collect) to ``subparsers``; each sets ``func``."""
+    """Add the ``experiments`` group (run, report, status, collect, calibrate) to ``subparsers``; each sets ``func``."""
     group = subparsers.add_parser("experiments", help="the paper's study: run plans of trainings, report their tables")
-    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect}")
+    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect,calibrate}")
     p = commands.add_parser("run", help="train and score every run of a plan that has no result yet (resumable)")
     _common(p, "paper")
     p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
@@ -177,6 +192,13 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="keep going until the queue is empty")
     p.add_argument("--poll-s", type=float, default=30.0, help="seconds between two checks with --follow")
     p.set_defaults(func=_collect)
+    p = commands.add_parser(
+        "calibrate",
+        help="add each finished run's scores with a residual calibration (trend, county offsets) fitted to its training years",
+    )
+    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
+    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
+    p.set_defaults(func=_calibrate)
     return group
 
 

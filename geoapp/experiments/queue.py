@@ -98,11 +98,10 @@ def queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], 
 
 
 def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
+    from geoapp.experiments.runner import score_run
     from geoapp.training.checkpoint import read_card
-    from geoapp.training.yield_trainer import evaluate_yield
 
-    scores = evaluate_yield(best, ds, run.test_year)
-    return {k: scores[k] for k in ("rmse", "r2", "n", "year")} | {"config": read_card(best).get("train_config")}
+    return score_run(best, ds, run.test_year) | {"config": read_card(best).get("train_config")}
 
 
 def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict[str, Any]:

@@ -54,14 +54,21 @@ __all__ = [
 ]
 
 MARKER = "<!-- Everything below is written by `python -m geoapp experiments report`; edit above this line. -->"
-COLUMNS = ("name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds")
+CALIBRATED = {"trend": "trend", "county-trend": "county_trend"}
+"""Residual calibrations a record's metrics may hold (``metrics.calibrated``) and their column suffixes."""
+COLUMNS = (
+    "name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds",
+    *(f"{m}_{suffix}" for suffix in CALIBRATED.values() for m in ("rmse", "r2")),
+)  # fmt: skip
 METRIC_LABELS = {"rmse": "RMSE (bu/acre)", "r2": "R^2"}
 
 
 def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None) -> pd.DataFrame:
     """One row per run with an ``ok`` result (its latest), restricted to ``plan``'s runs when given.
 
-    Columns: :data:`COLUMNS` (``rmse`` in bu/acre; ``overrides`` as canonical JSON; ``seconds`` of training).
+    Columns: :data:`COLUMNS` (``rmse`` in bu/acre; ``overrides`` as canonical JSON; ``seconds`` of training;
+    ``rmse_trend``, ``r2_trend``, ``rmse_county_trend``, ``r2_county_trend``: the scores under each residual
+    calibration, NaN for a record without them).
     """
     wanted = {r.key() for r in plan.runs()} if plan is not None else None
     rows = []
@@ -78,9 +85,22 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
                 "r2": float(rec["metrics"]["r2"]),
                 "n": rec["metrics"].get("n"),
                 "seconds": rec.get("seconds"),
+                **_calibrated_columns(rec["metrics"].get("calibrated")),
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _calibrated_columns(calibrated: Any) -> dict[str, float]:
+    """The calibrated-score columns of a record's ``metrics.calibrated`` (NaN where absent or malformed)."""
+    out = {}
+    for kind, suffix in CALIBRATED.items():
+        entry = calibrated.get(kind) if isinstance(calibrated, Mapping) else None
+        for metric in ("rmse", "r2"):
+            value = entry.get(metric) if isinstance(entry, Mapping) else None
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            out[f"{metric}_{suffix}"] = float(value) if ok else math.nan
+    return out
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -313,6 +333,9 @@ def report_markdown(
         out.append("The paper gives Figure 7 as a plot only (no numbers in its text).\n")
         if figures and figures.get("ablation"):
             out.append(f"![RMSE change per removed feature group (simulated data)]({figures['ablation']})\n")
+    calibration = calibration_section(df, models10, years, dataset.get("noise_floor_by_year"))
+    if calibration:
+        out.append(calibration)
     trend = trend_section(records, years)
     if trend:
         out.append(trend)
@@ -330,6 +353,61 @@ def report_markdown(
         )
         out.append(markdown_table(["run", "status"], [[f"`{r['name']}`", r["status"]] for _, r in missing.iterrows()]))
         out.append("</details>\n")
+    return "\n".join(out)
+
+
+def noise_floor_by_year(ds: Any) -> dict[str, float]:
+    """Per year (as a string): the RMSE of the labels against the noise-free yields, bu/acre; {} for real data.
+
+    Only a simulated dataset knows its noise-free yields (``yields.csv``'s ``expected``): no model can beat it.
+    """
+    yields = getattr(ds, "yields", None)
+    if not getattr(ds, "simulated", False) or yields is None or "expected" not in yields.columns:
+        return {}
+    lab = yields[yields["yield"].notna()]
+    err = (lab["yield"] - lab["expected"]) ** 2
+    return {str(int(y)): float(np.sqrt(v)) for y, v in err.groupby(lab["year"]).mean().items()}
+
+
+def calibration_section(
+    df: pd.DataFrame, models: Sequence[str], years: Sequence[int], floor_by_year: Mapping[Any, float] | None = None
+) -> str:
+    """The report's section on residual calibration (N_y = 10), or "" when no run holds calibrated scores.
+
+    Per model: the mean RMSE and R^2 over ``years`` of the model's own predictions, with the trend of
+    its training-year residuals, and with that trend and shrunk county offsets
+    (:mod:`geoapp.training.calibration`); then RMSE per year with county offsets and trend against
+    1.3 x the year's noise floor (``floor_by_year``: year -> RMSE of the labels against the noise-free
+    yields, simulated data only).
+    """
+    if df.empty or df["rmse_county_trend"].isna().all():
+        return ""
+    span = f"{years[0]}-{years[-1]}"
+    have = [m for m in models if not _select(df, m, 10, None, None)["rmse_county_trend"].isna().all()]
+    cols = ("rmse", "rmse_trend", "rmse_county_trend", "r2", "r2_county_trend")
+    means = {m: {c: mean_over_years(df, c, m, 10, years) for c in cols} for m in have}
+    out = [
+        "### With a residual calibration: the trend and county offsets the inputs do not show, N_y = 10\n",
+        "A model that reads the tiles sees neither the year (yields rise with technology: a trend) nor the county (a "
+        "persistent county effect). After training, `trend` fits a line to the model's residuals on its training years "
+        "and adds it to its predictions; `county-trend` adds, too, each county's mean residual shrunk by a random-effects "
+        "estimate (`geoapp.training.calibration`; `--calibration` when training, `train calibrate` for a checkpoint). "
+        "Nothing is fitted on the validation or test year; the checkpoints of the runs are scored as they are and with "
+        f"each calibration. Mean over {span} (seeds as above):\n",
+        markdown_table(
+            ["model", "RMSE", "RMSE + trend", "RMSE + county + trend", "R^2", "R^2 + county + trend"],
+            [[_label(m), *(cell_text(means[m][c]) or "missing" for c in cols)] for m in have],
+        ),
+    ]
+    rows = []
+    for m in have:
+        sel = _select(df, m, 10, None, None)
+        rows.append([_label(m), *(cell_text(_stats(sel[sel["test_year"] == y]["rmse_county_trend"].dropna().tolist())) or "missing" for y in years)])
+    if floor_by_year:
+        floors = [floor_by_year.get(str(y), floor_by_year.get(y)) for y in years]
+        if all(isinstance(f, (int, float)) for f in floors):
+            rows.append(["1.3 x noise floor (the target)", *(f"{1.3 * f:.3f}" for f in floors)])
+    out += ["RMSE (bu/acre) with county offsets and trend, per test year:\n", markdown_table(["model", *map(str, years)], rows)]
     return "\n".join(out)
 
 

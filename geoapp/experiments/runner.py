@@ -24,9 +24,9 @@ from typing import Any
 
 from geoapp.errors import InputError
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
-from geoapp.experiments.store import FAILED, OK, ResultStore, make_record, record_key, runs_root
+from geoapp.experiments.store import FAILED, OK, ResultStore, latest_results, make_record, record_key, runs_root
 
-__all__ = ["TrainFn", "RunSummary", "train_and_score", "run_plan", "trainer_models", "format_seconds"]
+__all__ = ["TrainFn", "RunSummary", "train_and_score", "score_run", "calibrate_results", "run_plan", "trainer_models", "format_seconds"]
 
 TrainFn = Callable[[RunSpec, Any, Path], dict[str, Any]]
 """``(run, dataset, run folder) -> {"rmse", "r2", "n", "year", "checkpoint", "config"}``; raises on failure."""
@@ -68,16 +68,56 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
         best = train_ridge(ds, train, val, test, folder, force=True)
     else:
         raise InputError(f"the crop-yield trainer cannot train {run.model!r} yet; it trains {list(trainer_models())} and ridge")
-    scores = evaluate_yield(best, ds, run.test_year)
     card = read_card(best)
-    return {
-        "rmse": scores["rmse"],
-        "r2": scores["r2"],
-        "n": scores["n"],
-        "year": scores["year"],
-        "checkpoint": best,
-        "config": card.get("train_config") or run.train_config(),
-    }
+    return {**score_run(best, ds, run.test_year), "checkpoint": best, "config": card.get("train_config") or run.train_config()}
+
+
+def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
+    """A run's scores on its test year: ``rmse`` (bu/acre), ``r2``, ``n``, ``year`` and ``calibrated``.
+
+    ``calibrated`` holds the scores under each residual calibration fitted to the model's training-year
+    residuals (:func:`~geoapp.training.yield_trainer.calibrated_scores`: ``trend`` and ``county-trend``),
+    the checkpoint itself unchanged: the report sets them beside the model's own.
+    """
+    from geoapp.training.yield_trainer import calibrated_scores, evaluate_yield
+
+    scores = evaluate_yield(best, ds, year)
+    out = {k: scores[k] for k in ("rmse", "r2", "n", "year")}
+    out["calibrated"] = calibrated_scores(best, ds, year)
+    return out
+
+
+def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
+    """Add the calibrated scores (:func:`score_run`) to every ``ok`` result of ``store`` that lacks them.
+
+    The store stays append-only: each such run gets a new line, its latest record with ``calibrated``
+    among its metrics (the rest copied). A run whose checkpoint is no longer there is left as it is,
+    with a line saying so. Returns the names of the runs updated.
+
+    Raises:
+        DataFileError: the store holds another dataset's results or cannot be written.
+    """
+    from geoapp.errors import GeoappError
+    from geoapp.paths import REPO_ROOT
+
+    done = []
+    todo = [r for r in latest_results(store.read()).values() if r["status"] == OK and "calibrated" not in r["metrics"]]
+    for i, record in enumerate(todo, start=1):
+        folder = Path(record.get("checkpoint") or "")
+        folder = folder if folder.is_absolute() else REPO_ROOT / folder
+        if not record.get("checkpoint") or not folder.is_dir():
+            echo(f"[{i}/{len(todo)}] {record['name']}: checkpoint {str(folder)!r} is gone; left without calibrated scores")
+            continue
+        try:
+            calibrated = score_run(folder, ds, int(record["key"]["test_year"]))["calibrated"]
+        except GeoappError as exc:
+            echo(f"[{i}/{len(todo)}] {record['name']}: not calibrated ({exc})")
+            continue
+        store.append({**record, "metrics": {**record["metrics"], "calibrated": calibrated}, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        best = calibrated["county-trend"]
+        echo(f"[{i}/{len(todo)}] {record['name']}: RMSE {record['metrics']['rmse']:.3f} -> {best['rmse']:.3f} with county-trend")
+        done.append(record["name"])
+    return done
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -196,7 +236,7 @@ def run_plan(
             line = f"FAILED ({error})"
         else:
             seconds = time.perf_counter() - t0
-            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year") if k in outcome}
+            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated") if k in outcome}
             store.append(
                 make_record(
                     run,

@@ -53,6 +53,7 @@ __all__ = [
     "Calibration",
     "fit_calibration",
     "fit_to_residuals",
+    "residuals_of",
     "calibrate_predictor",
     "from_card",
     "shift",
@@ -166,7 +167,7 @@ def fit_to_residuals(kind: str, residuals: pd.DataFrame) -> Calibration:
     )
 
 
-def _residuals(predictor: Any, ds: YieldDataset, years: Sequence[int]) -> pd.DataFrame:
+def residuals_of(predictor: Any, ds: YieldDataset, years: Sequence[int]) -> pd.DataFrame:
     """Residuals (geoid, year, residual = true - predicted, bu/acre) of ``predictor`` on ``years``' labelled counties."""
     geoids = ds.counties["geoid"].astype(str).to_numpy()
     frames = []
@@ -187,7 +188,7 @@ def fit_calibration(
     Raises:
         InputError: as :func:`fit_to_residuals`; a year the dataset lacks.
     """
-    cal = fit_to_residuals(kind, _residuals(predictor, ds, train_years))
+    cal = fit_to_residuals(kind, residuals_of(predictor, ds, train_years))
     if val_year is None:
         return cal
     out = predictor.predict(ds, int(val_year))

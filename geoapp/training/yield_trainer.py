@@ -35,7 +35,7 @@ from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.training.attention_trainer import load_yield_model, predict_examples
-from geoapp.training.calibration import CALIBRATIONS, CalibratedPredictor, fit_calibration
+from geoapp.training.calibration import CALIBRATIONS, CalibratedPredictor, fit_calibration, fit_to_residuals, residuals_of, shift
 from geoapp.training.checkpoint import CARD, read_card, run_folder, validate_card
 from geoapp.fileio import atomic_write_text
 from geoapp.training.metrics import rmse_r2
@@ -55,6 +55,7 @@ __all__ = [
     "predict_examples",
     "evaluate_yield",
     "calibrate_checkpoint",
+    "calibrated_scores",
     "rmse_r2",
     "check_checkpoint_arg",
     "check_dataset_arg",
@@ -180,6 +181,37 @@ def calibrate_checkpoint(folder: str | Path, ds: YieldDataset, kind: str) -> dic
     validate_card(card, path)
     atomic_write_text(path, json.dumps(card, indent=1))
     return entry
+
+
+def calibrated_scores(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict[str, dict[str, float]]:
+    """RMSE and R^2 of a checkpoint on its test year (or ``year``) under each residual calibration, the card untouched.
+
+    Each calibration (``trend``, ``county-trend``: :mod:`geoapp.training.calibration`) is fitted to the
+    model's own residuals on the card's training years, as :func:`calibrate_checkpoint` would fit it; a
+    calibration the card already holds is left out of the model's predictions first.
+
+    Returns:
+        ``{kind: {"rmse", "r2", "slope_bu_per_year", "county_sd_bu"}}`` for both kinds.
+
+    Raises:
+        InputError: not a crop-yield checkpoint, other data, or a year the dataset lacks.
+        DataFileError: the card or weights are invalid.
+    """
+    check_checkpoint_arg(folder)
+    check_dataset_arg(ds)
+    predictor = load_yield_checkpoint(folder, ds)
+    if isinstance(predictor, CalibratedPredictor):
+        predictor = predictor.inner
+    card = predictor.card
+    year = dataset_year(ds, year if year is not None else card["years"]["test"])
+    residuals = residuals_of(predictor, ds, card["years"]["train"])
+    out = predictor.predict(ds, year)
+    scores = {}
+    for kind in ("trend", "county-trend"):
+        cal = fit_to_residuals(kind, residuals)
+        rmse, r2 = rmse_r2(out.target, out.predicted + shift(cal, ds, out.county, year))
+        scores[kind] = {"rmse": rmse, "r2": r2, "slope_bu_per_year": cal.slope, "county_sd_bu": cal.county_sd}
+    return scores
 
 
 _SCORES = ("val_rmse", "val_r2", "test_rmse", "test_r2")

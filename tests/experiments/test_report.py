@@ -183,3 +183,42 @@ def test_the_location_section_sets_semi_ha_loc_beside_semi_ha_over_seeds():
     assert location_section([r for r in records if r["key"]["model"] != "semi-ha-loc"], years) == ""
     # the paper plan's tables never mix in the location runs
     assert "semi-ha-loc" not in set(results_frame(records, PLANS["paper"])["model"])
+
+
+def test_the_calibration_section_sets_each_calibration_beside_the_models_own_scores():
+    from geoapp.experiments.report import calibration_section
+
+    records = []
+    for rec in _records():
+        rmse = rec["metrics"]["rmse"]
+        calibrated = {"trend": {"rmse": rmse - 0.5, "r2": 0.6}, "county-trend": {"rmse": rmse - 1.0, "r2": 0.7}}
+        records.append({**rec, "metrics": {**rec["metrics"], "calibrated": calibrated}})
+    df = results_frame(records, PLAN)
+    assert (df["rmse"] - df["rmse_county_trend"]).round(9).eq(1.0).all()
+    text = calibration_section(df, ["ridge", "semi-ha"], YEARS, {"2015": 3.0, "2016": 3.1})
+    # semi-ha seed 0 and 1 (N_y = 10): own mean 5.5 and 6.0 over the years; county-trend 1.0 lower.
+    assert "| SEMI-HA (`semi-ha`) | 5.750 ± 0.354 (2) | 5.250 ± 0.354 (2) | 4.750 ± 0.354 (2) |" in text
+    assert "| 1.3 x noise floor (the target) | 3.900 | 4.030 |" in text
+    assert calibration_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # none calibrated: no section
+    assert results_frame(_records(), PLAN)["rmse_trend"].isna().all()
+
+
+def test_noise_floor_by_year_is_the_labels_against_the_noise_free_yields(tiny_dataset_path):
+    import numpy as np
+
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.report import noise_floor_by_year
+
+    ds = load_dataset(tiny_dataset_path)
+    try:
+        floors = noise_floor_by_year(ds)
+        lab = ds.yields[ds.yields["yield"].notna() & (ds.yields["year"] == 2016)]
+        assert floors["2016"] == pytest.approx(float(np.sqrt(np.mean((lab["yield"] - lab["expected"]) ** 2))))
+        assert 1.0 < floors["2016"] < 6.0
+    finally:
+        ds.close()
+
+    class Real:
+        simulated = False
+
+    assert noise_floor_by_year(Real()) == {}

@@ -114,8 +114,48 @@ def test_real_s_ha_and_ridge_runs_on_the_tiny_dataset(tiny_dataset_path, store_e
         for r in records:
             assert r["status"] == OK and r["metrics"]["year"] == 2016 and r["metrics"]["n"] > 0
             assert r["dataset"]["fingerprint"] == ds.fingerprint
+            cal = r["metrics"]["calibrated"]  # each residual calibration's scores beside the model's own
+            assert set(cal) == {"trend", "county-trend"} and all(0 < cal[k]["rmse"] < 50 for k in cal)
         s_ha = next(r for r in records if r["key"]["model"] == "s-ha")
         assert s_ha["config"]["epochs"] == 1 and (tmp_path / "runs" / s_ha["name"] / "best" / "card.json").is_file()
         assert run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append).skipped == [r["name"] for r in records]
+    finally:
+        ds.close()
+
+
+def test_calibrate_results_adds_the_calibrated_scores_once_and_skips_a_missing_checkpoint(tiny_dataset_path, store_env, tmp_path):
+    """Records written without calibrated scores get a new line with them; the store stays append-only."""
+    import json
+
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.runner import calibrate_results, score_run
+    from geoapp.experiments.store import latest_results
+
+    ds = load_dataset(tiny_dataset_path)
+    plan = plan_from_dict({"name": "tiny", "models": ["ridge"], "test_years": [2015, 2016], "n_train_years": [2]})
+
+    def plain(run, ds, folder):  # as the runner scored runs before calibrated scores existed
+        out = train_and_score(run, ds, folder)
+        out.pop("calibrated")
+        return out
+
+    try:
+        run_plan(plan, ds, runs_dir=tmp_path / "runs", train_fn=plain, echo=lambda _: None)
+        store = ResultStore.for_dataset(ds)
+        before = store.path.read_text()
+        gone = next(r for r in store.read() if r["key"]["test_year"] == 2015)
+        import shutil
+
+        shutil.rmtree(gone["checkpoint"])
+        lines: list[str] = []
+        assert calibrate_results(store, ds, echo=lines.append) == ["ridge-2016-ny2-seed0"]
+        assert any("is gone" in line for line in lines)
+        assert store.path.read_text().startswith(before)  # appended, nothing rewritten
+        latest = latest_results(store.read())
+        rec = next(r for r in latest.values() if r["key"]["test_year"] == 2016)
+        expected = score_run(rec["checkpoint"], ds, 2016)["calibrated"]
+        assert rec["metrics"]["calibrated"] == json.loads(json.dumps(expected))
+        assert rec["metrics"]["rmse"] == pytest.approx(score_run(rec["checkpoint"], ds, 2016)["rmse"])
+        assert calibrate_results(store, ds, echo=lines.append) == []  # done once
     finally:
         ds.close()
