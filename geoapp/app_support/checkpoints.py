@@ -202,6 +202,8 @@ def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
         row = {"checkpoint": str(folder.relative_to(root)), "model": card.get("model"), "epoch": card.get("epoch")}
         if is_yield:
             row["test year"] = int(card["years"]["test"])
+            cal = card.get("calibration")
+            row["calibration"] = cal.get("kind", "?") if isinstance(cal, dict) else "none"
         for key, column in (YIELD_METRICS if is_yield else LOCATION_METRICS).items():
             value = metrics.get(key)
             row[column] = round(value, 3) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -212,8 +214,9 @@ def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
 def checkpoint_table(ds: YieldDataset | None = None) -> list[dict[str, object]]:
     """One row per checkpoint: folder (relative), model, epoch, headline metrics.
 
-    With ``ds``: the crop-yield checkpoints trained on it (with their test year and the
-    :data:`YIELD_METRICS`); without: the checkpoints that belong to no dataset (location encoders,
+    With ``ds``: the crop-yield checkpoints trained on it (with their test year, their residual
+    calibration, ``none`` or its kind, and the :data:`YIELD_METRICS`, which score the calibrated
+    predictions when there is one); without: the checkpoints that belong to no dataset (location encoders,
     with the :data:`LOCATION_METRICS`). Each table has its own fixed columns, so neither shows the
     other's metrics as empty cells.
     """

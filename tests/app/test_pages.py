@@ -276,6 +276,8 @@ def test_home_checkpoint_tables_keep_yield_and_location_columns_apart(tiny_check
     assert not at.exception and not at.error
     [table] = [d.value for d in at.dataframe]  # no location encoder in this checkpoint folder
     assert list(table.columns) == [
-        "checkpoint", "model", "epoch", "test year", "val RMSE (bu/acre)", "val R²", "test RMSE (bu/acre)", "test R²"
+        "checkpoint", "model", "epoch", "test year", "calibration", "val RMSE (bu/acre)", "val R²", "test RMSE (bu/acre)",
+        "test R²",
     ]  # fmt: skip
+    assert set(table["calibration"]) == {"none"}
     assert table["test RMSE (bu/acre)"].notna().all()
