@@ -354,7 +354,9 @@ def _train_calibrate(args: argparse.Namespace) -> int:
         print(f"{args.checkpoint}: calibration removed; the card scores the model's own predictions again")
         return 0
     val = entry["validation"]
-    offsets = f", {len(entry['offsets_bu'])} county offsets (sd {entry['county_sd_bu']:.2f} bu/acre)" if entry["offsets_bu"] else ""
+    offsets = (
+        f", {len(entry['offsets_bu'])} county offsets (sd {entry['county_sd_bu']:.2f} bu/acre)" if entry["offsets_bu"] else ""
+    )
     print(
         f"{args.checkpoint}: {entry['kind']} fitted on {entry['fitted_years'][0]}-{entry['fitted_years'][-1]}: "
         f"trend {entry['slope_bu_per_year']:+.3f} bu/acre per year{offsets}; validation {val['year']} RMSE "
@@ -635,7 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
         "The card is rewritten in place; --kind none removes it.",
     )
     p.add_argument("checkpoint", help="checkpoint folder (e.g. checkpoints/yield/semi-ha-2018/best)")
-    p.add_argument("--kind", default="county-trend", choices=["none", "trend", "county-trend"], help="what to fit (default county-trend)")
+    p.add_argument(
+        "--kind", default="county-trend", choices=["none", "trend", "county-trend"], help="what to fit (default county-trend)"
+    )
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.set_defaults(func=_train_calibrate)
 

@@ -43,12 +43,12 @@ from geoapp.data.bands import FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import YieldModel
+from geoapp.training.calibration import from_card as calibration_from_card
+from geoapp.training.calibration import shift as calibration_shift
 from geoapp.training.checkpoint import read_card
 from geoapp.training.device import resolve_device
 from geoapp.training.model_kinds import YIELD_CARD_KINDS, kind_of_card, load_yield_checkpoint, predict_yields
 from geoapp.training.results import InvalidResultError
-from geoapp.training.calibration import from_card as calibration_from_card
-from geoapp.training.calibration import shift as calibration_shift
 from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_data import Examples, YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import (

@@ -5,6 +5,13 @@ keeps y-1 for validation), on anchor-tile means of every band and month (63 feat
 
 - ``ridge``: standardised ridge regression (the paper's LR baseline; alpha chosen on the validation year);
 - ``gbm``: gradient-boosted trees on the same features (nonlinear, but blind to within-tile structure);
+- ``gbm_county`` (simulated datasets only): the same boosted trees on the **cropland-weighted county
+  means** of every band and month, the average the simulation's county yield is made of
+  (:func:`~geoapp.data.simulate.cropland_weights`): information a square tile without a crop mask
+  (the paper's inputs) does not hold. How far it gets says how much of the gap to the ceiling is what
+  the tiles cannot show rather than what a model fails to read;
+- ``*_rmse_cal``: each boosted model's RMSE with a residual calibration (a trend and shrunk county
+  offsets fitted to its training-year residuals, :mod:`geoapp.training.calibration`);
 - ``ceiling``: R^2 of the simulation's noise-free yield (``expected``) against the labels, the best
   any model can do (simulated datasets only: for real data the noise floor is unknown, and each row
   says so).
@@ -19,16 +26,20 @@ a validation year and at least one training year before them) are skipped and li
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
+from geoapp.data.bands import BAND_INFO, BANDS, MONTHS
+from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
 from geoapp.errors import InputError
+from geoapp.training.calibration import fit_to_residuals
 
-__all__ = ["difficulty_report", "r2_score", "UNKNOWN_FLOOR"]
+__all__ = ["difficulty_report", "r2_score", "county_means", "UNKNOWN_FLOOR"]
 
 
 def r2_score(y: np.ndarray, p: np.ndarray) -> float:
@@ -39,6 +50,64 @@ def r2_score(y: np.ndarray, p: np.ndarray) -> float:
 def _labels(ds: YieldDataset, column: str) -> np.ndarray:
     table = ds.yields.pivot(index="year", columns="geoid", values=column)
     return table.reindex(index=ds.years, columns=ds.counties["geoid"]).to_numpy(dtype=float)
+
+
+def county_means(ds: YieldDataset) -> np.ndarray | None:
+    """Cropland-weighted county means of every band and month of a simulated dataset, or None for real data.
+
+    Returns:
+        float32 (years, counties, months, bands) in the order of ``ds.years``, ``ds.counties`` rows,
+        :data:`MONTHS` and :data:`BANDS`; NaN pixels skipped; NaN for a county without cropland pixels.
+    """
+    config = (ds.card or {}).get("simulation_config") if ds.simulated else None
+    if not isinstance(config, dict):
+        return None
+    from geoapp.data.simulate import SimulationConfig, cropland_weights
+
+    values = {**config, "states": tuple(config["states"]) if config.get("states") else None}  # JSON has lists
+    index, crop, geoids = cropland_weights(SimulationConfig(**values))
+    where = {g: i for i, g in enumerate(geoids)}
+    rows = np.array([where.get(str(g), -1) for g in ds.counties["geoid"]])
+    inside = index >= 0
+    n = len(geoids)
+
+    def weighted(values: np.ndarray) -> np.ndarray:
+        """(H, W) -> (counties of ds,) cropland-weighted means inside each county."""
+        ok = inside & np.isfinite(values)
+        total = np.bincount(index[ok], weights=(values * crop)[ok], minlength=n)
+        weight = np.bincount(index[ok], weights=crop[ok], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = total / weight
+        return np.where(rows >= 0, means[np.maximum(rows, 0)], np.nan)
+
+    out = np.full((len(ds.years), len(ds.counties), len(MONTHS), len(BANDS)), np.nan, dtype=np.float32)
+    for j, band in enumerate(BANDS):
+        da = ds.cube[band]
+        if BAND_INFO[band].static:
+            out[..., j] = weighted(read_slab(da).astype(np.float64))[None, :, None]
+            continue
+        for k in range(len(ds.years)):
+            slab = read_slab(da, year=k).astype(np.float64)  # (months, H, W)
+            out[k, :, :, j] = np.stack([weighted(slab[m]) for m in range(len(MONTHS))], axis=1)
+    return out
+
+
+def _calibrated_rmse(
+    ds: YieldDataset,
+    fitted: np.ndarray,
+    y_tr: np.ndarray,
+    county: np.ndarray,
+    year: np.ndarray,
+    pred: np.ndarray,
+    truth: np.ndarray,
+    test_county: np.ndarray,
+    test_year: int,
+) -> float:
+    """RMSE of ``pred`` with a county-trend calibration fitted to the training residuals ``y_tr - fitted``."""
+    geoids = ds.counties["geoid"].astype(str).to_numpy()
+    cal = fit_to_residuals("county-trend", pd.DataFrame({"geoid": geoids[county], "year": year, "residual": y_tr - fitted}))
+    shifted = pred + float(cal.trend_at(test_year)) + cal.offsets_of(geoids[test_county])
+    return float(np.sqrt(np.mean((shifted - truth) ** 2)))
 
 
 UNKNOWN_FLOOR = "unknown (real data)"
@@ -73,6 +142,11 @@ def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_t
             f"pick test years from {years[2:] or 'a dataset with at least three years'}"
         )
     feats = anchor_tile_means(ds).reshape(len(years), len(ds.counties), -1)
+    county_feats = county_means(ds)
+    if county_feats is not None:
+        county_feats = county_feats.reshape(len(years), len(ds.counties), -1)
+    rows_of = np.broadcast_to(np.arange(len(ds.counties)), (len(years), len(ds.counties)))
+    year_of = np.broadcast_to(np.asarray(years)[:, None], (len(years), len(ds.counties)))
     y_obs = _labels(ds, "yield")
     y_exp = _labels(ds, "expected") if "expected" in ds.yields.columns else None
     rows = {}
@@ -82,6 +156,7 @@ def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_t
         x_tr, y_tr = feats[train].reshape(-1, feats.shape[-1]), y_obs[train].reshape(-1)
         keep = np.isfinite(y_tr)
         x_tr, y_tr = x_tr[keep], y_tr[keep]
+        c_tr, t_tr = rows_of[train].reshape(-1)[keep], year_of[train].reshape(-1)[keep]
         mv, mt = np.isfinite(y_obs[vi]), np.isfinite(y_obs[ti])
         if len(y_tr) < 2 or not mv.any() or mt.sum() < 2:
             skipped.append(test)  # too few labelled counties
@@ -100,6 +175,8 @@ def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_t
         gbm = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed).fit(x_tr, y_tr)
         boosted = gbm.predict(x_te)
         truth = y_obs[ti][mt]
+        c_te = np.flatnonzero(mt)
+        gbm_cal = _calibrated_rmse(ds, gbm.predict(x_tr), y_tr, c_tr, t_tr, boosted, truth, c_te, test)
         row = {
             "n_test": int(mt.sum()),
             "n_train": len(train_years),
@@ -108,7 +185,15 @@ def difficulty_report(ds: YieldDataset, test_years: list[int] | None = None, n_t
             "ridge_rmse": float(np.sqrt(np.mean((ridge - truth) ** 2))),
             "gbm_r2": r2_score(truth, boosted),
             "gbm_rmse": float(np.sqrt(np.mean((boosted - truth) ** 2))),
+            "gbm_rmse_cal": gbm_cal,
         }
+        if county_feats is not None:  # the same trees on what the county yield is averaged from
+            xc_tr = county_feats[train].reshape(-1, county_feats.shape[-1])[keep]
+            county_gbm = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed).fit(xc_tr, y_tr)
+            p = county_gbm.predict(county_feats[ti][mt])
+            row["gbm_county_r2"] = r2_score(truth, p)
+            row["gbm_county_rmse"] = float(np.sqrt(np.mean((p - truth) ** 2)))
+            row["gbm_county_rmse_cal"] = _calibrated_rmse(ds, county_gbm.predict(xc_tr), y_tr, c_tr, t_tr, p, truth, c_te, test)
         if y_exp is not None:
             row["ceiling_r2"] = r2_score(truth, y_exp[ti][mt])
             row["floor_rmse"] = float(np.sqrt(np.mean((y_exp[ti][mt] - truth) ** 2)))

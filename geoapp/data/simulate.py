@@ -62,6 +62,7 @@ __all__ = [
     "write_simulation",
     "years_in_flight",
     "county_raster",
+    "cropland_weights",
 ]
 
 T = len(MONTHS)
@@ -526,6 +527,22 @@ def _make_world(cfg: SimulationConfig) -> tuple[_World, pd.DataFrame]:
     normals = _climate_normals(lon, lat, world["elevation"])
     table = _county_table(counties, index, grid, world["cropland"], lon, lat)
     return _World(cfg, grid, lon, lat, index, world, normals, len(table)), table
+
+
+def cropland_weights(config: SimulationConfig | str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The weights a simulated county yield averages its pixels with: hidden truth, not in the cube.
+
+    Returns:
+        ``index`` (H, W) int32, the county (position in ``geoids``) of each pixel centre, -1 outside;
+        ``cropland`` (H, W) float32, the cropland fraction of each pixel (0..1); ``geoids``, the
+        county table's geoids. On the grid of the configuration (EPSG:5070).
+
+    A diagnostic of what the anchor tiles miss (``bench difficulty``): the county yield is the
+    cropland-weighted mean of its pixels, and a model that reads a square tile without a crop mask (the
+    paper's inputs) sees neither weight.
+    """
+    w, table = _make_world(_config(config))
+    return w.index, w.world["cropland"], table["geoid"].astype(str).tolist()
 
 
 def _year_task(year: int, w: _World) -> _Year:

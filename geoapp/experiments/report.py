@@ -402,7 +402,15 @@ def calibration_section(
     rows = []
     for m in have:
         sel = _select(df, m, 10, None, None)
-        rows.append([_label(m), *(cell_text(_stats(sel[sel["test_year"] == y]["rmse_county_trend"].dropna().tolist())) or "missing" for y in years)])
+        rows.append(
+            [
+                _label(m),
+                *(
+                    cell_text(_stats(sel[sel["test_year"] == y]["rmse_county_trend"].dropna().tolist())) or "missing"
+                    for y in years
+                ),
+            ]
+        )
     if floor_by_year:
         floors = [floor_by_year.get(str(y), floor_by_year.get(y)) for y in years]
         if all(isinstance(f, (int, float)) for f in floors):

@@ -26,7 +26,16 @@ from geoapp.errors import InputError
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
 from geoapp.experiments.store import FAILED, OK, ResultStore, latest_results, make_record, record_key, runs_root
 
-__all__ = ["TrainFn", "RunSummary", "train_and_score", "score_run", "calibrate_results", "run_plan", "trainer_models", "format_seconds"]
+__all__ = [
+    "TrainFn",
+    "RunSummary",
+    "train_and_score",
+    "score_run",
+    "calibrate_results",
+    "run_plan",
+    "trainer_models",
+    "format_seconds",
+]
 
 TrainFn = Callable[[RunSpec, Any, Path], dict[str, Any]]
 """``(run, dataset, run folder) -> {"rmse", "r2", "n", "year", "checkpoint", "config"}``; raises on failure."""
@@ -52,7 +61,7 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
         GeoappError: whatever the trainer or the evaluation raises.
     """
     from geoapp.training.checkpoint import has_last_checkpoint, read_card
-    from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, nested_years, train_yield
+    from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
     folder = Path(folder)
     if run.model in trainer_models():
@@ -113,7 +122,13 @@ def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] =
         except GeoappError as exc:
             echo(f"[{i}/{len(todo)}] {record['name']}: not calibrated ({exc})")
             continue
-        store.append({**record, "metrics": {**record["metrics"], "calibrated": calibrated}, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        store.append(
+            {
+                **record,
+                "metrics": {**record["metrics"], "calibrated": calibrated},
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
         best = calibrated["county-trend"]
         echo(f"[{i}/{len(todo)}] {record['name']}: RMSE {record['metrics']['rmse']:.3f} -> {best['rmse']:.3f} with county-trend")
         done.append(record["name"])

@@ -94,7 +94,7 @@ class Calibration:
     validation: dict[str, Any] = field(default_factory=dict)
 
     def trend_at(self, years: Sequence[int] | np.ndarray | int) -> np.ndarray:
-        """a + b (t - t0) at each of ``years`` (float64, the shape of ``years``)."""
+        """A + b (t - t0) at each of ``years`` (float64, the shape of ``years``)."""
         return self.intercept + self.slope * (np.asarray(years, dtype=np.float64) - self.reference_year)
 
     def offsets_of(self, geoids: Sequence[str] | np.ndarray) -> np.ndarray:

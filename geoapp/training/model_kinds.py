@@ -44,12 +44,12 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.training.attention_trainer import load_attention, train_attention
+from geoapp.training.calibration import calibrate_predictor
 from geoapp.training.checkpoint import read_card
 from geoapp.training.forest_trainer import load_forest, train_forest
 from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.network_trainer import load_network, train_network
 from geoapp.training.ridge_trainer import fit_ridge_run, load_ridge_predictor
-from geoapp.training.calibration import calibrate_predictor
 from geoapp.training.trend import TrendedPredictor
 from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg

@@ -25,19 +25,18 @@ The attention models' loop is :mod:`geoapp.training.attention_trainer`; the base
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-import json
-
 from geoapp.data.args import as_bool, as_path, given
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
+from geoapp.fileio import atomic_write_text
 from geoapp.training.attention_trainer import load_yield_model, predict_examples
 from geoapp.training.calibration import CALIBRATIONS, CalibratedPredictor, fit_calibration, fit_to_residuals, residuals_of, shift
 from geoapp.training.checkpoint import CARD, read_card, run_folder, validate_card
-from geoapp.fileio import atomic_write_text
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.model_kinds import load_yield_checkpoint, model_kind
 from geoapp.training.monitor import TrainingMonitor

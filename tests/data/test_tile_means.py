@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from geoapp.bench.difficulty import difficulty_report, r2_score
 from geoapp.data.bands import BANDS, MONTHS
@@ -60,3 +61,26 @@ def test_difficulty_report_orders_baselines_below_ceiling(tiny_dataset_path):
     assert row["n_test"] > 100
     assert row["ceiling_r2"] > row["ridge_r2"]
     assert 2.0 < row["floor_rmse"] < 4.5
+
+
+def test_county_means_are_the_cropland_weighted_means_the_county_yield_is_made_of(tiny_dataset_path):
+    from geoapp.bench.difficulty import county_means
+    from geoapp.data.bands import BANDS
+    from geoapp.data.simulate import SimulationConfig, cropland_weights
+
+    ds = load_dataset(tiny_dataset_path)
+    means = county_means(ds)
+    assert means.shape == (len(ds.years), len(ds.counties), 7, len(BANDS))
+    config = {**ds.card["simulation_config"], "states": tuple(ds.card["simulation_config"]["states"])}
+    index, crop, geoids = cropland_weights(SimulationConfig(**config))
+    row = 3
+    c = geoids.index(str(ds.counties["geoid"].iloc[row]))
+    band = BANDS.index("ppt")
+    slab = ds.cube["ppt"].isel(year=1, month=4).values  # July of the second year
+    inside = (index == c) & np.isfinite(slab)
+    expected = np.sum(slab[inside] * crop[inside]) / np.sum(crop[inside])  # by hand
+    assert means[1, row, 4, band] == pytest.approx(expected, rel=1e-5)
+    report = difficulty_report(ds, test_years=[2016], n_train_years=3)
+    row16 = report["per_year"][2016]
+    assert {"gbm_county_r2", "gbm_county_rmse", "gbm_county_rmse_cal", "gbm_rmse_cal"} <= set(row16)
+    assert row16["gbm_county_rmse_cal"] > row16["floor_rmse"] * 0.9  # nothing beats the noise floor by much
