@@ -505,6 +505,7 @@ def _bench_throughput(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         workers=args.workers,
+        precision=args.precision,
     )
     print(json.dumps(result, indent=1) if args.json else format_report(result), end="\n" if args.json else "")
     return 0
@@ -772,6 +773,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="the trainer's loader worker processes (default: auto, 0 on the CPU, min(8, CPUs - 1) on a GPU)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),
+        help="training arithmetic (default auto: float16 mixed precision on a GPU, float32 on the CPU)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_throughput)

@@ -48,10 +48,13 @@ def _model_only_rate(
     batch: int,
     steps: int,
     device: Any,
-    amp: bool,
+    half: Any,
     n_counties: int,
 ) -> float:
     """Examples per second of ``steps`` training steps on synthetic tiles (after two warm-up steps).
+
+    ``half`` is the autocast dtype the trainer uses (:func:`~geoapp.training.device.autocast_dtype`;
+    None: float32); a gradient scaler only with float16.
 
     ``semi-ha-loc`` gets a random county table of ``n_counties`` x :data:`LOCATION_DIM` and random
     county rows: the same sizes as the trainer's, so the same work.
@@ -70,7 +73,7 @@ def _model_only_rate(
     county = torch.randint(0, n_counties, (batch,), device=device) if location else None
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=half == torch.float16)
     shape = (batch, n_steps, n_bands, tile_px, tile_px)
     tiles = [torch.randn(shape, device=device) for _ in range(3 if model.config.use_context else 1)]
     if model.config.use_context:  # TN as the trainer cuts it by default: the anchor one month earlier
@@ -78,7 +81,7 @@ def _model_only_rate(
     target = 40.0 + 8.0 * torch.randn(batch, device=device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
             if model.config.use_context:
                 q = model.forward_quadruplet(*tiles, county=county)
                 terms = model.loss(q.prediction.float(), target, tuple(c.float() for c in q.context))
@@ -113,6 +116,7 @@ def run_throughput_benchmark(
     model_steps: int = 20,
     device: str = "auto",
     workers: int | None = None,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Model-only and trainer examples per second for one model, size and device, measured in one run.
 
@@ -126,6 +130,7 @@ def run_throughput_benchmark(
         model_steps: timed steps of the model-only loop.
         device: ``auto``, ``cuda`` or ``cpu``.
         workers: the trainer's ``loader_workers`` (None: automatic).
+        precision: the trainer's ``precision`` (``auto``, ``float32``, ``bfloat16``), for both figures.
 
     Returns:
         A JSON-ready dict: model, size, device, batch_size, examples, workers (the loader's worker
@@ -135,7 +140,7 @@ def run_throughput_benchmark(
     from geoapp.data.args import as_int
     from geoapp.data.bands import BANDS, MONTHS
     from geoapp.data.dataset import default_dataset_path, load_dataset
-    from geoapp.training.device import resolve_device
+    from geoapp.training.device import autocast_dtype, resolve_device
     from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
 
     examples = as_int(examples, "examples", minimum=2 * batch_size)
@@ -153,10 +158,20 @@ def run_throughput_benchmark(
             max_train_examples=examples,
             device=device,
             loader_workers=workers,
+            precision=precision,
         )
         dev = resolve_device(device)
         model_only = _model_only_rate(
-            model, size, len(BANDS), len(MONTHS), ds.tile_px, batch_size, model_steps, dev.device, dev.amp, len(ds.counties)
+            model,
+            size,
+            len(BANDS),
+            len(MONTHS),
+            ds.tile_px,
+            batch_size,
+            model_steps,
+            dev.device,
+            autocast_dtype(dev, precision),
+            len(ds.counties),
         )
         with tempfile.TemporaryDirectory(prefix="geoapp-throughput-") as tmp:
             t0 = time.perf_counter()
@@ -172,6 +187,7 @@ def run_throughput_benchmark(
         "size": size,
         "device": dev.name,
         "device_type": dev.device.type,
+        "precision": precision,
         "batch_size": batch_size,
         "examples": examples,
         "workers": int(card["loader_workers"]),
@@ -192,7 +208,8 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"training throughput: {r['model']} ({r['size']}), batch {r['batch_size']}, "
-            f"{r['examples']} examples, on {r['device']}, {r['workers']} loader worker process(es)",
+            f"{r['examples']} examples, on {r['device']}, {r['workers']} loader worker process(es), "
+            f"precision {r.get('precision', 'auto')}",
             f"1-minute load average {r['load_average_1min']:.2f}",
             f"model only (synthetic tiles on the device)   {r['model_only_per_s']:9.1f} examples/s",
             f"trainer, end to end (one epoch)              {r['trainer_per_s']:9.1f} examples/s",

@@ -54,7 +54,7 @@ from geoapp.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from geoapp.training.device import to_device
+from geoapp.training.device import autocast_dtype, to_device
 from geoapp.training.distributed import (
     batches_per_epoch,
     broadcast_value,
@@ -98,6 +98,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
     "temporal_neighbour",
     "seed",
     "device",
+    "precision",
     "max_train_examples",
     "loader_workers",
     "exclude_group",
@@ -233,7 +234,8 @@ def train_attention(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
-    scaler = torch.amp.GradScaler("cuda", enabled=dev.amp)
+    half = autocast_dtype(dev, cfg.precision)  # None: float32
+    scaler = torch.amp.GradScaler("cuda", enabled=half == torch.float16)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     recover_run_folders(out, ctx)
     if not resume and ctx.is_main:
@@ -313,7 +315,7 @@ def train_attention(
                     )
                 target = to_device(item["target"], dev)
                 county = to_device(item["county"], dev) if model.location is not None else None
-                with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
+                with torch.autocast(dev.device.type, dtype=half or torch.float32, enabled=half is not None):
                     if sampler is not None:
                         pred, context = net(*(to_device(item[k], dev) for k in ("A", "SN", "SD", "TN")), county=county)
                         terms = model.loss(pred.float(), target, tuple(c.float() for c in context))

@@ -14,7 +14,11 @@ import torch
 from geoapp.data.args import given
 from geoapp.errors import InputError
 
-__all__ = ["DeviceInfo", "resolve_device", "describe_devices", "to_device"]
+__all__ = ["DeviceInfo", "PRECISIONS", "resolve_device", "describe_devices", "to_device", "autocast_dtype", "bf16_supported"]
+
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+"""Training arithmetic: ``auto`` (float16 mixed precision on a GPU, float32 on the CPU), ``float32``, or
+``bfloat16`` mixed precision (autocast: weights, optimizer and losses stay float32)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,32 @@ def resolve_device(choice: str = "auto") -> DeviceInfo:
         None,
         amp=False,
     )
+
+
+def bf16_supported() -> bool:
+    """Whether this machine's CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX), where bfloat16 pays off."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(info: DeviceInfo, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype of a training step on ``info`` at ``precision`` (:data:`PRECISIONS`); None: float32.
+
+    ``auto`` is float16 on CUDA (``info.amp``, with a gradient scaler) and float32 on the CPU;
+    ``bfloat16`` needs no gradient scaler (its exponent range is float32's).
+
+    Raises:
+        InputError: an unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {list(PRECISIONS)}, got {given(precision)}")
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "auto" and info.amp:
+        return torch.float16
+    return None
 
 
 def describe_devices() -> str:

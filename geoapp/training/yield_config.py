@@ -18,6 +18,7 @@ from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, SIZES, YieldModelConfig
 from geoapp.training.calibration import CALIBRATIONS
+from geoapp.training.device import PRECISIONS
 from geoapp.training.trend import TRENDS
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 
@@ -84,6 +85,12 @@ class YieldTrainConfig:
     )
     seed: int = setting(0, "random seed (model initialisation, sampling, batch order)")
     device: str = setting("auto", "auto (the GPU when there is one, else the CPU), cuda or cpu", choices=DEVICES)
+    precision: str = setting(
+        "auto",
+        "auto (float16 mixed precision on a GPU, float32 on the CPU), float32, or bfloat16 mixed precision "
+        "(attention models; on a CPU with AVX-512 BF16 or AMX it trains SEMI-HA about 1.3x faster)",
+        choices=PRECISIONS,
+    )
     loader_workers: int | None = setting(
         None,
         "worker processes that build the training batches (tiles read and cut while the model trains); "

@@ -47,3 +47,46 @@ def test_to_device_on_cuda_pins_and_copies_without_blocking():
     out = to_device(t, info)
     torch.cuda.synchronize()
     assert out.device.type == "cuda" and torch.equal(out.cpu(), t) and info.amp
+
+
+def test_autocast_dtype_follows_the_precision_and_the_device():
+    from geoapp.training.device import autocast_dtype, bf16_supported
+
+    cpu = resolve_device("cpu")
+    assert autocast_dtype(cpu) is None and autocast_dtype(cpu, "float32") is None  # the CPU's default: float32
+    assert autocast_dtype(cpu, "bfloat16") is torch.bfloat16
+    assert autocast_dtype(resolve_device("auto"), "auto") is (torch.float16 if HAS_CUDA else None)
+    assert isinstance(bf16_supported(), bool)
+    with pytest.raises(InputError, match="precision"):
+        autocast_dtype(cpu, "float8")
+
+
+def test_a_bfloat16_run_trains_in_mixed_precision_and_records_it(tiny_dataset_path, tmp_path, monkeypatch):
+    """The step runs under a bfloat16 autocast (seen by the model's forward); the weights stay float32."""
+    import torch.nn.functional as F
+
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.checkpoint import load_checkpoint
+    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+
+    seen: list[torch.dtype | None] = []
+    conv = F.conv2d
+
+    def spy(*args, **kwargs):
+        out = conv(*args, **kwargs)
+        if torch.is_grad_enabled():  # training steps, not validation
+            seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(F, "conv2d", spy)
+    ds = load_dataset(tiny_dataset_path)
+    base = dict(model="semi-ha", test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=32, device="cpu")
+    best = train_yield(YieldTrainConfig(**base, precision="bfloat16"), ds, tmp_path / "bf16", progress=False)
+    weights, card, _ = load_checkpoint(best)
+    assert card["train_config"]["precision"] == "bfloat16" and "precision" in card["applies"]
+    assert all(v.dtype in (torch.float32, torch.int64) for v in weights.values())
+    assert seen and set(seen) == {torch.bfloat16}
+    seen.clear()
+    train_yield(YieldTrainConfig(**base), ds, tmp_path / "fp32", progress=False)
+    assert seen and set(seen) == {torch.float32}  # the CPU default stays float32
+    ds.close()
