@@ -10,6 +10,8 @@ from geoapp.app_support.experiments import (
     queue_section,
     read_store,
     result_tables,
+    scored,
+    scores_select,
 )
 from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.experiments.report import results_frame
@@ -27,8 +29,10 @@ if ctx is not None:
         plan = plan_select()
         store, records = read_store(ds)
         models, years, n_y = filters(plan)
+        scores = scores_select()
         df = results_frame(records, plan)
         st.caption(f"{len(df)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title}).")
+        df = scored(df, scores)
         result_tables(df, models, years, n_y, ds.simulated)
         figures(df, plan, models, years, ds.simulated)
         missing_section(ds, plan, records, models, years)

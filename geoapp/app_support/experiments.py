@@ -60,6 +60,35 @@ def filters(plan: Plan) -> tuple[list[str], list[int], int]:
     return models, sorted(chosen_years), int(n_y)
 
 
+SCORES = {
+    "own": "the model's own predictions",
+    "trend": "+ the trend of its training residuals",
+    "county_trend": "+ county offsets and trend (residual calibration)",
+}
+"""The scores the tables can show: a model's own, or with each residual calibration (geoapp.training.calibration)."""
+
+
+def scores_select() -> str:
+    """A radio choosing which scores the tables and figures show (:data:`SCORES`)."""
+    return st.radio(
+        "Scores", list(SCORES), format_func=SCORES.get, horizontal=True, key="exp_scores",
+        help="Residual calibration: after training, a line (and shrunk county offsets) fitted to the model's "
+        "residuals on its training years is added to its predictions; runs made before it existed have no such "
+        "score until `python -m geoapp experiments calibrate`.",
+    )  # fmt: skip
+
+
+def scored(df: pd.DataFrame, scores: str) -> pd.DataFrame:
+    """``df`` (:func:`~geoapp.experiments.report.results_frame`) with ``rmse`` and ``r2`` replaced by ``scores``'s.
+
+    Runs without those scores are dropped (they count as missing in the tables).
+    """
+    if scores == "own":
+        return df
+    out = df.assign(rmse=df[f"rmse_{scores}"], r2=df[f"r2_{scores}"])
+    return out[out["rmse"].notna()]
+
+
 def _text_table(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({col: [cell_text(table.loc[m, col]) for m in models] for col in table.columns})
     out.insert(0, "model", [PAPER_LABELS.get(m, m) for m in models])

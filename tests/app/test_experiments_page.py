@@ -41,9 +41,10 @@ def exp_env(app_env, tmp_path, monkeypatch):
     for run in TINY_PLAN.runs():
         if run.name in DONE:
             rmse = 6.0 + run.seed * 0.5 + (run.test_year - 2015)
-            store.append(
-                make_record(run, dataset=info, status=OK, metrics={"rmse": rmse, "r2": 0.5, "n": 90, "year": run.test_year})
-            )
+            metrics = {"rmse": rmse, "r2": 0.5, "n": 90, "year": run.test_year}
+            if run.model == "s-ha":  # scored with each residual calibration too
+                metrics["calibrated"] = {"trend": {"rmse": rmse - 0.5, "r2": 0.6}, "county-trend": {"rmse": rmse - 1, "r2": 0.7}}
+            store.append(make_record(run, dataset=info, status=OK, metrics=metrics))
     ds.close()
     started = []
     import geoapp.jobs.runner as runner
@@ -85,6 +86,16 @@ def test_tables_figures_and_missing_runs(exp_env):
     missing = at.dataframe[-1].value
     assert len(missing) == 13 and "ridge-2016-ny2-seed0" in set(missing["name"])
     assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
+
+
+def test_the_scores_switch_to_a_residual_calibration(exp_env):
+    at = _page(exp_plan="tinystudy")
+    assert at.radio(key="exp_scores").value == "own"
+    at.radio(key="exp_scores").set_value("county_trend").run()
+    assert not at.exception and not at.error
+    rmse = _cells(at, 0)
+    assert rmse[1][:4] == ["S-HA", "5.250 ± 0.354 (2)", "6.250 ± 0.354 (2)", "5.750 ± 0.354 (2)"]  # 1.0 lower
+    assert rmse[0][1:3] == ["missing", "missing"]  # ridge's run has no calibrated score
 
 
 def test_filters_narrow_the_tables(exp_env):
