@@ -187,6 +187,17 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             }.get,
             help=f["calibration"].help,
         )
+        precision = c[2].selectbox(
+            "Precision",
+            list(f["precision"].choices or ()),
+            key="ty_precision",
+            format_func={
+                "auto": "auto (float16 on a GPU, float32 on the CPU)",
+                "float32": "float32",
+                "bfloat16": "bfloat16 mixed precision",
+            }.get,
+            help=f["precision"].help,
+        )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = c[2].selectbox(
@@ -218,6 +229,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "temporal_neighbour": tn,
         "trend": trend,
         "calibration": calibration,
+        "precision": precision,
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)
