@@ -128,7 +128,8 @@ def train_yield(
     with run_folder(out_dir, force=force, resume=resume) as out:
         years = (train_years, val_year, test_year)
         best = kind.train(cfg, ds, out, years, resume=resume, progress=progress, monitor=monitor or TrainingMonitor())
-    if cfg.calibration != "none":  # fitted to the best model's training-year residuals, on the yields as they are
+    main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun, rank 0 alone writes the card
+    if cfg.calibration != "none" and main:  # fitted to the best model's training-year residuals, on the yields as they are
         calibrate_checkpoint(best, as_given, cfg.calibration)
     return best
 
