@@ -160,3 +160,27 @@ def test_the_test_year_does_not_change_the_fit(ds, tmp_path):
     assert read_card(best)["calibration"]["kind"] == "county-trend"
     with pytest.raises(InputError, match="calibration"):
         calibrate_checkpoint(best, ds, "quadratic")
+
+
+@pytest.mark.parametrize("year", [2017, 2018])
+def test_the_shipped_calibrated_semi_ha_loc_checkpoints_score_their_cards(year):
+    """The shipped location-aware SEMI-HA: calibrated on its training years, and its card scores what it predicts."""
+    from geoapp.paths import REPO_ROOT
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    folder = REPO_ROOT / "checkpoints" / "yield" / f"semi-ha-loc-{year}" / "best"
+    card = read_card(folder)
+    data = REPO_ROOT / "data" / card["dataset"]["name"]
+    if not data.is_dir():
+        pytest.skip(f"the demo dataset {str(data)!r} is not built here (python -m geoapp data build)")
+    cal = from_card(card)
+    assert cal.kind == "county-trend" and cal.fitted_years == tuple(card["years"]["train"])
+    assert year not in cal.fitted_years and year - 1 not in cal.fitted_years  # neither test nor validation year
+    dataset = load_dataset(data)
+    try:
+        result = evaluate_yield(folder, dataset)
+    finally:
+        dataset.close()
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], abs=1e-4)
+    assert result["rmse"] < card["calibration"]["uncalibrated_metrics"]["test_rmse"]
