@@ -78,3 +78,17 @@ def test_markdown_has_the_comparison_table_and_keeps_notes(tmp_path):
     text = path.read_text()
     assert "| 2018 | s-ha | 849 | -0.330 | [-0.520, -0.140] | 100% |" in text
     assert text.endswith(f"{yield_models.NOTES_MARKER}\nhand-written notes\n") and "old" not in text
+
+
+def test_a_calibrated_checkpoint_is_named_so_in_the_table(tmp_path):
+    row = {
+        "year": 2018, "model": "semi-ha-loc", "rmse": 4.569, "r2": 0.694, "bias": 0.367, "rmse_without_bias": 4.554,
+        "corr": 0.834, "noise_floor_rmse": 3.031, "n": 849, "epochs": 9, "best_epoch": 8, "train_samples_per_s": 275.9,
+        "inference_all_counties_s": 0.5, "what_if_one_group_s": 0.35, "ablation_page_s": 1.2,
+    }  # fmt: skip
+    result = {"dataset": "Simulated test", "machine": "CPU", "rows": [{**row, "calibration": "county-trend"}, row]}
+    path = tmp_path / "bench.md"
+    yield_models.write_markdown(result, path)
+    text = path.read_text()
+    assert "| 2018 | semi-ha-loc + county-trend calibration | 4.569 |" in text
+    assert "| 2018 | semi-ha-loc | 4.569 |" in text  # a row without one (older results) is named as before

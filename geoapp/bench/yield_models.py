@@ -211,6 +211,7 @@ def _score(folder: Path, ds: YieldDataset) -> tuple[dict | None, pd.DataFrame | 
         "n": result["n"],
         "epochs": len(metrics),
         "best_epoch": card.get("epoch"),
+        "calibration": (card.get("calibration") or {}).get("kind", "none"),
         "train_samples_per_s": None if rate is None else round(rate, 1),
         **_timings(card, folder, ds, result["year"]),
     }
@@ -219,6 +220,12 @@ def _score(folder: Path, ds: YieldDataset) -> tuple[dict | None, pd.DataFrame | 
 
 def _dash(value: float | None) -> str:
     return "-" if value is None else f"{value}"
+
+
+def _model_cell(row: dict) -> str:
+    """The model's name, with its residual calibration when it has one (its scores are then the calibrated ones)."""
+    calibration = row.get("calibration", "none")
+    return row["model"] if calibration in (None, "none") else f"{row['model']} + {calibration} calibration"
 
 
 def write_markdown(result: dict, path: str | Path) -> Path:
@@ -236,7 +243,7 @@ def write_markdown(result: dict, path: str | Path) -> Path:
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['year']} | {r['model']} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} "
+            f"| {r['year']} | {_model_cell(r)} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} "
             f"| {r['rmse_without_bias']:.3f} | {r['corr']:.3f} | "
             f"{r['noise_floor_rmse']} | {r['n']} | "
             f"{r['epochs']} ({r['best_epoch']}) | {r['train_samples_per_s']} | {_dash(r['inference_all_counties_s'])} | "
