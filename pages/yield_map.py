@@ -6,15 +6,16 @@ from geoapp.app_support.county_map import county_select
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
 from geoapp.app_support.yield_layers import map_controls, yield_county_map
 from geoapp.app_support.yield_views import (
-    MAP_VIEWS,
     anchor_note,
     cached_predictions,
     checkpoint_select,
     county_3d_view,
     drawn_checkpoint_caption,
+    map_views,
     model_comparison,
     no_labels_message,
     prediction_downloads,
+    with_calibration,
 )
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -42,7 +43,11 @@ if ctx is not None:
                     f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score."
                 )
         drawn_checkpoint_caption(ds, checkpoint if summary is not None else None)
-        view = st.radio("Map", MAP_VIEWS if table is not None else MAP_VIEWS[:1], horizontal=True, key="yield_view")
+        if table is not None:
+            table, calibrated = with_calibration(checkpoint, ds, table)
+            if calibrated:
+                st.caption(calibrated)
+        view = st.radio("Map", map_views(table), horizontal=True, key="yield_view")
         controls = map_controls(has_predictions=table is not None)
         left, right = st.columns([3, 2])
         with left:

@@ -18,7 +18,7 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.loaders import cached_dataset
-from geoapp.app_support.yield_views import MAP_VIEWS, map_layer
+from geoapp.app_support.yield_views import MAP_VIEWS, OFFSET_VIEW, map_layer
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import county_anchor, tile_origin
@@ -30,6 +30,9 @@ from geoapp.viz.input_layer import BandImage, band_image, tile_outline
 from geoapp.viz.offline_assets import side_by_side_installed
 
 __all__ = ["MapControls", "map_controls", "yield_county_map", "cached_band_image", "NO_INPUT"]
+
+DIVERGING_VIEWS = (MAP_VIEWS[2], OFFSET_VIEW)
+"""Views centred at 0 (errors, county offsets): classed over their own values, and never swiped."""
 
 NO_INPUT = "none"
 """The input-band choice that shows no input image."""
@@ -100,10 +103,10 @@ def _anchor_outline(ds: YieldDataset, geoid: str | None) -> list[tuple[float, fl
 
 
 def _scales(ds: YieldDataset, view: str, values: pd.Series, scale: ColorScale, scheme: str) -> Fills:
-    """The fills of a view: the continuous ``scale``, or its classes over the dataset's labels (errors: this map's)."""
+    """The fills of a view: the continuous ``scale``, or its classes over the dataset's labels (errors, offsets: this map's)."""
     if scheme == CONTINUOUS:
         return scale
-    reference = values.to_numpy() if view == MAP_VIEWS[2] else ds.labelled()["yield"].to_numpy()
+    reference = values.to_numpy() if view in DIVERGING_VIEWS else ds.labelled()["yield"].to_numpy()
     return _cached_classes(reference, scale, scheme)
 
 
@@ -123,7 +126,7 @@ def yield_county_map(
     values, scale = map_layer(ds, year, view, table)
     fills = _scales(ds, view, values, scale, controls.scheme)
     right = None
-    if controls.split and table is not None and view != MAP_VIEWS[2]:
+    if controls.split and table is not None and view not in DIVERGING_VIEWS:
         true_values, true_scale = map_layer(ds, year, MAP_VIEWS[0], table)
         pred_values, pred_scale = map_layer(ds, year, MAP_VIEWS[1], table)
         values, fills = true_values, _scales(ds, MAP_VIEWS[0], true_values, true_scale, controls.scheme)

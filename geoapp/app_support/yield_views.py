@@ -33,6 +33,9 @@ from geoapp.viz.exports import predictions_csv, predictions_file_name, predictio
 
 __all__ = [
     "MAP_VIEWS",
+    "OFFSET_VIEW",
+    "map_views",
+    "with_calibration",
     "checkpoint_select",
     "has_attention",
     "attention_model_names",
@@ -56,6 +59,8 @@ __all__ = [
 ]
 
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
+OFFSET_VIEW = "County offset (calibration)"
+"""The map view of a calibrated checkpoint's county offsets (:mod:`geoapp.training.calibration`)."""
 
 
 _PREFERENCE = tuple(MODEL_KINDS)  # the attention models (SEMI-HA first), then the baselines
@@ -252,11 +257,41 @@ def _relative(folder: Path, root: Path) -> str:
         return str(folder)
 
 
+def with_calibration(checkpoint: str | Path, ds: YieldDataset, table: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``table`` plus an ``offset`` column (bu/acre) when the checkpoint has county offsets, and a caption of its calibration.
+
+    The caption (None without a calibration) says what the predictions include: the trend fitted on which
+    years and how many county offsets of what spread.
+    """
+    from geoapp.training.calibration import from_card
+
+    card = read_card(checkpoint)
+    cal = from_card(card, str(Path(checkpoint) / "card.json"))
+    if cal is None:
+        return table, None
+    years = f"{cal.fitted_years[0]}-{cal.fitted_years[-1]}"
+    text = (
+        f"Predictions include a residual calibration ({cal.kind}): a trend of {cal.slope:+.2f} bu/acre per year "
+        f"fitted to the model's residuals on {years}"
+    )
+    if cal.offsets:
+        text += f" and {len(cal.offsets)} county offsets (sd {cal.county_sd:.2f} bu/acre, shrunk)"
+        table = table.assign(offset=cal.offsets_of(table["geoid"].astype(str).to_numpy()))
+    return table, text + "; validation and test years were not used."
+
+
+def map_views(table: pd.DataFrame | None) -> tuple[str, ...]:
+    """The map views a page offers: true yields only without predictions; the county offsets when there are some."""
+    if table is None:
+        return MAP_VIEWS[:1]
+    return (*MAP_VIEWS, OFFSET_VIEW) if "offset" in table.columns else MAP_VIEWS
+
+
 def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:
     """Values per geoid and the colour scale of a map view.
 
-    True and predicted share one sequential scale (the dataset's label range); the error map is
-    diverging and centred at 0.
+    True and predicted share one sequential scale (the dataset's label range); the error map and the
+    county offsets of a calibration are diverging and centred at 0.
     """
     yield_scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
     if view == MAP_VIEWS[0] or table is None:
@@ -264,6 +299,8 @@ def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None
     series = table.set_index("geoid")
     if view == MAP_VIEWS[1]:
         return series["predicted"], ColorScale(yield_scale.name, yield_scale.vmin, yield_scale.vmax, "Predicted yield (bu/acre)")
+    if view == OFFSET_VIEW and "offset" in series.columns:
+        return series["offset"], diverging_scale(series["offset"].to_numpy(), "County offset (bu/acre)")
     return series["error"], diverging_scale(series["error"].to_numpy(), "Predicted − true (bu/acre)")
 
 

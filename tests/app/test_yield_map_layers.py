@@ -141,3 +141,23 @@ def test_the_swipe_is_off_when_its_files_are_missing(tiny_checkpoint, monkeypatc
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     toggle = at.toggle(key="yield_split")
     assert toggle.proto.disabled and "make assets" in toggle.proto.help
+
+
+def test_a_calibrated_checkpoint_offers_its_county_offsets_as_a_map(tiny_checkpoint, app_env, monkeypatch, swipe_files):
+    """The caption says what the predictions include; the offsets are a diverging view, never swiped."""
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.yield_trainer import calibrate_checkpoint
+
+    maps = county_clicks(monkeypatch).drawn
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert "County offset (calibration)" not in at.radio(key="yield_view").options  # not calibrated yet
+    entry = calibrate_checkpoint(tiny_checkpoint, load_dataset(next(app_env.iterdir())), "county-trend")
+    assert entry["offsets_bu"]  # the tiny run leaves a county effect to fit
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Predictions include a residual calibration (county-trend)") for c in at.caption)
+    at.toggle(key="yield_split").set_value(True).run()
+    at.radio(key="yield_view").set_value("County offset (calibration)").run()
+    assert not at.exception and not at.error
+    payload = _payload(maps[-1])
+    assert payload["label"].startswith("County offset") and "right" not in payload

@@ -142,3 +142,16 @@ def test_swipe_classes_and_input_band_render_offline_and_clicks_still_select(pag
     external = _external(requests, app_url)
     assert not external, f"the page fetched from other hosts: {external[:5]}"
     assert any("/app/static/leaflet/side-by-side/leaflet-side-by-side.js" in u for u in requests)
+
+
+def test_the_calibrated_location_model_shows_its_county_offsets(page, app_url):
+    """The shipped semi-ha-loc 2018 (county-trend calibration): its caption, and the offsets as a diverging map."""
+    _open(page, app_url + PAGES["yield_map"])
+    _choose(page, "Model checkpoint", "semi-ha-loc · test 2018 (yield/semi-ha-loc-2018)")
+    page.get_by_text("Predictions include a residual calibration (county-trend)").wait_for(timeout=60_000)
+    page.get_by_text("County offset (calibration)").click()
+    _wait_idle(page)
+    frame = _frame(page)
+    frame.wait_for_function("() => window.geoappCounties.label.startsWith('County offset')", timeout=30_000)
+    _assert_no_errors(page)
+    screenshot(page, "yield_map_calibration_offsets")
