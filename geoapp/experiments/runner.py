@@ -97,7 +97,7 @@ def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
 
 
 def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
-    """Add the calibrated scores (:func:`score_run`) to every ``ok`` result of ``store`` that lacks them.
+    """Add the calibrated scores (as :func:`score_run` gives them) to every ``ok`` result of ``store`` that lacks them.
 
     The store stays append-only: each such run gets a new line, its latest record with ``calibrated``
     among its metrics (the rest copied). A run whose checkpoint is no longer there is left as it is,
@@ -108,6 +108,7 @@ def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] =
     """
     from geoapp.errors import GeoappError
     from geoapp.paths import REPO_ROOT
+    from geoapp.training.yield_trainer import calibrated_scores
 
     done = []
     todo = [r for r in latest_results(store.read()).values() if r["status"] == OK and "calibrated" not in r["metrics"]]
@@ -118,7 +119,7 @@ def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] =
             echo(f"[{i}/{len(todo)}] {record['name']}: checkpoint {str(folder)!r} is gone; left without calibrated scores")
             continue
         try:
-            calibrated = score_run(folder, ds, int(record["key"]["test_year"]))["calibrated"]
+            calibrated = calibrated_scores(folder, ds, int(record["key"]["test_year"]))
         except GeoappError as exc:
             echo(f"[{i}/{len(todo)}] {record['name']}: not calibrated ({exc})")
             continue
