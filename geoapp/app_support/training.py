@@ -198,6 +198,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             }.get,
             help=f["precision"].help,
         )
+        compiled = c[3].checkbox("Compile the training step", key="ty_compile", help=f["compile"].help)
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = c[2].selectbox(
@@ -230,6 +231,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "trend": trend,
         "calibration": calibration,
         "precision": precision,
+        "compile": bool(compiled),
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)

@@ -50,11 +50,13 @@ def _model_only_rate(
     device: Any,
     half: Any,
     n_counties: int,
+    compiled: bool = False,
 ) -> float:
     """Examples per second of ``steps`` training steps on synthetic tiles (after two warm-up steps).
 
     ``half`` is the autocast dtype the trainer uses (:func:`~geoapp.training.device.autocast_dtype`;
-    None: float32); a gradient scaler only with float16.
+    None: float32); a gradient scaler only with float16. ``compiled``: the forward pass through
+    ``torch.compile`` (its compilation falls in the warm-up steps, outside the timing).
 
     ``semi-ha-loc`` gets a random county table of ``n_counties`` x :data:`LOCATION_DIM` and random
     county rows: the same sizes as the trainer's, so the same work.
@@ -80,13 +82,16 @@ def _model_only_rate(
         tiles.append(torch.cat([tiles[0][:, :1], tiles[0][:, :-1]], dim=1))
     target = 40.0 + 8.0 * torch.randn(batch, device=device)
 
+    quadruplet = torch.compile(model.forward_quadruplet) if compiled else model.forward_quadruplet
+    single = torch.compile(model) if compiled else model
+
     def step() -> None:
         with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
             if model.config.use_context:
-                q = model.forward_quadruplet(*tiles, county=county)
+                q = quadruplet(*tiles, county=county)
                 terms = model.loss(q.prediction.float(), target, tuple(c.float() for c in q.context))
             else:
-                terms = model.loss(model(tiles[0], county).float(), target, None)
+                terms = model.loss(single(tiles[0], county).float(), target, None)
         opt.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.step(opt)
@@ -117,6 +122,7 @@ def run_throughput_benchmark(
     device: str = "auto",
     workers: int | None = None,
     precision: str = "auto",
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Model-only and trainer examples per second for one model, size and device, measured in one run.
 
@@ -131,6 +137,8 @@ def run_throughput_benchmark(
         device: ``auto``, ``cuda`` or ``cpu``.
         workers: the trainer's ``loader_workers`` (None: automatic).
         precision: the trainer's ``precision`` (``auto``, ``float32``, ``bfloat16``), for both figures.
+        compile: the trainer's ``compile`` (``torch.compile`` of the training step), for both figures; the
+            trainer then runs two epochs and its figure is the second's (the first holds the compilation).
 
     Returns:
         A JSON-ready dict: model, size, device, batch_size, examples, workers (the loader's worker
@@ -153,12 +161,13 @@ def run_throughput_benchmark(
             size=size,
             test_year=year,
             n_train_years=min(10, len(ds.years) - 2),
-            epochs=1,
+            epochs=2 if compile else 1,
             batch_size=batch_size,
             max_train_examples=examples,
             device=device,
             loader_workers=workers,
             precision=precision,
+            compile=compile,
         )
         dev = resolve_device(device)
         model_only = _model_only_rate(
@@ -172,6 +181,7 @@ def run_throughput_benchmark(
             dev.device,
             autocast_dtype(dev, precision),
             len(ds.counties),
+            compile,
         )
         with tempfile.TemporaryDirectory(prefix="geoapp-throughput-") as tmp:
             t0 = time.perf_counter()
@@ -188,6 +198,7 @@ def run_throughput_benchmark(
         "device": dev.name,
         "device_type": dev.device.type,
         "precision": precision,
+        "compile": compile,
         "batch_size": batch_size,
         "examples": examples,
         "workers": int(card["loader_workers"]),
@@ -209,7 +220,7 @@ def format_report(result: dict[str, Any]) -> str:
         [
             f"training throughput: {r['model']} ({r['size']}), batch {r['batch_size']}, "
             f"{r['examples']} examples, on {r['device']}, {r['workers']} loader worker process(es), "
-            f"precision {r.get('precision', 'auto')}",
+            f"precision {r.get('precision', 'auto')}{', compiled' if r.get('compile') else ''}",
             f"1-minute load average {r['load_average_1min']:.2f}",
             f"model only (synthetic tiles on the device)   {r['model_only_per_s']:9.1f} examples/s",
             f"trainer, end to end (one epoch)              {r['trainer_per_s']:9.1f} examples/s",

@@ -99,6 +99,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
     "seed",
     "device",
     "precision",
+    "compile",
     "max_train_examples",
     "loader_workers",
     "exclude_group",
@@ -263,6 +264,8 @@ def train_attention(
         if ctx.is_main:
             keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)
+    if cfg.compile:  # the weights stay the model's own: checkpoints, validation and prediction use it uncompiled
+        net = torch.compile(net)
     workers = resolve_workers(cfg.loader_workers, dev.device.type)
     batches = YieldBatches(source, ex_train, batch, cfg.seed, ctx, sampler=sampler, temporal_neighbour=cfg.temporal_neighbour)
     loader, keys = batch_loader(batches, workers, pin_memory=dev.device.type == "cuda")

@@ -90,3 +90,22 @@ def test_a_bfloat16_run_trains_in_mixed_precision_and_records_it(tiny_dataset_pa
     train_yield(YieldTrainConfig(**base), ds, tmp_path / "fp32", progress=False)
     assert seen and set(seen) == {torch.float32}  # the CPU default stays float32
     ds.close()
+
+
+def test_a_compiled_run_trains_and_saves_the_uncompiled_model(tiny_dataset_path, tmp_path):
+    """torch.compile wraps the training step only: the checkpoint holds the model's own weights and loads as any."""
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import YieldTrainConfig, evaluate_yield, train_yield
+
+    ds = load_dataset(tiny_dataset_path)
+    cfg = YieldTrainConfig(
+        model="s-ha", test_year=2016, n_train_years=3, epochs=1, batch_size=16, max_train_examples=32, device="cpu",
+        compile=True, model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
+    )  # fmt: skip
+    best = train_yield(cfg, ds, tmp_path / "compiled", progress=False)
+    card = read_card(best)
+    assert card["train_config"]["compile"] is True and "compile" in card["applies"]
+    result = evaluate_yield(best, ds)
+    assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-4)
+    ds.close()
