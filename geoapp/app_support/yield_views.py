@@ -162,9 +162,23 @@ def attention_model_names() -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-@st.cache_data(show_spinner="Predicting every county…", max_entries=32)
 def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, dict]:
-    """:func:`predictions_for_year`, cached per (checkpoint, dataset, year)."""
+    """:func:`predictions_for_year`, cached per (checkpoint, its card's state, dataset, year).
+
+    The card's size and modification time are part of the key: a checkpoint calibrated (or its
+    calibration removed) with ``train calibrate`` while the app runs is predicted again.
+    """
+    try:
+        stat = (Path(checkpoint) / "card.json").stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        stamp = (0, 0)  # no card: the computation says what is wrong
+    return _cached_predictions(checkpoint, dataset_path, year, stamp)
+
+
+@st.cache_data(show_spinner="Predicting every county…", max_entries=32)
+def _cached_predictions(checkpoint: str, dataset_path: str, year: int, card_stamp: tuple[int, int]) -> tuple[pd.DataFrame, dict]:
+    """The cached computation; ``card_stamp`` only keys the cache."""
     return predictions_for_year(checkpoint, cached_dataset(dataset_path), year)
 
 

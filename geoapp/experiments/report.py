@@ -378,12 +378,13 @@ def calibration_section(
     its training-year residuals, and with that trend and shrunk county offsets
     (:mod:`geoapp.training.calibration`); then RMSE per year with county offsets and trend against
     1.3 x the year's noise floor (``floor_by_year``: year -> RMSE of the labels against the noise-free
-    yields, simulated data only).
+    yields, simulated data only). Only runs with calibrated scores count, in every column.
     """
-    if df.empty or df["rmse_county_trend"].isna().all():
+    df = df[df["rmse_county_trend"].notna()]  # like with like: every column over the same runs
+    if df.empty:
         return ""
     span = f"{years[0]}-{years[-1]}"
-    have = [m for m in models if not _select(df, m, 10, None, None)["rmse_county_trend"].isna().all()]
+    have = [m for m in models if not _select(df, m, 10, None, None).empty]
     cols = ("rmse", "rmse_trend", "rmse_county_trend", "r2", "r2_county_trend")
     means = {m: {c: mean_over_years(df, c, m, 10, years) for c in cols} for m in have}
     out = [

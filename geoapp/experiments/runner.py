@@ -84,15 +84,20 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
 def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
     """A run's scores on its test year: ``rmse`` (bu/acre), ``r2``, ``n``, ``year`` and ``calibrated``.
 
+    ``rmse`` and ``r2`` score the model's own predictions (without a calibration its card may hold);
     ``calibrated`` holds the scores under each residual calibration fitted to the model's training-year
     residuals (:func:`~geoapp.training.yield_trainer.calibrated_scores`: ``trend`` and ``county-trend``),
-    the checkpoint itself unchanged: the report sets them beside the model's own.
+    the checkpoint itself unchanged: the report sets them beside the model's own. It is absent when no
+    calibration can be fitted (a single training year).
     """
     from geoapp.training.yield_trainer import calibrated_scores, evaluate_yield
 
-    scores = evaluate_yield(best, ds, year)
+    scores = evaluate_yield(best, ds, year, calibrated=False)  # the model's own, even if its card holds a calibration
     out = {k: scores[k] for k in ("rmse", "r2", "n", "year")}
-    out["calibrated"] = calibrated_scores(best, ds, year)
+    try:
+        out["calibrated"] = calibrated_scores(best, ds, year)
+    except InputError:  # e.g. one training year: no trend to fit; the run keeps its own scores
+        pass
     return out
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from geoapp.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from geoapp.training.device import autocast_dtype, to_device
+from geoapp.training.device import autocast_dtype, bf16_supported, to_device
 from geoapp.training.distributed import (
     batches_per_epoch,
     broadcast_value,
@@ -236,6 +237,12 @@ def train_attention(
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     half = autocast_dtype(dev, cfg.precision)  # None: float32
+    if half == torch.bfloat16 and dev.device.type == "cpu" and not bf16_supported() and ctx.is_main:
+        warnings.warn(
+            "precision 'bfloat16' on a CPU without native bfloat16 (AVX-512 BF16 or AMX) is emulated and usually "
+            "slower than float32; consider precision 'auto'",
+            stacklevel=2,
+        )
     scaler = torch.amp.GradScaler("cuda", enabled=half == torch.float16)
     sampler = QuadrupletSampler.from_dataset(ds, r_n=cfg.r_n_km, r_d=cfg.r_d_km, generator=cfg.seed) if mcfg.use_context else None
     recover_run_folders(out, ctx)

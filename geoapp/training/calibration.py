@@ -218,6 +218,8 @@ def from_card(card: Mapping[str, Any], where: str = "card") -> Calibration | Non
     if entry is None:
         return None
     try:
+        if not isinstance(entry, Mapping):
+            raise ValueError("not an object")
         kind = entry["kind"]
         if kind not in CALIBRATIONS or kind == "none":
             raise ValueError(f"kind {kind!r}")
@@ -225,18 +227,36 @@ def from_card(card: Mapping[str, Any], where: str = "card") -> Calibration | Non
         sds = [float(entry.get(k, 0.0)) for k in ("county_sd_bu", "residual_sd_bu")]
         lam = entry.get("shrinkage_years")
         lam = math.inf if lam is None else float(lam)
-        offsets = {str(g): float(v) for g, v in (entry.get("offsets_bu") or {}).items()}
+        raw_offsets = entry.get("offsets_bu") or {}
+        if not isinstance(raw_offsets, Mapping):
+            raise ValueError("offsets_bu is not an object of geoid: bu/acre")
+        offsets = {str(g): float(v) for g, v in raw_offsets.items()}
         if not all(math.isfinite(v) for v in [*numbers, *sds, *offsets.values()]):
             raise ValueError("a value is not finite")
-        years = tuple(int(y) for y in entry["fitted_years"])
+        if any(abs(v) > _LIMIT_BU for v in [numbers[0], numbers[1], *offsets.values()]) or not 1900 <= numbers[2] <= 2100:
+            raise ValueError(f"a value is out of range (|bu/acre| above {_LIMIT_BU:g}, or a reference year outside 1900..2100)")
+        if min(sds) < 0 or lam < 0:
+            raise ValueError("a standard deviation or the shrinkage is negative")
+        if kind == "trend" and offsets:
+            raise ValueError("a 'trend' calibration holds county offsets")
+        raw_years = entry["fitted_years"]
+        if not isinstance(raw_years, list) or not all(isinstance(y, int) and not isinstance(y, bool) for y in raw_years):
+            raise ValueError("fitted_years is not a list of whole years")
+        years = tuple(raw_years)
+        if len(set(years)) < 2:
+            raise ValueError("fitted_years holds fewer than two years")
         validation = dict(entry.get("validation") or {})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataFileError(
             f"{where}: the calibration entry is not a residual calibration ({exc}); expected kind 'trend' or "
             "'county-trend' with slope_bu_per_year, intercept_bu, reference_year, fitted_years and offsets_bu; "
-            "calibrate or train the checkpoint again"
+            "fit it again with `python -m geoapp train calibrate CHECKPOINT` (or remove it with --kind none)"
         ) from exc
     return Calibration(kind, *numbers, years, *sds, lam, offsets, validation)
+
+
+_LIMIT_BU = 1000.0
+"""Largest trend value or county offset (bu/acre) a card may hold: far above any yield, so a damaged number stands out."""
 
 
 class CalibratedPredictor:

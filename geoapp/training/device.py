@@ -68,11 +68,13 @@ def autocast_dtype(info: DeviceInfo, precision: str = "auto") -> torch.dtype | N
     ``bfloat16`` needs no gradient scaler (its exponent range is float32's).
 
     Raises:
-        InputError: an unknown precision.
+        InputError: an unknown precision, or bfloat16 on a GPU without it.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {list(PRECISIONS)}, got {given(precision)}")
     if precision == "bfloat16":
+        if info.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise InputError(f"precision 'bfloat16' asked for, but the GPU {info.name} has no bfloat16 support; use 'auto'")
         return torch.bfloat16
     if precision == "auto" and info.amp:
         return torch.float16

@@ -320,13 +320,15 @@ def kind_of_card(card: object, folder: str | Path | None = None) -> ModelKind:
     return kind
 
 
-def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) -> Predictor:
+def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None, calibrated: bool = True) -> Predictor:
     """Load a crop-yield checkpoint of any kind; with ``ds`` the card must match that dataset.
 
     A checkpoint trained on detrended yields (:mod:`geoapp.training.trend`) predicts through a
     :class:`~geoapp.training.trend.TrendedPredictor`: the trend is added back to every prediction.
     One with a residual calibration (:mod:`geoapp.training.calibration`) then gets its trend and
-    county offsets added (:class:`~geoapp.training.calibration.CalibratedPredictor`).
+    county offsets added (:class:`~geoapp.training.calibration.CalibratedPredictor`), unless
+    ``calibrated`` is False (the model's own predictions; the card's calibration entry is not read,
+    so a damaged one can still be replaced or removed).
 
     Raises:
         InputError: not a crop-yield checkpoint, trained on other data, or an argument of the wrong type.
@@ -340,7 +342,7 @@ def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None) ->
     where = str(Path(folder) / "card.json")
     trend = trend_from_card(card, where)
     predictor = predictor if trend is None else TrendedPredictor(predictor, trend)
-    return calibrate_predictor(predictor, card, where)
+    return calibrate_predictor(predictor, card, where) if calibrated else predictor
 
 
 def predict_yields(

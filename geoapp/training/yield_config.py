@@ -146,6 +146,11 @@ class YieldTrainConfig:
             )
         if not 0 < self.r_n_km < self.r_d_km < math.inf:
             raise InputError(f"need 0 < r_n_km < r_d_km, got {self.r_n_km!r} and {self.r_d_km!r}")
+        if self.calibration != "none" and int(self.n_train_years) < 2:
+            raise InputError(
+                f"calibration {self.calibration!r} fits a trend to the training years' residuals, which needs at least "
+                f"two training years; got n_train_years={self.n_train_years!r}: raise it or use calibration 'none'"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> YieldTrainConfig:

@@ -35,7 +35,15 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.training.attention_trainer import load_yield_model, predict_examples
-from geoapp.training.calibration import CALIBRATIONS, CalibratedPredictor, fit_calibration, fit_to_residuals, residuals_of, shift
+from geoapp.training.calibration import (
+    CALIBRATIONS,
+    CalibratedPredictor,
+    fit_calibration,
+    fit_to_residuals,
+    residuals_of,
+    shift,
+)
+from geoapp.training.calibration import from_card as calibration_from_card
 from geoapp.training.checkpoint import CARD, read_card, run_folder, validate_card
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.model_kinds import load_yield_checkpoint, model_kind
@@ -137,37 +145,38 @@ def train_yield(
 def calibrate_checkpoint(folder: str | Path, ds: YieldDataset, kind: str) -> dict[str, Any] | None:
     """Fit a residual calibration (:mod:`geoapp.training.calibration`) to a checkpoint and record it in its card.
 
-    The fit uses the checkpoint's training years (its card's ``years``) only. A calibration the card
-    already holds is replaced (the fit is to the model's own predictions, trend included); ``kind``
-    ``none`` removes it. The card's ``metrics`` (val/test RMSE and R^2) then score the calibrated
-    predictions; the model's own scores are kept in the entry's ``uncalibrated_metrics`` and put back
-    by ``none``. The card is rewritten whole or not at all (a temporary file renamed over it).
+    The fit uses the checkpoint's training years (its card's ``years``) only, on the model's own
+    predictions (trend included); a calibration the card already holds, even a damaged one, is
+    replaced, and ``kind`` ``none`` removes it. The card's ``metrics`` (val/test RMSE and R^2) then
+    score the calibrated predictions as the card stores them; the model's own scores are kept in the
+    entry's ``uncalibrated_metrics`` and put back by ``none``. ``train_config.calibration`` and
+    ``applies`` follow. The card is rewritten whole or not at all (a temporary file renamed over it).
 
     Returns:
         the card's new ``calibration`` entry, or None for ``none``.
 
     Raises:
-        InputError: an unknown kind, not a crop-yield checkpoint, or trained on other data.
+        InputError: an unknown kind, not a crop-yield checkpoint, trained on other data, or fewer than
+            two training years (a trend needs two).
         DataFileError: the card or weights are invalid, or the card cannot be written.
     """
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
     if kind not in CALIBRATIONS:
         raise InputError(f"calibration must be one of {list(CALIBRATIONS)}, got {given(kind)}")
-    predictor = load_yield_checkpoint(folder, ds)
-    if isinstance(predictor, CalibratedPredictor):
-        predictor = predictor.inner
+    predictor = load_yield_checkpoint(folder, ds, calibrated=False)
     card = dict(read_card(folder))
     metrics = dict(card.get("metrics") or {})
     old = card.pop("calibration", None)
     if isinstance(old, dict) and isinstance(old.get("uncalibrated_metrics"), dict):
-        metrics.update(old["uncalibrated_metrics"])
+        metrics.update({k: v for k, v in old["uncalibrated_metrics"].items() if k in _SCORES})
     entry = None
     if kind != "none":
         years = card["years"]
-        cal = fit_calibration(kind, predictor, ds, years["train"], years["validation"])
-        scored = CalibratedPredictor(predictor, cal)
-        entry = cal.to_card()
+        fitted = fit_calibration(kind, predictor, ds, years["train"], years["validation"])
+        entry = fitted.to_card()
+        stored = calibration_from_card({"calibration": entry})  # score what the card holds (offsets rounded)
+        scored = CalibratedPredictor(predictor, stored)
         entry["uncalibrated_metrics"] = {k: metrics[k] for k in _SCORES if k in metrics}
         for role in ("val", "test"):
             year = years["validation" if role == "val" else "test"]
@@ -177,6 +186,10 @@ def calibrate_checkpoint(folder: str | Path, ds: YieldDataset, kind: str) -> dic
             metrics[f"{role}_rmse"], metrics[f"{role}_r2"] = rmse_r2(out.target, out.predicted)
         card["calibration"] = entry
     card["metrics"] = metrics
+    if isinstance(card.get("train_config"), dict):
+        card["train_config"] = {**card["train_config"], "calibration": kind}
+    if isinstance(card.get("applies"), list) and "calibration" not in card["applies"]:
+        card["applies"] = [*card["applies"], "calibration"]
     path = Path(folder) / CARD
     validate_card(card, path)
     atomic_write_text(path, json.dumps(card, indent=1))
@@ -199,9 +212,7 @@ def calibrated_scores(folder: str | Path, ds: YieldDataset, year: int | None = N
     """
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
-    predictor = load_yield_checkpoint(folder, ds)
-    if isinstance(predictor, CalibratedPredictor):
-        predictor = predictor.inner
+    predictor = load_yield_checkpoint(folder, ds, calibrated=False)
     card = predictor.card
     year = dataset_year(ds, year if year is not None else card["years"]["test"])
     residuals = residuals_of(predictor, ds, card["years"]["train"])
@@ -218,8 +229,11 @@ _SCORES = ("val_rmse", "val_r2", "test_rmse", "test_r2")
 """Card metrics a calibration changes (the model's own are kept in its ``uncalibrated_metrics``)."""
 
 
-def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict[str, Any]:
+def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None, calibrated: bool = True) -> dict[str, Any]:
     """RMSE and R^2 of a checkpoint of any kind on its test year (or ``year``) and a per-county table.
+
+    ``calibrated`` False scores the model's own predictions of a checkpoint with a residual
+    calibration (:mod:`geoapp.training.calibration`); by default the predictions are as it makes them.
 
     Returns:
         dict with ``model``, ``rmse``, ``r2``, ``year``, ``n`` and ``table`` (DataFrame: geoid, year,
@@ -233,7 +247,7 @@ def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None
     """
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
-    predictor = load_yield_checkpoint(folder, ds)
+    predictor = load_yield_checkpoint(folder, ds, calibrated=as_bool(calibrated, "calibrated"))
     card = predictor.card
     year = dataset_year(ds, year if year is not None else card["years"]["test"])
     out = predictor.predict(ds, year)

@@ -184,3 +184,55 @@ def test_the_shipped_calibrated_semi_ha_loc_checkpoints_score_their_cards(year):
         dataset.close()
     assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], abs=1e-4)
     assert result["rmse"] < card["calibration"]["uncalibrated_metrics"]["test_rmse"]
+
+
+def test_damaged_entries_are_refused_with_the_way_out(ds):
+    good = fit_to_residuals("county-trend", _synthetic(n_counties=20)[0]).to_card()
+    for damage in (
+        {"fitted_years": "2012"},  # a string, not a list of years
+        {"fitted_years": [2012]},  # one year
+        {"kind": "trend"},  # a trend that holds county offsets
+        {"county_sd_bu": -1.0},
+        {"slope_bu_per_year": 1e12},
+        {"offsets_bu": [1.0, 2.0]},
+    ):
+        with pytest.raises(DataFileError, match="train calibrate"):
+            from_card({"calibration": {**good, **damage}})
+
+
+def test_a_damaged_calibration_can_be_removed_or_fitted_again(ds, tmp_path):
+    import json
+
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.model_kinds import load_yield_checkpoint
+    from geoapp.training.yield_trainer import YieldTrainConfig, calibrate_checkpoint, evaluate_yield, train_yield
+
+    best = train_yield(YieldTrainConfig(model="ridge", test_year=2016, n_train_years=3), ds, tmp_path / "r", progress=False)
+    own = evaluate_yield(best, ds)["rmse"]
+    entry = calibrate_checkpoint(best, ds, "county-trend")
+    card = read_card(best)
+    assert card["train_config"]["calibration"] == "county-trend" and "calibration" in card["applies"]
+    assert card["metrics"]["test_rmse"] == pytest.approx(evaluate_yield(best, ds)["rmse"], abs=1e-9)  # what the card stores
+    assert evaluate_yield(best, ds, calibrated=False)["rmse"] == pytest.approx(own)
+    card["calibration"] = {**entry, "slope_bu_per_year": "steep"}
+    (best / "card.json").write_text(json.dumps(card))
+    with pytest.raises(DataFileError, match="train calibrate"):
+        load_yield_checkpoint(best, ds)
+    assert calibrate_checkpoint(best, ds, "county-trend")["kind"] == "county-trend"  # replaced
+    card = read_card(best)
+    card["calibration"]["fitted_years"] = []
+    (best / "card.json").write_text(json.dumps(card))
+    assert calibrate_checkpoint(best, ds, "none") is None  # removed
+    assert evaluate_yield(best, ds)["rmse"] == pytest.approx(own)
+    assert read_card(best)["train_config"]["calibration"] == "none"
+
+
+def test_one_training_year_cannot_be_calibrated_and_its_runs_keep_their_own_scores(ds, tmp_path, monkeypatch):
+    from geoapp.experiments.runner import score_run
+    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+
+    with pytest.raises(InputError, match="at least two training years"):
+        YieldTrainConfig(model="ridge", test_year=2016, n_train_years=1, calibration="trend")
+    best = train_yield(YieldTrainConfig(model="ridge", test_year=2016, n_train_years=1), ds, tmp_path / "one", progress=False)
+    scores = score_run(best, ds, 2016)
+    assert "calibrated" not in scores and scores["rmse"] > 0
