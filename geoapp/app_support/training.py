@@ -75,6 +75,10 @@ LOCATION_FIELDS: dict[str, ConfigField] = {f.name: f for f in config_fields(Loca
 """The location config's fields (choices and help), shared with the CLI."""
 
 
+LOADER_CHOICES: tuple[str | int, ...] = ("auto", 0, 1, 2, 4, 8)
+"""The Training page's choices of ``loader_workers``: auto (0 on the CPU, min(8, CPUs - 1) on a GPU) or a count."""
+
+
 def _device_fields(prefix: str, cols) -> tuple[str, int]:
     field = YIELD_FIELDS["device"]
     device = cols[0].selectbox("Device", list(field.choices or ()), key=f"{prefix}_device", help=field.help)
@@ -199,6 +203,9 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             help=f["precision"].help,
         )
         compiled = c[3].checkbox("Compile the training step", key="ty_compile", help=f["compile"].help)
+        loader = st.columns(4)[0].selectbox(
+            "Loader workers", LOADER_CHOICES, key="ty_loader", help=f["loader_workers"].help, format_func=str
+        )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = c[2].selectbox(
@@ -232,6 +239,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "calibration": calibration,
         "precision": precision,
         "compile": bool(compiled),
+        "loader_workers": None if loader == "auto" else int(loader),
     }
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)

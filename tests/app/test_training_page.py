@@ -58,6 +58,7 @@ def test_form_choices_and_help_come_from_the_config_dataclasses(train_env):
     assert at.selectbox(key="ty_calibration").value == "none"
     assert at.selectbox(key="ty_precision").value == "auto"
     assert at.checkbox(key="ty_compile").value is False
+    assert at.selectbox(key="ty_loader").value == "auto"
     assert len(at.selectbox(key="ty_precision").options) == len(fields["precision"].choices)
     assert len(at.selectbox(key="ty_calibration").options) == len(fields["calibration"].choices)
     assert at.selectbox(key="ty_device").options == list(fields["device"].choices)
@@ -99,6 +100,7 @@ def test_start_a_tiny_job_watch_it_finish_and_find_its_checkpoint(train_env):
     config = json.loads((train_env / "jobs" / job / "spec.json").read_text())["config"]
     assert config["temporal_neighbour"] == "month" and config["trend"] == "linear"
     assert config["calibration"] == "county-trend" and config["precision"] == "auto" and config["compile"] is False
+    assert config["loader_workers"] is None  # auto
     at = at.run()
     assert any("Finished" in s.value for s in at.success)
     assert at.selectbox(key="train_show").value == job  # the new job is the one shown
