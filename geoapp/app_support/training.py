@@ -79,6 +79,12 @@ LOADER_CHOICES: tuple[str | int, ...] = ("auto", 0, 1, 2, 4, 8)
 """The Training page's choices of ``loader_workers``: auto (0 on the CPU, min(8, CPUs - 1) on a GPU) or a count."""
 
 
+def _choice(col, label: str, field: str, names: dict[str, str], key: str | None = None) -> str:
+    """A selectbox in ``col`` over a :class:`YieldTrainConfig` field's choices, named by ``names``, with the field's help."""
+    spec = YIELD_FIELDS[field]
+    return col.selectbox(label, list(spec.choices or ()), key=key or f"ty_{field}", format_func=names.get, help=spec.help)
+
+
 def _device_fields(prefix: str, cols) -> tuple[str, int]:
     field = YIELD_FIELDS["device"]
     device = cols[0].selectbox("Device", list(field.choices or ()), key=f"{prefix}_device", help=field.help)
@@ -173,34 +179,22 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             help=f"{f['exclude_group'].help}; the Feature ablation page compares such runs",
         )
         c = st.columns(4)
-        trend = c[0].selectbox(
-            "Yield trend",
-            list(f["trend"].choices or ()),
-            key="ty_trend",
-            format_func={"none": "none (paper)", "linear": "linear, fitted on the training years"}.get,
-            help=f["trend"].help,
-        )
-        calibration = c[1].selectbox(
+        trend = _choice(c[0], "Yield trend", "trend", {"none": "none (paper)", "linear": "linear, fitted on the training years"})
+        calibration = _choice(
+            c[1],
             "Residual calibration",
-            list(f["calibration"].choices or ()),
-            key="ty_calibration",
-            format_func={
-                "none": "none (paper)",
-                "trend": "trend of the residuals",
-                "county-trend": "trend + county offsets",
-            }.get,
-            help=f["calibration"].help,
+            "calibration",
+            {"none": "none (paper)", "trend": "trend of the residuals", "county-trend": "trend + county offsets"},
         )
-        precision = c[2].selectbox(
+        precision = _choice(
+            c[2],
             "Precision",
-            list(f["precision"].choices or ()),
-            key="ty_precision",
-            format_func={
+            "precision",
+            {
                 "auto": "auto (float16 on a GPU, float32 on the CPU)",
                 "float32": "float32",
                 "bfloat16": "bfloat16 mixed precision",
-            }.get,
-            help=f["precision"].help,
+            },
         )
         compiled = c[3].checkbox("Compile the training step", key="ty_compile", help=f["compile"].help)
         loader = st.columns(4)[0].selectbox(
@@ -208,12 +202,12 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
-        tn = c[2].selectbox(
+        tn = _choice(
+            c[2],
             "Temporal neighbour TN",
-            list(f["temporal_neighbour"].choices or ()),
+            "temporal_neighbour",
+            {"month": "previous month (paper)", "year": "previous year"},
             key="ty_tn",
-            format_func={"month": "previous month (paper)", "year": "previous year"}.get,
-            help=f["temporal_neighbour"].help,
         )
         _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
         name = c[3].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")

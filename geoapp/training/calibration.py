@@ -47,6 +47,7 @@ import pandas as pd
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
 from geoapp.training.metrics import rmse_r2
+from geoapp.training.shifted_predictor import ShiftedPredictor
 
 __all__ = [
     "CALIBRATIONS",
@@ -259,25 +260,19 @@ _LIMIT_BU = 1000.0
 """Largest trend value or county offset (bu/acre) a card may hold: far above any yield, so a damaged number stands out."""
 
 
-class CalibratedPredictor:
+class CalibratedPredictor(ShiftedPredictor):
     """A loaded checkpoint whose predictions get its calibration added (trend of the year, county offsets).
 
-    Wraps any predictor (``card`` and ``predict``); the what-if ablation's masked predictions get the
-    same additions per county, so its changes are unaffected.
+    The what-if ablation's masked predictions get the same additions per county, so its changes are unaffected.
     """
 
     def __init__(self, inner: Any, calibration: Calibration) -> None:
-        self.inner = inner
-        self.card = inner.card
+        super().__init__(inner)
         self.calibration = calibration
 
-    def predict(self, ds: YieldDataset, year: int, mask_group: str | None = None):
-        """The inner predictions for ``year`` plus the calibration's shift (bu/acre)."""
-        out = self.inner.predict(ds, year, mask_group)
-        return dataclasses.replace(out, predicted=out.predicted + shift(self.calibration, ds, out.county, year))
-
-    def __getattr__(self, name: str) -> Any:  # the inner predictor's other attributes (e.g. the model)
-        return getattr(self.inner, name)
+    def addition(self, ds: YieldDataset, county: np.ndarray, year: int) -> np.ndarray:
+        """The calibration's :func:`shift` of ``county`` in ``year`` (bu/acre)."""
+        return shift(self.calibration, ds, county, year)
 
 
 def calibrate_predictor(predictor: Any, card: Mapping[str, Any], where: str = "card") -> Any:

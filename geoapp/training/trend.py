@@ -37,6 +37,7 @@ import numpy as np
 
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
+from geoapp.training.shifted_predictor import ShiftedPredictor
 from geoapp.training.yield_data import check_dataset_arg, dataset_years
 
 __all__ = ["TRENDS", "YieldTrend", "fit_trend", "detrended", "from_card", "TrendedPredictor"]
@@ -141,22 +142,16 @@ def from_card(card: Mapping[str, Any], where: str = "card") -> YieldTrend | None
     return YieldTrend(*numbers, years)
 
 
-class TrendedPredictor:
+class TrendedPredictor(ShiftedPredictor):
     """A loaded checkpoint whose model predicts detrended yields: its predictions get the trend added back.
 
-    Wraps any predictor of :mod:`geoapp.training.model_kinds` (``card`` and ``predict``); the what-if
-    ablation's masked predictions get the same constant per year, so changes are unaffected.
+    The what-if ablation's masked predictions get the same constant per year, so changes are unaffected.
     """
 
     def __init__(self, inner: Any, trend: YieldTrend) -> None:
-        self.inner = inner
-        self.card = inner.card
+        super().__init__(inner)
         self.trend = trend
 
-    def predict(self, ds: YieldDataset, year: int, mask_group: str | None = None):
-        """The inner predictions for ``year`` plus ``trend(year)`` (bu/acre)."""
-        out = self.inner.predict(ds, year, mask_group)
-        return dataclasses.replace(out, predicted=out.predicted + float(self.trend.at(year)))
-
-    def __getattr__(self, name: str) -> Any:  # the inner predictor's other attributes (e.g. the model)
-        return getattr(self.inner, name)
+    def addition(self, ds: YieldDataset, county: np.ndarray, year: int) -> float:
+        """``trend(year)`` (bu/acre), the same for every county."""
+        return float(self.trend.at(year))
