@@ -37,7 +37,7 @@ from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import anchor_tile_means
 from geoapp.errors import InputError
-from geoapp.training.calibration import fit_to_residuals
+from geoapp.training.calibration import fit_to_residuals, shift
 
 __all__ = ["difficulty_report", "r2_score", "county_means", "UNKNOWN_FLOOR"]
 
@@ -106,7 +106,7 @@ def _calibrated_rmse(
     """RMSE of ``pred`` with a county-trend calibration fitted to the training residuals ``y_tr - fitted``."""
     geoids = ds.counties["geoid"].astype(str).to_numpy()
     cal = fit_to_residuals("county-trend", pd.DataFrame({"geoid": geoids[county], "year": year, "residual": y_tr - fitted}))
-    shifted = pred + float(cal.trend_at(test_year)) + cal.offsets_of(geoids[test_county])
+    shifted = pred + shift(cal, ds, test_county, test_year)
     return float(np.sqrt(np.mean((shifted - truth) ** 2)))
 
 
