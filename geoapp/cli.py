@@ -18,6 +18,7 @@ Groups:
     bench location    geolocalization vs. baselines, probe, similarity latency, spherical harmonics
     bench app         the app in headless chromium: seconds per page and interaction vs. budget
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
+    bench error-budget  which of the simulation's yield terms a checkpoint's test errors carry
     bench cache       cold compute vs. warm load seconds of each result kept on disk
     bench ablation    what-if ablation: cold and warm seconds vs. targets, and the per-group path
     bench yield-throughput  training examples/s: the trainer end to end vs. the model's step alone
@@ -257,6 +258,18 @@ def _bench_difficulty(args: argparse.Namespace) -> int:
         print(report["dataset"])
         for year, row in {**report["per_year"], "mean": report["mean"]}.items():
             print(f"{year!s:>6}  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def _bench_error_budget(args: argparse.Namespace) -> int:
+    from geoapp.bench.error_budget import budget_markdown, error_budget
+    from geoapp.data.dataset import default_dataset_path, load_dataset
+    from geoapp.paths import checkpoint_dir
+
+    ds = load_dataset(args.dataset or default_dataset_path("demo"))
+    folders = args.checkpoint or [str(checkpoint_dir() / "yield" / f"semi-ha-loc-{y}" / "best") for y in (2017, 2018)]
+    budgets = [error_budget(folder, ds, args.year, calibrated=not args.own) for folder in folders]
+    print(json.dumps(budgets, indent=1) if args.json else budget_markdown(budgets), end="\n" if args.json else "")
     return 0
 
 
@@ -685,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_warm)
 
     bench = groups.add_parser("bench", help="benchmarks that print figures").add_subparsers(
-        dest="command", required=True, metavar="{data,difficulty,yield,sampler,location,app,cache}"
+        dest="command", required=True, metavar="{data,difficulty,error-budget,yield,sampler,location,app,cache}"
     )
     p = bench.add_parser("data", help="time the dataset build and measure peak memory")
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
@@ -707,6 +720,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-years", type=_year_list, default="2014,2015,2016,2017,2018", help="comma-separated test years")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_difficulty)
+    p = bench.add_parser(
+        "error-budget", help="simulated data: which of the simulation's yield terms a checkpoint's test errors carry"
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        help="checkpoint folder (repeat for several; default: the shipped semi-ha-loc 2017 and 2018)",
+    )
+    p.add_argument("--dataset", default=None, help="the simulated dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--year", type=int, default=None, help="year to score (default: each checkpoint's test year)")
+    p.add_argument("--own", action="store_true", help="the model's own predictions, without its residual calibration")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_error_budget)
     p = bench.add_parser("yield", help="RMSE, R^2, noise floor, training and inference speed of every crop-yield checkpoint")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--markdown", default=None, help="also write the table to this markdown file")

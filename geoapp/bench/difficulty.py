@@ -32,6 +32,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
+from geoapp.bench.error_budget import simulation_config_of
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS
 from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import YieldDataset
@@ -59,13 +60,12 @@ def county_means(ds: YieldDataset) -> np.ndarray | None:
         float32 (years, counties, months, bands) in the order of ``ds.years``, ``ds.counties`` rows,
         :data:`MONTHS` and :data:`BANDS`; NaN pixels skipped; NaN for a county without cropland pixels.
     """
-    config = (ds.card or {}).get("simulation_config") if ds.simulated else None
-    if not isinstance(config, dict):
+    config = simulation_config_of(ds)
+    if config is None:
         return None
-    from geoapp.data.simulate import SimulationConfig, cropland_weights
+    from geoapp.data.simulate import cropland_weights
 
-    values = {**config, "states": tuple(config["states"]) if config.get("states") else None}  # JSON has lists
-    index, crop, geoids = cropland_weights(SimulationConfig(**values))
+    index, crop, geoids = cropland_weights(config)
     where = {g: i for i, g in enumerate(geoids)}
     rows = np.array([where.get(str(g), -1) for g in ds.counties["geoid"]])
     inside = index >= 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,8 @@ __all__ = [
     "years_in_flight",
     "county_raster",
     "cropland_weights",
+    "county_terms",
+    "TERM_COLUMNS",
 ]
 
 T = len(MONTHS)
@@ -545,6 +548,74 @@ def cropland_weights(config: SimulationConfig | str) -> tuple[np.ndarray, np.nda
     return w.index, w.world["cropland"], table["geoid"].astype(str).tolist()
 
 
+TERM_COLUMNS: tuple[str, ...] = ("potential", "water", "heat", "excess", "trend", "effect", "noise")
+"""The columns of :func:`county_terms` that add up to a county's yield, in the order of the generating process."""
+
+
+def county_terms(config: SimulationConfig | str, years: Sequence[int]) -> pd.DataFrame:
+    """Each county's yield split into the simulation's terms, for the given years: hidden truth, not in the cube.
+
+    Runs the generating process again for those years only (the static world once, then one year at a
+    time; the demo configuration takes a few seconds a year), so the terms match a dataset built with
+    the same configuration exactly.
+
+    Returns:
+        One row per county and year (``geoid`` str, ``year`` int, ``labelled`` bool), with, in bu/acre:
+        ``potential`` (the cropland-weighted yield potential), ``water`` and ``heat`` (the linearised
+        losses to water and heat stress, ``-potential x exponent``), ``excess`` (the rest of the
+        weather's effect: the May-June excess-rain stress and the curvature of ``exp(-stress)`` over the
+        county's pixels), ``trend``, ``effect`` (the persistent county effect) and ``noise`` (the
+        county-year noise); ``expected`` = ``potential + water + heat + excess + trend + effect`` (the
+        dataset's ``expected`` column) and ``yield`` = ``expected + noise`` (the observed yield, labelled
+        or not).
+
+    Raises:
+        InputError: ``config`` is not a configuration, or a year is outside its years.
+    """
+    cfg = _config(config)
+    wanted = sorted({int(y) for y in years})
+    outside = [y for y in wanted if not cfg.first_year <= y <= cfg.last_year]
+    if not wanted or outside:
+        raise InputError(
+            f"years {outside or wanted} are not simulated by configuration {cfg.name!r}; "
+            f"expected years in {cfg.first_year}-{cfg.last_year}"
+        )
+    world, table = _make_world(cfg)
+    labels = _Labels(world, table)
+    frames = []
+    for year in wanted:
+        yr = _year_task(year, world)
+        labels.add(yr)
+        rec = labels.records[year]
+        trend = cfg.trend_bu_per_year * (year - cfg.base_year)
+        expected = (yr.expected_px + labels.effect).astype(np.float64)
+        observed = yr.observed_px + labels.effect + _county_noise(cfg, year, len(table))
+        pot = labels.potential_c
+        frame = pd.DataFrame(
+            {
+                "geoid": rec["geoid"].astype(str).to_numpy(),
+                "year": year,
+                "labelled": rec["labelled"].to_numpy(),
+                "potential": pot,
+                "water": -pot * yr.water_c,
+                "heat": -pot * yr.heat_c,
+            }
+        )
+        frame["trend"] = trend
+        frame["effect"] = labels.effect
+        frame["excess"] = expected - frame[["potential", "water", "heat", "trend", "effect"]].sum(axis=1).to_numpy()
+        frame["noise"] = observed - expected
+        frame["expected"] = expected
+        frame["yield"] = observed
+        frames.append(frame[["geoid", "year", "labelled", *TERM_COLUMNS, "expected", "yield"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _county_noise(cfg: SimulationConfig, year: int, n: int) -> np.ndarray:
+    """The county-year noise of ``year`` (bu/acre), the same draws :class:`_Labels` adds."""
+    return cfg.county_noise_bu * _streams(cfg.seed, "county-noise", year).standard_normal(n)
+
+
 def _year_task(year: int, w: _World) -> _Year:
     """Simulate one year: its bands and the county aggregates of its pixel yields (a dask task)."""
     yr = _simulate_year(year, w.cfg, w.grid, w.lon, w.lat, w.world, w.normals)
@@ -585,7 +656,7 @@ class _Labels:
         """Record the labels and the truth terms of one simulated year."""
         cfg, year, n = self.cfg, yr.year, len(self.table)
         rng_year = _streams(cfg.seed, "county-noise", year)
-        noise = cfg.county_noise_bu * rng_year.standard_normal(n)
+        noise = cfg.county_noise_bu * rng_year.standard_normal(n)  # the draws _county_noise repeats
         expected = yr.expected_px + self.effect
         observed = yr.observed_px + self.effect + noise
         withheld = rng_year.random(n) < 0.035
