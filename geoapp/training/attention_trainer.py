@@ -111,6 +111,12 @@ ATTENTION_APPLIES: tuple[str, ...] = (
 _SUPERVISED_APPLIES = tuple(f for f in ATTENTION_APPLIES if f not in ("r_n_km", "r_d_km", "temporal_neighbour"))
 """The fields S-HA uses (no context tiles)."""
 
+RESUME_MAY_CHANGE: tuple[str, ...] = ("device", "loader_workers", "compile", "epochs", "patience", "calibration")
+"""YieldTrainConfig fields a resumed run may set differently from the interrupted one: where and how fast it
+trains, how long (more epochs extend the run; the schedule is replayed over the new length), when it stops
+early, and what is fitted after training. Every other field (learning rate, batch size, precision, seed,
+trend, radii, ...) shapes the trajectory and must match."""
+
 
 @torch.inference_mode()
 def predict_examples(
@@ -265,6 +271,7 @@ def train_attention(
                 "dataset": data_card,
                 **({"location_context": location_card} if location_card is not None else {}),
             },
+            expected_config={k: v for k, v in asdict(cfg).items() if k not in RESUME_MAY_CHANGE},
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])

@@ -71,20 +71,25 @@ def resume_from_last(
     steps_per_epoch: int,
     epochs: int,
     expected: dict[str, Any] | None = None,
+    expected_config: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Load ``folder`` (a ``last/`` checkpoint) into the model, optimizer and scaler; replay the schedule.
 
     Call :func:`geoapp.fileio.recover_folder` on ``folder`` first (on one process) if a kill may have
     cut its replacement. ``expected`` maps card fields to the values this run has (compared after a
-    JSON round trip, so tuples equal lists). Returns the saved counters (``epoch`` is the last finished
+    JSON round trip, so tuples equal lists). ``expected_config`` maps training settings (e.g. ``lr``,
+    ``batch_size``, ``precision``) to this run's values; each must equal the card's ``train_config``
+    entry of the same name where the card records one (a card from an older version of geoapp that
+    lacks a setting is not held to it). Returns the saved counters (``epoch`` is the last finished
     epoch, 0-based), or None, loading nothing, when there is nothing to resume: no checkpoint, or one
     without training state (a run then starts from scratch rather than from weights without their
     optimizer and schedule).
 
     Raises:
-        InputError: the checkpoint was made for another model configuration or dataset; ``folder`` is not a
+        InputError: the checkpoint was made for another model configuration, dataset or training setting
+            (the error names each difference); ``folder`` is not a
             path, a training object is not of its torch type, ``steps_per_epoch``/``epochs`` not whole
-            numbers >= 1, or ``expected`` not a dict (or None).
+            numbers >= 1, or ``expected`` / ``expected_config`` not a dict (or None).
     """
     folder = as_path(folder, "folder")
     for name, value, kind in (
@@ -99,10 +104,20 @@ def resume_from_last(
     epochs = as_int(epochs, "epochs", minimum=1)
     if expected is not None and not isinstance(expected, dict):
         raise InputError(f"expected must be a dict of card fields and their values, or None; got {given(expected)}")
+    if expected_config is not None and not isinstance(expected_config, dict):
+        raise InputError(
+            f"expected_config must be a dict of training settings and their values, or None; got {given(expected_config)}"
+        )
     if not (folder / "card.json").exists() or not (folder / STATE).exists():
         return None
     card = read_card(folder)
     mismatched = {k: (card.get(k), v) for k, v in (expected or {}).items() if card.get(k) != json.loads(json.dumps(v))}
+    saved = card.get("train_config") if isinstance(card.get("train_config"), dict) else {}
+    mismatched |= {
+        f"train_config.{k}": (saved[k], v)
+        for k, v in (expected_config or {}).items()
+        if k in saved and saved[k] != json.loads(json.dumps(v))
+    }
     if mismatched:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, this run has {want!r}" for k, (have, want) in mismatched.items())
         raise InputError(f"cannot resume from {str(folder)!r}: it belongs to another run ({detail}); start a new run instead")

@@ -104,6 +104,24 @@ def test_resume_on_other_data_or_config_is_refused(ds, tmp_path):
         train_yield(dataclasses.replace(cfg, epochs=2), ds, tmp_path, resume=True, progress=False)
 
 
+def test_resume_with_other_training_settings_is_refused_with_each_difference(ds, tmp_path):
+    cfg = _cfg("s-ha", epochs=1)
+    train_yield(cfg, ds, tmp_path, progress=False)
+    other = dataclasses.replace(cfg, epochs=2, lr=cfg.lr * 3, precision="bfloat16")
+    with pytest.raises(InputError, match=r"train_config\.lr: checkpoint has .*; train_config\.precision: checkpoint has 'auto'"):
+        train_yield(other, ds, tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]  # nothing lost
+    card = json.loads((tmp_path / "last" / "card.json").read_text())
+    del card["train_config"]["precision"]  # a card written before the setting existed is not held to it
+    (tmp_path / "last" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match=r"train_config\.lr") as caught:
+        train_yield(other, ds, tmp_path, resume=True, progress=False)
+    assert "precision" not in str(caught.value)
+    # where and how long it trains may change: a different worker count, more epochs, compile off
+    train_yield(dataclasses.replace(cfg, epochs=2, loader_workers=0, patience=5), ds, tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
 def test_too_few_examples_for_one_batch_is_a_clear_error(ds, tmp_path):
     with pytest.raises(InputError, match="make no batch of at least 2"):
         train_yield(_cfg("s-ha", max_train_examples=1), ds, tmp_path, progress=False)
