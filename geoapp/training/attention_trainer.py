@@ -77,7 +77,7 @@ from geoapp.training.results import (
     verify_dataset,
 )
 from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
-from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
+from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
 from geoapp.training.yield_runs import YieldPredictions, applied_config, dataset_card, kept_bands
@@ -110,12 +110,6 @@ ATTENTION_APPLIES: tuple[str, ...] = (
 
 _SUPERVISED_APPLIES = tuple(f for f in ATTENTION_APPLIES if f not in ("r_n_km", "r_d_km", "temporal_neighbour"))
 """The fields S-HA uses (no context tiles)."""
-
-RESUME_MAY_CHANGE: tuple[str, ...] = ("device", "loader_workers", "compile", "epochs", "patience", "calibration")
-"""YieldTrainConfig fields a resumed run may set differently from the interrupted one: where and how fast it
-trains, how long (more epochs extend the run; the schedule is replayed over the new length), when it stops
-early, and what is fitted after training. Every other field (learning rate, batch size, precision, seed,
-trend, radii, ...) shapes the trajectory and must match."""
 
 
 @torch.inference_mode()
@@ -271,7 +265,7 @@ def train_attention(
                 "dataset": data_card,
                 **({"location_context": location_card} if location_card is not None else {}),
             },
-            expected_config={k: v for k, v in asdict(cfg).items() if k not in RESUME_MAY_CHANGE},
+            expected_config=resume_settings(cfg, tuple(asdict(cfg))),
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])

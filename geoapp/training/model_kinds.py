@@ -106,8 +106,9 @@ class ModelKind:
         card_kind: the card's ``kind`` (``crop-yield``, ``ridge`` or ``yield-baseline``).
         has_attention: attention weights to show (the Attention page).
         supports_ablation: a feature group can be masked at inference (``Predictor.predict(mask_group=...)``).
-        resumable: a run writes ``last/`` and can be resumed; other kinds train in one go (they are
-            short) and a resume is refused (a job's retry starts them over).
+        resumable: a run writes ``last/`` each epoch and can be resumed (the attention models and the
+            neural baselines); ridge and RF fit in one go (seconds to minutes) and a resume is refused
+            (a job's retry starts them over).
         data_parallel: trains under torchrun with several workers (DistributedDataParallel).
         train: see :data:`TrainFn`.
         load: see :data:`LoadFn`.
@@ -164,7 +165,7 @@ def _kind(name: str, family: str, description: str, section: str, inputs: str, c
         card_kind=card_kind,
         has_attention=attention,
         supports_ablation=True,
-        resumable=attention,
+        resumable=attention or ops["train"] is train_network,
         data_parallel=attention,
         **ops,
     )

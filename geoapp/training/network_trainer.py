@@ -12,7 +12,13 @@ a seed, monitor events and cancellation, and a stop at the first non-finite loss
 hidden layer over the training examples (:mod:`geoapp.models.baselines.gaussian_process`) and save it
 with the network; the card's metrics hold the scores with the GP (``val_rmse``, ``test_rmse``) and
 without (``val_rmse_without_gp``, ``test_rmse_without_gp``). These runs train in one process (no
-torchrun) and write no ``last/``: they are short, and a job's retry starts them over.
+torchrun). Each epoch also saves ``last/`` (weights, optimizer state, the epoch and early-stopping
+counters), so an interrupted run resumes where it stopped (``resume``; the experiment runner and a
+job's resume do it) with the same rules as the attention models' (:mod:`geoapp.training.resume`): the
+schedule is replayed, and a checkpoint of another model configuration, dataset, input statistics or
+training setting is refused. The order of an epoch's examples and its dropout draws come from the
+seed and the epoch's number alone, so a resumed run trains exactly as the uninterrupted one (earlier
+versions drew the dropout of a whole run from one stream: their runs are not reproduced bit for bit).
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
 from geoapp.models.baselines import NETWORKS, BaselineNet, GaussianProcessLayer, GPParams, fit_gaussian_process
 from geoapp.models.baselines.gaussian_process import gp_card
-from geoapp.training.checkpoint import check_card, check_weights_fit, clear_previous_run, load_checkpoint, save_checkpoint
+from geoapp.training.checkpoint import CARD, check_card, check_weights_fit, clear_previous_run, load_checkpoint, save_checkpoint
 from geoapp.training.distributed import init_distributed, shutdown
 from geoapp.training.metrics import rmse_r2
-from geoapp.training.metrics_log import MetricsLog
+from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.results import TrainingDiverged, check_loss, check_weights, no_best_message, verify_dataset
-from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
+from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
+from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_inputs import InputReader
 from geoapp.training.yield_runs import YieldPredictions, dataset_card, kept_bands, train_card
@@ -64,6 +71,9 @@ NETWORK_APPLIES: tuple[str, ...] = (
 """The YieldTrainConfig fields the neural baselines use (no context tiles, no loss weights)."""
 
 _PREDICT_BATCH = 256
+
+_NO_SCALER = torch.amp.GradScaler("cpu", enabled=False)
+"""The baselines train in float32: no loss scaling (what :func:`train_state` and :func:`resume_from_last` take)."""
 
 
 class _WithGP(nn.Module):
@@ -144,7 +154,9 @@ def train_network(
     net = spec.model(mcfg).to(dev.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
-    clear_previous_run(out)  # a new run (an empty folder, or one replaced with force)
+    recover_run_folders(out, ctx)
+    if not resume:
+        clear_previous_run(out)  # a new run (an empty folder, or one replaced with force)
     log = MetricsLog(out / "metrics.jsonl")
     card_base = {
         "model": cfg.model,
@@ -160,16 +172,34 @@ def train_network(
         "world_size": 1,
         "gp": None,
     }
+    start, best_rmse, stale, best_state, best_card = 0, math.inf, 0, None, None
+    if resume:
+        state = resume_from_last(
+            out / "last",
+            net,
+            opt,
+            sched,
+            _NO_SCALER,
+            steps,
+            cfg.epochs,
+            expected={k: card_base[k] for k in ("model_config", "inputs", "dataset", "normalisation")},
+            expected_config=resume_settings(cfg, NETWORK_APPLIES),
+        )
+        if state is not None:
+            start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
+            best_state, best_card = _saved_best(out / "best")
+        keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     monitor.report(
-        {"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": 0, "device": dev.name, "world_size": 1}
+        {"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": start, "device": dev.name, "world_size": 1}
     )
-    best_rmse, stale, best_state, best_card, stopped_early = math.inf, 0, None, None, False
+    stopped_early = stale >= cfg.patience  # a resumed run that had already stopped early trains no more
     what = f"{cfg.model} {test_year}"
     target = torch.from_numpy(ex_train.target)
-    for epoch in range(cfg.epochs):
+    for epoch in range(start, start if stopped_early else cfg.epochs):
         net.train()
         t0 = time.perf_counter()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(ex_train))
+        torch.manual_seed(int(np.random.SeedSequence([cfg.seed, epoch]).generate_state(1)[0]))  # this epoch's dropout
         total = 0.0
         bar = tqdm(range(steps), desc=f"{what} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for step in bar:
@@ -209,6 +239,13 @@ def train_network(
             best_state = copy.deepcopy(net.state_dict())
         else:
             stale += 1
+        save_checkpoint(
+            out / "last",
+            net,
+            {**card_base, "epoch": epoch + 1, "metrics": record},
+            optimizer=opt,
+            train_state=train_state(_NO_SCALER, epoch=epoch, best_rmse=best_rmse, stale=stale),
+        )
         monitor.report({"event": "epoch", **record})
         if progress:
             tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
@@ -223,6 +260,24 @@ def train_network(
     monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": stopped_early})
     shutdown(ctx)
     return out / "best"
+
+
+def _saved_best(folder: Path) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """The best network so far and its card, from ``best/`` of an interrupted run; (None, None) without one.
+
+    When the GP had already been fitted (a run cut after its last epoch), the network's own weights and
+    scores are taken back out of it, so the GP is fitted again on the same network.
+    """
+    if not (folder / CARD).exists():
+        return None, None
+    weights, card = load_checkpoint(folder)[:2]
+    if card.get("gp"):
+        weights = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
+        metrics = dict(card["metrics"])
+        for name in ("val_rmse", "val_r2", "test_rmse", "test_r2"):
+            metrics[name] = metrics.pop(f"{name}_without_gp")
+        card = {**card, "gp": None, "metrics": metrics}
+    return weights, card
 
 
 def _fit_and_save_gp(

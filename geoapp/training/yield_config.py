@@ -22,7 +22,14 @@ from geoapp.training.device import PRECISIONS
 from geoapp.training.trend import TRENDS
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS
 
-__all__ = ["YieldTrainConfig", "MODEL_OVERRIDE_KEYS", "nested_years", "check_checkpoint_arg"]
+__all__ = [
+    "YieldTrainConfig",
+    "MODEL_OVERRIDE_KEYS",
+    "RESUME_MAY_CHANGE",
+    "nested_years",
+    "check_checkpoint_arg",
+    "resume_settings",
+]
 
 
 MODEL_OVERRIDE_KEYS: tuple[str, ...] = tuple(
@@ -197,3 +204,19 @@ def check_checkpoint_arg(folder: Any) -> None:
 def _brief(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+RESUME_MAY_CHANGE: tuple[str, ...] = ("device", "loader_workers", "compile", "epochs", "patience", "calibration")
+"""YieldTrainConfig fields a resumed run may set differently from the interrupted one: where and how fast it
+trains, how long (more epochs extend the run; the schedule is replayed over the new length), when it stops
+early, and what is fitted after training. Every other field (learning rate, batch size, precision, seed,
+trend, radii, ...) shapes the trajectory and must match."""
+
+
+def resume_settings(cfg: YieldTrainConfig, applies: tuple[str, ...]) -> dict[str, Any]:
+    """The settings of ``cfg`` among ``applies`` that a resumed run must share with the interrupted one.
+
+    For :func:`geoapp.training.resume.resume_from_last`'s ``expected_config``: every applied field but
+    :data:`RESUME_MAY_CHANGE`.
+    """
+    return {k: getattr(cfg, k) for k in applies if k not in RESUME_MAY_CHANGE}

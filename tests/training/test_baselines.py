@@ -119,9 +119,57 @@ def test_a_baseline_run_reports_progress_and_keeps_the_run_folder_rules(ds, tmp_
     assert kinds[0] == "start" and "step" in kinds and "epoch" in kinds and kinds[-1] == "end"
     with pytest.raises(InputError, match="holds"):
         train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False)  # another run is there: force needed
-    with pytest.raises(InputError, match="trains in one go"):
-        train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False, resume=True)
     assert train_yield(_cfg("c3d", epochs=1), ds, tmp_path, progress=False, force=True) == tmp_path / "best"
+    with pytest.raises(InputError, match="trains in one go"):
+        train_yield(_cfg("rf", epochs=1), ds, tmp_path / "rf", progress=False, resume=True)
+
+
+class StopAfter(Recorder):
+    """Asks to stop once ``steps`` training steps have run (as a cancelled job or a killed runner)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def stop_requested(self) -> bool:
+        return sum(e["event"] == "step" for e in self.events) >= self.steps
+
+
+@pytest.mark.parametrize("name", ["cnn-gp", "c3d"])
+def test_an_interrupted_baseline_run_resumes_where_it_stopped(ds, tmp_path, name):
+    from geoapp.training.monitor import TrainingCancelled
+
+    cfg = _cfg(name, epochs=3)  # 64 examples, batch 16: 4 steps an epoch
+    whole = train_yield(cfg, ds, tmp_path / "whole", progress=False)
+    with pytest.raises(TrainingCancelled, match="cancelled in epoch 2"):
+        train_yield(cfg, ds, tmp_path / "cut", progress=False, monitor=StopAfter(5))
+    assert [r["epoch"] for r in read_metrics(tmp_path / "cut" / "metrics.jsonl")] == [1]
+    with pytest.raises(InputError, match=r"train_config\.lr"):  # another setting: refused, nothing lost
+        train_yield(_cfg(name, epochs=3, lr=0.01), ds, tmp_path / "cut", progress=False, resume=True)
+    monitor = Recorder()
+    resumed = train_yield(cfg, ds, tmp_path / "cut", progress=False, resume=True, monitor=monitor)
+    assert monitor.events[0]["start_epoch"] == 1 and [e["epoch"] for e in monitor.events if e["event"] == "step"][0] == 2
+    cut, full = read_metrics(tmp_path / "cut" / "metrics.jsonl"), read_metrics(tmp_path / "whole" / "metrics.jsonl")
+    assert [r["epoch"] for r in cut] == [1, 2, 3]
+    card = load_checkpoint(resumed)[1]
+    assert np.isfinite(card["metrics"]["test_rmse"]) and card["epoch"] in (1, 2, 3)
+    # the same examples and dropout draws per epoch: the resumed run is the uninterrupted one (GP included)
+    np.testing.assert_allclose([r["val_rmse"] for r in cut], [r["val_rmse"] for r in full], rtol=1e-5)
+    assert card["metrics"]["test_rmse"] == pytest.approx(load_checkpoint(whole)[1]["metrics"]["test_rmse"], rel=1e-5)
+    assert (card["gp"] is not None) == (name == "cnn-gp")
+
+
+def test_resuming_a_finished_gp_run_fits_the_same_gp_again(ds, tmp_path):
+    """A run cut after its GP was saved: the network comes back out of best/ and the GP is fitted again."""
+    cfg = _cfg("lstm-gp", epochs=2)
+    best = train_yield(cfg, ds, tmp_path, progress=False)
+    before = load_checkpoint(best)[1]["metrics"]
+    monitor = Recorder()
+    train_yield(cfg, ds, tmp_path, progress=False, resume=True, monitor=monitor)
+    assert not [e for e in monitor.events if e["event"] == "step"]  # no epoch left to train
+    after = load_checkpoint(best)[1]
+    assert after["gp"] is not None and after["metrics"]["test_rmse"] == pytest.approx(before["test_rmse"], rel=1e-6)
+    assert after["metrics"]["test_rmse_without_gp"] == pytest.approx(before["test_rmse_without_gp"], rel=1e-9)
 
 
 def test_a_damaged_baseline_card_is_refused(trained, tmp_path):
