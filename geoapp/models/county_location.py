@@ -9,6 +9,12 @@ never changed by training. A projection (Linear D -> m, then ReLU, the activatio
 feed-forward layers) maps an example's row to the pooled size m; the yield model adds it to the
 temporally pooled representation before the regression head.
 
+With ``film`` a second learned map (Linear D -> m, starting at zero) gives a per-feature scale as well:
+the yield model then computes ``pooled * (1 + scale) + shift`` (feature-wise linear modulation, FiLM,
+Perez et al. 2018) rather than ``pooled + shift``, so the regression head's response to the months'
+features can vary with place (a drought costs more in some regions than in others), which adding a
+term cannot express. At initialisation the scale is zero, so the model starts as the additive one.
+
 Why frozen: the table is per county, so fine-tuning the encoder would need the encoder and the
 counties' coordinates in every training step, and with about a thousand counties and ten years of
 labels it would be free to memorise one vector per county rather than keep a smooth function of
@@ -32,14 +38,20 @@ class CountyLocation(nn.Module):
         rows: counties in the table (rows of the dataset's county table).
         dim: D, the location embedding's size.
         out_dim: m, the yield model's embedding size.
+        film: also learn a per-feature scale (see the module docstring).
 
     The table starts at zeros; :meth:`set_table` fills it (the trainer), or ``load_state_dict`` (a checkpoint).
     """
 
-    def __init__(self, rows: int, dim: int, out_dim: int) -> None:
+    def __init__(self, rows: int, dim: int, out_dim: int, film: bool = False) -> None:
         super().__init__()
         self.register_buffer("table", torch.zeros(rows, dim), persistent=True)
         self.project = nn.Sequential(nn.Linear(dim, out_dim), nn.ReLU())
+        self.scale: nn.Linear | None = None
+        if film:
+            self.scale = nn.Linear(dim, out_dim)
+            nn.init.zeros_(self.scale.weight)  # starts as the additive model
+            nn.init.zeros_(self.scale.bias)
 
     @torch.no_grad()
     def set_table(self, table: Tensor) -> None:
@@ -57,8 +69,8 @@ class CountyLocation(nn.Module):
             raise InputError("the county location table holds NaN or infinite values; rebuild it from the location encoder")
         self.table.copy_(table.to(self.table))
 
-    def forward(self, county: Tensor) -> Tensor:
-        """(B,) int64 county rows -> (B, m) projected location embeddings.
+    def forward(self, county: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(B,) int64 county rows -> (shift (B, m), scale (B, m) or None without ``film``).
 
         Raises:
             InputError: ``county`` is not a 1-D integer tensor of rows of the table.
@@ -72,4 +84,5 @@ class CountyLocation(nn.Module):
                 f"county rows must lie in 0..{rows - 1} (the rows of the dataset the model was trained on); "
                 f"got {int(county.min())}..{int(county.max())}"
             )
-        return self.project(self.table[county])
+        rows_of = self.table[county]
+        return self.project(rows_of), None if self.scale is None else self.scale(rows_of)

@@ -164,6 +164,7 @@ class YieldModelConfig:
     # location embeddings (use_location only; 0 otherwise): set by the trainer from the county table
     location_dim: int = 0  # D, size of the location encoder's embedding (256 for the shipped encoder)
     location_rows: int = 0  # rows of the table: the dataset's counties (rows of ds.counties)
+    location_film: bool = False  # also scale the pooled representation by the location (FiLM), not only shift it
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -201,6 +202,11 @@ class YieldModelConfig:
                 f"(the county embedding table's size, set by the trainer); got location_dim={self.location_dim}, "
                 f"location_rows={self.location_rows}"
             )
+        if self.location_film and not self.use_location:
+            raise InputError(
+                "location_film scales the pooled representation by the county's location embedding; it needs a model "
+                "with location ('semi-ha-loc'); got location_film=True with use_location=False"
+            )
         if not self.use_location and (self.location_dim or self.location_rows):
             raise InputError(
                 "location_dim and location_rows are for a model with location ('semi-ha-loc'); got "
@@ -222,6 +228,8 @@ class YieldModelConfig:
         if not self.use_location:
             for name in _LOCATION_FIELDS:
                 del values[name]
+        if not self.location_film:  # as the cards written before the option existed
+            del values["location_film"]
         return values
 
     @classmethod
@@ -340,12 +348,14 @@ class YieldModel(nn.Module):
         )
         # semi-ha-loc: frozen county location embeddings + learned projection to m (None for the others)
         self.location = (
-            CountyLocation(config.location_rows, config.location_dim, config.embed_dim) if config.use_location else None
+            CountyLocation(config.location_rows, config.location_dim, config.embed_dim, film=config.location_film)
+            if config.use_location
+            else None
         )
         self.head = nn.Linear(config.embed_dim, 1)
 
-    def _location_term(self, county: Tensor | None, batch: int) -> Tensor | None:
-        """(B, m) projected location embeddings of ``county``; None for a model without location."""
+    def _location_term(self, county: Tensor | None, batch: int) -> tuple[Tensor, Tensor | None] | None:
+        """(shift, scale or None), each (B, m), of ``county``'s location embeddings; None for a model without location."""
         if self.location is None:
             return None
         if county is None:
@@ -383,14 +393,19 @@ class YieldModel(nn.Module):
         """Attention, mean over months and the head: (B, T, m) -> (B,) bu/acre [, (layers, B, h, T, T)].
 
         With location, ``county`` (B,) int64 rows of ``ds.counties``: their projected embeddings are
-        added to the pooled (B, m) representation before the head.
+        added to the pooled (B, m) representation before the head; with ``location_film`` the pooled
+        representation is also scaled, ``pooled * (1 + scale) + shift`` (feature-wise linear modulation,
+        Perez et al. 2018), so how the head reads the months' features can vary with place.
         """
         out = self.attention(embeddings, return_attention=return_attention)
         refined, attention = out if return_attention else (out, None)
         pooled = refined.mean(dim=1)  # temporal mean pooling
         location = self._location_term(county, embeddings.shape[0])
         if location is not None:
-            pooled = pooled + location.to(pooled.dtype)
+            shift, scale = location
+            if scale is not None:
+                pooled = pooled * (1.0 + scale.to(pooled.dtype))
+            pooled = pooled + shift.to(pooled.dtype)
         prediction = self.config.target_mean + self.config.target_std * self.head(pooled).squeeze(-1)
         return (prediction, attention) if return_attention else prediction  # type: ignore[return-value]
 

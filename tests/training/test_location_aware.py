@@ -212,3 +212,31 @@ def test_the_shipped_semi_ha_checkpoint_predicts_as_before():
     assert "use_location" not in card["model_config"]
     assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], abs=1e-4)
     assert result["r2"] == pytest.approx(card["metrics"]["test_r2"], abs=1e-4)
+
+
+def test_film_scales_the_pooled_representation_and_starts_as_the_additive_model(ds, tmp_path):
+    """location_film: pooled * (1 + scale) + shift; the scale starts at zero, learns, and round-trips."""
+    with pytest.raises(InputError, match="location_film .* needs a model with location"):
+        yield_model_config("semi-ha", location_film=True)
+    plain = yield_model_config("semi-ha-loc", location_dim=8, location_rows=5, **SMALL)
+    film = yield_model_config("semi-ha-loc", location_dim=8, location_rows=5, location_film=True, **SMALL)
+    assert "location_film" not in plain.to_dict() and film.to_dict()["location_film"] is True
+    torch.manual_seed(0)
+    a = YieldModel(plain).eval()
+    b = YieldModel(film).eval()
+    b.load_state_dict(a.state_dict(), strict=False)  # the same weights; b's scale is zero
+    b.location.set_table(torch.randn(5, 8))
+    a.location.set_table(b.location.table.clone())
+    tiles, county = torch.randn(3, plain.n_steps, plain.in_channels, 8, 8), torch.tensor([0, 2, 4])
+    with torch.no_grad():
+        torch.testing.assert_close(a(tiles, county), b(tiles, county))
+        b.location.scale.bias.fill_(0.5)  # every feature scaled by 1.5: the hand computation
+        pooled = b.attention(b.embed(tiles)).mean(dim=1)
+        shift, _ = b.location(county)
+        expected = b.config.target_mean + b.config.target_std * b.head(pooled * 1.5 + shift).squeeze(-1)
+        torch.testing.assert_close(b(tiles, county), expected)
+    best = train_yield(_cfg(model_overrides={**SMALL, "location_film": True}), ds, tmp_path, progress=False)
+    weights, card, _ = load_checkpoint(best)
+    assert card["model_config"]["location_film"] is True
+    assert float(weights["location.scale.weight"].abs().sum()) > 0  # it learned a scale
+    assert np.isfinite(evaluate_yield(best, ds)["rmse"])
