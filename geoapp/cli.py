@@ -262,7 +262,7 @@ def _bench_difficulty(args: argparse.Namespace) -> int:
 
 
 def _bench_error_budget(args: argparse.Namespace) -> int:
-    from geoapp.bench.error_budget import budget_markdown, error_budget
+    from geoapp.analysis.error_budget import budget_markdown, error_budget
     from geoapp.data.dataset import default_dataset_path, load_dataset
     from geoapp.paths import checkpoint_dir
 

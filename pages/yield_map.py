@@ -11,6 +11,7 @@ from geoapp.app_support.yield_views import (
     checkpoint_select,
     county_3d_view,
     drawn_checkpoint_caption,
+    error_budget_panel,
     map_views,
     model_comparison,
     no_labels_message,
@@ -26,7 +27,7 @@ if ctx is not None:
     page_header(ds, f"County yields, {year}")
     with error_box():
         checkpoint = checkpoint_select(ds, year)
-        table = summary = None
+        table = summary = calibrated = None
         if empty := no_labels_message(ds, year):
             st.info(empty)
         elif checkpoint is not None:
@@ -65,6 +66,9 @@ if ctx is not None:
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
                 with error_box():
                     model_comparison(ds, year)
+            if ds.simulated and table is not None and st.toggle("Error budget: what the model misses", key="yield_budget"):
+                with error_box():
+                    error_budget_panel(ds, year, table, summary["model"], calibrated is not None)
             geoid = county_select(ds)
             if geoid:
                 value = ds.year_yields(year).get(geoid)

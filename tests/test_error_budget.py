@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoapp.bench.error_budget import BUDGET_TERMS, _missed, budget_markdown, error_budget
+from geoapp.analysis.error_budget import BUDGET_TERMS, _missed, budget_markdown, error_budget
 from geoapp.data.dataset import load_dataset
 from geoapp.data.simulate import TERM_COLUMNS, county_terms
 from geoapp.errors import InputError

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from geoapp.analysis.error_budget import budget_of_predictions, county_terms_of
 from geoapp.analysis.yield_predictions import predictions_for_year
 from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
 from geoapp.app_support.county_map import county_labels
@@ -19,6 +20,7 @@ from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import read_card
 from geoapp.training.model_kinds import MODEL_KINDS, kind_of_card
+from geoapp.viz.charts import error_budget_bars
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
 from geoapp.viz.county_3d import (
     KM_PER_BU,
@@ -292,6 +294,47 @@ def with_calibration(checkpoint: str | Path, ds: YieldDataset, table: pd.DataFra
         text += f" and {len(cal.offsets)} county offsets (sd {cal.county_sd:.2f} bu/acre, shrunk)"
         table = table.assign(offset=cal.offsets_of(table["geoid"].astype(str).to_numpy()))
     return table, text + "; validation and test years were not used."
+
+
+@st.cache_data(show_spinner="Re-running the simulation for its yield terms…", max_entries=8)
+def _cached_terms(dataset_path: str, fingerprint: str, year: int) -> pd.DataFrame:
+    """The simulation's per-county yield terms of one year (``fingerprint`` only keys the cache)."""
+    return county_terms_of(cached_dataset(dataset_path), year)
+
+
+def error_budget_panel(ds: YieldDataset, year: int, table: pd.DataFrame, model: str, calibrated: bool) -> None:
+    """The error budget of the predictions in ``table`` (SIMULATED data only): RMSE against the target, missed terms.
+
+    ``table`` is what the map shows (geoid, true, predicted, bu/acre), with the checkpoint's calibration
+    when it has one (``calibrated``).
+    """
+    terms = _cached_terms(str(ds.root), ds.fingerprint, int(year))
+    budget = budget_of_predictions(table, ds, int(year), terms)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("RMSE", f"{budget['rmse']:.2f}", help="bu/acre, against the observed yields, noise included")
+    c2.metric(
+        "1.3 x floor",
+        f"{budget['target']:.2f}",
+        help=f"the floor is the RMSE of the simulation's county-year noise, {budget['floor']:.2f} bu/acre",
+    )
+    c3.metric(
+        "vs noise-free",
+        f"{budget['rmse_vs_expected']:.2f}",
+        help=(
+            "RMSE against the noise-free yield (bu/acre): what a better model could remove; reaching 1.3 x the floor "
+            f"allows {budget['allowed_vs_expected']:.2f}"
+        ),
+    )
+    which = "with its calibration" if calibrated else "its own predictions"
+    st.plotly_chart(error_budget_bars(budget, f"What {model} misses, {year}, {which}"), width="stretch")
+    st.caption(
+        f"RMSE, 1.3 x the noise floor and RMSE against the noise-free yield in bu/acre. Each bar: the share of one "
+        "of the simulation's yield terms that the predictions miss (the least-squares slope of their error against "
+        f"the noise-free yield on the term), over {budget['n']} labelled counties (bias {budget['bias']:+.2f} bu/acre). "
+        "The terms together "
+        f"explain {budget['joint_r2']:.0%} of the error's variance; the rest is not a linear function of any county "
+        "term. SIMULATED data: the terms are the simulation's hidden truth (docs/crop-yield-model.md, error budget)."
+    )
 
 
 def map_views(table: pd.DataFrame | None) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from geoapp.bench.error_budget import simulation_config_of
+from geoapp.analysis.error_budget import simulation_config_of
 from geoapp.data.bands import BAND_INFO, BANDS, MONTHS
 from geoapp.data.cube_store import read_slab
 from geoapp.data.dataset import YieldDataset

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 from geoapp.data.bands import BAND_INFO, MONTH_NAMES
 from geoapp.data.bands import MONTHS as MONTH_ORDER
 
-__all__ = ["yield_history", "monthly_inputs"]
+__all__ = ["yield_history", "monthly_inputs", "error_budget_bars"]
 
 
 def yield_history(yields: pd.DataFrame, title: str, highlight_year: int | None = None, simulated: bool = False) -> go.Figure:
@@ -178,5 +178,42 @@ def ablation_bars(summary: pd.DataFrame, title: str) -> go.Figure:
         yaxis_title="change in RMSE (bu/acre)",
         height=380,
         margin={"l": 10, "r": 10, "t": _top_margin(title), "b": 10},
+    )
+    return fig
+
+
+def error_budget_bars(budget: dict, title: str) -> go.Figure:
+    """Bars of the share of each simulated yield term's county-to-county variation that predictions miss.
+
+    Args:
+        budget: :func:`geoapp.analysis.error_budget.budget_of_predictions` (or ``error_budget``): its
+            ``terms`` rows (``label``, ``missed``, ``sd``, ``missed_bu``) are drawn.
+        title: the chart's title; "(simulated)" is added: only simulated data has these terms.
+    """
+    rows = [r for r in budget["terms"] if r["missed"] is not None]
+    labels = [r.get("label", r["term"]) for r in rows]
+    fig = go.Figure(
+        go.Bar(
+            y=labels,
+            x=[r["missed"] for r in rows],
+            orientation="h",
+            text=[f"{r['missed']:+.2f}" for r in rows],
+            textposition="outside",
+            customdata=[[r["sd"], r["missed_bu"]] for r in rows],
+            hovertemplate="%{y}: missed %{x:+.2f} of its sd %{customdata[0]:.2f} = %{customdata[1]:+.2f} bu/acre<extra></extra>",
+        )
+    )
+    # two lines, the simulated label first, so a narrow column never cuts it off
+    head, _, rest = title.partition(", ")
+    full = f"{head} (simulated)" + (f"<br>{rest}" if rest else "")
+    shares = [r["missed"] for r in rows] or [0.0]
+    fig.update_traces(cliponaxis=False)
+    fig.update_layout(
+        title=full,
+        xaxis={"range": [min(-0.3, min(shares) - 0.2), max(1.0, max(shares) + 0.2)]},  # 0..1 in view: followed..ignored
+        xaxis_title="share missed (0: followed, 1: ignored)",
+        yaxis={"autorange": "reversed"},
+        height=340,
+        margin={"l": 10, "r": 10, "t": _top_margin(full), "b": 10},
     )
     return fig

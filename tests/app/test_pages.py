@@ -156,6 +156,23 @@ def test_yield_map_compares_the_models_tested_on_the_year(tiny_checkpoint, monke
     assert not at.exception and "No checkpoint has 2013 as its test year" in at.info[-1].value
 
 
+def test_yield_map_error_budget_of_the_drawn_checkpoint(tiny_checkpoint, monkeypatch):
+    """The error budget toggle (simulated data): RMSE against 1.3 x the floor and the missed share per term."""
+    _click(monkeypatch, None)
+    at = _run("pages/yield_map.py")
+    charts = len(at.get("plotly_chart"))
+    at.toggle(key="yield_budget").set_value(True).run()
+    assert not at.exception and not at.error
+    labels = {m.label: m.value for m in at.metric}
+    assert float(labels["1.3 x floor"]) > 0 and float(labels["vs noise-free"]) > 0
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) == charts + 1
+    bars = next(f for f in figures if "misses" in f["layout"]["title"]["text"])
+    assert "water stress" in bars["data"][0]["y"] and len(bars["data"][0]["y"]) == 5
+    assert any("SIMULATED data" in c.value and "labelled counties" in c.value for c in at.caption)
+    assert bars["layout"]["title"]["text"] == "What s-ha misses (simulated)<br>2016, its own predictions"
+
+
 def test_yield_map_flags_a_training_year(tiny_checkpoint, monkeypatch):
     _click(monkeypatch, None)
     at = _run("pages/yield_map.py", sel_year=2013)

@@ -167,6 +167,7 @@ def test_a_checkpoint_trained_on_real_data_is_offered_for_it_and_not_for_the_sim
     assert select.value == str(real_checkpoint)
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "RMSE" in scatter["layout"]["title"]["text"] and "simulated" not in scatter["layout"]["title"]["text"]
+    assert not any(t.key == "yield_budget" for t in at.toggle)  # real data has no simulated terms to budget
 
     # the simulated dataset (chosen in the sidebar) does not offer it, and the choice is dropped
     at.sidebar.selectbox(key="w_dataset").select(str(_simulated(trainable_real_env))).run()

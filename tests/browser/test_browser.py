@@ -178,6 +178,20 @@ def test_yield_map_compares_the_shipped_models(page, app_url):
     screenshot(page, "yield_map_compare")
 
 
+def test_yield_map_error_budget_of_the_shipped_model(page, app_url):
+    _open(page, app_url + PAGES["yield_map"])
+    page.get_by_text("Error budget: what the model misses").click()
+    page.get_by_text("1.3 x floor").first.wait_for(timeout=60_000)
+    _wait_idle(page)
+    _assert_no_errors(page)
+    assert page.get_by_text("water stress").count() >= 1  # a bar label of the chart
+    caption = page.get_by_text("labelled counties (bias")
+    assert caption.count() == 1 and "SIMULATED data" in caption.inner_text()
+    caption.scroll_into_view_if_needed()  # the panel sits below the map
+    _wait_idle(page)
+    screenshot(page, "yield_map_error_budget")
+
+
 def _overlay_srcs(page) -> list[str]:
     frame = page.frame_locator(FOLIUM_FRAME)
     imgs = frame.locator("img.leaflet-image-layer")

@@ -35,10 +35,28 @@ import pandas as pd
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
 
-__all__ = ["BUDGET_TERMS", "TARGET_FACTOR", "error_budget", "simulation_config_of", "budget_markdown"]
+__all__ = [
+    "BUDGET_TERMS",
+    "TERM_LABELS",
+    "TARGET_FACTOR",
+    "error_budget",
+    "budget_of_predictions",
+    "county_terms_of",
+    "simulation_config_of",
+    "budget_markdown",
+]
 
 BUDGET_TERMS: tuple[str, ...] = ("potential", "water", "heat", "excess", "effect")
 """The terms whose county-to-county variation a prediction can miss (``trend`` is one number per year: it is the bias)."""
+
+TERM_LABELS: dict[str, str] = {
+    "potential": "yield potential",
+    "water": "water stress",
+    "heat": "heat stress",
+    "excess": "excess rain, other weather",
+    "effect": "county effect",
+}
+"""What each of :data:`BUDGET_TERMS` is, in words (tables and charts)."""
 
 TARGET_FACTOR = 1.3
 """The target test RMSE as a multiple of the noise floor."""
@@ -84,31 +102,69 @@ def error_budget(folder: str | Path, ds: YieldDataset, year: int | None = None, 
         calibrated: score with the checkpoint's residual calibration, if it has one (as the app predicts).
 
     Returns:
-        dict: ``model``, ``year``, ``calibrated`` (whether a calibration was applied), ``n`` (labelled
-        counties), ``rmse`` (test RMSE), ``floor`` (RMSE of the noise), ``target`` (1.3 x floor),
-        ``rmse_vs_expected`` (against the noise-free yield), ``allowed_vs_expected``, ``bias`` (mean error
-        against the noise-free yield), ``joint_r2``, and ``terms``: one dict per term of
-        :data:`BUDGET_TERMS` with ``term``, ``sd`` (over the counties), ``missed`` (share) and ``missed_bu``
-        (``missed x sd``); every figure in bu/acre unless a share.
+        :func:`budget_of_predictions` of its predictions, plus ``checkpoint`` and ``calibrated`` (whether
+        a calibration was applied).
 
     Raises:
-        InputError: ``ds`` is not simulated (real data has no known terms), or its yields do not match a
-            re-run of its simulation configuration (the dataset was changed after it was built).
+        InputError: see :func:`budget_of_predictions`.
     """
-    from geoapp.data.simulate import county_terms
     from geoapp.training.checkpoint import read_card
     from geoapp.training.yield_trainer import evaluate_yield
 
+    if simulation_config_of(ds) is None:
+        raise _not_simulated(ds)
+    scored = evaluate_yield(folder, ds, year, calibrated=calibrated)
+    budget = budget_of_predictions(scored["table"], ds, int(scored["year"]), county_terms_of(ds, int(scored["year"])))
+    return {
+        "model": scored["model"],
+        "checkpoint": str(folder),
+        "calibrated": bool(calibrated) and bool(read_card(folder).get("calibration")),
+        **budget,
+    }
+
+
+def county_terms_of(ds: YieldDataset, year: int) -> pd.DataFrame:
+    """:func:`geoapp.data.simulate.county_terms` of one year of a simulated dataset (about 2 s for the demo).
+
+    Raises:
+        InputError: ``ds`` is not simulated.
+    """
+    from geoapp.data.simulate import county_terms
+
     cfg = simulation_config_of(ds)
     if cfg is None:
-        raise InputError(
-            f"an error budget needs the simulation's own yield terms; {ds.title!r} is not a simulated dataset "
-            "(real data has no known noise floor or terms: use `bench yield` for its RMSE and R^2)"
-        )
-    scored = evaluate_yield(folder, ds, year, calibrated=calibrated)
-    table = scored["table"].assign(geoid=lambda d: d["geoid"].astype(str))
-    terms = county_terms(cfg, [scored["year"]])
-    both = table.merge(terms, on=["geoid", "year"], how="inner")
+        raise _not_simulated(ds)
+    return county_terms(cfg, [int(year)])
+
+
+def budget_of_predictions(table: pd.DataFrame, ds: YieldDataset, year: int, terms: pd.DataFrame) -> dict[str, Any]:
+    """The error budget of predictions of one year's labelled counties.
+
+    Args:
+        table: ``geoid``, ``true`` and ``predicted`` (bu/acre), one row per county of ``year``; rows
+            without a true yield are left out.
+        ds: the SIMULATED dataset the table comes from.
+        year: the year of the table.
+        terms: :func:`county_terms_of` of ``ds`` for ``year``.
+
+    Returns:
+        dict: ``year``, ``n`` (labelled counties), ``rmse`` (test RMSE), ``floor`` (RMSE of the noise),
+        ``target`` (1.3 x floor), ``rmse_vs_expected`` (against the noise-free yield),
+        ``allowed_vs_expected``, ``bias`` (mean error against the noise-free yield), ``joint_r2``, and
+        ``terms``: one dict per term of :data:`BUDGET_TERMS` with ``term``, ``label`` (in words), ``sd`` (over the counties),
+        ``missed`` (share) and ``missed_bu`` (``missed x sd``); every figure in bu/acre unless a share.
+
+    Raises:
+        InputError: ``ds`` is not simulated, fewer than 2 labelled counties, counties missing from the
+            simulation's table, or yields that differ from a re-run of its simulation (the dataset was
+            changed after it was built).
+    """
+    if simulation_config_of(ds) is None:
+        raise _not_simulated(ds)
+    table = table[np.isfinite(table["true"].to_numpy(dtype=np.float64))].assign(geoid=lambda d: d["geoid"].astype(str))
+    if len(table) < 2:
+        raise InputError(f"an error budget needs at least 2 labelled counties in {year}; {ds.title!r} has {len(table)}")
+    both = table[["geoid", "true", "predicted"]].merge(terms[terms["year"] == year], on="geoid", how="inner")
     if len(both) != len(table):
         raise InputError(
             f"{len(table) - len(both)} counties of {ds.title!r} are not in its simulation's county table; rebuild the dataset"
@@ -126,14 +182,13 @@ def error_budget(folder: str | Path, ds: YieldDataset, year: int | None = None, 
         values = both[k].to_numpy(dtype=np.float64)
         missed = _missed(error, values)
         sd = float(values.std())
-        rows.append({"term": k, "sd": sd, "missed": missed, "missed_bu": None if missed is None else missed * sd})
+        rows.append(
+            {"term": k, "label": TERM_LABELS[k], "sd": sd, "missed": missed, "missed_bu": None if missed is None else missed * sd}
+        )
     return {
-        "model": scored["model"],
-        "checkpoint": str(folder),
-        "year": int(scored["year"]),
-        "calibrated": bool(calibrated) and bool(read_card(folder).get("calibration")),
+        "year": int(year),
         "n": len(both),
-        "rmse": float(scored["rmse"]),
+        "rmse": float(np.sqrt(np.mean((both["predicted"] - both["true"]) ** 2))),
         "floor": floor,
         "target": TARGET_FACTOR * floor,
         "rmse_vs_expected": float(np.sqrt(np.mean(error**2))),
@@ -142,6 +197,13 @@ def error_budget(folder: str | Path, ds: YieldDataset, year: int | None = None, 
         "joint_r2": _joint_r2(error, both[list(BUDGET_TERMS)]),
         "terms": rows,
     }
+
+
+def _not_simulated(ds: YieldDataset) -> InputError:
+    return InputError(
+        f"an error budget needs the simulation's own yield terms; {ds.title!r} is not a simulated dataset "
+        "(real data has no known noise floor or terms: use `bench yield` for its RMSE and R^2)"
+    )
 
 
 def _label(checkpoint: str) -> str:
