@@ -27,6 +27,7 @@ import copy
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,11 @@ NETWORK_APPLIES: tuple[str, ...] = (
 """The YieldTrainConfig fields the neural baselines use (no context tiles, no loss weights)."""
 
 _PREDICT_BATCH = 256
+
+GP_MAX_EXAMPLES = 12_000
+"""Most training examples the GP of ``lstm-gp`` and ``cnn-gp`` is fitted on: its n x n kernel matrix takes
+1.2 GB at 12,000 (the demo data has about 9,000). A larger training set (a user's dataset with many
+counties) is subsampled, seeded by the run's seed; the card's ``gp`` entry records both sizes."""
 
 _NO_SCALER = torch.amp.GradScaler("cpu", enabled=False)
 """The baselines train in float32: no loss scaling (what :func:`train_state` and :func:`resume_from_last` take)."""
@@ -256,7 +262,7 @@ def train_network(
         raise TrainingDiverged(no_best_message(what, out, "validation RMSE"))
     if spec.gp:
         net.load_state_dict(best_state)
-        _fit_and_save_gp(net, reader, held, ds, (ex_train, ex_val, ex_test), best_card, out, dev.device)
+        _fit_and_save_gp(net, reader, held, ds, (ex_train, ex_val, ex_test), best_card, out, dev.device, cfg.seed)
     monitor.report({"event": "end", "checkpoint": str(out / "best"), "stopped_early": stopped_early})
     shutdown(ctx)
     return out / "best"
@@ -289,9 +295,23 @@ def _fit_and_save_gp(
     card: dict[str, Any],
     out: Path,
     device: torch.device,
+    seed: int,
 ) -> None:
-    """Fit the GP on the training examples' last hidden layer; save network + GP as ``best/`` with both scores."""
+    """Fit the GP on the training examples' last hidden layer; save network + GP as ``best/`` with both scores.
+
+    At most :data:`GP_MAX_EXAMPLES` training examples (a subsample seeded by ``seed`` beyond that).
+    """
     ex_train, ex_val, ex_test = examples
+    n_train = len(ex_train)
+    if n_train > GP_MAX_EXAMPLES:
+        keep = np.sort(np.random.default_rng([seed, 1]).choice(n_train, GP_MAX_EXAMPLES, replace=False))
+        warnings.warn(
+            f"the GP is fitted on {GP_MAX_EXAMPLES:,} of the {n_train:,} training examples (a seeded subsample): "
+            "its kernel matrix grows with the square of their number",
+            stacklevel=2,
+        )
+        ex_train = Examples(ex_train.county[keep], ex_train.year[keep], ex_train.target[keep])
+        held = {**held, "train": held["train"][torch.from_numpy(keep)]} if held.get("train") is not None else held
     _, h_train = _outputs(net, reader, ex_train, held.get("train"), device)
     gp = fit_gaussian_process(
         h_train,
@@ -317,7 +337,8 @@ def _fit_and_save_gp(
         test_rmse=scores["test"][0],
         test_r2=scores["test"][1],
     )
-    save_checkpoint(out / "best", _WithGP(net.cpu(), gp), {**card, "gp": gp_card(gp), "metrics": metrics})
+    entry = {**gp_card(gp), "training_examples": n_train}  # n_train (fitted on) < training_examples: subsampled
+    save_checkpoint(out / "best", _WithGP(net.cpu(), gp), {**card, "gp": entry, "metrics": metrics})
 
 
 class NetworkPredictor:

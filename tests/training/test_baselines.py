@@ -204,3 +204,15 @@ def test_a_baseline_card_of_another_model_is_refused(trained, tmp_path):
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(DataFileError, match="unknown model 'semi-ha' for a yield-baseline checkpoint"):
         load_yield_checkpoint(folder)
+
+
+def test_the_gp_is_fitted_on_a_seeded_subsample_of_a_large_training_set(ds, tmp_path, monkeypatch):
+    import geoapp.training.network_trainer as trainer
+
+    monkeypatch.setattr(trainer, "GP_MAX_EXAMPLES", 40)  # the tiny run has 64 training examples
+    with pytest.warns(UserWarning, match="fitted on 40 of the 64 training examples"):
+        best = train_yield(_cfg("cnn-gp", epochs=1), ds, tmp_path, progress=False)
+    weights, card, _ = load_checkpoint(best)
+    assert card["gp"]["n_train"] == 40 and card["gp"]["training_examples"] == 64
+    assert weights["gp.alpha"].shape == (40,)
+    assert np.isfinite(evaluate_yield(best, ds)["rmse"])

@@ -23,8 +23,10 @@ scales are fractions of the training extent. Defaults are their code's: sigma = 
 r_year = 1.5, sigma_e = 0.32, sigma_b = 0.01.
 
 Only n values are kept for prediction: alpha = K^-1 (y - H beta_hat), with the training points'
-scaled locations and years (a Cholesky factorisation of K, O(n^3); about 9,000 examples for
-N_y = 10 on the demo data).
+scaled locations and years (a Cholesky factorisation of K, O(n^3) time and n^2 float64 memory; about
+9,000 examples for N_y = 10 on the demo data, 0.65 GB). The trainer fits it on at most
+:data:`geoapp.training.network_trainer.GP_MAX_EXAMPLES` examples (a seeded subsample of a larger
+training set, recorded in the card), so a user's dataset with many more counties still fits in memory.
 """
 
 from __future__ import annotations
@@ -69,10 +71,23 @@ def gp_kernel(loc_a: np.ndarray, year_a: np.ndarray, loc_b: np.ndarray, year_b: 
 
     sigma^2 exp(-|g - g'|^2 / (2 r_loc^2) - (t - t')^2 / (2 r_year^2)) between (n, 2) and (m, 2) scaled
     locations ``loc_a``, ``loc_b`` with (n,), (m,) scaled years ``year_a``, ``year_b``.
+
+    Memory: two (n, m) float64 arrays at the peak (the squared distances as ``|g|^2 + |g'|^2 - 2 g.g'``,
+    worked on in place) rather than the four of an (n, m, 2) difference array; measured at n = m = 6,000
+    (tracemalloc): 0.58 GB and 0.3 s against 1.15 GB and 2-4 s.
     """
-    d_loc = ((loc_a[:, None, :] - loc_b[None, :, :]) ** 2).sum(-1)
-    d_year = (year_a[:, None] - year_b[None, :]) ** 2
-    return params.sigma**2 * np.exp(-d_loc / (2 * params.r_loc**2) - d_year / (2 * params.r_year**2))
+    loc_a, loc_b = np.asarray(loc_a, np.float64), np.asarray(loc_b, np.float64)
+    year_a, year_b = np.asarray(year_a, np.float64), np.asarray(year_b, np.float64)
+    out = loc_a @ loc_b.T  # (n, m)
+    out *= -2.0
+    out += (loc_a**2).sum(1)[:, None]
+    out += (loc_b**2).sum(1)[None, :]
+    np.maximum(out, 0.0, out=out)  # rounding can leave a tiny negative distance
+    out *= -1.0 / (2 * params.r_loc**2)
+    out -= (year_a[:, None] - year_b[None, :]) ** 2 / (2 * params.r_year**2)
+    np.exp(out, out=out)
+    out *= params.sigma**2
+    return out
 
 
 class GaussianProcessLayer(nn.Module):

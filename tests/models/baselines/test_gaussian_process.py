@@ -64,3 +64,20 @@ def test_mismatched_or_non_finite_arrays_are_refused():
         fit_gaussian_process(np.full((1, 1), np.nan), np.zeros(1), np.zeros((1, 2)), np.zeros(1), np.zeros(2))
     with pytest.raises(InputError, match="'r_loc' must be a finite positive number"):
         GPParams(r_loc=0.0)
+
+
+def test_the_kernel_matches_the_direct_formula_without_a_pairwise_difference_array():
+    from geoapp.models.baselines.gaussian_process import gp_kernel
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(7, 2)), np.concatenate([rng.normal(size=(4, 2)), np.zeros((1, 2))])
+    ya, yb = rng.normal(size=7), rng.normal(size=5)
+    a[0] = b[-1] = [1e3, -1e3]  # far from the origin, the same point: the distance must come out 0, not negative
+    ya[0] = yb[-1] = 0.25
+    p = GPParams(sigma=1.7, r_loc=0.4, r_year=2.0)
+    direct = p.sigma**2 * np.exp(
+        -((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / (2 * p.r_loc**2) - (ya[:, None] - yb[None, :]) ** 2 / (2 * p.r_year**2)
+    )
+    k = gp_kernel(a, ya, b, yb, p)
+    np.testing.assert_allclose(k, direct, rtol=1e-9, atol=1e-12)
+    assert k[0, -1] == pytest.approx(p.sigma**2) and (k >= 0).all() and (k <= p.sigma**2 + 1e-12).all()
