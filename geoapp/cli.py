@@ -22,7 +22,7 @@ Groups:
     bench cache       cold compute vs. warm load seconds of each result kept on disk
     bench ablation    what-if ablation: cold and warm seconds vs. targets, and the per-group path
     bench yield-throughput  training examples/s: the trainer end to end vs. the model's step alone
-    experiments run|report|status|collect  the paper's study: plans of runs, resumable, tables in docs/experiments.md
+    experiments run|report|status|collect|calibrate|budget  the paper's study: plans of runs, tables in docs/experiments.md
 
 Errors (docs/errors.md): a command that fails prints one line, ``error: <what went wrong and what to
 do>``, on stderr and exits non-zero (2: a problem with the input, a file or the machine that you can

@@ -1,4 +1,4 @@
-"""``python -m geoapp experiments run|report|status|collect``: the paper's study from a shell.
+"""``python -m geoapp experiments run|report|status|collect|calibrate|budget``: the paper's study from a shell.
 
 - ``run --plan NAME`` (or ``--plan-file F``): train and score every run of the plan without a result
   (resumable; ``--dry-run`` lists them; ``--models`` runs some of the plan's models only).
@@ -6,6 +6,8 @@
 - ``status``: per plan, how many runs are done, failed and missing.
 - ``collect``: move the Experiments page's job queue on (score finished jobs, start the next);
   ``--follow`` keeps doing so until the queue is empty.
+- ``calibrate`` / ``budget``: add to the finished runs that lack them their scores with each residual
+  calibration / their error budget (simulated data: the share of each yield term they miss).
 
 :func:`add_subcommands` adds the ``experiments`` group to geoapp's command line; :func:`main` runs it alone.
 """
@@ -157,6 +159,18 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace) -> int:
+    from geoapp.experiments.runner import budget_results
+
+    ds = _dataset(args.dataset)
+    try:
+        done = budget_results(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
+    finally:
+        ds.close()
+    print(f"error budgets added to {len(done)} runs")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
     from geoapp.experiments.plan import PLANS
 
@@ -169,9 +183,9 @@ def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
 
 
 def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``experiments`` group (run, report, status, collect, calibrate) to ``subparsers``; each sets ``func``."""
+    """Add the ``experiments`` group (run, report, status, collect, calibrate, budget) to ``subparsers``; each sets ``func``."""
     group = subparsers.add_parser("experiments", help="the paper's study: run plans of trainings, report their tables")
-    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect,calibrate}")
+    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect,calibrate,budget}")
     p = commands.add_parser("run", help="train and score every run of a plan that has no result yet (resumable)")
     _common(p, "paper")
     p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
@@ -199,6 +213,13 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
     p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
     p.set_defaults(func=_calibrate)
+    p = commands.add_parser(
+        "budget",
+        help="simulated data: add each finished run's error budget (the share of each simulated yield term it misses)",
+    )
+    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
+    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
+    p.set_defaults(func=_budget)
     return group
 
 

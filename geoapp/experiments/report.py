@@ -56,9 +56,12 @@ __all__ = [
 MARKER = "<!-- Everything below is written by `python -m geoapp experiments report`; edit above this line. -->"
 CALIBRATED = {"trend": "trend", "county-trend": "county_trend"}
 """Residual calibrations a record's metrics may hold (``metrics.calibrated``) and their column suffixes."""
+BUDGET_TERMS = ("water", "excess", "heat", "potential", "effect")
+"""The simulated yield terms of a record's ``metrics.budget`` (``missed``), in the report's column order."""
 COLUMNS = (
     "name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds",
     *(f"{m}_{suffix}" for suffix in CALIBRATED.values() for m in ("rmse", "r2")),
+    "rmse_vs_expected", *(f"missed_{t}" for t in BUDGET_TERMS),
 )  # fmt: skip
 METRIC_LABELS = {"rmse": "RMSE (bu/acre)", "r2": "R^2"}
 
@@ -68,7 +71,8 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
 
     Columns: :data:`COLUMNS` (``rmse`` in bu/acre; ``overrides`` as canonical JSON; ``seconds`` of training;
     ``rmse_trend``, ``r2_trend``, ``rmse_county_trend``, ``r2_county_trend``: the scores under each residual
-    calibration, NaN for a record without them).
+    calibration; ``rmse_vs_expected`` and ``missed_<term>``: the error budget on simulated data; NaN for a
+    record without them).
     """
     wanted = {r.key() for r in plan.runs()} if plan is not None else None
     rows = []
@@ -86,6 +90,7 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
                 "n": rec["metrics"].get("n"),
                 "seconds": rec.get("seconds"),
                 **_calibrated_columns(rec["metrics"].get("calibrated")),
+                **_budget_columns(rec["metrics"].get("budget")),
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -101,6 +106,17 @@ def _calibrated_columns(calibrated: Any) -> dict[str, float]:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             out[f"{metric}_{suffix}"] = float(value) if ok else math.nan
     return out
+
+
+def _budget_columns(budget: Any) -> dict[str, float]:
+    """The error-budget columns of a record's ``metrics.budget`` (NaN where absent or malformed)."""
+    budget = budget if isinstance(budget, Mapping) else {}
+    missed = budget.get("missed") if isinstance(budget.get("missed"), Mapping) else {}
+    values = {"rmse_vs_expected": budget.get("rmse_vs_expected"), **{f"missed_{t}": missed.get(t) for t in BUDGET_TERMS}}
+    return {
+        k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan
+        for k, v in values.items()
+    }
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -336,6 +352,9 @@ def report_markdown(
     calibration = calibration_section(df, models10, years, dataset.get("noise_floor_by_year"))
     if calibration:
         out.append(calibration)
+    budget = budget_section(df, models10, years)
+    if budget:
+        out.append(budget)
     trend = trend_section(records, years)
     if trend:
         out.append(trend)
@@ -418,6 +437,38 @@ def calibration_section(
             rows.append(["1.3 x noise floor (the target)", *(f"{1.3 * f:.3f}" for f in floors)])
     out += ["RMSE (bu/acre) with county offsets and trend, per test year:\n", markdown_table(["model", *map(str, years)], rows)]
     return "\n".join(out)
+
+
+def budget_section(df: pd.DataFrame, models: Sequence[str], years: Sequence[int]) -> str:
+    """The report's section on what the models miss (simulated data, N_y = 10), or "" when no run holds a budget.
+
+    Per model, the mean over ``years`` of its error budget (:mod:`geoapp.analysis.error_budget`, its own
+    predictions): the RMSE against the noise-free yield and the missed share of each simulated yield term.
+    """
+    df = df[df["rmse_vs_expected"].notna()]
+    if df.empty:
+        return ""
+    cols = ("rmse_vs_expected", *(f"missed_{t}" for t in BUDGET_TERMS))
+    have = [m for m in models if not _select(df, m, 10, None, None).empty]
+    rows = []
+    for m in have:
+        means = {c: mean_over_years(df, c, m, 10, years) for c in cols}
+        rows.append([_label(m), *(cell_text(means[c], 3 if c == "rmse_vs_expected" else 2) or "missing" for c in cols)])
+    return "\n".join(
+        [
+            "### What the models miss: error budget against the simulation's yield terms, N_y = 10\n",
+            "On simulated data each county yield is a known sum: potential + water + heat + excess + trend + county effect "
+            "+ noise (`python -m geoapp bench error-budget`, [crop-yield-model.md](crop-yield-model.md)). For each run, "
+            "its own predictions' error against the noise-free yield, and the share of each term's county-to-county "
+            "variation they miss (the slope of that error on the term: 0 followed, 1 ignored). The county effect is what "
+            "the residual calibration above takes. Mean over "
+            f"{years[0]}-{years[-1]} (seeds as above; `python -m geoapp experiments budget` adds it to older runs):\n",
+            markdown_table(
+                ["model", "RMSE vs noise-free", *(f"missed: {t}" for t in BUDGET_TERMS)],
+                rows,
+            ),
+        ]
+    )
 
 
 def trend_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> pd.DataFrame:

@@ -32,6 +32,8 @@ __all__ = [
     "train_and_score",
     "score_run",
     "calibrate_results",
+    "budget_results",
+    "run_budget",
     "run_plan",
     "trainer_models",
     "format_seconds",
@@ -98,7 +100,47 @@ def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
         out["calibrated"] = calibrated_scores(best, ds, year)
     except InputError:  # e.g. one training year: no trend to fit; the run keeps its own scores
         pass
+    try:
+        budget = run_budget(best, ds, year, scores["table"])
+    except InputError:  # a simulated dataset changed since it was built: no budget, the scores stand
+        budget = None
+    if budget is not None:
+        out["budget"] = budget
     return out
+
+
+_TERMS_CACHE: dict[tuple[str, str, int], Any] = {}
+"""The simulation's yield terms per (dataset folder, fingerprint, year): re-simulating a year takes seconds."""
+
+
+def run_budget(best: str | Path, ds: Any, year: int, table: Any = None) -> dict[str, Any] | None:
+    """A run's error budget on its test year (:mod:`geoapp.analysis.error_budget`), compact; None for real data.
+
+    Scores the model's own predictions (``table``, from ``evaluate_yield(..., calibrated=False)``, or
+    predicted here). Returns ``rmse_vs_expected`` and ``bias`` (bu/acre, against the noise-free yield),
+    ``joint_r2`` and ``missed``: the missed share of each simulated yield term.
+
+    Raises:
+        InputError: the dataset's yields do not match its simulation (changed after it was built).
+    """
+    from geoapp.analysis.error_budget import budget_of_predictions, county_terms_of, simulation_config_of
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    if simulation_config_of(ds) is None:
+        return None
+    key = (str(ds.root), str(ds.fingerprint), int(year))
+    if key not in _TERMS_CACHE:
+        _TERMS_CACHE.clear()  # one dataset at a time; a year's terms are a few hundred kB
+        _TERMS_CACHE[key] = county_terms_of(ds, int(year))
+    if table is None:
+        table = evaluate_yield(best, ds, year, calibrated=False)["table"]
+    b = budget_of_predictions(table, ds, int(year), _TERMS_CACHE[key])
+    return {
+        "rmse_vs_expected": b["rmse_vs_expected"],
+        "bias": b["bias"],
+        "joint_r2": b["joint_r2"],
+        "missed": {r["term"]: r["missed"] for r in b["terms"]},
+    }
 
 
 def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
@@ -111,32 +153,71 @@ def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] =
     Raises:
         DataFileError: the store holds another dataset's results or cannot be written.
     """
-    from geoapp.errors import GeoappError
-    from geoapp.paths import REPO_ROOT
     from geoapp.training.yield_trainer import calibrated_scores
 
+    def summary(record: dict[str, Any], calibrated: dict[str, Any]) -> str:
+        return f"RMSE {record['metrics']['rmse']:.3f} -> {calibrated['county-trend']['rmse']:.3f} with county-trend"
+
+    return _backfill(store, ds, "calibrated", calibrated_scores, summary, echo)
+
+
+def budget_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
+    """Add the error budget (:func:`run_budget`) to every ``ok`` result of a SIMULATED dataset's store that lacks it.
+
+    As :func:`calibrate_results`: one new line per run updated, a line for a run whose checkpoint is gone.
+    Returns the names of the runs updated; none for real data (it has no simulated terms).
+
+    Raises:
+        DataFileError: the store holds another dataset's results or cannot be written.
+    """
+    from geoapp.analysis.error_budget import simulation_config_of
+
+    if simulation_config_of(ds) is None:
+        echo(f"{ds.title!r} is not simulated: an error budget needs the simulation's yield terms")
+        return []
+
+    def summary(record: dict[str, Any], budget: dict[str, Any]) -> str:
+        missed = budget["missed"].get("water")
+        return f"RMSE vs noise-free {budget['rmse_vs_expected']:.3f}, water stress missed {missed:+.2f}"
+
+    return _backfill(store, ds, "budget", run_budget, summary, echo)
+
+
+def _backfill(
+    store: ResultStore,
+    ds: Any,
+    name: str,
+    compute: Callable[[Path, Any, int], Any],
+    summary: Callable[[dict[str, Any], Any], str],
+    echo: Callable[[str], None],
+) -> list[str]:
+    """Append, for every latest ``ok`` record without ``metrics[name]``, a copy with ``compute(checkpoint, ds, year)``."""
+    from geoapp.errors import GeoappError
+    from geoapp.paths import REPO_ROOT
+
     done = []
-    todo = [r for r in latest_results(store.read()).values() if r["status"] == OK and "calibrated" not in r["metrics"]]
+    todo = [r for r in latest_results(store.read()).values() if r["status"] == OK and name not in r["metrics"]]
     for i, record in enumerate(todo, start=1):
         folder = Path(record.get("checkpoint") or "")
         folder = folder if folder.is_absolute() else REPO_ROOT / folder
         if not record.get("checkpoint") or not folder.is_dir():
-            echo(f"[{i}/{len(todo)}] {record['name']}: checkpoint {str(folder)!r} is gone; left without calibrated scores")
+            echo(f"[{i}/{len(todo)}] {record['name']}: checkpoint {str(folder)!r} is gone; left without {name}")
             continue
         try:
-            calibrated = calibrated_scores(folder, ds, int(record["key"]["test_year"]))
+            value = compute(folder, ds, int(record["key"]["test_year"]))
         except GeoappError as exc:
-            echo(f"[{i}/{len(todo)}] {record['name']}: not calibrated ({exc})")
+            echo(f"[{i}/{len(todo)}] {record['name']}: no {name} ({exc})")
+            continue
+        if value is None:
             continue
         store.append(
             {
                 **record,
-                "metrics": {**record["metrics"], "calibrated": calibrated},
+                "metrics": {**record["metrics"], name: value},
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
         )
-        best = calibrated["county-trend"]
-        echo(f"[{i}/{len(todo)}] {record['name']}: RMSE {record['metrics']['rmse']:.3f} -> {best['rmse']:.3f} with county-trend")
+        echo(f"[{i}/{len(todo)}] {record['name']}: {summary(record, value)}")
         done.append(record["name"])
     return done
 
@@ -257,7 +338,7 @@ def run_plan(
             line = f"FAILED ({error})"
         else:
             seconds = time.perf_counter() - t0
-            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated") if k in outcome}
+            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated", "budget") if k in outcome}
             store.append(
                 make_record(
                     run,

@@ -203,6 +203,23 @@ def test_the_calibration_section_sets_each_calibration_beside_the_models_own_sco
     assert results_frame(_records(), PLAN)["rmse_trend"].isna().all()
 
 
+def test_the_budget_section_averages_each_terms_missed_share_over_years_and_seeds():
+    from geoapp.experiments.report import budget_section
+
+    records = []
+    for rec in _records():
+        missed = {"water": 0.3, "excess": 0.2, "heat": 0.1, "potential": -0.1, "effect": 0.8 if rec["key"]["seed"] else 0.6}
+        budget = {"rmse_vs_expected": rec["metrics"]["rmse"] - 1.0, "bias": 0.0, "joint_r2": 0.5, "missed": missed}
+        records.append({**rec, "metrics": {**rec["metrics"], "budget": budget}})
+    df = results_frame(records, PLAN)
+    text = budget_section(df, ["ridge", "semi-ha"], YEARS)
+    # semi-ha seeds 0 and 1: RMSE 5.5 and 6.0 over the years, 1.0 lower against the noise-free yield
+    assert "| SEMI-HA (`semi-ha`) | 4.750 ± 0.354 (2) | 0.30 ± 0.00 (2) | 0.20 ± 0.00 (2) | 0.10 ± 0.00 (2) |" in text
+    assert "-0.10 ± 0.00 (2) | 0.70 ± 0.14 (2) |" in text
+    assert budget_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # no budgets: no section
+    assert results_frame(_records(), PLAN)["missed_water"].isna().all()
+
+
 def test_noise_floor_by_year_is_the_labels_against_the_noise_free_yields(tiny_dataset_path):
     import numpy as np
 

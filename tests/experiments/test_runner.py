@@ -116,6 +116,9 @@ def test_real_s_ha_and_ridge_runs_on_the_tiny_dataset(tiny_dataset_path, store_e
             assert r["dataset"]["fingerprint"] == ds.fingerprint
             cal = r["metrics"]["calibrated"]  # each residual calibration's scores beside the model's own
             assert set(cal) == {"trend", "county-trend"} and all(0 < cal[k]["rmse"] < 50 for k in cal)
+            budget = r["metrics"]["budget"]  # simulated data: what the run's own predictions miss
+            assert set(budget["missed"]) == {"potential", "water", "heat", "excess", "effect"}
+            assert budget["rmse_vs_expected"] ** 2 <= r["metrics"]["rmse"] ** 2 + 1.0  # the noise is not the model's
         s_ha = next(r for r in records if r["key"]["model"] == "s-ha")
         assert s_ha["config"]["epochs"] == 1 and (tmp_path / "runs" / s_ha["name"] / "best" / "card.json").is_file()
         assert run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append).skipped == [r["name"] for r in records]
@@ -157,5 +160,38 @@ def test_calibrate_results_adds_the_calibrated_scores_once_and_skips_a_missing_c
         assert rec["metrics"]["calibrated"] == json.loads(json.dumps(expected))
         assert rec["metrics"]["rmse"] == pytest.approx(score_run(rec["checkpoint"], ds, 2016)["rmse"])
         assert calibrate_results(store, ds, echo=lines.append) == []  # done once
+    finally:
+        ds.close()
+
+
+def test_budget_results_adds_the_error_budget_once(tiny_dataset_path, store_env, tmp_path):
+    """Records without an error budget get a new line with the one run_budget computes; real data gets none."""
+    import json
+
+    from geoapp.analysis.error_budget import error_budget
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.runner import budget_results
+    from geoapp.experiments.store import latest_results
+
+    ds = load_dataset(tiny_dataset_path)
+    plan = plan_from_dict({"name": "tiny", "models": ["ridge"], "test_years": [2016], "n_train_years": [2]})
+
+    def plain(run, ds, folder):  # as the runner scored runs before budgets existed
+        out = train_and_score(run, ds, folder)
+        out.pop("budget")
+        return out
+
+    try:
+        run_plan(plan, ds, runs_dir=tmp_path / "runs", train_fn=plain, echo=lambda _: None)
+        store = ResultStore.for_dataset(ds)
+        before = store.path.read_text()
+        lines: list[str] = []
+        assert budget_results(store, ds, echo=lines.append) == ["ridge-2016-ny2-seed0"]
+        assert store.path.read_text().startswith(before) and "water stress missed" in lines[-1]
+        rec = next(iter(latest_results(store.read()).values()))
+        full = error_budget(rec["checkpoint"], ds, 2016, calibrated=False)
+        assert rec["metrics"]["budget"]["rmse_vs_expected"] == pytest.approx(full["rmse_vs_expected"])
+        assert rec["metrics"]["budget"]["missed"] == json.loads(json.dumps({r["term"]: r["missed"] for r in full["terms"]}))
+        assert budget_results(store, ds, echo=lines.append) == []  # done once
     finally:
         ds.close()
