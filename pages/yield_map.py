@@ -12,6 +12,7 @@ from geoapp.app_support.yield_views import (
     county_3d_view,
     drawn_checkpoint_caption,
     error_budget_panel,
+    has_error_budget,
     map_views,
     model_comparison,
     no_labels_message,
@@ -66,9 +67,13 @@ if ctx is not None:
             if st.toggle(f"Compare every model tested on {year}", key="yield_compare"):
                 with error_box():
                     model_comparison(ds, year)
-            if ds.simulated and table is not None and st.toggle("Error budget: what the model misses", key="yield_budget"):
+            if (
+                table is not None
+                and has_error_budget(ds)
+                and st.toggle("Error budget: what the model misses", key="yield_budget")
+            ):
                 with error_box():
-                    error_budget_panel(ds, year, table, summary["model"], calibrated is not None)
+                    error_budget_panel(ds, year, table, summary["model"], calibrated is not None, summary["role"])
             geoid = county_select(ds)
             if geoid:
                 value = ds.year_yields(year).get(geoid)

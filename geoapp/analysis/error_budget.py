@@ -66,13 +66,25 @@ _YIELD_TOLERANCE = 0.01
 
 
 def simulation_config_of(ds: YieldDataset) -> Any:
-    """The :class:`~geoapp.data.simulate.SimulationConfig` a simulated dataset was built with, or None (real data)."""
+    """The :class:`~geoapp.data.simulate.SimulationConfig` a simulated dataset was built with, or None.
+
+    None for real data and for a simulated dataset whose card records no configuration (an early version).
+
+    Raises:
+        InputError: the card's configuration has fields this version of geoapp does not know.
+    """
     config = (ds.card or {}).get("simulation_config") if ds.simulated else None
     if not isinstance(config, dict):
         return None
     from geoapp.data.simulate import SimulationConfig
 
-    return SimulationConfig(**{**config, "states": tuple(config["states"]) if config.get("states") else None})  # JSON has lists
+    try:
+        return SimulationConfig(**{**config, "states": tuple(config["states"]) if config.get("states") else None})  # lists
+    except TypeError as exc:  # a card of another geoapp version (a field this version does not know)
+        raise InputError(
+            f"the simulation configuration in the card of {ds.title!r} does not match this version of geoapp ({exc}); "
+            "rebuild the dataset with `python -m geoapp data build`"
+        ) from exc
 
 
 def _missed(error: np.ndarray, term: np.ndarray) -> float | None:
@@ -83,9 +95,14 @@ def _missed(error: np.ndarray, term: np.ndarray) -> float | None:
     return float(-(error - error.mean()) @ x / (x @ x))
 
 
-def _joint_r2(error: np.ndarray, terms: pd.DataFrame) -> float:
-    """R^2 of the least-squares fit of ``error`` on every term (with an intercept)."""
+def _joint_r2(error: np.ndarray, terms: pd.DataFrame) -> float | None:
+    """R^2 of the least-squares fit of ``error`` on every term (with an intercept), or None.
+
+    None when the counties are too few for it to mean anything (no more than twice the coefficients).
+    """
     x = np.column_stack([np.ones(len(terms)), terms.to_numpy(dtype=np.float64)])
+    if len(error) <= 2 * x.shape[1]:
+        return None
     coef, *_ = np.linalg.lstsq(x, error, rcond=None)
     resid = error - x @ coef
     total = float(((error - error.mean()) ** 2).sum())
@@ -124,7 +141,7 @@ def error_budget(folder: str | Path, ds: YieldDataset, year: int | None = None, 
 
 
 def county_terms_of(ds: YieldDataset, year: int) -> pd.DataFrame:
-    """:func:`geoapp.data.simulate.county_terms` of one year of a simulated dataset (about 2 s for the demo).
+    """:func:`geoapp.data.simulate.county_terms` of one year of a simulated dataset (about 2 s for the demo; kept).
 
     Raises:
         InputError: ``ds`` is not simulated.
@@ -134,7 +151,16 @@ def county_terms_of(ds: YieldDataset, year: int) -> pd.DataFrame:
     cfg = simulation_config_of(ds)
     if cfg is None:
         raise _not_simulated(ds)
-    return county_terms(cfg, [int(year)])
+    key = (str(ds.root), str(ds.fingerprint), int(year))
+    if key not in _TERMS:
+        if len(_TERMS) >= 8:
+            _TERMS.pop(next(iter(_TERMS)))  # the oldest: a year's terms are a few hundred kB
+        _TERMS[key] = county_terms(cfg, [int(year)])
+    return _TERMS[key]
+
+
+_TERMS: dict[tuple[str, str, int], pd.DataFrame] = {}
+"""The terms :func:`county_terms_of` computed, per (dataset folder, fingerprint, year); re-simulating takes seconds."""
 
 
 def budget_of_predictions(table: pd.DataFrame, ds: YieldDataset, year: int, terms: pd.DataFrame) -> dict[str, Any]:
@@ -212,6 +238,10 @@ def _label(checkpoint: str) -> str:
     return path.parent.name if path.name == "best" and path.parent.name else path.name
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:+.2f}"
 
@@ -227,7 +257,7 @@ def budget_markdown(budgets: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {_label(b['checkpoint'])} | {b['year']} | {'yes' if b['calibrated'] else 'no'} | {b['n']} | "
             f"{b['rmse']:.3f} | {b['floor']:.3f} | {b['target']:.3f} | {b['rmse_vs_expected']:.3f} | "
-            f"{b['allowed_vs_expected']:.3f} | {b['bias']:+.3f} | {b['joint_r2']:.0%} |"
+            f"{b['allowed_vs_expected']:.3f} | {b['bias']:+.3f} | {_percent(b['joint_r2'])} |"
         )
     lines += [
         "",

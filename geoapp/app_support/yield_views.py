@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geoapp.analysis.error_budget import budget_of_predictions, county_terms_of
+from geoapp.analysis.error_budget import budget_of_predictions, county_terms_of, simulation_config_of
 from geoapp.analysis.yield_predictions import predictions_for_year
 from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
 from geoapp.app_support.county_map import county_labels
@@ -302,11 +302,12 @@ def _cached_terms(dataset_path: str, fingerprint: str, year: int) -> pd.DataFram
     return county_terms_of(cached_dataset(dataset_path), year)
 
 
-def error_budget_panel(ds: YieldDataset, year: int, table: pd.DataFrame, model: str, calibrated: bool) -> None:
+def error_budget_panel(ds: YieldDataset, year: int, table: pd.DataFrame, model: str, calibrated: bool, role: str) -> None:
     """The error budget of the predictions in ``table`` (SIMULATED data only): RMSE against the target, missed terms.
 
     ``table`` is what the map shows (geoid, true, predicted, bu/acre), with the checkpoint's calibration
-    when it has one (``calibrated``).
+    when it has one (``calibrated``); ``role`` is the year's for the checkpoint (``test``, ``validation``,
+    ``training``, ``unused``): only the test year's figures are held out.
     """
     terms = _cached_terms(str(ds.root), ds.fingerprint, int(year))
     budget = budget_of_predictions(table, ds, int(year), terms)
@@ -331,10 +332,23 @@ def error_budget_panel(ds: YieldDataset, year: int, table: pd.DataFrame, model: 
         f"RMSE, 1.3 x the noise floor and RMSE against the noise-free yield in bu/acre. Each bar: the share of one "
         "of the simulation's yield terms that the predictions miss (the least-squares slope of their error against "
         f"the noise-free yield on the term), over {budget['n']} labelled counties (bias {budget['bias']:+.2f} bu/acre). "
-        "The terms together "
-        f"explain {budget['joint_r2']:.0%} of the error's variance; the rest is not a linear function of any county "
-        "term. SIMULATED data: the terms are the simulation's hidden truth (docs/crop-yield-model.md, error budget)."
+        + (
+            ""
+            if budget["joint_r2"] is None
+            else f"The terms together explain {budget['joint_r2']:.0%} of the error's variance; the rest is not a linear "
+            "function of any county term. "
+        )
+        + "SIMULATED data: the terms are the simulation's hidden truth (docs/crop-yield-model.md, error budget)."
+        + ("" if role == "test" else f" {year} is not the checkpoint's test year: these are not held-out figures.")
     )
+
+
+def has_error_budget(ds: YieldDataset) -> bool:
+    """Whether the error budget can be drawn for ``ds``: a simulated dataset whose card records its simulation."""
+    try:
+        return simulation_config_of(ds) is not None
+    except GeoappError:  # a card of another version: the panel is not offered
+        return False
 
 
 def map_views(table: pd.DataFrame | None) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Run a plan: train and score every run that has no result yet, one line of progress per run.
 
 Resumable: a run whose ``ok`` result is in the store is skipped; a run folder that a stopped runner
-left half-trained (it has a ``last/`` checkpoint) resumes from it, one left with anything else is
+left half-trained (it has a ``last/`` checkpoint) resumes from it (or starts anew when that checkpoint
+was trained with other settings, e.g. an earlier version's defaults), one left with anything else is
 restarted cleanly (its old content is replaced). A run that fails (a bad configuration, a diverged
 loss, a model the trainer cannot train yet) is recorded as ``failed`` with its error and the runner
 goes on; it is tried again by the next ``run``. Interrupting (Ctrl-C) stops at once; the finished runs
@@ -63,13 +64,17 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
         GeoappError: whatever the trainer or the evaluation raises.
     """
     from geoapp.training.checkpoint import has_last_checkpoint, read_card
+    from geoapp.training.resume import OtherRunError
     from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
     folder = Path(folder)
     if run.model in trainer_models():
         cfg = YieldTrainConfig.from_dict(run.train_config())
         resume = has_last_checkpoint(folder)
-        best = train_yield(cfg, ds, folder, resume=resume, progress=False, force=not resume)
+        try:
+            best = train_yield(cfg, ds, folder, resume=resume, progress=False, force=not resume)
+        except OtherRunError:  # a half-trained run of other settings (an older default): this run starts anew
+            best = train_yield(cfg, ds, folder, resume=False, progress=False, force=True)
     elif run.model == "ridge":  # the closed-form baseline, for as long as train_yield does not take it
         from geoapp.training.ridge_trainer import train_ridge
 
@@ -109,10 +114,6 @@ def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
     return out
 
 
-_TERMS_CACHE: dict[tuple[str, str, int], Any] = {}
-"""The simulation's yield terms per (dataset folder, fingerprint, year): re-simulating a year takes seconds."""
-
-
 def run_budget(best: str | Path, ds: Any, year: int, table: Any = None) -> dict[str, Any] | None:
     """A run's error budget on its test year (:mod:`geoapp.analysis.error_budget`), compact; None for real data.
 
@@ -128,13 +129,9 @@ def run_budget(best: str | Path, ds: Any, year: int, table: Any = None) -> dict[
 
     if simulation_config_of(ds) is None:
         return None
-    key = (str(ds.root), str(ds.fingerprint), int(year))
-    if key not in _TERMS_CACHE:
-        _TERMS_CACHE.clear()  # one dataset at a time; a year's terms are a few hundred kB
-        _TERMS_CACHE[key] = county_terms_of(ds, int(year))
     if table is None:
         table = evaluate_yield(best, ds, year, calibrated=False)["table"]
-    b = budget_of_predictions(table, ds, int(year), _TERMS_CACHE[key])
+    b = budget_of_predictions(table, ds, int(year), county_terms_of(ds, int(year)))
     return {
         "rmse_vs_expected": b["rmse_vs_expected"],
         "bias": b["bias"],

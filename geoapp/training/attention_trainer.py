@@ -49,6 +49,7 @@ from geoapp.errors import DataFileError, InputError
 from geoapp.models.yield_models import MODELS, YieldModel, YieldModelConfig, yield_model_config
 from geoapp.samplers import QuadrupletSampler
 from geoapp.training.checkpoint import (
+    CARD,
     check_card,
     check_weights_fit,
     clear_previous_run,
@@ -76,7 +77,7 @@ from geoapp.training.results import (
     no_best_message,
     verify_dataset,
 )
-from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
+from geoapp.training.resume import lost_best_message, recover_run_folders, resume_from_last, train_state
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
@@ -269,6 +270,10 @@ def train_attention(
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
+            if not (out / "best" / CARD).exists():  # best/ was lost: the next epoch's model becomes the best
+                best_rmse = math.inf
+                if stale >= cfg.patience or start >= cfg.epochs:
+                    raise InputError(lost_best_message(out, cfg.epochs))
         if ctx.is_main:
             keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)

@@ -46,7 +46,7 @@ from geoapp.training.metrics import rmse_r2
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.results import TrainingDiverged, check_loss, check_weights, no_best_message, verify_dataset
-from geoapp.training.resume import recover_run_folders, resume_from_last, train_state
+from geoapp.training.resume import lost_best_message, recover_run_folders, resume_from_last, train_state
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_inputs import InputReader
@@ -193,7 +193,13 @@ def train_network(
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
-            best_state, best_card = _saved_best(out / "best")
+            best_state, saved = _saved_best(out / "best")
+            if saved is None:  # best/ was lost: the next epoch's model becomes the best
+                best_rmse = math.inf
+                if stale >= cfg.patience or start >= cfg.epochs:
+                    raise InputError(lost_best_message(out, cfg.epochs))
+            else:  # this run's settings (epochs, patience, ...) over the interrupted run's
+                best_card = {**saved, **card_base, "epoch": saved["epoch"], "metrics": saved["metrics"]}
         keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     monitor.report(
         {"event": "start", "epochs": cfg.epochs, "steps": steps, "start_epoch": start, "device": dev.name, "world_size": 1}
@@ -210,7 +216,9 @@ def train_network(
         bar = tqdm(range(steps), desc=f"{what} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for step in bar:
             if monitor.stop_requested():
-                raise TrainingCancelled(f"training of {what} cancelled in epoch {epoch + 1}; train it again to start over")
+                raise TrainingCancelled(
+                    f"training of {what} cancelled in epoch {epoch + 1}; resume continues from epoch {epoch + 1}"
+                )
             idx = order[step * batch : (step + 1) * batch]
             x = held["train"][idx] if held else reader.batch(ex_train, idx)
             pred = net(x.to(dev.device))
@@ -271,19 +279,31 @@ def train_network(
 def _saved_best(folder: Path) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
     """The best network so far and its card, from ``best/`` of an interrupted run; (None, None) without one.
 
-    When the GP had already been fitted (a run cut after its last epoch), the network's own weights and
-    scores are taken back out of it, so the GP is fitted again on the same network.
+    When the run had finished (cut after its GP or its residual calibration was saved), the network's
+    own weights and scores are taken back out: the calibration's ``uncalibrated_metrics`` and the GP's
+    ``*_without_gp`` scores, so the GP and the calibration are fitted again on the same network.
+
+    Raises:
+        DataFileError: the card lacks the scores it should keep (a damaged card: train the run again).
     """
     if not (folder / CARD).exists():
         return None, None
     weights, card = load_checkpoint(folder)[:2]
-    if card.get("gp"):
-        weights = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
-        metrics = dict(card["metrics"])
-        for name in ("val_rmse", "val_r2", "test_rmse", "test_r2"):
-            metrics[name] = metrics.pop(f"{name}_without_gp")
-        card = {**card, "gp": None, "metrics": metrics}
-    return weights, card
+    metrics = dict(card["metrics"])
+    try:
+        calibration = card.get("calibration")
+        if calibration:
+            metrics.update(calibration["uncalibrated_metrics"])
+        if card.get("gp"):
+            weights = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
+            for name in ("val_rmse", "val_r2", "test_rmse", "test_r2"):
+                metrics[name] = metrics.pop(f"{name}_without_gp")
+    except (KeyError, TypeError) as exc:
+        raise DataFileError(
+            f"the card of {str(folder)!r} lacks the network's own scores ({exc}); train the run again without resume"
+        ) from exc
+    card = {k: v for k, v in card.items() if k != "calibration"}
+    return weights, {**card, "gp": None, "metrics": metrics}
 
 
 def _fit_and_save_gp(
@@ -304,7 +324,7 @@ def _fit_and_save_gp(
     ex_train, ex_val, ex_test = examples
     n_train = len(ex_train)
     if n_train > GP_MAX_EXAMPLES:
-        keep = np.sort(np.random.default_rng([seed, 1]).choice(n_train, GP_MAX_EXAMPLES, replace=False))
+        keep = np.sort(np.random.default_rng([seed, 0x6770]).choice(n_train, GP_MAX_EXAMPLES, replace=False))
         warnings.warn(
             f"the GP is fitted on {GP_MAX_EXAMPLES:,} of the {n_train:,} training examples (a seeded subsample): "
             "its kernel matrix grows with the square of their number",

@@ -27,7 +27,11 @@ from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
 from geoapp.training.distributed import DistContext, broadcast_value
 
-__all__ = ["train_state", "recover_run_folders", "resume_from_last"]
+__all__ = ["train_state", "recover_run_folders", "resume_from_last", "OtherRunError", "lost_best_message"]
+
+
+class OtherRunError(InputError):
+    """``last/`` belongs to another run (another model configuration, dataset or training setting): start anew."""
 
 
 def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]:
@@ -41,6 +45,14 @@ def train_state(scaler: torch.amp.GradScaler, **counters: Any) -> dict[str, Any]
     if scaler.is_enabled():
         state["grad_scaler"] = {k: float(v) if isinstance(v, float) else v for k, v in scaler.state_dict().items()}
     return state
+
+
+def lost_best_message(out: Path, epochs: int) -> str:
+    """The error for a resumed run whose ``best/`` is gone and which has no epoch left to train."""
+    return (
+        f"{str(Path(out) / 'best')!r} is missing and the interrupted run has no epoch left to train ({epochs} epochs, "
+        "or it had stopped early): resume with more epochs, or train it again with force"
+    )
 
 
 def recover_run_folders(out: Path, ctx: DistContext) -> None:
@@ -120,7 +132,7 @@ def resume_from_last(
     }
     if mismatched:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, this run has {want!r}" for k, (have, want) in mismatched.items())
-        raise InputError(f"cannot resume from {str(folder)!r}: it belongs to another run ({detail}); start a new run instead")
+        raise OtherRunError(f"cannot resume from {str(folder)!r}: it belongs to another run ({detail}); start a new run instead")
     weights, _, state = load_checkpoint(folder, with_train_state=True)
     if state is None:
         return None

@@ -137,7 +137,9 @@ def train_yield(
         years = (train_years, val_year, test_year)
         best = kind.train(cfg, ds, out, years, resume=resume, progress=progress, monitor=monitor or TrainingMonitor())
     main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun, rank 0 alone writes the card
-    if cfg.calibration != "none" and main:  # fitted to the best model's training-year residuals, on the yields as they are
+    # fitted to the best model's training-year residuals, on the yields as they are; a resumed run whose
+    # best/ holds an earlier calibration gets this run's (none removes it)
+    if main and (cfg.calibration != "none" or (resume and read_card(best).get("calibration"))):
         calibrate_checkpoint(best, as_given, cfg.calibration)
     return best
 

@@ -195,3 +195,30 @@ def test_budget_results_adds_the_error_budget_once(tiny_dataset_path, store_env,
         assert budget_results(store, ds, echo=lines.append) == []  # done once
     finally:
         ds.close()
+
+
+def test_a_half_trained_run_of_other_settings_starts_anew(tiny_dataset_path, tmp_path):
+    """A last/ written with other training settings (an earlier version's defaults) is not resumed: the run starts over."""
+    import json
+
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.runner import train_and_score
+    from geoapp.training.metrics_log import read_metrics
+
+    ds = load_dataset(tiny_dataset_path)
+    run = plan_from_dict(
+        {"name": "t", "models": ["mlp"], "test_years": [2016], "n_train_years": [3], "overrides": {"epochs": 2, "batch_size": 16}}
+    ).runs()[0]
+    folder = tmp_path / run.name
+    try:
+        train_and_score(run, ds, folder)
+        card = json.loads((folder / "last" / "card.json").read_text())
+        card["train_config"]["lr"] = 0.5  # as if trained with another default learning rate
+        (folder / "last" / "card.json").write_text(json.dumps(card))
+        (folder / "last" / "train_state.json").write_text(json.dumps({"epoch": 0, "best_rmse": 1.0, "stale": 0}))
+        out = train_and_score(run, ds, folder)
+        assert [r["epoch"] for r in read_metrics(folder / "metrics.jsonl")] == [1, 2]  # trained from scratch
+        assert json.loads((folder / "best" / "card.json").read_text())["train_config"]["lr"] != 0.5
+        assert out["rmse"] > 0
+    finally:
+        ds.close()
