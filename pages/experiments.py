@@ -3,6 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.experiments import (
+    budget_section,
     figures,
     filters,
     missing_section,
@@ -35,6 +36,8 @@ if ctx is not None:
         df = scored(df, scores)
         result_tables(df, models, years, n_y, ds.simulated)
         figures(df, plan, models, years, ds.simulated)
+        if ds.simulated:
+            budget_section(df, models, years, n_y)
         missing_section(ds, plan, records, models, years)
     with error_box():
         queue_section(ds)

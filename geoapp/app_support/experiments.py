@@ -20,10 +20,27 @@ from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, TABLE_I_RMSE,
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
 from geoapp.experiments.plan import PLANS, Plan, RunSpec, check_plan
 from geoapp.experiments.queue import advance, queue_runs, read_queue
-from geoapp.experiments.report import ablation_table, cell_text, missing_runs, scarcity_table, year_table
+from geoapp.experiments.report import (
+    BUDGET_TERMS,
+    ablation_table,
+    cell_text,
+    mean_over_years,
+    missing_runs,
+    scarcity_table,
+    year_table,
+)
 from geoapp.experiments.store import ResultStore, StoreWarning
 
-__all__ = ["plan_select", "read_store", "filters", "result_tables", "figures", "missing_section", "queue_section"]
+__all__ = [
+    "plan_select",
+    "read_store",
+    "filters",
+    "result_tables",
+    "figures",
+    "budget_section",
+    "missing_section",
+    "queue_section",
+]
 
 
 def plan_select() -> Plan:
@@ -145,6 +162,41 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
         missing = [g for g, v in zip(ab["group"], ab["change"], strict=True) if not math.isfinite(v)]
         if missing:
             right.caption(f"No complete result yet without: {', '.join(missing)}.")
+
+
+def budget_section(df: pd.DataFrame, models: list[str], years: list[int], n_y: int) -> None:
+    """SIMULATED data: the share of each simulated yield term the models' own predictions miss, as a heatmap.
+
+    The mean over the chosen years (and over the seeds that have them all) of each run's error budget
+    (``metrics.budget``); nothing is drawn when no run of the choice has one.
+    """
+    df = df[df["rmse_vs_expected"].notna()]
+    rows = {m: {t: mean_over_years(df, f"missed_{t}", m, n_y, years)["mean"] for t in BUDGET_TERMS} for m in models}
+    rows = {m: v for m, v in rows.items() if any(math.isfinite(x) for x in v.values())}
+    if not rows or not years:
+        return
+    st.markdown(f"**What the models miss, N_y = {n_y}** (SIMULATED data: the simulation's own yield terms)")
+    names = [PAPER_LABELS.get(m, m) for m in rows]
+    z = [[rows[m][t] for t in BUDGET_TERMS] for m in rows]
+    text = [["" if not math.isfinite(v) else f"{v:+.2f}" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=list(BUDGET_TERMS), y=names, text=text, texttemplate="%{text}", zmin=-1, zmax=1,
+            colorscale="RdBu_r", colorbar={"title": "share missed"},
+            hovertemplate="%{y}: misses %{z:+.2f} of the %{x} term<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(
+        title=f"Share of each yield term missed, mean {years[0]}-{years[-1]} (simulated)",
+        yaxis={"autorange": "reversed"}, height=80 + 32 * len(names), margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    st.plotly_chart(fig, width="stretch")
+    st.caption(
+        "Each cell: the slope of a run's error against the noise-free yield on one term of the simulated yield "
+        "(potential + water + heat + excess + trend + county effect + noise) over the test year's counties, the "
+        "model's own predictions: 0 the predictions follow the term, 1 they ignore it (`python -m geoapp experiments "
+        "budget`, docs/crop-yield-model.md)."
+    )
 
 
 def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: list[str], years: list[int]) -> None:

@@ -42,8 +42,10 @@ def exp_env(app_env, tmp_path, monkeypatch):
         if run.name in DONE:
             rmse = 6.0 + run.seed * 0.5 + (run.test_year - 2015)
             metrics = {"rmse": rmse, "r2": 0.5, "n": 90, "year": run.test_year}
-            if run.model == "s-ha":  # scored with each residual calibration too
+            if run.model == "s-ha":  # scored with each residual calibration too, and with an error budget
                 metrics["calibrated"] = {"trend": {"rmse": rmse - 0.5, "r2": 0.6}, "county-trend": {"rmse": rmse - 1, "r2": 0.7}}
+                missed = {"water": 0.2 + 0.1 * run.seed, "excess": 0.1, "heat": 0.0, "potential": -0.1, "effect": 0.7}
+                metrics["budget"] = {"rmse_vs_expected": rmse - 2, "bias": 0.0, "joint_r2": 0.5, "missed": missed}
             store.append(make_record(run, dataset=info, status=OK, metrics=metrics))
     ds.close()
     started = []
@@ -86,6 +88,21 @@ def test_tables_figures_and_missing_runs(exp_env):
     missing = at.dataframe[-1].value
     assert len(missing) == 13 and "ridge-2016-ny2-seed0" in set(missing["name"])
     assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
+
+
+def test_the_error_budget_heatmap_of_the_models_with_one(exp_env):
+    at = _page(exp_plan="tinystudy")
+    assert not at.exception and not at.error
+    heat = next(
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if "missed" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    )
+    assert heat["layout"]["title"]["text"].endswith("(simulated)")
+    trace = heat["data"][0]
+    assert trace["y"] == ["S-HA"] and trace["x"] == ["water", "excess", "heat", "potential", "effect"]  # only s-ha has budgets
+    assert trace["text"][0] == ["+0.25", "+0.10", "+0.00", "-0.10", "+0.70"]  # water: seeds 0 and 1, 0.2 and 0.3
+    assert any("What the models miss" in m.value for m in at.markdown)
 
 
 def test_the_scores_switch_to_a_residual_calibration(exp_env):
