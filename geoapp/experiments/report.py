@@ -30,7 +30,7 @@ from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, SEMI_HA_OVER_
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
 from geoapp.experiments.plan import PLANS, Plan
 from geoapp.experiments.store import OK, latest_results
-from geoapp.experiments.svg import bar_chart, line_chart
+from geoapp.experiments.svg import bar_chart, heatmap, line_chart
 from geoapp.fileio import atomic_write_text
 
 __all__ = [
@@ -355,6 +355,8 @@ def report_markdown(
     budget = budget_section(df, models10, years)
     if budget:
         out.append(budget)
+        if figures and figures.get("budget"):
+            out.append(f"![Share of each simulated yield term the models miss (simulated data)]({figures['budget']})\n")
     trend = trend_section(records, years)
     if trend:
         out.append(trend)
@@ -597,6 +599,24 @@ def ablation_svg(df: pd.DataFrame, years: Sequence[int], simulated: bool) -> str
     )
 
 
+def budget_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int]) -> str | None:
+    """Heatmap of the mean share of each simulated yield term each model misses (N_y = 10); None without budgets."""
+    df = df[df["rmse_vs_expected"].notna()]
+    cells = {
+        PAPER_LABELS.get(m, m): {t: mean_over_years(df, f"missed_{t}", m, 10, years)["mean"] for t in BUDGET_TERMS}
+        for m in models
+    }
+    cells = {m: v for m, v in cells.items() if any(math.isfinite(x) for x in v.values())}
+    if not cells:
+        return None
+    return heatmap(
+        cells,
+        BUDGET_TERMS,
+        title=f"Share of each yield term the models miss, N_y = 10, mean {years[0]}-{years[-1]}",
+        subtitle="SIMULATED data (geoapp demo): 0 = followed, 1 = ignored, below 0 = overreacting",
+    )
+
+
 DEFAULT_INTRO = """# Experiments: the paper's study on geoapp's data
 
 How to run it and what the numbers are: see the section above the generated results.
@@ -613,8 +633,8 @@ def write_report(
     """Write the report to ``out`` (through a temporary file and a rename) and its SVG figures beside it.
 
     The part of an existing ``out`` above :data:`MARKER` (the hand-written introduction) is kept.
-    The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation}.svg`` when the plan
-    has such runs. Returns ``out``.
+    The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation,budget}.svg`` when the
+    plan has such runs (the budget heatmap: simulated data whose runs hold error budgets). Returns ``out``.
     """
     out = Path(out)
     intro = DEFAULT_INTRO
@@ -636,6 +656,12 @@ def write_report(
         figures["ablation"] = f"images/experiments-{plan.name}-ablation.svg"
         images.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out.parent / figures["ablation"], ablation_svg(df, years, simulated))
+    models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
+    budget = budget_svg(df, models10, years) if simulated and years else None
+    if budget is not None:
+        figures["budget"] = f"images/experiments-{plan.name}-budget.svg"
+        images.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out.parent / figures["budget"], budget)
     body = report_markdown(plan, records, dataset, store, figures)
     atomic_write_text(out, intro.rstrip() + "\n\n" + MARKER + "\n\n" + body)
     return out

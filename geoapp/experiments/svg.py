@@ -1,8 +1,8 @@
-"""Small SVG charts (a line chart, a bar chart) for the experiments report in ``docs/``.
+"""Small SVG charts (a line chart, a bar chart, a heatmap) for the experiments report in ``docs/``.
 
 Why hand-written SVG: the report must build offline and in CI, and plotly's static export needs kaleido
 (a Chrome-based exporter that is not installed, and that cannot download Chrome here), matplotlib is not
-a dependency, and a markdown file cannot show a plotly figure. Two chart kinds with a few dozen marks
+a dependency, and a markdown file cannot show a plotly figure. Three chart kinds with a few dozen marks
 each are simple enough to write as text; the files are small, diffable, and GitHub shows them inline.
 The app's page draws the same data with plotly.
 """
@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-__all__ = ["line_chart", "bar_chart"]
+__all__ = ["line_chart", "bar_chart", "heatmap"]
 
 _W, _H = 640, 360
 _L, _R, _T, _B = 64, 150, 48, 48  # margins: axis labels left/bottom, legend right, title top
@@ -112,4 +112,45 @@ def bar_chart(bars: Mapping[str, float], *, title: str, subtitle: str, x_label: 
             f'fill="{_COLOURS[0]}"/>'
         )
         out.append(f'<text x="{x + step * 0.35:.1f}" y="{top - 4:.1f}" text-anchor="middle">{value:+.3f}</text>')
+    return "\n".join([*out, "</svg>"]) + "\n"
+
+
+def _diverging(value: float, limit: float) -> str:
+    """A colour for ``value`` in -limit..limit: blue below zero, white at zero, red above (clipped)."""
+    t = max(-1.0, min(1.0, value / limit)) if limit > 0 else 0.0
+    r, g, b = (255, round(255 * (1 - t)), round(255 * (1 - t))) if t >= 0 else (round(255 * (1 + t)), round(255 * (1 + t)), 255)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def heatmap(
+    cells: Mapping[str, Mapping[str, float]], columns: Sequence[str], *, title: str, subtitle: str, limit: float = 1.0
+) -> str:
+    """An SVG heatmap: one row per key of ``cells``, one column per ``columns`` entry, the value printed in its cell.
+
+    Colours run from blue (-``limit``) through white (0) to red (+``limit``); a non-finite value is a grey
+    cell marked "-". Returns the SVG text.
+    """
+    rows = list(cells)
+    left, top, cell_w, cell_h = 150, 56, max(64, (_W - 150 - 16) // max(len(columns), 1)), 26
+    width, height = left + cell_w * len(columns) + 16, top + 20 + cell_h * len(rows) + 12
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="8" y="18" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<text x="8" y="34" fill="#b00">{escape(subtitle)}</text>',
+    ]
+    for j, col in enumerate(columns):
+        out.append(f'<text x="{left + cell_w * (j + 0.5):.1f}" y="{top + 12}" text-anchor="middle">{escape(col)}</text>')
+    for i, row in enumerate(rows):
+        y = top + 20 + cell_h * i
+        out.append(f'<text x="{left - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(row)}</text>')
+        for j, col in enumerate(columns):
+            value = cells[row].get(col, math.nan)
+            ok = isinstance(value, (int, float)) and math.isfinite(value)
+            fill = _diverging(value, limit) if ok else "#eee"
+            x = left + cell_w * j
+            out.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}"/>')
+            text = f"{value:+.2f}" if ok else "-"
+            out.append(f'<text x="{x + (cell_w - 2) / 2:.1f}" y="{y + cell_h / 2 + 3:.1f}" text-anchor="middle">{text}</text>')
     return "\n".join([*out, "</svg>"]) + "\n"

@@ -118,6 +118,7 @@ def test_write_report_keeps_the_intro_and_writes_tables_and_figures(tmp_path):
         svg = (tmp_path / "docs" / "images" / f"experiments-small-{fig}.svg").read_text()
         assert svg.startswith("<svg") and "SIMULATED" in svg and f"images/experiments-small-{fig}.svg" in text
     assert not list(out.parent.glob(".*tmp*"))  # the temporary is renamed away
+    assert not (tmp_path / "docs" / "images" / "experiments-small-budget.svg").exists()  # no run holds a budget
 
 
 def test_report_of_the_paper_plan_with_nothing_run_lists_every_run(tmp_path):
@@ -218,6 +219,33 @@ def test_the_budget_section_averages_each_terms_missed_share_over_years_and_seed
     assert "-0.10 ± 0.00 (2) | 0.70 ± 0.14 (2) |" in text
     assert budget_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # no budgets: no section
     assert results_frame(_records(), PLAN)["missed_water"].isna().all()
+
+
+def test_the_budget_heatmap_colours_and_prints_each_share(tmp_path):
+    from geoapp.experiments.svg import heatmap
+
+    svg = heatmap(
+        {"S-HA": {"water": 0.5, "effect": -1.5}, "LR": {"water": float("nan")}},
+        ["water", "effect"],
+        title="t",
+        subtitle="SIMULATED",
+    )
+    assert svg.startswith("<svg") and svg.count("<rect") == 1 + 4  # background + 2 x 2 cells
+    assert ">+0.50<" in svg and ">-1.50<" in svg and svg.count(">-<") == 2  # a missing value is a dash, twice for LR
+    assert 'fill="#ff8080"' in svg and 'fill="#0000ff"' in svg and 'fill="#eee"' in svg  # half red, blue clipped at -1
+    records = []
+    for rec in _records():
+        budget = {
+            "rmse_vs_expected": 4.0,
+            "bias": 0.0,
+            "joint_r2": 0.5,
+            "missed": dict.fromkeys(("water", "excess", "heat", "potential", "effect"), 0.25),
+        }
+        records.append({**rec, "metrics": {**rec["metrics"], "budget": budget}})
+    out = tmp_path / "experiments.md"
+    write_report(PLAN, records, DS, out)
+    figure = (tmp_path / "images" / "experiments-small-budget.svg").read_text()
+    assert figure.count(">+0.25<") >= 5 and "SIMULATED" in figure and "images/experiments-small-budget.svg" in out.read_text()
 
 
 def test_noise_floor_by_year_is_the_labels_against_the_noise_free_yields(tiny_dataset_path):
