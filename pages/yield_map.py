@@ -18,6 +18,7 @@ from geoapp.app_support.yield_views import (
     no_labels_message,
     prediction_downloads,
     with_calibration,
+    with_noise_free,
 )
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -47,6 +48,7 @@ if ctx is not None:
         drawn_checkpoint_caption(ds, checkpoint if summary is not None else None)
         if table is not None:
             table, calibrated = with_calibration(checkpoint, ds, table)
+            table = with_noise_free(ds, year, table)
             if calibrated:
                 st.caption(calibrated)
         view = st.radio("Map", map_views(table), horizontal=True, key="yield_view")

@@ -18,7 +18,7 @@ import streamlit as st
 
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.loaders import cached_dataset
-from geoapp.app_support.yield_views import MAP_VIEWS, OFFSET_VIEW, map_layer
+from geoapp.app_support.yield_views import MAP_VIEWS, NOISE_FREE_VIEW, OFFSET_VIEW, map_layer
 from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
 from geoapp.data.dataset import YieldDataset
 from geoapp.data.tiles import county_anchor, tile_origin
@@ -31,7 +31,7 @@ from geoapp.viz.offline_assets import side_by_side_installed
 
 __all__ = ["MapControls", "map_controls", "yield_county_map", "cached_band_image", "NO_INPUT"]
 
-DIVERGING_VIEWS = (MAP_VIEWS[2], OFFSET_VIEW)
+DIVERGING_VIEWS = (MAP_VIEWS[2], OFFSET_VIEW, NOISE_FREE_VIEW)
 """Views centred at 0 (errors, county offsets): classed over their own values, and never swiped."""
 
 NO_INPUT = "none"

@@ -36,6 +36,8 @@ from geoapp.viz.exports import predictions_csv, predictions_file_name, predictio
 __all__ = [
     "MAP_VIEWS",
     "OFFSET_VIEW",
+    "NOISE_FREE_VIEW",
+    "with_noise_free",
     "map_views",
     "with_calibration",
     "checkpoint_select",
@@ -63,6 +65,8 @@ __all__ = [
 MAP_VIEWS = ("True", "Predicted", "Error (predicted − true)")
 OFFSET_VIEW = "County offset (calibration)"
 """The map view of a calibrated checkpoint's county offsets (:mod:`geoapp.training.calibration`)."""
+NOISE_FREE_VIEW = "Error vs noise-free yield (simulated)"
+"""SIMULATED data: predicted minus the simulation's noise-free yield, the error a better model could remove."""
 
 
 _PREFERENCE = tuple(MODEL_KINDS)  # the attention models (SEMI-HA first), then the baselines
@@ -351,17 +355,36 @@ def has_error_budget(ds: YieldDataset) -> bool:
         return False
 
 
+def with_noise_free(ds: YieldDataset, year: int, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` plus ``noise_free_error`` (predicted - the noise-free yield, bu/acre) on a simulated dataset.
+
+    The simulation's noise-free yield is the dataset's ``expected`` column (simulated data only); a real
+    dataset's table comes back as it is.
+    """
+    if not ds.simulated or "expected" not in ds.yields.columns:
+        return table
+    rows = ds.yields[ds.yields["year"] == int(year)]
+    expected = dict(zip(rows["geoid"].astype(str), rows["expected"].astype(float), strict=True))
+    noise_free = np.array([expected.get(str(g), np.nan) for g in table["geoid"]], dtype=np.float64)
+    return table.assign(noise_free_error=table["predicted"].to_numpy(dtype=np.float64) - noise_free)
+
+
 def map_views(table: pd.DataFrame | None) -> tuple[str, ...]:
-    """The map views a page offers: true yields only without predictions; the county offsets when there are some."""
+    """The map views a page offers.
+
+    True yields only without predictions; the noise-free error on simulated data (:func:`with_noise_free`);
+    the county offsets when there are some.
+    """
     if table is None:
         return MAP_VIEWS[:1]
-    return (*MAP_VIEWS, OFFSET_VIEW) if "offset" in table.columns else MAP_VIEWS
+    extra = (NOISE_FREE_VIEW,) if "noise_free_error" in table.columns else ()
+    return (*MAP_VIEWS, *extra, *((OFFSET_VIEW,) if "offset" in table.columns else ()))
 
 
 def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None) -> tuple[pd.Series, ColorScale]:
     """Values per geoid and the colour scale of a map view.
 
-    True and predicted share one sequential scale (the dataset's label range); the error map and the
+    True and predicted share one sequential scale (the dataset's label range); the error maps and the
     county offsets of a calibration are diverging and centred at 0.
     """
     yield_scale = sequential_scale(ds.labelled()["yield"].to_numpy(), "Yield (bu/acre)")
@@ -372,6 +395,9 @@ def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None
         return series["predicted"], ColorScale(yield_scale.name, yield_scale.vmin, yield_scale.vmax, "Predicted yield (bu/acre)")
     if view == OFFSET_VIEW and "offset" in series.columns:
         return series["offset"], diverging_scale(series["offset"].to_numpy(), "County offset (bu/acre)")
+    if view == NOISE_FREE_VIEW and "noise_free_error" in series.columns:
+        values = series["noise_free_error"]
+        return values, diverging_scale(values.to_numpy(), "Predicted − noise-free yield (bu/acre, simulated)")
     return series["error"], diverging_scale(series["error"].to_numpy(), "Predicted − true (bu/acre)")
 
 

@@ -7,6 +7,7 @@ behaves as it does in a browser (tests/app/clicks.py).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 
@@ -128,7 +129,12 @@ def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_che
     at = _run("pages/yield_map.py")
     assert not at.exception and not at.error
     assert at.sidebar.selectbox(key="w_checkpoint").value == str(tiny_checkpoint)
-    assert [o for o in at.radio(key="yield_view").options] == ["True", "Predicted", "Error (predicted − true)"]
+    assert [o for o in at.radio(key="yield_view").options] == [
+        "True",
+        "Predicted",
+        "Error (predicted − true)",
+        "Error vs noise-free yield (simulated)",
+    ]
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "RMSE" in scatter["layout"]["title"]["text"] and "(simulated)" in scatter["layout"]["title"]["text"]
     assert [m.label for m in at.metric][:2] == ["True (bu/acre)", "Predicted (bu/acre)"]
@@ -137,6 +143,9 @@ def test_yield_map_with_a_model_shows_predictions_scatter_and_error_map(tiny_che
     assert not at.exception and not at.error
     html = drawn[-1].get_root().render()
     assert "true (bu/acre)" in html  # the error layer's tooltip label ("Predicted − true (bu/acre)")
+    at.radio(key="yield_view").set_value("Error vs noise-free yield (simulated)").run()
+    assert not at.exception and not at.error
+    assert "noise-free yield (bu/acre, simulated)" in drawn[-1].get_root().render()
     at.sidebar.selectbox(key="w_checkpoint").select("").run()
     assert "Checkpoint drawn: none (true yields only)" in [c.value for c in at.caption]
 
@@ -298,3 +307,22 @@ def test_home_checkpoint_tables_keep_yield_and_location_columns_apart(tiny_check
     ]  # fmt: skip
     assert set(table["calibration"]) == {"none"}
     assert table["test RMSE (bu/acre)"].notna().all()
+
+
+def test_noise_free_error_is_predicted_minus_the_simulations_expected_yield(app_env):
+    import pandas as pd
+
+    from geoapp.app_support.yield_views import NOISE_FREE_VIEW, map_layer, map_views, with_noise_free
+    from geoapp.data.dataset import load_dataset
+
+    ds = load_dataset(next(app_env.iterdir()))
+    rows = ds.yields[(ds.yields["year"] == 2016) & ds.yields["labelled"]].head(5)
+    table = pd.DataFrame({"geoid": rows["geoid"].astype(str), "true": rows["yield"], "predicted": rows["yield"] + 1.0})
+    table["error"] = 1.0
+    out = with_noise_free(ds, 2016, table)
+    assert np.allclose(out["noise_free_error"], rows["yield"].to_numpy() + 1.0 - rows["expected"].to_numpy())
+    assert NOISE_FREE_VIEW in map_views(out) and NOISE_FREE_VIEW not in map_views(table)
+    values, scale = map_layer(ds, 2016, NOISE_FREE_VIEW, out)
+    assert np.allclose(values.to_numpy(), out["noise_free_error"].to_numpy()) and scale.vmin == -scale.vmax
+    real = dataclasses.replace(ds, yields=ds.yields.drop(columns=["expected"]))
+    assert "noise_free_error" not in with_noise_free(real, 2016, table).columns  # real data: no noise-free yield
