@@ -31,13 +31,15 @@ if ctx is not None:
         store, records = read_store(ds)
         models, years, n_y = filters(plan)
         scores = scores_select()
-        df = results_frame(records, plan)
-        st.caption(f"{len(df)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title}).")
-        df = scored(df, scores)
+        own = results_frame(records, plan)
+        st.caption(
+            f"{len(own)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title})."
+        )
+        df = scored(own, scores)
         result_tables(df, models, years, n_y, ds.simulated)
         figures(df, plan, models, years, ds.simulated)
         if ds.simulated:
-            budget_section(df, models, years, n_y)
+            budget_section(own, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch
         missing_section(ds, plan, records, models, years)
     with error_box():
         queue_section(ds)

@@ -26,6 +26,7 @@ Real data has no such terms: :func:`error_budget` refuses a dataset that is not 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +153,21 @@ def county_terms_of(ds: YieldDataset, year: int) -> pd.DataFrame:
     if cfg is None:
         raise _not_simulated(ds)
     key = (str(ds.root), str(ds.fingerprint), int(year))
-    if key not in _TERMS:
-        if len(_TERMS) >= 8:
-            _TERMS.pop(next(iter(_TERMS)))  # the oldest: a year's terms are a few hundred kB
-        _TERMS[key] = county_terms(cfg, [int(year)])
-    return _TERMS[key]
+    with _TERMS_LOCK:
+        kept = _TERMS.get(key)
+    if kept is None:
+        kept = county_terms(cfg, [int(year)])  # outside the lock: seconds of work
+        with _TERMS_LOCK:
+            while len(_TERMS) >= 8:
+                _TERMS.pop(next(iter(_TERMS)), None)  # the oldest: a year's terms are a few hundred kB
+            _TERMS[key] = kept
+    return kept.copy()
 
 
 _TERMS: dict[tuple[str, str, int], pd.DataFrame] = {}
 """The terms :func:`county_terms_of` computed, per (dataset folder, fingerprint, year); re-simulating takes seconds."""
+_TERMS_LOCK = threading.Lock()
+"""Guards :data:`_TERMS` (the app's script threads share it)."""
 
 
 def budget_of_predictions(table: pd.DataFrame, ds: YieldDataset, year: int, terms: pd.DataFrame) -> dict[str, Any]:

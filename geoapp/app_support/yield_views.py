@@ -366,6 +366,8 @@ def with_noise_free(ds: YieldDataset, year: int, table: pd.DataFrame) -> pd.Data
     rows = ds.yields[ds.yields["year"] == int(year)]
     expected = dict(zip(rows["geoid"].astype(str), rows["expected"].astype(float), strict=True))
     noise_free = np.array([expected.get(str(g), np.nan) for g in table["geoid"]], dtype=np.float64)
+    if not np.isfinite(noise_free).any():  # no noise-free yield for this year: no such view
+        return table
     return table.assign(noise_free_error=table["predicted"].to_numpy(dtype=np.float64) - noise_free)
 
 
@@ -540,8 +542,8 @@ def county_3d_view(ds: YieldDataset, year: int, view: str, table: pd.DataFrame |
     with error_box():
         predicted = view == MAP_VIEWS[1] and table is not None
         heights, _ = map_layer(ds, year, MAP_VIEWS[1] if predicted else MAP_VIEWS[0], table)
-        if table is not None:
-            errors, scale = map_layer(ds, year, MAP_VIEWS[2], table)
+        if table is not None:  # coloured by the error the map shows: against the noise-free yield when that view is on
+            errors, scale = map_layer(ds, year, NOISE_FREE_VIEW if view == NOISE_FREE_VIEW else MAP_VIEWS[2], table)
         else:
             errors, scale = pd.Series(dtype=float), diverging_scale(np.zeros(0), "Predicted − true (bu/acre)")
         footprints, states = cached_county_footprints(str(ds.root), ds.fingerprint)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geoapp.analysis.error_budget import BUDGET_TERMS as ERROR_BUDGET_TERMS
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, SEMI_HA_OVER_S_HA, TABLE_I_RMSE, TABLE_II_R2
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
@@ -56,8 +57,8 @@ __all__ = [
 MARKER = "<!-- Everything below is written by `python -m geoapp experiments report`; edit above this line. -->"
 CALIBRATED = {"trend": "trend", "county-trend": "county_trend"}
 """Residual calibrations a record's metrics may hold (``metrics.calibrated``) and their column suffixes."""
-BUDGET_TERMS = ("water", "excess", "heat", "potential", "effect")
-"""The simulated yield terms of a record's ``metrics.budget`` (``missed``), in the report's column order."""
+BUDGET_TERMS = ERROR_BUDGET_TERMS
+"""The simulated yield terms of a record's ``metrics.budget`` (``missed``), in :mod:`geoapp.analysis.error_budget`'s order."""
 COLUMNS = (
     "name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds",
     *(f"{m}_{suffix}" for suffix in CALIBRATED.values() for m in ("rmse", "r2")),
@@ -658,10 +659,13 @@ def write_report(
         atomic_write_text(out.parent / figures["ablation"], ablation_svg(df, years, simulated))
     models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
     budget = budget_svg(df, models10, years) if simulated and years else None
+    budget_file = out.parent / f"images/experiments-{plan.name}-budget.svg"
     if budget is not None:
         figures["budget"] = f"images/experiments-{plan.name}-budget.svg"
         images.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out.parent / figures["budget"], budget)
+        atomic_write_text(budget_file, budget)
+    else:
+        budget_file.unlink(missing_ok=True)  # an earlier report's figure would no longer match the tables
     body = report_markdown(plan, records, dataset, store, figures)
     atomic_write_text(out, intro.rstrip() + "\n\n" + MARKER + "\n\n" + body)
     return out

@@ -1,8 +1,9 @@
 """Run a plan: train and score every run that has no result yet, one line of progress per run.
 
 Resumable: a run whose ``ok`` result is in the store is skipped; a run folder that a stopped runner
-left half-trained (it has a ``last/`` checkpoint) resumes from it (or starts anew when that checkpoint
-was trained with other settings, e.g. an earlier version's defaults), one left with anything else is
+left half-trained (it has a ``last/`` checkpoint) resumes from it (or starts anew when it cannot be
+resumed: trained with other settings, e.g. an earlier version's defaults, or its ``best/`` lost or
+damaged), one left with anything else is
 restarted cleanly (its old content is replaced). A run that fails (a bad configuration, a diverged
 loss, a model the trainer cannot train yet) is recorded as ``failed`` with its error and the runner
 goes on; it is tried again by the next ``run``. Interrupting (Ctrl-C) stops at once; the finished runs
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
         GeoappError: whatever the trainer or the evaluation raises.
     """
     from geoapp.training.checkpoint import has_last_checkpoint, read_card
-    from geoapp.training.resume import OtherRunError
+    from geoapp.training.resume import CannotResumeError
     from geoapp.training.yield_trainer import YieldTrainConfig, nested_years, train_yield
 
     folder = Path(folder)
@@ -73,7 +74,7 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
         resume = has_last_checkpoint(folder)
         try:
             best = train_yield(cfg, ds, folder, resume=resume, progress=False, force=not resume)
-        except OtherRunError:  # a half-trained run of other settings (an older default): this run starts anew
+        except CannotResumeError:  # other settings (an older default), a lost best/, a damaged card: start anew
             best = train_yield(cfg, ds, folder, resume=False, progress=False, force=True)
     elif run.model == "ridge":  # the closed-form baseline, for as long as train_yield does not take it
         from geoapp.training.ridge_trainer import train_ridge
@@ -175,7 +176,8 @@ def budget_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = pr
 
     def summary(record: dict[str, Any], budget: dict[str, Any]) -> str:
         missed = budget["missed"].get("water")
-        return f"RMSE vs noise-free {budget['rmse_vs_expected']:.3f}, water stress missed {missed:+.2f}"
+        share = "-" if missed is None else f"{missed:+.2f}"
+        return f"RMSE vs noise-free {budget['rmse_vs_expected']:.3f}, water stress missed {share}"
 
     return _backfill(store, ds, "budget", run_budget, summary, echo)
 
@@ -193,7 +195,9 @@ def _backfill(
     from geoapp.paths import REPO_ROOT
 
     done = []
-    todo = [r for r in latest_results(store.read()).values() if r["status"] == OK and name not in r["metrics"]]
+    todo = [
+        r for r in latest_results(store.read()).values() if r["status"] == OK and not isinstance(r["metrics"].get(name), Mapping)
+    ]
     for i, record in enumerate(todo, start=1):
         folder = Path(record.get("checkpoint") or "")
         folder = folder if folder.is_absolute() else REPO_ROOT / folder

@@ -77,7 +77,13 @@ from geoapp.training.results import (
     no_best_message,
     verify_dataset,
 )
-from geoapp.training.resume import lost_best_message, recover_run_folders, resume_from_last, train_state
+from geoapp.training.resume import (
+    CannotResumeError,
+    lost_best_message,
+    recover_run_folders,
+    resume_from_last,
+    train_state,
+)
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
@@ -273,7 +279,7 @@ def train_attention(
             if not (out / "best" / CARD).exists():  # best/ was lost: the next epoch's model becomes the best
                 best_rmse = math.inf
                 if stale >= cfg.patience or start >= cfg.epochs:
-                    raise InputError(lost_best_message(out, cfg.epochs))
+                    raise CannotResumeError(lost_best_message(out, cfg.epochs))
         if ctx.is_main:
             keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
     net = wrap_model(_TrainStep(model), ctx)

@@ -46,7 +46,13 @@ from geoapp.training.metrics import rmse_r2
 from geoapp.training.metrics_log import MetricsLog, keep_epochs_before
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 from geoapp.training.results import TrainingDiverged, check_loss, check_weights, no_best_message, verify_dataset
-from geoapp.training.resume import lost_best_message, recover_run_folders, resume_from_last, train_state
+from geoapp.training.resume import (
+    CannotResumeError,
+    lost_best_message,
+    recover_run_folders,
+    resume_from_last,
+    train_state,
+)
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_inputs import InputReader
@@ -197,7 +203,7 @@ def train_network(
             if saved is None:  # best/ was lost: the next epoch's model becomes the best
                 best_rmse = math.inf
                 if stale >= cfg.patience or start >= cfg.epochs:
-                    raise InputError(lost_best_message(out, cfg.epochs))
+                    raise CannotResumeError(lost_best_message(out, cfg.epochs))
             else:  # this run's settings (epochs, patience, ...) over the interrupted run's
                 best_card = {**saved, **card_base, "epoch": saved["epoch"], "metrics": saved["metrics"]}
         keep_epochs_before(out / "metrics.jsonl", start + 1)  # epochs logged but not saved are redone
@@ -284,23 +290,25 @@ def _saved_best(folder: Path) -> tuple[dict[str, torch.Tensor] | None, dict[str,
     ``*_without_gp`` scores, so the GP and the calibration are fitted again on the same network.
 
     Raises:
-        DataFileError: the card lacks the scores it should keep (a damaged card: train the run again).
+        CannotResumeError: the card lacks the scores or epoch it should keep (a damaged card: start anew).
     """
     if not (folder / CARD).exists():
         return None, None
     weights, card = load_checkpoint(folder)[:2]
-    metrics = dict(card["metrics"])
     try:
+        metrics = dict(card["metrics"])
+        int(card["epoch"])
         calibration = card.get("calibration")
         if calibration:
-            metrics.update(calibration["uncalibrated_metrics"])
+            metrics.update(dict(calibration["uncalibrated_metrics"]))
         if card.get("gp"):
             weights = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
             for name in ("val_rmse", "val_r2", "test_rmse", "test_r2"):
                 metrics[name] = metrics.pop(f"{name}_without_gp")
-    except (KeyError, TypeError) as exc:
-        raise DataFileError(
-            f"the card of {str(folder)!r} lacks the network's own scores ({exc}); train the run again without resume"
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CannotResumeError(
+            f"the card of {str(folder)!r} lacks the network's own scores or epoch ({exc}); the run starts anew "
+            "(train it again without resume)"
         ) from exc
     card = {k: v for k, v in card.items() if k != "calibration"}
     return weights, {**card, "gp": None, "metrics": metrics}

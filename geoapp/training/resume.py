@@ -27,10 +27,14 @@ from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
 from geoapp.training.distributed import DistContext, broadcast_value
 
-__all__ = ["train_state", "recover_run_folders", "resume_from_last", "OtherRunError", "lost_best_message"]
+__all__ = ["train_state", "recover_run_folders", "resume_from_last", "CannotResumeError", "OtherRunError", "lost_best_message"]
 
 
-class OtherRunError(InputError):
+class CannotResumeError(InputError):
+    """A run folder's ``last/`` cannot be resumed (lost ``best/``, a damaged card): the run must start anew."""
+
+
+class OtherRunError(CannotResumeError):
     """``last/`` belongs to another run (another model configuration, dataset or training setting): start anew."""
 
 

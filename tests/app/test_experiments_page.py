@@ -100,8 +100,12 @@ def test_the_error_budget_heatmap_of_the_models_with_one(exp_env):
     )
     assert heat["layout"]["title"]["text"].endswith("(simulated)")
     trace = heat["data"][0]
-    assert trace["y"] == ["S-HA"] and trace["x"] == ["water", "excess", "heat", "potential", "effect"]  # only s-ha has budgets
-    assert trace["text"][0] == ["+0.25", "+0.10", "+0.00", "-0.10", "+0.70"]  # water: seeds 0 and 1, 0.2 and 0.3
+    assert trace["y"] == ["S-HA"] and trace["x"] == ["potential", "water", "heat", "excess", "effect"]  # only s-ha has budgets
+    assert trace["text"][0] == ["-0.10", "+0.25", "+0.00", "+0.10", "+0.70"]  # water: seeds 0 and 1, 0.2 and 0.3
+    at.radio(key="exp_scores").set_value("county_trend").run()  # the budget is of the models' own predictions
+    assert not at.exception and any(
+        "missed" in json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
+    )
     assert any("What the models miss" in m.value for m in at.markdown)
 
 

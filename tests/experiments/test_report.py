@@ -215,8 +215,9 @@ def test_the_budget_section_averages_each_terms_missed_share_over_years_and_seed
     df = results_frame(records, PLAN)
     text = budget_section(df, ["ridge", "semi-ha"], YEARS)
     # semi-ha seeds 0 and 1: RMSE 5.5 and 6.0 over the years, 1.0 lower against the noise-free yield
-    assert "| SEMI-HA (`semi-ha`) | 4.750 ± 0.354 (2) | 0.30 ± 0.00 (2) | 0.20 ± 0.00 (2) | 0.10 ± 0.00 (2) |" in text
-    assert "-0.10 ± 0.00 (2) | 0.70 ± 0.14 (2) |" in text
+    # columns in the order of geoapp.analysis.error_budget: potential, water, heat, excess, effect
+    assert "| SEMI-HA (`semi-ha`) | 4.750 ± 0.354 (2) | -0.10 ± 0.00 (2) | 0.30 ± 0.00 (2) | 0.10 ± 0.00 (2) |" in text
+    assert "| 0.20 ± 0.00 (2) | 0.70 ± 0.14 (2) |" in text
     assert budget_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # no budgets: no section
     assert results_frame(_records(), PLAN)["missed_water"].isna().all()
 

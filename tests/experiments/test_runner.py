@@ -198,8 +198,10 @@ def test_budget_results_adds_the_error_budget_once(tiny_dataset_path, store_env,
 
 
 def test_a_half_trained_run_of_other_settings_starts_anew(tiny_dataset_path, tmp_path):
-    """A last/ written with other training settings (an earlier version's defaults) is not resumed: the run starts over."""
+    """A last/ written with other training settings (an earlier version's defaults), or whose best/ is lost, is not
+    resumed: the run starts over."""
     import json
+    import shutil
 
     from geoapp.data.dataset import load_dataset
     from geoapp.experiments.runner import train_and_score
@@ -218,6 +220,9 @@ def test_a_half_trained_run_of_other_settings_starts_anew(tiny_dataset_path, tmp
         (folder / "last" / "train_state.json").write_text(json.dumps({"epoch": 0, "best_rmse": 1.0, "stale": 0}))
         out = train_and_score(run, ds, folder)
         assert [r["epoch"] for r in read_metrics(folder / "metrics.jsonl")] == [1, 2]  # trained from scratch
+        shutil.rmtree(folder / "best")  # best/ lost after the last epoch: nothing to resume, the run starts anew
+        out = train_and_score(run, ds, folder)
+        assert [r["epoch"] for r in read_metrics(folder / "metrics.jsonl")] == [1, 2] and (folder / "best").is_dir()
         assert json.loads((folder / "best" / "card.json").read_text())["train_config"]["lr"] != 0.5
         assert out["rmse"] > 0
     finally:

@@ -222,7 +222,7 @@ def test_a_resumed_gp_run_takes_this_runs_calibration_and_a_lost_best_is_handled
     """Resume with calibration none: the GP refitted, the earlier calibration removed, the model's own scores back."""
     import shutil
 
-    from geoapp.errors import DataFileError
+    from geoapp.training.resume import CannotResumeError
 
     cfg = _cfg("lstm-gp", epochs=2, calibration="trend")
     best = train_yield(cfg, ds, tmp_path, progress=False)
@@ -233,15 +233,15 @@ def test_a_resumed_gp_run_takes_this_runs_calibration_and_a_lost_best_is_handled
     assert "calibration" not in after and after["train_config"]["calibration"] == "none"
     assert after["metrics"]["test_rmse"] == pytest.approx(own["test_rmse"], rel=1e-6)
     assert after["metrics"]["test_rmse_without_gp"] == pytest.approx(before["metrics"]["test_rmse_without_gp"], rel=1e-9)
-    # a card whose GP entry lacks the network's own scores: a clear error, not a KeyError
+    # a card whose GP entry lacks the network's own scores: a clear error (the runner then starts anew), not a KeyError
     card = json.loads((best / "card.json").read_text())
     del card["metrics"]["test_rmse_without_gp"]
     (best / "card.json").write_text(json.dumps(card))
-    with pytest.raises(DataFileError, match="lacks the network's own scores"):
+    with pytest.raises(CannotResumeError, match="lacks the network's own scores"):
         train_yield(_cfg("lstm-gp", epochs=2), ds, tmp_path, progress=False, resume=True)
     # best/ lost with nothing left to train: says so; with more epochs the next epoch becomes the best
     shutil.rmtree(best)
-    with pytest.raises(InputError, match="is missing and the interrupted run has no epoch left to train"):
+    with pytest.raises(CannotResumeError, match="is missing and the interrupted run has no epoch left to train"):
         train_yield(_cfg("lstm-gp", epochs=2), ds, tmp_path, progress=False, resume=True)
     again = train_yield(_cfg("lstm-gp", epochs=3), ds, tmp_path, progress=False, resume=True)
     assert load_checkpoint(again)[1]["epoch"] == 3 and [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
