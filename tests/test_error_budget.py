@@ -109,7 +109,12 @@ def test_budget_of_a_trained_checkpoint_and_the_command(ds, ridge, tiny_dataset_
     assert printed[0]["rmse"] == pytest.approx(b["rmse"])
 
 
-def test_budget_refuses_real_data_and_a_changed_dataset(ds, ridge, real_dataset_path):
+def test_budget_refuses_real_data_and_a_changed_dataset(ds, ridge, real_dataset_path, capsys):
+    from geoapp.cli import main
+
+    assert main(["bench", "error-budget", "--checkpoint", str(ridge), "--dataset", str(real_dataset_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "not a simulated dataset" in err and len(err.splitlines()) == 1
     real = load_dataset(real_dataset_path)
     try:
         with pytest.raises(InputError, match="not a simulated dataset"):
