@@ -150,24 +150,23 @@ def _collect(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import calibrate_results
 
-    ds = _dataset(args.dataset)
-    try:
-        done = calibrate_results(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
-    finally:
-        ds.close()
-    print(f"calibrated scores added to {len(done)} runs")
-    return 0
+    return _backfill(args, calibrate_results, "calibrated scores")
 
 
 def _budget(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import budget_results
 
+    return _backfill(args, budget_results, "error budgets")
+
+
+def _backfill(args: argparse.Namespace, fill: Any, what: str) -> int:
+    """Run a backfill of the runner (``calibrate_results``, ``budget_results``) on the store; one line per run."""
     ds = _dataset(args.dataset)
     try:
-        done = budget_results(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
+        done = fill(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
     finally:
         ds.close()
-    print(f"error budgets added to {len(done)} runs")
+    print(f"{what} added to {len(done)} runs")
     return 0
 
 
@@ -206,20 +205,22 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="keep going until the queue is empty")
     p.add_argument("--poll-s", type=float, default=30.0, help="seconds between two checks with --follow")
     p.set_defaults(func=_collect)
-    p = commands.add_parser(
-        "calibrate",
-        help="add each finished run's scores with a residual calibration (trend, county offsets) fitted to its training years",
-    )
-    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
-    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
-    p.set_defaults(func=_calibrate)
-    p = commands.add_parser(
-        "budget",
-        help="simulated data: add each finished run's error budget (the share of each simulated yield term it misses)",
-    )
-    p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
-    p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
-    p.set_defaults(func=_budget)
+    for name, func, text in (
+        (
+            "calibrate",
+            _calibrate,
+            "add each finished run's scores with a residual calibration (trend, county offsets) fitted to its training years",
+        ),
+        (
+            "budget",
+            _budget,
+            "simulated data: add each finished run's error budget (the share of each simulated yield term it misses)",
+        ),
+    ):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")
+        p.add_argument("--store", help="results store file (default: experiments/<dataset name>/results.jsonl)")
+        p.set_defaults(func=func)
     return group
 
 
