@@ -4,7 +4,9 @@ Resumable: a run whose ``ok`` result is in the store is skipped; a run folder th
 left half-trained (it has a ``last/`` checkpoint) resumes from it (or starts anew when it cannot be
 resumed: trained with other settings, e.g. an earlier version's defaults, or its ``best/`` lost or
 damaged), one left with anything else is
-restarted cleanly (its old content is replaced). A run that fails (a bad configuration, a diverged
+restarted cleanly (its old content is replaced). Several runners may share a plan: each run is
+claimed (:func:`~geoapp.experiments.claim.claim_run`) before it trains, and a run another live
+runner holds, or finished meanwhile, is skipped. A run that fails (a bad configuration, a diverged
 loss, a model the trainer cannot train yet) is recorded as ``failed`` with its error and the runner
 goes on; it is tried again by the next ``run``. Interrupting (Ctrl-C) stops at once; the finished runs
 are in the store.
@@ -19,14 +21,25 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from geoapp.errors import InputError
+from geoapp.experiments.claim import claim_run
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
-from geoapp.experiments.store import FAILED, OK, ResultStore, latest_results, make_record, record_key, runs_root
+from geoapp.experiments.store import (
+    FAILED,
+    OK,
+    ResultStore,
+    StoreWarning,
+    latest_results,
+    make_record,
+    record_key,
+    runs_root,
+)
 
 __all__ = [
     "TrainFn",
@@ -243,6 +256,8 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
+    """Runs another runner held or finished while this one went through the plan."""
 
 
 class _Eta:
@@ -328,36 +343,68 @@ def run_plan(
     started = time.perf_counter()
     info = _dataset_info(ds)
     for i, run in enumerate(todo, start=1):
-        t0 = time.perf_counter()
-        try:
-            outcome = train_fn(run, ds, root / run.name)
-        except Exception as exc:  # noqa: BLE001 - a failing run is recorded and the plan goes on
-            seconds = time.perf_counter() - t0
-            error = f"{type(exc).__name__}: {exc}"
-            store.append(make_record(run, dataset=info, status=FAILED, plan=plan.name, seconds=seconds, error=error))
-            summary.failed.append(run.name)
-            line = f"FAILED ({error})"
-        else:
-            seconds = time.perf_counter() - t0
-            metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated", "budget") if k in outcome}
-            store.append(
-                make_record(
-                    run,
-                    dataset=info,
-                    status=OK,
-                    plan=plan.name,
-                    metrics=metrics,
-                    seconds=seconds,
-                    checkpoint=outcome.get("checkpoint"),
-                    config=outcome.get("config"),
-                )
-            )
-            eta.add(run, seconds)
-            summary.finished.append(run.name)
-            line = f"RMSE {metrics['rmse']:.3f} R^2 {metrics['r2']:.3f}"
+        with claim_run(root, run.name) as claim:
+            if not claim.held or _finished_meanwhile(store, run):
+                why = f"trained by another runner ({claim.holder})" if not claim.held else "finished by another runner"
+                summary.elsewhere.append(run.name)
+                echo(f"[{i}/{len(todo)}] {run.name}: skipped, {why}")
+                continue
+            seconds, line = _train_one(run, ds, root, store, train_fn, info, plan.name, summary, eta)
         echo(
             f"[{i}/{len(todo)}] {run.name}: {line} (took {format_seconds(seconds)}; "
             f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {format_seconds(eta.left(todo[i:]))})"
         )
-    echo(f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped")
+    echo(
+        f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped"
+        + (f", {len(summary.elsewhere)} left to other runners" if summary.elsewhere else "")
+    )
     return summary
+
+
+def _finished_meanwhile(store: ResultStore, run: RunSpec) -> bool:
+    """True when another runner appended an ``ok`` result for ``run`` since this runner read the store."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
+        return any(rec["status"] == OK and record_key(rec) == run.key() for rec in store.read())
+
+
+def _train_one(
+    run: RunSpec,
+    ds: Any,
+    root: Path,
+    store: ResultStore,
+    train_fn: TrainFn,
+    info: dict[str, Any],
+    plan_name: str,
+    summary: RunSummary,
+    eta: _Eta,
+) -> tuple[float, str]:
+    """Train and score ``run`` (claimed by this process), append its record; returns (seconds, progress text)."""
+    t0 = time.perf_counter()
+    try:
+        outcome = train_fn(run, ds, root / run.name)
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded and the plan goes on
+        seconds = time.perf_counter() - t0
+        error = f"{type(exc).__name__}: {exc}"
+        store.append(make_record(run, dataset=info, status=FAILED, plan=plan_name, seconds=seconds, error=error))
+        summary.failed.append(run.name)
+        line = f"FAILED ({error})"
+    else:
+        seconds = time.perf_counter() - t0
+        metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated", "budget") if k in outcome}
+        store.append(
+            make_record(
+                run,
+                dataset=info,
+                status=OK,
+                plan=plan_name,
+                metrics=metrics,
+                seconds=seconds,
+                checkpoint=outcome.get("checkpoint"),
+                config=outcome.get("config"),
+            )
+        )
+        eta.add(run, seconds)
+        summary.finished.append(run.name)
+        line = f"RMSE {metrics['rmse']:.3f} R^2 {metrics['r2']:.3f}"
+    return seconds, line

@@ -1,0 +1,87 @@
+"""A run claimed by one runner at a time, so several runners can share one plan safely.
+
+Two ``experiments run`` processes on the same plan (one per core, say) would otherwise both train the
+run neither has a result for yet, into the same run folder. Before a run trains, its runner takes an
+exclusive, non-blocking ``flock`` on ``<runs dir>/.<run name>.lock``; a runner that finds the lock held
+skips the run and goes on with the next. The kernel drops the lock when its process ends, killed or
+not, so a crashed runner never leaves a stale claim behind. The file itself stays (it is empty of
+meaning once unlocked) and records who holds it, for the message the other runner prints.
+
+POSIX only (``fcntl``); on a system without it every claim succeeds, as before claims existed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Claim", "claim_run", "lock_path"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of :func:`claim_run`: ``held`` by this process, or by ``holder`` (its pid, host and start)."""
+
+    held: bool
+    lock: Path
+    holder: str = ""
+
+
+def lock_path(runs_dir: str | Path, run_name: str) -> Path:
+    """``<runs dir>/.<run name>.lock``: beside the run folder, not in it (a restarted run replaces its folder)."""
+    return Path(runs_dir) / f".{run_name}.lock"
+
+
+def _holder(lock: Path) -> str:
+    """Who holds ``lock``, as written by its holder: ``pid 123 on host, since 12:00:00``."""
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8") or "{}")
+        return f"pid {int(info['pid'])} on {info['host']}, since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another runner"
+
+
+@contextmanager
+def claim_run(runs_dir: str | Path, run_name: str) -> Iterator[Claim]:
+    """Claim run ``run_name`` for this process for the ``with`` block; never blocks.
+
+    Yields:
+        :class:`Claim`: ``held`` True when this process holds the run (train it), False when another
+        live process does (skip it; ``holder`` says who).
+
+    Raises:
+        OSError: the lock file cannot be created (the runs folder is not writable).
+    """
+    lock = lock_path(runs_dir, run_name)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield Claim(True, lock)
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield Claim(False, lock, _holder(lock))
+            return
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        try:
+            yield Claim(True, lock)
+        finally:
+            os.ftruncate(fd, 0)  # unlocked: the file no longer names a holder
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
