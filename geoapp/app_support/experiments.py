@@ -29,7 +29,7 @@ from geoapp.experiments.report import (
     scarcity_table,
     year_table,
 )
-from geoapp.experiments.store import ResultStore, StoreWarning
+from geoapp.experiments.store import ResultStore, StoreWarning, runs_root
 
 __all__ = [
     "plan_select",
@@ -201,7 +201,7 @@ def budget_section(df: pd.DataFrame, models: list[str], years: list[int], n_y: i
 
 def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: list[str], years: list[int]) -> None:
     """The plan's runs without a result (filtered), and a button that queues them as training jobs."""
-    missing = missing_runs(plan, records)
+    missing = missing_runs(plan, records, runs_root(ds.name))  # a run a background runner trains now says so
     missing = missing[missing["model"].isin(models) & missing["test_year"].isin(years)]
     st.subheader(f"Missing runs ({len(missing)} of {len(plan.runs())})")
     if missing.empty:
@@ -214,9 +214,13 @@ def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: l
         f"not this page stays open. `python -m geoapp experiments run --plan {plan.name}` trains them in one process "
         "instead."
     )
-    if st.button(f"Queue {len(missing)} missing runs as training jobs", key="exp_queue"):
+    waiting = missing[~missing["status"].str.startswith("training")]  # a runner trains the others now
+    if waiting.empty:
+        st.info("Every run without a result is being trained by a runner now.")
+        return
+    if st.button(f"Queue {len(waiting)} missing runs as training jobs", key="exp_queue"):
         by_name = {r.name: r for r in check_plan(plan, ds.years)}  # refuses years outside the data, unknown models
-        runs: list[RunSpec] = [by_name[n] for n in missing["name"]]
+        runs: list[RunSpec] = [by_name[n] for n in waiting["name"]]
         queued, refused = queue_runs(runs, ds, plan.name)
         if queued:
             st.success(f"Queued {len(queued)} runs.")

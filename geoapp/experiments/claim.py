@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Claim", "claim_run", "lock_path"]
+__all__ = ["Claim", "claim_run", "lock_path", "training_now"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,38 @@ def lock_path(runs_dir: str | Path, run_name: str) -> Path:
     return Path(runs_dir) / f".{run_name}.lock"
 
 
-def _holder(lock: Path) -> str:
-    """Who holds ``lock``, as written by its holder: ``pid 123 on host, since 12:00:00``."""
+def _holder_info(lock: Path) -> dict | None:
+    """What ``lock``'s holder wrote (pid, host, since); None when it names no holder or cannot be read."""
     try:
-        info = json.loads(lock.read_text(encoding="utf-8") or "{}")
-        return f"pid {int(info['pid'])} on {info['host']}, since {info['since']}"
+        info = json.loads(lock.read_text(encoding="utf-8") or "null")
+        return {"pid": int(info["pid"]), "host": str(info["host"]), "since": str(info["since"])}
     except (OSError, ValueError, KeyError, TypeError):
-        return "another runner"
+        return None
+
+
+def _describe(info: dict) -> str:
+    return f"pid {info['pid']} on {info['host']}, since {info['since']}"
+
+
+def _holder(lock: Path) -> str:
+    """Who holds ``lock``, as written by its holder: ``pid 123 on host, since 2026-11-30 12:00:00``."""
+    info = _holder_info(lock)
+    return _describe(info) if info is not None else "another runner"
+
+
+def training_now(runs_dir: str | Path, run_name: str) -> str | None:
+    """Who is training run ``run_name`` now (``pid 123 on host, since ...``), or None.
+
+    Read from the lock file without taking the lock (a probe that locked would make a runner claiming
+    the run at that instant skip it). A holder on this machine whose process is gone (killed before
+    it could clear the file) counts as none; one on another machine is taken at its word.
+    """
+    from geoapp.fileio import pid_alive
+
+    info = _holder_info(lock_path(runs_dir, run_name))
+    if info is None or (info["host"] == socket.gethostname() and not pid_alive(info["pid"])):
+        return None
+    return _describe(info)
 
 
 @contextmanager

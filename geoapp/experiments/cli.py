@@ -106,6 +106,7 @@ def _shown(path: Path) -> str:
 def _status(args: argparse.Namespace) -> int:
     from geoapp.experiments.plan import PLANS
     from geoapp.experiments.report import missing_runs
+    from geoapp.experiments.store import runs_root
 
     plans = [_plan(args)] if (args.plan or args.plan_file) else list(PLANS.values())
     ds = _dataset(args.dataset)
@@ -113,11 +114,17 @@ def _status(args: argparse.Namespace) -> int:
         records = _store(args, ds).read()
     finally:
         ds.close()
+    runs_dir = Path(args.runs_dir) if args.runs_dir else runs_root(ds.name)
     for plan in plans:
-        missing = missing_runs(plan, records)
+        missing = missing_runs(plan, records, runs_dir)
         failed = int(missing["status"].str.startswith("failed").sum())
+        training = int(missing["status"].str.startswith("training").sum())
         total = len(plan.runs())
-        print(f"{plan.name}: {total - len(missing)} done, {failed} failed, {len(missing) - failed} missing of {total}")
+        print(
+            f"{plan.name}: {total - len(missing)} done, "
+            + (f"{training} training now, " if training else "")
+            + f"{failed} failed, {len(missing) - failed - training} missing of {total}"
+        )
         if args.verbose:
             for _, row in missing.iterrows():
                 print(f"  {row['name']}: {row['status']}")
@@ -195,9 +202,12 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     _common(p, "paper")
     p.add_argument("--out", help="the markdown file (default: docs/experiments.md); its part above the marker is kept")
     p.set_defaults(func=_report)
-    p = commands.add_parser("status", help="per plan: runs done, failed, missing")
+    p = commands.add_parser("status", help="per plan: runs done, training now, failed, missing")
     _common(p, None)
-    p.add_argument("-v", "--verbose", action="store_true", help="list each missing or failed run")
+    p.add_argument(
+        "--runs-dir", help="run folders' parent, to see which runs train now (default: data/experiments/<dataset name>/runs)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="list each missing, training or failed run")
     p.set_defaults(func=_status)
     p = commands.add_parser("collect", help="score the queued jobs that finished, start the next (the Experiments page's queue)")
     p.add_argument("--dataset", help="dataset folder (default: the embedded demo)")

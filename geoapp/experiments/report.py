@@ -210,15 +210,25 @@ def ablation_table(df: pd.DataFrame, years: Sequence[int], model: str = "semi-ha
     return pd.DataFrame(rows).rename(columns={"mean": "rmse"})
 
 
-def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status."""
+def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str | Path | None = None) -> pd.DataFrame:
+    """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status.
+
+    ``status`` is ``missing``, ``failed: <error>``, or (given ``runs_dir``) ``training (pid .. on .., since ..)``
+    for a run a runner holds now (:func:`~geoapp.experiments.claim.training_now`).
+    """
+    from geoapp.experiments.claim import training_now
+
     latest = latest_results(records)
     rows = []
     for run in plan.runs():
         rec = latest.get(run.key())
         if rec is not None and rec["status"] == OK:
             continue
-        status = "missing" if rec is None else f"failed: {rec.get('error')}"
+        holder = training_now(runs_dir, run.name) if runs_dir is not None else None
+        if holder is not None:
+            status = f"training ({holder})"
+        else:
+            status = "missing" if rec is None else f"failed: {rec.get('error')}"
         rows.append({"name": run.name, **run.identity(), "status": status})
     cols = ["name", "model", "test_year", "n_train_years", "seed", "exclude_group", "status"]
     return pd.DataFrame(rows, columns=[*cols, "overrides"])[cols]

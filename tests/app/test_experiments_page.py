@@ -4,13 +4,15 @@ runs, and the button that queues them as training jobs (the job runner patched t
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from geoapp.data.dataset import load_dataset
+from geoapp.experiments.claim import claim_run
 from geoapp.experiments.plan import PLANS, plan_from_dict
-from geoapp.experiments.store import OK, ResultStore, make_record
+from geoapp.experiments.store import OK, ResultStore, make_record, runs_root
 from geoapp.paths import REPO_ROOT
 
 TIMEOUT = 60
@@ -147,6 +149,22 @@ def test_queue_button_submits_the_missing_runs_as_jobs(exp_env):
     assert any(s.value == "Queue" for s in at.subheader)
     assert exp_env["keepers"] and set(exp_env["keepers"]) == {"corn_belt_sim_tiny"}  # the queue moves on unwatched
     assert any("process 4242" in c.value for c in at.caption)
+
+
+def test_a_run_a_background_runner_trains_is_shown_and_not_queued(exp_env):
+    with claim_run(runs_root("corn_belt_sim_tiny"), "ridge-2016-ny2-seed0"):
+        at = _page(exp_plan="tinystudy")
+        assert not at.exception and not at.error
+        missing = at.dataframe[-1].value.set_index("name")
+        assert missing.loc["ridge-2016-ny2-seed0", "status"].startswith(f"training (pid {os.getpid()} on ")
+        [button] = [b for b in at.button if b.key == "exp_queue"]
+        assert button.label == "Queue 12 missing runs as training jobs"
+        at = button.click().run()
+    assert not at.exception and not at.error
+    assert exp_env["started"][0].name == "exp-ridge-2015-ny2-seed1"  # the first run no runner holds
+    assert any("Queued 12 runs" in s.value for s in at.success)
+    queue = (exp_env["store"].path.parents[2] / "data" / "experiments" / "corn_belt_sim_tiny" / "queue.json").read_text()
+    assert len(json.loads(queue)["entries"]) == 12 and "ridge-2016-ny2-seed0" not in queue
 
 
 def test_store_of_another_dataset_shows_an_error_box(exp_env):

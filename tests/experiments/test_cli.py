@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from geoapp.experiments.claim import claim_run
 from geoapp.experiments.cli import main
 
 PLAN = {"name": "tinyplan", "models": ["ridge"], "test_years": [2015, 2016], "n_train_years": [2]}
@@ -39,6 +41,12 @@ def test_run_status_report(tiny_dataset_path, store_env, plan_file, tmp_path, ca
     assert capsys.readouterr().out.strip() == "tinyplan: 2 done, 0 failed, 0 missing of 2"
     assert main(["status", *ds]) == 0
     assert "paper: 0 done, 0 failed, 135 missing of 135" in capsys.readouterr().out
+    runs = tmp_path / "runs"
+    with claim_run(runs, "semi-ha-2015-ny10-seed0"):  # a background runner trains it now
+        assert main(["status", "--plan", "paper", "--runs-dir", str(runs), "-v", *ds]) == 0
+    out = capsys.readouterr().out
+    assert "paper: 0 done, 1 training now, 0 failed, 134 missing of 135" in out
+    assert f"  semi-ha-2015-ny10-seed0: training (pid {os.getpid()} on " in out
 
     out_md = tmp_path / "exp.md"
     assert main(["report", "--plan-file", str(plan_file), "--out", str(out_md), *ds]) == 0

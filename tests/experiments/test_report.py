@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
+from geoapp.experiments.claim import claim_run, lock_path
 from geoapp.experiments.paper import NOT_COMPARABLE, TABLE_I_RMSE, TABLE_II_R2
 from geoapp.experiments.plan import PLANS, RunSpec, plan_from_dict
 from geoapp.experiments.report import (
@@ -97,6 +103,21 @@ def test_missing_and_failed_runs_are_listed():
     assert missing.loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
     assert missing.loc["s-ha-2015-ny10-seed1", "status"] == "failed: RuntimeError: diverged"
     assert len(missing) == 2
+
+
+def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
+    records = _records(skip={"semi-ha-2016-ny4-seed0", "s-ha-2015-ny10-seed1"})
+    with claim_run(tmp_path, "semi-ha-2016-ny4-seed0"):
+        missing = missing_runs(PLAN, records, tmp_path).set_index("name")
+        assert missing.loc["semi-ha-2016-ny4-seed0", "status"].startswith(f"training (pid {os.getpid()} on ")
+        assert missing.loc["s-ha-2015-ny10-seed1", "status"] == "missing"
+        assert missing_runs(PLAN, records).loc[0, "status"] == "missing"  # without a runs folder: not looked for
+    assert missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
+    # a runner killed before it could clear its lock file: its process is gone, so the run is not training
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    info = {"pid": int(dead.stdout), "host": socket.gethostname(), "since": "2026-11-30 12:00:00"}
+    lock_path(tmp_path, "semi-ha-2016-ny4-seed0").write_text(json.dumps(info))
+    assert missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
 
 
 def test_write_report_keeps_the_intro_and_writes_tables_and_figures(tmp_path):
