@@ -7,22 +7,28 @@ store, a failed or cancelled job is recorded as failed, and when no job is runni
 starts as a job (device auto: the GPU when there is one). The Experiments page calls it while it is
 open, and ``python -m geoapp experiments collect [--follow]`` from a shell. A job trains into
 ``<checkpoint dir>/user/yield/exp-<run name>``, where the app's model selectors find it too.
+
+The queue and command-line runners (``experiments run``) keep out of each other's way: a runner skips
+a run the queue started as a job (:func:`queued_as_job`), and the queue passes over a run a runner
+trains now and drops one a runner has finished.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from geoapp.errors import DataFileError, GeoappError
+from geoapp.experiments.claim import training_now
 from geoapp.experiments.plan import RunSpec
-from geoapp.experiments.store import FAILED, OK, ResultStore, make_record
+from geoapp.experiments.store import FAILED, OK, ResultStore, StoreWarning, make_record, record_key, runs_root
 from geoapp.fileio import atomic_write_text
 
-__all__ = ["queue_path", "job_name", "read_queue", "queue_runs", "advance"]
+__all__ = ["queue_path", "job_name", "read_queue", "queue_runs", "queued_as_job", "advance"]
 
 _ACTIVE = ("starting", "running")
 
@@ -97,6 +103,25 @@ def queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], 
     return queued, refused
 
 
+def queued_as_job(dataset_name: str, run: RunSpec) -> bool:
+    """True when the queue started ``run`` as a training job (its result is due when the job is collected).
+
+    A damaged queue file counts as no queue here (the Experiments page and ``collect`` report it).
+    """
+    try:
+        entries = read_queue(dataset_name)
+    except DataFileError:
+        return False
+    key = json.dumps(run.identity(), sort_keys=True)
+    return any(e.get("job_id") is not None and json.dumps(e["run"], sort_keys=True) == key for e in entries)
+
+
+def _read_quietly(store: ResultStore) -> list[dict[str, Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # damaged lines are reported where the store is shown
+        return store.read()
+
+
 def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
     from geoapp.experiments.runner import score_run
     from geoapp.training.checkpoint import read_card
@@ -107,9 +132,13 @@ def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
 def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict[str, Any]:
     """Collect the queue's finished jobs into the store and start the next queued run when no job runs.
 
+    A queued run that a command-line runner (``experiments run``) finished meanwhile leaves the queue
+    (``elsewhere``); one such a runner trains now is passed over until it has a result.
+
     Returns:
-        ``collected`` and ``failed`` (run names recorded now), ``started`` (the run started now, or
-        None), ``waiting`` (entries left), ``running`` (the queue's job that is running, or None).
+        ``collected`` and ``failed`` (run names recorded now), ``elsewhere`` (runs dropped: finished
+        by a runner), ``started`` (the run started now, or None), ``waiting`` (entries left),
+        ``running`` (the queue's job that is running, or None).
 
     Raises:
         DataFileError: the queue or the store is damaged, or the store holds another dataset's results.
@@ -150,10 +179,16 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
             error = f"job {entry['job_id']} {state}: {status.get('error')}"
         store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), seconds=seconds, error=error))
         failed.append(run.name)
-    started = None
-    waiting = [e for e in keep if e.get("job_id") is None]
+    started, elsewhere = None, []
+    done = {record_key(rec) for rec in _read_quietly(store) if rec["status"] == OK}
+    for entry in [e for e in keep if e.get("job_id") is None]:
+        if RunSpec.from_identity(entry["run"]).key() in done:  # a command-line runner finished it meanwhile
+            keep.remove(entry)
+            elsewhere.append(entry["name"])
+    roots = runs_root(ds.name)
+    waiting = [e for e in keep if e.get("job_id") is None and training_now(roots, e["name"]) is None]
     if running is None and waiting and jobs.active_job() is None:
-        entry = waiting[0]
+        entry = waiting[0]  # the first queued run no command-line runner trains now
         try:
             entry["job_id"] = jobs.start(_job_spec(RunSpec.from_identity(entry["run"]), ds))
             started = running = entry["name"]
@@ -168,6 +203,7 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
     return {
         "collected": collected,
         "failed": failed,
+        "elsewhere": elsewhere,
         "started": started,
         "waiting": len([e for e in keep if e.get("job_id") is None]),
         "running": running,

@@ -3,13 +3,14 @@
 Resumable: a run whose ``ok`` result is in the store is skipped; a run folder that a stopped runner
 left half-trained (it has a ``last/`` checkpoint) resumes from it (or starts anew when it cannot be
 resumed: trained with other settings, e.g. an earlier version's defaults, or its ``best/`` lost or
-damaged), one left with anything else is
-restarted cleanly (its old content is replaced). Several runners may share a plan: each run is
-claimed (:func:`~geoapp.experiments.claim.claim_run`) before it trains, and a run another live
-runner holds, or finished meanwhile, is skipped. A run that fails (a bad configuration, a diverged
-loss, a model the trainer cannot train yet) is recorded as ``failed`` with its error and the runner
-goes on; it is tried again by the next ``run``. Interrupting (Ctrl-C) stops at once; the finished runs
-are in the store.
+damaged), one left with anything else is restarted cleanly (its old content is replaced). A run that
+fails (a bad configuration, a diverged loss, a model the trainer cannot train yet) is recorded as
+``failed`` with its error and the runner goes on; it is tried again by the next ``run``. Interrupting
+(Ctrl-C) stops at once; the finished runs are in the store.
+
+Several runners may share a plan (one per core, say): each run is claimed
+(:func:`~geoapp.experiments.claim.claim_run`) before it trains, and a run that another live runner
+holds, that one finished meanwhile, or that the Experiments page's queue started as a job is skipped.
 
 Training and scoring go through one injectable function (:data:`TrainFn`, default
 :func:`train_and_score`: :func:`~geoapp.training.yield_trainer.train_yield`, or
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from geoapp.errors import InputError
-from geoapp.experiments.claim import claim_run
+from geoapp.experiments.claim import Claim, claim_run
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
 from geoapp.experiments.store import (
     FAILED,
@@ -344,8 +345,8 @@ def run_plan(
     info = _dataset_info(ds)
     for i, run in enumerate(todo, start=1):
         with claim_run(root, run.name) as claim:
-            if not claim.held or _finished_meanwhile(store, run):
-                why = f"trained by another runner ({claim.holder})" if not claim.held else "finished by another runner"
+            why = _elsewhere(claim, store, run, ds.name)
+            if why is not None:
                 summary.elsewhere.append(run.name)
                 echo(f"[{i}/{len(todo)}] {run.name}: skipped, {why}")
                 continue
@@ -361,11 +362,19 @@ def run_plan(
     return summary
 
 
-def _finished_meanwhile(store: ResultStore, run: RunSpec) -> bool:
-    """True when another runner appended an ``ok`` result for ``run`` since this runner read the store."""
+def _elsewhere(claim: Claim, store: ResultStore, run: RunSpec, dataset_name: str) -> str | None:
+    """Why ``run`` is not this runner's to train (held by another runner, finished meanwhile, a queued job); None: train it."""
+    from geoapp.experiments.queue import queued_as_job
+
+    if not claim.held:
+        return f"trained by another runner ({claim.holder})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
-        return any(rec["status"] == OK and record_key(rec) == run.key() for rec in store.read())
+        if any(rec["status"] == OK and record_key(rec) == run.key() for rec in store.read()):
+            return "finished by another runner"
+    if queued_as_job(dataset_name, run):
+        return "started as a training job by the Experiments page's queue"
+    return None
 
 
 def _train_one(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from geoapp.data.dataset import load_dataset
-from geoapp.experiments.plan import RunSpec
-from geoapp.experiments.queue import advance, queue_runs, read_queue
-from geoapp.experiments.store import FAILED, OK, ResultStore
+from geoapp.experiments.claim import claim_run
+from geoapp.experiments.plan import RunSpec, plan_from_dict
+from geoapp.experiments.queue import advance, queue_runs, queued_as_job, read_queue
+from geoapp.experiments.runner import run_plan
+from geoapp.experiments.store import FAILED, OK, ResultStore, make_record, runs_root
 from geoapp.training.ridge_trainer import train_ridge
+from tests.experiments.conftest import FakeTrainer
 
 
 class FakeJobs:
@@ -64,3 +67,29 @@ def test_queue_starts_one_job_at_a_time_and_collects_results(ds, tmp_path):
 def test_a_run_a_job_cannot_train_is_refused_not_queued(ds):
     queued, refused = queue_runs([RunSpec("s-ha", 2016, 3, 0, overrides={"batch_size": 1})], ds, "p")
     assert queued == [] and len(refused) == 1 and refused[0].startswith("s-ha-2016-ny3-seed0-o")
+
+
+def test_the_queue_passes_over_a_run_a_runner_trains_and_drops_one_it_finished(ds):
+    runs = [RunSpec("s-ha", 2016, 3, 0), RunSpec("s-ha", 2015, 2, 0), RunSpec("s-ha", 2014, 2, 0)]
+    queue_runs(runs, ds, "p")
+    store, jobs = ResultStore.for_dataset(ds), FakeJobs()
+    info = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": ds.simulated}
+    metrics = {"rmse": 5.0, "r2": 0.5, "n": 10, "year": 2016}
+    store.append(make_record(runs[0], dataset=info, status=OK, plan="p", metrics=metrics))  # a runner finished it
+    with claim_run(runs_root(ds.name), runs[1].name):  # a runner trains this one now
+        step = advance(ds, store, jobs)
+    assert step["elsewhere"] == ["s-ha-2016-ny3-seed0"] and step["started"] == "s-ha-2014-ny2-seed0"
+    assert [e["name"] for e in read_queue(ds.name)] == ["s-ha-2015-ny2-seed0", "s-ha-2014-ny2-seed0"]
+    assert len(store.read()) == 1  # nothing recorded for the dropped run: its result is the runner's
+
+
+def test_a_runner_skips_a_run_the_queue_started_as_a_job(ds, tmp_path):
+    runs = [RunSpec("ridge", 2016, 2, 0), RunSpec("ridge", 2015, 2, 0)]
+    queue_runs(runs, ds, "p")
+    advance(ds, ResultStore.for_dataset(ds), FakeJobs())  # the first starts as a job
+    assert queued_as_job(ds.name, runs[0]) and not queued_as_job(ds.name, runs[1])  # the second still waits
+    plan = plan_from_dict({"name": "p", "models": ["ridge"], "test_years": [2016, 2015], "n_train_years": [2]})
+    trainer, lines = FakeTrainer(), []
+    summary = run_plan(plan, ds, runs_dir=tmp_path / "runs", train_fn=trainer, echo=lines.append)
+    assert trainer.calls == ["ridge-2015-ny2-seed0"] and summary.elsewhere == ["ridge-2016-ny2-seed0"]
+    assert "[1/2] ridge-2016-ny2-seed0: skipped, started as a training job by the Experiments page's queue" in lines
