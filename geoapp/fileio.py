@@ -61,7 +61,7 @@ def _name(target: Path) -> str:
     return target.name
 
 
-def pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int) -> bool:
     """True unless ``pid`` certainly names no running process (a process of another user counts as alive)."""
     if pid == os.getpid():
         return True
@@ -94,7 +94,7 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
         return []
     for path in siblings:
         match = pattern.match(path.name)
-        if not match or match.group(3) != _HOST or pid_alive(int(match.group(2))):
+        if not match or match.group(3) != _HOST or _pid_alive(int(match.group(2))):
             continue
         try:
             if match.group(1) == "old" and not target.exists() and path.is_dir():
@@ -272,4 +272,4 @@ def recover_folder(target: str | os.PathLike[str]) -> Path:
 def _owned_by_live_process(path: Path) -> bool:
     """True when ``path``'s name carries this machine's tag and a pid that still runs."""
     match = re.search(r"\.(?:tmp|old)-(\d+)-([0-9a-f]{8})(?:-|$)", path.name)
-    return bool(match) and match.group(2) == _HOST and pid_alive(int(match.group(1)))
+    return bool(match) and match.group(2) == _HOST and _pid_alive(int(match.group(1)))

@@ -7,7 +7,9 @@ skips the run and goes on with the next. The kernel drops the lock when its proc
 not, so a crashed runner never leaves a stale claim behind. The file itself stays (it is empty of
 meaning once unlocked) and records who holds it, for the message the other runner prints.
 
-POSIX only (``fcntl``); on a system without it every claim succeeds, as before claims existed.
+POSIX only (``fcntl``); on a system without it (Windows) every claim succeeds, and runners sharing a
+plan there may train a run twice. Runners share claims only through the same runs folder (the default
+``data/experiments/<dataset name>/runs``): give them the same ``--runs-dir``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def lock_path(runs_dir: str | Path, run_name: str) -> Path:
     return Path(runs_dir) / f".{run_name}.lock"
 
 
+_CLAIM_TRIES = 5
+"""Attempts at the exclusive lock before a run counts as held: a :func:`training_now` probe holds a shared
+lock for microseconds, and must not make a runner skip a run nobody trains."""
+
+_CLAIM_WAIT_S = 0.02
+"""Seconds between two attempts."""
+
+
 def _holder_info(lock: Path) -> dict | None:
     """What ``lock``'s holder wrote (pid, host, since); None when it names no holder or cannot be read."""
     try:
@@ -52,61 +62,80 @@ def _holder_info(lock: Path) -> dict | None:
         return None
 
 
-def _describe(info: dict) -> str:
-    return f"pid {info['pid']} on {info['host']}, since {info['since']}"
-
-
 def _holder(lock: Path) -> str:
     """Who holds ``lock``, as written by its holder: ``pid 123 on host, since 2026-11-30 12:00:00``."""
     info = _holder_info(lock)
-    return _describe(info) if info is not None else "another runner"
+    return f"pid {info['pid']} on {info['host']}, since {info['since']}" if info is not None else "another runner"
 
 
 def training_now(runs_dir: str | Path, run_name: str) -> str | None:
     """Who is training run ``run_name`` now (``pid 123 on host, since ...``), or None.
 
-    Read from the lock file without taking the lock (a probe that locked would make a runner claiming
-    the run at that instant skip it). A holder on this machine whose process is gone (killed before
-    it could clear the file) counts as none; one on another machine is taken at its word.
+    Asks the lock itself (a shared, non-blocking ``flock`` probe, released at once), so what a killed
+    runner left in the file never counts; the file's text only names the holder.
     """
-    from geoapp.fileio import pid_alive
-
-    info = _holder_info(lock_path(runs_dir, run_name))
-    if info is None or (info["host"] == socket.gethostname() and not pid_alive(info["pid"])):
+    lock = lock_path(runs_dir, run_name)
+    if fcntl is None:  # pragma: no cover - Windows
         return None
-    return _describe(info)
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no runner ever claimed the run
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(lock)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _open_lock(lock: Path) -> tuple[int, bool]:
+    """An fd on ``lock`` (created if missing) and whether it can be written (a file of another user: read only)."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), True
+    except PermissionError:
+        return os.open(lock, os.O_RDONLY), False  # flock works on a read-only fd; the holder goes unnamed
 
 
 @contextmanager
 def claim_run(runs_dir: str | Path, run_name: str) -> Iterator[Claim]:
-    """Claim run ``run_name`` for this process for the ``with`` block; never blocks.
+    """Claim run ``run_name`` for this process for the ``with`` block; waits at most about 0.1 s.
 
     Yields:
         :class:`Claim`: ``held`` True when this process holds the run (train it), False when another
         live process does (skip it; ``holder`` says who).
 
     Raises:
-        OSError: the lock file cannot be created (the runs folder is not writable).
+        OSError: the lock file can be neither created nor opened (the runs folder is not writable).
     """
     lock = lock_path(runs_dir, run_name)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - Windows
+    if fcntl is None:  # pragma: no cover - Windows: no claims, runners sharing a plan may train a run twice
         yield Claim(True, lock)
         return
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, writable = _open_lock(lock)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield Claim(False, lock, _holder(lock))
-            return
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        for attempt in range(_CLAIM_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == _CLAIM_TRIES - 1:
+                    yield Claim(False, lock, _holder(lock))
+                    return
+                time.sleep(_CLAIM_WAIT_S)
+        if writable:
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
         try:
             yield Claim(True, lock)
         finally:
-            os.ftruncate(fd, 0)  # unlocked: the file no longer names a holder
+            if writable:
+                os.ftruncate(fd, 0)  # before unlocking: the file no longer names a holder
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

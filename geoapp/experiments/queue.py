@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from geoapp.errors import DataFileError, GeoappError
-from geoapp.experiments.claim import training_now
+from geoapp.experiments.claim import claim_run
 from geoapp.experiments.plan import RunSpec
 from geoapp.experiments.store import FAILED, OK, ResultStore, StoreWarning, make_record, record_key, runs_root
 from geoapp.fileio import atomic_write_text
@@ -103,23 +103,50 @@ def queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], 
     return queued, refused
 
 
-def queued_as_job(dataset_name: str, run: RunSpec) -> bool:
-    """True when the queue started ``run`` as a training job (its result is due when the job is collected).
+def queued_as_job(dataset_name: str, run: RunSpec, jobs: Any = None) -> bool:
+    """True when the queue started ``run`` as a training job that is still starting or running.
 
-    A damaged queue file counts as no queue here (the Experiments page and ``collect`` report it).
+    A job that has ended counts as none (a failed one leaves the run to be trained; a finished one's
+    result arrives when the queue is next moved on). A damaged queue file counts as no queue here (the
+    Experiments page and ``collect`` report it). ``jobs``: the job runner (default
+    :class:`~geoapp.jobs.runner.JobRunner`).
     """
     try:
         entries = read_queue(dataset_name)
     except DataFileError:
         return False
     key = json.dumps(run.identity(), sort_keys=True)
-    return any(e.get("job_id") is not None and json.dumps(e["run"], sort_keys=True) == key for e in entries)
+    started = [e["job_id"] for e in entries if e.get("job_id") is not None and json.dumps(e["run"], sort_keys=True) == key]
+    if not started:
+        return False
+    if jobs is None:
+        from geoapp.jobs.runner import JobRunner
+
+        jobs = JobRunner()
+    for job_id in started:
+        try:
+            if jobs.status(job_id).get("state") in _ACTIVE:
+                return True
+        except GeoappError:  # its job folder is gone: no job trains it
+            continue
+    return False
 
 
-def _read_quietly(store: ResultStore) -> list[dict[str, Any]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StoreWarning)  # damaged lines are reported where the store is shown
-        return store.read()
+def _drop_finished(entries: list[dict[str, Any]], store: ResultStore) -> list[str]:
+    """Remove from ``entries`` the waiting runs with an ``ok`` result (a command-line runner's); returns their names.
+
+    A store that cannot be read leaves the queue as it is (collecting into it reports the problem).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StoreWarning)  # damaged lines are reported where the store is shown
+            done = {record_key(rec) for rec in store.read() if rec["status"] == OK}
+    except DataFileError:
+        return []
+    dropped = [e for e in entries if e.get("job_id") is None and RunSpec.from_identity(e["run"]).key() in done]
+    for entry in dropped:
+        entries.remove(entry)
+    return [e["name"] for e in dropped]
 
 
 def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
@@ -179,26 +206,28 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
             error = f"job {entry['job_id']} {state}: {status.get('error')}"
         store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), seconds=seconds, error=error))
         failed.append(run.name)
-    started, elsewhere = None, []
-    done = {record_key(rec) for rec in _read_quietly(store) if rec["status"] == OK}
-    for entry in [e for e in keep if e.get("job_id") is None]:
-        if RunSpec.from_identity(entry["run"]).key() in done:  # a command-line runner finished it meanwhile
-            keep.remove(entry)
-            elsewhere.append(entry["name"])
-    roots = runs_root(ds.name)
-    waiting = [e for e in keep if e.get("job_id") is None and training_now(roots, e["name"]) is None]
-    if running is None and waiting and jobs.active_job() is None:
-        entry = waiting[0]  # the first queued run no command-line runner trains now
-        try:
-            entry["job_id"] = jobs.start(_job_spec(RunSpec.from_identity(entry["run"]), ds))
-            started = running = entry["name"]
-        except JobBusyError:
-            pass  # another job took the workspace meanwhile: the next call tries again
-        except GeoappError as exc:  # e.g. its run folder exists from an earlier attempt
-            run = RunSpec.from_identity(entry["run"])
-            store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), error=f"could not start: {exc}"))
-            failed.append(run.name)
-            keep.remove(entry)
+    elsewhere = _drop_finished(keep, store)
+    started = None
+    if running is None and jobs.active_job() is None:
+        for entry in [e for e in keep if e.get("job_id") is None]:
+            # Claimed while it starts, until the queue file names its job: a runner claiming the run meanwhile
+            # skips it, and one holding it now makes the queue pass it over.
+            with claim_run(runs_root(ds.name), entry["name"]) as claim:
+                if not claim.held:
+                    continue
+                run = RunSpec.from_identity(entry["run"])
+                try:
+                    entry["job_id"] = jobs.start(_job_spec(run, ds))
+                    started = running = entry["name"]
+                except JobBusyError:
+                    pass  # another job took the workspace meanwhile: the next call tries again
+                except GeoappError as exc:  # e.g. its run folder exists from an earlier attempt
+                    error = f"could not start: {exc}"
+                    store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), error=error))
+                    failed.append(run.name)
+                    keep.remove(entry)
+                _write_queue(ds.name, keep)
+            break
     _write_queue(ds.name, keep)
     return {
         "collected": collected,

@@ -345,7 +345,7 @@ def run_plan(
     info = _dataset_info(ds)
     for i, run in enumerate(todo, start=1):
         with claim_run(root, run.name) as claim:
-            why = _elsewhere(claim, store, run, ds.name)
+            why = _elsewhere(claim, store, len(earlier), run, ds.name)
             if why is not None:
                 summary.elsewhere.append(run.name)
                 echo(f"[{i}/{len(todo)}] {run.name}: skipped, {why}")
@@ -362,18 +362,27 @@ def run_plan(
     return summary
 
 
-def _elsewhere(claim: Claim, store: ResultStore, run: RunSpec, dataset_name: str) -> str | None:
-    """Why ``run`` is not this runner's to train (held by another runner, finished meanwhile, a queued job); None: train it."""
+def _elsewhere(claim: Claim, store: ResultStore, seen: int, run: RunSpec, dataset_name: str) -> str | None:
+    """Why ``run`` is not this runner's to train now; None: train it.
+
+    Held by another runner; finished, or failed, by another runner since this one first read the store
+    (its first ``seen`` records; a failure is tried again by the next ``run``, not by every runner of
+    this one); or started as a job by the Experiments page's queue.
+    """
     from geoapp.experiments.queue import queued_as_job
 
     if not claim.held:
         return f"trained by another runner ({claim.holder})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
-        if any(rec["status"] == OK and record_key(rec) == run.key() for rec in store.read()):
-            return "finished by another runner"
+        records = store.read()
+    if any(rec["status"] == OK and record_key(rec) == run.key() for rec in records):
+        return "finished by another runner"
+    failed = [rec for rec in records[seen:] if rec["status"] == FAILED and record_key(rec) == run.key()]
+    if failed:
+        return f"failed in another runner ({failed[-1].get('error')}); the next run of the plan tries it again"
     if queued_as_job(dataset_name, run):
-        return "started as a training job by the Experiments page's queue"
+        return "being trained as a job by the Experiments page's queue"
     return None
 
 

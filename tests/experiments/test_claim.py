@@ -8,17 +8,19 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from geoapp.experiments.claim import claim_run, lock_path
+from geoapp.experiments.claim import claim_run, lock_path, training_now
 from geoapp.experiments.plan import plan_from_dict
 from geoapp.experiments.runner import run_plan
 from geoapp.experiments.store import OK, ResultStore, make_record
 from tests.experiments.conftest import FakeTrainer
 
-pytest.importorskip("fcntl")
+fcntl = pytest.importorskip("fcntl")
 
 PLAN = plan_from_dict({"name": "t", "models": ["s-ha"], "test_years": [2016, 2017, 2018]})
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,37 @@ def test_a_claim_is_exclusive_and_released(tmp_path):
     with claim_run(tmp_path, "r1") as again:
         assert again.held
     assert lock_path(tmp_path, "r1").read_text() == ""  # unlocked: names no holder
+
+
+def test_training_now_asks_the_lock_not_what_a_killed_runner_left_in_the_file(tmp_path):
+    lock = lock_path(tmp_path, "r1")
+    lock.write_text(json.dumps({"pid": 2**40, "host": "other-node", "since": "2026-11-30 12:00:00"}))  # nobody locks it
+    assert training_now(tmp_path, "r1") is None and training_now(tmp_path, "never-claimed") is None
+    with claim_run(tmp_path, "r1"):
+        assert training_now(tmp_path, "r1").startswith(f"pid {os.getpid()} on ")
+        with claim_run(tmp_path, "r1") as other:
+            assert not other.held
+    assert training_now(tmp_path, "r1") is None
+
+
+def test_a_probe_that_holds_the_lock_for_an_instant_does_not_make_a_runner_skip(tmp_path):
+    lock = lock_path(tmp_path, "r1")
+    lock.touch()
+    fd = os.open(lock, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # as training_now's probe does, for microseconds; here 30 ms
+
+    def release():
+        time.sleep(0.03)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    try:
+        with claim_run(tmp_path, "r1") as claim:
+            assert claim.held
+    finally:
+        thread.join()
+        os.close(fd)
 
 
 def test_a_run_held_by_another_runner_is_skipped_and_trained_later(fake_ds, store_env, tmp_path):
@@ -75,7 +108,8 @@ def test_a_run_another_runner_finished_meanwhile_is_not_trained_again(fake_ds, s
 
 _RUNNER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
+    from pathlib import Path
     sys.path.insert(0, {root!r})
     from geoapp.experiments.plan import plan_from_dict
     from geoapp.experiments.runner import run_plan
@@ -83,9 +117,14 @@ _RUNNER = textwrap.dedent(
 
     class Slow(FakeTrainer):
         def __call__(self, run, ds, folder):
-            time.sleep(0.4)
+            time.sleep(0.5)
             return super().__call__(run, ds, folder)
 
+    ready = Path({runs!r}).parent / "ready"
+    ready.mkdir(exist_ok=True)
+    (ready / str(os.getpid())).touch()
+    while len(list(ready.iterdir())) < 2:  # both runners start the plan together
+        time.sleep(0.01)
     plan = plan_from_dict({{"name": "t", "models": ["s-ha", "c3d"], "test_years": [2015, 2016, 2017, 2018]}})
     trainer = Slow()
     run_plan(plan, FakeDataset(), runs_dir={runs!r}, train_fn=trainer, echo=lambda _: None)
@@ -102,6 +141,7 @@ def test_two_runner_processes_share_a_plan_and_train_each_run_once(fake_ds, stor
     assert all(p.returncode == 0 for p in procs)
     trained = calls[0] + calls[1]
     assert sorted(trained) == sorted(set(trained)) and len(trained) == 8  # every run once, none twice
+    assert calls[0] and calls[1]  # started together, each trained some of the runs
     records = ResultStore.for_dataset(fake_ds).read()
     assert len(records) == 8 and len({r["name"] for r in records}) == 8
 

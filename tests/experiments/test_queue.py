@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from geoapp.data.dataset import load_dataset
@@ -83,13 +85,49 @@ def test_the_queue_passes_over_a_run_a_runner_trains_and_drops_one_it_finished(d
     assert len(store.read()) == 1  # nothing recorded for the dropped run: its result is the runner's
 
 
-def test_a_runner_skips_a_run_the_queue_started_as_a_job(ds, tmp_path):
+def test_a_runner_skips_a_run_the_queue_started_as_a_job_while_it_runs(ds, tmp_path, monkeypatch):
     runs = [RunSpec("ridge", 2016, 2, 0), RunSpec("ridge", 2015, 2, 0)]
     queue_runs(runs, ds, "p")
-    advance(ds, ResultStore.for_dataset(ds), FakeJobs())  # the first starts as a job
-    assert queued_as_job(ds.name, runs[0]) and not queued_as_job(ds.name, runs[1])  # the second still waits
+    jobs = FakeJobs()
+    advance(ds, ResultStore.for_dataset(ds), jobs)  # the first starts as a job
+    assert queued_as_job(ds.name, runs[0], jobs) and not queued_as_job(ds.name, runs[1], jobs)  # the second still waits
+    import geoapp.jobs.runner as job_runner
+
+    monkeypatch.setattr(job_runner.JobRunner, "status", lambda self, job_id: jobs.status(job_id))
     plan = plan_from_dict({"name": "p", "models": ["ridge"], "test_years": [2016, 2015], "n_train_years": [2]})
     trainer, lines = FakeTrainer(), []
-    summary = run_plan(plan, ds, runs_dir=tmp_path / "runs", train_fn=trainer, echo=lines.append)
+    summary = run_plan(plan, ds, train_fn=trainer, echo=lines.append)
     assert trainer.calls == ["ridge-2015-ny2-seed0"] and summary.elsewhere == ["ridge-2016-ny2-seed0"]
-    assert "[1/2] ridge-2016-ny2-seed0: skipped, started as a training job by the Experiments page's queue" in lines
+    assert "[1/2] ridge-2016-ny2-seed0: skipped, being trained as a job by the Experiments page's queue" in lines
+
+    jobs.states["20260101-000000-000000"] = {"state": "failed", "error": "killed", "created": 1.0}
+    assert not queued_as_job(ds.name, runs[0], jobs)  # an ended job trains nothing: a runner may take the run
+    again = FakeTrainer()
+    run_plan(plan, ds, train_fn=again, echo=lambda _: None)
+    assert again.calls == ["ridge-2016-ny2-seed0"]
+
+
+def test_a_run_is_claimed_while_its_job_starts(ds):
+    """A runner that claims the run between the queue's check and the queue file naming the job must not train it."""
+    queue_runs([RunSpec("s-ha", 2016, 3, 0)], ds, "p")
+    seen = []
+
+    class RunnerCutsIn(FakeJobs):
+        def start(self, spec):
+            with claim_run(runs_root(ds.name), "s-ha-2016-ny3-seed0") as claim:
+                seen.append(claim.held)
+            return super().start(spec)
+
+    assert advance(ds, ResultStore.for_dataset(ds), RunnerCutsIn())["started"] == "s-ha-2016-ny3-seed0"
+    assert seen == [False]
+    assert read_queue(ds.name)[0]["job_id"] == "20260101-000000-000000"
+
+
+def test_a_store_that_cannot_be_read_does_not_stop_the_queue(ds):
+    queue_runs([RunSpec("s-ha", 2016, 3, 0)], ds, "p")
+    store = ResultStore.for_dataset(ds)
+    other = {"name": ds.name, "fingerprint": "another-build", "simulated": True}
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_text(json.dumps(make_record(RunSpec("s-ha", 2015, 2, 0), dataset=other, status=FAILED, error="x")) + "\n")
+    jobs = FakeJobs()
+    assert advance(ds, store, jobs)["started"] == "s-ha-2016-ny3-seed0" and len(jobs.started) == 1
