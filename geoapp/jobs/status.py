@@ -90,9 +90,17 @@ def _field_problem(key: str, value: Any) -> str | None:
         return f"field 'state' is {value!r}, expected one of {list(STATES)}"
     if key == "kind" and value not in KINDS:
         return f"field 'kind' is {value!r}, expected one of {list(KINDS)}"
-    if key in _TIMES and not math.isfinite(value):
+    if key in _TIMES and not _finite_seconds(value):
         return f"field {key!r} is {value!r}, expected a finite number of seconds"
     return None
+
+
+def _finite_seconds(value: int | float) -> bool:
+    """True if ``value`` is finite as a float (an int beyond float's range, which JSON allows, is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def status_problem(status: Any) -> str | None:

@@ -273,6 +273,7 @@ def test_a_job_kill_of_an_impossible_timeout_is_refused(timeout, job_root):
         ({"job_id": "20250101-000000-000002"}, r"it names job '20250101-000000-000002', but it is in the folder of job"),
         ({"updated": math.nan}, r"field 'updated' is nan, expected a finite number of seconds"),
         ({"created": math.inf}, r"field 'created' is inf, expected a finite number of seconds"),
+        ({"finished": 10**400}, r"field 'finished' is 10+, expected a finite number of seconds"),  # beyond float's range
     ],
 )
 def test_a_status_that_contradicts_its_job_or_holds_a_nan_time_is_listed_as_broken(fields, reason, job_root):
