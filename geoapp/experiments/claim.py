@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Claim", "claim_run", "lock_path", "training_now"]
+__all__ = ["Claim", "claim_run", "lock_path", "training_now", "epochs_done"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,21 @@ def _open_lock(lock: Path) -> tuple[int, bool]:
         return os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), True
     except PermissionError:
         return os.open(lock, os.O_RDONLY), False  # flock works on a read-only fd; the holder goes unnamed
+
+
+def epochs_done(run_folder: str | Path, max_epochs: int) -> str | None:
+    """How far a run in training has come, from its ``metrics.jsonl``: ``epoch 9 of up to 30, best validation RMSE 5.388``.
+
+    None before its first epoch is logged. RMSE in the target's unit (bu/acre for yields).
+    """
+    from geoapp.training.metrics_log import read_metrics
+
+    records = [r for r in read_metrics(Path(run_folder) / "metrics.jsonl") if isinstance(r.get("epoch"), int)]
+    if not records:
+        return None
+    text = f"epoch {records[-1]['epoch']} of up to {max_epochs}"
+    scores = [float(r["val_rmse"]) for r in records if isinstance(r.get("val_rmse"), (int, float))]
+    return text + (f", best validation RMSE {min(scores):.3f}" if scores else "")
 
 
 @contextmanager

@@ -213,10 +213,12 @@ def ablation_table(df: pd.DataFrame, years: Sequence[int], model: str = "semi-ha
 def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str | Path | None = None) -> pd.DataFrame:
     """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status.
 
-    ``status`` is ``missing``, ``failed: <error>``, or (given ``runs_dir``) ``training (pid .. on .., since ..)``
-    for a run a runner holds now (:func:`~geoapp.experiments.claim.training_now`).
+    ``status`` is ``missing``, ``failed: <error>``, or (given ``runs_dir``) ``training (pid .. on .., since ..;
+    epoch .. of up to .., best validation RMSE ..)`` for a run a runner holds now
+    (:func:`~geoapp.experiments.claim.training_now`, :func:`~geoapp.experiments.claim.epochs_done`).
     """
-    from geoapp.experiments.claim import training_now
+    from geoapp.experiments.claim import epochs_done, training_now
+    from geoapp.training.yield_trainer import YieldTrainConfig
 
     latest = latest_results(records)
     rows = []
@@ -226,7 +228,9 @@ def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str
             continue
         holder = training_now(runs_dir, run.name) if runs_dir is not None else None
         if holder is not None:
-            status = f"training ({holder})"
+            max_epochs = run.train_config().get("epochs", YieldTrainConfig.epochs)
+            done = epochs_done(Path(runs_dir) / run.name, max_epochs)
+            status = f"training ({holder}" + (f"; {done})" if done else ")")
         else:
             status = "missing" if rec is None else f"failed: {rec.get('error')}"
         rows.append({"name": run.name, **run.identity(), "status": status})

@@ -26,6 +26,7 @@ from geoapp.experiments.report import (
     year_table,
 )
 from geoapp.experiments.store import FAILED, OK, make_record
+from geoapp.training.metrics_log import MetricsLog
 
 DS = {"name": "fake", "fingerprint": "fp", "simulated": True}
 YEARS = [2015, 2016]
@@ -112,6 +113,11 @@ def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
         assert missing.loc["semi-ha-2016-ny4-seed0", "status"].startswith(f"training (pid {os.getpid()} on ")
         assert missing.loc["s-ha-2015-ny10-seed1", "status"] == "missing"
         assert missing_runs(PLAN, records).loc[0, "status"] == "missing"  # without a runs folder: not looked for
+        log = MetricsLog(tmp_path / "semi-ha-2016-ny4-seed0" / "metrics.jsonl")
+        log.write(epoch=1, val_rmse=6.25, seconds=60.0)
+        log.write(epoch=2, val_rmse=6.5, seconds=60.0)
+        status = missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"]
+        assert status.endswith("; epoch 2 of up to 30, best validation RMSE 6.250)")  # the trainer's default epochs
     assert missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
     # a runner killed before it could clear its lock file: its process is gone, so the run is not training
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
