@@ -203,7 +203,9 @@ def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: l
     """The plan's runs without a result (filtered), and a button that queues them as training jobs."""
     missing = missing_runs(plan, records, runs_root(ds.name))  # a run a background runner trains now says so
     missing = missing[missing["model"].isin(models) & missing["test_year"].isin(years)]
-    st.subheader(f"Missing runs ({len(missing)} of {len(plan.runs())})")
+    training = int(missing["status"].str.startswith("training").sum())
+    now = f"; {training} training now" if training else ""
+    st.subheader(f"Missing runs ({len(missing)} of {len(plan.runs())}{now})")
     if missing.empty:
         st.success("Every run of this plan (within the filters) has a result.")
         return

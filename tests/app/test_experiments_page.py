@@ -157,6 +157,7 @@ def test_a_run_a_background_runner_trains_is_shown_and_not_queued(exp_env):
         assert not at.exception and not at.error
         missing = at.dataframe[-1].value.set_index("name")
         assert missing.loc["ridge-2016-ny2-seed0", "status"].startswith(f"training (pid {os.getpid()} on ")
+        assert any("Missing runs (13 of 18; 1 training now)" in s.value for s in at.subheader)
         [button] = [b for b in at.button if b.key == "exp_queue"]
         assert button.label == "Queue 12 missing runs as training jobs"
         at = button.click().run()
