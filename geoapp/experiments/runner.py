@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from geoapp.errors import InputError
-from geoapp.experiments.claim import Claim, claim_run
+from geoapp.experiments.claim import Claim, claim_run, training_now
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
 from geoapp.experiments.store import (
     FAILED,
@@ -318,7 +318,8 @@ def run_plan(
         runs_dir: the run folders' parent (default :func:`~geoapp.experiments.store.runs_root`).
         train_fn: trains and scores one run (default :func:`train_and_score`).
         dry_run: only print what would run.
-        echo: where progress lines go: one per run, ``[i/n] name: RMSE .. R^2 .. (took ..; ETA ..)``.
+        echo: where progress lines go: one per run, ``[i/n] name: RMSE .. R^2 .. (took ..; ETA ..)``; the
+            estimate is shared among the runners training the plan's remaining runs at that moment.
 
     Raises:
         InputError: the plan names an unknown model, a year outside the data or too large an N_y.
@@ -353,13 +354,26 @@ def run_plan(
             seconds, line = _train_one(run, ds, root, store, train_fn, info, plan.name, summary, eta)
         echo(
             f"[{i}/{len(todo)}] {run.name}: {line} (took {format_seconds(seconds)}; "
-            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {format_seconds(eta.left(todo[i:]))})"
+            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {_shared_eta(eta, todo[i:], root)})"
         )
     echo(
         f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped"
         + (f", {len(summary.elsewhere)} left to other runners" if summary.elsewhere else "")
     )
     return summary
+
+
+def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path) -> str:
+    """The time left for ``remaining``, shared among the runners at work on them now.
+
+    The runners are this one and each other holding one of ``remaining``: ``3 h 10 min``, or
+    ``1 h 35 min with 2 runners``.
+    """
+    left = eta.left(remaining)
+    others = sum(training_now(root, run.name) is not None for run in remaining)
+    if left is None or others == 0:
+        return format_seconds(left)
+    return f"{format_seconds(left / (others + 1))} with {others + 1} runners"
 
 
 def _elsewhere(claim: Claim, store: ResultStore, seen: int, run: RunSpec, dataset_name: str) -> str | None:

@@ -78,6 +78,8 @@ def test_a_run_held_by_another_runner_is_skipped_and_trained_later(fake_ds, stor
     assert trainer.calls == ["s-ha-2016-ny10-seed0", "s-ha-2018-ny10-seed0"]
     assert summary.elsewhere == ["s-ha-2017-ny10-seed0"] and len(summary.finished) == 2
     assert f"[2/3] s-ha-2017-ny10-seed0: skipped, trained by another runner (pid {os.getpid()} on " in lines[2]
+    assert lines[1].startswith("[1/3] s-ha-2016-ny10-seed0: RMSE") and lines[1].endswith(" with 2 runners)")  # ETA shared
+    assert lines[3].endswith("ETA 0 s)")
     assert lines[-1].endswith("2 finished, 0 failed, 0 skipped, 1 left to other runners")
     later = FakeTrainer()
     run_plan(PLAN, fake_ds, runs_dir=runs, train_fn=later, echo=lambda _: None)
