@@ -24,7 +24,11 @@ ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
 class RidgeRegression(nn.Module):
-    """y = ((x - mean) / scale) @ coef + intercept, for features x (N, F); yields in bu/acre."""
+    """y = ((x - mean) / scale) @ coef + intercept, for features x (N, F); yields in bu/acre.
+
+    A missing feature (NaN: a band without data in a tile and month) reads as its training mean (0 once
+    standardised), as the other baselines' inputs do.
+    """
 
     def __init__(self, n_features: int) -> None:
         n_features = as_int(n_features, "n_features", minimum=1)
@@ -35,8 +39,9 @@ class RidgeRegression(nn.Module):
         self.register_buffer("intercept", torch.zeros(1, dtype=torch.float64))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, F) features -> (N,) predicted yields."""
+        """(N, F) features (NaN where missing) -> (N,) predicted yields."""
         z = (features.double() - self.mean) / self.scale
+        z = torch.where(torch.isfinite(z), z, torch.zeros((), dtype=z.dtype))
         return z @ self.coef + self.intercept
 
 

@@ -11,6 +11,7 @@ Cards written before runs could leave out a feature group name no ``bands``: the
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from geoapp.training.yield_runs import YieldPredictions, dataset_card, kept_band
 __all__ = [
     "RIDGE_APPLIES",
     "ridge_features",
+    "fill_missing",
     "train_ridge",
     "fit_ridge_run",
     "evaluate_ridge",
@@ -52,7 +54,9 @@ def ridge_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features (N, T*C) of the labelled examples of ``years``, their yields, county rows and years.
 
-    Column ``t * C + c`` is the anchor-tile mean of band ``bands[c]`` in month ``t``. N is 0 for years
+    Column ``t * C + c`` is the anchor-tile mean of band ``bands[c]`` in month ``t``, NaN where the tile
+    has no data in that band and month (a missing month of a product): the model reads a missing
+    feature as its training mean (:class:`~geoapp.models.ridge.RidgeRegression`). N is 0 for years
     without labelled counties.
 
     Raises:
@@ -71,8 +75,20 @@ def ridge_features(
     county = lab["geoid"].map(row_of).to_numpy(dtype=np.int64)
     year = lab["year"].to_numpy(dtype=np.int64)
     x = means[[ds.years.index(int(y)) for y in year], county].reshape(len(lab), -1).astype(np.float64)
-    x = np.where(np.isfinite(x), x, np.nanmean(x, axis=0))  # a missing tile mean takes the column mean
     return x, lab["yield"].to_numpy(dtype=np.float64), county, year
+
+
+def fill_missing(x: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """``x`` (N, F) with each missing (NaN) feature set to its mean over ``train`` (M, F), 0 where ``train`` has none.
+
+    What :class:`~geoapp.models.ridge.RidgeRegression` does with a missing feature, done before the fit
+    (which needs finite numbers) on the training, validation and test features alike.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: its mean is NaN, then 0
+        mean = np.nanmean(train, axis=0) if len(train) else np.zeros(x.shape[1])
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    return np.where(np.isnan(x), mean, x)
 
 
 def train_ridge(
@@ -122,10 +138,11 @@ def fit_ridge_run(
     for role, yrs, y in (("training", train_years, y_tr), ("validation", [val_year], y_va), ("test", [test_year], y_te)):
         if len(y) == 0:
             raise InputError(f"no labelled counties in the {role} year(s) {yrs} of dataset {ds.name!r}; choose other years")
+    x_tr, x_va, x_te = (fill_missing(x, x_tr) for x in (x_tr, x_va, x_te))  # a missing feature: the training mean
     if not all(np.isfinite(a).all() for a in (x_tr, x_va, x_te)):
         raise InvalidResultError(
-            f"ridge on {test_year}: the features of dataset {ds.name!r} are not finite numbers (a band without data in "
-            "every county's tile?); check the dataset (python -m geoapp data info)"
+            f"ridge on {test_year}: the features of dataset {ds.name!r} hold infinite values; "
+            "check the dataset (python -m geoapp data info)"
         )
     model, alpha = fit_ridge(x_tr, y_tr, x_va, y_va)
     with torch.no_grad():

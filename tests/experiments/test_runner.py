@@ -227,3 +227,38 @@ def test_a_half_trained_run_of_other_settings_starts_anew(tiny_dataset_path, tmp
         assert out["rmse"] > 0
     finally:
         ds.close()
+
+
+def test_a_plan_runs_and_reports_on_a_dataset_built_from_real_files(real_dataset_path, store_env, tmp_path):
+    """The study on a user's own data (the fixture download built into a dataset, with a month of EVI and one
+    of night LST missing): runs of a baseline and a deep model, no error budget, a report labelled as real data."""
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.report import write_report
+
+    ds = load_dataset(real_dataset_path)
+    plan = plan_from_dict(
+        {
+            "name": "own",
+            "models": ["ridge", "s-ha"],
+            "test_years": [2018],
+            "n_train_years": [1],
+            "overrides": {"epochs": 1, "batch_size": 8},
+        }
+    )
+    try:
+        assert not ds.simulated
+        lines: list[str] = []
+        summary = run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append)
+        assert summary.failed == [] and len(summary.finished) == 2, lines
+        records = ResultStore.for_dataset(ds).read()
+        assert {r["key"]["model"] for r in records} == {"ridge", "s-ha"}
+        for r in records:
+            assert r["dataset"]["simulated"] is False and r["metrics"]["year"] == 2018 and r["metrics"]["n"] > 0
+            assert "budget" not in r["metrics"]  # only a simulation knows its yield terms
+            assert "calibrated" not in r["metrics"]  # one training year: no residual trend can be fitted
+        out = write_report(plan, records, ResultStore.for_dataset(ds).dataset, tmp_path / "docs" / "own.md")
+        text = out.read_text()
+        assert "real data" in text and "simulated" not in text.lower().split("paper")[0]
+        assert "| LR (`ridge`) |" in text and "What the models miss" not in text
+    finally:
+        ds.close()

@@ -245,3 +245,23 @@ def test_a_resumed_gp_run_takes_this_runs_calibration_and_a_lost_best_is_handled
         train_yield(_cfg("lstm-gp", epochs=2), ds, tmp_path, progress=False, resume=True)
     again = train_yield(_cfg("lstm-gp", epochs=3), ds, tmp_path, progress=False, resume=True)
     assert load_checkpoint(again)[1]["epoch"] == 3 and [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_ridge_reads_a_missing_feature_as_its_training_mean():
+    from geoapp.models.ridge import fit_ridge
+    from geoapp.training.ridge_trainer import fill_missing
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + 100.0
+    model, _ = fit_ridge(x[:30], y[:30], x[30:], y[30:])
+    gap = x[30:].copy()
+    gap[:, 1] = np.nan  # a band without data that month
+    filled = x[30:].copy()
+    filled[:, 1] = x[:30, 1].mean()
+    with torch.no_grad():
+        assert np.allclose(model(torch.from_numpy(gap)).numpy(), model(torch.from_numpy(filled)).numpy())
+    train = x[:30].copy()
+    train[0, 0], train[:, 2] = np.nan, np.nan  # one value missing; a column without any data in the training years
+    out = fill_missing(np.array([[np.nan, 1.0, np.nan]]), train)
+    assert out[0, 0] == pytest.approx(np.nanmean(train[:, 0])) and out[0, 1] == 1.0 and out[0, 2] == 0.0
