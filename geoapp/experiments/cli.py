@@ -63,15 +63,79 @@ def _store(args: argparse.Namespace, ds):
 def _run(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import run_plan
 
+    if args.workers < 1:
+        raise InputError(f"--workers must be a whole number of at least 1, got {args.workers}")
+    if args.workers > 1 and not args.dry_run:
+        return _run_workers(args)
     plan = _plan(args)
     ds = _dataset(args.dataset, verify=not args.dry_run)
+    label = f"{args.worker_label} " if args.worker_label else ""
     try:
         summary = run_plan(
-            plan, ds, store=_store(args, ds), runs_dir=args.runs_dir, dry_run=args.dry_run, echo=lambda s: print(s, flush=True)
+            plan,
+            ds,
+            store=_store(args, ds),
+            runs_dir=args.runs_dir,
+            dry_run=args.dry_run,
+            echo=lambda s: print(label + s, flush=True),
         )
     finally:
         ds.close()
     return 1 if summary.failed else 0
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    """``--workers N``: N runner processes on one plan, the CPU threads split among them.
+
+    This process starts N - 1 others (``experiments run ... --workers 1``) and runs the plan itself;
+    the runs' claims keep them from training a run twice. Each progress line starts with its
+    worker's label (``w1`` .. ``wN``). Interrupting (Ctrl-C, SIGTERM) stops every worker (each keeps
+    what it finished; a half-trained run resumes next time). Returns 1 when any worker had a failed run
+    or stopped with an error.
+    """
+    import os
+    import subprocess
+
+    n = args.workers
+    threads = max(1, (os.cpu_count() or 1) // n)
+    forwarded = []
+    for flag, value in (
+        ("--plan", args.plan),
+        ("--plan-file", args.plan_file),
+        ("--dataset", args.dataset),
+        ("--store", args.store),
+        ("--runs-dir", args.runs_dir),
+        ("--models", args.models),
+    ):
+        if value:
+            forwarded += [flag, str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    print(f"{n} workers on the plan, {threads} CPU thread(s) each", flush=True)
+    command = [sys.executable, "-m", "geoapp", "experiments", "run", *forwarded, "--workers", "1"]
+    children = [
+        subprocess.Popen([*command, "--worker-label", f"w{i}"], env=env) for i in range(2, n + 1)
+    ]  # fmt: skip
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        args.workers, args.worker_label = 1, "w1"
+        status = _run(args)
+        codes = [child.wait() for child in children]
+    except BaseException:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()  # each worker unwinds as on Ctrl-C: nothing half-written is kept
+        for child in children:
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        raise
+    bad = [f"w{i} (exit status {code})" for i, code in enumerate(codes, start=2) if code != 0]
+    if bad:
+        print(f"workers with failed runs or errors: {', '.join(bad)}", flush=True)
+    return 1 if status or bad else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -197,6 +261,13 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
     p.add_argument("--models", help="only these of the plan's models, comma-separated (e.g. semi-ha,s-ha)")
     p.add_argument("--dry-run", action="store_true", help="list the runs that would train, train nothing")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="runner processes sharing the plan, the CPU threads split among them (default 1; e.g. one per core)",
+    )
+    p.add_argument("--worker-label", help=argparse.SUPPRESS)
     p.set_defaults(func=_run)
     p = commands.add_parser("report", help="write a plan's tables and figures to docs/experiments.md")
     _common(p, "paper")

@@ -89,3 +89,18 @@ def test_bad_input_gives_one_clear_error(tiny_dataset_path, store_env, plan_file
     )
     assert main(["status", *ds]) == 2
     assert "holds results of another dataset" in capsys.readouterr().err
+
+
+def test_workers_share_a_plan_and_train_each_run_once(tiny_dataset_path, store_env, tmp_path, capfd):
+    plan = tmp_path / "four.json"
+    plan.write_text(json.dumps({"name": "four", "models": ["ridge"], "test_years": [2015, 2016], "n_train_years": [1, 2]}))
+    ds = ["--dataset", str(tiny_dataset_path), "--runs-dir", str(tmp_path / "runs")]
+    assert main(["run", "--plan-file", str(plan), "--workers", "2", *ds]) == 0
+    out = capfd.readouterr().out
+    assert "2 workers on the plan" in out
+    assert "w1 plan four: 4 runs on corn_belt_sim_tiny" in out and "w2 plan four: 4 runs on corn_belt_sim_tiny" in out
+    records = (store_env / "corn_belt_sim_tiny" / "results.jsonl").read_text().splitlines()
+    names = [json.loads(line)["name"] for line in records]
+    assert sorted(names) == sorted(set(names)) and len(names) == 4  # every run once, whichever worker took it
+    assert main(["run", "--plan-file", str(plan), "--workers", "0", *ds]) == 2
+    assert "--workers must be a whole number of at least 1, got 0" in capfd.readouterr().err
