@@ -4,6 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.experiments import (
     budget_section,
+    download_results,
     figures,
     filters,
     missing_section,
@@ -35,6 +36,7 @@ if ctx is not None:
         st.caption(
             f"{len(own)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title})."
         )
+        download_results(own, store, plan)
         df = scored(own, scores)
         result_tables(df, models, years, n_y, ds.simulated)
         figures(df, plan, models, years, ds.simulated)

@@ -26,6 +26,7 @@ from geoapp.experiments.report import (
     cell_text,
     mean_over_years,
     missing_runs,
+    results_csv,
     scarcity_table,
     year_table,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "filters",
     "result_tables",
     "figures",
+    "download_results",
     "budget_section",
     "missing_section",
     "queue_section",
@@ -162,6 +164,24 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
         missing = [g for g, v in zip(ab["group"], ab["change"], strict=True) if not math.isfinite(v)]
         if missing:
             right.caption(f"No complete result yet without: {', '.join(missing)}.")
+
+
+def download_results(own: pd.DataFrame, store: ResultStore, plan: Plan) -> None:
+    """A button that downloads every result of ``plan`` as CSV (:func:`~geoapp.experiments.report.results_csv`).
+
+    One row per run: the model's own and calibrated scores, the error budget where there is one; each row
+    names the dataset and whether its data are simulated.
+    """
+    st.download_button(
+        f"Results of plan '{plan.name}' (CSV, {len(own)} runs)",
+        data=results_csv(own, store.dataset),
+        file_name=f"{store.dataset['name']}-{plan.name}-results.csv",
+        mime="text/csv",
+        key="exp_download",
+        disabled=own.empty,
+        help="One row per run: model, test year, N_y, seed, feature group left out, overrides; RMSE (bu/acre) and R^2 "
+        "of the model's own predictions and under each residual calibration; the error budget on simulated data.",
+    )
 
 
 def budget_section(df: pd.DataFrame, models: list[str], years: list[int], n_y: int) -> None:

@@ -1,8 +1,9 @@
-"""``python -m geoapp experiments run|report|status|collect|calibrate|budget``: the paper's study from a shell.
+"""``python -m geoapp experiments run|report|export|status|collect|calibrate|budget``: the paper's study from a shell.
 
 - ``run --plan NAME`` (or ``--plan-file F``): train and score every run of the plan without a result
   (resumable; ``--dry-run`` lists them; ``--models`` runs some of the plan's models only).
 - ``report``: write the tables and figures of a plan (default ``paper``) to ``docs/experiments.md``.
+- ``export``: a plan's results as CSV, one row per run, each naming its dataset and whether it is simulated.
 - ``status``: per plan, how many runs are done, failed and missing.
 - ``collect``: move the Experiments page's job queue on (score finished jobs, start the next);
   ``--follow`` keeps doing so until the queue is empty.
@@ -167,6 +168,25 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _export(args: argparse.Namespace) -> int:
+    from geoapp.experiments.report import results_csv, results_frame
+    from geoapp.fileio import atomic_write_text
+
+    plan = _plan(args)
+    ds = _dataset(args.dataset)
+    try:
+        store = _store(args, ds)
+        records = store.read()
+    finally:
+        ds.close()
+    frame = results_frame(records, plan)
+    out = Path(args.out or f"{store.dataset['name']}-{plan.name}-results.csv")
+    atomic_write_text(out, results_csv(frame, store.dataset))
+    data = "SIMULATED data" if store.dataset.get("simulated") else "real data"
+    print(f"wrote {out} ({len(frame)} of {len(plan.runs())} runs of plan {plan.name!r}, {data})")
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from geoapp.experiments.plan import PLANS
     from geoapp.experiments.report import missing_runs
@@ -253,9 +273,12 @@ def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
 
 
 def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``experiments`` group (run, report, status, collect, calibrate, budget) to ``subparsers``; each sets ``func``."""
+    """Add the ``experiments`` group (run, report, export, status, collect, calibrate, budget) to ``subparsers``.
+
+    Each command sets ``func``.
+    """
     group = subparsers.add_parser("experiments", help="the paper's study: run plans of trainings, report their tables")
-    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,status,collect,calibrate,budget}")
+    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,export,status,collect,calibrate,budget}")
     p = commands.add_parser("run", help="train and score every run of a plan that has no result yet (resumable)")
     _common(p, "paper")
     p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
@@ -273,6 +296,10 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     _common(p, "paper")
     p.add_argument("--out", help="the markdown file (default: docs/experiments.md); its part above the marker is kept")
     p.set_defaults(func=_report)
+    p = commands.add_parser("export", help="a plan's results as CSV, one row per run (labelled simulated or real)")
+    _common(p, "paper")
+    p.add_argument("--out", help="the CSV file (default: <dataset name>-<plan>-results.csv here)")
+    p.set_defaults(func=_export)
     p = commands.add_parser("status", help="per plan: runs done, training now, failed, missing")
     _common(p, None)
     p.add_argument(

@@ -38,6 +38,7 @@ __all__ = [
     "MARKER",
     "COLUMNS",
     "results_frame",
+    "results_csv",
     "mean_over_years",
     "year_table",
     "scarcity_table",
@@ -95,6 +96,21 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def results_csv(df: pd.DataFrame, dataset: Mapping[str, Any]) -> str:
+    """``df`` (:func:`results_frame`) as CSV text that says what it is.
+
+    Every row names the dataset, its fingerprint and ``data`` = ``SIMULATED`` or ``real``, so a copy
+    never passes for the other.
+
+    Units as :func:`results_frame`: RMSE in bu/acre (yields in the dataset's unit), ``seconds`` of training.
+    """
+    label = "SIMULATED" if dataset.get("simulated") else "real"
+    head = pd.DataFrame(
+        {"dataset": dataset.get("name"), "fingerprint": dataset.get("fingerprint"), "data": label}, index=df.index
+    )
+    return pd.concat([head, df], axis=1).to_csv(index=False, float_format="%.6g")
 
 
 def _calibrated_columns(calibrated: Any) -> dict[str, float]:

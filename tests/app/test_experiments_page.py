@@ -92,6 +92,13 @@ def test_tables_figures_and_missing_runs(exp_env):
     assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
 
 
+def test_the_results_download_as_csv_labelled_simulated(exp_env):
+    at = _page(exp_plan="tinystudy")
+    [button] = [b for b in at.get("download_button") if b.proto.label.startswith("Results of plan")]
+    assert button.proto.label == "Results of plan 'tinystudy' (CSV, 5 runs)"
+    assert button.proto.disabled is False
+
+
 def test_the_error_budget_heatmap_of_the_models_with_one(exp_env):
     at = _page(exp_plan="tinystudy")
     assert not at.exception and not at.error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from geoapp.experiments.claim import claim_run
@@ -47,6 +48,13 @@ def test_run_status_report(tiny_dataset_path, store_env, plan_file, tmp_path, ca
     out = capsys.readouterr().out
     assert "paper: 0 done, 1 training now, 0 failed, 134 missing of 135" in out
     assert f"  semi-ha-2015-ny10-seed0: training (pid {os.getpid()} on " in out
+
+    csv = tmp_path / "out" / "tinyplan.csv"
+    assert main(["export", "--plan-file", str(plan_file), "--out", str(csv), *ds]) == 0
+    assert "(2 of 2 runs of plan 'tinyplan', SIMULATED data)" in capsys.readouterr().out
+    table = pd.read_csv(csv)
+    assert list(table["name"]) == ["ridge-2015-ny2-seed0", "ridge-2016-ny2-seed0"]
+    assert set(table["data"]) == {"SIMULATED"} and set(table["dataset"]) == {"corn_belt_sim_tiny"}
 
     out_md = tmp_path / "exp.md"
     assert main(["report", "--plan-file", str(plan_file), "--out", str(out_md), *ds]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from geoapp.experiments.claim import claim_run, lock_path
@@ -20,6 +22,7 @@ from geoapp.experiments.report import (
     cell_text,
     improvement_table,
     missing_runs,
+    results_csv,
     results_frame,
     scarcity_table,
     write_report,
@@ -104,6 +107,16 @@ def test_missing_and_failed_runs_are_listed():
     assert missing.loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
     assert missing.loc["s-ha-2015-ny10-seed1", "status"] == "failed: RuntimeError: diverged"
     assert len(missing) == 2
+
+
+def test_results_csv_labels_every_row_with_its_dataset_and_kind_of_data():
+    df = results_frame(_records(), PLAN)
+    table = pd.read_csv(io.StringIO(results_csv(df, DS)))
+    assert len(table) == len(df) and list(table.columns[:3]) == ["dataset", "fingerprint", "data"]
+    assert set(table["data"]) == {"SIMULATED"} and set(table["dataset"]) == {"fake"}
+    assert table["rmse"].to_numpy() == pytest.approx(df["rmse"].to_numpy(), rel=1e-5)
+    real = pd.read_csv(io.StringIO(results_csv(df, {**DS, "simulated": False})))
+    assert set(real["data"]) == {"real"}
 
 
 def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
