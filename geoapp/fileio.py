@@ -186,9 +186,14 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     from it). On any exception the temporary file is removed and ``target`` is left as it was; a
     full device raises :class:`~geoapp.errors.DiskFullError`. Stale temporaries of ``target`` left by
     killed processes are removed first (:func:`remove_stale_temporaries`).
+
+    Raises:
+        InputError: ``target`` is an existing folder, or names none (``.``, ``/``).
     """
     target = Path(target)
     name = _name(target)
+    if target.is_dir():
+        raise InputError(f"{str(target)!r} is a folder; give the path of a file to write (e.g. {str(target / 'out')!r})")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(
