@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -64,8 +65,9 @@ def _store(args: argparse.Namespace, ds):
 def _run(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import run_plan
 
-    if args.workers < 1:
-        raise InputError(f"--workers must be a whole number of at least 1, got {args.workers}")
+    cpus = os.cpu_count() or 1
+    if not 1 <= args.workers <= cpus:
+        raise InputError(f"--workers must be a whole number from 1 to this machine's {cpus} CPUs, got {args.workers}")
     if args.workers > 1 and not args.dry_run:
         return _run_workers(args)
     plan = _plan(args)
@@ -94,7 +96,6 @@ def _run_workers(args: argparse.Namespace) -> int:
     what it finished; a half-trained run resumes next time). Returns 1 when any worker had a failed run
     or stopped with an error.
     """
-    import os
     import subprocess
 
     n = args.workers

@@ -110,5 +110,7 @@ def test_workers_share_a_plan_and_train_each_run_once(tiny_dataset_path, store_e
     records = (store_env / "corn_belt_sim_tiny" / "results.jsonl").read_text().splitlines()
     names = [json.loads(line)["name"] for line in records]
     assert sorted(names) == sorted(set(names)) and len(names) == 4  # every run once, whichever worker took it
-    assert main(["run", "--plan-file", str(plan), "--workers", "0", *ds]) == 2
-    assert "--workers must be a whole number of at least 1, got 0" in capfd.readouterr().err
+    for bad in ("0", str((os.cpu_count() or 1) + 1)):
+        assert main(["run", "--plan-file", str(plan), "--workers", bad, *ds]) == 2
+        err = capfd.readouterr().err
+        assert f"--workers must be a whole number from 1 to this machine's {os.cpu_count()} CPUs, got {bad}" in err
