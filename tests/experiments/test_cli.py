@@ -99,7 +99,9 @@ def test_bad_input_gives_one_clear_error(tiny_dataset_path, store_env, plan_file
     assert "holds results of another dataset" in capsys.readouterr().err
 
 
-def test_workers_share_a_plan_and_train_each_run_once(tiny_dataset_path, store_env, tmp_path, capfd):
+def test_workers_share_a_plan_and_train_each_run_once(tiny_dataset_path, store_env, tmp_path, capfd, monkeypatch):
+    cpus = os.cpu_count() or 1
+    monkeypatch.setattr(os, "cpu_count", lambda: max(2, cpus))  # two workers even on a one-CPU machine
     plan = tmp_path / "four.json"
     plan.write_text(json.dumps({"name": "four", "models": ["ridge"], "test_years": [2015, 2016], "n_train_years": [1, 2]}))
     ds = ["--dataset", str(tiny_dataset_path), "--runs-dir", str(tmp_path / "runs")]
