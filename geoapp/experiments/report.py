@@ -46,6 +46,8 @@ __all__ = [
     "ablation_table",
     "location_table",
     "location_section",
+    "time_table",
+    "time_section",
     "missing_runs",
     "cell_text",
     "markdown_table",
@@ -394,6 +396,9 @@ def report_markdown(
     location = location_section(records, years)
     if location:
         out.append(location)
+    timing = time_section(df, plan.models(), missing)
+    if timing:
+        out.append(timing)
     out.append(f"### Missing runs ({len(missing)})\n")
     if missing.empty:
         out.append("None: every run of the plan has a result.\n")
@@ -405,6 +410,54 @@ def report_markdown(
         )
         out.append(markdown_table(["run", "status"], [[f"`{r['name']}`", r["status"]] for _, r in missing.iterrows()]))
         out.append("</details>\n")
+    return "\n".join(out)
+
+
+def time_table(df: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Minutes per run of each model with timed runs in ``df`` (:func:`results_frame`).
+
+    Columns: ``model``, ``runs``, and the ``median``, ``min`` and ``max`` wall-clock minutes of training
+    and scoring one run, as the store recorded them.
+    """
+    timed = df[pd.to_numeric(df["seconds"], errors="coerce").notna()]
+    rows = []
+    for model in models:
+        minutes = pd.to_numeric(timed.loc[timed["model"] == model, "seconds"]) / 60.0
+        if len(minutes):
+            rows.append(
+                {"model": model, "runs": len(minutes), "median": minutes.median(), "min": minutes.min(), "max": minutes.max()}
+            )
+    return pd.DataFrame(rows, columns=["model", "runs", "median", "min", "max"])
+
+
+def time_section(df: pd.DataFrame, models: Sequence[str], missing: pd.DataFrame) -> str:
+    """Markdown: minutes per run and model, and the missing runs' cost at those medians ('' without timed runs)."""
+    table = time_table(df, models)
+    if table.empty:
+        return ""
+    median = dict(zip(table["model"], table["median"], strict=True))
+    todo = [median.get(m) for m in missing["model"]] if len(missing) else []
+    known = [t for t in todo if t is not None]
+    out = [
+        "### Time per run\n",
+        "Wall-clock minutes to train and score one run, as the results store recorded them. Runs shared the machine "
+        "with other work (often another runner on the same cores), so these are what it took here, not a benchmark; a run resumed after a stop counts from its resumption.\n",
+        markdown_table(
+            ["model", "runs timed", "median min", "min", "max"],
+            [
+                [_label(r["model"]), r["runs"], f"{r['median']:.1f}", f"{r['min']:.1f}", f"{r['max']:.1f}"]
+                for _, r in table.iterrows()
+            ],
+        ),
+    ]
+    if todo:
+        hours = sum(known) / 60.0
+        unknown = len(todo) - len(known)
+        out.append(
+            f"The {len(todo)} missing runs would take about {hours:.1f} h of one runner at these medians"
+            + (f" ({unknown} of a model without a timed run yet not counted)" if unknown else "")
+            + "; `--workers N` shares them among N runners.\n"
+        )
     return "\n".join(out)
 
 

@@ -25,6 +25,8 @@ from geoapp.experiments.report import (
     results_csv,
     results_frame,
     scarcity_table,
+    time_section,
+    time_table,
     write_report,
     year_table,
 )
@@ -117,6 +119,27 @@ def test_results_csv_labels_every_row_with_its_dataset_and_kind_of_data():
     assert table["rmse"].to_numpy() == pytest.approx(df["rmse"].to_numpy(), rel=1e-5)
     real = pd.read_csv(io.StringIO(results_csv(df, {**DS, "simulated": False})))
     assert set(real["data"]) == {"real"}
+
+
+def test_time_per_run_and_what_the_missing_runs_would_take():
+    records = []
+    for run in PLAN.runs():
+        if run.name in {"semi-ha-2016-ny4-seed0", "s-ha-2015-ny10-seed1"}:
+            continue
+        seconds = {"ridge": 6.0, "s-ha": 120.0, "semi-ha": 600.0}[run.model] * (2 if run.test_year == 2016 else 1)
+        metrics = {"rmse": 5.0, "r2": 0.5, "n": 50, "year": run.test_year}
+        records.append(make_record(run, dataset=DS, status=OK, metrics=metrics, seconds=seconds))
+    df = results_frame(records, PLAN)
+    table = time_table(df, ["ridge", "s-ha", "semi-ha", "c3d"]).set_index("model")
+    assert list(table.index) == ["ridge", "s-ha", "semi-ha"]  # c3d: no timed run
+    assert table.loc["ridge", "min"] == pytest.approx(0.1) and table.loc["ridge", "max"] == pytest.approx(0.2)
+    semi = df[df["model"] == "semi-ha"]["seconds"] / 60
+    assert table.loc["semi-ha", "median"] == pytest.approx(semi.median()) and table.loc["semi-ha", "runs"] == len(semi)
+    text = time_section(df, ["ridge", "s-ha", "semi-ha"], missing_runs(PLAN, records))
+    assert "| S-HA (`s-ha`) |" in text
+    hours = (table.loc["semi-ha", "median"] + table.loc["s-ha", "median"]) / 60
+    assert f"The 2 missing runs would take about {hours:.1f} h of one runner at these medians" in text
+    assert time_section(results_frame(_records(), PLAN), ["ridge"], missing_runs(PLAN, [])) == ""  # nothing timed
 
 
 def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
