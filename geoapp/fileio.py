@@ -188,12 +188,13 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     killed processes are removed first (:func:`remove_stale_temporaries`).
 
     Raises:
-        InputError: ``target`` is an existing folder, or names none (``.``, ``/``).
+        DataFileError: ``target`` is an existing folder.
+        InputError: ``target`` names none (``.``, ``/``).
     """
     target = Path(target)
     name = _name(target)
-    if target.is_dir():
-        raise InputError(f"{str(target)!r} is a folder; give the path of a file to write (e.g. {str(target / 'out')!r})")
+    if target.is_dir():  # an OSError too: callers that fall back on a write failure still do
+        raise DataFileError(f"{str(target)!r} is a folder; give the path of a file to write (e.g. {str(target / 'out')!r})")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(

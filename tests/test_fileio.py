@@ -60,9 +60,9 @@ def test_atomic_write_text(tmp_path):
 
 
 def test_a_folder_as_the_file_to_write_is_refused_naming_it(tmp_path):
-    from geoapp.errors import InputError
+    from geoapp.errors import DataFileError
 
     (tmp_path / "keep.txt").write_text("mine")
-    with pytest.raises(InputError, match=rf"'{tmp_path}' is a folder; give the path of a file to write"):
+    with pytest.raises(DataFileError, match=rf"'{tmp_path}' is a folder; give the path of a file to write"):
         atomic_write_text(tmp_path, "text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]  # nothing written, no temporary left

@@ -65,7 +65,7 @@ def _store(args: argparse.Namespace, ds):
 def _run(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import run_plan
 
-    cpus = os.cpu_count() or 1
+    cpus = _cpus()
     if not 1 <= args.workers <= cpus:
         raise InputError(f"--workers must be a whole number from 1 to this machine's {cpus} CPUs, got {args.workers}")
     if args.workers > 1 and not args.dry_run:
@@ -87,19 +87,46 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity, which containers and ``taskset`` narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _die_with_parent() -> None:
+    """In a worker, before it runs: SIGTERM when the process that started it dies, even SIGKILLed (Linux)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a killed parent leaves its workers to finish
+        pass
+
+
 def _run_workers(args: argparse.Namespace) -> int:
     """``--workers N``: N runner processes on one plan, the CPU threads split among them.
 
-    This process starts N - 1 others (``experiments run ... --workers 1``) and runs the plan itself;
-    the runs' claims keep them from training a run twice. Each progress line starts with its
-    worker's label (``w1`` .. ``wN``). Interrupting (Ctrl-C, SIGTERM) stops every worker (each keeps
-    what it finished; a half-trained run resumes next time). Returns 1 when any worker had a failed run
-    or stopped with an error.
+    The plan and the dataset are checked first (one clear error, no worker started). This process
+    then starts N - 1 others (``experiments run ... --workers 1``) and runs the plan itself; the runs'
+    claims keep them from training a run twice. Each progress line starts with its worker's label
+    (``w1`` .. ``wN``). Interrupting (Ctrl-C, SIGTERM) stops every worker (each keeps what it
+    finished; a half-trained run resumes next time), and a worker stops when this process dies, even
+    killed. Returns 1 when any worker had a failed run or stopped with an error.
     """
     import subprocess
 
+    from geoapp.experiments.plan import check_plan
+
+    ds = _dataset(args.dataset, verify=True)
+    try:
+        check_plan(_plan(args), ds.years)
+    finally:
+        ds.close()
     n = args.workers
-    threads = max(1, (os.cpu_count() or 1) // n)
+    threads = max(1, _cpus() // n)
     forwarded = []
     for flag, value in (
         ("--plan", args.plan),
@@ -114,10 +141,10 @@ def _run_workers(args: argparse.Namespace) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     print(f"{n} workers on the plan, {threads} CPU thread(s) each", flush=True)
     command = [sys.executable, "-m", "geoapp", "experiments", "run", *forwarded, "--workers", "1"]
-    children = [
-        subprocess.Popen([*command, "--worker-label", f"w{i}"], env=env) for i in range(2, n + 1)
-    ]  # fmt: skip
+    children: list[subprocess.Popen] = []
     try:
+        for i in range(2, n + 1):
+            children.append(subprocess.Popen([*command, "--worker-label", f"w{i}"], env=env, preexec_fn=_die_with_parent))
         import torch
 
         torch.set_num_threads(threads)
@@ -128,9 +155,10 @@ def _run_workers(args: argparse.Namespace) -> int:
         for child in children:
             if child.poll() is None:
                 child.terminate()  # each worker unwinds as on Ctrl-C: nothing half-written is kept
+        deadline = time.monotonic() + 60
         for child in children:
             try:
-                child.wait(timeout=60)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
         raise

@@ -104,7 +104,7 @@ def results_csv(df: pd.DataFrame, dataset: Mapping[str, Any]) -> str:
     """``df`` (:func:`results_frame`) as CSV text that says what it is.
 
     Every row names the dataset, its fingerprint and ``data`` = ``SIMULATED`` or ``real``, so a copy
-    never passes for the other.
+    never passes for the other. A text cell a spreadsheet would take for a formula starts with ``'``.
 
     Units as :func:`results_frame`: RMSE in bu/acre (yields in the dataset's unit), ``seconds`` of training.
     """
@@ -112,7 +112,15 @@ def results_csv(df: pd.DataFrame, dataset: Mapping[str, Any]) -> str:
     head = pd.DataFrame(
         {"dataset": dataset.get("name"), "fingerprint": dataset.get("fingerprint"), "data": label}, index=df.index
     )
-    return pd.concat([head, df], axis=1).to_csv(index=False, float_format="%.6g")
+    table = pd.concat([head, df], axis=1)
+    for col in table.select_dtypes(include=["object", "string"]).columns:  # a folder name is the user's: never a formula
+        table[col] = table[col].map(_not_a_formula)
+    return table.to_csv(index=False, float_format="%.6g")
+
+
+def _not_a_formula(cell: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) gets a leading ``'``."""
+    return f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") else cell
 
 
 def _calibrated_columns(calibrated: Any) -> dict[str, float]:
@@ -441,7 +449,8 @@ def time_section(df: pd.DataFrame, models: Sequence[str], missing: pd.DataFrame)
     out = [
         "### Time per run\n",
         "Wall-clock minutes to train and score one run, as the results store recorded them. Runs shared the machine "
-        "with other work (often another runner on the same cores), so these are what it took here, not a benchmark; a run resumed after a stop counts from its resumption.\n",
+        "with other work (often another runner on the same cores), so these are what it took here, not a benchmark; "
+        "a run resumed after a stop counts from its resumption.\n",
         markdown_table(
             ["model", "runs timed", "median min", "min", "max"],
             [

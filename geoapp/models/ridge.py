@@ -41,7 +41,7 @@ class RidgeRegression(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(N, F) features (NaN where missing) -> (N,) predicted yields."""
         z = (features.double() - self.mean) / self.scale
-        z = torch.where(torch.isfinite(z), z, torch.zeros((), dtype=z.dtype))
+        z = torch.where(torch.isnan(z), torch.zeros((), dtype=z.dtype), z)
         return z @ self.coef + self.intercept
 
 

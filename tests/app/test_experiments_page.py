@@ -92,11 +92,28 @@ def test_tables_figures_and_missing_runs(exp_env):
     assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
 
 
-def test_the_results_download_as_csv_labelled_simulated(exp_env):
+def test_the_results_download_as_csv_labelled_simulated(exp_env, monkeypatch):
+    import io
+
+    import pandas as pd
+    import streamlit
+
+    offered = []
+    original = streamlit.download_button
+
+    def recording(label, data=None, file_name=None, **kw):
+        offered.append((label, data, file_name))
+        return original(label, data=data, file_name=file_name, **kw)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
     at = _page(exp_plan="tinystudy")
+    assert not at.exception and not at.error
     [button] = [b for b in at.get("download_button") if b.proto.label.startswith("Results of plan")]
-    assert button.proto.label == "Results of plan 'tinystudy' (CSV, 5 runs)"
-    assert button.proto.disabled is False
+    assert button.proto.label == "Results of plan 'tinystudy' (CSV, 5 runs)" and button.proto.disabled is False
+    [(_, data, file_name)] = [o for o in offered if o[0].startswith("Results of plan")]
+    table = pd.read_csv(io.StringIO(data))
+    assert file_name == "corn_belt_sim_tiny-tinystudy-results.csv" and len(table) == 5
+    assert set(table["data"]) == {"SIMULATED"} and set(table["name"]) == DONE
 
 
 def test_the_error_budget_heatmap_of_the_models_with_one(exp_env):

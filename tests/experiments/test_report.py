@@ -119,6 +119,8 @@ def test_results_csv_labels_every_row_with_its_dataset_and_kind_of_data():
     assert table["rmse"].to_numpy() == pytest.approx(df["rmse"].to_numpy(), rel=1e-5)
     real = pd.read_csv(io.StringIO(results_csv(df, {**DS, "simulated": False})))
     assert set(real["data"]) == {"real"}
+    odd = pd.read_csv(io.StringIO(results_csv(df, {**DS, "name": "=HYPERLINK(1)"})))
+    assert set(odd["dataset"]) == {"'=HYPERLINK(1)"}  # a folder name never runs as a spreadsheet formula
 
 
 def test_time_per_run_and_what_the_missing_runs_would_take():

@@ -265,3 +265,18 @@ def test_ridge_reads_a_missing_feature_as_its_training_mean():
     train[0, 0], train[:, 2] = np.nan, np.nan  # one value missing; a column without any data in the training years
     out = fill_missing(np.array([[np.nan, 1.0, np.nan]]), train)
     assert out[0, 0] == pytest.approx(np.nanmean(train[:, 0])) and out[0, 1] == 1.0 and out[0, 2] == 0.0
+
+
+def test_ridge_trains_and_predicts_with_a_band_missing_in_a_training_and_the_test_year(ds, tmp_path, monkeypatch):
+    import geoapp.training.ridge_trainer as ridge_trainer
+    from geoapp.data.bands import BANDS
+    from geoapp.data.tiles import anchor_tile_means
+
+    means = anchor_tile_means(ds).copy()  # (Y, counties, T, C)
+    means[ds.years.index(2013), :, 0, BANDS.index("evi")] = np.nan  # a month of EVI missing everywhere
+    means[ds.years.index(2016), :, 2, BANDS.index("lst_night")] = np.nan
+    monkeypatch.setattr(ridge_trainer, "anchor_tile_means", lambda _ds: means)
+    best = train_yield(_cfg("ridge"), ds, tmp_path, progress=False)
+    _, card, _ = load_checkpoint(best)
+    result = evaluate_yield(best, ds)
+    assert np.isfinite(result["rmse"]) and result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-9)
