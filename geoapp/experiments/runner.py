@@ -354,7 +354,7 @@ def run_plan(
             seconds, line = _train_one(run, ds, root, store, train_fn, info, plan.name, summary, eta)
         echo(
             f"[{i}/{len(todo)}] {run.name}: {line} (took {format_seconds(seconds)}; "
-            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {_shared_eta(eta, todo[i:], root)})"
+            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {_shared_eta(eta, todo[i:], root, store)})"
         )
     echo(
         f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped"
@@ -363,12 +363,16 @@ def run_plan(
     return summary
 
 
-def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path) -> str:
-    """The time left for ``remaining``, shared among the runners at work on them now.
+def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path, store: ResultStore) -> str:
+    """The time left for those of ``remaining`` without a result yet, shared among the runners at work on them.
 
-    The runners are this one and each other holding one of ``remaining``: ``3 h 10 min``, or
-    ``1 h 35 min with 2 runners``.
+    The runners are this one and each other holding one of them: ``3 h 10 min``, or ``1 h 35 min with
+    2 runners``. A run another runner is part-way through counts in full.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
+        done = {record_key(rec) for rec in store.read() if rec["status"] == OK}
+    remaining = [run for run in remaining if run.key() not in done]  # other runners finished some meanwhile
     left = eta.left(remaining)
     others = sum(training_now(root, run.name) is not None for run in remaining)
     if left is None or others == 0:

@@ -165,3 +165,17 @@ def test_a_killed_runner_leaves_no_claim_behind(tmp_path):
         proc.wait(timeout=30)
     with claim_run(tmp_path, "r1") as after:
         assert after.held
+
+
+def test_the_eta_counts_only_runs_without_a_result_shared_among_the_runners_at_work(fake_ds, store_env, tmp_path):
+    from geoapp.experiments.runner import _Eta, _shared_eta
+
+    runs = PLAN.runs()  # s-ha 2016, 2017, 2018
+    store = ResultStore.for_dataset(fake_ds)
+    info = {"name": fake_ds.name, "fingerprint": fake_ds.fingerprint, "simulated": True}
+    metrics = {"rmse": 5.0, "r2": 0.6, "n": 10, "year": 2016}
+    store.append(make_record(runs[0], dataset=info, status=OK, plan="t", metrics=metrics, seconds=600.0))
+    eta = _Eta(store.read())  # an s-ha run takes 10 min
+    assert _shared_eta(eta, runs, tmp_path, store) == "20 min 00 s"  # 2016 has its result: 2017 and 2018 left
+    with claim_run(tmp_path, runs[1].name):  # another runner trains 2017
+        assert _shared_eta(eta, runs, tmp_path, store) == "10 min 00 s with 2 runners"
