@@ -218,7 +218,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from geoapp.experiments.plan import PLANS
-    from geoapp.experiments.report import missing_runs
+    from geoapp.experiments.report import missing_hours, missing_runs, results_frame
     from geoapp.experiments.store import runs_root
 
     plans = [_plan(args)] if (args.plan or args.plan_file) else list(PLANS.values())
@@ -233,10 +233,16 @@ def _status(args: argparse.Namespace) -> int:
         failed = int(missing["status"].str.startswith("failed").sum())
         training = int(missing["status"].str.startswith("training").sum())
         total = len(plan.runs())
+        hours, unknown = missing_hours(results_frame(records), missing) if len(missing) else (0.0, 0)
+        counted = len(missing) - unknown
+        left = f"; about {hours:.1f} h of one runner left at the median time per model" if counted else ""
+        if unknown:
+            left += f" ({unknown} runs of models not timed yet not counted)" if counted else "; its models have no timed run yet"
         print(
             f"{plan.name}: {total - len(missing)} done, "
             + (f"{training} training now, " if training else "")
             + f"{failed} failed, {len(missing) - failed - training} missing of {total}"
+            + left
         )
         if args.verbose:
             for _, row in missing.iterrows():

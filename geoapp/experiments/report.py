@@ -48,6 +48,7 @@ __all__ = [
     "location_section",
     "time_table",
     "time_section",
+    "missing_hours",
     "missing_runs",
     "cell_text",
     "markdown_table",
@@ -443,9 +444,6 @@ def time_section(df: pd.DataFrame, models: Sequence[str], missing: pd.DataFrame)
     table = time_table(df, models)
     if table.empty:
         return ""
-    median = dict(zip(table["model"], table["median"], strict=True))
-    todo = [median.get(m) for m in missing["model"]] if len(missing) else []
-    known = [t for t in todo if t is not None]
     out = [
         "### Time per run\n",
         "Wall-clock minutes to train and score one run, as the results store recorded them. Runs shared the machine "
@@ -459,15 +457,26 @@ def time_section(df: pd.DataFrame, models: Sequence[str], missing: pd.DataFrame)
             ],
         ),
     ]
-    if todo:
-        hours = sum(known) / 60.0
-        unknown = len(todo) - len(known)
+    if len(missing):
+        hours, unknown = missing_hours(df, missing)
         out.append(
-            f"The {len(todo)} missing runs would take about {hours:.1f} h of one runner at these medians"
+            f"The {len(missing)} missing runs would take about {hours:.1f} h of one runner at these medians"
             + (f" ({unknown} of a model without a timed run yet not counted)" if unknown else "")
             + "; `--workers N` shares them among N runners.\n"
         )
     return "\n".join(out)
+
+
+def missing_hours(df: pd.DataFrame, missing: pd.DataFrame) -> tuple[float, int]:
+    """Hours of one runner the ``missing`` runs (:func:`missing_runs`) would take, and how many were not counted.
+
+    Each run costs its model's median minutes in ``df`` (:func:`time_table`); a run of a model without
+    a timed run is not counted.
+    """
+    table = time_table(df, sorted(set(missing["model"])))
+    median = dict(zip(table["model"], table["median"], strict=True))
+    known = [median[m] for m in missing["model"] if m in median]
+    return sum(known) / 60.0, len(missing) - len(known)
 
 
 def noise_floor_by_year(ds: Any) -> dict[str, float]:

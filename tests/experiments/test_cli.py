@@ -41,7 +41,10 @@ def test_run_status_report(tiny_dataset_path, store_env, plan_file, tmp_path, ca
     assert main(["status", "--plan-file", str(plan_file), *ds]) == 0
     assert capsys.readouterr().out.strip() == "tinyplan: 2 done, 0 failed, 0 missing of 2"
     assert main(["status", *ds]) == 0
-    assert "paper: 0 done, 0 failed, 135 missing of 135" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "paper: 0 done, 0 failed, 135 missing of 135; about 0.0 h of one runner left" in out  # ridge is timed
+    assert "(130 runs of models not timed yet not counted)" in out  # the paper's 5 ridge runs are counted
+    assert "location: 0 done, 0 failed, 15 missing of 15; its models have no timed run yet" in out
     runs = tmp_path / "runs"
     with claim_run(runs, "semi-ha-2015-ny10-seed0"):  # a background runner trains it now
         assert main(["status", "--plan", "paper", "--runs-dir", str(runs), "-v", *ds]) == 0
