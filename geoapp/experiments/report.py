@@ -245,6 +245,7 @@ def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str
     (:func:`~geoapp.experiments.claim.training_now`, :func:`~geoapp.experiments.claim.epochs_done`).
     """
     from geoapp.experiments.claim import epochs_done, training_now
+    from geoapp.training.model_kinds import model_kind
     from geoapp.training.yield_trainer import YieldTrainConfig
 
     latest = latest_results(records)
@@ -255,7 +256,8 @@ def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str
             continue
         holder = training_now(runs_dir, run.name) if runs_dir is not None else None
         if holder is not None:
-            max_epochs = run.train_config().get("epochs", YieldTrainConfig.epochs)
+            one_go = not model_kind(run.model).resumable  # ridge and RF fit in one go: one "epoch"
+            max_epochs = 1 if one_go else run.train_config().get("epochs", YieldTrainConfig.epochs)
             done = epochs_done(Path(runs_dir) / run.name, max_epochs)
             status = f"training ({holder}" + (f"; {done})" if done else ")")
         else:

@@ -156,6 +156,11 @@ def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
         log.write(epoch=2, val_rmse=6.5, seconds=60.0)
         status = missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"]
         assert status.endswith("; epoch 2 of up to 30, best validation RMSE 6.250)")  # the trainer's default epochs
+    ridge = _records(skip={"ridge-2015-ny10-seed0"})
+    with claim_run(tmp_path, "ridge-2015-ny10-seed0"):
+        MetricsLog(tmp_path / "ridge-2015-ny10-seed0" / "metrics.jsonl").write(epoch=1, val_rmse=7.0, seconds=1.0)
+        status = missing_runs(PLAN, ridge, tmp_path).set_index("name").loc["ridge-2015-ny10-seed0", "status"]
+        assert status.endswith("; epoch 1 of up to 1, best validation RMSE 7.000)")  # ridge fits in one go
     assert missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"] == "missing"
     # a runner killed before it could clear its lock file: its process is gone, so the run is not training
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
