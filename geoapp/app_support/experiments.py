@@ -25,8 +25,10 @@ from geoapp.experiments.report import (
     ablation_table,
     cell_text,
     mean_over_years,
+    missing_hours,
     missing_runs,
     results_csv,
+    results_frame,
     scarcity_table,
     year_table,
 )
@@ -230,11 +232,18 @@ def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: l
         st.success("Every run of this plan (within the filters) has a result.")
         return
     st.dataframe(missing, hide_index=True, width="stretch")
+    hours, unknown = missing_hours(results_frame(records), missing)
+    if len(missing) > unknown:
+        st.caption(
+            f"About {hours:.1f} h of one runner at the median time per model of the runs so far"
+            + (f" ({unknown} runs of models not timed yet not counted)" if unknown else "")
+            + "; on the CPU, `--workers N` shares them among N runner processes."
+        )
     st.caption(
         "Queued runs train one after another as training jobs (on the GPU when there is one); a background process "
         "scores each finished job into the results store and starts the next until the queue is empty, whether or "
-        f"not this page stays open. `python -m geoapp experiments run --plan {plan.name}` trains them in one process "
-        "instead."
+        f"not this page stays open. `python -m geoapp experiments run --plan {plan.name} --workers N` trains them "
+        "in N processes instead."
     )
     waiting = missing[~missing["status"].str.startswith("training")]  # a runner trains the others now
     if waiting.empty:

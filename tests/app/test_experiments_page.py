@@ -48,7 +48,7 @@ def exp_env(app_env, tmp_path, monkeypatch):
                 metrics["calibrated"] = {"trend": {"rmse": rmse - 0.5, "r2": 0.6}, "county-trend": {"rmse": rmse - 1, "r2": 0.7}}
                 missed = {"water": 0.2 + 0.1 * run.seed, "excess": 0.1, "heat": 0.0, "potential": -0.1, "effect": 0.7}
                 metrics["budget"] = {"rmse_vs_expected": rmse - 2, "bias": 0.0, "joint_r2": 0.5, "missed": missed}
-            store.append(make_record(run, dataset=info, status=OK, metrics=metrics))
+            store.append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
     ds.close()
     started = []
     import geoapp.jobs.runner as runner
@@ -90,6 +90,8 @@ def test_tables_figures_and_missing_runs(exp_env):
     missing = at.dataframe[-1].value
     assert len(missing) == 13 and "ridge-2016-ny2-seed0" in set(missing["name"])
     assert any("Missing runs (13 of 18)" in s.value for s in at.subheader)
+    # 5 missing runs of timed models (ridge, S-HA: a minute each), 8 of SEMI-HA (no timed run yet)
+    assert any(c.value.startswith("About 0.1 h of one runner") and "(8 runs of models not timed" in c.value for c in at.caption)
 
 
 def test_the_results_download_as_csv_labelled_simulated(exp_env, monkeypatch):
