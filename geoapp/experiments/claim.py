@@ -6,6 +6,8 @@ exclusive, non-blocking ``flock`` on ``<runs dir>/.<run name>.lock``; a runner t
 skips the run and goes on with the next. The kernel drops the lock when its process ends, killed or
 not, so a crashed runner never leaves a stale claim behind. The file itself stays (it is empty of
 meaning once unlocked) and records who holds it, for the message the other runner prints.
+:func:`training_now` tells whether a run is being trained (and by whom), :func:`epochs_done` how far
+it has come, for ``experiments status`` and the Experiments page.
 
 POSIX only (``fcntl``); on a system without it (Windows) every claim succeeds, and runners sharing a
 plan there may train a run twice. Runners share claims only through the same runs folder (the default
