@@ -4,6 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.experiments import (
     budget_section,
+    context_view,
     download_results,
     figures,
     filters,
@@ -38,8 +39,11 @@ if ctx is not None:
         )
         download_results(own, store, plan)
         df = scored(own, scores)
-        result_tables(df, models, years, n_y, ds.simulated)
-        figures(df, plan, models, years, ds.simulated)
+        if plan.name == "context":  # one row per alpha: the year tables would pool the alphas like seeds
+            context_view(records, years, ds.simulated)
+        else:
+            result_tables(df, models, years, n_y, ds.simulated)
+            figures(df, plan, models, years, ds.simulated)
         if ds.simulated:
             budget_section(own, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch
         missing_section(ds, plan, records, models, years)

@@ -24,6 +24,10 @@ from geoapp.experiments.report import (
     BUDGET_TERMS,
     ablation_table,
     cell_text,
+    choice_cell,
+    context_choice,
+    context_table,
+    context_where,
     mean_over_years,
     missing_hours,
     missing_runs,
@@ -40,6 +44,7 @@ __all__ = [
     "filters",
     "result_tables",
     "figures",
+    "context_view",
     "download_results",
     "budget_section",
     "missing_section",
@@ -166,6 +171,51 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
         missing = [g for g, v in zip(ab["group"], ab["change"], strict=True) if not math.isfinite(v)]
         if missing:
             right.caption(f"No complete result yet without: {', '.join(missing)}.")
+
+
+def context_view(records: list[dict], years: list[int], simulated: bool) -> None:
+    """Plan ``context``: SEMI-HA's test and validation RMSE per context-loss weight alpha, S-HA as alpha = 0.
+
+    The year tables of the other plans would pool the alphas as if they were seeds; this view keeps
+    one row per alpha, the alpha chosen per test year on its validation year, and RMSE against alpha.
+    The models' own scores (no residual calibration).
+    """
+    if not years:
+        st.info("Choose at least one test year.")
+        return
+    table = context_table(records, years)
+    data = "SIMULATED data" if simulated else "real data"
+    st.markdown(
+        f"**SEMI-HA's context-loss weight alpha (Eq. 2), {context_where()}** ({data}). S-HA is the alpha = 0 end. "
+        "Test-year RMSE (bu/acre) per run; the validation year (test year - 1) chooses alpha, never the test year."
+    )
+    if len(table) == 0 or int((table["alpha"] > 0).sum()) < 2:
+        st.info("No swept alpha has a result yet: `python -m geoapp experiments run --plan context` trains them.")
+        return
+    choice = context_choice(table, years)
+    shown = pd.DataFrame(
+        {
+            "setting": list(table.index),
+            **{str(y): [cell_text(v) for v in table[str(y)]] for y in years},
+            "test RMSE, mean": [cell_text(v) or "—" for v in table["Mean"]],
+            "validation RMSE, mean": [cell_text(v) or "—" for v in table["val Mean"]],
+        }
+    )
+    chosen = {
+        "setting": "SEMI-HA, alpha chosen on the validation year",
+        **{str(y): choice_cell(choice, y) for y in years},
+        "test RMSE, mean": cell_text(choice["mean"]) or "—",
+        "validation RMSE, mean": "",
+    }
+    st.dataframe(pd.concat([shown, pd.DataFrame([chosen])], ignore_index=True), hide_index=True, width="stretch")
+    fig = go.Figure()
+    for column, name in (("Mean", "test years"), ("val Mean", "validation years")):
+        fig.add_scatter(x=table["alpha"].tolist(), y=table[column].tolist(), mode="lines+markers", name=name)
+    fig.update_layout(
+        title=f"Mean RMSE {years[0]}-{years[-1]} against alpha ({data}; alpha = 0 is S-HA)", xaxis_title="alpha (Eq. 2)",
+        yaxis_title="RMSE (bu/acre)", height=360, margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    st.plotly_chart(fig, width="stretch")
 
 
 def download_results(own: pd.DataFrame, store: ResultStore, plan: Plan) -> None:

@@ -1,4 +1,4 @@
-"""``python -m geoapp experiments run|report|export|status|collect|calibrate|budget``: the paper's study from a shell.
+"""``python -m geoapp experiments run|report|export|status|collect|calibrate|validation|budget``: the paper's study from a shell.
 
 - ``run --plan NAME`` (or ``--plan-file F``): train and score every run of the plan without a result
   (resumable; ``--dry-run`` lists them; ``--models`` runs some of the plan's models only).
@@ -7,8 +7,9 @@
 - ``status``: per plan, how many runs are done, failed and missing.
 - ``collect``: move the Experiments page's job queue on (score finished jobs, start the next);
   ``--follow`` keeps doing so until the queue is empty.
-- ``calibrate`` / ``budget``: add to the finished runs that lack them their scores with each residual
-  calibration / their error budget (simulated data: the share of each yield term they miss).
+- ``calibrate`` / ``validation`` / ``budget``: add to the finished runs that lack them their scores with
+  each residual calibration / their scores on the validation year / their error budget (simulated data:
+  the share of each yield term they miss).
 
 :func:`add_subcommands` adds the ``experiments`` group to geoapp's command line; :func:`main` runs it alone.
 """
@@ -279,6 +280,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     return _backfill(args, calibrate_results, "calibrated scores")
 
 
+def _validation(args: argparse.Namespace) -> int:
+    from geoapp.experiments.runner import validation_results
+
+    return _backfill(args, validation_results, "validation-year scores")
+
+
 def _budget(args: argparse.Namespace) -> int:
     from geoapp.experiments.runner import budget_results
 
@@ -286,7 +293,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace, fill: Any, what: str) -> int:
-    """Run a backfill of the runner (``calibrate_results``, ``budget_results``) on the store; one line per run."""
+    """Run a backfill of the runner (``calibrate_results``, ``validation_results``, ``budget_results``); one line per run."""
     ds = _dataset(args.dataset)
     try:
         done = fill(_store(args, ds), ds, echo=lambda line: print(line, flush=True))
@@ -308,12 +315,14 @@ def _common(p: argparse.ArgumentParser, plan_default: str | None) -> None:
 
 
 def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``experiments`` group (run, report, export, status, collect, calibrate, budget) to ``subparsers``.
+    """Add the ``experiments`` group (run, report, export, status, collect, calibrate, validation, budget) to ``subparsers``.
 
     Each command sets ``func``.
     """
     group = subparsers.add_parser("experiments", help="the paper's study: run plans of trainings, report their tables")
-    commands = group.add_subparsers(dest="command", required=True, metavar="{run,report,export,status,collect,calibrate,budget}")
+    commands = group.add_subparsers(
+        dest="command", required=True, metavar="{run,report,export,status,collect,calibrate,validation,budget}"
+    )
     p = commands.add_parser("run", help="train and score every run of a plan that has no result yet (resumable)")
     _common(p, "paper")
     p.add_argument("--runs-dir", help="run folders' parent (default: data/experiments/<dataset name>/runs)")
@@ -353,6 +362,11 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
             "calibrate",
             _calibrate,
             "add each finished run's scores with a residual calibration (trend, county offsets) fitted to its training years",
+        ),
+        (
+            "validation",
+            _validation,
+            "add each finished run's scores on its validation year (what a choice between settings may look at)",
         ),
         (
             "budget",

@@ -19,6 +19,9 @@ Named plans (:data:`PLANS`):
 - ``location``: beyond the paper, ``semi-ha-loc`` (SEMI-HA with a frozen location embedding of each
   county, :mod:`geoapp.models.county_location`) with seeds 0, 1 and 2, N_y = 10, test years 2014-2018:
   the report sets it beside SEMI-HA's three seeds of plan ``seeds`` (part of ``paper``).
+- ``context``: beyond the paper, SEMI-HA's context-loss weight alpha (Eq. 2) at N_y = 4, seed 0, test years
+  2014-2018: alpha = 0.02, 0.05 and 0.1 beside the default 0.2 (plan ``scarcity``'s run) and S-HA (the
+  alpha = 0 end, no context tiles); the report chooses alpha per test year on its validation year.
 - ``smoke``: S-HA and ridge for one test year, one short epoch on a subsample: checks the whole path in minutes.
 
 A plan may also come from a JSON file (:func:`load_plan_file`) with the same fields. Which model names
@@ -41,6 +44,7 @@ from geoapp.errors import DataFileError, InputError
 __all__ = [
     "PAPER_MODELS",
     "PAPER_YEARS",
+    "CONTEXT_ALPHAS",
     "RunSpec",
     "Block",
     "Plan",
@@ -210,6 +214,12 @@ _SCARCITY = Block(("semi-ha", "s-ha", "c3d", "cnn-lstm"), n_train_years=(7, 4))
 _ABLATION = Block(("semi-ha",), exclude_groups=tuple(FEATURE_GROUPS))
 _TREND = Block(PAPER_MODELS, overrides={"trend": "linear"})
 _LOCATION = Block(("semi-ha-loc",), seeds=(0, 1, 2))
+CONTEXT_ALPHAS: tuple[float, ...] = (0.02, 0.05, 0.1)
+"""The context-loss weights plan ``context`` trains SEMI-HA with, beside the default (``DEFAULT_ALPHA``, 0.2)."""
+_CONTEXT = (
+    Block(("s-ha", "semi-ha"), n_train_years=(4,)),  # the alpha = 0 end and the default: plan scarcity's runs
+    *(Block(("semi-ha",), n_train_years=(4,), overrides={"model_overrides": {"alpha": a}}) for a in CONTEXT_ALPHAS),
+)
 _SMOKE = Block(
     ("s-ha", "ridge"), test_years=(2018,), n_train_years=(4,), overrides={"epochs": 1, "patience": 1, "max_train_examples": 256}
 )
@@ -237,6 +247,12 @@ PLANS: dict[str, Plan] = {
             "semi-ha-loc (SEMI-HA + frozen county location embedding) with seeds 0, 1 and 2, N_y = 10: "
             "beside SEMI-HA's seeds of plan seeds",
             (_LOCATION,),
+        ),
+        Plan(
+            "context",
+            "SEMI-HA's context-loss weight alpha = 0.02, 0.05, 0.1 and 0.2 (the default) beside S-HA (alpha = 0), N_y = 4, "
+            "seed 0: alpha chosen per test year on the validation year",
+            _CONTEXT,
         ),
         Plan("smoke", "S-HA and ridge, test year 2018, N_y = 4, one short epoch on 256 examples: checks the path", (_SMOKE,)),
     )

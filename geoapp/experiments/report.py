@@ -9,6 +9,9 @@
 - :func:`missing_runs`: the plan's runs without a result (missing, or failed with the error).
 - :func:`location_table` / :func:`location_section`: ``semi-ha-loc`` (plan ``location``) beside SEMI-HA's
   seeds (plan ``seeds``): per seed the mean over the test years, mean +/- sd over seeds, the per-year RMSE.
+- :func:`context_table` / :func:`context_choice` / :func:`context_section`: SEMI-HA's context-loss weight
+  alpha (plan ``context``, N_y = 4) beside S-HA, test and validation RMSE, and alpha chosen per test year
+  on the validation year.
 - :func:`write_report`: all of it as markdown, the paper's own numbers beside ours labelled
   :data:`~geoapp.experiments.paper.NOT_COMPARABLE`, the two figures as SVG; written through a
   temporary file and a rename. The hand-written part of the document above :data:`MARKER` is kept.
@@ -46,6 +49,13 @@ __all__ = [
     "ablation_table",
     "location_table",
     "location_section",
+    "context_alpha",
+    "context_table",
+    "context_choice",
+    "choice_cell",
+    "context_where",
+    "context_section",
+    "context_svg",
     "time_table",
     "time_section",
     "missing_hours",
@@ -65,6 +75,7 @@ BUDGET_TERMS = ERROR_BUDGET_TERMS
 """The simulated yield terms of a record's ``metrics.budget`` (``missed``), in :mod:`geoapp.analysis.error_budget`'s order."""
 COLUMNS = (
     "name", "model", "test_year", "n_train_years", "seed", "exclude_group", "overrides", "rmse", "r2", "n", "seconds",
+    "val_rmse", "val_r2",
     *(f"{m}_{suffix}" for suffix in CALIBRATED.values() for m in ("rmse", "r2")),
     "rmse_vs_expected", *(f"missed_{t}" for t in BUDGET_TERMS),
 )  # fmt: skip
@@ -75,6 +86,7 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
     """One row per run with an ``ok`` result (its latest), restricted to ``plan``'s runs when given.
 
     Columns: :data:`COLUMNS` (``rmse`` in bu/acre; ``overrides`` as canonical JSON; ``seconds`` of training;
+    ``val_rmse``, ``val_r2``: the scores on the run's validation year (test year - 1);
     ``rmse_trend``, ``r2_trend``, ``rmse_county_trend``, ``r2_county_trend``: the scores under each residual
     calibration; ``rmse_vs_expected`` and ``missed_<term>``: the error budget on simulated data; NaN for a
     record without them).
@@ -94,6 +106,7 @@ def results_frame(records: Iterable[Mapping[str, Any]], plan: Plan | None = None
                 "r2": float(rec["metrics"]["r2"]),
                 "n": rec["metrics"].get("n"),
                 "seconds": rec.get("seconds"),
+                **_validation_columns(rec["metrics"].get("validation")),
                 **_calibrated_columns(rec["metrics"].get("calibrated")),
                 **_budget_columns(rec["metrics"].get("budget")),
             }
@@ -124,15 +137,25 @@ def _not_a_formula(cell: Any) -> Any:
     return f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") else cell
 
 
+def _finite(value: Any) -> float:
+    """``value`` as a float when it is a finite number (not a bool), else NaN."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else math.nan
+
+
+def _validation_columns(validation: Any) -> dict[str, float]:
+    """``val_rmse`` and ``val_r2`` from a record's ``metrics.validation`` (NaN where absent or malformed)."""
+    validation = validation if isinstance(validation, Mapping) else {}
+    return {f"val_{metric}": _finite(validation.get(metric)) for metric in ("rmse", "r2")}
+
+
 def _calibrated_columns(calibrated: Any) -> dict[str, float]:
     """The calibrated-score columns of a record's ``metrics.calibrated`` (NaN where absent or malformed)."""
     out = {}
     for kind, suffix in CALIBRATED.items():
         entry = calibrated.get(kind) if isinstance(calibrated, Mapping) else None
         for metric in ("rmse", "r2"):
-            value = entry.get(metric) if isinstance(entry, Mapping) else None
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            out[f"{metric}_{suffix}"] = float(value) if ok else math.nan
+            out[f"{metric}_{suffix}"] = _finite(entry.get(metric) if isinstance(entry, Mapping) else None)
     return out
 
 
@@ -141,10 +164,7 @@ def _budget_columns(budget: Any) -> dict[str, float]:
     budget = budget if isinstance(budget, Mapping) else {}
     missed = budget.get("missed") if isinstance(budget.get("missed"), Mapping) else {}
     values = {"rmse_vs_expected": budget.get("rmse_vs_expected"), **{f"missed_{t}": missed.get(t) for t in BUDGET_TERMS}}
-    return {
-        k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan
-        for k, v in values.items()
-    }
+    return {k: _finite(v) for k, v in values.items()}
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -407,6 +427,9 @@ def report_markdown(
     location = location_section(records, years)
     if location:
         out.append(location)
+    context = context_section(records, years, (figures or {}).get("context"))
+    if context:
+        out.append(context)
     timing = time_section(df, plan.models(), missing)
     if timing:
         out.append(timing)
@@ -677,6 +700,147 @@ def location_section(records: Iterable[Mapping[str, Any]], years: Sequence[int])
     return "\n".join(out)
 
 
+CONTEXT_MODELS = ("s-ha", "semi-ha")
+"""Plan ``context``'s models: S-HA, the alpha = 0 end, and SEMI-HA at each alpha."""
+
+
+def context_where() -> str:
+    """Plan ``context``'s N_y and seed, as shown (read from the plan: one N_y and one seed)."""
+    runs = PLANS["context"].runs()
+    n_y = sorted({r.n_train_years for r in runs})
+    seeds = sorted({r.seed for r in runs})
+    return f"N_y = {', '.join(map(str, n_y))}, seed {', '.join(map(str, seeds))}"
+
+
+def context_alpha(model: str, overrides: str | Mapping[str, Any]) -> float:
+    """The context-loss weight alpha (Eq. 2) of a run: 0 for S-HA, the run's override or the default for SEMI-HA.
+
+    Args:
+        model: ``s-ha`` or ``semi-ha``.
+        overrides: the run's overrides, as a mapping or the canonical JSON of :func:`results_frame`.
+    """
+    from geoapp.models.yield_losses import DEFAULT_ALPHA
+
+    if model == "s-ha":
+        return 0.0
+    values = json.loads(overrides) if isinstance(overrides, str) else dict(overrides)
+    model_overrides = values.get("model_overrides") if isinstance(values.get("model_overrides"), Mapping) else {}
+    return float(model_overrides.get("alpha", DEFAULT_ALPHA))
+
+
+def _context_label(alpha: float) -> str:
+    return "S-HA (alpha = 0, no context tiles)" if alpha == 0 else f"SEMI-HA, alpha = {alpha:g}"
+
+
+def context_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> pd.DataFrame:
+    """Plan ``context``: test and validation RMSE (bu/acre) per alpha and test year (the plan's one N_y and seed).
+
+    Rows: one per alpha in rising order (0 = S-HA), indexed by a readable label. Columns: ``alpha``;
+    ``<year>`` (test RMSE) and ``val <year>`` (RMSE on that run's validation year, year - 1; NaN where the
+    record has none); ``Mean`` and ``val Mean``, the means over ``years`` (NaN unless every year has one).
+    """
+    df = results_frame(records, PLANS["context"])
+    df = df[df["model"].isin(CONTEXT_MODELS) & df["exclude_group"].isna()]
+    df = df.assign(alpha=[context_alpha(m, o) for m, o in zip(df["model"], df["overrides"], strict=True)])
+    rows: dict[str, dict[str, float]] = {}
+    for alpha in sorted(set(df["alpha"])):
+        sel = df[df["alpha"] == alpha]
+        row: dict[str, float] = {"alpha": alpha}
+        for y in years:
+            at = sel[sel["test_year"] == y]
+            row[str(y)] = float(at["rmse"].iloc[0]) if len(at) else math.nan
+            row[f"val {y}"] = float(at["val_rmse"].iloc[0]) if len(at) else math.nan
+        for prefix in ("", "val "):
+            values = [row[f"{prefix}{y}"] for y in years]
+            row[f"{prefix}Mean"] = float(np.mean(values)) if all(math.isfinite(v) for v in values) else math.nan
+        rows[_context_label(alpha)] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def context_choice(table: pd.DataFrame, years: Sequence[int]) -> dict[str, Any]:
+    """SEMI-HA's alpha chosen per test year on the validation year, never the test year.
+
+    Among SEMI-HA's rows of :func:`context_table` (alpha > 0) that have both scores for a year, the
+    alpha with the lowest validation RMSE. Returns ``alpha`` and ``rmse`` (the chosen run's test RMSE),
+    each a ``{year: value}`` dict for the years with a choice, and ``mean`` (the mean test RMSE over
+    ``years``; NaN unless every year has a choice).
+    """
+    semi = table[table["alpha"] > 0] if len(table) else table
+    alpha, rmse = {}, {}
+    for y in years:
+        ok = semi[np.isfinite(semi[str(y)].astype(float)) & np.isfinite(semi[f"val {y}"].astype(float))] if len(semi) else semi
+        if len(ok):
+            best = ok[f"val {y}"].astype(float).idxmin()
+            alpha[y], rmse[y] = float(ok.loc[best, "alpha"]), float(ok.loc[best, str(y)])
+    mean = float(np.mean([rmse[y] for y in years])) if len(rmse) == len(years) and years else math.nan
+    return {"alpha": alpha, "rmse": rmse, "mean": mean}
+
+
+def choice_cell(choice: Mapping[str, Any], year: int) -> str:
+    """A year's cell of :func:`context_choice`: the chosen run's test RMSE and its alpha, or "—" without a choice."""
+    if year not in choice["rmse"]:
+        return "—"
+    return f"{cell_text(choice['rmse'][year])} (alpha {choice['alpha'][year]:g})"
+
+
+def _swept(table: pd.DataFrame) -> bool:
+    """Whether :func:`context_table` holds SEMI-HA at two alphas or more (else plan ``scarcity``'s runs at most)."""
+    return len(table) > 0 and int((table["alpha"] > 0).sum()) >= 2
+
+
+def context_section(records: Iterable[Mapping[str, Any]], years: Sequence[int], figure: str | None = None) -> str:
+    """The report's section on SEMI-HA's context-loss weight (plan ``context``), or "" without any of its own runs."""
+    records = list(records)
+    table = context_table(records, years)
+    if not _swept(table):
+        return ""
+    choice = context_choice(table, years)
+    span = f"{years[0]}-{years[-1]}"
+    rows = [
+        [label, *(cell_text(r[str(y)]) or "missing" for y in years), cell_text(r["Mean"]) or "—", cell_text(r["val Mean"]) or "—"]
+        for label, r in table.iterrows()
+    ]
+    rows.append(
+        [
+            "**SEMI-HA, alpha chosen on the validation year**",
+            *(choice_cell(choice, y) for y in years),
+            cell_text(choice["mean"]) or "—",
+            "",
+        ]
+    )
+    out = [
+        f"### Beyond the paper: SEMI-HA's context-loss weight (plan `context`), {context_where()}\n",
+        "Eq. 2 weighs the unsupervised context losses by alpha (the paper: 0.2; 0.1 for test year 2016). S-HA is "
+        "the alpha = 0 end (no context tiles at all). Each cell is the test-year RMSE (bu/acre) of one run; the last "
+        "column is the mean RMSE on the runs' validation years (test year - 1, which also chose each run's epoch). "
+        "The last row takes, per test year, the alpha whose run scored best on its validation year: the test "
+        "year is never looked at to choose. Means over years only where every year has a run.\n",
+        markdown_table(["setting", *map(str, years), f"test RMSE, mean {span}", f"validation RMSE, mean {span}"], rows),
+    ]
+    if figure:
+        out.append(f"![RMSE against the context-loss weight alpha]({figure})\n")
+    return "\n".join(out)
+
+
+def context_svg(records: Iterable[Mapping[str, Any]], years: Sequence[int], simulated: bool) -> str | None:
+    """Mean test and validation RMSE against alpha (plan ``context``); None until two SEMI-HA alphas have every year."""
+    table = context_table(list(records), years)
+    if not _swept(table) or int(np.isfinite(table.loc[table["alpha"] > 0, "Mean"].astype(float)).sum()) < 2:
+        return None
+    series = {
+        "test years": [(float(r["alpha"]), float(r["Mean"])) for _, r in table.iterrows()],
+        "validation years": [(float(r["alpha"]), float(r["val Mean"])) for _, r in table.iterrows()],
+    }
+    return line_chart(
+        series,
+        title=f"SEMI-HA, {context_where()}: mean RMSE {years[0]}-{years[-1]} against the context-loss weight",
+        subtitle=("SIMULATED data (geoapp demo); " if simulated else "real data; ") + "alpha = 0 is S-HA",
+        x_label="alpha (Eq. 2)",
+        y_label="RMSE (bu/acre)",
+        descending=False,
+    )
+
+
 def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool) -> str:
     """The label-scarcity figure: mean RMSE over ``years`` against N_y, one line per model."""
     table = scarcity_table(df, "rmse", models, years)
@@ -737,8 +901,9 @@ def write_report(
     """Write the report to ``out`` (through a temporary file and a rename) and its SVG figures beside it.
 
     The part of an existing ``out`` above :data:`MARKER` (the hand-written introduction) is kept.
-    The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation,budget}.svg`` when the
-    plan has such runs (the budget heatmap: simulated data whose runs hold error budgets). Returns ``out``.
+    The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation,budget,context}.svg`` when
+    the plan has such runs (the budget heatmap: simulated data whose runs hold error budgets; the
+    context figure: the store holds plan ``context``'s sweep). Returns ``out``.
     """
     out = Path(out)
     intro = DEFAULT_INTRO
@@ -769,6 +934,14 @@ def write_report(
         atomic_write_text(budget_file, budget)
     else:
         budget_file.unlink(missing_ok=True)  # an earlier report's figure would no longer match the tables
+    context = context_svg(records, years, simulated) if years else None
+    context_file = out.parent / f"images/experiments-{plan.name}-context.svg"
+    if context is not None:
+        figures["context"] = f"images/experiments-{plan.name}-context.svg"
+        images.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(context_file, context)
+    else:
+        context_file.unlink(missing_ok=True)
     body = report_markdown(plan, records, dataset, store, figures)
     atomic_write_text(out, intro.rstrip() + "\n\n" + MARKER + "\n\n" + body)
     return out

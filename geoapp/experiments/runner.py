@@ -47,7 +47,9 @@ __all__ = [
     "RunSummary",
     "train_and_score",
     "score_run",
+    "validation_scores",
     "calibrate_results",
+    "validation_results",
     "budget_results",
     "run_budget",
     "run_plan",
@@ -104,18 +106,21 @@ def train_and_score(run: RunSpec, ds: Any, folder: Path) -> dict[str, Any]:
 
 
 def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
-    """A run's scores on its test year: ``rmse`` (bu/acre), ``r2``, ``n``, ``year`` and ``calibrated``.
+    """A run's scores on its test year: ``rmse`` (bu/acre), ``r2``, ``n``, ``year``, ``validation`` and ``calibrated``.
 
     ``rmse`` and ``r2`` score the model's own predictions (without a calibration its card may hold);
-    ``calibrated`` holds the scores under each residual calibration fitted to the model's training-year
-    residuals (:func:`~geoapp.training.yield_trainer.calibrated_scores`: ``trend`` and ``county-trend``),
-    the checkpoint itself unchanged: the report sets them beside the model's own. It is absent when no
+    ``validation`` holds the same scores on the run's validation year (:func:`validation_scores`), what a
+    choice between runs may look at; ``calibrated`` holds the scores under each residual calibration
+    fitted to the model's training-year residuals
+    (:func:`~geoapp.training.yield_trainer.calibrated_scores`: ``trend`` and ``county-trend``), the
+    checkpoint itself unchanged: the report sets them beside the model's own. It is absent when no
     calibration can be fitted (a single training year).
     """
     from geoapp.training.yield_trainer import calibrated_scores, evaluate_yield
 
     scores = evaluate_yield(best, ds, year, calibrated=False)  # the model's own, even if its card holds a calibration
     out = {k: scores[k] for k in ("rmse", "r2", "n", "year")}
+    out["validation"] = validation_scores(best, ds, year)
     try:
         out["calibrated"] = calibrated_scores(best, ds, year)
     except InputError:  # e.g. one training year: no trend to fit; the run keeps its own scores
@@ -127,6 +132,27 @@ def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
     if budget is not None:
         out["budget"] = budget
     return out
+
+
+def validation_scores(best: str | Path, ds: Any, year: int | None = None) -> dict[str, Any]:
+    """A checkpoint's scores on its validation year: ``rmse`` (bu/acre), ``r2``, ``n`` and ``year``.
+
+    The validation year is the one its card names (the test year - 1 of the nested validation). It
+    chose the checkpoint's epoch (early stopping), so its RMSE is optimistic for that run; it is
+    the score to compare runs by when choosing a setting (the report's context-loss weight section),
+    never the test year. ``year`` is the run's test year, only checked against the card.
+
+    Raises:
+        InputError: the card's validation year is not in the dataset, or its test year is not ``year``.
+    """
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    years = read_card(best).get("years") or {}
+    if year is not None and years.get("test") not in (None, int(year)):
+        raise InputError(f"checkpoint {str(best)!r} was tested on {years.get('test')}, not {year}")
+    scores = evaluate_yield(best, ds, int(years["validation"]), calibrated=False)
+    return {k: scores[k] for k in ("rmse", "r2", "n", "year")}
 
 
 def run_budget(best: str | Path, ds: Any, year: int, table: Any = None) -> dict[str, Any] | None:
@@ -171,6 +197,22 @@ def calibrate_results(store: ResultStore, ds: Any, echo: Callable[[str], None] =
         return f"RMSE {record['metrics']['rmse']:.3f} -> {calibrated['county-trend']['rmse']:.3f} with county-trend"
 
     return _backfill(store, ds, "calibrated", calibrated_scores, summary, echo)
+
+
+def validation_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
+    """Add the validation-year scores (:func:`validation_scores`) to every ``ok`` result of ``store`` that lacks them.
+
+    As :func:`calibrate_results`: one new line per run updated, a line for a run whose checkpoint is gone.
+    Returns the names of the runs updated.
+
+    Raises:
+        DataFileError: the store holds another dataset's results or cannot be written.
+    """
+
+    def summary(record: dict[str, Any], scores: dict[str, Any]) -> str:
+        return f"validation {scores['year']}: RMSE {scores['rmse']:.3f} (test {record['metrics']['rmse']:.3f})"
+
+    return _backfill(store, ds, "validation", validation_scores, summary, echo)
 
 
 def budget_results(store: ResultStore, ds: Any, echo: Callable[[str], None] = print) -> list[str]:
@@ -427,7 +469,7 @@ def _train_one(
         line = f"FAILED ({error})"
     else:
         seconds = time.perf_counter() - t0
-        metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "calibrated", "budget") if k in outcome}
+        metrics = {k: outcome[k] for k in ("rmse", "r2", "n", "year", "validation", "calibrated", "budget") if k in outcome}
         store.append(
             make_record(
                 run,

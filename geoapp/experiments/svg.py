@@ -63,13 +63,20 @@ def _y(value: float, lo: float, hi: float) -> float:
 
 
 def line_chart(
-    series: Mapping[str, Sequence[tuple[float, float]]], *, title: str, subtitle: str, x_label: str, y_label: str
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str,
+    subtitle: str,
+    x_label: str,
+    y_label: str,
+    descending: bool = True,
 ) -> str:
     """An SVG line chart: one line with markers per series of (x, y) points; x values are category ticks.
 
-    Points with a non-finite y are left out. Returns the SVG text.
+    The x ticks fall left to right (as N_y does in the paper's figures) or, with ``descending`` False,
+    rise. Points with a non-finite y are left out. Returns the SVG text.
     """
-    xs = sorted({x for pts in series.values() for x, _ in pts}, reverse=True)  # N_y falls left to right
+    xs = sorted({x for pts in series.values() for x, _ in pts}, reverse=descending)
     ys = [y for pts in series.values() for _, y in pts if math.isfinite(y)]
     out = _frame(title, subtitle, y_label, x_label)
     grid, lo, hi = _y_axis(min(ys, default=0.0), max(ys, default=1.0))

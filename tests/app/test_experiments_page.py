@@ -211,3 +211,52 @@ def test_damaged_line_is_a_warning_and_the_rest_shows(exp_env):
     assert not at.exception and not at.error
     assert any("line 6 skipped" in w.value for w in at.warning)
     assert any("5 of 18 runs" in c.value for c in at.caption)
+
+
+def test_the_context_plan_shows_one_row_per_alpha_and_the_alpha_the_validation_year_chooses(exp_env, monkeypatch):
+    from geoapp.experiments.plan import Plan
+
+    blocks = plan_from_dict(
+        {
+            "name": "x",
+            "blocks": [
+                {"models": ["s-ha", "semi-ha"], "test_years": [2015, 2016], "n_train_years": [2]},
+                *(
+                    {
+                        "models": ["semi-ha"],
+                        "test_years": [2015, 2016],
+                        "n_train_years": [2],
+                        "overrides": {"model_overrides": {"alpha": a}},
+                    }
+                    for a in (0.05, 0.1)
+                ),
+            ],
+        }
+    ).blocks
+    context = Plan("context", "SEMI-HA's context-loss weight on the tiny data", blocks)
+    monkeypatch.setitem(PLANS, "context", context)
+    info = dict(exp_env["store"].dataset)
+    for run in context.runs():
+        if run.name in DONE:
+            continue  # S-HA's seed 0 is in the store already, without validation scores
+        alpha = run.overrides.get("model_overrides", {}).get("alpha", 0.2)
+        metrics = {"rmse": 5.0 + 10 * alpha, "r2": 0.5, "n": 90, "year": run.test_year}
+        metrics["validation"] = {"rmse": 6.0 - 10 * alpha, "r2": 0.4, "n": 90, "year": run.test_year - 1}
+        exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+    at = _page(exp_plan="context")
+    assert not at.exception and not at.error
+    assert any("context-loss weight alpha (Eq. 2), N_y = 2, seed 0** (SIMULATED data)" in m.value for m in at.markdown)
+    rows = _cells(at, 0)
+    assert [r[0] for r in rows] == [
+        "S-HA (alpha = 0, no context tiles)",
+        "SEMI-HA, alpha = 0.05",
+        "SEMI-HA, alpha = 0.1",
+        "SEMI-HA, alpha = 0.2",
+        "SEMI-HA, alpha chosen on the validation year",
+    ]
+    assert rows[1][1:5] == ["5.500", "5.500", "5.500", "5.500"] and rows[0][4] == "—"  # S-HA: no validation score
+    assert rows[-1][1:4] == ["7.000 (alpha 0.2)", "7.000 (alpha 0.2)", "7.000"]  # the best on validation
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    alpha = next(s for s in specs if "against alpha" in s["layout"]["title"]["text"])
+    assert [t["name"] for t in alpha["data"]] == ["test years", "validation years"]
+    assert alpha["data"][0]["x"] == [0.0, 0.05, 0.1, 0.2] and alpha["data"][1]["y"][1:] == [5.5, 5.0, 4.0]

@@ -58,6 +58,9 @@ def test_run_status_report(tiny_dataset_path, store_env, plan_file, tmp_path, ca
     table = pd.read_csv(csv)
     assert list(table["name"]) == ["ridge-2015-ny2-seed0", "ridge-2016-ny2-seed0"]
     assert set(table["data"]) == {"SIMULATED"} and set(table["dataset"]) == {"corn_belt_sim_tiny"}
+    assert table["val_rmse"].between(0, 50).all()  # every run is scored on its validation year as it finishes
+    assert main(["validation", *ds]) == 0
+    assert capsys.readouterr().out.strip() == "validation-year scores added to 0 runs"
 
     out_md = tmp_path / "exp.md"
     assert main(["report", "--plan-file", str(plan_file), "--out", str(out_md), *ds]) == 0

@@ -338,3 +338,78 @@ def test_noise_floor_by_year_is_the_labels_against_the_noise_free_yields(tiny_da
         simulated = False
 
     assert noise_floor_by_year(Real()) == {}
+
+
+def _context_records(skip: tuple[float, int] | None = None) -> list[dict]:
+    """Plan context's runs with test RMSE 5 + alpha * 10 + (year - 2014) and validation RMSE 6 - alpha * 10 (+ year shift).
+
+    The validation year favours the largest alpha, the test year the smallest: a choice made on the
+    test year would differ from the one the report must make.
+    """
+    from geoapp.experiments.report import context_alpha
+
+    records = []
+    for run in PLANS["context"].runs():
+        alpha = context_alpha(run.model, run.overrides)
+        if skip == (alpha, run.test_year):
+            continue
+        test = 5.0 + 10 * alpha + (run.test_year - 2014)
+        val = 6.0 - 10 * alpha + 0.1 * (run.test_year - 2014)
+        metrics = {"rmse": test, "r2": 0.5, "n": 9, "year": run.test_year}
+        metrics["validation"] = {"rmse": val, "r2": 0.4, "n": 9, "year": run.test_year - 1}
+        records.append(make_record(run, dataset=DS, status=OK, metrics=metrics))
+    return records
+
+
+def test_the_context_plan_sweeps_alpha_beside_the_runs_the_paper_plan_has():
+    from geoapp.experiments.plan import CONTEXT_ALPHAS
+    from geoapp.experiments.report import context_alpha
+    from geoapp.models.yield_losses import DEFAULT_ALPHA
+
+    runs = PLANS["context"].runs()
+    assert len(runs) == 25 and {r.n_train_years for r in runs} == {4} and {r.seed for r in runs} == {0}
+    alphas = sorted({context_alpha(r.model, r.overrides) for r in runs})
+    assert alphas == sorted([0.0, *CONTEXT_ALPHAS, DEFAULT_ALPHA])
+    scarcity = {r.key() for r in PLANS["scarcity"].runs()}
+    shared = [r for r in runs if r.key() in scarcity]  # S-HA and the default alpha: not trained again
+    assert {(r.model, context_alpha(r.model, r.overrides)) for r in shared} == {("s-ha", 0.0), ("semi-ha", DEFAULT_ALPHA)}
+    assert len(shared) == 10 and not any(r.overrides for r in PLANS["paper"].runs())  # the sweep is not the paper's
+
+
+def test_the_context_section_chooses_alpha_on_the_validation_year_never_the_test_year(tmp_path):
+    from geoapp.experiments.report import context_choice, context_section, context_svg, context_table
+
+    years = [2014, 2015, 2016, 2017, 2018]
+    records = _context_records()
+    table = context_table(records, years)
+    assert list(table["alpha"]) == [0.0, 0.02, 0.05, 0.1, 0.2]
+    assert table.loc["SEMI-HA, alpha = 0.05", "2016"] == pytest.approx(7.5)
+    assert table.loc["SEMI-HA, alpha = 0.05", "val 2016"] == pytest.approx(5.7)
+    assert table.loc["S-HA (alpha = 0, no context tiles)", "Mean"] == pytest.approx(7.0)
+    choice = context_choice(table, years)
+    assert choice["alpha"] == {y: 0.2 for y in years}  # the best on validation, the worst on test; S-HA never chosen
+    assert choice["mean"] == pytest.approx(9.0)
+    text = context_section(records, years, "images/x.svg")
+    assert "plan `context`" in text and "| **SEMI-HA, alpha chosen on the validation year** |" in text
+    assert "7.000 (alpha 0.2)" in text and "![RMSE against the context-loss weight alpha](images/x.svg)" in text
+    svg = context_svg(records, years, simulated=True)
+    assert svg is not None and "SIMULATED" in svg and svg.count("<polyline") == 2
+    # a year without a validation score for some alpha: chosen among the others; a missing run leaves no mean
+    partial = _context_records(skip=(0.2, 2016))
+    choice = context_choice(context_table(partial, years), years)
+    assert choice["alpha"][2016] == 0.1 and choice["alpha"][2015] == 0.2
+    assert math.isnan(context_table(partial, years).loc["SEMI-HA, alpha = 0.2", "Mean"])
+    # only plan scarcity's runs (S-HA and the default alpha): no sweep, no section, no figure
+    plain = [r for r in records if not r["key"]["overrides"]]
+    assert context_section(plain, years) == "" and context_svg(plain, years, True) is None
+    assert context_section([], years) == "" and context_svg([], years, True) is None
+
+
+def test_results_frame_reads_the_validation_scores_and_nan_without_them():
+    records = _context_records()
+    records[0]["metrics"].pop("validation")
+    records[1]["metrics"]["validation"] = {"rmse": "bad"}
+    df = results_frame(records, PLANS["context"])
+    assert math.isnan(df.loc[0, "val_rmse"]) and math.isnan(df.loc[1, "val_rmse"]) and math.isnan(df.loc[1, "val_r2"])
+    assert df.loc[2, "val_rmse"] == pytest.approx(6.0 + 0.1 * 2) and df.loc[2, "val_r2"] == pytest.approx(0.4)
+    assert "val_rmse" in results_csv(df, DS).splitlines()[0]

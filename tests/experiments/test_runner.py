@@ -119,6 +119,8 @@ def test_real_s_ha_and_ridge_runs_on_the_tiny_dataset(tiny_dataset_path, store_e
             budget = r["metrics"]["budget"]  # simulated data: what the run's own predictions miss
             assert set(budget["missed"]) == {"potential", "water", "heat", "excess", "effect"}
             assert budget["rmse_vs_expected"] ** 2 <= r["metrics"]["rmse"] ** 2 + 1.0  # the noise is not the model's
+            val = r["metrics"]["validation"]  # the year that chose the epoch: what a choice between runs may use
+            assert val["year"] == 2015 and val["n"] > 0 and 0 < val["rmse"] < 50 and val["rmse"] != r["metrics"]["rmse"]
         s_ha = next(r for r in records if r["key"]["model"] == "s-ha")
         assert s_ha["config"]["epochs"] == 1 and (tmp_path / "runs" / s_ha["name"] / "best" / "card.json").is_file()
         assert run_plan(plan, ds, runs_dir=tmp_path / "runs", echo=lines.append).skipped == [r["name"] for r in records]
@@ -193,6 +195,40 @@ def test_budget_results_adds_the_error_budget_once(tiny_dataset_path, store_env,
         assert rec["metrics"]["budget"]["rmse_vs_expected"] == pytest.approx(full["rmse_vs_expected"])
         assert rec["metrics"]["budget"]["missed"] == json.loads(json.dumps({r["term"]: r["missed"] for r in full["terms"]}))
         assert budget_results(store, ds, echo=lines.append) == []  # done once
+    finally:
+        ds.close()
+
+
+def test_validation_results_adds_the_validation_year_scores_once(tiny_dataset_path, store_env, tmp_path):
+    """Records written without validation scores get a new line with the checkpoint scored on its validation year."""
+    from geoapp.data.dataset import load_dataset
+    from geoapp.experiments.runner import validation_results, validation_scores
+    from geoapp.experiments.store import latest_results
+    from geoapp.training.yield_trainer import evaluate_yield
+
+    ds = load_dataset(tiny_dataset_path)
+    plan = plan_from_dict({"name": "tiny", "models": ["ridge"], "test_years": [2016], "n_train_years": [2]})
+
+    def plain(run, ds, folder):  # as the runner scored runs before validation scores existed
+        out = train_and_score(run, ds, folder)
+        out.pop("validation")
+        return out
+
+    try:
+        run_plan(plan, ds, runs_dir=tmp_path / "runs", train_fn=plain, echo=lambda _: None)
+        store = ResultStore.for_dataset(ds)
+        before = store.path.read_text()
+        assert "validation" not in store.read()[0]["metrics"]
+        lines: list[str] = []
+        assert validation_results(store, ds, echo=lines.append) == ["ridge-2016-ny2-seed0"]
+        assert store.path.read_text().startswith(before) and "validation 2015: RMSE" in lines[-1]
+        rec = next(iter(latest_results(store.read()).values()))
+        expected = evaluate_yield(rec["checkpoint"], ds, 2015, calibrated=False)
+        assert rec["metrics"]["validation"]["year"] == 2015
+        assert rec["metrics"]["validation"]["rmse"] == pytest.approx(expected["rmse"])
+        assert validation_results(store, ds, echo=lines.append) == []  # done once
+        with pytest.raises(InputError, match="tested on 2016, not 2017"):
+            validation_scores(rec["checkpoint"], ds, 2017)
     finally:
         ds.close()
 
