@@ -36,6 +36,8 @@ import contextlib
 import errno
 import json
 import math
+import os
+import select
 import signal
 import sys
 import threading
@@ -978,6 +980,29 @@ def _os_error_message(exc: OSError, args: argparse.Namespace | None) -> str:
     return f"{reason}{f' ({shown})' if shown else ''}; check the path and the device, or rerun with --debug"
 
 
+EXIT_PIPE_CLOSED = 141
+"""Status when the program reading the output stopped early (``... | head``): 128 + SIGPIPE, as a shell's own tools."""
+
+
+def _stdout_closed(exc: BaseException) -> bool:
+    """Whether ``exc`` is the reader of stdout having gone (``| head``), not a pipe geoapp itself opened."""
+    if not isinstance(exc, BrokenPipeError) or not hasattr(select, "poll"):
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))  # a pipe without a reader
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture): not a closed pipe
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not report the closed pipe again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _report(exc: BaseException, args: argparse.Namespace | None, debug: bool) -> int:
     """Print the one ``error:`` line for ``exc`` (after the traceback with --debug); return the exit status."""
     if debug:
@@ -1024,4 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _refuse_empty_paths(args)
             return func(args)
     except (Exception, KeyboardInterrupt) as exc:
+        if _stdout_closed(exc):  # the reader had what it wanted: nothing to report
+            _quiet_stdout()
+            return EXIT_PIPE_CLOSED
         return _report(exc, args, debug)

@@ -243,3 +243,30 @@ def test_train_force_reaches_the_trainer(kind, monkeypatch, tmp_path):
     assert seen["force"] is False
     assert cli.main(["train", kind, "--out", str(tmp_path / "run"), "--force", "--quiet"]) == 0
     assert seen["force"] is True
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """``python -m geoapp ... | head -1``: the reader has what it wanted; no error line, status 141 as a shell's tools."""
+    code = (
+        "import sys\n"
+        "from geoapp import cli\n"
+        "def command(args):\n"
+        "    for i in range(100000):\n"
+        "        print(f'line {i}', flush=True)\n"
+        "    return 0\n"
+        "cli._data_info = command\n"
+        "sys.exit(cli.main(['data', 'info']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "line 0\n"
+    proc.stdout.close()  # as head does after its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == cli.EXIT_PIPE_CLOSED and err == ""
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_still_reported(failing_info, capsys):
+    failing_info(BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    assert cli.main(["data", "info"]) == 2  # stdout is pytest's capture, still open: the error is shown
+    assert one_line(capsys) == "error: Broken pipe; check the path and the device, or rerun with --debug"
