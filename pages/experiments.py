@@ -17,7 +17,7 @@ from geoapp.app_support.experiments import (
     scores_select,
 )
 from geoapp.app_support.page import error_box, page_header, setup_page
-from geoapp.experiments.report import results_frame
+from geoapp.experiments.report import by_variant, results_frame
 
 ctx = setup_page("Experiments")
 if ctx is not None:
@@ -31,21 +31,22 @@ if ctx is not None:
     with error_box():
         plan = plan_select()
         store, records = read_store(ds)
-        models, years, n_y = filters(plan)
-        scores = scores_select()
         own = results_frame(records, plan)
+        shown, own_rows = by_variant(plan, own)  # a model run with several sets of overrides: one row per set
+        models, years, n_y = filters(shown)
+        scores = scores_select()
         st.caption(
             f"{len(own)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title})."
         )
         download_results(own, store, plan)
-        df = scored(own, scores)
-        if plan.name == "context":  # one row per alpha: the year tables would pool the alphas like seeds
+        df = scored(own_rows, scores)
+        if plan.name == "context":  # one row per alpha and the alpha the validation year chooses
             context_view(records, years, ds.simulated)
         else:
             result_tables(df, models, years, n_y, ds.simulated)
-            figures(df, plan, models, years, ds.simulated)
+            figures(df, shown, models, years, ds.simulated)
         if ds.simulated:
-            budget_section(own, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch
+            budget_section(own_rows, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch
         missing_section(ds, plan, records, models, years)
     with error_box():
         queue_section(ds)

@@ -33,6 +33,7 @@ from geoapp.experiments.report import (
     missing_runs,
     results_csv,
     results_frame,
+    run_labels,
     scarcity_table,
     year_table,
 )
@@ -274,7 +275,8 @@ def budget_section(df: pd.DataFrame, models: list[str], years: list[int], n_y: i
 def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: list[str], years: list[int]) -> None:
     """The plan's runs without a result (filtered), and a button that queues them as training jobs."""
     missing = missing_runs(plan, records, runs_root(ds.name))  # a run a background runner trains now says so
-    missing = missing[missing["model"].isin(models) & missing["test_year"].isin(years)]
+    rows = missing["name"].map(run_labels(plan))  # the table row each run belongs to (a model, or one of its settings)
+    missing = missing[rows.isin(models) & missing["test_year"].isin(years)]
     training = int(missing["status"].str.startswith("training").sum())
     now = f"; {training} training now" if training else ""
     st.subheader(f"Missing runs ({len(missing)} of {len(plan.runs())}{now})")

@@ -32,7 +32,7 @@ from geoapp.analysis.error_budget import BUDGET_TERMS as ERROR_BUDGET_TERMS
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, SEMI_HA_OVER_S_HA, TABLE_I_RMSE, TABLE_II_R2
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
-from geoapp.experiments.plan import PLANS, Plan
+from geoapp.experiments.plan import PLANS, Block, Plan
 from geoapp.experiments.store import OK, latest_results
 from geoapp.experiments.svg import bar_chart, heatmap, line_chart
 from geoapp.fileio import atomic_write_text
@@ -60,6 +60,9 @@ __all__ = [
     "time_section",
     "missing_hours",
     "missing_runs",
+    "variant_label",
+    "run_labels",
+    "by_variant",
     "cell_text",
     "markdown_table",
     "report_markdown",
@@ -309,7 +312,52 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _label(model: str) -> str:
+    """A table's row label: the paper's name and geoapp's (``SEMI-HA (`semi-ha`)``), or a variant's own label."""
+    if model not in PAPER_LABELS and " (" in model:  # a variant of :func:`run_labels`: model (overrides)
+        return f"`{model}`"
     return f"{PAPER_LABELS.get(model, model)} (`{model}`)"
+
+
+def variant_label(model: str, overrides: Mapping[str, Any]) -> str:
+    """``semi-ha (alpha=0.05)``: a model and the overrides of one of its settings (``model_overrides`` flattened)."""
+    flat: dict[str, Any] = {}
+    for key, value in sorted(overrides.items()):
+        if isinstance(value, Mapping):
+            flat.update(sorted(value.items()))
+        else:
+            flat[key] = value
+    return f"{model} ({', '.join(f'{k}={v}' for k, v in flat.items()) or 'defaults'})"
+
+
+def run_labels(plan: Plan) -> dict[str, str]:
+    """Each run's row in the tables, by run name: its model, or :func:`variant_label` where the model has several settings.
+
+    A model the plan runs with several sets of overrides gets one row per set; pooled, its runs would
+    be averaged as if they were seeds.
+    """
+    sets: dict[str, set[str]] = {}
+    for run in plan.runs():
+        sets.setdefault(run.model, set()).add(json.dumps(dict(run.overrides), sort_keys=True))
+    return {r.name: r.model if len(sets[r.model]) == 1 else variant_label(r.model, r.overrides) for r in plan.runs()}
+
+
+def by_variant(plan: Plan, df: pd.DataFrame) -> tuple[Plan, pd.DataFrame]:
+    """``plan`` and its :func:`results_frame` with each model split into one row per set of overrides, where it has several.
+
+    A plan whose models each run with one set of overrides (every named plan but ``context``) comes back
+    as it is. Otherwise the returned plan and frame name such models by :func:`variant_label`, for the
+    tables and figures only: the returned plan's run keys are not the store's (use ``plan`` itself for
+    :func:`missing_runs` and :func:`results_frame`).
+    """
+    labels = run_labels(plan)
+    runs = plan.runs()
+    if all(labels[r.name] == r.model for r in runs):
+        return plan, df
+    blocks = tuple(
+        Block((labels[r.name],), (r.test_year,), (r.n_train_years,), (r.seed,), (r.exclude_group,), dict(r.overrides))
+        for r in runs
+    )
+    return Plan(plan.name, plan.description, blocks), df.assign(model=df["name"].map(labels).fillna(df["model"]))
 
 
 def _year_section(df: pd.DataFrame, metric: str, models: Sequence[str], years: Sequence[int], paper: dict) -> str:
@@ -331,6 +379,14 @@ def _paper_avg(paper: dict, model: str) -> str:
     return f"{paper[model][-1]:g}" if model in paper else "—"
 
 
+def _table_models(plan: Plan) -> tuple[list[str], list[str]]:
+    """The rows of the N_y = 10 tables (all inputs) and of the label-scarcity tables (another N_y), in plan order."""
+    runs = plan.runs()
+    models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
+    scarce = [m for m in plan.models() if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    return models10, scarce
+
+
 def report_markdown(
     plan: Plan,
     records: Sequence[Mapping[str, Any]],
@@ -347,11 +403,11 @@ def report_markdown(
         store: the store's path as shown.
         figures: ``{"scarcity": path, "ablation": path}`` of the SVG figures, relative to the document.
     """
-    df = results_frame(records, plan)
-    runs = plan.runs()
+    own = results_frame(records, plan)
+    shown, df = by_variant(plan, own)  # a model run with several sets of overrides: one row per set
+    runs = shown.runs()
     years = sorted({r.test_year for r in runs})
-    models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
-    scarce = [m for m in plan.models() if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    models10, scarce = _table_models(shown)
     missing = missing_runs(plan, records)
     label = "SIMULATED data" if dataset.get("simulated") else "real data"
     out = [
@@ -376,22 +432,23 @@ def report_markdown(
             table = scarcity_table(df, metric, scarce, years)
             out.append(f"{METRIC_LABELS[metric]}:\n")
             out.append(markdown_table(["model", *table.columns], [[_label(m), *map(cell_text, table.loc[m])] for m in scarce]))
-        imp = improvement_table(df, years)
-        out.append("SEMI-HA's improvement over S-HA, % (the paper gives Figures 5-6 as plots; these % are from its text):\n")
-        out.append(
-            markdown_table(
-                ["N_y", "RMSE %", "R^2 %", f"RMSE % ({NOT_COMPARABLE})", f"R^2 % ({NOT_COMPARABLE})"],
-                [
+        if {"semi-ha", "s-ha"} <= set(scarce):  # not when SEMI-HA runs with several settings (plan context)
+            imp = improvement_table(df, years)
+            out.append("SEMI-HA's improvement over S-HA, % (the paper gives Figures 5-6 as plots; these % are from its text):\n")
+            out.append(
+                markdown_table(
+                    ["N_y", "RMSE %", "R^2 %", f"RMSE % ({NOT_COMPARABLE})", f"R^2 % ({NOT_COMPARABLE})"],
                     [
-                        int(r["N_y"]),
-                        *(cell_text(r[c], 1) or "missing" for c in ("rmse_%", "r2_%")),
-                        r["paper_rmse_%"],
-                        r["paper_r2_%"],
-                    ]
-                    for _, r in imp.iterrows()
-                ],
+                        [
+                            int(r["N_y"]),
+                            *(cell_text(r[c], 1) or "missing" for c in ("rmse_%", "r2_%")),
+                            r["paper_rmse_%"],
+                            r["paper_r2_%"],
+                        ]
+                        for _, r in imp.iterrows()
+                    ],
+                )
             )
-        )
         if figures and figures.get("scarcity"):
             out.append(f"![RMSE over N_y (simulated data)]({figures['scarcity']})\n")
     if any(r.exclude_group for r in runs):
@@ -430,7 +487,7 @@ def report_markdown(
     context = context_section(records, years, (figures or {}).get("context"))
     if context:
         out.append(context)
-    timing = time_section(df, plan.models(), missing)
+    timing = time_section(own, plan.models(), missing)  # time per model kind, whatever its overrides
     if timing:
         out.append(timing)
     out.append(f"### Missing runs ({len(missing)})\n")
@@ -760,20 +817,34 @@ def context_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
 def context_choice(table: pd.DataFrame, years: Sequence[int]) -> dict[str, Any]:
     """SEMI-HA's alpha chosen per test year on the validation year, never the test year.
 
-    Among SEMI-HA's rows of :func:`context_table` (alpha > 0) that have both scores for a year, the
-    alpha with the lowest validation RMSE. Returns ``alpha`` and ``rmse`` (the chosen run's test RMSE),
-    each a ``{year: value}`` dict for the years with a choice, and ``mean`` (the mean test RMSE over
-    ``years``; NaN unless every year has a choice).
+    A year gets a choice only when every SEMI-HA alpha of plan ``context`` (0.2 included) has a run with
+    both scores for it in :func:`context_table`: then the alpha with the lowest validation RMSE (ties: the
+    smallest alpha). A choice among some of the alphas would change as the rest arrive.
+
+    Returns:
+        ``alpha`` and ``rmse`` (the chosen run's test RMSE), each ``{year: value}`` for the years with a
+        choice; ``mean``, the mean test RMSE over ``years`` (NaN unless every year has a choice); and
+        ``lacking``, ``{year: [alpha, ...]}`` for the other years: the alphas without a run or without a
+        validation score (``python -m geoapp experiments validation`` adds those of older runs).
     """
-    semi = table[table["alpha"] > 0] if len(table) else table
-    alpha, rmse = {}, {}
+    wanted = sorted({context_alpha(r.model, r.overrides) for r in PLANS["context"].runs() if r.model == "semi-ha"})
+    alphas = [float(a) for a in table["alpha"]] if len(table) else []
+    alpha, rmse, lacking = {}, {}, {}
     for y in years:
-        ok = semi[np.isfinite(semi[str(y)].astype(float)) & np.isfinite(semi[f"val {y}"].astype(float))] if len(semi) else semi
-        if len(ok):
-            best = ok[f"val {y}"].astype(float).idxmin()
-            alpha[y], rmse[y] = float(ok.loc[best, "alpha"]), float(ok.loc[best, str(y)])
+        scores = {}
+        for a in wanted:
+            row = table.iloc[alphas.index(a)] if a in alphas else None
+            test, val = (math.nan, math.nan) if row is None else (float(row[str(y)]), float(row[f"val {y}"]))
+            if math.isfinite(test) and math.isfinite(val):
+                scores[a] = (val, test)
+        missing = [a for a in wanted if a not in scores]
+        if missing or not scores:
+            lacking[y] = missing
+            continue
+        best = min(scores, key=lambda a: (scores[a][0], a))
+        alpha[y], rmse[y] = best, scores[best][1]
     mean = float(np.mean([rmse[y] for y in years])) if len(rmse) == len(years) and years else math.nan
-    return {"alpha": alpha, "rmse": rmse, "mean": mean}
+    return {"alpha": alpha, "rmse": rmse, "mean": mean, "lacking": lacking}
 
 
 def choice_cell(choice: Mapping[str, Any], year: int) -> str:
@@ -791,7 +862,7 @@ def _swept(table: pd.DataFrame) -> bool:
 def context_section(records: Iterable[Mapping[str, Any]], years: Sequence[int], figure: str | None = None) -> str:
     """The report's section on SEMI-HA's context-loss weight (plan ``context``), or "" without any of its own runs."""
     records = list(records)
-    table = context_table(records, years)
+    table = context_table(records, years) if years else pd.DataFrame()
     if not _swept(table):
         return ""
     choice = context_choice(table, years)
@@ -817,6 +888,13 @@ def context_section(records: Iterable[Mapping[str, Any]], years: Sequence[int], 
         "year is never looked at to choose. Means over years only where every year has a run.\n",
         markdown_table(["setting", *map(str, years), f"test RMSE, mean {span}", f"validation RMSE, mean {span}"], rows),
     ]
+    if choice["lacking"]:
+        which = "; ".join(f"{y}: alpha {', '.join(f'{a:g}' for a in alphas)}" for y, alphas in choice["lacking"].items())
+        out.append(
+            f"No choice yet where an alpha lacks a run or a validation score ({which}): "
+            "`python -m geoapp experiments run --plan context` trains the runs, `python -m geoapp experiments "
+            "validation` scores older ones on their validation year.\n"
+        )
     if figure:
         out.append(f"![RMSE against the context-loss weight alpha]({figure})\n")
     return "\n".join(out)
@@ -910,12 +988,12 @@ def write_report(
     if out.exists():
         text = out.read_text(encoding="utf-8")
         intro = text.split(MARKER)[0] if MARKER in text else text
-    df = results_frame(records, plan)
-    runs = plan.runs()
+    shown, df = by_variant(plan, results_frame(records, plan))
+    runs = shown.runs()
     years = sorted({r.test_year for r in runs})
     figures = {}
     simulated = bool(dataset.get("simulated"))
-    scarce = [m for m in plan.models() if any(r.model == m and r.n_train_years != 10 for r in runs)]
+    models10, scarce = _table_models(shown)
     images = out.parent / "images"
     if scarce:
         figures["scarcity"] = f"images/experiments-{plan.name}-scarcity.svg"
@@ -925,7 +1003,6 @@ def write_report(
         figures["ablation"] = f"images/experiments-{plan.name}-ablation.svg"
         images.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out.parent / figures["ablation"], ablation_svg(df, years, simulated))
-    models10 = [m for m in plan.models() if any(r.model == m and r.n_train_years == 10 and r.exclude_group is None for r in runs)]
     budget = budget_svg(df, models10, years) if simulated and years else None
     budget_file = out.parent / f"images/experiments-{plan.name}-budget.svg"
     if budget is not None:

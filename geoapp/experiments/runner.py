@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoapp.errors import InputError
+from geoapp.data.args import given
+from geoapp.errors import GeoappError, InputError
 from geoapp.experiments.claim import Claim, claim_run, training_now
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
 from geoapp.experiments.store import (
@@ -120,7 +121,10 @@ def score_run(best: str | Path, ds: Any, year: int) -> dict[str, Any]:
 
     scores = evaluate_yield(best, ds, year, calibrated=False)  # the model's own, even if its card holds a calibration
     out = {k: scores[k] for k in ("rmse", "r2", "n", "year")}
-    out["validation"] = validation_scores(best, ds, year)
+    try:
+        out["validation"] = validation_scores(best, ds, year)
+    except GeoappError:  # e.g. a validation year with one distinct yield: the run keeps its test scores
+        pass
     try:
         out["calibrated"] = calibrated_scores(best, ds, year)
     except InputError:  # e.g. one training year: no trend to fit; the run keeps its own scores
@@ -148,10 +152,14 @@ def validation_scores(best: str | Path, ds: Any, year: int | None = None) -> dic
     from geoapp.training.checkpoint import read_card
     from geoapp.training.yield_trainer import evaluate_yield
 
-    years = read_card(best).get("years") or {}
+    years = read_card(best).get("years")
+    years = years if isinstance(years, Mapping) else {}
+    validation = years.get("validation")
+    if isinstance(validation, bool) or not isinstance(validation, int):
+        raise InputError(f"checkpoint {str(best)!r} names no validation year in its card (years: {given(years)})")
     if year is not None and years.get("test") not in (None, int(year)):
         raise InputError(f"checkpoint {str(best)!r} was tested on {years.get('test')}, not {year}")
-    scores = evaluate_yield(best, ds, int(years["validation"]), calibrated=False)
+    scores = evaluate_yield(best, ds, validation, calibrated=False)
     return {k: scores[k] for k in ("rmse", "r2", "n", "year")}
 
 
@@ -247,7 +255,6 @@ def _backfill(
     echo: Callable[[str], None],
 ) -> list[str]:
     """Append, for every latest ``ok`` record without ``metrics[name]``, a copy with ``compute(checkpoint, ds, year)``."""
-    from geoapp.errors import GeoappError
     from geoapp.paths import REPO_ROOT
 
     done = []

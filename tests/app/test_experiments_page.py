@@ -260,3 +260,31 @@ def test_the_context_plan_shows_one_row_per_alpha_and_the_alpha_the_validation_y
     alpha = next(s for s in specs if "against alpha" in s["layout"]["title"]["text"])
     assert [t["name"] for t in alpha["data"]] == ["test years", "validation years"]
     assert alpha["data"][0]["x"] == [0.0, 0.05, 0.1, 0.2] and alpha["data"][1]["y"][1:] == [5.5, 5.0, 4.0]
+
+
+def test_a_model_with_several_settings_gets_a_row_each_and_its_missing_runs_follow_the_filter(exp_env, monkeypatch):
+    plan = plan_from_dict(
+        {
+            "name": "twosettings",
+            "blocks": [
+                {"models": ["s-ha"], "test_years": [2015, 2016], "n_train_years": [2]},
+                {"models": ["s-ha"], "test_years": [2015, 2016], "n_train_years": [2], "overrides": {"epochs": 3}},
+            ],
+        }
+    )
+    monkeypatch.setitem(PLANS, plan.name, plan)
+    info = dict(exp_env["store"].dataset)
+    for run in plan.runs():
+        if run.overrides and run.test_year == 2015:
+            metrics = {"rmse": 9.0, "r2": 0.1, "n": 90, "year": run.test_year}
+            exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+    at = _page(exp_plan="twosettings")
+    assert not at.exception and not at.error
+    assert at.multiselect(key="exp_models").options == ["s-ha (defaults)", "s-ha (epochs=3)"]
+    rmse = _cells(at, 0)  # the store's seed-0 S-HA runs (6.0, 7.0) are the defaults' row; epochs=3 is its own
+    assert rmse[0][:4] == ["s-ha (defaults)", "6.000", "7.000", "6.500"]
+    assert rmse[1][:3] == ["s-ha (epochs=3)", "9.000", "missing"]
+    at.multiselect(key="exp_models").set_value(["s-ha (epochs=3)"]).run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[-1].value["name"]) == ["s-ha-2016-ny2-seed0-o66f49d"]  # that setting's one missing run
+    assert any("Missing runs (1 of 4)" in s.value for s in at.subheader)

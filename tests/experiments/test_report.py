@@ -394,15 +394,28 @@ def test_the_context_section_chooses_alpha_on_the_validation_year_never_the_test
     assert "7.000 (alpha 0.2)" in text and "![RMSE against the context-loss weight alpha](images/x.svg)" in text
     svg = context_svg(records, years, simulated=True)
     assert svg is not None and "SIMULATED" in svg and svg.count("<polyline") == 2
-    # a year without a validation score for some alpha: chosen among the others; a missing run leaves no mean
+    assert choice["lacking"] == {}
+    # an alpha without a run for a year: no choice that year (it could change when the run arrives), no mean
     partial = _context_records(skip=(0.2, 2016))
     choice = context_choice(context_table(partial, years), years)
-    assert choice["alpha"][2016] == 0.1 and choice["alpha"][2015] == 0.2
-    assert math.isnan(context_table(partial, years).loc["SEMI-HA, alpha = 0.2", "Mean"])
+    assert 2016 not in choice["alpha"] and choice["lacking"] == {2016: [0.2]} and choice["alpha"][2015] == 0.2
+    assert math.isnan(choice["mean"]) and math.isnan(context_table(partial, years).loc["SEMI-HA, alpha = 0.2", "Mean"])
+    # the default alpha's runs made before validation scores existed: no choice until they are scored, and the
+    # section says how to score them
+    unscored = _context_records()
+    for r in unscored:
+        if not r["key"]["overrides"]:
+            r["metrics"].pop("validation")
+    choice = context_choice(context_table(unscored, years), years)
+    assert choice["alpha"] == {} and choice["lacking"] == {y: [0.2] for y in years}
+    text = context_section(unscored, years)
+    assert "No choice yet where an alpha lacks a run or a validation score (2014: alpha 0.2;" in text
+    assert "python -m geoapp experiments validation" in text
     # only plan scarcity's runs (S-HA and the default alpha): no sweep, no section, no figure
     plain = [r for r in records if not r["key"]["overrides"]]
     assert context_section(plain, years) == "" and context_svg(plain, years, True) is None
     assert context_section([], years) == "" and context_svg([], years, True) is None
+    assert context_section(records, []) == ""
 
 
 def test_results_frame_reads_the_validation_scores_and_nan_without_them():
@@ -413,3 +426,48 @@ def test_results_frame_reads_the_validation_scores_and_nan_without_them():
     assert math.isnan(df.loc[0, "val_rmse"]) and math.isnan(df.loc[1, "val_rmse"]) and math.isnan(df.loc[1, "val_r2"])
     assert df.loc[2, "val_rmse"] == pytest.approx(6.0 + 0.1 * 2) and df.loc[2, "val_r2"] == pytest.approx(0.4)
     assert "val_rmse" in results_csv(df, DS).splitlines()[0]
+
+
+def test_a_model_run_with_several_sets_of_overrides_gets_one_row_per_set_never_pooled_as_seeds(tmp_path):
+    from geoapp.experiments.report import by_variant, run_labels, variant_label
+
+    plan = plan_from_dict(
+        {
+            "name": "epochs",
+            "blocks": [
+                {"models": ["ridge", "semi-ha"], "test_years": YEARS},
+                {"models": ["semi-ha"], "test_years": YEARS, "overrides": {"epochs": 50}},
+                {"models": ["semi-ha"], "test_years": YEARS, "overrides": {"model_overrides": {"alpha": 0.05}}},
+            ],
+        }
+    )
+    labels = run_labels(plan)
+    assert labels["ridge-2015-ny10-seed0"] == "ridge"  # one setting: the model's own row, as before
+    assert sorted(set(labels.values()) - {"ridge"}) == ["semi-ha (alpha=0.05)", "semi-ha (defaults)", "semi-ha (epochs=50)"]
+    assert variant_label("semi-ha", {"epochs": 50, "model_overrides": {"beta": 0.0, "alpha": 0.1}}) == (
+        "semi-ha (epochs=50, alpha=0.1, beta=0.0)"  # keys in order, model_overrides flattened in place
+    )
+    records = []
+    for run in plan.runs():
+        rmse = {"{}": 5.0, '{"epochs": 50}': 6.0}.get(json.dumps(dict(run.overrides), sort_keys=True), 7.0)
+        records.append(make_record(run, dataset=DS, status=OK, metrics={"rmse": rmse, "r2": 0.5, "n": 9, "year": run.test_year}))
+    shown, df = by_variant(plan, results_frame(records, plan))
+    assert shown.models() == ["ridge", "semi-ha (defaults)", "semi-ha (epochs=50)", "semi-ha (alpha=0.05)"]
+    table = year_table(df, "rmse", shown.models(), YEARS)
+    assert [table.loc[m, "Mean"]["mean"] for m in shown.models()[1:]] == [5.0, 6.0, 7.0]
+    assert all(table.loc[m, "2015"]["n"] == 1 for m in shown.models())  # one run each, not three "seeds"
+    out = write_report(plan, records, DS, tmp_path / "r.md")
+    text = out.read_text()
+    assert "| `semi-ha (epochs=50)` | 6.000 | 6.000 | 6.000 |" in text and "None: every run of the plan has a result." in text
+    assert by_variant(PLANS["paper"], df)[0] is PLANS["paper"]  # the named plans run each model with one setting
+
+
+def test_the_report_of_plan_context_gives_each_alpha_its_own_row(tmp_path):
+    """``experiments report --plan context``: SEMI-HA's alphas are rows of their own, never pooled as seeds."""
+    records = _context_records()
+    text = write_report(PLANS["context"], records, DS, tmp_path / "c.md").read_text()
+    assert "| `semi-ha (alpha=0.05)` | missing | missing | 7.500 |" in text  # N_y = 4 only: the scarcity table
+    assert "| `semi-ha (defaults)` | missing | missing | 9.000 |" in text
+    assert "of the years" not in text and "SEMI-HA's improvement over S-HA" not in text  # nothing pooled
+    assert "**SEMI-HA, alpha chosen on the validation year**" in text
+    assert (tmp_path / "images" / "experiments-context-context.svg").is_file()
