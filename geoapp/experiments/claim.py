@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Claim", "claim_run", "lock_path", "training_now", "epochs_done"]
+__all__ = ["Claim", "claim_run", "lock_path", "training_now", "training_seconds", "epochs_done"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ lock for microseconds, and must not make a runner skip a run nobody trains."""
 
 _CLAIM_WAIT_S = 0.02
 """Seconds between two attempts."""
+
+_SINCE_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""How a claim records when it began (local time of the runner's machine)."""
 
 
 def _holder_info(lock: Path) -> dict | None:
@@ -77,19 +80,37 @@ def training_now(runs_dir: str | Path, run_name: str) -> str | None:
     runner left in the file never counts; the file's text only names the holder.
     """
     lock = lock_path(runs_dir, run_name)
-    if fcntl is None:  # pragma: no cover - Windows
+    return _holder(lock) if _held(lock) else None
+
+
+def training_seconds(runs_dir: str | Path, run_name: str) -> float | None:
+    """Seconds since the runner training ``run_name`` now claimed it; None when no runner holds it (or it is unnamed)."""
+    lock = lock_path(runs_dir, run_name)
+    if not _held(lock):
         return None
+    info = _holder_info(lock)
+    try:
+        since = time.mktime(time.strptime(info["since"], _SINCE_FORMAT)) if info is not None else None
+    except (ValueError, OverflowError):
+        return None
+    return None if since is None else max(time.time() - since, 0.0)
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds ``lock`` (a shared, non-blocking probe, released at once)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
     try:
         fd = os.open(lock, os.O_RDONLY)
     except OSError:
-        return None  # no lock file: no runner ever claimed the run
+        return False  # no lock file: no runner ever claimed the run
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _holder(lock)
+            return True
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return False
     finally:
         os.close(fd)
 
@@ -145,7 +166,7 @@ def claim_run(runs_dir: str | Path, run_name: str) -> Iterator[Claim]:
                     return
                 time.sleep(_CLAIM_WAIT_S)
         if writable:
-            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime(_SINCE_FORMAT)}
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
         try:

@@ -261,13 +261,14 @@ def ablation_table(df: pd.DataFrame, years: Sequence[int], model: str = "semi-ha
 
 
 def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str | Path | None = None) -> pd.DataFrame:
-    """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status.
+    """The plan's runs without an ``ok`` result: name, model, test_year, n_train_years, seed, exclude_group, status, training_min.
 
     ``status`` is ``missing``, ``failed: <error>``, or (given ``runs_dir``) ``training (pid .. on .., since ..;
     epoch .. of up to .., best validation RMSE ..)`` for a run a runner holds now
-    (:func:`~geoapp.experiments.claim.training_now`, :func:`~geoapp.experiments.claim.epochs_done`).
+    (:func:`~geoapp.experiments.claim.training_now`, :func:`~geoapp.experiments.claim.epochs_done`);
+    ``training_min`` the minutes it has trained so far (NaN for the others).
     """
-    from geoapp.experiments.claim import epochs_done, training_now
+    from geoapp.experiments.claim import epochs_done, training_now, training_seconds
     from geoapp.training.model_kinds import model_kind
     from geoapp.training.yield_trainer import YieldTrainConfig
 
@@ -278,6 +279,7 @@ def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str
         if rec is not None and rec["status"] == OK:
             continue
         holder = training_now(runs_dir, run.name) if runs_dir is not None else None
+        seconds = training_seconds(runs_dir, run.name) if holder is not None else None
         if holder is not None:
             one_go = not model_kind(run.model).resumable  # ridge and RF fit in one go: one "epoch"
             max_epochs = 1 if one_go else run.train_config().get("epochs", YieldTrainConfig.epochs)
@@ -285,8 +287,9 @@ def missing_runs(plan: Plan, records: Iterable[Mapping[str, Any]], runs_dir: str
             status = f"training ({holder}" + (f"; {done})" if done else ")")
         else:
             status = "missing" if rec is None else f"failed: {rec.get('error')}"
-        rows.append({"name": run.name, **run.identity(), "status": status})
-    cols = ["name", "model", "test_year", "n_train_years", "seed", "exclude_group", "status"]
+        minutes = math.nan if seconds is None else round(seconds / 60.0, 1)
+        rows.append({"name": run.name, **run.identity(), "status": status, "training_min": minutes})
+    cols = ["name", "model", "test_year", "n_train_years", "seed", "exclude_group", "status", "training_min"]
     return pd.DataFrame(rows, columns=[*cols, "overrides"])[cols]
 
 
@@ -552,12 +555,18 @@ def time_section(df: pd.DataFrame, models: Sequence[str], missing: pd.DataFrame)
 def missing_hours(df: pd.DataFrame, missing: pd.DataFrame) -> tuple[float, int]:
     """Hours of one runner the ``missing`` runs (:func:`missing_runs`) would take, and how many were not counted.
 
-    Each run costs its model's median minutes in ``df`` (:func:`time_table`); a run of a model without
-    a timed run is not counted.
+    Each run costs its model's median minutes in ``df`` (:func:`time_table`), less the minutes a run in
+    training has trained so far (``training_min``, when ``missing`` has it; never below zero); a run of a
+    model without a timed run is not counted.
     """
     table = time_table(df, sorted(set(missing["model"])))
     median = dict(zip(table["model"], table["median"], strict=True))
-    known = [median[m] for m in missing["model"] if m in median]
+    so_far = missing["training_min"] if "training_min" in missing else pd.Series(math.nan, index=missing.index)
+    known = [
+        max(median[m] - (0.0 if pd.isna(t) else float(t)), 0.0)
+        for m, t in zip(missing["model"], so_far, strict=True)
+        if m in median
+    ]
     return sum(known) / 60.0, len(missing) - len(known)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from geoapp.data.args import given
 from geoapp.errors import GeoappError, InputError
-from geoapp.experiments.claim import Claim, claim_run, training_now
+from geoapp.experiments.claim import Claim, claim_run, training_now, training_seconds
 from geoapp.experiments.plan import Plan, RunSpec, check_plan
 from geoapp.experiments.store import (
     FAILED,
@@ -328,15 +328,20 @@ class _Eta:
     def add(self, run: RunSpec, seconds: float) -> None:
         self.times.setdefault(_kind(run), []).append(seconds)
 
-    def left(self, remaining: Sequence[RunSpec]) -> float | None:
-        """Seconds for ``remaining``; None when a run's kind and overrides have no timing at all."""
+    def left(self, remaining: Sequence[RunSpec], elapsed: Mapping[str, float] | None = None) -> float | None:
+        """Seconds for ``remaining``; None when a run's kind and overrides have no timing at all.
+
+        ``elapsed``: seconds a run (by name) has trained so far in another runner; it costs what is
+        left of its kind's mean, or nothing once it has run longer than that.
+        """
+        elapsed = elapsed or {}
         total = 0.0
         for run in remaining:
             kind = _kind(run)
             same = self.times.get(kind) or [t for k, ts in self.times.items() if k[1] == kind[1] for t in ts]
             if not same:
                 return None
-            total += sum(same) / len(same)
+            total += max(sum(same) / len(same) - elapsed.get(run.name, 0.0), 0.0)
         return total
 
 
@@ -416,14 +421,16 @@ def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path, store: Resu
     """The time left for those of ``remaining`` without a result yet, shared among the runners at work on them.
 
     The runners are this one and each other holding one of them: ``3 h 10 min``, or ``1 h 35 min with
-    2 runners``. A run another runner is part-way through counts in full.
+    2 runners``. A run another runner is part-way through costs what is left of its mean time.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
         done = {record_key(rec) for rec in store.read() if rec["status"] == OK}
     remaining = [run for run in remaining if run.key() not in done]  # other runners finished some meanwhile
-    left = eta.left(remaining)
-    others = sum(training_now(root, run.name) is not None for run in remaining)
+    held = [run.name for run in remaining if training_now(root, run.name) is not None]
+    elapsed = {name: t for name in held if (t := training_seconds(root, name)) is not None}
+    left = eta.left(remaining, elapsed)
+    others = len(held)
     if left is None or others == 0:
         return format_seconds(left)
     return f"{format_seconds(left / (others + 1))} with {others + 1} runners"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from geoapp.experiments.claim import claim_run, lock_path, training_now
+from geoapp.experiments.claim import claim_run, lock_path, training_now, training_seconds
 from geoapp.experiments.plan import plan_from_dict
 from geoapp.experiments.runner import run_plan
 from geoapp.experiments.store import OK, ResultStore, make_record
@@ -177,5 +178,16 @@ def test_the_eta_counts_only_runs_without_a_result_shared_among_the_runners_at_w
     store.append(make_record(runs[0], dataset=info, status=OK, plan="t", metrics=metrics, seconds=600.0))
     eta = _Eta(store.read())  # an s-ha run takes 10 min
     assert _shared_eta(eta, runs, tmp_path, store) == "20 min 00 s"  # 2016 has its result: 2017 and 2018 left
-    with claim_run(tmp_path, runs[1].name):  # another runner trains 2017
-        assert _shared_eta(eta, runs, tmp_path, store) == "10 min 00 s with 2 runners"
+    with claim_run(tmp_path, runs[1].name):  # another runner has just begun 2017
+        assert re.fullmatch(r"(10 min 00|9 min 59) s with 2 runners", _shared_eta(eta, runs, tmp_path, store))
+        lock = lock_path(tmp_path, runs[1].name)
+        info = json.loads(lock.read_text())
+        for minutes_ago, left in ((4, r"(8 min 00|7 min 59) s"), (30, r"5 min 00 s")):
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 60 * minutes_ago))
+            lock.write_text(json.dumps(info | {"since": since}))
+            # 2018's 10 min, and what is left of 2017's 10 min (nothing after 30), shared by 2 runners
+            assert re.fullmatch(left + " with 2 runners", _shared_eta(eta, runs, tmp_path, store))
+            assert 60 * minutes_ago - 5 < training_seconds(tmp_path, runs[1].name) < 60 * minutes_ago + 5
+        lock.write_text("")  # a holder that names nobody still counts as a runner, its run in full
+        assert re.fullmatch(r"10 min 00 s with 2 runners", _shared_eta(eta, runs, tmp_path, store))
+    assert training_seconds(tmp_path, runs[1].name) is None  # released: nobody trains it

@@ -21,6 +21,7 @@ from geoapp.experiments.report import (
     ablation_table,
     cell_text,
     improvement_table,
+    missing_hours,
     missing_runs,
     results_csv,
     results_frame,
@@ -142,6 +143,13 @@ def test_time_per_run_and_what_the_missing_runs_would_take():
     hours = (table.loc["semi-ha", "median"] + table.loc["s-ha", "median"]) / 60
     assert f"The 2 missing runs would take about {hours:.1f} h of one runner at these medians" in text
     assert time_section(results_frame(_records(), PLAN), ["ridge"], missing_runs(PLAN, [])) == ""  # nothing timed
+    # a run in training costs what is left of its median, never less than nothing
+    missing = missing_runs(PLAN, records)
+    assert missing["training_min"].isna().all()  # no runs folder given: nothing is looked up
+    semi_median = table.loc["semi-ha", "median"]
+    for so_far, left in ((4.0, semi_median - 4.0), (999.0, 0.0)):
+        missing.loc[missing["model"] == "semi-ha", "training_min"] = so_far
+        assert missing_hours(df, missing) == (pytest.approx((left + table.loc["s-ha", "median"]) / 60), 0)
 
 
 def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
@@ -154,8 +162,9 @@ def test_a_run_a_runner_holds_is_listed_as_training(tmp_path):
         log = MetricsLog(tmp_path / "semi-ha-2016-ny4-seed0" / "metrics.jsonl")
         log.write(epoch=1, val_rmse=6.25, seconds=60.0)
         log.write(epoch=2, val_rmse=6.5, seconds=60.0)
-        status = missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0", "status"]
-        assert status.endswith("; epoch 2 of up to 30, best validation RMSE 6.250)")  # the trainer's default epochs
+        row = missing_runs(PLAN, records, tmp_path).set_index("name").loc["semi-ha-2016-ny4-seed0"]
+        assert row["status"].endswith("; epoch 2 of up to 30, best validation RMSE 6.250)")  # the trainer's default epochs
+        assert 0.0 <= row["training_min"] < 1.0  # claimed a moment ago
     ridge = _records(skip={"ridge-2015-ny10-seed0"})
     with claim_run(tmp_path, "ridge-2015-ny10-seed0"):
         MetricsLog(tmp_path / "ridge-2015-ny10-seed0" / "metrics.jsonl").write(epoch=1, val_rmse=7.0, seconds=1.0)
