@@ -80,9 +80,11 @@ def filters(plan: Plan) -> tuple[list[str], list[int], int]:
     runs = plan.runs()
     years = sorted({r.test_year for r in runs})
     n_values = sorted({r.n_train_years for r in runs}, reverse=True)
+    if st.session_state.get("exp_filters_of") != plan.name:  # another plan: its own models, years and N_y, all chosen
+        st.session_state.update(exp_models=plan.models(), exp_years=years, exp_ny=n_values[0], exp_filters_of=plan.name)
     a, b, c = st.columns([3, 2, 1])
-    models = a.multiselect("Models", plan.models(), default=plan.models(), key="exp_models")
-    chosen_years = b.multiselect("Test years", years, default=years, key="exp_years")
+    models = a.multiselect("Models", plan.models(), key="exp_models")
+    chosen_years = b.multiselect("Test years", years, key="exp_years")
     n_y = c.selectbox("N_y", n_values, key="exp_ny")
     return models, sorted(chosen_years), int(n_y)
 

@@ -278,9 +278,13 @@ def test_a_model_with_several_settings_gets_a_row_each_and_its_missing_runs_foll
         if run.overrides and run.test_year == 2015:
             metrics = {"rmse": 9.0, "r2": 0.1, "n": 90, "year": run.test_year}
             exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
-    at = _page(exp_plan="twosettings")
+    at = _page(exp_plan="tinystudy")
+    at.multiselect(key="exp_models").set_value(["s-ha"]).run()  # narrowed on another plan first
+    at.selectbox(key="exp_plan").set_value("twosettings").run()
     assert not at.exception and not at.error
     assert at.multiselect(key="exp_models").options == ["s-ha (defaults)", "s-ha (epochs=3)"]
+    assert at.multiselect(key="exp_models").value == ["s-ha (defaults)", "s-ha (epochs=3)"]  # a new plan: all chosen
+    assert [s.value for s in at.subheader if "Missing" in s.value] == ["Missing runs (1 of 4)"]
     rmse = _cells(at, 0)  # the store's seed-0 S-HA runs (6.0, 7.0) are the defaults' row; epochs=3 is its own
     assert rmse[0][:4] == ["s-ha (defaults)", "6.000", "7.000", "6.500"]
     assert rmse[1][:3] == ["s-ha (epochs=3)", "9.000", "missing"]
