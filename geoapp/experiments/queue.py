@@ -192,10 +192,11 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
         if state == "finished" and status.get("checkpoint"):
             try:
                 scores = _score(run, Path(status["checkpoint"]), ds)
+                config = scores.pop("config", None)  # the record's config, not one of its metrics
                 store.append(
                     make_record(
                         run, dataset=info, status=OK, plan=entry.get("plan"), seconds=seconds,
-                        metrics=scores, checkpoint=status["checkpoint"], config=scores.get("config"),
+                        metrics=scores, checkpoint=status["checkpoint"], config=config,
                     )
                 )  # fmt: skip
                 collected.append(run.name)

@@ -59,6 +59,8 @@ def test_queue_starts_one_job_at_a_time_and_collects_results(ds, tmp_path):
     assert step["collected"] == ["s-ha-2016-ny3-seed0"] and step["started"] == "s-ha-2015-ny2-seed0"
     (record,) = store.read()
     assert record["status"] == OK and record["metrics"]["year"] == 2016 and record["seconds"] == 60.0
+    assert record["config"]["test_year"] == 2016 and "config" not in record["metrics"]  # the card's, kept once
+    assert record["metrics"]["validation"]["year"] == 2015  # scored as the runner scores its runs
 
     jobs.states["20260101-000000-000001"] = {"state": "failed", "error": "TrainingDiverged: nan", "created": 1.0, "finished": 2.0}
     step = advance(ds, store, jobs)
