@@ -15,6 +15,7 @@ from geoapp.app_support.experiments import (
     result_tables,
     scored,
     scores_select,
+    validation_choice_view,
 )
 from geoapp.app_support.page import error_box, page_header, setup_page
 from geoapp.experiments.report import by_variant, results_frame
@@ -44,6 +45,7 @@ if ctx is not None:
             context_view(records, years, ds.simulated)
         else:
             result_tables(df, models, years, n_y, ds.simulated)
+            validation_choice_view(own_rows, models, years, n_y, ds.simulated)  # the models' own scores
             figures(df, shown, models, years, ds.simulated)
         if ds.simulated:
             budget_section(own_rows, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch

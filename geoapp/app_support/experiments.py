@@ -35,6 +35,7 @@ from geoapp.experiments.report import (
     results_frame,
     run_labels,
     scarcity_table,
+    validation_choice,
     year_table,
 )
 from geoapp.experiments.store import ResultStore, StoreWarning, runs_root
@@ -46,6 +47,7 @@ __all__ = [
     "result_tables",
     "figures",
     "context_view",
+    "validation_choice_view",
     "download_results",
     "budget_section",
     "missing_section",
@@ -174,6 +176,31 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
         missing = [g for g, v in zip(ab["group"], ab["change"], strict=True) if not math.isfinite(v)]
         if missing:
             right.caption(f"No complete result yet without: {', '.join(missing)}.")
+
+
+def validation_choice_view(df: pd.DataFrame, models: list[str], years: list[int], n_y: int, simulated: bool) -> None:
+    """Per test year, the run chosen on the validation year among the chosen models at ``n_y``, beside hindsight's best."""
+    table = validation_choice(df, models, years, n_y)
+    if table.empty:
+        return
+    data = "simulated data" if simulated else "real data"
+    st.markdown(
+        f"**The model a user would ship, chosen on the validation year** (N_y = {n_y}, {data}): per test year, the run "
+        "with the lowest RMSE on the year before, and its test RMSE; beside it the lowest test RMSE, known only in hindsight."
+    )
+    shown = pd.DataFrame(
+        {
+            "test year": table["year"].astype(str),
+            "chosen on validation": table["chosen"],
+            "validation RMSE": table["val_rmse"].map(cell_text),
+            "test RMSE": table["rmse"].map(cell_text),
+            "hindsight: lowest test RMSE": [
+                f"{cell_text(r['hindsight_rmse'])} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})"
+                for _, r in table.iterrows()
+            ],
+        }
+    )
+    st.dataframe(shown, hide_index=True, width="stretch")
 
 
 def context_view(records: list[dict], years: list[int], simulated: bool) -> None:

@@ -49,6 +49,8 @@ __all__ = [
     "ablation_table",
     "location_table",
     "location_section",
+    "validation_choice",
+    "validation_choice_section",
     "context_alpha",
     "context_table",
     "context_choice",
@@ -473,6 +475,9 @@ def report_markdown(
         out.append("The paper gives Figure 7 as a plot only (no numbers in its text).\n")
         if figures and figures.get("ablation"):
             out.append(f"![RMSE change per removed feature group (simulated data)]({figures['ablation']})\n")
+    choice = validation_choice_section(df, models10, years)
+    if choice:
+        out.append(choice)
     calibration = calibration_section(df, models10, years, dataset.get("noise_floor_by_year"))
     if calibration:
         out.append(calibration)
@@ -581,6 +586,67 @@ def noise_floor_by_year(ds: Any) -> dict[str, float]:
     lab = yields[yields["yield"].notna()]
     err = (lab["yield"] - lab["expected"]) ** 2
     return {str(int(y)): float(np.sqrt(v)) for y, v in err.groupby(lab["year"]).mean().items()}
+
+
+_CHOICE_COLUMNS = ["year", "chosen", "model", "val_rmse", "rmse", "candidates", "hindsight_rmse", "hindsight_model"]
+
+
+def validation_choice(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], n_train_years: int = 10) -> pd.DataFrame:
+    """Per test year, the run a user would ship having looked at the validation year only (all inputs).
+
+    Candidates: every run of ``models`` at ``n_train_years`` with every input and a validation score (every seed a
+    candidate of its own). Rows: one per year with a candidate: ``year``, ``chosen`` (run name), ``model``,
+    ``val_rmse`` and ``rmse`` (its test RMSE, bu/acre), ``candidates``, and ``hindsight_rmse`` /
+    ``hindsight_model``: the lowest test RMSE among the same candidates, which no honest choice can know.
+    """
+    pool = df[df["model"].isin(list(models)) & (df["n_train_years"] == n_train_years) & df["exclude_group"].isna()]
+    pool = pool[np.isfinite(pool["val_rmse"].astype(float))]
+    rows = []
+    for y in years:
+        at = pool[pool["test_year"] == y]
+        if at.empty:
+            continue
+        chosen = at.loc[at["val_rmse"].astype(float).idxmin()]
+        best = at.loc[at["rmse"].astype(float).idxmin()]
+        rows.append(
+            {
+                "year": int(y), "chosen": chosen["name"], "model": chosen["model"], "val_rmse": float(chosen["val_rmse"]),
+                "rmse": float(chosen["rmse"]), "candidates": len(at), "hindsight_rmse": float(best["rmse"]),
+                "hindsight_model": best["model"],
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=_CHOICE_COLUMNS)
+
+
+def validation_choice_section(df: pd.DataFrame, models: Sequence[str], years: Sequence[int]) -> str:
+    """The report's section on :func:`validation_choice`, or "" when no run has a validation score."""
+    table = validation_choice(df, models, years)
+    if table.empty:
+        return ""
+    complete = len(table) == len(years)
+    mean = f"{table['rmse'].mean():.3f}" if complete else "—"
+    hindsight = f"{table['hindsight_rmse'].mean():.3f}" if complete else "—"
+    rows = [
+        [
+            int(r["year"]), f"`{r['chosen']}`", f"{r['val_rmse']:.3f}", f"{r['rmse']:.3f}", int(r["candidates"]),
+            f"{r['hindsight_rmse']:.3f} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})",
+        ]
+        for _, r in table.iterrows()
+    ]  # fmt: skip
+    rows.append(["mean", "", "", mean, "", hindsight])
+    return "\n".join(
+        [
+            "### The model a user would ship: chosen on the validation year, N_y = 10\n",
+            "Per test year, among every run above with all inputs (each seed a candidate), the one with the lowest "
+            "RMSE on its validation year (the year before the test year), and its test RMSE: what choosing a model "
+            "honestly gives. The last column is the lowest test RMSE among the same candidates, known only in hindsight. "
+            "The models' own predictions (no calibration).\n",
+            markdown_table(
+                ["test year", "chosen on validation", "validation RMSE", "test RMSE", "candidates", "hindsight: lowest test"],
+                rows,
+            ),
+        ]
+    )
 
 
 def calibration_section(

@@ -292,3 +292,18 @@ def test_a_model_with_several_settings_gets_a_row_each_and_its_missing_runs_foll
     assert not at.exception and not at.error
     assert list(at.dataframe[-1].value["name"]) == ["s-ha-2016-ny2-seed0-o66f49d"]  # that setting's one missing run
     assert any("Missing runs (1 of 4)" in s.value for s in at.subheader)
+
+
+def test_the_model_a_user_would_ship_is_the_one_chosen_on_the_validation_year(exp_env):
+    info = dict(exp_env["store"].dataset)
+    for run in TINY_PLAN.runs():  # a second line for two runs: the same scores with validation scores
+        if run.name in ("s-ha-2016-ny2-seed0", "s-ha-2016-ny2-seed1"):
+            rmse = 6.0 + run.seed * 0.5 + 1
+            val = {"rmse": 5.0 - run.seed, "r2": 0.5, "n": 90, "year": 2015}  # seed 1 wins on validation
+            metrics = {"rmse": rmse, "r2": 0.5, "n": 90, "year": run.test_year, "validation": val}
+            exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+    at = _page(exp_plan="tinystudy")
+    assert not at.exception and not at.error
+    assert any("The model a user would ship, chosen on the validation year** (N_y = 2" in m.value for m in at.markdown)
+    choice = next(d.value for d in at.dataframe if "chosen on validation" in d.value.columns)
+    assert choice.values.tolist() == [["2016", "s-ha-2016-ny2-seed1", "4.000", "7.500", "7.000 (S-HA)"]]

@@ -480,3 +480,23 @@ def test_the_report_of_plan_context_gives_each_alpha_its_own_row(tmp_path):
     assert "of the years" not in text and "SEMI-HA's improvement over S-HA" not in text  # nothing pooled
     assert "**SEMI-HA, alpha chosen on the validation year**" in text
     assert (tmp_path / "images" / "experiments-context-context.svg").is_file()
+
+
+def test_the_model_a_user_would_ship_is_chosen_on_the_validation_year():
+    from geoapp.experiments.report import validation_choice, validation_choice_section
+
+    records = _records()
+    for r in records:  # validation favours ridge, the test year SEMI-HA; S-HA's seed 1 has no validation score
+        k = r["key"]
+        if k["model"] == "s-ha" and k["seed"] == 1:
+            continue
+        r["metrics"]["validation"] = {"rmse": {"ridge": 4.0, "s-ha": 5.0, "semi-ha": 6.0}[k["model"]] + k["seed"], "r2": 0.5}
+    df = results_frame(records, PLAN)
+    table = validation_choice(df, ["ridge", "s-ha", "semi-ha"], YEARS)
+    assert list(table["chosen"]) == ["ridge-2015-ny10-seed0", "ridge-2016-ny10-seed0"]
+    assert list(table["rmse"]) == [8.0, 9.0] and list(table["hindsight_model"]) == ["semi-ha", "semi-ha"]
+    assert list(table["candidates"]) == [4, 4]  # ridge, S-HA seed 0, SEMI-HA seeds 0 and 1 (N_y = 10, all inputs)
+    text = validation_choice_section(df, ["ridge", "s-ha", "semi-ha"], YEARS)
+    assert "| 2015 | `ridge-2015-ny10-seed0` | 4.000 | 8.000 | 4 | 5.000 (SEMI-HA) |" in text
+    assert "| mean |  |  | 8.500 |  | 5.500 |" in text
+    assert validation_choice_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # no validation scores
