@@ -4,6 +4,7 @@ import streamlit as st
 
 from geoapp.app_support.experiments import (
     budget_section,
+    comparison_view,
     context_view,
     download_results,
     figures,
@@ -47,6 +48,7 @@ if ctx is not None:
             result_tables(df, models, years, n_y, ds.simulated)
             validation_choice_view(own_rows, models, years, n_y, ds.simulated)  # the models' own scores
             figures(df, shown, models, years, ds.simulated)
+            comparison_view(plan, records, years)  # trend: with and without; location: beside SEMI-HA
         if ds.simulated:
             budget_section(own_rows, models, years, n_y)  # the budget scores the models' own predictions, whatever the switch
         missing_section(ds, plan, records, models, years)

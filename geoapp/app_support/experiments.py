@@ -28,6 +28,7 @@ from geoapp.experiments.report import (
     context_choice,
     context_table,
     context_where,
+    location_section,
     mean_over_years,
     missing_hours,
     missing_runs,
@@ -35,6 +36,7 @@ from geoapp.experiments.report import (
     results_frame,
     run_labels,
     scarcity_table,
+    trend_section,
     validation_choice,
     year_table,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "result_tables",
     "figures",
     "context_view",
+    "comparison_view",
     "validation_choice_view",
     "download_results",
     "budget_section",
@@ -201,6 +204,19 @@ def validation_choice_view(df: pd.DataFrame, models: list[str], years: list[int]
         }
     )
     st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def comparison_view(plan: Plan, records: list[dict], years: list[int]) -> None:
+    """Plans ``trend`` and ``location`` beside the runs they compare with (as the report's sections show them).
+
+    ``trend``: each model with and without the trend (plan ``baselines``); ``location``: ``semi-ha-loc``
+    beside SEMI-HA's three seeds (plan ``seeds``). Nothing for the other plans, or before any run.
+    """
+    if not years or plan.name not in ("trend", "location"):
+        return
+    section = trend_section(records, years) if plan.name == "trend" else location_section(records, years)
+    if section:
+        st.markdown(section)
 
 
 def context_view(records: list[dict], years: list[int], simulated: bool) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "ablation_table",
     "location_table",
     "location_section",
+    "trend_section",
     "validation_choice",
     "validation_choice_section",
     "context_alpha",

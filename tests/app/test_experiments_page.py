@@ -307,3 +307,23 @@ def test_the_model_a_user_would_ship_is_the_one_chosen_on_the_validation_year(ex
     assert any("The model a user would ship, chosen on the validation year** (N_y = 2" in m.value for m in at.markdown)
     choice = next(d.value for d in at.dataframe if "chosen on validation" in d.value.columns)
     assert choice.values.tolist() == [["2016", "s-ha-2016-ny2-seed1", "4.000", "7.500", "7.000 (S-HA)"]]
+
+
+def test_the_location_plan_is_shown_beside_semi_ha_and_the_trend_plan_beside_the_runs_without(exp_env):
+    info = dict(exp_env["store"].dataset)
+    for plan, model, rmse in (("seeds", "semi-ha", 6.0), ("location", "semi-ha-loc", 5.0), ("trend", "ridge", 7.0)):
+        for run in PLANS[plan].runs():
+            if run.model == model:
+                metrics = {"rmse": rmse + 0.5 * run.seed, "r2": 0.5, "n": 90, "year": run.test_year}
+                exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+    at = _page(exp_plan="location")
+    assert not at.exception and not at.error
+    text = "\n".join(m.value for m in at.markdown)
+    assert "SEMI-HA with the county's location embedding (plan `location`)" in text
+    assert "| SEMI-HA (`semi-ha`) | 6.000 | 6.500 | 7.000 | 6.500 ± 0.500 (3) |" in text
+    assert "| semi-ha-loc (`semi-ha-loc`) | 5.000 | 5.500 | 6.000 | 5.500 ± 0.500 (3) |" in text
+    at.selectbox(key="exp_plan").set_value("trend").run()
+    assert not at.exception and not at.error
+    text = "\n".join(m.value for m in at.markdown)
+    assert "With a yield trend fitted on the training years (plan `trend`)" in text
+    assert "| LR (`ridge`) | missing | 7.000 |" in text  # the baselines plan's ridge runs are not in this store
