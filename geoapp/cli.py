@@ -1047,7 +1047,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         with _sigterm_raises(), _one_line_warnings(debug):
             _refuse_empty_paths(args)
-            return func(args)
+            status = func(args)
+            sys.stdout.flush()  # here, not at exit: a reader gone by now is handled below, quietly
+            return status
     except (Exception, KeyboardInterrupt) as exc:
         if _stdout_closed(exc):  # the reader had what it wanted: nothing to report
             _quiet_stdout()

@@ -46,7 +46,7 @@ if ctx is not None:
             context_view(records, years, ds.simulated)
         else:
             result_tables(df, models, years, n_y, ds.simulated)
-            validation_choice_view(own_rows, models, years, n_y, ds.simulated)  # the models' own scores
+            validation_choice_view(own_rows, shown, models, years, n_y, ds.simulated)  # the models' own scores
             figures(df, shown, models, years, ds.simulated)
             comparison_view(plan, records, years)  # trend: with and without; location: beside SEMI-HA
         if ds.simulated:

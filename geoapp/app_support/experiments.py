@@ -22,6 +22,7 @@ from geoapp.experiments.plan import PLANS, Plan, RunSpec, check_plan
 from geoapp.experiments.queue import advance, queue_runs, read_queue
 from geoapp.experiments.report import (
     BUDGET_TERMS,
+    ablation_model,
     ablation_table,
     cell_text,
     choice_cell,
@@ -85,7 +86,10 @@ def filters(plan: Plan) -> tuple[list[str], list[int], int]:
     runs = plan.runs()
     years = sorted({r.test_year for r in runs})
     n_values = sorted({r.n_train_years for r in runs}, reverse=True)
-    if st.session_state.get("exp_filters_of") != plan.name:  # another plan: its own models, years and N_y, all chosen
+    # Another plan, or back from another page (Streamlit forgets the values of widgets it did not draw):
+    # the plan's own models, years and N_y, all chosen.
+    keys = ("exp_models", "exp_years", "exp_ny")
+    if st.session_state.get("exp_filters_of") != plan.name or any(k not in st.session_state for k in keys):
         st.session_state.update(exp_models=plan.models(), exp_years=years, exp_ny=n_values[0], exp_filters_of=plan.name)
     a, b, c = st.columns([3, 2, 1])
     models = a.multiselect("Models", plan.models(), key="exp_models")
@@ -167,8 +171,8 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
             yaxis_title="RMSE (bu/acre)", height=360, margin={"t": 50, "b": 40},
         )  # fmt: skip
         left.plotly_chart(fig, width="stretch")
-    if any(r.exclude_group for r in runs) and "semi-ha" in models:
-        ab = ablation_table(df, years)
+    if any(r.exclude_group for r in runs) and ablation_model(plan) in models:
+        ab = ablation_table(df, years, ablation_model(plan))
         ab = ab[ab["group"].isin({r.exclude_group for r in runs if r.exclude_group})]
         fig = go.Figure(go.Bar(x=ab["group"], y=ab["change"], marker_color="#1f77b4"))
         fig.update_layout(
@@ -181,29 +185,29 @@ def figures(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], s
             right.caption(f"No complete result yet without: {', '.join(missing)}.")
 
 
-def validation_choice_view(df: pd.DataFrame, models: list[str], years: list[int], n_y: int, simulated: bool) -> None:
-    """Per test year, the run chosen on the validation year among the chosen models at ``n_y``, beside hindsight's best."""
-    table = validation_choice(df, models, years, n_y)
-    if table.empty:
+def validation_choice_view(df: pd.DataFrame, plan: Plan, models: list[str], years: list[int], n_y: int, simulated: bool) -> None:
+    """Per test year, the run chosen on the validation year among the chosen models at ``n_y``, beside hindsight's best.
+
+    ``plan`` names the rows of ``df`` (the :func:`~geoapp.experiments.report.by_variant` split plan).
+    """
+    table = validation_choice(df, plan, models, years, n_y)
+    if table.empty or (table["lacking"] == table["candidates"]).all():
         return
     data = "simulated data" if simulated else "real data"
     st.markdown(
         f"**The model a user would ship, chosen on the validation year** (N_y = {n_y}, {data}): per test year, the run "
         "with the lowest RMSE on the year before, and its test RMSE; beside it the lowest test RMSE, known only in hindsight."
     )
-    shown = pd.DataFrame(
-        {
-            "test year": table["year"].astype(str),
-            "chosen on validation": table["chosen"],
-            "validation RMSE": table["val_rmse"].map(cell_text),
-            "test RMSE": table["rmse"].map(cell_text),
-            "hindsight: lowest test RMSE": [
-                f"{cell_text(r['hindsight_rmse'])} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})"
-                for _, r in table.iterrows()
-            ],
-        }
-    )
-    st.dataframe(shown, hide_index=True, width="stretch")
+    rows = []
+    for _, r in table.iterrows():
+        if pd.isna(r["chosen"]):
+            lacking = f"— ({int(r['lacking'])} of {int(r['candidates'])} runs lack a result or a validation score)"
+            rows.append([str(int(r["year"])), lacking, "", "", ""])
+        else:
+            hindsight = f"{cell_text(r['hindsight_rmse'])} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})"
+            rows.append([str(int(r["year"])), r["chosen"], cell_text(r["val_rmse"]), cell_text(r["rmse"]), hindsight])
+    columns = ["test year", "chosen on validation", "validation RMSE", "test RMSE", "hindsight: lowest test RMSE"]
+    st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, width="stretch")
 
 
 def comparison_view(plan: Plan, records: list[dict], years: list[int]) -> None:
@@ -254,6 +258,12 @@ def context_view(records: list[dict], years: list[int], simulated: bool) -> None
         "validation RMSE, mean": "",
     }
     st.dataframe(pd.concat([shown, pd.DataFrame([chosen])], ignore_index=True), hide_index=True, width="stretch")
+    if choice["lacking"]:
+        which = "; ".join(f"{y}: alpha {', '.join(f'{a:g}' for a in alphas)}" for y, alphas in choice["lacking"].items())
+        st.caption(
+            f"No choice yet where an alpha lacks a run or a validation score ({which}): `python -m geoapp experiments "
+            "run --plan context` trains the runs, `python -m geoapp experiments validation` scores older ones."
+        )
     fig = go.Figure()
     for column, name in (("Mean", "test years"), ("val Mean", "validation years")):
         fig.add_scatter(x=table["alpha"].tolist(), y=table[column].tolist(), mode="lines+markers", name=name)

@@ -17,6 +17,7 @@ plan there may train a run twice. Runners share claims only through the same run
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -62,8 +63,12 @@ def _holder_info(lock: Path) -> dict | None:
     """What ``lock``'s holder wrote (pid, host, since); None when it names no holder or cannot be read."""
     try:
         info = json.loads(lock.read_text(encoding="utf-8") or "null")
-        return {"pid": int(info["pid"]), "host": str(info["host"]), "since": str(info["since"])}
-    except (OSError, ValueError, KeyError, TypeError):
+        out = {"pid": int(info["pid"]), "host": str(info["host"]), "since": str(info["since"])}
+        started = info.get("started")  # seconds since the epoch (claims made before it was written lack it)
+        if isinstance(started, (int, float)) and not isinstance(started, bool) and math.isfinite(started):
+            out["started"] = float(started)
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -89,11 +94,15 @@ def training_seconds(runs_dir: str | Path, run_name: str) -> float | None:
     if not _held(lock):
         return None
     info = _holder_info(lock)
-    try:
-        since = time.mktime(time.strptime(info["since"], _SINCE_FORMAT)) if info is not None else None
-    except (ValueError, OverflowError):
+    if info is None:
         return None
-    return None if since is None else max(time.time() - since, 0.0)
+    since = info.get("started")  # the epoch time; the readable local time only for an older claim
+    if since is None:
+        try:
+            since = time.mktime(time.strptime(info["since"], _SINCE_FORMAT))
+        except (ValueError, OverflowError):
+            return None
+    return max(time.time() - since, 0.0)
 
 
 def _held(lock: Path) -> bool:
@@ -166,7 +175,8 @@ def claim_run(runs_dir: str | Path, run_name: str) -> Iterator[Claim]:
                     return
                 time.sleep(_CLAIM_WAIT_S)
         if writable:
-            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime(_SINCE_FORMAT)}
+            now = time.time()
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime(_SINCE_FORMAT), "started": now}
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
         try:

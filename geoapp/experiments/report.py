@@ -66,6 +66,7 @@ __all__ = [
     "variant_label",
     "run_labels",
     "by_variant",
+    "ablation_model",
     "cell_text",
     "markdown_table",
     "report_markdown",
@@ -385,6 +386,14 @@ def _paper_avg(paper: dict, model: str) -> str:
     return f"{paper[model][-1]:g}" if model in paper else "—"
 
 
+def ablation_model(plan: Plan) -> str:
+    """The row the ablation is of: the model of ``plan``'s runs that leave out a group, SEMI-HA without such runs.
+
+    In a plan :func:`by_variant` split, that is the label of the setting the ablation ran with.
+    """
+    return next((r.model for r in plan.runs() if r.exclude_group), "semi-ha")
+
+
 def _table_models(plan: Plan) -> tuple[list[str], list[str]]:
     """The rows of the N_y = 10 tables (all inputs) and of the label-scarcity tables (another N_y), in plan order."""
     runs = plan.runs()
@@ -458,7 +467,7 @@ def report_markdown(
         if figures and figures.get("scarcity"):
             out.append(f"![RMSE over N_y (simulated data)]({figures['scarcity']})\n")
     if any(r.exclude_group for r in runs):
-        ab = ablation_table(df, years)
+        ab = ablation_table(df, years, ablation_model(shown))
         out.append("### Feature-group ablation: SEMI-HA retrained without each group (the paper's Figure 7)\n")
         out.append(
             markdown_table(
@@ -476,7 +485,7 @@ def report_markdown(
         out.append("The paper gives Figure 7 as a plot only (no numbers in its text).\n")
         if figures and figures.get("ablation"):
             out.append(f"![RMSE change per removed feature group (simulated data)]({figures['ablation']})\n")
-    choice = validation_choice_section(df, models10, years)
+    choice = validation_choice_section(df, shown, models10, years)
     if choice:
         out.append(choice)
     calibration = calibration_section(df, models10, years, dataset.get("noise_floor_by_year"))
@@ -589,59 +598,77 @@ def noise_floor_by_year(ds: Any) -> dict[str, float]:
     return {str(int(y)): float(np.sqrt(v)) for y, v in err.groupby(lab["year"]).mean().items()}
 
 
-_CHOICE_COLUMNS = ["year", "chosen", "model", "val_rmse", "rmse", "candidates", "hindsight_rmse", "hindsight_model"]
+_CHOICE_COLUMNS = [
+    "year", "chosen", "model", "val_rmse", "rmse", "candidates", "lacking", "hindsight_rmse", "hindsight_model",
+]  # fmt: skip
 
 
-def validation_choice(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], n_train_years: int = 10) -> pd.DataFrame:
+def validation_choice(
+    df: pd.DataFrame, plan: Plan, models: Sequence[str], years: Sequence[int], n_train_years: int = 10
+) -> pd.DataFrame:
     """Per test year, the run a user would ship having looked at the validation year only (all inputs).
 
-    Candidates: every run of ``models`` at ``n_train_years`` with every input and a validation score (every seed a
-    candidate of its own). Rows: one per year with a candidate: ``year``, ``chosen`` (run name), ``model``,
-    ``val_rmse`` and ``rmse`` (its test RMSE, bu/acre), ``candidates``, and ``hindsight_rmse`` /
-    ``hindsight_model``: the lowest test RMSE among the same candidates, which no honest choice can know.
+    Candidates: ``plan``'s runs of ``models`` at ``n_train_years`` with every input (every seed a candidate
+    of its own; ``df`` is :func:`results_frame`'s, and ``plan`` the one its ``model`` column names: after
+    :func:`by_variant`, the split plan). A year gets a choice only when every candidate has a result with
+    a validation score: a choice among some would change as the rest arrive.
+
+    Returns:
+        One row per year: ``year``, ``candidates`` and ``lacking`` (how many have no result or no
+        validation score); with a choice, ``chosen`` (run name), ``model``, ``val_rmse`` and ``rmse`` (its
+        test RMSE, bu/acre), and ``hindsight_rmse`` / ``hindsight_model``, the lowest test RMSE among the
+        candidates, which no honest choice can know (None / NaN without a choice).
     """
-    pool = df[df["model"].isin(list(models)) & (df["n_train_years"] == n_train_years) & df["exclude_group"].isna()]
-    pool = pool[np.isfinite(pool["val_rmse"].astype(float))]
+    scored = df[np.isfinite(df["val_rmse"].astype(float))].set_index("name")
     rows = []
     for y in years:
-        at = pool[pool["test_year"] == y]
-        if at.empty:
+        names = [
+            r.name
+            for r in plan.runs()
+            if r.model in models and r.n_train_years == n_train_years and r.exclude_group is None and r.test_year == y
+        ]
+        if not names:
             continue
-        chosen = at.loc[at["val_rmse"].astype(float).idxmin()]
-        best = at.loc[at["rmse"].astype(float).idxmin()]
-        rows.append(
-            {
-                "year": int(y), "chosen": chosen["name"], "model": chosen["model"], "val_rmse": float(chosen["val_rmse"]),
-                "rmse": float(chosen["rmse"]), "candidates": len(at), "hindsight_rmse": float(best["rmse"]),
-                "hindsight_model": best["model"],
-            }
-        )  # fmt: skip
+        lacking = [n for n in names if n not in scored.index]
+        row: dict[str, Any] = {"year": int(y), "candidates": len(names), "lacking": len(lacking)}
+        if not lacking:
+            at = scored.loc[names]
+            chosen, best = at["val_rmse"].astype(float).idxmin(), at["rmse"].astype(float).idxmin()
+            row |= {
+                "chosen": chosen, "model": at.loc[chosen, "model"], "val_rmse": float(at.loc[chosen, "val_rmse"]),
+                "rmse": float(at.loc[chosen, "rmse"]), "hindsight_rmse": float(at.loc[best, "rmse"]),
+                "hindsight_model": at.loc[best, "model"],
+            }  # fmt: skip
+        rows.append(row)
     return pd.DataFrame(rows, columns=_CHOICE_COLUMNS)
 
 
-def validation_choice_section(df: pd.DataFrame, models: Sequence[str], years: Sequence[int]) -> str:
-    """The report's section on :func:`validation_choice`, or "" when no run has a validation score."""
-    table = validation_choice(df, models, years)
-    if table.empty:
+def validation_choice_section(df: pd.DataFrame, plan: Plan, models: Sequence[str], years: Sequence[int]) -> str:
+    """The report's section on :func:`validation_choice` (N_y = 10), or "" when no candidate has a validation score."""
+    table = validation_choice(df, plan, models, years)
+    if table.empty or (table["lacking"] == table["candidates"]).all():
         return ""
-    complete = len(table) == len(years)
-    mean = f"{table['rmse'].mean():.3f}" if complete else "—"
-    hindsight = f"{table['hindsight_rmse'].mean():.3f}" if complete else "—"
-    rows = [
-        [
-            int(r["year"]), f"`{r['chosen']}`", f"{r['val_rmse']:.3f}", f"{r['rmse']:.3f}", int(r["candidates"]),
-            f"{r['hindsight_rmse']:.3f} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})",
-        ]
-        for _, r in table.iterrows()
-    ]  # fmt: skip
-    rows.append(["mean", "", "", mean, "", hindsight])
+    complete = len(table) == len(years) and table["chosen"].notna().all()
+    rows = []
+    for _, r in table.iterrows():
+        if pd.isna(r["chosen"]):
+            lacking = f"— ({int(r['lacking'])} of {int(r['candidates'])} lack a result or a validation score)"
+            rows.append([int(r["year"]), lacking, "", "", int(r["candidates"]), ""])
+            continue
+        hindsight = f"{r['hindsight_rmse']:.3f} ({PAPER_LABELS.get(r['hindsight_model'], r['hindsight_model'])})"
+        rows.append(
+            [int(r["year"]), f"`{r['chosen']}`", f"{r['val_rmse']:.3f}", f"{r['rmse']:.3f}", int(r["candidates"]), hindsight]
+        )
+    means = (f"{table['rmse'].mean():.3f}", f"{table['hindsight_rmse'].mean():.3f}") if complete else ("—", "—")
+    rows.append(["mean", "", "", means[0], "", means[1]])
     return "\n".join(
         [
             "### The model a user would ship: chosen on the validation year, N_y = 10\n",
             "Per test year, among every run above with all inputs (each seed a candidate), the one with the lowest "
             "RMSE on its validation year (the year before the test year), and its test RMSE: what choosing a model "
             "honestly gives. The last column is the lowest test RMSE among the same candidates, known only in hindsight. "
-            "The models' own predictions (no calibration).\n",
+            "The models' own predictions (no calibration). A year gets a choice once every candidate has a result "
+            "with a validation score (`python -m geoapp experiments validation` scores older runs).\n",
             markdown_table(
                 ["test year", "chosen on validation", "validation RMSE", "test RMSE", "candidates", "hindsight: lowest test"],
                 rows,
@@ -1008,9 +1035,9 @@ def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], 
     )
 
 
-def ablation_svg(df: pd.DataFrame, years: Sequence[int], simulated: bool) -> str:
-    """The Figure 7 counterpart: change in SEMI-HA's mean RMSE per removed feature group."""
-    ab = ablation_table(df, years)
+def ablation_svg(df: pd.DataFrame, years: Sequence[int], simulated: bool, model: str = "semi-ha") -> str:
+    """The Figure 7 counterpart: change in SEMI-HA's (``model``'s row) mean RMSE per removed feature group."""
+    ab = ablation_table(df, years, model)
     bars = {r["group"]: float(r["change"]) for _, r in ab.iterrows() if r["group"] != "ALL"}
     return bar_chart(
         bars,
@@ -1057,7 +1084,8 @@ def write_report(
     The part of an existing ``out`` above :data:`MARKER` (the hand-written introduction) is kept.
     The figures go to ``<out folder>/images/experiments-<plan>-{scarcity,ablation,budget,context}.svg`` when
     the plan has such runs (the budget heatmap: simulated data whose runs hold error budgets; the
-    context figure: the store holds plan ``context``'s sweep). Returns ``out``.
+    context figure: the store holds plan ``context``'s sweep); a figure the report no longer has is
+    removed, so none is left that no longer matches the tables. Returns ``out``.
     """
     out = Path(out)
     intro = DEFAULT_INTRO
@@ -1067,34 +1095,25 @@ def write_report(
     shown, df = by_variant(plan, results_frame(records, plan))
     runs = shown.runs()
     years = sorted({r.test_year for r in runs})
-    figures = {}
     simulated = bool(dataset.get("simulated"))
     models10, scarce = _table_models(shown)
-    images = out.parent / "images"
-    if scarce:
-        figures["scarcity"] = f"images/experiments-{plan.name}-scarcity.svg"
-        images.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out.parent / figures["scarcity"], scarcity_svg(df, scarce, years, simulated))
-    if any(r.exclude_group for r in runs):
-        figures["ablation"] = f"images/experiments-{plan.name}-ablation.svg"
-        images.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out.parent / figures["ablation"], ablation_svg(df, years, simulated))
-    budget = budget_svg(df, models10, years) if simulated and years else None
-    budget_file = out.parent / f"images/experiments-{plan.name}-budget.svg"
-    if budget is not None:
-        figures["budget"] = f"images/experiments-{plan.name}-budget.svg"
-        images.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(budget_file, budget)
-    else:
-        budget_file.unlink(missing_ok=True)  # an earlier report's figure would no longer match the tables
-    context = context_svg(records, years, simulated) if years else None
-    context_file = out.parent / f"images/experiments-{plan.name}-context.svg"
-    if context is not None:
-        figures["context"] = f"images/experiments-{plan.name}-context.svg"
-        images.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(context_file, context)
-    else:
-        context_file.unlink(missing_ok=True)
+    figures: dict[str, str] = {}
+
+    def put(kind: str, svg: str | None) -> None:
+        """Write ``images/experiments-<plan>-<kind>.svg``; without a figure, remove an earlier report's (stale) one."""
+        name = f"images/experiments-{plan.name}-{kind}.svg"
+        if svg is None:
+            (out.parent / name).unlink(missing_ok=True)
+            return
+        figures[kind] = name
+        (out.parent / "images").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out.parent / name, svg)
+
+    put("scarcity", scarcity_svg(df, scarce, years, simulated) if scarce else None)
+    ablation = any(r.exclude_group for r in runs)
+    put("ablation", ablation_svg(df, years, simulated, ablation_model(shown)) if ablation else None)
+    put("budget", budget_svg(df, models10, years) if simulated and years else None)
+    put("context", context_svg(records, years, simulated) if years else None)
     body = report_markdown(plan, records, dataset, store, figures)
     atomic_write_text(out, intro.rstrip() + "\n\n" + MARKER + "\n\n" + body)
     return out

@@ -256,10 +256,16 @@ def test_the_context_plan_shows_one_row_per_alpha_and_the_alpha_the_validation_y
     ]
     assert rows[1][1:5] == ["5.500", "5.500", "5.500", "5.500"] and rows[0][4] == "—"  # S-HA: no validation score
     assert rows[-1][1:4] == ["7.000 (alpha 0.2)", "7.000 (alpha 0.2)", "7.000"]  # the best on validation
+    assert not any("No choice yet" in c.value for c in at.caption)
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     alpha = next(s for s in specs if "against alpha" in s["layout"]["title"]["text"])
     assert [t["name"] for t in alpha["data"]] == ["test years", "validation years"]
     assert alpha["data"][0]["x"] == [0.0, 0.05, 0.1, 0.2] and alpha["data"][1]["y"][1:] == [5.5, 5.0, 4.0]
+    run = next(r for r in context.runs() if r.overrides and r.test_year == 2015)  # alpha 0.05: a newer line, unscored
+    exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics={"rmse": 5.5, "r2": 0.5, "n": 90}))
+    at.run()
+    assert _cells(at, 0)[-1][1] == "—"
+    assert any("No choice yet where an alpha lacks a run or a validation score (2015: alpha 0.05)" in c.value for c in at.caption)
 
 
 def test_a_model_with_several_settings_gets_a_row_each_and_its_missing_runs_follow_the_filter(exp_env, monkeypatch):
@@ -284,6 +290,7 @@ def test_a_model_with_several_settings_gets_a_row_each_and_its_missing_runs_foll
     assert not at.exception and not at.error
     assert at.multiselect(key="exp_models").options == ["s-ha (defaults)", "s-ha (epochs=3)"]
     assert at.multiselect(key="exp_models").value == ["s-ha (defaults)", "s-ha (epochs=3)"]  # a new plan: all chosen
+
     assert [s.value for s in at.subheader if "Missing" in s.value] == ["Missing runs (1 of 4)"]
     rmse = _cells(at, 0)  # the store's seed-0 S-HA runs (6.0, 7.0) are the defaults' row; epochs=3 is its own
     assert rmse[0][:4] == ["s-ha (defaults)", "6.000", "7.000", "6.500"]
@@ -306,7 +313,16 @@ def test_the_model_a_user_would_ship_is_the_one_chosen_on_the_validation_year(ex
     assert not at.exception and not at.error
     assert any("The model a user would ship, chosen on the validation year** (N_y = 2" in m.value for m in at.markdown)
     choice = next(d.value for d in at.dataframe if "chosen on validation" in d.value.columns)
-    assert choice.values.tolist() == [["2016", "s-ha-2016-ny2-seed1", "4.000", "7.500", "7.000 (S-HA)"]]
+    assert choice["chosen on validation"].tolist() == [  # ridge, S-HA and SEMI-HA, seeds 0 and 1: not all scored
+        "— (6 of 6 runs lack a result or a validation score)",
+        "— (4 of 6 runs lack a result or a validation score)",
+    ]
+    at.multiselect(key="exp_models").set_value(["s-ha"]).run()
+    choice = next(d.value for d in at.dataframe if "chosen on validation" in d.value.columns)
+    assert choice.values.tolist() == [
+        ["2015", "— (2 of 2 runs lack a result or a validation score)", "", "", ""],
+        ["2016", "s-ha-2016-ny2-seed1", "4.000", "7.500", "7.000 (S-HA)"],
+    ]
 
 
 def test_the_location_plan_is_shown_beside_semi_ha_and_the_trend_plan_beside_the_runs_without(exp_env):
@@ -327,3 +343,27 @@ def test_the_location_plan_is_shown_beside_semi_ha_and_the_trend_plan_beside_the
     text = "\n".join(m.value for m in at.markdown)
     assert "With a yield trend fitted on the training years (plan `trend`)" in text
     assert "| LR (`ridge`) | missing | 7.000 |" in text  # the baselines plan's ridge runs are not in this store
+
+
+def _filters_script():
+    import streamlit as st
+
+    from geoapp.app_support.experiments import filters
+    from geoapp.experiments.plan import PLANS
+
+    if st.session_state.get("show", True):  # False: as if another page were shown, the filters not drawn
+        st.session_state["chosen"] = filters(PLANS["scarcity"])
+
+
+def test_the_filters_choose_everything_again_after_another_page_was_shown():
+    """Streamlit forgets the values of widgets a run does not draw; the plan's marker alone would leave them empty."""
+    at = AppTest.from_function(_filters_script, default_timeout=TIMEOUT).run()
+    everything = at.session_state["chosen"]
+    assert everything[0] == PLANS["scarcity"].models() and everything[2] == 7
+    at.multiselect(key="exp_models").set_value(["c3d"]).run()
+    assert at.session_state["chosen"][0] == ["c3d"]  # the user's choice holds while the filters are drawn
+    at.session_state["show"] = False
+    at.run()  # another page
+    at.session_state["show"] = True
+    at.run()  # back
+    assert not at.exception and at.session_state["chosen"] == everything

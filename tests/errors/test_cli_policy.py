@@ -245,20 +245,28 @@ def test_train_force_reaches_the_trainer(kind, monkeypatch, tmp_path):
     assert seen["force"] is True
 
 
-def test_a_reader_that_stops_early_is_not_an_error():
-    """``python -m geoapp ... | head -1``: the reader has what it wanted; no error line, status 141 as a shell's tools."""
+@pytest.mark.parametrize("flush", [True, False], ids=["flushed-lines", "buffered-output"])
+def test_a_reader_that_stops_early_is_not_an_error(flush):
+    """``python -m geoapp ... | head -1``: the reader has what it wanted; no error line, status 141 as a shell's tools.
+
+    Buffered: what is left in stdout's buffer when the command returns is written before ``main`` returns,
+    not by Python at exit (which would print "Exception ignored ... BrokenPipeError" and exit 120).
+    """
     code = (
-        "import sys\n"
+        "import sys, time\n"
         "from geoapp import cli\n"
         "def command(args):\n"
-        "    for i in range(100000):\n"
-        "        print(f'line {i}', flush=True)\n"
+        "    print('line 0', flush=True)\n"
+        "    time.sleep(0.5)  # the reader reads its line and goes\n"
+        "    for i in range(1, 300):  # less than stdout's buffer: it leaves main unwritten\n"
+        f"        print(f'line {{i}}', flush={flush})\n"
         "    return 0\n"
         "cli._data_info = command\n"
         "sys.exit(cli.main(['data', 'info']))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout.readline() == "line 0\n"
     proc.stdout.close()  # as head does after its line
@@ -266,7 +274,17 @@ def test_a_reader_that_stops_early_is_not_an_error():
     assert proc.wait(timeout=120) == cli.EXIT_PIPE_CLOSED and err == ""
 
 
-def test_a_broken_pipe_that_is_not_stdout_is_still_reported(failing_info, capsys):
-    failing_info(BrokenPipeError(errno.EPIPE, "Broken pipe"))
-    assert cli.main(["data", "info"]) == 2  # stdout is pytest's capture, still open: the error is shown
-    assert one_line(capsys) == "error: Broken pipe; check the path and the device, or rerun with --debug"
+def test_a_broken_pipe_that_is_not_stdout_is_still_reported():
+    """A pipe of the command's own breaks while stdout's reader is still there: the error line, status 2."""
+    code = (
+        "import errno, sys\n"
+        "from geoapp import cli\n"
+        "def command(args):\n"
+        "    print('working', flush=True)\n"
+        "    raise BrokenPipeError(errno.EPIPE, 'Broken pipe')\n"
+        "cli._data_info = command\n"
+        "sys.exit(cli.main(['data', 'info']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "working\n"
+    assert proc.stderr.strip() == "error: Broken pipe; check the path and the device, or rerun with --debug"

@@ -182,9 +182,13 @@ def test_the_eta_counts_only_runs_without_a_result_shared_among_the_runners_at_w
         assert re.fullmatch(r"(10 min 00|9 min 59) s with 2 runners", _shared_eta(eta, runs, tmp_path, store))
         lock = lock_path(tmp_path, runs[1].name)
         info = json.loads(lock.read_text())
+        assert abs(info["started"] - time.time()) < 60  # the claim's start in seconds since the epoch
         for minutes_ago, left in ((4, r"(8 min 00|7 min 59) s"), (30, r"5 min 00 s")):
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 60 * minutes_ago))
-            lock.write_text(json.dumps(info | {"since": since}))
+            older = {k: v for k, v in info.items() if k != "started"}  # as a claim made before it was recorded
+            lock.write_text(json.dumps(older | {"since": since}))
+            assert re.fullmatch(left + " with 2 runners", _shared_eta(eta, runs, tmp_path, store))
+            lock.write_text(json.dumps(info | {"started": time.time() - 60 * minutes_ago}))  # preferred when there
             # 2018's 10 min, and what is left of 2017's 10 min (nothing after 30), shared by 2 runners
             assert re.fullmatch(left + " with 2 runners", _shared_eta(eta, runs, tmp_path, store))
             assert 60 * minutes_ago - 5 < training_seconds(tmp_path, runs[1].name) < 60 * minutes_ago + 5

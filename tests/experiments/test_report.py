@@ -492,11 +492,43 @@ def test_the_model_a_user_would_ship_is_chosen_on_the_validation_year():
             continue
         r["metrics"]["validation"] = {"rmse": {"ridge": 4.0, "s-ha": 5.0, "semi-ha": 6.0}[k["model"]] + k["seed"], "r2": 0.5}
     df = results_frame(records, PLAN)
-    table = validation_choice(df, ["ridge", "s-ha", "semi-ha"], YEARS)
+    # S-HA's seed 1 lacks a validation score: with S-HA among the candidates no year can be chosen yet
+    table = validation_choice(df, PLAN, ["ridge", "s-ha", "semi-ha"], YEARS)
+    assert list(table["lacking"]) == [1, 1] and list(table["candidates"]) == [5, 5] and table["chosen"].isna().all()
+    text = validation_choice_section(df, PLAN, ["ridge", "s-ha", "semi-ha"], YEARS)
+    assert "| 2015 | — (1 of 5 lack a result or a validation score) |  |  | 5 |  |" in text
+    assert "| mean |  |  | — |  | — |" in text
+    # among ridge and SEMI-HA (seeds 0 and 1, N_y = 10, all inputs): every candidate scored
+    table = validation_choice(df, PLAN, ["ridge", "semi-ha"], YEARS)
     assert list(table["chosen"]) == ["ridge-2015-ny10-seed0", "ridge-2016-ny10-seed0"]
     assert list(table["rmse"]) == [8.0, 9.0] and list(table["hindsight_model"]) == ["semi-ha", "semi-ha"]
-    assert list(table["candidates"]) == [4, 4]  # ridge, S-HA seed 0, SEMI-HA seeds 0 and 1 (N_y = 10, all inputs)
-    text = validation_choice_section(df, ["ridge", "s-ha", "semi-ha"], YEARS)
-    assert "| 2015 | `ridge-2015-ny10-seed0` | 4.000 | 8.000 | 4 | 5.000 (SEMI-HA) |" in text
+    assert list(table["candidates"]) == [3, 3] and list(table["lacking"]) == [0, 0]
+    text = validation_choice_section(df, PLAN, ["ridge", "semi-ha"], YEARS)
+    assert "| 2015 | `ridge-2015-ny10-seed0` | 4.000 | 8.000 | 3 | 5.000 (SEMI-HA) |" in text
     assert "| mean |  |  | 8.500 |  | 5.500 |" in text
-    assert validation_choice_section(results_frame(_records(), PLAN), ["ridge"], YEARS) == ""  # no validation scores
+    plain = results_frame(_records(), PLAN)
+    assert validation_choice_section(plain, PLAN, ["ridge"], YEARS) == ""  # no validation scores at all
+
+
+def test_the_ablation_of_a_plan_split_by_overrides_is_of_the_setting_it_ran_with(tmp_path):
+    from geoapp.experiments.report import ablation_model, by_variant
+
+    plan = plan_from_dict(
+        {
+            "name": "split",
+            "blocks": [
+                {"models": ["semi-ha"], "test_years": YEARS, "exclude_groups": [None, "VI"]},
+                {"models": ["semi-ha"], "test_years": YEARS, "overrides": {"epochs": 50}},
+            ],
+        }
+    )
+    records = [
+        make_record(r, dataset=DS, status=OK, metrics={"rmse": 6.0 if r.exclude_group else 5.0, "r2": 0.5, "n": 9})
+        for r in plan.runs()
+    ]
+    shown, df = by_variant(plan, results_frame(records, plan))
+    assert ablation_model(shown) == "semi-ha (defaults)" and ablation_model(PLANS["paper"]) == "semi-ha"
+    ab = ablation_table(df, YEARS, ablation_model(shown)).set_index("group")
+    assert ab.loc["ALL", "rmse"] == 5.0 and ab.loc["VI", "change"] == 1.0
+    text = write_report(plan, records, DS, tmp_path / "s.md").read_text()
+    assert "| without VI | 6.000 | 1.000 |" in text
