@@ -28,7 +28,7 @@ from geoapp.training.checkpoint import check_card, clear_previous_run, load_chec
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.metrics_log import MetricsLog
 from geoapp.training.monitor import TrainingMonitor
-from geoapp.training.results import InvalidResultError, check_scores, verify_dataset
+from geoapp.training.results import InvalidResultError, verify_dataset
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg
 from geoapp.training.yield_data import check_dataset_arg, dataset_year, dataset_years
 from geoapp.training.yield_runs import YieldPredictions, dataset_card, kept_bands, train_card
@@ -226,17 +226,22 @@ def load_ridge_predictor(folder: str | Path, ds: YieldDataset | None = None) -> 
 
 
 def evaluate_ridge(folder: str | Path, ds: YieldDataset, year: int | None = None) -> dict:
-    """RMSE, R^2 and the per-county table of a ridge checkpoint (as ``evaluate_yield``, with the same errors)."""
+    """RMSE, R^2 and the per-county table of a ridge checkpoint: ``evaluate_yield``, with the same errors.
+
+    The predictions are the checkpoint's as the app makes them: with the trend (``trend = linear``) and
+    the residual calibration its card holds, in bu/acre.
+
+    Raises:
+        InputError: the checkpoint is not ridge's, or as ``evaluate_yield``.
+    """
+    from geoapp.training.yield_trainer import evaluate_yield  # the trainer of every kind imports this module
+
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
-    predictor = load_ridge_predictor(folder, ds)
-    year = dataset_year(ds, year if year is not None else predictor.card["years"]["test"])
-    out = predictor.predict(ds, year)
-    if len(out) == 0:
-        return check_scores({"year": year, "n": 0, "rmse": np.nan, "r2": np.nan}, checkpoint=folder, dataset=ds.name)
-    rmse, r2 = rmse_r2(out.target, out.predicted)
-    result = {"model": "ridge", "year": year, "n": len(out), "rmse": rmse, "r2": r2, "table": out.table(ds)}
-    return check_scores(result, checkpoint=folder, dataset=ds.name)
+    result = evaluate_yield(folder, ds, year)
+    if result["model"] != "ridge":
+        raise InputError(f"checkpoint {str(folder)!r} is a {result['model']!r} model, not ridge; use evaluate_yield")
+    return result
 
 
 def load_ridge(folder: str | Path, weights: dict[str, torch.Tensor], card: dict) -> RidgeRegression:

@@ -53,7 +53,8 @@ class YieldTrend:
     Attributes:
         slope: bu/acre per year.
         intercept: bu/acre at ``reference_year``.
-        reference_year: the mean of the fitted years (keeps the intercept a yield, not a year-0 value).
+        reference_year: the mean year of the fitted rows (each labelled county-year counts once), so that the
+            intercept is a yield, not a year-0 value.
         fitted_years: the years it was fitted on (the training years).
     """
 

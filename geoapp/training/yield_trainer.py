@@ -223,6 +223,7 @@ def calibrated_scores(folder: str | Path, ds: YieldDataset, year: int | None = N
     for kind in ("trend", "county-trend"):
         cal = fit_to_residuals(kind, residuals)
         rmse, r2 = rmse_r2(out.target, out.predicted + shift(cal, ds, out.county, year))
+        check_scores({"year": year, "n": len(out), "rmse": rmse, "r2": r2}, checkpoint=folder, dataset=ds.name)
         scores[kind] = {"rmse": rmse, "r2": r2, "slope_bu_per_year": cal.slope, "county_sd_bu": cal.county_sd}
     return scores
 
@@ -234,8 +235,9 @@ _SCORES = ("val_rmse", "val_r2", "test_rmse", "test_r2")
 def evaluate_yield(folder: str | Path, ds: YieldDataset, year: int | None = None, calibrated: bool = True) -> dict[str, Any]:
     """RMSE and R^2 of a checkpoint of any kind on its test year (or ``year``) and a per-county table.
 
-    ``calibrated`` False scores the model's own predictions of a checkpoint with a residual
-    calibration (:mod:`geoapp.training.calibration`); by default the predictions are as it makes them.
+    By default (``calibrated`` True) the predictions include the residual calibration the card holds,
+    if any (:mod:`geoapp.training.calibration`), as the app shows them; False scores the model's own
+    predictions. A trend (``trend = linear``) is always added back: it is part of the model.
 
     Returns:
         dict with ``model``, ``rmse``, ``r2``, ``year``, ``n`` and ``table`` (DataFrame: geoid, year,

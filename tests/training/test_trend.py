@@ -94,5 +94,9 @@ def test_a_run_with_a_linear_trend_keeps_it_in_the_card_and_adds_it_back(ds, tmp
     assert result["rmse"] == pytest.approx(card["metrics"]["test_rmse"], rel=1e-4)  # same score on either scale
     summary, per_county = what_if_ablation(best, ds, 2016)
     np.testing.assert_allclose(per_county["predicted"], result["table"]["predicted"], rtol=1e-5)
+    if model == "ridge":  # ridge's own evaluation scores the same predictions, the trend added back
+        from geoapp.training.ridge_trainer import evaluate_ridge
+
+        assert evaluate_ridge(best, ds)["rmse"] == pytest.approx(result["rmse"])
     plain = train_yield(YieldTrainConfig(**base), ds, tmp_path / "plain", progress=False)
     assert from_card(read_card(plain)) is None and not isinstance(load_yield_checkpoint(plain, ds), TrendedPredictor)
