@@ -7,10 +7,13 @@ entropy of CLIP (Radford et al. 2021):
     logits = exp(t) * I @ L^T          (B x B, t the learnable log inverse temperature)
     loss   = (CE(logits, arange(B)) + CE(logits^T, arange(B))) / 2
 
-With a soft-target spread s (km), the one-hot targets become T_ij proportional to exp(-(d_ij / s)^2)
-over the batch (d_ij the great-circle distance between the locations of pairs i and j; T_ii is the
-largest), so nearby places count partly as matches: the location embedding is pulled to vary
-smoothly at the scale s instead of telling every place apart (a location hash).
+With a soft-target spread s (km), the one-hot targets become soft: W_ij = exp(-(d_ij / s)^2) over the
+batch (d_ij the great-circle distance between the locations of pairs i and j; W_ii = 1 the largest),
+and each direction's targets are W's rows normalised to sum to 1: image i's over the locations,
+W_ij / sum_k W_ik, and location j's over the images, W_ji / sum_k W_jk (W is symmetric, so the two
+are the same matrix; its transpose is not, where neighbourhoods differ in density). Nearby places
+count partly as matches: the location embedding is pulled to vary smoothly at the scale s instead of
+telling every place apart (a location hash).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def clip_loss(image_emb: Tensor, location_emb: Tensor, logit_scale: Tensor, targ
     """Symmetric CLIP loss for matched rows of ``image_emb`` (B, D) and ``location_emb`` (B, D).
 
     Embeddings are L2-normalised here; ``logit_scale`` is the log of the inverse temperature.
-    ``targets``: optional (B, B) symmetric soft targets, rows summing to 1 (default: the identity).
+    ``targets``: optional (B, B) non-negative match weights W (:func:`soft_targets`; default: the
+    identity): image i's targets over the locations are row i of W normalised to sum to 1, location j's
+    over the images row j of W^T, normalised the same way.
     """
     img = F.normalize(image_emb, dim=-1)
     loc = F.normalize(location_emb, dim=-1)
@@ -38,17 +43,21 @@ def clip_loss(image_emb: Tensor, location_emb: Tensor, logit_scale: Tensor, targ
     if targets is None:
         targets = torch.arange(logits.shape[0], device=logits.device)
         return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
-    targets = targets.to(logits.dtype)
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets.t()))
+    weights = targets.to(logits.dtype)
+    image_to_location = weights / weights.sum(dim=1, keepdim=True)
+    location_to_image = weights.t() / weights.t().sum(dim=1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, image_to_location) + F.cross_entropy(logits.t(), location_to_image))
 
 
 def soft_targets(lat: Tensor, lon: Tensor, spread_km: float) -> Tensor:
-    """(B, B) soft targets exp(-(d_ij / spread)^2), rows normalised, of (B,) locations in degrees."""
+    """(B, B) symmetric match weights exp(-(d_ij / spread)^2) of (B,) locations in degrees (1 on the diagonal).
+
+    :func:`clip_loss` normalises them per direction.
+    """
     phi, lam = torch.deg2rad(lat.double()), torch.deg2rad(lon.double())
     xyz = torch.stack([phi.cos() * lam.cos(), phi.cos() * lam.sin(), phi.sin()], dim=1)
     angle = torch.arccos((xyz @ xyz.t()).clamp(-1.0, 1.0))
-    weights = torch.exp(-((angle * EARTH_RADIUS_KM / spread_km) ** 2))
-    return (weights / weights.sum(dim=1, keepdim=True)).float()
+    return torch.exp(-((angle * EARTH_RADIUS_KM / spread_km) ** 2)).float()
 
 
 class ContrastiveModel(nn.Module):

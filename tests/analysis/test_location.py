@@ -61,6 +61,34 @@ def test_clip_loss_matches_hand_computation():
     assert math.isclose(float(clip_loss(img, loc, scale)), want, rel_tol=1e-6)
 
 
+def test_soft_targets_are_normalised_per_direction_by_hand():
+    """Three places on the equator 3 degrees apart: the middle one's neighbourhood is denser than the ends'.
+
+    Image i's targets are W_ij / sum_k W_ik and location j's W_ji / sum_k W_jk; the transpose of the first
+    (what the loss used before) would give the middle location targets summing to more than 1.
+    """
+    from geoapp.models.contrastive import soft_targets
+
+    lat, lon = torch.zeros(3, dtype=torch.float64), torch.tensor([0.0, 3.0, 6.0], dtype=torch.float64)
+    w = soft_targets(lat, lon, 500.0).double()
+    d = np.deg2rad(np.abs(lon.numpy()[:, None] - lon.numpy()[None, :])) * 6371.0088  # on the equator: arc length
+    np.testing.assert_allclose(w.numpy(), np.exp(-((d / 500.0) ** 2)), rtol=1e-5)  # symmetric, 1 on the diagonal
+    img = torch.tensor([[1.0, 0.0, 0.2], [0.3, 1.0, 0.0], [0.0, 0.4, 1.0]], dtype=torch.float64)
+    loc = torch.tensor([[0.9, 0.1, 0.0], [0.2, 1.0, 0.3], [0.1, 0.0, 1.0]], dtype=torch.float64)
+    scale = torch.tensor(math.log(10.0), dtype=torch.float64)
+    logits = (10.0 * (img / img.norm(dim=1, keepdim=True)) @ (loc / loc.norm(dim=1, keepdim=True)).T).numpy()
+    weights = w.numpy()
+    rows = weights / weights.sum(axis=1, keepdims=True)  # W symmetric: the same for both directions
+
+    def soft_ce(lg, t):
+        return np.mean([-(t[k] * (lg[k] - np.log(np.exp(lg[k]).sum()))).sum() for k in range(len(lg))])
+
+    want = 0.5 * (soft_ce(logits, rows) + soft_ce(logits.T, rows))
+    assert math.isclose(float(clip_loss(img, loc, scale, w)), want, rel_tol=1e-9)
+    assert not np.allclose(rows.T.sum(axis=1), 1.0)  # the transpose is not a distribution per location
+    assert not math.isclose(want, 0.5 * (soft_ce(logits, rows) + soft_ce(logits.T, rows.T)), rel_tol=1e-6)
+
+
 def test_similarity_is_cosine_and_peaks_at_the_reference(tiny_model):
     pts = np.array([[22.3, 114.2], [48.9, 2.3], [-1.0, 22.0], [22.3, 114.2 + 360.0 - 360.0]])
     gallery = Gallery("test-4", pts, "four points")
