@@ -37,6 +37,7 @@ __all__ = [
     "LocationEncoderLike",
     "LoadedLocationModel",
     "DEFAULT_LOCATION_CHECKPOINT",
+    "checkpoint_stamp",
     "load_location_model",
     "location_checkpoints",
     "gallery_embeddings",
@@ -110,14 +111,34 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=4)
+def checkpoint_stamp(folder: str | None = None) -> tuple[int, ...]:
+    """When and how big a location checkpoint's weights and card are: part of every cache key of a loaded model.
+
+    A training run rewrites ``best/`` at each better epoch (and a resumed or forced run again), so a
+    model cached by its folder alone would go on serving the first weights it loaded. ``()`` for a
+    folder without them (loading then says what is missing).
+    """
+    path = Path(folder) if folder else checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT
+    try:
+        stats = [(path / name).stat() for name in ("model.safetensors", "card.json")]
+    except OSError:
+        return ()
+    return tuple(v for st in stats for v in (st.st_mtime_ns, st.st_size))
+
+
 def load_location_model(folder: str | None = None) -> LoadedLocationModel:
-    """Load a contrastive checkpoint (default: the shipped one) for inference.
+    """Load a contrastive checkpoint (default: the shipped one) for inference; cached while its files are unchanged.
 
     Raises:
         MissingDataError: no checkpoint there (train one with ``python -m geoapp train location``).
         InputError: the card is not a contrastive location model.
     """
+    return _load_location_model(folder, checkpoint_stamp(folder))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_location_model(folder: str | None, stamp: tuple[int, ...]) -> LoadedLocationModel:
+    """:func:`load_location_model`, cached by folder and :func:`checkpoint_stamp` (``stamp`` is only a key)."""
     path = Path(folder) if folder else checkpoint_dir() / DEFAULT_LOCATION_CHECKPOINT
     weights, card, _ = load_checkpoint(path)
     if card.get("model") not in LOCATION_MODELS:

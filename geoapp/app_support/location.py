@@ -10,6 +10,7 @@ import streamlit as st
 from geoapp.analysis.location import (
     DEFAULT_LOCATION_CHECKPOINT,
     LoadedLocationModel,
+    checkpoint_stamp,
     gallery_embeddings,
     require_model,
 )
@@ -99,9 +100,19 @@ def show_broken_encoders() -> list[Broken]:
     return broken
 
 
-@st.cache_resource(show_spinner="Loading the location encoder…")
 def cached_encoder(name: str) -> LoadedLocationModel | GeoCLIPLocationEncoder:
-    """By choice key (:func:`encoder_choices`): the shipped model, a checkpoint, or GeoCLIP's encoder."""
+    """By choice key (:func:`encoder_choices`): the shipped model, a checkpoint, or GeoCLIP's encoder.
+
+    Cached while the checkpoint's files are unchanged (:func:`~geoapp.analysis.location.checkpoint_stamp`):
+    a checkpoint a training run rewrites is loaded again.
+    """
+    folder = name.removeprefix("ckpt:") if name.startswith("ckpt:") else None
+    return _cached_encoder(name, () if name == "geoclip" else checkpoint_stamp(folder))
+
+
+@st.cache_resource(show_spinner="Loading the location encoder…")
+def _cached_encoder(name: str, stamp: tuple[int, ...]) -> LoadedLocationModel | GeoCLIPLocationEncoder:
+    """:func:`cached_encoder`, cached by choice key and checkpoint stamp (``stamp`` is only a key)."""
     if name == "geoclip":
         return load_geoclip_encoder()
     return require_model(name.removeprefix("ckpt:") if name.startswith("ckpt:") else None)

@@ -41,9 +41,13 @@ TINY = LocationTrainConfig(
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    folder = train_location(TINY, tmp_path_factory.mktemp("loc"), progress=False)
-    return load_location_model(str(folder))
+def tiny_folder(tmp_path_factory):
+    return train_location(TINY, tmp_path_factory.mktemp("loc"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_folder):
+    return load_location_model(str(tiny_folder))
 
 
 def test_clip_loss_matches_hand_computation():
@@ -190,3 +194,25 @@ def test_shipped_checkpoint_places_rgb_images_of_random_land_points():
     ours = score_geolocation(model, patches, points, gallery)
     assert ours["acc_750km"] >= 0.5 and ours["acc_2500km"] >= 0.8, ours
     assert ours["acc_750km"] > random_baseline(points, gallery)["acc_750km"] + 0.3
+
+
+def test_a_checkpoint_rewritten_by_training_is_loaded_again_not_served_from_the_cache(tiny_folder, tmp_path):
+    """``best/`` is rewritten at each better epoch: the cache is keyed on its files, not on its folder alone."""
+    import os
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from geoapp.analysis.location import checkpoint_stamp
+
+    folder = tmp_path / "best"
+    shutil.copytree(tiny_folder, folder)
+    first = load_location_model(str(folder))
+    assert load_location_model(str(folder)) is first  # unchanged files: the cached model
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}, folder / "model.safetensors")
+    later = os.stat(folder / "model.safetensors").st_mtime_ns + 1_000_000_000
+    os.utime(folder / "model.safetensors", ns=(later, later))  # however coarse the file system's clock
+    second = load_location_model(str(folder))
+    assert second is not first and second.fingerprint != first.fingerprint
+    assert checkpoint_stamp(str(tmp_path / "nowhere")) == ()
