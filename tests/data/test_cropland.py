@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from affine import Affine
 from pyproj import Transformer
 
 from geoapp.data import cropland as cropland_mod
@@ -106,6 +107,12 @@ def test_cdl_codes_in_another_crs(tmp_path: Path, grid: Grid, counties) -> None:
     assert soy["centre_x"].iloc[0] == pytest.approx(242_000.0, abs=300.0)
     assert corn["centre_x"].iloc[0] == pytest.approx(222_000.0, abs=300.0)
     assert soy["cropland_km2"].iloc[0] == pytest.approx(800.0, rel=0.02)
+    # the same map south-up (rows from south to north, positive pixel height): the same centres
+    south = Affine(step, 0.0, west, 0.0, step, north - rows * step)
+    flipped = write_geotiff(tmp_path / "cdl-south-up.tif", cdl[::-1].copy(), south, "EPSG:5070", nodata=0)
+    soy_flipped = county_crop_centres(flipped, counties, grid, crop_codes=[5])
+    assert soy_flipped["centre_x"].iloc[0] == pytest.approx(soy["centre_x"].iloc[0], abs=1.0)
+    assert soy_flipped["centre_y"].iloc[0] == pytest.approx(soy["centre_y"].iloc[0], abs=1.0)
 
 
 def test_large_maps_are_counted_in_blocks(tmp_path: Path, grid: Grid, counties, monkeypatch: pytest.MonkeyPatch) -> None:

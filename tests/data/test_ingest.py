@@ -196,6 +196,25 @@ def test_netcdf_variable_in_both_path_forms_lands_right_way_up(built: Built) -> 
         np.testing.assert_allclose(ds["ppt"].sel(year=year, month=7).values, want, atol=0.1)
 
 
+def test_a_south_up_raster_lands_as_the_same_raster_north_up(tmp_path: Path) -> None:
+    """A GeoTIFF whose rows run south to north (positive pixel height, as rioxarray writes ascending
+    latitudes): its bounds' bottom lies above its top, and it used to be refused as "no overlap"."""
+    from affine import Affine
+
+    grid = iowa_grid()
+    fine = np.random.default_rng(3).uniform(0.1, 0.9, aligned_shape(grid, 1000.0)).astype(np.float32)
+    aligned_tif(tmp_path / "north.tif", grid, fine, 1000.0)
+    south_origin = Affine(1000.0, 0.0, grid.xmin - MARGIN_M, 0.0, 1000.0, grid.ymin - MARGIN_M)
+    write_geotiff(tmp_path / "south.tif", fine[::-1].copy(), south_origin, grid.crs)  # the first row is the south
+    cubes = {}
+    for name in ("north", "south"):
+        manifest = write_manifest(tmp_path / f"{name}.csv", [("ndvi", 2017, 7, f"{name}.tif")], ("band", "year", "month", "path"))
+        ingest_manifest(manifest, tmp_path / f"{name}.nc", grid=grid, progress=False)
+        cubes[name] = open_cube(tmp_path / f"{name}.nc", load=True)["ndvi"].sel(year=2017, month=7).values
+    np.testing.assert_allclose(cubes["south"], cubes["north"], atol=1e-4)
+    np.testing.assert_allclose(cubes["north"], block_means(fine, grid, 1000.0), atol=1e-4)
+
+
 def test_coarse_static_raster_is_interpolated_bilinearly(built: Built) -> None:
     got = open_cube(built.out, load=True)["elevation"].values
     want = 300.0 + 0.001 * (built.grid.x - built.grid.xmin)

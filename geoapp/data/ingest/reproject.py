@@ -274,7 +274,7 @@ def _window_over_grid(src: rasterio.io.DatasetReader, grid: Grid, where: str) ->
         gx0, gy0, gx1, gy1 = transform_bounds(grid.crs, src.crs, *grid_bounds, densify_pts=21)
     except Exception:  # noqa: BLE001 - PROJ raises several types for points outside a projection's domain
         gx0 = gy0 = gx1 = gy1 = math.nan
-    sx0, sy0, sx1, sy1 = src.bounds
+    (sx0, sx1), (sy0, sy1) = sorted(src.bounds[0::2]), sorted(src.bounds[1::2])  # south-up: bottom above top
     overlap = (
         all(math.isfinite(v) for v in (gx0, gy0, gx1, gy1)) and min(gx1, sx1) > max(gx0, sx0) and min(gy1, sy1) > max(gy0, sy0)
     )
