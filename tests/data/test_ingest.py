@@ -615,3 +615,27 @@ def test_every_name_of_the_ingest_module_stays_importable_from_the_package() -> 
     assert ingest.PLAUSIBLE_RANGE["ndvi"] == (-1.0, 1.0) and "scale 0.0001" in ingest.UNIT_HINTS["ndvi"]
     assert ingest.MAX_READ_PIXELS == reproject.MAX_READ_PIXELS == 2**25
     assert set(ingest.__all__) >= {"MANIFEST_COLUMNS", "OPTIONAL_COLUMNS", "PLAUSIBLE_RANGE", "SlotStatus", "IngestReport"}
+
+
+def test_a_scale_given_twice_warns(tmp_path: Path) -> None:
+    """MODIS-like NDVI stored as int16 with the file's own scale 0.0001, and the manifest's 0.0001 too: 1e-8 x raw."""
+    import rasterio
+
+    grid = iowa_grid()
+    raw = np.random.default_rng(5).integers(2000, 8000, aligned_shape(grid, 2000.0)).astype(np.int16)
+    path = aligned_tif(tmp_path / "ndvi.tif", grid, raw, 2000.0, nodata=-3000)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (1e-4,)
+    twice = write_manifest(
+        tmp_path / "twice.csv", [("ndvi", 2017, 7, "ndvi.tif", 0.0001)], ("band", "year", "month", "path", "scale")
+    )
+    with pytest.warns(UserWarning) as caught:
+        ingest_manifest(twice, tmp_path / "twice.nc", grid=grid, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("carries its own scale 0.0001 and the manifest row adds scale 0.0001" in m for m in messages)
+    assert any("ndvi values are all near 0" in m and "a scale applied twice" in m for m in messages)
+    once = write_manifest(tmp_path / "once.csv", [("ndvi", 2017, 7, "ndvi.tif")])
+    report = ingest_manifest(once, tmp_path / "once.nc", grid=grid, progress=False)  # the file's scale alone: no warning
+    assert report.warnings == []
+    got = open_cube(tmp_path / "once.nc", load=True)["ndvi"].sel(year=2017, month=7).values
+    np.testing.assert_allclose(got, block_means(raw * 1e-4, grid, 2000.0), atol=1e-4)

@@ -239,8 +239,15 @@ def _ingest_row(row: dict[str, object], grid: Grid) -> tuple[np.ndarray, SlotSta
     band = str(row["band"])
     notes: list[str] = []
     raster = reproject_raster(source, opt_int(row["layer"]), grid, where, Path(str(row["path"])).name, notes)
-    scale = raster.scale * float(row["scale"])  # type: ignore[arg-type]
-    offset = raster.offset * float(row["scale"]) + float(row["offset"])  # type: ignore[arg-type]
+    row_scale = float(row["scale"])  # type: ignore[arg-type]
+    if raster.scale != 1.0 and row_scale != 1.0:
+        notes.append(
+            f"{where}: the file carries its own scale {raster.scale:g} and the manifest row adds scale {row_scale:g}, "
+            f"so a value is raw * {raster.scale:g} * {row_scale:g}; if the file's scale already converts it, leave the "
+            "manifest's scale empty"
+        )
+    scale = raster.scale * row_scale
+    offset = raster.offset * row_scale + float(row["offset"])  # type: ignore[arg-type]
     values = raster.values
     # average and bilinear are weighted means with weights summing to 1, so scaling after warping
     # gives the same result as scaling first.
@@ -298,6 +305,11 @@ def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -
             f"cube can store ({store_lo:.6g}..{store_hi:.6g}). {UNIT_HINTS[band]}; set the manifest's scale/offset "
             f"columns to convert."
         )
+    if band in _INDICES and finite.size and float(np.quantile(np.abs(finite), 0.99)) < _INDEX_TOO_SMALL:
+        notes.append(
+            f"{where}: {band} values are all near 0 (99% within +-{_INDEX_TOO_SMALL:g}, range {lo:.3g}..{hi:.3g}), "
+            f"which cropland does not show: a scale applied twice (raw * 0.0001 * 0.0001)? {UNIT_HINTS[band]}"
+        )
     p_lo, p_hi = PLAUSIBLE_RANGE[band]
     share = float(((finite < p_lo) | (finite > p_hi)).mean())
     if share > 0.01:
@@ -306,6 +318,12 @@ def _check_values(values: np.ndarray, band: str, where: str, notes: list[str]) -
             f"(range {lo:.4g}..{hi:.4g}); {UNIT_HINTS[band]}"
         )
         notes.append(msg)  # ingest_manifest issues it as a warning
+
+
+_INDICES = ("ndvi", "evi")
+"""Vegetation indices: values near 0 everywhere suggest a scale applied twice (ingest warns)."""
+_INDEX_TOO_SMALL = 0.01
+"""|index| below which 99% of a raster's values make ingest warn."""
 
 
 def _suggest_conversion(band: str, lo: float, hi: float, physical_lo: float) -> str:
