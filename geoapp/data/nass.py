@@ -251,11 +251,22 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _item_mask(items: pd.Series, data_item: str | None) -> pd.Series:
-    """Rows whose Data Item is ``data_item`` (any BU / ACRE yield item when ``None``)."""
+    """Rows whose Data Item is ``data_item``, or with ``None`` any BU / ACRE yield item of all practices.
+
+    Quick Stats splits some yields by practice ("CORN, GRAIN, IRRIGATED - YIELD, ..." and "NON-IRRIGATED")
+    beside the total ("CORN, GRAIN - YIELD, ..."): with ``None``, items that name a practice are left out
+    when the file holds an item that names none (else every county-year would appear two or three times).
+    """
     upper = items.str.upper()
     if data_item is not None:
         return upper == " ".join(data_item.upper().split())
-    return upper.str.contains("YIELD", regex=False) & upper.str.endswith("MEASURED IN BU / ACRE")
+    mask = upper.str.contains("YIELD", regex=False) & upper.str.endswith("MEASURED IN BU / ACRE")
+    practice = upper.str.contains(_PRACTICE, regex=True)
+    return mask & ~practice if (mask & ~practice).any() else mask
+
+
+_PRACTICE = r"\bIRRIGATED\b|\bNON-IRRIGATED\b|\bFOLLOWING ANOTHER CROP\b|\bFOLLOWING SUMMER FALLOW\b"
+"""Practice qualifiers of Quick Stats data items (a split of the all-practices total)."""
 
 
 def _ansi(df: pd.DataFrame, col: str, width: int, path: str | Path) -> pd.Series:
@@ -352,7 +363,8 @@ def _check_duplicates(out: pd.DataFrame, df: pd.DataFrame, path: str | Path) -> 
         items = sorted(set(df.loc[dup, "data_item"]))
         raise InputError(
             f"{path}: {len(pairs)} (geoid, year) pair(s) appear more than once, e.g. {pairs[:5]}; "
-            f"data items selected: {items}; likely several data items match, pass one as data_item"
+            f"data items selected: {items}; likely several data items match: keep one data item in the file "
+            "(or pass it as data_item when building from Python)"
         )
 
 

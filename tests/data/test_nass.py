@@ -117,13 +117,36 @@ def test_unknown_data_item_lists_available(tmp_path):
 
 
 def test_duplicates_are_named(tmp_path):
-    irrigated = "SOYBEANS, IRRIGATED - YIELD, MEASURED IN BU / ACRE"
+    other = "SOYBEANS, GRAIN - YIELD, MEASURED IN BU / ACRE"  # two totals of one crop: which is meant is not clear
     rows = [
         row(2020, "IOWA", "19", "ADAIR", "001", "52.3"),
-        row(2020, "IOWA", "19", "ADAIR", "001", "61.0", item=irrigated),
+        row(2020, "IOWA", "19", "ADAIR", "001", "61.0", item=other),
     ]
-    with pytest.raises(InputError, match=r"\('19001', 2020\).*IRRIGATED.*several data items"):
+    with pytest.raises(InputError, match=r"\('19001', 2020\).*GRAIN.*several data items.*keep one data item"):
         read_quickstats(write(tmp_path, quickstats_csv(rows)), data_item=None)
+
+
+def test_without_a_data_item_the_all_practices_total_is_read_not_its_irrigated_split(tmp_path):
+    """Quick Stats publishes corn yields by practice beside the total in Nebraska or Kansas; the total is the one."""
+    kw = {"commodity": "CORN"}
+    rows = [
+        row(2020, "NEBRASKA", "31", "ADAMS", "001", "190.0", item=CORN, **kw),
+        row(2020, "NEBRASKA", "31", "ADAMS", "001", "215.0", item="CORN, GRAIN, IRRIGATED - YIELD, MEASURED IN BU / ACRE", **kw),
+        row(
+            2020,
+            "NEBRASKA",
+            "31",
+            "ADAMS",
+            "001",
+            "150.0",
+            item="CORN, GRAIN, NON-IRRIGATED - YIELD, MEASURED IN BU / ACRE",
+            **kw,
+        ),  # fmt: skip
+    ]
+    df = read_quickstats(write(tmp_path, quickstats_csv(rows)), commodity="CORN", data_item=None)
+    assert df.to_dict("list") == {"geoid": ["31001"], "year": [2020], "yield": [190.0]}
+    only_irrigated = read_quickstats(write(tmp_path, quickstats_csv(rows[1:2]), "irr.csv"), commodity="CORN", data_item=None)
+    assert only_irrigated["yield"].tolist() == [215.0]  # a file of one practice only: that practice
 
 
 def test_unparseable_value_names_line(tmp_path):
