@@ -247,58 +247,62 @@ def build_real_dataset(
             source_label=manifest.name,  # a name, never a machine's absolute path
         )
         cube = open_cube(tmp / "cube.nc")
+        try:  # closed on the way out too: an open file would keep the temporary folder on some systems
+            coverage = _county_coverage(cube, counties, grid, ingest)
+            keep = coverage >= MIN_COVERAGE
+            too_little = f"less than {MIN_COVERAGE:.0%} of the county has data in the rasters"
+            dropped = {too_little: counties.loc[~keep, "geoid"].tolist()}
+            kept_centres = centres[keep].reset_index(drop=True) if centres is not None else None
+            table_c = county_anchors(counties[keep].reset_index(drop=True), grid, tile_px, kept_centres)
+            labels, yield_drops = _yield_rows(nass, table_c["geoid"], counties["geoid"], chosen, years)
+            if labels.empty:
+                raise InputError(
+                    f"{yields_path.name!r}: none of its {len(nass)} county-year rows is a county the rasters cover in a "
+                    f"cube year; rows dropped: {_format_counts(yield_drops)}"
+                )
+            full = _yields_table(table_c["geoid"], years, labels)
+            table_c.to_csv(tmp / "counties.csv", index=False)
+            full.to_csv(tmp / "yields.csv", index=False, float_format="%.3f")
 
-        coverage = _county_coverage(cube, counties, grid, ingest)
-        keep = coverage >= MIN_COVERAGE
-        dropped = {f"less than {MIN_COVERAGE:.0%} of the county has data in the rasters": counties.loc[~keep, "geoid"].tolist()}
-        kept_centres = centres[keep].reset_index(drop=True) if centres is not None else None
-        table_c = county_anchors(counties[keep].reset_index(drop=True), grid, tile_px, kept_centres)
-        labels, yield_drops = _yield_rows(nass, table_c["geoid"], counties["geoid"], chosen, years)
-        if labels.empty:
-            raise InputError(
-                f"{yields_path.name!r}: none of its {len(nass)} county-year rows is a county the rasters cover in a "
-                f"cube year; rows dropped: {_format_counts(yield_drops)}"
-            )
-        full = _yields_table(table_c["geoid"], years, labels)
-        table_c.to_csv(tmp / "counties.csv", index=False)
-        full.to_csv(tmp / "yields.csv", index=False, float_format="%.3f")
-
-        settings = {
-            "states": list(chosen),
-            "resolution_km": float(resolution_km),
-            "tile_px": int(tile_px),
-            "crop_codes": list(codes) if cropland_path is not None else None,
-            "commodity": commodity,
-            "data_item": data_item,
-            "min_coverage": MIN_COVERAGE,
-            **({"plausible_range": [float(v) for v in plausible_range]} if plausible_range is not None else {}),
-        }
-        sources = source_entries(table, ingest, manifest, yields_path, cropland_path, nass, codes)
-        fingerprint = real_fingerprint(settings, sources, cube, tmp)
-        anchors = table_c["anchor_source"].value_counts().to_dict()
-        card = {
-            "name": name,
-            "title": title,
-            "simulated": False,
-            "description": "Built from the user's rasters, land-cover map and NASS Quick Stats yields; see docs/real-data.md.",
-            **card_basics(cube, table_c, full, tile_px),
-            "states": list(chosen),
-            "states_from": states_from,
-            "bands": {b: _band_card(b, ingest) for b in BANDS},
-            "counts": {
-                "counties_kept": int(keep.sum()),
-                "counties_dropped": {k: len(v) for k, v in dropped.items()},
-                "anchors": {k: int(anchors.get(k, 0)) for k in ("cropland", "interior")},
-                "missing_slots": len(ingest.missing),
-                "yield_rows_read": int(len(nass)),
-                "yield_rows_dropped": yield_drops,
-            },
-            "build_settings": settings,
-            "sources": sources,
-            "fingerprint": fingerprint,
-            "file_sha256": content_hashes(tmp)[1],
-        }
-        cube.close()
+            settings = {
+                "states": list(chosen),
+                "resolution_km": float(resolution_km),
+                "tile_px": int(tile_px),
+                "crop_codes": list(codes) if cropland_path is not None else None,
+                "commodity": commodity,
+                "data_item": data_item,
+                "min_coverage": MIN_COVERAGE,
+                **({"plausible_range": [float(v) for v in plausible_range]} if plausible_range is not None else {}),
+            }
+            sources = source_entries(table, ingest, manifest, yields_path, cropland_path, nass, codes)
+            fingerprint = real_fingerprint(settings, sources, cube, tmp)
+            anchors = table_c["anchor_source"].value_counts().to_dict()
+            card = {
+                "name": name,
+                "title": title,
+                "simulated": False,
+                "description": (
+                    "Built from the user's rasters, land-cover map and NASS Quick Stats yields; see docs/real-data.md."
+                ),
+                **card_basics(cube, table_c, full, tile_px),
+                "states": list(chosen),
+                "states_from": states_from,
+                "bands": {b: _band_card(b, ingest) for b in BANDS},
+                "counts": {
+                    "counties_kept": int(keep.sum()),
+                    "counties_dropped": {k: len(v) for k, v in dropped.items()},
+                    "anchors": {k: int(anchors.get(k, 0)) for k in ("cropland", "interior")},
+                    "missing_slots": len(ingest.missing),
+                    "yield_rows_read": int(len(nass)),
+                    "yield_rows_dropped": yield_drops,
+                },
+                "build_settings": settings,
+                "sources": sources,
+                "fingerprint": fingerprint,
+                "file_sha256": content_hashes(tmp)[1],
+            }
+        finally:
+            cube.close()
         (tmp / CARD).write_text(json.dumps(card, indent=1))
 
     report = BuildReport(
