@@ -408,7 +408,8 @@ def run_plan(
             seconds, line = _train_one(run, ds, root, store, train_fn, info, plan.name, summary, eta)
         echo(
             f"[{i}/{len(todo)}] {run.name}: {line} (took {format_seconds(seconds)}; "
-            f"elapsed {format_seconds(time.perf_counter() - started)}; ETA {_shared_eta(eta, todo[i:], root, store)})"
+            f"elapsed {format_seconds(time.perf_counter() - started)}; "
+            f"ETA {_shared_eta(eta, todo[i:], root, store, [r for r in todo[: i - 1] if r.name in summary.elsewhere])})"
         )
     echo(
         f"plan {plan.name}: {len(summary.finished)} finished, {len(summary.failed)} failed, {len(summary.skipped)} skipped"
@@ -417,16 +418,18 @@ def run_plan(
     return summary
 
 
-def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path, store: ResultStore) -> str:
+def _shared_eta(eta: _Eta, remaining: Sequence[RunSpec], root: Path, store: ResultStore, passed: Sequence[RunSpec] = ()) -> str:
     """The time left for those of ``remaining`` without a result yet, shared among the runners at work on them.
 
-    The runners are this one and each other holding one of them: ``3 h 10 min``, or ``1 h 35 min with
-    2 runners``. A run another runner is part-way through costs what is left of its mean time.
+    ``passed``: runs this runner skipped earlier because another runner held them; those still in training
+    count too. The runners are this one and each other holding one of them: ``3 h 10 min``, or ``1 h 35 min
+    with 2 runners``. A run another runner is part-way through costs what is left of its mean time.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # damaged lines were reported at the first read
         done = {record_key(rec) for rec in store.read() if rec["status"] == OK}
-    remaining = [run for run in remaining if run.key() not in done]  # other runners finished some meanwhile
+    still = [run for run in passed if run.key() not in done and training_now(root, run.name) is not None]
+    remaining = [run for run in [*still, *remaining] if run.key() not in done]  # other runners finished some meanwhile
     held = [run.name for run in remaining if training_now(root, run.name) is not None]
     elapsed = {name: t for name in held if (t := training_seconds(root, name)) is not None}
     left = eta.left(remaining, elapsed)

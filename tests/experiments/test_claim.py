@@ -80,7 +80,7 @@ def test_a_run_held_by_another_runner_is_skipped_and_trained_later(fake_ds, stor
     assert summary.elsewhere == ["s-ha-2017-ny10-seed0"] and len(summary.finished) == 2
     assert f"[2/3] s-ha-2017-ny10-seed0: skipped, trained by another runner (pid {os.getpid()} on " in lines[2]
     assert lines[1].startswith("[1/3] s-ha-2016-ny10-seed0: RMSE") and lines[1].endswith(" with 2 runners)")  # ETA shared
-    assert lines[3].endswith("ETA 0 s)")
+    assert lines[3].endswith("ETA 0 s with 2 runners)")  # 2017, skipped, is still in training elsewhere: counted
     assert lines[-1].endswith("2 finished, 0 failed, 0 skipped, 1 left to other runners")
     later = FakeTrainer()
     run_plan(PLAN, fake_ds, runs_dir=runs, train_fn=later, echo=lambda _: None)
@@ -192,6 +192,9 @@ def test_the_eta_counts_only_runs_without_a_result_shared_among_the_runners_at_w
             # 2018's 10 min, and what is left of 2017's 10 min (nothing after 30), shared by 2 runners
             assert re.fullmatch(left + " with 2 runners", _shared_eta(eta, runs, tmp_path, store))
             assert 60 * minutes_ago - 5 < training_seconds(tmp_path, runs[1].name) < 60 * minutes_ago + 5
+        # from the runner that skipped 2017 and is now past it: 2017 still counts while it is held elsewhere
+        assert _shared_eta(eta, runs[2:], tmp_path, store) == "10 min 00 s"
+        assert _shared_eta(eta, runs[2:], tmp_path, store, passed=[runs[1]]) == "5 min 00 s with 2 runners"
         lock.write_text("")  # a holder that names nobody still counts as a runner, its run in full
         assert re.fullmatch(r"10 min 00 s with 2 runners", _shared_eta(eta, runs, tmp_path, store))
     assert training_seconds(tmp_path, runs[1].name) is None  # released: nobody trains it
