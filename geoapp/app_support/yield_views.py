@@ -168,23 +168,31 @@ def attention_model_names() -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, dict]:
-    """:func:`predictions_for_year`, cached per (checkpoint, its card's state, dataset, year).
+def checkpoint_stamp(checkpoint: str) -> tuple[int, ...]:
+    """The size and modification time of a checkpoint's card and weights: part of every in-memory cache key.
 
-    The card's size and modification time are part of the key: a checkpoint calibrated (or its
-    calibration removed) with ``train calibrate`` while the app runs is predicted again.
+    A checkpoint calibrated (or its calibration removed) with ``train calibrate`` while the app runs,
+    or retrained into the same folder, is computed again. Zeros for a missing file (the computation
+    then says what is wrong).
     """
-    try:
-        stat = (Path(checkpoint) / "card.json").stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        stamp = (0, 0)  # no card: the computation says what is wrong
-    return _cached_predictions(checkpoint, dataset_path, year, stamp)
+    out: list[int] = []
+    for name in ("card.json", "model.safetensors"):
+        try:
+            stat = (Path(checkpoint) / name).stat()
+            out += [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            out += [0, 0]
+    return tuple(out)
+
+
+def cached_predictions(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, dict]:
+    """:func:`predictions_for_year`, cached per (checkpoint, its files' state (:func:`checkpoint_stamp`), dataset, year)."""
+    return _cached_predictions(checkpoint, dataset_path, year, checkpoint_stamp(checkpoint))
 
 
 @st.cache_data(show_spinner="Predicting every county…", max_entries=32)
-def _cached_predictions(checkpoint: str, dataset_path: str, year: int, card_stamp: tuple[int, int]) -> tuple[pd.DataFrame, dict]:
-    """The cached computation; ``card_stamp`` only keys the cache."""
+def _cached_predictions(checkpoint: str, dataset_path: str, year: int, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, dict]:
+    """The cached computation; ``stamp`` only keys the cache."""
     return predictions_for_year(checkpoint, cached_dataset(dataset_path), year)
 
 
@@ -403,13 +411,21 @@ def map_layer(ds: YieldDataset, year: int, view: str, table: pd.DataFrame | None
     return series["error"], diverging_scale(series["error"].to_numpy(), "Predicted − true (bu/acre)")
 
 
-@st.cache_data(show_spinner="Computing attention for every county…", max_entries=16)
 def cached_attention(checkpoint: str, dataset_path: str, year: int) -> tuple[np.ndarray, list[str], dict | None]:
     """Attention of every labelled county of ``year`` (layers, N, heads, T, T), their geoids, and what G adds.
 
     :func:`geoapp.analysis.attention.attention_for_year`: computed once per (checkpoint, dataset, year)
-    and kept on disk (``python -m geoapp warm`` computes it ahead).
+    and kept on disk (``python -m geoapp warm`` computes it ahead); in memory per the checkpoint's
+    files too (:func:`checkpoint_stamp`).
     """
+    return _cached_attention(checkpoint, dataset_path, year, checkpoint_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Computing attention for every county…", max_entries=16)
+def _cached_attention(
+    checkpoint: str, dataset_path: str, year: int, stamp: tuple[int, ...]
+) -> tuple[np.ndarray, list[str], dict | None]:
+    """The cached computation of :func:`cached_attention`; ``stamp`` only keys the cache."""
     from geoapp.analysis.attention import attention_for_year
 
     return attention_for_year(checkpoint, cached_dataset(dataset_path), year)
@@ -423,9 +439,14 @@ def cached_retrain_ablation(checkpoint: str, dataset_path: str) -> pd.DataFrame 
     return retrain_ablation(checkpoint, cached_dataset(dataset_path))
 
 
-@st.cache_data(show_spinner="Masking each feature group for every county…", max_entries=16)
 def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`geoapp.analysis.ablation.what_if_ablation`, cached per (checkpoint, dataset, year)."""
+    """:func:`geoapp.analysis.ablation.what_if_ablation`, cached per (checkpoint, its files' state, dataset, year)."""
+    return _cached_ablation(checkpoint, dataset_path, year, checkpoint_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Masking each feature group for every county…", max_entries=16)
+def _cached_ablation(checkpoint: str, dataset_path: str, year: int, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cached computation of :func:`cached_ablation`; ``stamp`` only keys the cache."""
     from geoapp.analysis.ablation import what_if_ablation
 
     return what_if_ablation(checkpoint, cached_dataset(dataset_path), year)

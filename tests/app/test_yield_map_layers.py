@@ -161,3 +161,22 @@ def test_a_calibrated_checkpoint_offers_its_county_offsets_as_a_map(tiny_checkpo
     assert not at.exception and not at.error
     payload = _payload(maps[-1])
     assert payload["label"].startswith("County offset") and "right" not in payload
+
+
+def test_the_ablation_and_attention_are_computed_again_when_the_checkpoint_is_calibrated(tiny_checkpoint, app_env):
+    """Their in-memory caches are keyed on the checkpoint's files, as the predictions' are: after `train calibrate`
+    the Feature ablation page shows the calibrated scores the Yield map shows, not the ones from before."""
+    from geoapp.app_support.yield_views import cached_ablation, cached_attention, checkpoint_stamp
+    from geoapp.data.dataset import load_dataset
+    from geoapp.training.yield_trainer import calibrate_checkpoint
+
+    ds_path = str(next(app_env.iterdir()))
+    before = checkpoint_stamp(str(tiny_checkpoint))
+    summary, _ = cached_ablation(str(tiny_checkpoint), ds_path, 2016)
+    att, _, _ = cached_attention(str(tiny_checkpoint), ds_path, 2016)
+    calibrate_checkpoint(tiny_checkpoint, load_dataset(ds_path), "county-trend")
+    assert checkpoint_stamp(str(tiny_checkpoint)) != before
+    after, _ = cached_ablation(str(tiny_checkpoint), ds_path, 2016)
+    assert after is not summary and not after.equals(summary)  # the calibrated model's scores
+    assert cached_attention(str(tiny_checkpoint), ds_path, 2016)[0] is not att  # computed again (the same values)
+    assert checkpoint_stamp(str(tiny_checkpoint / "nowhere")) == (0, 0, 0, 0)
