@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from geoapp.fileio import atomic_write_text
-from geoapp.jobs.processes import process_alive, spawn_session, start_ticks
+from geoapp.jobs.processes import child_environment, process_alive, spawn_session, start_ticks
 from geoapp.paths import REPO_ROOT
 
 __all__ = ["keeper_file", "keeper_pid", "ensure_keeper", "POLL_S"]
@@ -82,6 +81,6 @@ def _start(ds: Any, path: Path, poll_s: float) -> int:
         str(Path(ds.root).resolve()),
     ]
     with open(path.with_name("keeper.log"), "a", encoding="utf-8") as log:
-        proc = spawn_session(command, cwd=REPO_ROOT, env=dict(os.environ), log=log)
+        proc = spawn_session(command, cwd=REPO_ROOT, env=child_environment(), log=log)  # folders as the app sees them
     atomic_write_text(path, json.dumps({"pid": proc.pid, "start_ticks": start_ticks(proc.pid), "command": command}))
     return proc.pid

@@ -15,10 +15,12 @@ trains now and drops one a runner has finished.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,31 @@ from geoapp.experiments.claim import claim_run
 from geoapp.experiments.plan import RunSpec
 from geoapp.experiments.store import FAILED, OK, ResultStore, StoreWarning, make_record, record_key, runs_root
 from geoapp.fileio import atomic_write_text
+from geoapp.jobs.status import ACTIVE_STATES
 
 __all__ = ["queue_path", "job_name", "read_queue", "queue_runs", "queued_as_job", "advance"]
 
-_ACTIVE = ("starting", "running")
+_LOCK = "queue.lock"
+"""Beside the queue file: held while the queue is read, changed and written (:func:`_locked`)."""
+
+
+@contextmanager
+def _locked(dataset_name: str, wait: bool = True) -> Iterator[bool]:
+    """Hold the dataset's queue for the ``with`` block; yields False (without it) when ``wait`` is False and it is busy.
+
+    The Experiments page moves the queue on at every render and its keeper every few seconds; each reads
+    the queue, scores a finished job (seconds) and writes the queue back. Unlocked, two of them at once
+    recorded a result twice and lost a started job's id (its result never collected).
+    """
+    path = queue_path(dataset_name).with_name(_LOCK)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # released when the file closes
 
 
 def queue_path(dataset_name: str) -> Path:
@@ -86,6 +109,11 @@ def queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], 
         (queued run names, refused runs as ``"name: reason"``): a run a job cannot train (its
         configuration refused by the job spec) is refused, not queued.
     """
+    with _locked(ds.name):
+        return _queue_runs(runs, ds, plan)
+
+
+def _queue_runs(runs: Sequence[RunSpec], ds: Any, plan: str) -> tuple[list[str], list[str]]:
     entries = read_queue(ds.name)
     held = {json.dumps(e["run"], sort_keys=True) for e in entries}
     queued, refused = [], []
@@ -125,7 +153,7 @@ def queued_as_job(dataset_name: str, run: RunSpec, jobs: Any = None) -> bool:
         jobs = JobRunner()
     for job_id in started:
         try:
-            if jobs.status(job_id).get("state") in _ACTIVE:
+            if jobs.status(job_id).get("state") in ACTIVE_STATES:
                 return True
         except GeoappError:  # its job folder is gone: no job trains it
             continue
@@ -170,6 +198,17 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
     Raises:
         DataFileError: the queue or the store is damaged, or the store holds another dataset's results.
     """
+    with _locked(ds.name, wait=False) as held:
+        if not held:  # another process is moving the queue on now: report it as it stands
+            entries = read_queue(ds.name)
+            running = next((e["name"] for e in entries if e.get("job_id") is not None), None)
+            waiting = len([e for e in entries if e.get("job_id") is None])
+            return {"collected": [], "failed": [], "elsewhere": [], "started": None, "waiting": waiting, "running": running}
+        return _advance(ds, store, jobs)
+
+
+def _advance(ds: Any, store: ResultStore | None, jobs: Any) -> dict[str, Any]:
+    """:func:`advance`, with the queue held."""
     from geoapp.jobs.runner import JobBusyError, JobRunner
 
     store = store if store is not None else ResultStore.for_dataset(ds)
@@ -182,9 +221,12 @@ def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict
         if entry.get("job_id") is None:
             keep.append(entry)
             continue
-        status = jobs.status(entry["job_id"])
+        try:
+            status = jobs.status(entry["job_id"])
+        except GeoappError as exc:  # its job folder is gone (deleted, or another jobs folder): no result to collect
+            status = {"state": "lost", "error": str(exc)}
         state = status.get("state")
-        if state in _ACTIVE:
+        if state in ACTIVE_STATES:  # a job being cancelled is still running: its end is collected later
             keep.append(entry)
             running = run.name
             continue

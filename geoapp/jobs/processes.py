@@ -31,6 +31,7 @@ __all__ = [
     "process_alive",
     "descendants",
     "spawn_session",
+    "child_environment",
     "reap_children",
     "kill_process_trees",
 ]
@@ -119,6 +120,24 @@ def descendants(pid: int) -> list[int]:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except (psutil.NoSuchProcess, ValueError, OverflowError):
         return []
+
+
+PATH_VARIABLES = ("GEOAPP_DATA_DIR", "GEOAPP_CHECKPOINT_DIR", "GEOAPP_JOBS_DIR", "GEOAPP_EXPERIMENTS_DIR")
+"""geoapp's folder settings: a child process started in another folder must get them absolute."""
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process that runs from the repository, :data:`PATH_VARIABLES` made absolute.
+
+    A relative ``GEOAPP_JOBS_DIR=jobs`` means this process's ``./jobs``; the child, started with the
+    repository as its working folder, would read it as the repository's and see another jobs folder
+    (another job lock, other queues). ``extra`` is added last.
+    """
+    env = dict(os.environ)
+    for var in PATH_VARIABLES:
+        if env.get(var):
+            env[var] = str(Path(env[var]).absolute())
+    return env | (extra or {})
 
 
 def spawn_session(command: list[str], cwd: str | Path, env: dict[str, str], log: IO[str]) -> subprocess.Popen:

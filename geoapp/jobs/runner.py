@@ -33,7 +33,15 @@ from geoapp.data.args import as_int, as_number, as_optional_path, given
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.lock import LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
-from geoapp.jobs.processes import find_process, kill_process_trees, process_alive, reap_children, spawn_session, start_ticks
+from geoapp.jobs.processes import (
+    child_environment,
+    find_process,
+    kill_process_trees,
+    process_alive,
+    reap_children,
+    spawn_session,
+    start_ticks,
+)
 from geoapp.jobs.ranks import clear_rank_files, first_rank_error, rank_error_file, rank_pid_file, rank_processes
 from geoapp.jobs.spec import KIND_DIRS, JobSpec
 from geoapp.jobs.status import (
@@ -225,10 +233,7 @@ class JobRunner:
         clear_rank_files(job_dir)  # from an earlier attempt
         status = read_status(job_dir)
         workers = int(status.get("workers", 1))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # geoapp is installed in the environment: no PYTHONPATH
-        for var in ("GEOAPP_DATA_DIR", "GEOAPP_CHECKPOINT_DIR", "GEOAPP_JOBS_DIR"):  # the worker runs from the repository
-            if var in env:
-                env[var] = str(Path(env[var]).absolute())
+        env = child_environment({"PYTHONUNBUFFERED": "1"})  # installed in the environment: no PYTHONPATH
         if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))  # do not oversubscribe the cores
         command = self._command(job_dir, workers, resume)

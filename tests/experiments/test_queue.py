@@ -133,3 +133,39 @@ def test_a_store_that_cannot_be_read_does_not_stop_the_queue(ds):
     store.path.write_text(json.dumps(make_record(RunSpec("s-ha", 2015, 2, 0), dataset=other, status=FAILED, error="x")) + "\n")
     jobs = FakeJobs()
     assert advance(ds, store, jobs)["started"] == "s-ha-2016-ny3-seed0" and len(jobs.started) == 1
+
+
+def test_a_job_being_cancelled_is_still_running_and_a_lost_job_is_recorded_failed(ds):
+    from geoapp.errors import InputError
+
+    runs = [RunSpec("s-ha", 2016, 3, 0), RunSpec("s-ha", 2015, 2, 0)]
+    queue_runs(runs, ds, "p")
+    jobs, store = FakeJobs(), ResultStore.for_dataset(ds)
+    first = advance(ds, store, jobs)["started"]
+    job_id = next(iter(jobs.states))
+    jobs.states[job_id] = {"state": "cancelling", "created": 100.0}  # Cancel pressed; its worker still runs
+    step = advance(ds, store, jobs)
+    assert step["failed"] == [] and step["running"] == first and step["started"] is None
+    assert queued_as_job(ds.name, runs[0], jobs)  # a runner keeps its hands off it meanwhile
+
+    def gone(job_id):
+        raise InputError(f"no training job {job_id}")
+
+    jobs.status = gone  # its job folder was deleted
+    step = advance(ds, store, jobs)
+    assert step["failed"] == [first] and "no training job" in store.read()[-1]["error"]
+    assert step["started"] == runs[1].name  # the queue moves on
+
+
+def test_only_one_process_moves_the_queue_on_at_a_time(ds):
+    """The page and the keeper at once: the second finds the queue busy and changes nothing."""
+    from geoapp.experiments.queue import _locked
+
+    queue_runs([RunSpec("s-ha", 2016, 3, 0)], ds, "p")
+    jobs, store = FakeJobs(), ResultStore.for_dataset(ds)
+    with _locked(ds.name) as held:  # another process is scoring a finished job now
+        assert held
+        step = advance(ds, store, jobs)
+        assert step == {"collected": [], "failed": [], "elsewhere": [], "started": None, "waiting": 1, "running": None}
+        assert jobs.started == []
+    assert advance(ds, store, jobs)["started"] == "s-ha-2016-ny3-seed0"  # free again

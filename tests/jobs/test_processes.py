@@ -118,3 +118,17 @@ def test_kill_of_nothing_alive_is_done_at_once():
     root = psutil.Process(proc.pid)
     proc.wait()
     assert kill_process_trees([root], timeout=1)
+
+
+def test_a_child_gets_geoapps_folders_absolute(monkeypatch, tmp_path):
+    """A child started from the repository must see the folders this process sees, not the repository's."""
+    from geoapp.jobs.processes import child_environment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEOAPP_JOBS_DIR", "jobs")
+    monkeypatch.setenv("GEOAPP_EXPERIMENTS_DIR", "sub/experiments")
+    monkeypatch.setenv("GEOAPP_DATA_DIR", "")  # unset in effect: left as it is
+    env = child_environment({"PYTHONUNBUFFERED": "1"})
+    assert env["GEOAPP_JOBS_DIR"] == str(tmp_path / "jobs")
+    assert env["GEOAPP_EXPERIMENTS_DIR"] == str(tmp_path / "sub" / "experiments")
+    assert env["GEOAPP_DATA_DIR"] == "" and env["PYTHONUNBUFFERED"] == "1"
