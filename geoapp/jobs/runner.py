@@ -167,6 +167,7 @@ class JobRunner:
         self._lock.acquire(job_id)
         try:
             ensure_writable(out)
+            atomic_write_text(out / OWNER_FILE, job_id)  # whose run the folder holds (resume checks it)
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
             atomic_write_text(job_dir / SPEC_FILE, json.dumps(spec.to_dict(), indent=1))
@@ -202,6 +203,7 @@ class JobRunner:
             raise InputError(f"job {job_id!r} is {status.get('state', 'unknown')}; only a failed or cancelled job can be resumed")
         spec = self.spec(job_id)
         spec.check_run_folder(status.get("out") or "", checkpoint_dir())  # a damaged status must not point the run elsewhere
+        _check_owner(Path(status["out"]), job_id)
         self._check_writable()
         self._lock.acquire(job_id)
         try:
@@ -425,6 +427,27 @@ class JobRunner:
                 return status
             time.sleep(poll_s)
         raise TimeoutError(f"job {job_id!r} still {self.status(job_id).get('state')} after {timeout:.0f} s")
+
+
+OWNER_FILE = ".geoapp-job"
+"""In a job's run folder: the id of the job whose run it holds (hidden: runs and ``ensure_writable`` pass it by)."""
+
+
+def _check_owner(out: Path, job_id: str) -> None:
+    """Refuse to resume ``job_id`` into ``out`` when the folder now holds another job's run.
+
+    A job stopped before it wrote anything leaves its folder empty but for this file, so a later job of
+    the same name is refused its folder; a folder from before these files existed passes.
+    """
+    try:
+        owner = (out / OWNER_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return
+    if owner and owner != job_id:
+        raise InputError(
+            f"job {job_id!r} cannot be resumed: its run folder {str(out)!r} now holds job {owner!r}'s run, which "
+            "resuming would overwrite; resume that job instead, or start this run again under another name"
+        )
 
 
 def _check_spec(spec: object) -> None:

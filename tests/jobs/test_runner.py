@@ -301,3 +301,21 @@ def test_a_job_whose_rank_failed_shows_that_ranks_error(runner, tiny_dataset_pat
     (job_dir / "error-rank-1.txt").write_text("RuntimeError: CUDA out of memory on rank 1")
     status = runner.status(job_dir.name)
     assert status["state"] == "failed" and status["error"].startswith("rank-1 failed: RuntimeError: CUDA out of memory")
+
+
+def test_a_job_is_not_resumed_into_a_run_folder_another_job_now_holds(runner, tiny_dataset_path):
+    """The run folder records its job: resuming an old job must not overwrite the run of a later one of that name."""
+    from geoapp.jobs.runner import OWNER_FILE
+
+    job = runner.start(_spec(tiny_dataset_path, epochs=40, max_train_examples=48))
+    status = runner.status(job)
+    out = status["out"]
+    assert open(os.path.join(out, OWNER_FILE)).read() == job
+    _wait_for(lambda s: s["state"] == "running", runner, job)
+    runner.cancel(job)
+    assert runner.wait(job, timeout=60)["state"] == "cancelled"
+    with open(os.path.join(out, OWNER_FILE), "w") as f:  # the folder was emptied and a later job took the name
+        f.write("20260101-000000-000999")
+    with pytest.raises(InputError, match=r"now holds job '20260101-000000-000999'.s run"):
+        runner.resume(job)
+    assert runner.active_job() is None  # nothing was started, the lock is free
