@@ -45,6 +45,7 @@ if ctx is not None:
         summary = summarise_attention(att, None if county is None else geoids.index(county))
         matrix, received, which = attention_choice(summary.per_head, layer, head)
         where = "all labelled counties" if county is None else ds.county_label(county)
+        where += " (simulated)" if ds.simulated else ""  # a figure saved from its toolbar keeps the label
         left, right = st.columns(2)
         left.plotly_chart(attention_heatmap(matrix, f"Attention S, {which}<br>{where}"), width="stretch")
         right.plotly_chart(

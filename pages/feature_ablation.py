@@ -29,10 +29,13 @@ if ctx is not None:
             st.info(empty)
             st.stop()
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
+        simulated = " (simulated)" if ds.simulated else ""  # in every figure: one saved from its toolbar keeps it
         left, right = st.columns(2)
         with left:
             st.plotly_chart(
-                ablation_bars(summary, f"Change in RMSE when masked<br>({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"),
+                ablation_bars(
+                    summary, f"Change in RMSE when masked{simulated}<br>({summary['rmse'].iloc[0]:.2f} bu/acre with all inputs)"
+                ),
                 width="stretch",
             )
             st.dataframe(
@@ -55,7 +58,8 @@ if ctx is not None:
                 )
             else:
                 st.plotly_chart(
-                    ablation_bars(retrained, "Retrained without the group (Figure 7):<br>change in test RMSE"), width="stretch"
+                    ablation_bars(retrained, f"Retrained without the group (Figure 7){simulated}:<br>change in test RMSE"),
+                    width="stretch",
                 )
             tables = {"what-if": (summary, year), "what-if-per-county": (per_county, year)}
             if retrained is not None:  # the retrained runs are scored on the checkpoint's test year
@@ -74,6 +78,6 @@ if ctx is not None:
             groups = [g for g in FEATURE_GROUPS if f"{g}_abs_error_change" in per_county]  # a retrained-without group is absent
             group = st.selectbox("Map the per-county change for", groups, key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
-            scale = diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre)")
+            scale = diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre){simulated}")
             if clicked := county_map(values, scale, key="ablation_map", selected=st.session_state.get("sel_county")):
                 remember("county", clicked)

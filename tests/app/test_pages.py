@@ -195,6 +195,7 @@ def test_attention_page_heatmap_and_truth(tiny_checkpoint, monkeypatch):
     assert not at.exception and not at.error
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["data"][0]["type"] == "heatmap"
+    assert all("(simulated)" in c["layout"]["title"]["text"] for c in charts[:2])  # kept by a saved figure
     names = [d["name"] for d in charts[1]["data"]]
     assert names == ["learned attention received", "true critical-month weight (simulation)"]
     assert any("global query G" in md.value for md in at.main.markdown)
@@ -207,6 +208,8 @@ def test_feature_ablation_page_bars_and_map(tiny_checkpoint, monkeypatch):
     assert not at.exception and not at.error
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert list(bars["data"][0]["x"]) == ["VI", "LST", "PPT", "SOIL", "ELE"]
+    assert "(simulated)" in bars["layout"]["title"]["text"]
+    assert drawn and "(simulated)" in drawn[-1].get_root().render()  # the map's legend
     at.selectbox(key="abl_group").select("PPT").run()
     assert not at.exception and not at.error
     assert len(drawn) >= 2
