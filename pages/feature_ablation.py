@@ -79,5 +79,7 @@ if ctx is not None:
             group = st.selectbox("Map the per-county change for", groups, key="abl_group")
             values = per_county.set_index("geoid")[f"{group}_abs_error_change"]
             scale = diverging_scale(values.to_numpy(), f"Change in |error| with {group} masked (bu/acre){simulated}")
-            if clicked := county_map(values, scale, key="ablation_map", selected=st.session_state.get("sel_county")):
+            selected = st.session_state.get("sel_county")
+            states = ds.counties["state"].astype(str)
+            if clicked := county_map(values, scale, key="ablation_map", selected=selected, states=states):
                 remember("county", clicked)

@@ -18,7 +18,7 @@ the base map (a second county layer and the swipe control), and so remounts it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import folium
 import pandas as pd
@@ -26,6 +26,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geoapp.app_support.loaders import cached_county_source, cached_state_outlines
+from geoapp.data.counties import STATE_FIPS
 from geoapp.data.dataset import YieldDataset
 from geoapp.viz.county_layer import Fills, county_base_map, county_styles
 
@@ -57,6 +58,7 @@ def county_map(
     right: tuple[pd.Series, Fills] | None = None,
     sides: tuple[str, str] | None = None,
     overlay: Callable[[str | None], folium.FeatureGroup | None] | None = None,
+    states: Iterable[str] | None = None,
 ) -> str | None:
     """Draw counties coloured by ``values`` (indexed by geoid); return the geoid clicked since the last run, if any.
 
@@ -76,11 +78,14 @@ def county_map(
         overlay: builds the layer group to show under the counties for the outlined county (e.g. an
             input band with that county's anchor tile, :func:`geoapp.viz.county_layer.input_overlay`),
             or gives None for none.
+        states: postal codes of the states to draw (the dataset's); default: those of ``values``'
+            counties (their GEOIDs' state FIPS codes).
     """
     clicked = take_click(key)
     outlined = clicked or selected
-    source = cached_county_source()
-    m = county_base_map(source.url, source.bounds, states=cached_state_outlines(), height=height, split=split)
+    states = tuple(sorted({str(s) for s in states})) if states is not None else states_of(values.index)
+    source = cached_county_source(states)
+    m = county_base_map(source.url, source.bounds, states=cached_state_outlines(states), height=height, split=split)
     styles = county_styles(
         list(source.geoids),
         values,
@@ -100,6 +105,12 @@ def county_map(
     )
     st.html(scale.legend_html())
     return clicked
+
+
+def states_of(geoids: Iterable[str]) -> tuple[str, ...]:
+    """The postal codes of the states of county ``geoids`` (their first two digits, the state FIPS code), sorted."""
+    postal = {fips: code for code, fips in STATE_FIPS.items()}
+    return tuple(sorted({postal[g[:2]] for g in map(str, geoids) if g[:2] in postal}))
 
 
 def county_labels(ds: YieldDataset) -> dict[str, str]:

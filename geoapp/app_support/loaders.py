@@ -75,9 +75,9 @@ def open_datasets(paths: list[str]) -> tuple[dict[str, YieldDataset], list[Broke
 
 
 @st.cache_data(show_spinner=False)
-def cached_county_geojson() -> dict:
-    """Simplified county polygons (GeoJSON dict, EPSG:4326) for choropleths."""
-    return load_geojson(simplified_geojson_path())
+def cached_county_geojson(states: tuple[str, ...] | None = None) -> dict:
+    """Simplified county polygons (GeoJSON dict, EPSG:4326) of ``states`` (postal codes; default: the demo's) for choropleths."""
+    return load_geojson(simplified_geojson_path(states))
 
 
 @dataclass(frozen=True)
@@ -96,18 +96,18 @@ class CountySource:
 
 
 @st.cache_resource(show_spinner=False)
-def cached_county_source() -> CountySource:
-    """The simplified county polygons published in the static folder, once per server process."""
-    path = simplified_geojson_path()
-    geojson = cached_county_geojson()
+def cached_county_source(states: tuple[str, ...] | None = None) -> CountySource:
+    """The simplified county polygons of ``states`` (default: the demo's) published in the static folder, once each."""
+    path = simplified_geojson_path(states)
+    geojson = cached_county_geojson(states)
     geoids = tuple(str(f["properties"]["geoid"]) for f in geojson["features"])
     return CountySource(url=publish_geojson(path, "counties"), geoids=geoids, bounds=geojson_bounds(geojson))
 
 
 @st.cache_data(show_spinner=False)
-def cached_state_outlines() -> dict:
-    """Simplified state outlines with label points (GeoJSON dict, EPSG:4326), drawn over every county map."""
-    return load_geojson(state_outlines_geojson_path())
+def cached_state_outlines(states: tuple[str, ...] | None = None) -> dict:
+    """Simplified outlines of ``states`` (default: the demo's) with label points (GeoJSON, EPSG:4326), over county maps."""
+    return load_geojson(state_outlines_geojson_path(states))
 
 
 def available_datasets() -> list[str]:

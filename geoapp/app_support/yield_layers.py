@@ -143,8 +143,9 @@ def yield_county_map(
         return None if image is None else input_overlay(image, _anchor_outline(ds, geoid))
 
     clicked = county_map(
-        values, fills, key=key, selected=selected, split=controls.split, right=right, sides=SIDES, overlay=overlay
-    )
+        values, fills, key=key, selected=selected, split=controls.split, right=right, sides=SIDES, overlay=overlay,
+        states=ds.counties["state"].astype(str),
+    )  # fmt: skip
     if right is not None:
         st.caption("Swipe the divider: true yields on the left, predicted on the right, one colour scale.")
     if image is not None:

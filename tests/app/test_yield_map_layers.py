@@ -180,3 +180,18 @@ def test_the_ablation_and_attention_are_computed_again_when_the_checkpoint_is_ca
     assert after is not summary and not after.equals(summary)  # the calibrated model's scores
     assert cached_attention(str(tiny_checkpoint), ds_path, 2016)[0] is not att  # computed again (the same values)
     assert checkpoint_stamp(str(tiny_checkpoint / "nowhere")) == (0, 0, 0, 0)
+
+
+def test_the_county_map_draws_the_datasets_states_not_the_demos(app_env, monkeypatch):
+    """The tiny dataset holds Iowa and Illinois: their counties are drawn (and can be clicked), not the demo's 13 states."""
+    from geoapp.app_support.county_map import states_of
+    from geoapp.app_support.loaders import cached_county_source
+
+    maps = county_clicks(monkeypatch).drawn
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and not at.error
+    source = cached_county_source(("IA", "IL"))
+    assert len(source.geoids) == 201 and {g[:2] for g in source.geoids} == {"19", "17"}
+    html = maps[-1].get_root().render()
+    assert source.url in html and cached_county_source().url not in html
+    assert states_of(["19153", "17031", "19001", "99999"]) == ("IA", "IL")
