@@ -570,7 +570,8 @@ def county_3d_view(ds: YieldDataset, year: int, view: str, table: pd.DataFrame |
         footprints, states = cached_county_footprints(str(ds.root), ds.fingerprint)
         what = "predicted" if predicted else "true"
         simulated = " · simulated data" if ds.simulated else ""
-        st.markdown(f"**3-D counties, {year}: height = {what} yield, colour = error (predicted − true){simulated}**")
+        against = "noise-free" if view == NOISE_FREE_VIEW and table is not None else "true"
+        st.markdown(f"**3-D counties, {year}: height = {what} yield, colour = error (predicted − {against}){simulated}**")
         deck = county_3d_deck(
             footprints,
             heights,
@@ -579,6 +580,7 @@ def county_3d_view(ds: YieldDataset, year: int, view: str, table: pd.DataFrame |
             labels=county_labels(ds),
             states=states,
             height_label=f"{what.capitalize()} yield",
+            error_label=f"Error (predicted − {against})",
         )
         st.pydeck_chart(deck, height=height, key="yield_3d_chart")
         st.html(scale.legend_html())

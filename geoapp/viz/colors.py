@@ -49,6 +49,9 @@ class ColorScale:
         ticks = np.linspace(self.vmin, self.vmax, steps)
         step = (self.vmax - self.vmin) / max(steps - 1, 1)
         decimals = 0 if step >= 1 else int(np.ceil(-np.log10(step))) if step > 0 else 2
+        tolerance = 0.01 * (self.vmax - self.vmin)  # a label may round its tick by 1% of the span, no more
+        while decimals < 6 and np.any(np.abs(np.round(ticks, decimals) - ticks) > tolerance):
+            decimals += 1  # e.g. +-4.6 would read +-5: one more decimal
         labels = "".join(f"<span>{round(float(t), decimals) + 0.0:.{decimals}f}</span>" for t in ticks)  # no "-0.0"
         return (
             f'<div style="font-size:0.8rem">{html.escape(self.label)}'

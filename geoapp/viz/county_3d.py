@@ -165,6 +165,7 @@ def county_3d_deck(
     labels: dict[str, str] | None = None,
     states: list[list[list[float]]] | None = None,
     height_label: str = "Yield",
+    error_label: str = "Error (predicted − true)",
     pitch: float = 45.0,
     bearing: float = -15.0,
 ) -> CompactDeck:
@@ -178,6 +179,7 @@ def county_3d_deck(
         labels: "Name, ST" per geoid for the tooltip (default: the geoid).
         states: state border paths (:func:`state_paths`), drawn at ground level.
         height_label: what the height shows, for the tooltip ("True yield", "Predicted yield").
+        error_label: what the colour shows, for the tooltip (the noise-free view: predicted − noise-free).
         pitch: initial tilt, degrees from straight down.
         bearing: initial rotation about the vertical axis, degrees.
 
@@ -223,5 +225,5 @@ def county_3d_deck(
         initial_view_state=pdk.ViewState(target=[0.0, 0.0, 0.0], rotation_x=pitch, rotation_orbit=bearing, zoom=zoom),
         map_provider=None,
         map_style=None,
-        tooltip={"text": f"{{n}}\n{height_label}: {{h}} bu/acre\nError (predicted − true): {{d}} bu/acre"},
+        tooltip={"text": f"{{n}}\n{height_label}: {{h}} bu/acre\n{error_label}: {{d}} bu/acre"},
     )

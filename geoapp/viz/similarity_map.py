@@ -149,7 +149,7 @@ def field_png(
         dtype=np.uint8,
     )
     v = np.asarray(values, dtype=np.float32)[raster.index]
-    t = np.clip((v - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    t = np.nan_to_num(np.clip((v - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0), nan=0.0)  # NaN: transparent below
     rgba = np.zeros(raster.index.shape + (4,), dtype=np.uint8)
     rgba[..., :3] = lut[(t * 255).astype(np.int32)]
     rgba[..., 3] = np.where(raster.valid & np.isfinite(v), int(opacity * 255), 0)

@@ -107,3 +107,11 @@ def test_legend_ticks_are_distinct_for_small_ranges():
     s = diverging_scale(np.array([-0.4, 0.1, 0.4]), "NDVI error")
     ticks = re.findall(r"<span>([^<]*)</span>", s.legend_html())
     assert len(set(ticks)) == len(ticks)
+
+
+def test_legend_ticks_say_where_the_colours_are():
+    """A diverging scale reaching +-4.6: its end swatch reads 4.6, not 5 (13% off at the inner ticks)."""
+    s = ColorScale("RdBu_r", -4.6, 4.6, "Predicted − true (bu/acre)")
+    assert re.findall(r"<span>([^<]*)</span>", s.legend_html()) == ["-4.6", "-2.3", "0.0", "2.3", "4.6"]
+    wide = ColorScale("Viridis", 100.0, 250.0, "Yield (bu/acre)")  # 137.5 reads 138: within 1% of the span
+    assert re.findall(r"<span>([^<]*)</span>", wide.legend_html()) == ["100", "138", "175", "212", "250"]

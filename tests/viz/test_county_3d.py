@@ -58,6 +58,10 @@ def test_deck_heights_colours_and_grey_unknowns(iowa):
     assert data["19169"]["c"] == NO_DATA_RGB and data["19169"]["d"] == "unknown"
     assert data["19001"]["e"] == 0 and data["19001"]["h"] == "unknown"  # no height: flat
     assert spec["layers"][0]["data"] == [{"p": [[0.0, 0.0], [1.0, 1.0]]}]
+    assert "Error (predicted − true): {d}" in deck._tooltip["text"]
+    scale = diverging_scale(np.array([-5.0, 5.0]), "e")
+    noise_free = county_3d_deck(fp, heights, errors, scale, error_label="Error (predicted − noise-free)")
+    assert "Error (predicted − noise-free): {d}" in noise_free._tooltip["text"]  # the tooltip says what the colour is
 
 
 def test_state_paths_share_the_frame(iowa):

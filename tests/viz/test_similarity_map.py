@@ -61,3 +61,20 @@ def test_bad_names_and_digests_are_refused(gallery, tmp_path):
         stored_raster_index(coords, "../x", digest, folder=tmp_path)
     with pytest.raises(InputError, match="digest 'xyz'"):
         stored_raster_index(coords, "test", "xyz", folder=tmp_path)
+
+
+def test_a_nan_value_is_drawn_transparent_not_an_error():
+    """A gallery point without a value (NaN) is left out of the overlay, as its alpha channel says."""
+    import io
+
+    from PIL import Image
+
+    from geoapp.viz.similarity_map import field_png
+
+    coords = np.array([[0.0, 0.0], [10.0, 10.0], [-30.0, 100.0]])
+    raster = build_raster_index(coords, width=32, max_km=5000.0)
+    png = field_png(np.array([0.5, np.nan, 1.0]), raster, 0.0, 1.0)
+    rgba = np.asarray(Image.open(io.BytesIO(png)))
+    nan_pixels = raster.valid & (raster.index == 1)
+    drawn = raster.valid & (raster.index == 0)
+    assert nan_pixels.any() and (rgba[..., 3][nan_pixels] == 0).all() and (rgba[..., 3][drawn] > 0).all()
