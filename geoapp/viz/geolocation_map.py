@@ -6,7 +6,7 @@ import folium
 
 from geoapp.viz.maps import OfflineMap
 
-__all__ = ["prediction_map"]
+__all__ = ["prediction_map", "dateline_segments"]
 
 
 def prediction_map(
@@ -51,7 +51,8 @@ def prediction_map(
             tooltip=f"true place: {truth[0]:.2f}, {truth[1]:.2f}",
         ).add_to(m)
         if predictions:
-            folium.PolyLine([truth, predictions[0][:2]], color="#ffffff", weight=2, dash_array="6").add_to(m)
+            line = dateline_segments(truth, predictions[0][:2])
+            folium.PolyLine(line, color="#ffffff", weight=2, dash_array="6").add_to(m)
     points = [p[:2] for p in predictions] + ([truth] if truth else [])
     if points:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
@@ -60,3 +61,19 @@ def prediction_map(
             [[max(min(lats) - pad, -80), max(min(lons) - pad, -180)], [min(max(lats) + pad, 80), min(max(lons) + pad, 180)]]
         )
     return m
+
+
+def dateline_segments(a: tuple[float, float], b: tuple[float, float]) -> list[list[tuple[float, float]]]:
+    """The shorter way from ``a`` to ``b`` ((lat, lon) degrees) as line segments on a map of one world.
+
+    Points more than 180 degrees of longitude apart are nearer across the antimeridian: the line is cut
+    where it crosses +-180 (latitude interpolated linearly in longitude), so that it does not run the
+    width of the map. Returns one segment, or two.
+    """
+    (lat1, lon1), (lat2, lon2) = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+    if abs(lon2 - lon1) <= 180.0:
+        return [[(lat1, lon1), (lat2, lon2)]]
+    unwrapped = lon2 + (360.0 if lon2 < lon1 else -360.0)  # b's longitude on a's side of the antimeridian
+    edge = 180.0 if unwrapped > lon1 else -180.0
+    lat = lat1 + (edge - lon1) / (unwrapped - lon1) * (lat2 - lat1)
+    return [[(lat1, lon1), (lat, edge)], [(lat, -edge), (lat2, lon2)]]
