@@ -26,7 +26,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geoapp.app_support.loaders import cached_county_source, cached_state_outlines
-from geoapp.data.counties import STATE_FIPS
+from geoapp.data.counties import FIPS_STATE
 from geoapp.data.dataset import YieldDataset
 from geoapp.viz.county_layer import Fills, county_base_map, county_styles
 
@@ -109,8 +109,7 @@ def county_map(
 
 def states_of(geoids: Iterable[str]) -> tuple[str, ...]:
     """The postal codes of the states of county ``geoids`` (their first two digits, the state FIPS code), sorted."""
-    postal = {fips: code for code, fips in STATE_FIPS.items()}
-    return tuple(sorted({postal[g[:2]] for g in map(str, geoids) if g[:2] in postal}))
+    return tuple(sorted({FIPS_STATE[g[:2]] for g in map(str, geoids) if g[:2] in FIPS_STATE}))
 
 
 def county_labels(ds: YieldDataset) -> dict[str, str]:

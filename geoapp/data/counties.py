@@ -22,6 +22,7 @@ from geoapp.paths import data_dir
 
 __all__ = [
     "STATE_FIPS",
+    "FIPS_STATE",
     "DEFAULT_STATES",
     "load_counties",
     "simplified_counties",
@@ -40,7 +41,8 @@ STATE_FIPS: dict[str, str] = {
 }  # fmt: skip
 """Two-letter postal code -> two-digit state FIPS code."""
 
-_FIPS_STATE = {v: k for k, v in STATE_FIPS.items()}
+FIPS_STATE: dict[str, str] = {v: k for k, v in STATE_FIPS.items()}
+"""Two-digit state FIPS code -> two-letter postal code."""
 
 DEFAULT_STATES: tuple[str, ...] = ("IL", "IN", "IA", "KS", "MI", "MN", "MO", "NE", "ND", "OH", "SD", "WI", "KY")
 """The 12 Census Midwest states and Kentucky: the paper's 13-state study area."""
@@ -86,7 +88,7 @@ def _read_all() -> gpd.GeoDataFrame:
     gdf = gpd.read_file(_shapefile(), columns=["STATEFP", "COUNTYFP", "GEOID", "NAME"])
     gdf = gdf.set_crs("EPSG:4269", allow_override=True).set_crs("EPSG:4326", allow_override=True)
     gdf["geoid"] = gdf["GEOID"].astype(str).str.zfill(5)
-    gdf["state"] = gdf["STATEFP"].map(_FIPS_STATE)
+    gdf["state"] = gdf["STATEFP"].map(FIPS_STATE)
     gdf = gdf.rename(columns={"NAME": "name"})[["geoid", "name", "state", "geometry"]]
     return gdf.sort_values("geoid").reset_index(drop=True)
 
