@@ -29,6 +29,7 @@ from types import TracebackType
 import netCDF4
 import numpy as np
 import xarray as xr
+from xarray.backends.locks import HDF5_LOCK
 
 from geoapp.data.args import as_int, given
 from geoapp.data.bands import BAND_INFO, BANDS, DYNAMIC_BANDS, MONTHS, STATIC_BANDS
@@ -359,7 +360,14 @@ def find_bad_chunk(path: Path, variable: str, index: dict[str, object] | None = 
     """The first chunk of ``variable`` in ``path`` (within ``index``) that cannot be read, described, or None.
 
     Reads the chunks one at a time with netCDF4 (no cache), so a damaged one is found by its own error.
+    Under xarray's HDF5 lock: when a dask read of the same file has just failed, other dask threads may
+    still be reading it, and the HDF5 library crashes (segmentation fault) when two threads use it at once.
     """
+    with HDF5_LOCK:
+        return _find_bad_chunk(path, variable, index)
+
+
+def _find_bad_chunk(path: Path, variable: str, index: dict[str, object] | None) -> str | None:
     try:
         nc = netCDF4.Dataset(path, "r")
     except OSError:
