@@ -86,6 +86,21 @@ class ContrastiveModel(nn.Module):
         self.max_logit_scale = math.log(1.0 / min_temperature)
         self.soft_target_km = soft_target_km
 
+    def temperature(self) -> float:
+        """The softmax temperature the loss uses now: 1 / exp(logit scale), the scale clamped at its ceiling."""
+        return float(1.0 / self.logit_scale.detach().clamp(max=self.max_logit_scale).exp())
+
+    def parameter_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW parameter groups: weight decay on the weight matrices and kernels only.
+
+        Biases, normalisation gains and the logit scale (every parameter with fewer than two dimensions)
+        are not decayed, as in CLIP: decaying the logit scale pulls the temperature back toward 1, and
+        decaying a BatchNorm gain or a bias shrinks what is not a weight of a linear map.
+        """
+        decay = [p for p in self.parameters() if p.requires_grad and p.ndim >= 2]
+        rest = [p for p in self.parameters() if p.requires_grad and p.ndim < 2]
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
     def embed_images(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings (B, D)."""
         return F.normalize(self.image_encoder(images), dim=-1)

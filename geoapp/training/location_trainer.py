@@ -122,7 +122,7 @@ class LocationTrainConfig:
     epochs: int = setting(16, "training epochs")
     batch_size: int = setting(512, "location-patch pairs per optimizer step (over all workers)")
     lr: float = setting(1e-3, "peak learning rate (AdamW with a one-cycle schedule)")
-    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    weight_decay: float = setting(1e-4, "AdamW weight decay (weight matrices and kernels; not biases, gains or the temperature)")
     seed: int = setting(0, "random seed (locations, initialisation, batch order)")
     device: str = setting("auto", "auto (the GPU when there is one, else the CPU), cuda or cpu", choices=DEVICES)
     val_gallery: int = setting(20_000, "land points the validation geolocation retrieves from")
@@ -336,7 +336,7 @@ def _train_location(
     torch.manual_seed(cfg.seed)
     splits = splits or make_splits(cfg, progress=progress and ctx.is_main)
     model = build_contrastive_model(cfg).to(dev.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameter_groups(cfg.weight_decay), lr=cfg.lr)
     batch = math.ceil(cfg.batch_size / ctx.world_size)  # per worker; the global batch is cfg.batch_size
     steps_per_epoch = batches_per_epoch(len(epoch_order(cfg.n_train, 0, cfg.seed, ctx)), batch)
     if steps_per_epoch < 1:
@@ -443,7 +443,7 @@ def _train_location(
             record = log.write(
                 epoch=epoch + 1,
                 train_loss=train_loss,
-                temperature=float(1.0 / model.logit_scale.detach().exp()),
+                temperature=model.temperature(),
                 seconds=time.perf_counter() - t0,
                 samples_per_s=cfg.n_train / (time.perf_counter() - t0),
                 **{f"val_{k}": v for k, v in val.items()},

@@ -140,8 +140,16 @@ def resume_from_last(
     weights, _, state = load_checkpoint(folder, with_train_state=True)
     if state is None:
         return None
+    saved_optimizer = state.pop("optimizer")
+    try:  # first, so that a state that does not fit leaves the model untouched
+        optimizer.load_state_dict(saved_optimizer)
+    except ValueError as err:  # torch: another number of parameter groups, or of parameters in a group
+        raise OtherRunError(
+            f"cannot resume from {str(folder)!r}: its optimizer state does not fit this run's optimizer ({err}); "
+            "it was saved by a run that grouped the parameters differently (an older version of geoapp); "
+            "start a new run instead"
+        ) from err
     model.load_state_dict(weights)
-    optimizer.load_state_dict(state.pop("optimizer"))
     scaler_state = state.pop("grad_scaler", None)
     if scaler_state and scaler.is_enabled():
         scaler.load_state_dict(scaler_state)

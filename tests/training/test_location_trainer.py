@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
+import torch
 
 from geoapp.errors import InputError
 from geoapp.training.checkpoint import load_checkpoint
-from geoapp.training.location_trainer import LocationTrainConfig, make_splits, train_location
+from geoapp.training.location_trainer import LocationTrainConfig, build_contrastive_model, make_splits, train_location
 from geoapp.training.metrics_log import read_metrics
 
 TINY = LocationTrainConfig(
@@ -46,3 +48,31 @@ def test_config_refuses_unknown_and_bad_values():
         LocationTrainConfig.from_dict({"epochz": 3})
     with pytest.raises(InputError, match="epochs must be a positive integer"):
         LocationTrainConfig(epochs=0)
+
+
+def test_weight_decay_spares_biases_gains_and_the_temperature():
+    model = build_contrastive_model(TINY)
+    decayed, spared = model.parameter_groups(0.3)
+    assert decayed["weight_decay"] == 0.3 and spared["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim < 2 for p in spared["params"])
+    assert any(p is model.logit_scale for p in spared["params"])
+    assert len(decayed["params"]) + len(spared["params"]) == len(list(model.parameters()))
+    # one AdamW step with zero gradients: only weight decay moves a parameter
+    opt = torch.optim.AdamW([decayed, spared], lr=0.1)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        moved = not torch.equal(before[n], p.detach())
+        assert moved == (p.ndim >= 2 and bool(before[n].any())), n
+
+
+def test_the_logged_temperature_is_the_one_the_loss_uses():
+    model = build_contrastive_model(TINY)  # min_temperature 0.01: a logit-scale ceiling of log(100)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(1000.0))  # above the ceiling: the loss clamps it
+    assert model.temperature() == pytest.approx(0.01)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(20.0))
+    assert model.temperature() == pytest.approx(0.05)

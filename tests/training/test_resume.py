@@ -7,7 +7,7 @@ import torch
 
 from geoapp.errors import InputError
 from geoapp.training.checkpoint import save_checkpoint
-from geoapp.training.resume import resume_from_last, train_state
+from geoapp.training.resume import OtherRunError, resume_from_last, train_state
 
 STEPS, EPOCHS = 3, 4
 
@@ -99,3 +99,20 @@ def test_schedule_replay_stops_at_the_last_step(tmp_path):
     model2, opt2, sched2, scaler2 = _parts()
     resume_from_last(tmp_path / "last", model2, opt2, sched2, scaler2, STEPS, EPOCHS)  # must not raise
     assert sched2.last_epoch == STEPS * EPOCHS
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of")
+def test_an_optimizer_state_with_other_parameter_groups_is_refused_and_the_model_left_as_it_was(tmp_path):
+    model, opt, sched, scaler = _parts()
+    _train_one_epoch(model, opt, sched, scaler)
+    save_checkpoint(tmp_path / "last", model, {"kind": "test"}, optimizer=opt, train_state=train_state(scaler, epoch=0))
+    model2 = _parts()[0]
+    before = [p.detach().clone() for p in model2.parameters()]
+    grouped = torch.optim.AdamW(
+        [{"params": [model2.weight], "weight_decay": 0.1}, {"params": [model2.bias], "weight_decay": 0.0}], lr=0.01
+    )  # two groups where the checkpoint's optimizer had one
+    sched2 = torch.optim.lr_scheduler.OneCycleLR(grouped, max_lr=0.01, total_steps=STEPS * EPOCHS)
+    with pytest.raises(OtherRunError, match="optimizer state does not fit.*start a new run"):
+        resume_from_last(tmp_path / "last", model2, grouped, sched2, scaler, STEPS, EPOCHS)
+    for a, b in zip(before, model2.parameters(), strict=True):
+        assert torch.equal(a, b)
