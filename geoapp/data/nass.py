@@ -48,6 +48,7 @@ from geoapp.errors import DataFileError, InputError
 
 __all__ = [
     "read_quickstats",
+    "is_bu_per_acre",
     "DEFAULT_COMMODITY",
     "DEFAULT_DATA_ITEM",
     "PLAUSIBLE_YIELD",
@@ -250,6 +251,11 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     return header, records, lines
 
 
+def is_bu_per_acre(data_item: str) -> bool:
+    """Whether a Quick Stats Data Item is measured in bushels per acre (``"... MEASURED IN BU / ACRE"``)."""
+    return " ".join(data_item.upper().split()).endswith("MEASURED IN BU / ACRE")
+
+
 def _item_mask(items: pd.Series, data_item: str | None) -> pd.Series:
     """Rows whose Data Item is ``data_item``, or with ``None`` any BU / ACRE yield item of all practices.
 
@@ -294,8 +300,13 @@ def _years(df: pd.DataFrame, path: str | Path) -> pd.Series:
 
 
 def _numbers(df: pd.DataFrame, col: str, path: str | Path) -> pd.Series:
-    """Parse numbers that may carry thousands separators ("1,234.5") or an exponent ("1.2e3")."""
-    text = df[col].str.replace(",", "", regex=False)
+    """Parse numbers that may carry thousands separators ("1,234.5") or an exponent ("1.2e3").
+
+    A comma counts only as a thousands separator (groups of three digits: "1,234,567"); "1,2" or "12,34"
+    are refused, not read as 12 or 1234.
+    """
+    grouped = df[col].str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?").fillna(False).astype(bool)
+    text = df[col].where(~grouped, df[col].str.replace(",", "", regex=False))
     bad = df.loc[~text.str.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"), col]
     if not bad.empty:
         raise InputError(f"{path}: {_COLUMNS[col][0]} is not a number; found {_examples(bad, df)}")

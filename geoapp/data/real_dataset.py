@@ -49,7 +49,7 @@ from geoapp.data.fingerprint import content_hashes, real_fingerprint
 from geoapp.data.footprint import check_states_covered, covered_states, describe_area, manifest_footprint
 from geoapp.data.grid import Grid
 from geoapp.data.ingest import IngestReport, ingest_manifest, read_manifest
-from geoapp.data.nass import DEFAULT_COMMODITY, DEFAULT_DATA_ITEM, read_quickstats
+from geoapp.data.nass import DEFAULT_COMMODITY, DEFAULT_DATA_ITEM, is_bu_per_acre, read_quickstats
 from geoapp.data.simulate import county_raster
 from geoapp.data.sources import source_entries
 from geoapp.data.study_area import study_area_grid
@@ -203,6 +203,12 @@ def build_real_dataset(
     manifest, yields_path, out = as_path(manifest, "manifest"), as_path(yields, "yields"), as_path(out, "out")
     cropland_path = as_optional_path(cropland, "cropland")
     commodity, data_item = as_text(commodity, "commodity"), as_optional_text(data_item, "data_item")
+    if data_item is not None and not is_bu_per_acre(data_item):
+        raise InputError(
+            f"data_item {data_item!r} is not measured in BU / ACRE; a geoapp dataset holds yields in bu/acre (its "
+            "models, maps, plausible ranges and benchmarks say so): choose a yield item 'MEASURED IN BU / ACRE', "
+            "or convert the values to bu/acre first (read_quickstats reads other units)"
+        )
     name = as_optional_text(name, "name")
     force, progress = as_bool(force, "force"), as_bool(progress, "progress")
     chosen_states = None if states is None else _normalise_states(states)

@@ -185,3 +185,17 @@ def test_line_numbers_follow_quoted_newlines(tmp_path):
     rows = [row(2020, "IOWA", "19", "ADAIR\nNORTH", "001", "52.3"), row(2021, "IOWA", "19", "ADAIR", "001", "x")]
     with pytest.raises(InputError, match=r"found 'x' \(line 4, county ADAIR, IOWA, year 2021\)"):
         read_quickstats(write(tmp_path, quickstats_csv(rows)))
+
+
+@pytest.mark.parametrize("value", ["1,2", "12,34", "1,2345", ",123", "1,234,56"])
+def test_a_comma_that_is_not_a_thousands_separator_is_refused(tmp_path, value):
+    rows = [row(2020, "IOWA", "19", "ADAIR", "001", value)]
+    with pytest.raises(InputError, match=r"Value is not a number; found '" + value + "'"):
+        read_quickstats(write(tmp_path, quickstats_csv(rows)))
+
+
+def test_thousands_separators_in_groups_of_three_are_read(tmp_path):
+    item = "SOYBEANS - YIELD, MEASURED IN LB / ACRE"
+    rows = [row(2020, "IOWA", "19", "ADAIR", "001", "1,234,567.5", item=item)]
+    df = read_quickstats(write(tmp_path, quickstats_csv(rows)), data_item=item, plausible_range=(0, 1e7))
+    assert df["yield"].tolist() == [1234567.5]

@@ -260,6 +260,11 @@ def manifest_without(download: dict[str, Path], path: Path, band: str, month: st
             InputError,
             r"cropland raster 'MCD12Q1_LC_Type1.tif' has no pixel of crop class\(es\) \[5\] over the study area",
         ),
+        (
+            lambda d, t: {"data_item": "SOYBEANS - YIELD, MEASURED IN LB / ACRE"},
+            InputError,
+            r"data_item .*LB / ACRE.* is not measured in BU / ACRE; a geoapp dataset holds yields in bu/acre",
+        ),
     ],
     ids=[
         "yields-years",
@@ -270,6 +275,7 @@ def manifest_without(download: dict[str, Path], path: Path, band: str, month: st
         "states-not-covered",
         "cropland-no-crs",
         "no-crop",
+        "not-bu-per-acre",
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(real_download, tmp_path: Path, make, error, match) -> None:  # noqa: ANN001
