@@ -193,11 +193,13 @@ def county_crop_centres(
     inside = index >= 0
     ids, weight = index[inside], crop.ravel()[inside].astype(np.float64)
     rows, cols = np.divmod(np.flatnonzero(inside), crop.shape[1])
+    row_at = _block_centres(crop.shape[0], int(window.height), factor)
+    col_at = _block_centres(crop.shape[1], int(window.width), factor)
     n = len(counties)
     total = np.bincount(ids, weights=weight, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        col_bar = np.bincount(ids, weights=weight * (cols + 0.5), minlength=n) / total
-        row_bar = np.bincount(ids, weights=weight * (rows + 0.5), minlength=n) / total
+        col_bar = np.bincount(ids, weights=weight * col_at[cols], minlength=n) / total
+        row_bar = np.bincount(ids, weights=weight * row_at[rows], minlength=n) / total
     t = transform
     sx, sy = t.a * col_bar + t.b * row_bar + t.c, t.d * col_bar + t.e * row_bar + t.f
     has = total > 0
@@ -322,6 +324,20 @@ def _read_crop_counts(
         rows = slice(r // factor, r // factor + -(-data.shape[0] // factor))
         crop[rows] = _block_sum(is_crop, factor)
     return crop, counts
+
+
+def _block_centres(n_blocks: int, n_pixels: int, factor: int) -> np.ndarray:
+    """Centre of each block along one axis, in block units (block i spans i to i + 1), shape (n_blocks,).
+
+    Every block is ``factor`` source pixels wide but the last, which holds what is left of the
+    ``n_pixels`` (the rest of it lies off the raster): its centre is that of the pixels it holds, not of
+    the whole block, so its crop pixels are not placed up to half a block too far out.
+    """
+    centres = np.arange(n_blocks, dtype=np.float64) + 0.5
+    if n_blocks:
+        last = n_pixels - (n_blocks - 1) * factor  # source pixels in the last block, 1..factor
+        centres[-1] = (n_blocks - 1) + last / (2.0 * factor)
+    return centres
 
 
 def _block_sum(data: np.ndarray, factor: int) -> np.ndarray:

@@ -124,6 +124,30 @@ def test_large_maps_are_counted_in_blocks(tmp_path: Path, grid: Grid, counties, 
     assert blocked["crop_pixels"].iloc[0] == pytest.approx(direct["crop_pixels"].iloc[0], rel=0.05)
 
 
+def test_a_partial_block_at_the_maps_edge_is_placed_where_its_pixels_are(
+    tmp_path: Path, grid: Grid, counties, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A map 163 px wide counted in 4 x 4 blocks: its last block column holds 3 pixels, not 4."""
+    step, west, north, east = 250.0, grid.xmin, grid.ymax, 240_750.0
+    rows, cols = int((grid.ymax - grid.ymin) / step), int((east - west) / step)
+    x = west + (np.arange(cols) + 0.5) * step
+    y = north - (np.arange(rows) + 0.5) * step
+    xx, yy = np.meshgrid(x, y)
+    crop = (xx > 240_000.0) & (yy > A_BOX[1]) & (yy < A_BOX[3])  # the last 3 columns, in county A
+    path = write_geotiff(
+        tmp_path / "edge.tif",
+        np.where(crop, 5, 176).astype(np.uint8),
+        from_origin(west, north, step, step),
+        "EPSG:5070",
+        nodata=0,
+    )
+    monkeypatch.setattr(cropland_mod, "MAX_READ_PIXELS", rows * cols // 30)  # blocks of 4 (a quarter grid pixel is 4)
+    blocked = county_crop_centres(path, counties, grid, crop_codes=[5])
+    assert cols % 4 == 3
+    assert blocked["centre_x"].iloc[0] == pytest.approx(240_375.0, abs=1.0)  # the 3 columns' centre, not the block's (240,500)
+    assert blocked["crop_pixels"].iloc[0] == (A_BOX[3] - A_BOX[1]) / step * 3
+
+
 # ---- anchors -----------------------------------------------------------------------------------
 
 
