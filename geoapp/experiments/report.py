@@ -402,6 +402,11 @@ def _table_models(plan: Plan) -> tuple[list[str], list[str]]:
     return models10, scarce
 
 
+def _n_values(plan: Plan) -> list[int]:
+    """The N_y values the plan runs, largest first: the label-scarcity table's columns (none the plan lacks)."""
+    return sorted({r.n_train_years for r in plan.runs()}, reverse=True)
+
+
 def report_markdown(
     plan: Plan,
     records: Sequence[Mapping[str, Any]],
@@ -444,7 +449,7 @@ def report_markdown(
     if scarce:
         out.append(f"### Label scarcity: mean over {years[0]}-{years[-1]} per N_y (the paper's Figures 5 and 6)\n")
         for metric in ("rmse", "r2"):
-            table = scarcity_table(df, metric, scarce, years)
+            table = scarcity_table(df, metric, scarce, years, _n_values(shown))
             out.append(f"{METRIC_LABELS[metric]}:\n")
             out.append(markdown_table(["model", *table.columns], [[_label(m), *map(cell_text, table.loc[m])] for m in scarce]))
         if {"semi-ha", "s-ha"} <= set(scarce):  # not when SEMI-HA runs with several settings (plan context)
@@ -1022,9 +1027,11 @@ def context_svg(records: Iterable[Mapping[str, Any]], years: Sequence[int], simu
     )
 
 
-def scarcity_svg(df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool) -> str:
-    """The label-scarcity figure: mean RMSE over ``years`` against N_y, one line per model."""
-    table = scarcity_table(df, "rmse", models, years)
+def scarcity_svg(
+    df: pd.DataFrame, models: Sequence[str], years: Sequence[int], simulated: bool, n_values: Sequence[int] = (10, 7, 4)
+) -> str:
+    """The label-scarcity figure: mean RMSE over ``years`` against N_y (``n_values``), one line per model."""
+    table = scarcity_table(df, "rmse", models, years, n_values)
     series = {PAPER_LABELS.get(m, m): [(float(c.split("=")[1]), table.loc[m, c]["mean"]) for c in table.columns] for m in models}
     return line_chart(
         series,
@@ -1109,7 +1116,8 @@ def write_report(
         (out.parent / "images").mkdir(parents=True, exist_ok=True)
         atomic_write_text(out.parent / name, svg)
 
-    put("scarcity", scarcity_svg(df, scarce, years, simulated) if scarce else None)
+    n_values = _n_values(shown)  # a curve needs two N_y at least
+    put("scarcity", scarcity_svg(df, scarce, years, simulated, n_values) if scarce and len(n_values) > 1 else None)
     ablation = any(r.exclude_group for r in runs)
     put("ablation", ablation_svg(df, years, simulated, ablation_model(shown)) if ablation else None)
     put("budget", budget_svg(df, models10, years) if simulated and years else None)

@@ -314,8 +314,9 @@ class _Eta:
     """Seconds left: each remaining run costs the mean time of the finished runs of its model kind.
 
     Timings are kept per (model, training overrides): one short smoke epoch is no guide to a full run. A
-    kind without a finished run yet costs the mean of the runs with the same overrides; with none, the
-    estimate is unknown.
+    kind without a finished run yet costs the mean of the same model's runs whose overrides differ only
+    in ``model_overrides`` (a loss weight such as plan ``context``'s alpha does not change how long a run
+    takes), else of the runs with the same overrides; with none, the estimate is unknown.
     """
 
     def __init__(self, earlier: Sequence[dict[str, Any]]) -> None:
@@ -338,7 +339,12 @@ class _Eta:
         total = 0.0
         for run in remaining:
             kind = _kind(run)
-            same = self.times.get(kind) or [t for k, ts in self.times.items() if k[1] == kind[1] for t in ts]
+            length = _length_key(kind[1])
+            same = (
+                self.times.get(kind)
+                or [t for k, ts in self.times.items() if k[0] == kind[0] and _length_key(k[1]) == length for t in ts]
+                or [t for k, ts in self.times.items() if k[1] == kind[1] for t in ts]
+            )
             if not same:
                 return None
             total += max(sum(same) / len(same) - elapsed.get(run.name, 0.0), 0.0)
@@ -347,6 +353,14 @@ class _Eta:
 
 def _kind(run: RunSpec) -> tuple[str, str]:
     return run.model, json.dumps(dict(run.overrides), sort_keys=True)
+
+
+def _length_key(overrides_json: str) -> str:
+    """The overrides that set how long a run takes (JSON): all but ``model_overrides`` (the model's loss weights)."""
+    overrides = json.loads(overrides_json)
+    if not isinstance(overrides, dict):
+        return overrides_json
+    return json.dumps({k: v for k, v in overrides.items() if k != "model_overrides"}, sort_keys=True)
 
 
 def _dataset_info(ds: Any) -> dict[str, Any]:

@@ -475,8 +475,10 @@ def test_the_report_of_plan_context_gives_each_alpha_its_own_row(tmp_path):
     """``experiments report --plan context``: SEMI-HA's alphas are rows of their own, never pooled as seeds."""
     records = _context_records()
     text = write_report(PLANS["context"], records, DS, tmp_path / "c.md").read_text()
-    assert "| `semi-ha (alpha=0.05)` | missing | missing | 7.500 |" in text  # N_y = 4 only: the scarcity table
-    assert "| `semi-ha (defaults)` | missing | missing | 9.000 |" in text
+    assert "| model | N_y=4 |" in text and "N_y=10" not in text  # N_y = 4 only: no column the plan lacks
+    assert "| `semi-ha (alpha=0.05)` | 7.500 |" in text
+    assert "| `semi-ha (defaults)` | 9.000 |" in text
+    assert not (tmp_path / "images" / "experiments-context-scarcity.svg").exists()  # one N_y: no curve to draw
     assert "of the years" not in text and "SEMI-HA's improvement over S-HA" not in text  # nothing pooled
     assert "**SEMI-HA, alpha chosen on the validation year**" in text
     assert (tmp_path / "images" / "experiments-context-context.svg").is_file()

@@ -298,3 +298,28 @@ def test_a_plan_runs_and_reports_on_a_dataset_built_from_real_files(real_dataset
         assert "| LR (`ridge`) |" in text and "What the models miss" not in text
     finally:
         ds.close()
+
+
+def test_the_eta_of_a_run_with_new_loss_weights_is_its_models_time_not_unknown():
+    from geoapp.experiments.runner import _Eta
+    from geoapp.experiments.store import make_record
+
+    plan = plan_from_dict(
+        {
+            "name": "weights",
+            "blocks": [
+                {"models": ["semi-ha", "s-ha"], "test_years": [2018]},
+                {"models": ["semi-ha"], "test_years": [2018], "overrides": {"model_overrides": {"alpha": 0.05}}},
+                {"models": ["semi-ha"], "test_years": [2018], "overrides": {"epochs": 1}},
+            ],
+        }
+    )
+    default, s_ha, alpha, short = plan.runs()
+    info = {"name": "d", "fingerprint": "f", "simulated": True}
+    metrics = {"rmse": 5.0, "r2": 0.6, "n": 10, "year": 2018}
+    done = [make_record(r, dataset=info, status=OK, metrics=metrics, seconds=s) for r, s in ((default, 600.0), (s_ha, 60.0))]
+    eta = _Eta(done)
+    assert eta.left([alpha]) == 600.0  # SEMI-HA's own time: a loss weight does not change how long a run takes
+    assert eta.left([short]) is None  # one epoch: no full run is a guide to it
+    eta.add(short, 5.0)
+    assert eta.left([short, alpha]) == 605.0
