@@ -5,6 +5,10 @@ job lives while any of its ranks does, and cancel and kill must reach every rank
 writes ``rank-<N>.pid`` ("pid start_ticks", see :mod:`geoapp.jobs.processes`) as it starts, and a rank
 other than 0 that fails writes its exception to ``error-rank-<N>.txt`` (torchrun stops rank 0 before
 it can report it in ``status.json``).
+
+The pid files also keep the workspace lock (:mod:`geoapp.jobs.lock`) held until the last process of a
+job has ended: rank 0 writes the final status before the other ranks (and torchrun) have exited, so a
+finished job's lock stays while :func:`live_ranks` names a rank of it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,17 @@ from pathlib import Path
 
 from geoapp.data.args import as_int, as_path
 from geoapp.fileio import atomic_write_text
-from geoapp.jobs.processes import start_ticks
+from geoapp.jobs.processes import process_alive, start_ticks
 
-__all__ = ["rank_pid_file", "rank_error_file", "record_rank", "rank_processes", "first_rank_error", "clear_rank_files"]
+__all__ = [
+    "rank_pid_file",
+    "rank_error_file",
+    "record_rank",
+    "rank_processes",
+    "live_ranks",
+    "first_rank_error",
+    "clear_rank_files",
+]
 
 
 def rank_pid_file(job_dir: Path, rank: int) -> Path:
@@ -60,6 +72,15 @@ def rank_processes(job_dir: Path) -> list[tuple[int, int | None]]:
         except (OSError, ValueError):
             continue
     return out
+
+
+def live_ranks(job_dir: Path) -> list[int]:
+    """The pids of the ranks that recorded themselves and still run (the very processes: pid and start ticks).
+
+    Raises:
+        InputError: ``job_dir`` is not a path.
+    """
+    return [pid for pid, ticks in rank_processes(job_dir) if process_alive(pid, ticks)]
 
 
 def first_rank_error(job_dir: Path) -> str | None:

@@ -8,8 +8,11 @@ app's process itself. Its checkpoints go to ``<checkpoint dir>/user/<kind>/<name
 
 One job at a time per workspace (:mod:`geoapp.jobs.lock`): a second start is refused with a message
 naming the running job; the lock of a job that is gone (killed, crashed, machine restarted) is stale
-and taken over. The processes are watched and killed through :mod:`geoapp.jobs.processes`; torchrun's
-ranks record themselves as :mod:`geoapp.jobs.ranks` describes.
+and taken over. A job of several ranks holds the lock until torchrun and every rank have exited, not
+only until rank 0 has written the final status. The processes are watched and killed through
+:mod:`geoapp.jobs.processes`; torchrun's ranks record themselves as :mod:`geoapp.jobs.ranks` describes.
+Changes of the lock and of a job's status happen under short file locks (:mod:`geoapp.jobs.guard`), so
+the app's sessions, the command line, the queue's keeper and the workers never undo each other's.
 
 Cancel asks the worker to stop at its next step (``cancel.request``); a worker still alive
 ``grace_s`` seconds later is killed with its whole process group (torchrun and all ranks).
@@ -25,6 +28,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +46,14 @@ from geoapp.jobs.processes import (
     spawn_session,
     start_ticks,
 )
-from geoapp.jobs.ranks import clear_rank_files, first_rank_error, rank_error_file, rank_pid_file, rank_processes
+from geoapp.jobs.ranks import (
+    clear_rank_files,
+    first_rank_error,
+    live_ranks,
+    rank_error_file,
+    rank_pid_file,
+    rank_processes,
+)
 from geoapp.jobs.spec import KIND_DIRS, JobSpec
 from geoapp.jobs.status import (
     ACTIVE_STATES,
@@ -127,7 +138,7 @@ class JobRunner:
             DataFileError: naming the folder, the reason and what to do.
         """
         self._check_root()
-        probe = self.root / f".write-check-{os.getpid()}"
+        probe = self.root / f".write-check-{os.getpid()}-{threading.get_ident()}"  # per thread: the app checks from several
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe.write_text("")
@@ -285,8 +296,8 @@ class JobRunner:
         state = status.get("state")
         if state not in ACTIVE_STATES:
             return status
-        alive = process_alive(status.get("pid"), status.get("pid_start")) or any(
-            process_alive(pid, ticks) for pid, ticks in rank_processes(job_dir)
+        alive = process_alive(status.get("pid"), status.get("pid_start")) or bool(
+            live_ranks(job_dir)
         )  # ranks outlive a launcher killed on its own: the job runs while any of them does
         if state == "starting" and status.get("pid") is None:
             if time.time() - float(status.get("updated") or 0) < STARTING_TIMEOUT_S:
@@ -421,8 +432,9 @@ class JobRunner:
         deadline = time.time() + timeout
         while time.time() < deadline:
             status = self.status(job_id)
-            # Done when its status is final and its worker has let go of the workspace lock (the worker
-            # writes the final status first, then releases the lock on its way out).
+            # Done when its status is final and the workspace lock is free of it: a worker alone writes the
+            # final status, then releases the lock on its way out; under torchrun the lock is stale (and
+            # removed by active_job) once torchrun and every rank have exited.
             if status.get("state") not in ACTIVE_STATES and self.active_job() != job_id:
                 return status
             time.sleep(poll_s)

@@ -1,8 +1,11 @@
 """A job's state on disk: ``status.json`` (what the Training page shows) and the log's tail.
 
-One writer at a time: the runner writes a job's status before its worker starts and after it has
-died; the worker writes it while it runs. Every write replaces the file atomically, so a reader
-never sees half a file.
+Several processes write a job's status: the runner before its worker starts and after it has died
+(any process of the app, the command line or the experiments queue may find it dead), and the worker
+while it runs. :func:`write_status` reads the file, merges its updates in and writes the result back;
+that read-merge-write happens under an exclusive ``flock`` on the job's ``status.lock``
+(:func:`geoapp.jobs.guard.guarded`), so two writers never interleave and neither loses the other's
+update. Every write replaces the file atomically, so a reader (who takes no lock) never sees half a file.
 
 Fields (all optional but ``job_id``, ``state`` and ``updated``): ``state`` (see :data:`STATES`),
 ``kind``, ``name``, ``device``, ``world_size``, ``pid`` (the worker or torchrun launcher),
@@ -31,6 +34,7 @@ from typing import Any
 from geoapp.data.args import as_int, as_path
 from geoapp.errors import DataFileError
 from geoapp.fileio import atomic_write_text
+from geoapp.jobs.guard import guarded
 
 __all__ = [
     "STATES",
@@ -48,6 +52,7 @@ __all__ = [
     "LOG_FILE",
     "SPEC_FILE",
     "CANCEL_FILE",
+    "STATUS_LOCK_FILE",
 ]
 
 STATES = ("starting", "running", "cancelling", "finished", "cancelled", "failed")
@@ -61,6 +66,8 @@ STARTING_TIMEOUT_S = 60.0
 """A job (or lock) still 'starting' without a worker after this long was orphaned by the process starting it."""
 
 STATUS_FILE, LOG_FILE, SPEC_FILE, CANCEL_FILE = "status.json", "log.txt", "spec.json", "cancel.request"
+STATUS_LOCK_FILE = "status.lock"
+"""In a job's folder: held (``flock``) by :func:`write_status` while it reads, merges and writes ``status.json``."""
 
 
 _NUMBER = (int, float)
@@ -230,19 +237,24 @@ def read_status(job_dir: str | Path) -> dict[str, Any]:
 def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
     """Merge ``updates`` into the job's status, stamp ``updated``, and replace the file atomically.
 
+    The read, the merge and the write happen under the job's ``status.lock`` (see the module's
+    docstring): a concurrent writer's update is merged, never overwritten with what was there before it.
     Fields of a damaged status file that cannot be used are dropped, so the write leaves a readable file:
     those of the wrong type, and a job id, kind or name that contradicts the job's folder or spec.
 
     Raises:
         InputError: ``job_dir`` is not a path.
+        GuardTimeoutError: another process held the job's ``status.lock`` for too long.
     """
     job_dir = as_path(job_dir, "job_dir")
-    raw, _ = _read_raw(job_dir / STATUS_FILE)
-    old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
-    for key in _contradictions(Path(job_dir), old):
-        del old[key]
-    status = {**old, **updates, "updated": round(time.time(), 3)}
-    atomic_write_text(Path(job_dir) / STATUS_FILE, json.dumps(status, indent=1, default=float))
+    job_dir.mkdir(parents=True, exist_ok=True)  # for the lock file (the status write made the folder before)
+    with guarded(job_dir / STATUS_LOCK_FILE, f"the status of job {job_dir.name!r}"):
+        raw, _ = _read_raw(job_dir / STATUS_FILE)
+        old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
+        for key in _contradictions(job_dir, old):
+            del old[key]
+        status = {**old, **updates, "updated": round(time.time(), 3)}
+        atomic_write_text(job_dir / STATUS_FILE, json.dumps(status, indent=1, default=float))
     return status
 
 

@@ -3,8 +3,16 @@
 Started by :class:`geoapp.jobs.runner.JobRunner` (alone, or once per rank under torchrun). It reads
 ``spec.json``, trains, and keeps ``status.json`` current through a :class:`StatusMonitor` (rank 0
 only). It stops at the next step once ``cancel.request`` appears in the job folder. Whatever happens,
-it ends with the status ``finished``, ``cancelled`` or ``failed`` (with the error) and releases the
-workspace lock; a worker killed outright cannot, and the runner notices its death instead.
+it ends with the status ``finished``, ``cancelled`` or ``failed`` (with the error); a worker killed
+outright cannot, and the runner notices its death instead.
+
+A worker alone releases the workspace lock (:mod:`geoapp.jobs.lock`) on its way out. Under torchrun no
+rank does: rank 0 writes the final status while the other ranks (and torchrun itself) may still run, and
+no rank can know when the last of them has exited. The lock then stays until every process of the job
+has ended; the lock judges it stale from then on (the job no longer active, torchrun and every rank
+recorded in the job folder gone), and the next look at it (a start, or
+:meth:`~geoapp.jobs.runner.JobRunner.active_job`, which the Training page and the experiments queue ask)
+removes it.
 """
 
 from __future__ import annotations
@@ -140,8 +148,9 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
     resume = as_bool(resume, "resume")
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
+    under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
     status = read_status(job_dir)
-    if "TORCHELASTIC_RUN_ID" in os.environ:  # a torchrun rank: let the runner watch and kill it directly
+    if under_torchrun:  # a torchrun rank: let the runner watch and kill it directly (and the lock wait for it)
         record_rank(job_dir, rank)
     try:
         if main_rank and status.get("pid") is None:
@@ -207,7 +216,7 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
             atomic_write_text(rank_error_file(job_dir, rank), f"{type(exc).__name__}: {exc}")
         return 1
     finally:
-        if main_rank:
+        if main_rank and not under_torchrun:  # a rank leaves the lock to the judging of its job's processes (module docstring)
             release_lock(job_dir.parent, job_dir.name)
 
 

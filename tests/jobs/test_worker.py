@@ -1,0 +1,84 @@
+"""How a worker lets go of the workspace lock: a worker alone releases it as it ends; rank 0 of a torchrun
+job does not (other ranks and torchrun may still run), and the lock is freed once all of them have exited."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from geoapp.jobs.lock import LOCK_FILE
+from geoapp.jobs.processes import start_ticks
+from geoapp.jobs.ranks import rank_pid_file
+from geoapp.jobs.runner import JobRunner
+from geoapp.jobs.status import load_status, write_status
+from geoapp.jobs.worker import run_job
+
+JOB = "20261122-000000-000001"
+
+
+@pytest.fixture()
+def job(tmp_path, monkeypatch):
+    """A job whose status names no run folder: its worker fails at once, before anything trains."""
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    for var in ("TORCHELASTIC_RUN_ID", "RANK"):
+        monkeypatch.delenv(var, raising=False)
+    folder = tmp_path / "jobs" / JOB
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps({"kind": "yield", "name": "run", "config": {}}))
+    return folder
+
+
+@pytest.fixture()
+def sleeper():
+    """Start a process that sleeps (a stand-in for torchrun or a rank); every one left is killed after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def _take_lock(runner: JobRunner, pid: int) -> None:
+    """What a start does: the lock taken for the job and its worker named (status and lock)."""
+    runner._lock.acquire(JOB)
+    write_status(runner.root / JOB, job_id=JOB, kind="yield", name="run", state="starting", pid=pid, pid_start=start_ticks(pid))
+    runner._lock.record_worker(JOB, pid)
+
+
+def test_a_worker_alone_releases_the_lock_as_it_ends(job, capsys):
+    runner = JobRunner(job.parent)
+    _take_lock(runner, os.getpid())  # the worker is this process
+    assert run_job(job) == 1
+    assert "does not name the run folder" in capsys.readouterr().out
+    assert load_status(job)["state"] == "failed" and not (runner.root / LOCK_FILE).exists()
+
+
+def test_rank_0_of_a_torchrun_job_leaves_the_lock_held_until_every_process_has_exited(job, sleeper, monkeypatch):
+    runner = JobRunner(job.parent)
+    launcher, rank_1 = sleeper(), sleeper()  # torchrun and the job's other rank
+    _take_lock(runner, launcher.pid)
+    rank_pid_file(job, 1).write_text(f"{rank_1.pid} {start_ticks(rank_1.pid)}\n")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    monkeypatch.setenv("RANK", "0")
+    assert run_job(job) == 1  # rank 0 (this process) writes the final status
+    assert load_status(job)["state"] == "failed"
+    assert runner.active_job() == JOB  # rank 0 itself, rank 1 and torchrun still run
+    rank_pid_file(job, 0).write_text("999999 1\n")  # rank 0 has exited
+    assert runner.active_job() == JOB
+    rank_1.kill()
+    rank_1.wait()
+    assert runner.active_job() == JOB  # torchrun still runs
+    assert json.loads((runner.root / LOCK_FILE).read_text())["job_id"] == JOB
+    launcher.kill()
+    launcher.wait()
+    assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()  # the last process is gone
+    assert runner.status(JOB)["state"] == "failed"
