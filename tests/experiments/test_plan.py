@@ -113,3 +113,12 @@ def test_the_location_plan_is_semi_ha_loc_with_three_seeds_beside_semi_has():
     semi_ha = {(r.test_year, r.seed) for r in PLANS["paper"].runs() if r.model == "semi-ha" and r.exclude_group is None}
     assert {(r.test_year, r.seed) for r in runs} <= semi_ha  # SEMI-HA's same years and seeds are in the paper plan
     assert "semi-ha-loc" not in PLANS["paper"].models()
+
+
+def test_the_ablation_plan_holds_the_all_inputs_runs_it_is_compared_with():
+    runs = PLANS["ablation"].runs()
+    keys = {(r.model, r.test_year, r.n_train_years, r.seed, r.exclude_group) for r in runs}
+    groups = (None, "VI", "LST", "PPT", "SOIL", "ELE")
+    assert keys == {("semi-ha", y, 10, 0, g) for y in range(2014, 2019) for g in groups} and len(runs) == 30
+    baselines = {r.key() for r in PLANS["baselines"].runs()}
+    assert {r.key() for r in runs if r.exclude_group is None} <= baselines  # shared: never trained twice
