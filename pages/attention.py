@@ -55,7 +55,8 @@ if ctx is not None:
         st.caption(critical_months_caption(ds))
         if g_effect is not None:
             st.markdown(
-                f"**What the global query G adds:** setting G to 0 changes the attention weights by "
+                f"**What the global query G adds** (the whole model, every head, all labelled counties of {year}): "
+                f"setting G to 0 changes the attention weights by "
                 f"{g_effect['mean_abs_attention_change']:.4f} on average and the predictions by "
                 f"{g_effect['rms_prediction_change_bu']:.2f} bu/acre (RMS)."
             )

@@ -5,7 +5,14 @@ import streamlit as st
 from geoapp.app_support.checkpoints import yield_checkpoints_of
 from geoapp.app_support.county_map import county_map
 from geoapp.app_support.page import error_box, page_header, remember, setup_page
-from geoapp.app_support.yield_views import cached_ablation, cached_retrain_ablation, checkpoint_select, no_labels_message
+from geoapp.app_support.yield_views import (
+    cached_ablation,
+    cached_retrain_ablation,
+    checkpoint_select,
+    no_labels_message,
+    retrain_ablation_note,
+    year_role_note,
+)
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.viz.charts import ablation_bars
 from geoapp.viz.colors import diverging_scale
@@ -28,6 +35,8 @@ if ctx is not None:
         if empty := no_labels_message(ds, year):
             st.info(empty)
             st.stop()
+        if note := year_role_note(checkpoint, year):
+            st.info(note)
         summary, per_county = cached_ablation(str(checkpoint), str(ds.root), year)
         simulated = " (simulated)" if ds.simulated else ""  # in every figure: one saved from its toolbar keeps it
         left, right = st.columns(2)
@@ -61,6 +70,7 @@ if ctx is not None:
                     ablation_bars(retrained, f"Retrained without the group (Figure 7){simulated}:<br>change in test RMSE"),
                     width="stretch",
                 )
+                st.caption(retrain_ablation_note(retrained, checkpoint))
             tables = {"what-if": (summary, year), "what-if-per-county": (per_county, year)}
             if retrained is not None:  # the retrained runs are scored on the checkpoint's test year
                 card = dict(yield_checkpoints_of(ds)[0]).get(checkpoint) or {}

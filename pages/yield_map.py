@@ -19,6 +19,7 @@ from geoapp.app_support.yield_views import (
     prediction_downloads,
     with_calibration,
     with_noise_free,
+    year_role_note,
 )
 from geoapp.data.tiles import county_monthly_inputs
 from geoapp.viz.charts import monthly_inputs, predicted_vs_true, yield_history
@@ -35,16 +36,8 @@ if ctx is not None:
         elif checkpoint is not None:
             with error_box():  # a checkpoint that cannot predict leaves the map of true yields
                 table, summary = cached_predictions(str(checkpoint), str(ds.root), year)
-        if summary is not None:
-            if summary["role"] != "test":
-                used = {
-                    "training": "one of its training years",
-                    "validation": "its validation year",
-                    "unused": "not used to train it",
-                }[summary["role"]]
-                st.info(
-                    f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score."
-                )
+        if summary is not None and (note := year_role_note(checkpoint, year)):
+            st.info(note)
         drawn_checkpoint_caption(ds, checkpoint if summary is not None else None)
         if table is not None:
             table, calibrated = with_calibration(checkpoint, ds, table)

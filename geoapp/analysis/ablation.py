@@ -28,6 +28,7 @@ A year the dataset does not hold or without labelled counties is an
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ import pandas as pd
 import torch
 
 from geoapp.analysis.result_cache import cached
+from geoapp.data.args import given
 from geoapp.data.bands import FEATURE_GROUPS, group_bands
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
@@ -333,15 +335,36 @@ def _tables(ds: YieldDataset, county: np.ndarray, target: np.ndarray, base: np.n
     return pd.DataFrame(rows), per_county
 
 
-def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | None:
+_HOW_RUN = ("device", "loader_workers", "compile", "precision", "exclude_group")
+"""Training settings that say how a run was executed (or which group it left out), not what it learned."""
+
+
+def _setting(card: dict) -> str:
+    """What a yield run learned with, as JSON: model, years and training settings but :data:`_HOW_RUN`.
+
+    Two runs with the same setting differ only in how they ran and in the group left out, so their test
+    RMSEs can be compared as the paper's Figure 7 does. A setting an older card leaves empty (None)
+    reads as its default ("none").
+    """
+    cfg = {k: ("none" if v is None and k in ("trend", "calibration") else v) for k, v in (card.get("train_config") or {}).items()}
+    kept = {k: v for k, v in cfg.items() if k not in _HOW_RUN}
+    return json.dumps({"model": card.get("model"), "years": card.get("years"), "train_config": kept}, sort_keys=True, default=str)
+
+
+def retrain_ablation(folder: str | Path, ds: YieldDataset, roots: Sequence[str | Path] = ()) -> pd.DataFrame | None:
     """The paper's Figure 7 for a checkpoint: test RMSE of the runs retrained without each group.
 
-    Looks for crop-yield checkpoints on ``ds`` of the same model and test year whose training config
-    excluded one feature group, and compares their test RMSE with this checkpoint's.
+    Looks for crop-yield checkpoints on ``ds`` (under the checkpoint folder and under each of
+    ``roots``, e.g. the experiment runs' folder) of the same model and years whose training config
+    excluded one feature group, and compares their test RMSE with that of the run trained the same way
+    on all groups. That run is ``folder`` itself when runs were retrained with its setting; otherwise,
+    when ``folder`` was trained otherwise (more epochs, another seed), the all-inputs run of the setting
+    with the most retrained groups (an experiment plan's), so that the bars never set runs trained
+    differently against each other. The table's first row names the run compared with.
 
     Returns:
-        None when this is not a deep model trained on all groups, or no such run exists; otherwise a
-        table with columns group, rmse, delta_rmse, r2, checkpoint (the full model first, as
+        None when this is not a deep model trained on all groups, or no comparable run exists; otherwise a
+        table with columns group, rmse, delta_rmse, r2, checkpoint (the all-inputs run first, as
         ``none (all inputs)``).
     """
     from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
@@ -351,27 +374,38 @@ def retrain_ablation(folder: str | Path, ds: YieldDataset) -> pd.DataFrame | Non
 
     check_checkpoint_arg(folder)
     check_dataset_arg(ds)
+    if isinstance(roots, (str, bytes, Path)) or not all(isinstance(r, (str, Path)) for r in roots):
+        raise InputError(f"roots must be a list of folders, got {given(roots)}")
     card = read_card(folder)
     train_cfg = card.get("train_config") or {}
     if card.get("kind") not in YIELD_CARD_KINDS or train_cfg.get("exclude_group"):
         return None
-    test_year = card["years"]["test"]
-    runs = {}
-    for other, other_card in yield_checkpoints(ds):
-        group = (other_card.get("train_config") or {}).get("exclude_group")
-        if group and other_card.get("model") == card["model"] and other_card["years"]["test"] == test_year:
-            runs.setdefault(group, other)
-    if not runs:
-        return None
-    base = test_scores(folder, ds)
-    rows = [{"group": "none (all inputs)", "rmse": base["rmse"], "delta_rmse": 0.0, "r2": base["r2"], "checkpoint": str(folder)}]
+    found = yield_checkpoints(ds) + [c for root in roots for c in yield_checkpoints(ds, root)]
+    settings: dict[str, dict[str | None, Path]] = {}
+    for other, other_card in found:
+        if other_card.get("model") == card["model"] and other_card.get("years") == card.get("years"):
+            group = (other_card.get("train_config") or {}).get("exclude_group") or None
+            settings.setdefault(_setting(other_card), {}).setdefault(group, other)
+    mine = _setting(card)
+    runs = dict(settings.get(mine, {}))
+    base: str | Path = folder
+    if not any(g is not None for g in runs):  # nothing retrained the way this checkpoint was: another setting's runs
+        usable = [r for r in settings.values() if None in r and any(g is not None for g in r)]
+        if not usable:
+            return None
+        runs = max(usable, key=lambda r: sum(g is not None for g in r))
+        base = runs[None]
+    scores = test_scores(base, ds)
+    rows = [
+        {"group": "none (all inputs)", "rmse": scores["rmse"], "delta_rmse": 0.0, "r2": scores["r2"], "checkpoint": str(base)}
+    ]
     for group in [g for g in FEATURE_GROUPS if g in runs]:
         result = test_scores(runs[group], ds)
         rows.append(
             {
                 "group": group,
                 "rmse": result["rmse"],
-                "delta_rmse": result["rmse"] - base["rmse"],
+                "delta_rmse": result["rmse"] - scores["rmse"],
                 "r2": result["r2"],
                 "checkpoint": str(runs[group]),
             }

@@ -22,7 +22,7 @@ from geoapp.training.model_kinds import YIELD_CARD_KINDS
 from geoapp.training.yield_data import dataset_year
 from geoapp.training.yield_trainer import check_checkpoint_arg, check_dataset_arg, evaluate_yield
 
-__all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year", "PREDICTIONS_VERSION"]
+__all__ = ["yield_checkpoints", "predictions_for_year", "compare_on_year", "year_role", "PREDICTIONS_VERSION"]
 
 PREDICTIONS_VERSION = "1"
 """Version of the kept predictions (:mod:`geoapp.analysis.result_cache`): bump it when they are computed otherwise."""
@@ -63,7 +63,7 @@ def predictions_for_year(folder: str | Path, ds: YieldDataset, year: int) -> tup
             "rmse": float(result["rmse"]),
             "r2": float(result["r2"]),
             "n": int(result["n"]),
-            "role": _role(folder, year),
+            "role": year_role(folder, year),
         }
         return {"table": table, "summary": summary}
 
@@ -117,8 +117,11 @@ def compare_on_year(ds: YieldDataset, year: int, root: str | Path | None = None)
     return result
 
 
-def _role(folder: str | Path, year: int) -> str:
+def year_role(folder: str | Path, year: int) -> str:
+    """What ``year`` was to the checkpoint ``folder``: ``test``, ``validation``, ``training`` or ``unused``."""
     from geoapp.training.checkpoint import read_card
+
+    check_checkpoint_arg(folder)
 
     years = read_card(folder)["years"]
     if int(year) == int(years["test"]):

@@ -34,6 +34,8 @@ from geoapp.viz.county_3d import (
 from geoapp.viz.exports import predictions_csv, predictions_file_name, predictions_geojson
 
 __all__ = [
+    "retrain_ablation_note",
+    "year_role_note",
     "MAP_VIEWS",
     "OFFSET_VIEW",
     "NOISE_FREE_VIEW",
@@ -433,10 +435,46 @@ def _cached_attention(
 
 @st.cache_data(show_spinner="Evaluating the runs retrained without each group…", ttl=30, max_entries=16)
 def cached_retrain_ablation(checkpoint: str, dataset_path: str) -> pd.DataFrame | None:
-    """:func:`geoapp.analysis.ablation.retrain_ablation` (Figure 7), cached briefly: jobs add runs."""
-    from geoapp.analysis.ablation import retrain_ablation
+    """:func:`geoapp.analysis.ablation.retrain_ablation` (Figure 7), cached briefly: jobs add runs.
 
-    return retrain_ablation(checkpoint, cached_dataset(dataset_path))
+    Looks among the checkpoints and the dataset's experiment runs (plan ``ablation``'s retrained runs).
+    """
+    from geoapp.analysis.ablation import retrain_ablation
+    from geoapp.experiments.store import runs_root
+
+    ds = cached_dataset(dataset_path)
+    return retrain_ablation(checkpoint, ds, roots=[runs_root(ds.name)])
+
+
+def year_role_note(checkpoint: str | Path, year: int) -> str | None:
+    """A note when ``year`` is not the checkpoint's test year (its scores there are not held out), else None."""
+    from geoapp.analysis.yield_predictions import year_role
+
+    role = year_role(checkpoint, year)
+    if role == "test":
+        return None
+    used = {"training": "one of its training years", "validation": "its validation year", "unused": "not used to train it"}[role]
+    return f"{year} is not this checkpoint's test year ({used}): pick its test year in the sidebar for a held-out score."
+
+
+def retrain_ablation_note(table: pd.DataFrame, checkpoint: str | Path) -> str:
+    """The caption under the Figure 7 bars: which runs the bars compare, and that each is one run.
+
+    ``table`` is :func:`cached_retrain_ablation`'s; its first row is the all-inputs run compared with.
+    """
+    base = Path(str(table["checkpoint"].iloc[0]))
+    runs = f"{len(table) - 1} run(s) retrained without a group, each against the all-inputs run `{_run_name(base)}`"
+    if base.resolve() != Path(checkpoint).resolve():
+        return (
+            f"{runs}, trained the same way as they were; the chosen checkpoint was trained otherwise (other epochs, "
+            "seed or settings), so the bars do not compare with its score. One run each: a seed's noise is in every bar."
+        )
+    return f"{runs} (the chosen checkpoint). One run each: a seed's noise is in every bar."
+
+
+def _run_name(folder: Path) -> str:
+    """A run folder's name as a user knows it: the run, not its ``best`` subfolder."""
+    return folder.parent.name if folder.name == "best" else folder.name
 
 
 def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:

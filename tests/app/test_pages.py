@@ -329,3 +329,25 @@ def test_noise_free_error_is_predicted_minus_the_simulations_expected_yield(app_
     assert np.allclose(values.to_numpy(), out["noise_free_error"].to_numpy()) and scale.vmin == -scale.vmax
     real = dataclasses.replace(ds, yields=ds.yields.drop(columns=["expected"]))
     assert "noise_free_error" not in with_noise_free(real, 2016, table).columns  # real data: no noise-free yield
+
+
+def test_feature_ablation_flags_a_training_year_and_the_test_year_has_no_flag(tiny_checkpoint, monkeypatch):
+    _click(monkeypatch, None)
+    at = _run("pages/feature_ablation.py", sel_year=2013)
+    assert not at.exception and not at.error
+    assert "2013 is not this checkpoint's test year (one of its training years)" in at.info[0].value
+    at = _run("pages/feature_ablation.py", sel_year=2016)
+    assert not at.exception and not at.error and not at.info
+
+
+def test_the_figure7_note_names_the_run_compared_with():
+    import pandas as pd
+
+    from geoapp.app_support.yield_views import retrain_ablation_note
+
+    table = pd.DataFrame({"group": ["none (all inputs)", "VI"], "checkpoint": ["/s/runs/semi-ha-2018-ny10-seed0/best", "/s/x/best"]})
+    other = retrain_ablation_note(table, "/c/yield/semi-ha-2018/best")
+    assert "1 run(s) retrained without a group, each against the all-inputs run `semi-ha-2018-ny10-seed0`" in other
+    assert "the chosen checkpoint was trained otherwise" in other
+    own = retrain_ablation_note(table, "/s/runs/semi-ha-2018-ny10-seed0/best")
+    assert "(the chosen checkpoint)" in own and "trained otherwise" not in own

@@ -234,3 +234,23 @@ def test_temporal_neighbour_choice_is_trained_and_recorded(ds, tmp_path):
     assert np.isfinite(read_metrics(tmp_path / "metrics.jsonl")[0]["train_temporal"])
     with pytest.raises(InputError, match="temporal_neighbour must be one of"):
         _cfg("semi-ha", temporal_neighbour="decade")
+
+
+def test_figure7_compares_the_retrained_runs_with_the_all_inputs_run_trained_the_same_way(ds, tmp_path, monkeypatch):
+    """A checkpoint trained otherwise (1 epoch) than a study's runs (2 epochs) is not set against them."""
+    from geoapp.analysis.ablation import retrain_ablation
+
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    shipped = train_yield(_cfg("s-ha", epochs=1), ds, tmp_path / "checkpoints" / "yield" / "s-ha-2016", progress=False)
+    study = tmp_path / "study" / "runs"
+    full = train_yield(_cfg("s-ha", device="auto"), ds, study / "s-ha-2016-ny3-seed0", progress=False)
+    no_ele = train_yield(_cfg("s-ha", exclude_group="ELE"), ds, study / "s-ha-2016-ny3-seed0-no-ELE", progress=False)
+    assert retrain_ablation(shipped, ds) is None  # the checkpoint folder alone holds no retrained run
+    table = retrain_ablation(shipped, ds, roots=[study])
+    assert list(table["group"]) == ["none (all inputs)", "ELE"]
+    assert table["checkpoint"].tolist() == [str(full), str(no_ele)]  # against the study's own all-inputs run
+    assert table["rmse"].iloc[0] == pytest.approx(evaluate_yield(full, ds)["rmse"], rel=1e-5)
+    same = retrain_ablation(full, ds, roots=[study])  # the study's run itself: compared with itself
+    assert same["checkpoint"].iloc[0] == str(full) and same["delta_rmse"].iloc[0] == 0.0
+    with pytest.raises(InputError, match="roots must be a list of folders"):
+        retrain_ablation(full, ds, roots=str(study))
