@@ -103,6 +103,7 @@ def sources_label(ds: YieldDataset) -> str:
 
 def show_provenance(ds: YieldDataset) -> None:
     """In the sidebar: the SIMULATED badge and note, or the real dataset's source files."""
+    st.sidebar.caption(crop_text(ds))
     if ds.simulated:
         st.sidebar.markdown(":orange-badge[SIMULATED DATA]")
         st.sidebar.caption(SIMULATED_NOTE)
@@ -122,6 +123,11 @@ def show_provenance(ds: YieldDataset) -> None:
         st.dataframe(table[["CRS", "units", "file"]], hide_index=True, height=min(35 * len(table) + 38, 300))
 
 
+def crop_text(ds: YieldDataset) -> str:
+    """What the yields are of: ``"Crop: soybeans (simulated), county yields in bu/acre"``."""
+    return f"Crop: {ds.crop}{' (simulated)' if ds.simulated else ''}, county yields in bu/acre"
+
+
 def short_crs(crs: str) -> str:
     """A CRS label short enough for the sidebar: EPSG codes as they are, a PROJ string by its projection."""
     if crs.startswith("+proj="):
@@ -133,16 +139,16 @@ def dataset_overview(ds: YieldDataset) -> None:
     """The Home page's dataset panel: what the data are, key figures, and (expanded) every detail."""
     if ds.simulated:
         st.warning(
-            "The loaded dataset is **simulated**: a documented generating process on the real 2016 Census "
-            "county polygons (see docs/simulated-data.md). Bring real data with a NASS Quick Stats export "
-            "and rasters (README, 'Real data')."
+            f"The loaded dataset is **simulated**: a documented generating process of {ds.crop} yields on the real "
+            "2016 Census county polygons (see docs/simulated-data.md). Bring real data with a NASS Quick Stats "
+            "export and rasters (README, 'Real data')."
         )
     else:
-        st.info(f"**{ds.title}**: real data, built from the files listed below ({source_count_text(ds)}).")
+        st.info(f"**{ds.title}**: real data ({ds.crop}), built from the files listed below ({source_count_text(ds)}).")
     s = dataset_summary(ds)
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Counties", s["counties"])
-    c2.metric("Labelled per year", s["labelled_per_year_mean"])
+    c2.metric("Labelled per year", f"{s['labelled_per_year_mean']:.0f}", help="mean number of counties with a yield, per year")
     c3.metric("Years", f"{s['years'][0]}–{s['years'][1]}")
     c4.metric("Grid cell (km)", f"{s['grid']['resolution_km']:g}", help=f"tiles of {s['grid']['tile_px']} px")
     floor = s.get("noise_floor_rmse_bu_acre")

@@ -56,9 +56,13 @@ __all__ = [
     "card_basics",
     "dataset_year",
     "COUNTY_COLUMNS",
+    "SIMULATED_CROP",
 ]
 
 CARD = "dataset.json"
+
+SIMULATED_CROP = "soybeans"
+"""The crop geoapp's simulation models (docs/simulated-data.md): county yields in bu/acre."""
 
 COUNTY_COLUMNS: tuple[str, ...] = ("geoid", "name", "state", "anchor_row", "anchor_col", "anchor_lat", "anchor_lon")
 """Columns of counties.csv that every consumer reads (both kinds of dataset have more)."""
@@ -108,6 +112,19 @@ class YieldDataset:
         """
         title = str(self.card.get("title", self.name))
         return f"{title} (simulated)" if self.simulated and "simulated" not in title.lower() else title
+
+    @property
+    def crop(self) -> str:
+        """The crop whose county yields the dataset holds, lower case.
+
+        The simulation's (``"soybeans"``), or the Quick Stats commodity a real dataset was built from
+        (``build_settings.commodity``).
+        """
+        if self.simulated:
+            return SIMULATED_CROP
+        settings = self.card.get("build_settings")
+        commodity = settings.get("commodity") if isinstance(settings, dict) else None
+        return str(commodity).lower() if commodity else "unknown crop"
 
     @property
     def grid(self) -> Grid:

@@ -51,6 +51,9 @@ def test_home_shows_dataset_and_simulated_label(app_env):
     assert metrics["Counties"] == "201"  # Iowa (99) + Illinois (102)
     assert metrics["Years"] == "2012–2016"
     assert any("SIMULATED" in md.value for md in at.sidebar.markdown)
+    assert "Crop: soybeans (simulated), county yields in bu/acre" in [c.value for c in at.sidebar.caption]
+    assert "soybeans yields" in at.warning[0].value  # the crop is named: "Corn Belt" alone reads as corn
+    assert float(metrics["Labelled per year"]).is_integer()  # a count, not 850.6
 
 
 def test_yield_map_renders_year_and_map(app_env, monkeypatch):
@@ -345,7 +348,9 @@ def test_the_figure7_note_names_the_run_compared_with():
 
     from geoapp.app_support.yield_views import retrain_ablation_note
 
-    table = pd.DataFrame({"group": ["none (all inputs)", "VI"], "checkpoint": ["/s/runs/semi-ha-2018-ny10-seed0/best", "/s/x/best"]})
+    table = pd.DataFrame(
+        {"group": ["none (all inputs)", "VI"], "checkpoint": ["/s/runs/semi-ha-2018-ny10-seed0/best", "/s/x/best"]}
+    )
     other = retrain_ablation_note(table, "/c/yield/semi-ha-2018/best")
     assert "1 run(s) retrained without a group, each against the all-inputs run `semi-ha-2018-ny10-seed0`" in other
     assert "the chosen checkpoint was trained otherwise" in other

@@ -73,6 +73,7 @@ def test_folder_layout_and_card(real_build, ds) -> None:
     assert card["labelled_rows"] == int(ds.yields["labelled"].sum()) == report.labelled_rows
     assert card["fingerprint"] == ds.fingerprint == report.fingerprint
     assert ds.cube.attrs["source_manifest"] == "rasters.csv"
+    assert ds.crop == "soybeans"  # the Quick Stats commodity it was built from
 
 
 def test_card_lists_every_source_with_hash_crs_units_and_scaling(real_build, real_download, ds) -> None:
