@@ -22,6 +22,14 @@ time and bytes); a stale lock is then removed only if, under the guard, the file
 snapshot. Another start may have replaced it meanwhile (with a lock of another job, or of the same job
 resumed), and no start can replace it between that check and the unlink: taking a lock over is safe
 against starts in other processes and in other threads of the app.
+
+A lock is released by its job id, checked under the guard too. A job id alone does not tell one start
+of a job from the next (a resume takes a new lock for the same id), so whoever releases a lock on the
+strength of an earlier judgement names the very lock it means: the runner that found a worker dead
+releases only a lock naming that worker (``pid`` and ``pid_start``), and a start that failed only the
+lock it took (:meth:`WorkspaceLock.acquire` returns it: ``pid`` None and its ``since``) or the one
+naming its worker. A lock left in place by such a careful release is stale once the job's processes
+are gone, and the next look at it removes it.
 """
 
 from __future__ import annotations
@@ -103,22 +111,35 @@ def _snapshot(path: Path) -> tuple[dict[str, Any] | None, _Snapshot | None]:
     return lock, (st.st_ino, st.st_mtime_ns, raw)
 
 
-def release_lock(root: str | Path, job_id: str) -> None:
+_IDENTITY = ("pid", "pid_start", "since")
+"""The fields of a lock that tell one start of a job from another (see :func:`release_lock`)."""
+
+
+def release_lock(root: str | Path, job_id: str, **identity: Any) -> None:
     """Remove the workspace lock if ``job_id`` holds it (called by a worker as it ends, and by the runner).
 
-    The check and the unlink happen under the lock's guard, so a lock another start took meanwhile is
-    never removed. A guard that stays busy leaves the lock in place: once the job's processes are gone
-    it is stale, and the next start takes it over.
+    ``identity`` (any of ``pid``, ``pid_start`` and ``since``) restricts the release to a lock whose
+    fields have those values: one start's lock (module docstring), never a later start's lock of the
+    same job. The check and the unlink happen under the lock's guard, so a lock another start took
+    meanwhile is never removed. A guard that stays busy leaves the lock in place: once the job's
+    processes are gone it is stale, and the next start takes it over.
 
     Raises:
-        InputError: ``root`` is not a path.
+        InputError: ``root`` is not a path, or ``identity`` names another field.
     """
     root = as_path(root, "root")
+    unknown = sorted(set(identity) - set(_IDENTITY))
+    if unknown:
+        raise InputError(f"a lock is told from another by {', '.join(_IDENTITY)}; got {', '.join(unknown)}")
     path = root / LOCK_FILE
 
     def held_by_job() -> bool:
         lock, _ = _snapshot(path)
-        return lock is not None and lock.get("job_id") == job_id
+        return (
+            lock is not None
+            and lock.get("job_id") == job_id
+            and all(key in lock and lock[key] == value for key, value in identity.items())
+        )
 
     try:
         if not held_by_job():  # nothing of ours to release: leave the guard (and the folder) alone
@@ -216,8 +237,11 @@ class WorkspaceLock:
             )
         return f"job {job_id or '?'!r} ({status.get('name', '?')}) is {state}; {one_at_a_time}: wait for it, or cancel it first"
 
-    def acquire(self, job_id: str) -> None:
-        """Take the lock for ``job_id`` (no pid yet), taking over a stale one.
+    def acquire(self, job_id: str) -> dict[str, Any]:
+        """Take the lock for ``job_id`` (no pid yet), taking over a stale one; returns the lock taken.
+
+        The lock returned (``job_id``, ``pid`` None, ``since``) tells this start's lock from a later
+        start's of the same job: pass its ``pid`` and ``since`` to :meth:`release` to free this one alone.
 
         Raises:
             JobBusyError: a live job holds the lock, or another start took it in between.
@@ -225,13 +249,14 @@ class WorkspaceLock:
         """
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".lock-{job_id}-{os.getpid()}-{threading.get_ident()}"  # per thread: the app starts jobs from several
-        tmp.write_text(json.dumps({"job_id": job_id, "pid": None, "since": round(time.time(), 3)}))
+        lock = {"job_id": job_id, "pid": None, "since": round(time.time(), 3)}
+        tmp.write_text(json.dumps(lock))
         try:
             for _ in range(2):
                 with _guard(self.root):
                     try:
                         os.link(tmp, self.path)  # atomic: fails if a lock exists; never a half-written lock
-                        return
+                        return lock
                     except FileExistsError:
                         pass
                 holder = self.holder()  # removes a stale lock (outside the guard: judging it takes the guard itself)
@@ -253,6 +278,10 @@ class WorkspaceLock:
             if current is not None and current.get("job_id") == job_id:
                 atomic_write_text(self.path, json.dumps(lock))
 
-    def release(self, job_id: str) -> None:
-        """Remove the lock if ``job_id`` holds it."""
-        release_lock(self.root, job_id)
+    def release(self, job_id: str, **identity: Any) -> None:
+        """Remove the lock if ``job_id`` holds it (and, when given, it has the fields ``identity``: :func:`release_lock`).
+
+        Raises:
+            InputError: ``identity`` names a field other than ``pid``, ``pid_start`` and ``since``.
+        """
+        release_lock(self.root, job_id, **identity)

@@ -20,6 +20,14 @@ A job whose worker died without writing a final state is marked ``failed``; ``re
 from its last finished epoch. A job whose status file is damaged is listed as ``broken`` with the
 reason (:func:`geoapp.jobs.status.read_status`); resuming or cancelling it is refused with that reason.
 A start first checks that the jobs folder can be written, so nothing starts that could not be recorded.
+
+Any process may find a job dead (its status is read, then its processes are asked after), and two may
+do so at once; meanwhile the first to act may mark the job failed and the user resume it. Marking a
+job dead therefore acts only on the attempt judged dead: ``failed`` is written only while the status,
+under its lock, still names that attempt (:func:`geoapp.jobs.status.write_status_if`), and the workspace
+lock is released only if it names that attempt's worker, never a resume's new lock of the same job id.
+A start or resume that fails likewise undoes only its own doings, and never reports a failure while
+its worker runs: a worker already spawned is killed first (see :meth:`JobRunner._spawn_failed`).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +77,7 @@ from geoapp.jobs.status import (
     read_status,
     spec_kind_and_name,
     write_status,
+    write_status_if,
 )
 from geoapp.paths import REPO_ROOT, checkpoint_dir, jobs_dir
 
@@ -85,6 +95,21 @@ __all__ = [
 ]
 
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{6}$")
+_WORKER_FIELDS = ("pid", "pid_start", "attempts")
+"""The status fields that name one attempt's worker: the same values, the same attempt (see :meth:`JobRunner._mark_dead`)."""
+
+
+@dataclass
+class _Attempt:
+    """What one start or resume of a job has done so far: what :meth:`JobRunner._spawn_failed` may undo."""
+
+    job_id: str
+    lock: dict[str, Any]
+    """The workspace lock it took (no pid, its ``since``)."""
+    written: float | None = None
+    """``updated`` of its last status write (None before its first)."""
+    worker: tuple[int, int | None] | None = None
+    """Its worker's pid and start ticks, once spawned."""
 
 
 class JobRunner:
@@ -175,14 +200,14 @@ class JobRunner:
         if out.exists() and any(out.iterdir()):
             raise InputError(f"a run named {spec.name!r} already exists in {str(out)!r}; choose another name (or resume its job)")
         job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 1000:03d}{int(time.time() * 1000) % 1000:03d}"
-        self._lock.acquire(job_id)
+        attempt = _Attempt(job_id, self._lock.acquire(job_id))
         try:
             ensure_writable(out)
             atomic_write_text(out / OWNER_FILE, job_id)  # whose run the folder holds (resume checks it)
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
             atomic_write_text(job_dir / SPEC_FILE, json.dumps(spec.to_dict(), indent=1))
-            write_status(
+            attempt.written = write_status(
                 job_dir,
                 job_id=job_id,
                 kind=spec.kind,
@@ -192,10 +217,10 @@ class JobRunner:
                 out=str(out),
                 attempts=0,
                 workers=spec.workers,
-            )
-            self._spawn(job_id, resume=False)
+            )["updated"]
+            self._spawn(attempt, resume=False)
         except BaseException as exc:
-            self._spawn_failed(job_id, exc)
+            self._spawn_failed(attempt, exc)
             raise
         return job_id
 
@@ -216,22 +241,60 @@ class JobRunner:
         spec.check_run_folder(status.get("out") or "", checkpoint_dir())  # a damaged status must not point the run elsewhere
         _check_owner(Path(status["out"]), job_id)
         self._check_writable()
-        self._lock.acquire(job_id)
+        attempt = _Attempt(job_id, self._lock.acquire(job_id))
         try:
             self.kill(job_id)  # nothing of the previous attempt (e.g. a rank still tearing down) may run beside the new one
             (self.root / job_id / CANCEL_FILE).unlink(missing_ok=True)
-            write_status(self.root / job_id, state="starting", error=None, finished=None, eta_s=None, pid=None, pid_start=None)
-            self._spawn(job_id, resume=True)
+            attempt.written = write_status(
+                self.root / job_id, state="starting", error=None, finished=None, eta_s=None, pid=None, pid_start=None
+            )["updated"]
+            self._spawn(attempt, resume=True)
         except BaseException as exc:
-            self._spawn_failed(job_id, exc)
+            self._spawn_failed(attempt, exc)
             raise
         return job_id
 
-    def _spawn_failed(self, job_id: str, exc: BaseException) -> None:
-        """Record a start that failed before the worker ran (so the job is not left 'starting')."""
-        if (self.root / job_id / SPEC_FILE).exists():
-            write_status(self.root / job_id, state="failed", finished=round(time.time(), 3), error=f"could not start: {exc}")
-        self._lock.release(job_id)
+    def _spawn_failed(self, attempt: _Attempt, exc: BaseException) -> None:
+        """Undo a start or resume that raised ``exc``: stop its worker, mark the job failed, free its lock.
+
+        A worker already spawned (the failure came after: its pid's status write, naming it in the lock,
+        a Ctrl-C) is killed first, with its process group, everything below it and the ranks it recorded.
+        Killing is the safe choice: the caller is told the start failed (the Training page shows the
+        error, the experiments queue records the run as failed and moves on), so a worker left training
+        would hold the workspace lock and write a run nobody waits for, while its status and lock may
+        not even name it (the very write that failed). It has run for milliseconds: nothing is lost. The
+        pid cannot name another process meanwhile: it is checked with the start ticks taken at the spawn.
+
+        A worker that cannot be stopped (still there after the kill's timeout) is left running, the job as
+        it is: it writes its own status (naming itself if the runner could not), and the liveness checks of
+        :meth:`status` mark the job once it is gone; ``exc`` gets a note saying so.
+
+        Then ``failed`` is written only if the status is still this attempt's (none yet, the last one it
+        wrote, or one naming its worker), and only the lock it took, or the lock naming its worker, is
+        released: another process may have found the job dead and resumed it meanwhile (see the module's
+        docstring). What is not undone here the liveness checks and the lock's staleness take care of.
+        """
+        job_dir = self.root / attempt.job_id
+        if attempt.worker is not None and not _kill_records([attempt.worker, *rank_processes(job_dir)], timeout=5.0):
+            exc.add_note(
+                f"job {attempt.job_id!r} is not marked failed: its worker (pid {attempt.worker[0]}) could not be "
+                "stopped and runs on; the job is watched as any other and marked once the worker is gone"
+            )
+            return
+
+        def still_ours(current: dict[str, Any]) -> bool:
+            if not current:
+                return True  # a new job's first status write failed (a resume needs a status to start from)
+            if attempt.written is not None and current.get("updated") == attempt.written:
+                return True  # as this attempt left it
+            worker = (current.get("pid"), current.get("pid_start"))
+            return current.get("state") in ACTIVE_STATES and attempt.worker is not None and worker == attempt.worker
+
+        if (job_dir / SPEC_FILE).exists():
+            write_status_if(job_dir, still_ours, state="failed", finished=round(time.time(), 3), error=f"could not start: {exc}")
+        self._lock.release(attempt.job_id, pid=None, since=attempt.lock["since"])
+        if attempt.worker is not None:
+            self._lock.release(attempt.job_id, pid=attempt.worker[0], pid_start=attempt.worker[1])
 
     def _command(self, job_dir: Path, workers: int, resume: bool) -> list[str]:
         """The worker's command line: the worker module alone, or under torchrun with ``workers`` ranks."""
@@ -240,8 +303,9 @@ class JobRunner:
             return [sys.executable, *worker]
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={workers}", *worker]
 
-    def _spawn(self, job_id: str, resume: bool) -> None:
-        """Start the job's worker in a session of its own and record its pid (status and lock)."""
+    def _spawn(self, attempt: _Attempt, resume: bool) -> None:
+        """Start the job's worker in a session of its own and record its pid (``attempt``, status and lock)."""
+        job_id = attempt.job_id
         job_dir = self.root / job_id
         clear_rank_files(job_dir)  # from an earlier attempt
         status = read_status(job_dir)
@@ -254,7 +318,10 @@ class JobRunner:
             log.write(f"--- {'resume' if resume else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command[1:])}\n")
             log.flush()
             proc = spawn_session(command, cwd=REPO_ROOT, env=env, log=log)
-        write_status(job_dir, pid=proc.pid, pid_start=start_ticks(proc.pid), attempts=int(status.get("attempts", 0)) + 1)
+        attempt.worker = (proc.pid, start_ticks(proc.pid))  # from here on a failure must stop it (_spawn_failed)
+        attempt.written = write_status(
+            job_dir, pid=proc.pid, pid_start=attempt.worker[1], attempts=int(status.get("attempts", 0)) + 1
+        )["updated"]
         self._lock.record_worker(job_id, proc.pid)
 
     # ---- watching ---------------------------------------------------------------------------------
@@ -302,37 +369,58 @@ class JobRunner:
         if state == "starting" and status.get("pid") is None:
             if time.time() - float(status.get("updated") or 0) < STARTING_TIMEOUT_S:
                 return status  # between the status write and the spawn
-            return self._mark_dead(job_id, "the job never started: the process starting it stopped before the worker ran")
+            return self._mark_dead(job_id, status, "the job never started: the process starting it stopped before the worker ran")
         if not alive:
-            return self._mark_dead(job_id)
+            return self._mark_dead(job_id, status)
         requested = job_dir / CANCEL_FILE
         if requested.exists():
             if time.time() - requested.stat().st_mtime > self.grace_s and self.kill(job_id):
-                return self._mark_dead(job_id)
+                return self._mark_dead(job_id, status)
             status = {**status, "state": "cancelling"}
         return status
 
-    def _mark_dead(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
-        """The worker is gone: keep its own final state, or record cancelled / failed; free the lock."""
+    def _mark_dead(self, job_id: str, judged: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        """Record the job cancelled or failed, its worker gone, unless its status has changed since ``judged``.
+
+        ``judged`` is the status read when the worker was judged dead. That judging happened outside the
+        status's lock, so the status may have changed since: the worker wrote its own final state before
+        it ended, or another process found the job dead as well, marked it and the job was resumed
+        (``starting`` again, a new lock for the same job id, soon a new worker). The write (cancelled when
+        a cancel was asked, else failed) therefore happens only while the status, under its lock, is still
+        the attempt judged: active, naming the same worker (:data:`_WORKER_FIELDS`) and, for a start that
+        never named one, not rewritten since (the same ``updated``). Otherwise what is there stands, and is
+        returned. The lock is released only if it names the dead worker (pid and start ticks); a lock
+        without one (a start that never spawned its worker, or a resume's) is left to the lock's own
+        judging, which finds it stale once the job is no longer active.
+        """
         job_dir = self.root / job_id
-        status = read_status(job_dir)  # the worker may have written its final state meanwhile
-        if status.get("state") in ACTIVE_STATES:
-            tail = log_tail(job_dir, lines=3)
-            cancelled = (job_dir / CANCEL_FILE).exists()
-            if reason is None:
-                reason = first_rank_error(job_dir)
-            status = write_status(
-                job_dir,
-                state="cancelled" if cancelled else "failed",
-                finished=round(time.time(), 3),
-                eta_s=None,
-                error=None
-                if cancelled
-                else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
-                + (f"; last log line: {tail[-1]}" if tail else ""),
-            )
-        self._lock.release(job_id)
-        return status
+        tail = log_tail(job_dir, lines=3)
+        cancelled = (job_dir / CANCEL_FILE).exists()
+        if reason is None:
+            reason = first_rank_error(job_dir)
+
+        def still_judged(current: dict[str, Any]) -> bool:
+            if current.get("state") not in ACTIVE_STATES:
+                return False  # final already: the worker's own state, or another process marked it
+            if any(current.get(key) != judged.get(key) for key in _WORKER_FIELDS):
+                return False  # another attempt (a resume), or the worker named itself after all
+            return judged.get("pid") is not None or current.get("updated") == judged.get("updated")
+
+        status, written = write_status_if(
+            job_dir,
+            still_judged,
+            state="cancelled" if cancelled else "failed",
+            finished=round(time.time(), 3),
+            eta_s=None,
+            error=None
+            if cancelled
+            else (reason or "the worker process stopped without finishing (killed, or out of memory?)")
+            + (f"; last log line: {tail[-1]}" if tail else ""),
+        )
+        pid, ticks = judged.get("pid"), judged.get("pid_start")
+        if pid is not None and ticks is not None:
+            self._lock.release(job_id, pid=pid, pid_start=ticks)
+        return status if written else read_status(job_dir)
 
     def list_jobs(self) -> list[dict[str, Any]]:
         """Every job's status, newest first; a job that cannot be read is listed as broken with the reason.
@@ -410,11 +498,7 @@ class JobRunner:
         timeout = as_number(timeout, "timeout", "seconds", zero_ok=True)
         job_dir = self._job_dir(job_id)
         status = read_status(job_dir)
-        records = [(status.get("pid"), status.get("pid_start")), *rank_processes(job_dir)]
-        roots = [proc for proc in (find_process(pid, ticks) for pid, ticks in records) if proc is not None]
-        if not roots:
-            return True
-        return kill_process_trees(roots, timeout)
+        return _kill_records([(status.get("pid"), status.get("pid_start")), *rank_processes(job_dir)], timeout)
 
     def wait(self, job_id: str, timeout: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the job is no longer active (for scripts and tests); returns its status.
@@ -443,6 +527,14 @@ class JobRunner:
 
 OWNER_FILE = ".geoapp-job"
 """In a job's run folder: the id of the job whose run it holds (hidden: runs and ``ensure_writable`` pass it by)."""
+
+
+def _kill_records(records: list[tuple[Any, Any]], timeout: float) -> bool:
+    """SIGKILL the processes ``records`` names as ``(pid, start ticks)`` and their trees; True once all are gone."""
+    roots = [proc for proc in (find_process(pid, ticks) for pid, ticks in records) if proc is not None]
+    if not roots:
+        return True
+    return kill_process_trees(roots, timeout)
 
 
 def _check_owner(out: Path, job_id: str) -> None:

@@ -5,7 +5,11 @@ Several processes write a job's status: the runner before its worker starts and 
 while it runs. :func:`write_status` reads the file, merges its updates in and writes the result back;
 that read-merge-write happens under an exclusive ``flock`` on the job's ``status.lock``
 (:func:`geoapp.jobs.guard.guarded`), so two writers never interleave and neither loses the other's
-update. Every write replaces the file atomically, so a reader (who takes no lock) never sees half a file.
+update. A writer that decides on what it read earlier (the runner marking a job it judged dead as
+failed) writes with :func:`write_status_if`: its condition is checked on the status as it is under the
+lock, so a change made since its judgement (a resume of the job, the worker's own final state) is
+never overwritten. Every write replaces the file atomically, so a reader (who takes no lock) never
+sees half a file.
 
 Fields (all optional but ``job_id``, ``state`` and ``updated``): ``state`` (see :data:`STATES`),
 ``kind``, ``name``, ``device``, ``world_size``, ``pid`` (the worker or torchrun launcher),
@@ -28,11 +32,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from geoapp.data.args import as_int, as_path
-from geoapp.errors import DataFileError
+from geoapp.errors import DataFileError, InputError
 from geoapp.fileio import atomic_write_text
 from geoapp.jobs.guard import guarded
 
@@ -47,6 +52,7 @@ __all__ = [
     "STARTING_TIMEOUT_S",
     "read_status",
     "write_status",
+    "write_status_if",
     "log_tail",
     "STATUS_FILE",
     "LOG_FILE",
@@ -246,16 +252,40 @@ def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
         InputError: ``job_dir`` is not a path.
         GuardTimeoutError: another process held the job's ``status.lock`` for too long.
     """
+    return write_status_if(job_dir, lambda current: True, **updates)[0]
+
+
+def write_status_if(
+    job_dir: str | Path, predicate: Callable[[dict[str, Any]], bool], **updates: Any
+) -> tuple[dict[str, Any], bool]:
+    """As :func:`write_status`, but only if ``predicate`` holds for the status as it is under the lock.
+
+    ``predicate`` gets the current status (``{}`` when there is none; fields that cannot be used
+    dropped, as :func:`write_status` drops them) inside the job's ``status.lock``, so no other writer
+    can change the status between its answer and the write. It must be quick and must not write the
+    status itself (the lock is held: that write would wait for itself until it times out).
+
+    Returns:
+        ``(status, written)``: the status as written, or as it was when ``predicate`` said no (unchanged).
+
+    Raises:
+        InputError: ``job_dir`` is not a path, or ``predicate`` is not callable.
+        GuardTimeoutError: another process held the job's ``status.lock`` for too long.
+    """
     job_dir = as_path(job_dir, "job_dir")
+    if not callable(predicate):
+        raise InputError(f"predicate must be a function of the current status, got {type(predicate).__name__}")
     job_dir.mkdir(parents=True, exist_ok=True)  # for the lock file (the status write made the folder before)
     with guarded(job_dir / STATUS_LOCK_FILE, f"the status of job {job_dir.name!r}"):
         raw, _ = _read_raw(job_dir / STATUS_FILE)
         old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
         for key in _contradictions(job_dir, old):
             del old[key]
+        if not predicate(dict(old)):
+            return old, False
         status = {**old, **updates, "updated": round(time.time(), 3)}
         atomic_write_text(job_dir / STATUS_FILE, json.dumps(status, indent=1, default=float))
-    return status
+    return status, True
 
 
 def log_tail(job_dir: str | Path, lines: int = 40, max_bytes: int = 64_000) -> list[str]:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from geoapp.errors import InputError
 from geoapp.jobs import guard
 from geoapp.jobs.guard import GuardTimeoutError
 from geoapp.jobs.lock import GUARD_FILE, LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
@@ -100,6 +101,29 @@ def test_only_the_holder_releases_or_names_its_worker(tmp_path):
     lock.release("job-a")
     assert not (tmp_path / LOCK_FILE).exists()
     release_lock(tmp_path, "job-a")  # nothing left to release: no error
+
+
+def test_a_release_naming_one_start_never_frees_another_starts_lock_of_the_same_job(tmp_path):
+    """A job id does not tell a start from its resume: a release that names its lock (the one a start took,
+    or the one naming a worker found dead) leaves a later start's lock of the same job alone."""
+    lock = _lock(tmp_path)
+    taken = lock.acquire("job-a")
+    assert taken == _read(tmp_path) and taken["pid"] is None
+    lock.release("job-a", pid=None, since=taken["since"] - 1)  # an earlier start's (or a resume's) lock: kept
+    lock.release("job-a", pid=4242, pid_start=1)  # a dead worker's: not this one
+    assert _read(tmp_path) == taken
+    lock.release("job-a", pid=None, since=taken["since"])
+    assert not (tmp_path / LOCK_FILE).exists()
+    lock.acquire("job-a")
+    lock.record_worker("job-a", os.getpid())
+    named = _read(tmp_path)
+    lock.release("job-a", pid=os.getpid(), pid_start=named["pid_start"] + 1)  # same pid, another process
+    lock.release("job-a", pid=None, since=taken["since"])
+    assert _read(tmp_path) == named
+    release_lock(tmp_path, "job-a", pid=os.getpid(), pid_start=named["pid_start"])
+    assert not (tmp_path / LOCK_FILE).exists()
+    with pytest.raises(InputError, match=r"told from another by pid, pid_start, since; got job"):
+        release_lock(tmp_path, "job-a", job="job-a")
 
 
 def test_a_stale_lock_is_not_removed_once_a_restart_of_its_own_job_has_replaced_it(tmp_path):

@@ -23,7 +23,7 @@ from geoapp.jobs.processes import (
 )
 
 
-def _wait_until(pred, timeout=10.0):
+def _wait_until(pred, timeout=30.0):  # generous: CI runs other tests beside it
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():

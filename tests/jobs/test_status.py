@@ -10,7 +10,7 @@ import pytest
 
 from geoapp.jobs import guard, status
 from geoapp.jobs.guard import GuardTimeoutError
-from geoapp.jobs.status import STATUS_FILE, STATUS_LOCK_FILE, load_status, write_status
+from geoapp.jobs.status import STATUS_FILE, STATUS_LOCK_FILE, load_status, write_status, write_status_if
 
 WRITES = 25
 
@@ -80,3 +80,35 @@ def test_a_write_waits_while_another_process_holds_the_jobs_status_lock(tmp_path
     other.let_go()
     assert write_status(job, state="failed")["state"] == "failed"
     assert json.loads((job / STATUS_FILE).read_text())["job_id"] == job.name  # merged into what was there
+
+
+def test_a_conditional_write_happens_only_while_its_condition_holds_under_the_lock(tmp_path):
+    """The runner marks a job it judged dead only if the status is still the one it judged."""
+    job = tmp_path / "20261122-000000-000001"
+    assert write_status_if(job, lambda current: current == {}, job_id=job.name, state="running", pid=7) == (
+        load_status(job),
+        True,
+    )
+    judged = load_status(job)
+    write_status(job, state="starting", pid=None)  # another process resumed the job meanwhile
+    before = (job / STATUS_FILE).read_bytes()
+    status, written = write_status_if(job, lambda current: current.get("pid") == judged["pid"], state="failed")
+    assert not written and status["state"] == "starting" and (job / STATUS_FILE).read_bytes() == before
+    status, written = write_status_if(job, lambda current: current.get("state") == "starting", state="failed")
+    assert written and load_status(job)["state"] == "failed" and load_status(job)["job_id"] == job.name
+
+
+def test_no_write_slips_in_between_a_conditions_answer_and_the_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(guard, "GUARD_TIMEOUT_S", 0.0)
+    job = tmp_path / "20261122-000000-000001"
+    write_status(job, job_id=job.name, state="running", pid=7)
+    refused = []
+
+    def judged_then_another_writer(current):
+        with pytest.raises(GuardTimeoutError, match=r"status.lock', which guards the status of job"):
+            write_status(job, state="starting", pid=None)  # a resume, while the condition is being answered
+        refused.append(True)
+        return current.get("pid") == 7
+
+    assert write_status_if(job, judged_then_another_writer, state="failed")[1]
+    assert refused and {k: load_status(job)[k] for k in ("state", "pid")} == {"state": "failed", "pid": 7}

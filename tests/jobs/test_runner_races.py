@@ -1,0 +1,239 @@
+"""Races of the runner with other processes, forced deterministically (a hook runs the other process at the
+exact point, no timing): a job judged dead is not marked failed, nor its lock freed, once a resume of it has
+started; a start that fails after its worker was spawned stops that worker before it reports the failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from geoapp.errors import DataFileError
+from geoapp.jobs import runner as runner_module
+from geoapp.jobs.guard import GuardTimeoutError
+from geoapp.jobs.lock import LOCK_FILE
+from geoapp.jobs.processes import find_process, kill_process_trees, process_alive, start_ticks
+from geoapp.jobs.runner import JobRunner
+from geoapp.jobs.spec import JobSpec
+from geoapp.jobs.status import STARTING_TIMEOUT_S, STATUS_FILE, load_status, write_status
+
+JOB = "20261122-000000-000001"
+DEAD = {"pid": 999_999, "pid_start": 1}
+"""The worker of the previous attempt: gone (no process has this pid and start time)."""
+
+STAND_IN = [sys.executable, "-c", "import time; time.sleep(120)"]
+"""A worker that trains for two minutes (killed by the tests long before)."""
+
+_RESUME_ELSEWHERE = """
+import os, sys
+from geoapp.jobs.runner import JobRunner
+
+root, job, how = sys.argv[1:4]
+runner = JobRunner(root)
+assert runner.status(job)["state"] == "failed", runner.status(job)  # judged dead here too: marked, lock freed
+runner._command = lambda job_dir, workers, resume: [sys.executable, "-c", "import time; time.sleep(120)"]
+if how == "midway":  # the resume's process stops between its status write and the spawn (lock without a pid)
+    runner._spawn = lambda *args, **kwargs: os._exit(0)
+runner.resume(job)
+"""
+
+
+def _read_lock(root: Path) -> dict:
+    return json.loads((root / LOCK_FILE).read_text())
+
+
+def _kill(pid: int | None) -> None:
+    proc = find_process(pid)
+    if proc is not None:
+        kill_process_trees([proc], 10.0)
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch) -> Iterator[Path]:
+    """An empty jobs folder; the workers its jobs name are killed after the test, whatever it left running."""
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    root = tmp_path / "jobs"
+    root.mkdir()
+    yield root
+    for status in root.glob(f"*/{STATUS_FILE}"):
+        try:
+            _kill(json.loads(status.read_text()).get("pid"))
+        except (OSError, ValueError):
+            pass
+
+
+@pytest.fixture()
+def jobs(root) -> Path:
+    """A jobs folder with the folder and spec of job :data:`JOB`."""
+    (root / JOB).mkdir()
+    (root / JOB / "spec.json").write_text(json.dumps({"kind": "yield", "name": "run", "config": {}}))
+    return root
+
+
+# ---- a job judged dead while another process marks it and resumes it ------------------------------
+@pytest.mark.parametrize("judged", ["worker gone", "never started"])
+@pytest.mark.parametrize("resume", ["midway", "spawned"])
+def test_a_job_judged_dead_is_not_failed_nor_its_lock_freed_once_a_resume_has_started(
+    jobs, tmp_path, monkeypatch, judged, resume
+):
+    """This process reads the job's status and judges its worker dead; before it writes 'failed', another
+    process judges the same, marks the job failed, frees its lock and resumes it (a new lock for the same
+    job id, the status 'starting' again, a new worker or none yet). The resume must stand."""
+    out = tmp_path / "checkpoints" / "user" / "yield" / "run"
+    common = {"job_id": JOB, "kind": "yield", "name": "run", "out": str(out), "created": 1, "workers": 1}
+    if judged == "worker gone":
+        write_status(jobs / JOB, **common, state="running", attempts=1, **DEAD)
+        (jobs / LOCK_FILE).write_text(json.dumps({"job_id": JOB, **DEAD, "since": time.time()}))
+    else:  # the process starting it stopped before the worker ran, long ago
+        (jobs / JOB / STATUS_FILE).write_text(json.dumps({**common, "state": "starting", "attempts": 0, "updated": 1}))
+        (jobs / LOCK_FILE).write_text(json.dumps({"job_id": JOB, "pid": None, "since": 1}))
+    alive, other = runner_module.process_alive, []
+
+    def judged_then_the_other_process_acts(pid, ticks=None):
+        found = alive(pid, ticks)
+        if not other:  # right after this process's judgment, before it acts on it
+            other.append(
+                subprocess.run(
+                    [sys.executable, "-c", _RESUME_ELSEWHERE, str(jobs), JOB, resume],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+            )
+        return found
+
+    monkeypatch.setattr(runner_module, "process_alive", judged_then_the_other_process_acts)
+    seen = JobRunner(jobs).status(JOB)
+    assert other and other[0].returncode == 0, other[0].stderr
+    resumed = load_status(jobs / JOB)
+    lock = _read_lock(jobs)  # the resume's lock is still there
+    assert resumed["state"] == "starting" and resumed.get("error") is None and seen["state"] == "starting"
+    assert lock["job_id"] == JOB and lock["pid"] == resumed.get("pid")
+    if resume == "spawned":
+        assert resumed["attempts"] == (2 if judged == "worker gone" else 1)
+        assert process_alive(resumed["pid"], resumed["pid_start"]) and lock["pid_start"] == resumed["pid_start"]
+    else:
+        assert resumed.get("pid") is None and lock["since"] > 1  # the resume's own lock, not the orphaned one
+    monkeypatch.setattr(runner_module, "process_alive", alive)
+    assert JobRunner(jobs).active_job() == JOB  # held by the resume
+    assert JobRunner(jobs).status(JOB)["state"] == "starting"
+
+
+def test_a_dead_workers_lock_is_freed_but_a_lock_naming_another_worker_is_kept(jobs):
+    """Without a race: the job judged dead is failed and the lock naming its worker freed at once; a lock of
+    the same job that names another process (a later start) is left alone."""
+    runner = JobRunner(jobs)
+    write_status(jobs / JOB, job_id=JOB, state="running", **DEAD)
+    (jobs / LOCK_FILE).write_text(json.dumps({"job_id": JOB, **DEAD, "since": time.time()}))
+    status = runner.status(JOB)
+    assert status["state"] == "failed" and "stopped without finishing" in status["error"]
+    assert not (jobs / LOCK_FILE).exists()
+    write_status(jobs / JOB, state="running")  # dead again; the lock now names a later start's worker
+    later = {"job_id": JOB, "pid": DEAD["pid"], "pid_start": DEAD["pid_start"] + 1, "since": time.time()}
+    (jobs / LOCK_FILE).write_text(json.dumps(later))
+    assert runner.status(JOB)["state"] == "failed" and _read_lock(jobs) == later
+
+
+# ---- a start that fails once its worker runs -------------------------------------------------------
+@pytest.fixture()
+def runner(root, monkeypatch) -> JobRunner:
+    """A runner whose workers are stand-ins that would run for two minutes."""
+    runner = JobRunner(root)
+    monkeypatch.setattr(runner, "_command", lambda job_dir, workers, resume: STAND_IN)
+    return runner
+
+
+def _spec(tiny_dataset_path) -> JobSpec:
+    return JobSpec("yield", "run", {"model": "s-ha", "epochs": 1}, dataset=str(tiny_dataset_path))
+
+
+def _spawned(monkeypatch) -> list:
+    """Record every worker the runner spawns (as ``(pid, start ticks)``)."""
+    spawned, spawn = [], runner_module.spawn_session
+
+    def recording(*args, **kwargs):
+        proc = spawn(*args, **kwargs)
+        spawned.append((proc.pid, start_ticks(proc.pid)))
+        return proc
+
+    monkeypatch.setattr(runner_module, "spawn_session", recording)
+    return spawned
+
+
+@pytest.mark.parametrize("fails", ["the pid's status write", "naming the worker in the lock"])
+def test_a_start_failing_after_its_worker_runs_kills_it_before_marking_the_job_failed(
+    runner, tiny_dataset_path, monkeypatch, fails
+):
+    spawned, write = _spawned(monkeypatch), runner_module.write_status
+
+    def failing_write(job_dir, **updates):
+        if "pid" in updates and updates["pid"] is not None:
+            raise GuardTimeoutError("status.lock held by another process (test)")
+        return write(job_dir, **updates)
+
+    def failing_record_worker(job_id, pid):
+        raise GuardTimeoutError("lock.guard held by another process (test)")
+
+    if fails == "the pid's status write":
+        monkeypatch.setattr(runner_module, "write_status", failing_write)
+    else:
+        monkeypatch.setattr(runner._lock, "record_worker", failing_record_worker)
+    with pytest.raises(GuardTimeoutError, match=r"held by another process \(test\)"):
+        runner.start(_spec(tiny_dataset_path))
+    [(pid, ticks)] = spawned
+    try:
+        assert not process_alive(pid, ticks)  # killed (with its process group) before the failure was recorded
+        [status] = runner.list_jobs()
+        assert status["state"] == "failed" and status["error"].startswith("could not start: ")
+        assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()
+    finally:
+        _kill(pid)
+
+
+def test_a_started_worker_that_cannot_be_stopped_is_left_to_the_liveness_checks(runner, tiny_dataset_path, monkeypatch):
+    """The start still fails (the caller learns why) but the job is not marked failed nor its lock freed while
+    its worker runs: it stays 'starting' with the worker named, and is judged as any other running job."""
+    spawned = _spawned(monkeypatch)
+
+    def failing_record_worker(job_id, pid):
+        raise GuardTimeoutError("lock.guard held by another process (test)")
+
+    monkeypatch.setattr(runner._lock, "record_worker", failing_record_worker)
+    monkeypatch.setattr(runner_module, "kill_process_trees", lambda roots, timeout=5.0: False)
+    with pytest.raises(GuardTimeoutError) as raised:
+        runner.start(_spec(tiny_dataset_path))
+    [(pid, ticks)] = spawned
+    try:
+        assert any(f"its worker (pid {pid}) could not be stopped" in note for note in raised.value.__notes__)
+        assert process_alive(pid, ticks)
+        [status] = runner.list_jobs()
+        assert status["state"] == "starting" and status["pid"] == pid and status.get("error") is None
+        assert runner.active_job() == status["job_id"]  # its lock is held while it runs
+    finally:
+        _kill(pid)
+    assert runner.status(status["job_id"])["state"] == "failed"  # once it is gone, as any dead worker
+    lock = _read_lock(runner.root)  # never named the worker: a start in progress for STARTING_TIMEOUT_S, then stale
+    assert lock["pid"] is None and runner.active_job() == status["job_id"]
+    (runner.root / LOCK_FILE).write_text(json.dumps({**lock, "since": lock["since"] - STARTING_TIMEOUT_S - 1}))
+    assert runner.active_job() is None
+
+
+def test_a_start_failing_before_its_worker_runs_is_failed_and_frees_its_own_lock(runner, tiny_dataset_path, monkeypatch):
+    spawned = _spawned(monkeypatch)
+
+    def failing_spawn(*args, **kwargs):
+        raise DataFileError("disk full (test)")
+
+    monkeypatch.setattr(runner, "_spawn", failing_spawn)
+    with pytest.raises(DataFileError, match="disk full"):
+        runner.start(_spec(tiny_dataset_path))
+    assert spawned == []
+    [status] = runner.list_jobs()
+    assert status["state"] == "failed" and status["error"] == "could not start: disk full (test)"
+    assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()
