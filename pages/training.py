@@ -3,8 +3,7 @@
 import streamlit as st
 
 from geoapp.app_support.page import error_box, setup_page
-from geoapp.app_support.training import jobs_section, location_form, runner, training_dataset, yield_form
-from geoapp.jobs.runner import JobBusyError
+from geoapp.app_support.training import jobs_section, location_form, start_job, training_dataset, yield_form
 from geoapp.training.device import describe_devices
 
 ctx = setup_page("Training")
@@ -27,12 +26,7 @@ with error_box():
     else:
         spec = location_form()
     if spec is not None:
-        try:
-            job = runner().start(spec)
-            st.session_state["train_job"] = st.session_state["train_show"] = job  # show the new job
-            st.session_state["_fresh_ty_name"] = st.session_state["_fresh_tl_name"] = True  # fresh default names next time
-        except JobBusyError as exc:
-            st.error(str(exc))
+        start_job(spec)
 
 with error_box():
     st.fragment(jobs_section, run_every=1.0)()

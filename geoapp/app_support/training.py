@@ -21,13 +21,18 @@ from geoapp.app_support.provenance import source_count_text
 from geoapp.config import ConfigField, config_fields
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError
-from geoapp.jobs.runner import JobRunner
+from geoapp.jobs.runner import JobBusyError, JobRunner
 from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
 from geoapp.jobs.status import ACTIVE_STATES, BROKEN
 from geoapp.models.yield_losses import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA
+from geoapp.training.attention_trainer import ATTENTION_APPLIES, SUPERVISED_APPLIES, load_attention
+from geoapp.training.forest_trainer import FOREST_APPLIES, load_forest
 from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.metrics_log import read_metrics
-from geoapp.training.model_kinds import MODEL_KINDS
+from geoapp.training.model_kinds import MODEL_KINDS, ModelKind, model_kind
+from geoapp.training.network_trainer import NETWORK_APPLIES, load_network
+from geoapp.training.ridge_trainer import RIDGE_APPLIES, load_ridge_predictor
+from geoapp.training.yield_runs import ALWAYS_APPLIES
 from geoapp.training.yield_trainer import YieldTrainConfig, nested_years
 from geoapp.viz.training_charts import VALIDATION_METRIC, training_curves
 
@@ -36,6 +41,11 @@ __all__ = [
     "training_dataset",
     "yield_form",
     "location_form",
+    "start_job",
+    "ignored_note",
+    "used_settings",
+    "ignored_settings",
+    "ignored_settings_note",
     "jobs_section",
     "job_panel",
     "job_history",
@@ -62,17 +72,110 @@ def _stamp() -> str:
     return time.strftime("%m%d-%H%M%S")
 
 
-def _default_name(key: str, name: str) -> None:
-    """Seed the run-name box (before it is drawn): on first show, and again after each started job."""
-    if key not in st.session_state or st.session_state.get(f"_fresh_{key}"):
-        st.session_state[key] = name
-        st.session_state.pop(f"_fresh_{key}", None)
+def _run_name(col, key: str, default: str, folder: str) -> str:
+    """The run-name box, empty unless the user types a name; ``default`` (a pattern) shows as its placeholder.
+
+    The name itself is composed at submit (:func:`_name_or_default`) from the submitted values: inside
+    a form, a default computed while drawing would keep the model and year of the first draw. The box
+    is emptied after each started job (``_fresh_<key>``, set by :func:`start_job`), so the next job
+    gets a fresh default name rather than the one just used.
+    """
+    if st.session_state.pop(f"_fresh_{key}", False):
+        st.session_state[key] = ""
+    return col.text_input(
+        "Run name",
+        key=key,
+        placeholder=f"default: {default}",
+        help=f"the checkpoint folder: checkpoints/user/{folder}/<name>; left empty: {default}",
+    )
+
+
+def _name_or_default(typed: str, default: str) -> str:
+    """The run name: the one typed (stripped; validated by the job spec), else ``default`` with a time stamp."""
+    return typed.strip() or f"{default}-{_stamp()}"
 
 
 YIELD_FIELDS: dict[str, ConfigField] = {f.name: f for f in config_fields(YieldTrainConfig)}
 """The crop-yield config's fields: the form takes its choices and help from them, as the CLI does."""
 LOCATION_FIELDS: dict[str, ConfigField] = {f.name: f for f in config_fields(LocationTrainConfig)}
 """The location config's fields (choices and help), shared with the CLI."""
+
+
+YIELD_LABELS: dict[str, str] = {
+    "size": "Model size",
+    "epochs": "Epochs",
+    "patience": "Early-stopping patience",
+    "batch_size": "Batch size",
+    "lr": "Learning rate",
+    "model_overrides": "alpha/beta/gamma loss weights",
+    "seed": "Seed",
+    "r_n_km": "r_n spatial neighbour (km)",
+    "r_d_km": "r_d spatial distant (km)",
+    "max_train_examples": "Max training examples (0 = all)",
+    "exclude_group": "Leave out feature group",
+    "trend": "Yield trend",
+    "calibration": "Residual calibration",
+    "precision": "Precision",
+    "compile": "Compile the training step",
+    "loader_workers": "Loader workers",
+    "device": "Device",
+    "temporal_neighbour": "Temporal neighbour TN",
+}
+"""The crop-yield form's settings that a model kind may ignore (config field -> the form's label), in the
+form's order; ``model_overrides`` stands for the loss weights alpha, beta and gamma. Model, test year
+and N_y apply to every kind; Workers is refused, not ignored, for a kind that trains in one process."""
+
+_APPLIES_BY_LOADER: dict[object, tuple[str, ...]] = {
+    load_attention: ATTENTION_APPLIES,
+    load_network: NETWORK_APPLIES,
+    load_forest: FOREST_APPLIES,
+    load_ridge_predictor: RIDGE_APPLIES,
+}
+"""The fields each trainer uses (what it records as its card's ``applies``), by the registry kind's ``load``."""
+
+
+def used_settings(kind: ModelKind) -> tuple[str, ...] | None:
+    """The :class:`YieldTrainConfig` fields a registry kind uses (its card's ``applies``); None if not known.
+
+    The registry's kinds name their trainer (through ``load``); each trainer lists the fields it uses.
+    The attention kinds without context tiles (``inputs`` not ``tiles+context``) use neither the
+    spatial radii nor the temporal neighbour, as their cards record; every kind uses the trend and the
+    calibration (:data:`~geoapp.training.yield_runs.ALWAYS_APPLIES`).
+    """
+    applies = _APPLIES_BY_LOADER.get(kind.load)
+    if applies is None:
+        return None
+    if applies is ATTENTION_APPLIES and kind.inputs != "tiles+context":
+        applies = SUPERVISED_APPLIES
+    return (*applies, *(f for f in ALWAYS_APPLIES if f not in applies))
+
+
+def ignored_settings(model: str) -> list[str]:
+    """The labels of the crop-yield form's settings that ``model`` ignores, in the form's order.
+
+    The loss weights (alpha, beta, gamma) count only for the kinds trained with context tiles: the
+    form passes them to no other kind.
+
+    Raises:
+        InputError: an unknown model name.
+    """
+    kind = model_kind(model)
+    used = set(used_settings(kind) or YIELD_LABELS)
+    if kind.inputs != "tiles+context":
+        used.discard("model_overrides")
+    return [label for field, label in YIELD_LABELS.items() if field not in used]
+
+
+def ignored_settings_note() -> str:
+    """Markdown for under the form: one bullet per group of models ignoring the same settings, fewest first."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in MODEL_KINDS:
+        groups.setdefault(tuple(ignored_settings(name)), []).append(name)
+    lines = [
+        f"- **{', '.join(names)}**: " + (" · ".join(ignored) if ignored else "none (every setting is used)")
+        for ignored, names in sorted(groups.items(), key=lambda g: len(g[0]))
+    ]
+    return "\n".join(lines)
 
 
 LOADER_CHOICES: tuple[str | int, ...] = ("auto", 0, 1, 2, 4, 8)
@@ -131,9 +234,15 @@ def training_dataset(sidebar: YieldDataset | None) -> YieldDataset:
 
 
 def yield_form(ds: YieldDataset) -> JobSpec | None:
-    """The crop-yield training form; returns the spec when submitted (InputError on bad values)."""
+    """The crop-yield training form; returns the spec when submitted (InputError on bad values).
+
+    The run name is composed from the submitted model and test year when none was typed. Under the
+    form an expander lists the settings each model ignores (the registry's kinds, :func:`ignored_settings`);
+    once a job has started (:func:`start_job`), a note under the form names those its model ignores.
+    """
     d = default_config("yield")
     f = YIELD_FIELDS
+    label = YIELD_LABELS
     valid_years = [y for y in ds.years if y - 2 >= ds.years[0]]
     with st.form("train_yield_form"):
         c = st.columns(4)
@@ -154,41 +263,39 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             "Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years", help=f["n_train_years"].help
         )
         size = c[3].selectbox(
-            "Model size", sorted(f["size"].choices or (), key=lambda v: v != "demo"), key="ty_size", help=f["size"].help
+            label["size"], sorted(f["size"].choices or (), key=lambda v: v != "demo"), key="ty_size", help=f["size"].help
         )
         c = st.columns(4)
-        epochs = c[0].number_input("Epochs", 1, 500, d["epochs"], key="ty_epochs", help=f["epochs"].help)
-        patience = c[1].number_input("Early-stopping patience", 1, 500, d["patience"], key="ty_patience", help=f["patience"].help)
-        batch = c[2].number_input("Batch size", 2, 4096, d["batch_size"], key="ty_batch", help=f["batch_size"].help)
-        lr = c[3].number_input("Learning rate", 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="ty_lr", help=f["lr"].help)
+        epochs = c[0].number_input(label["epochs"], 1, 500, d["epochs"], key="ty_epochs", help=f["epochs"].help)
+        patience = c[1].number_input(label["patience"], 1, 500, d["patience"], key="ty_patience", help=f["patience"].help)
+        batch = c[2].number_input(label["batch_size"], 2, 4096, d["batch_size"], key="ty_batch", help=f["batch_size"].help)
+        lr = c[3].number_input(label["lr"], 0.0, 1.0, d["lr"], format="%.5f", step=1e-4, key="ty_lr", help=f["lr"].help)
         c = st.columns(4)
         alpha = c[0].number_input("alpha (unsupervised weight)", 0.0, 100.0, DEFAULT_ALPHA, format="%.4f", key="ty_alpha")
         beta = c[1].number_input("beta (temporal)", 0.0, 100.0, DEFAULT_BETA, format="%.4f", key="ty_beta")
         gamma = c[2].number_input("gamma (hypersphere)", 0.0, 100.0, DEFAULT_GAMMA, format="%.4f", key="ty_gamma")
-        seed = c[3].number_input("Seed", 0, 2**31 - 1, d["seed"], key="ty_seed", help=f["seed"].help)
+        seed = c[3].number_input(label["seed"], 0, 2**31 - 1, d["seed"], key="ty_seed", help=f["seed"].help)
         c = st.columns(4)
-        r_n = c[0].number_input("r_n spatial neighbour (km)", 0.0, 5000.0, d["r_n_km"], key="ty_rn", help=f["r_n_km"].help)
-        r_d = c[1].number_input("r_d spatial distant (km)", 0.0, 5000.0, d["r_d_km"], key="ty_rd", help=f["r_d_km"].help)
-        max_ex = c[2].number_input(
-            "Max training examples (0 = all)", 0, 10**7, 0, key="ty_max_ex", help=f["max_train_examples"].help
-        )
+        r_n = c[0].number_input(label["r_n_km"], 0.0, 5000.0, d["r_n_km"], key="ty_rn", help=f["r_n_km"].help)
+        r_d = c[1].number_input(label["r_d_km"], 0.0, 5000.0, d["r_d_km"], key="ty_rd", help=f["r_d_km"].help)
+        max_ex = c[2].number_input(label["max_train_examples"], 0, 10**7, 0, key="ty_max_ex", help=f["max_train_examples"].help)
         exclude = c[3].selectbox(
-            "Leave out feature group",
+            label["exclude_group"],
             ["none", *(f["exclude_group"].choices or ())],
             key="ty_exclude",
             help=f"{f['exclude_group'].help}; the Feature ablation page compares such runs",
         )
         c = st.columns(4)
-        trend = _choice(c[0], "Yield trend", "trend", {"none": "none (paper)", "linear": "linear, fitted on the training years"})
+        trend = _choice(c[0], label["trend"], "trend", {"none": "none (paper)", "linear": "linear, fitted on the training years"})
         calibration = _choice(
             c[1],
-            "Residual calibration",
+            label["calibration"],
             "calibration",
             {"none": "none (paper)", "trend": "trend of the residuals", "county-trend": "trend + county offsets"},
         )
         precision = _choice(
             c[2],
-            "Precision",
+            label["precision"],
             "precision",
             {
                 "auto": "auto (float16 on a GPU, float32 on the CPU)",
@@ -196,23 +303,30 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
                 "bfloat16": "bfloat16 mixed precision",
             },
         )
-        compiled = c[3].checkbox("Compile the training step", key="ty_compile", help=f["compile"].help)
+        compiled = c[3].checkbox(label["compile"], key="ty_compile", help=f["compile"].help)
         loader = st.columns(4)[0].selectbox(
-            "Loader workers", LOADER_CHOICES, key="ty_loader", help=f["loader_workers"].help, format_func=str
+            label["loader_workers"], LOADER_CHOICES, key="ty_loader", help=f["loader_workers"].help, format_func=str
         )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = _choice(
             c[2],
-            "Temporal neighbour TN",
+            label["temporal_neighbour"],
             "temporal_neighbour",
             {"month": "previous month (paper)", "year": "previous year"},
             key="ty_tn",
         )
-        _default_name("ty_name", f"{model}-{test_year}-{_stamp()}")
-        name = c[3].text_input("Run name", key="ty_name", help="the checkpoint folder: checkpoints/user/yield/<name>")
-        if not st.form_submit_button("Start training", type="primary"):
-            return None
+        typed = _run_name(c[3], "ty_name", "<model>-<test year>-<date-time>", "yield")
+        submitted = st.form_submit_button("Start training", type="primary")
+    with st.expander("Settings each model ignores"):
+        st.markdown(
+            "A model uses only the settings it needs; the others are recorded in the job's config but have "
+            "no effect.\n\n" + ignored_settings_note()
+        )
+    if note := st.session_state.pop("_train_started_note", None):  # the job started by the last submit
+        st.info(note)
+    if not submitted:
+        return None
     config = {
         "model": model,
         "size": size,
@@ -238,7 +352,8 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}
-    return JobSpec("yield", name.strip(), config, workers=workers, dataset=str(ds.root))
+    name = _name_or_default(typed, f"{model}-{int(test_year)}")
+    return JobSpec("yield", name, config, workers=workers, dataset=str(ds.root))
 
 
 def location_form() -> JobSpec | None:
@@ -266,8 +381,7 @@ def location_form() -> JobSpec | None:
         )
         c = st.columns([1, 1, 2])
         device, workers = _device_fields("tl", c)
-        _default_name("tl_name", f"sh-siren-{_stamp()}")
-        name = c[2].text_input("Run name", key="tl_name", help="the checkpoint folder: checkpoints/user/location/<name>")
+        typed = _run_name(c[2], "tl_name", "sh-siren-<date-time>", "location")
         if not st.form_submit_button("Start training", type="primary"):
             return None
     config = {
@@ -284,7 +398,36 @@ def location_form() -> JobSpec | None:
         "footprint_km": float(footprint),
         "device": device,
     }
-    return JobSpec("location", name.strip(), config, workers=workers)
+    return JobSpec("location", _name_or_default(typed, "sh-siren"), config, workers=workers)
+
+
+def ignored_note(spec: JobSpec) -> str | None:
+    """What a started crop-yield job's model ignores of the form's settings (None: it uses them all)."""
+    model = spec.config.get("model", YIELD_FIELDS["model"].default) if spec.kind == "yield" else None
+    if model is None or not (ignored := ignored_settings(model)):
+        return None
+    return (
+        f"Started **{spec.name}**. **{model}** ignores these settings: {' · '.join(ignored)}. "
+        "They are recorded in the job's config but have no effect."
+    )
+
+
+def start_job(spec: JobSpec) -> None:
+    """Start ``spec``'s job (a busy runner: an error box) and rerun the page to show it.
+
+    The rerun empties the run-name boxes (a typed name is not offered for the next job, whose default
+    name is fresh) and shows, above the crop-yield form, which settings the job's model ignores.
+    """
+    try:
+        job = runner().start(spec)
+    except JobBusyError as exc:
+        st.error(str(exc))
+        return
+    st.session_state["train_job"] = st.session_state["train_show"] = job  # show the new job
+    st.session_state["_fresh_ty_name"] = st.session_state["_fresh_tl_name"] = True  # fresh default names next time
+    if note := ignored_note(spec):
+        st.session_state["_train_started_note"] = note
+    st.rerun()
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -295,11 +438,26 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 def _progress(status: dict[str, Any]) -> tuple[float, str]:
+    """The progress bar's fraction and text.
+
+    A finished job reads as done: its last epoch (stopped early, when it did) with every step of it,
+    and no ETA. A model fitted in one go (one epoch of one step: ridge, RF) has no epochs or steps to
+    count, so its text says so instead of "step 0/1".
+    """
     epochs, steps = status.get("epochs") or 0, status.get("steps") or 0
     epoch, step = status.get("epoch") or 0, status.get("step") or 0
+    state = status.get("state")
     if not epochs or not steps:
         return 0.0, "waiting for the worker to start…"
-    done = min(1.0, ((epoch - 1) * steps + step) / (epochs * steps)) if status.get("state") != "finished" else 1.0
+    one_go = epochs == 1 and steps == 1
+    if state == "finished":
+        if one_go:
+            return 1.0, "done: fitted in one step"
+        early = " (stopped early)" if status.get("stopped_early") else ""
+        return 1.0, f"done · epoch {epoch}/{epochs}{early} · step {steps}/{steps}"
+    done = min(1.0, ((epoch - 1) * steps + step) / (epochs * steps))
+    if one_go:
+        return done, "fitting in one step…" if state in ACTIVE_STATES else "one-step fit, not done"
     return done, f"epoch {epoch}/{epochs} · step {step}/{steps} · ETA {_fmt_seconds(status.get('eta_s'))}"
 
 

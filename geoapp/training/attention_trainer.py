@@ -89,7 +89,14 @@ from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_
 from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
 from geoapp.training.yield_runs import YieldPredictions, applied_config, dataset_card, kept_bands
 
-__all__ = ["train_attention", "load_yield_model", "predict_examples", "predict_attention", "ATTENTION_APPLIES"]
+__all__ = [
+    "train_attention",
+    "load_yield_model",
+    "predict_examples",
+    "predict_attention",
+    "ATTENTION_APPLIES",
+    "SUPERVISED_APPLIES",
+]
 
 ATTENTION_APPLIES: tuple[str, ...] = (
     "model",
@@ -115,7 +122,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
 )
 """The YieldTrainConfig fields SEMI-HA and SEMI-SA use."""
 
-_SUPERVISED_APPLIES = tuple(f for f in ATTENTION_APPLIES if f not in ("r_n_km", "r_d_km", "temporal_neighbour"))
+SUPERVISED_APPLIES = tuple(f for f in ATTENTION_APPLIES if f not in ("r_n_km", "r_d_km", "temporal_neighbour"))
 """The fields S-HA uses (no context tiles)."""
 
 
@@ -292,7 +299,7 @@ def train_attention(
         "model": cfg.model,
         "kind": "crop-yield",
         "train_config": asdict(cfg),
-        "applies": applied_config(cfg, ATTENTION_APPLIES if mcfg.use_context else _SUPERVISED_APPLIES),
+        "applies": applied_config(cfg, ATTENTION_APPLIES if mcfg.use_context else SUPERVISED_APPLIES),
         "model_config": mcfg.to_dict(),
         "dataset": data_card,
         "years": {"train": train_years, "validation": val_year, "test": test_year},
