@@ -2,7 +2,8 @@
 
 :class:`OfflineMap` is a plain ``folium.Map``; :class:`OfflineLeafmap` is leafmap's folium-backed
 map (``leafmap.foliumap.Map``), on which the county maps are built, with its CDN-loaded extras
-(fullscreen button, jQuery, Bootstrap) left out. :func:`external_assets` lists what a map would
+(fullscreen button, jQuery, Bootstrap) left out. Both point Leaflet's default marker icon at the
+images in the static folder (:class:`DefaultIconPath`). :func:`external_assets` lists what a map would
 load from another host (tests check it is nothing).
 
 :func:`county_choropleth` draws counties coloured by a value, with a tooltip per county and the
@@ -20,13 +21,15 @@ import folium
 import leafmap.foliumap as leafmap
 import numpy as np
 import pandas as pd
-from branca.element import Element
+from branca.element import Element, MacroElement
+from folium.template import Template
 
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
-from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL, STATIC_URL
+from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_IMAGES_URL, LEAFLET_JS_URL, STATIC_URL
 
 __all__ = [
     "CORN_BELT_CENTER",
+    "DefaultIconPath",
     "OfflineLeafmap",
     "OfflineMap",
     "add_state_outlines",
@@ -45,15 +48,44 @@ _STATE_LABEL_CSS = (
 )
 
 
+class DefaultIconPath(MacroElement):
+    """Sets the folder of Leaflet's default marker images (``L.Icon.Default``) to the static folder's.
+
+    Without it Leaflet 1.9.3 guesses the folder from its stylesheet, which streamlit-folium links only
+    just before it runs the map's script: the guess falls back to ``/app/static/leafletmarker-icon.png``
+    (and ``...shadow.png``), 404s requested by every marker, even one given a ``DivIcon`` (folium makes
+    the marker with the default icon, then swaps it). Added to a map before any marker, its script runs
+    right after the map's, both in the full HTML (``get_root().render()``) and in the script
+    streamlit-folium builds from the map's children.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.Icon.Default.prototype.options.imagePath = {{ this.image_path|tojson }};
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, image_path: str = LEAFLET_IMAGES_URL) -> None:
+        super().__init__()
+        self._name = "DefaultIconPath"
+        self.image_path = image_path
+
+
 class OfflineMap(folium.Map):
     """A ``folium.Map`` that loads only Leaflet, from the app's own static folder.
 
     Folium's defaults pull jQuery, Bootstrap and marker plugins from CDNs; none is needed for
-    choropleths, and none can load offline.
+    choropleths, and none can load offline. Keyword arguments are folium's.
     """
 
     default_js = [("leaflet", LEAFLET_JS_URL)]
     default_css = [("leaflet_css", LEAFLET_CSS_URL)]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        DefaultIconPath().add_to(self)
 
 
 class OfflineLeafmap(leafmap.Map):
@@ -72,6 +104,7 @@ class OfflineLeafmap(leafmap.Map):
         kwargs.setdefault("fullscreen_control", False)
         kwargs.setdefault("layers_control", False)
         super().__init__(**kwargs)
+        DefaultIconPath().add_to(self)
 
 
 def external_assets(m: Element) -> list[str]:

@@ -27,6 +27,7 @@ from geoapp.paths import static_dir
 __all__ = [
     "LEAFLET_JS_URL",
     "LEAFLET_CSS_URL",
+    "LEAFLET_IMAGES_URL",
     "SIDE_BY_SIDE_CSS_URLS",
     "SIDE_BY_SIDE_JS_URL",
     "SIDE_BY_SIDE_PACKAGE",
@@ -43,6 +44,14 @@ STATIC_URL = "/app/static"
 
 LEAFLET_JS_URL = f"{STATIC_URL}/leaflet/leaflet.js"
 LEAFLET_CSS_URL = f"{STATIC_URL}/leaflet/leaflet.css"
+LEAFLET_IMAGES_URL = f"{STATIC_URL}/leaflet/images/"
+"""Folder of Leaflet's marker and layer-control images (trailing slash: Leaflet appends the file name).
+
+Leaflet 1.9.3 guesses this folder from its stylesheet (``.leaflet-default-icon-path``), and when the
+stylesheet has not been applied yet (streamlit-folium adds the ``<link>`` just before it runs the map's
+script) falls back to the link's folder without a slash: ``/app/static/leafletmarker-icon.png``, a 404.
+Maps set it explicitly (:class:`geoapp.viz.maps.DefaultIconPath`).
+"""
 _FILES = ("leaflet.js", "leaflet.css", "images")
 
 

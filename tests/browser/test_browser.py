@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from geoapp.paths import REPO_ROOT
@@ -85,6 +87,7 @@ def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     frame.locator("canvas").first.wait_for(timeout=30_000)  # counties are drawn on a canvas renderer
     external = [u for u in requests if not u.startswith(app_url) and not u.startswith("data:") and not u.startswith("blob:")]
     assert not external, f"the page fetched outside resources: {external[:5]}"
+    assert not [u for u in requests if "leafletmarker" in u], "Leaflet guessed its marker images' folder wrong"
 
     # Click the middle of the map: a county in the Corn Belt.
     box = page.locator(FOLIUM_FRAME).bounding_box()
@@ -96,6 +99,31 @@ def test_map_renders_offline_and_county_click_shows_details(page, app_url):
     metric = page.locator("[data-testid=stMetric]").first.inner_text()
     assert "bu/acre" in metric or "withheld" in metric
     screenshot(page, "yield_map_county")
+
+
+def test_probe_map_draws_points_and_coasts_offline(page, app_url):
+    """The Encoder probes map is a plain plotly scatter: points and coastlines drawn, nothing fetched elsewhere."""
+    requests, failed = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 and "/app/static/" in r.url else None)
+    _open(page, app_url + PAGES["encoder_probes"])
+    _assert_no_errors(page)
+    chart = page.locator("[data-testid=stPlotlyChart]").first
+    chart.locator(".scatterlayer .trace").nth(2).locator("path.point").nth(999).wait_for(timeout=30_000)
+    traces = chart.locator(".scatterlayer .trace")
+    assert traces.count() == 3  # borders, coastlines, points
+    assert traces.nth(1).locator("path.js-line").count() > 100, "no coastlines drawn"  # one path per coastline
+    assert "topojson" not in chart.inner_text().lower()
+    box = traces.nth(2).locator("path.point").nth(500).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    hover = chart.locator(".hovertext").first
+    hover.wait_for(timeout=10_000)
+    text = hover.text_content().strip()  # an SVG group: no inner_text
+    assert re.fullmatch(r"[-\u2212]?\d+\.\d\d, [-\u2212]?\d+\.\d\d: [-\u2212]?[\d,]+", text), text  # "lat, lon: value"
+    external = [u for u in requests if not u.startswith(app_url) and not u.startswith("data:") and not u.startswith("blob:")]
+    assert not external, f"the page fetched outside resources: {external[:5]}"
+    assert not failed, failed[:5]
+    screenshot(page, "encoder_probes_map")
 
 
 # Counties spread over the Corn Belt with compact shapes (the centre of their bounds lies inside).

@@ -11,7 +11,14 @@ import pytest
 
 from geoapp.data.counties import simplified_geojson_path, state_outlines_geojson_path
 from geoapp.viz.colors import NO_DATA_COLOR, ColorScale
-from geoapp.viz.maps import STATE_BORDER_COLOR, OfflineMap, county_choropleth, geojson_bounds, load_geojson
+from geoapp.viz.maps import (
+    STATE_BORDER_COLOR,
+    OfflineMap,
+    add_state_outlines,
+    county_choropleth,
+    geojson_bounds,
+    load_geojson,
+)
 from geoapp.viz.offline_assets import LEAFLET_CSS_URL, LEAFLET_JS_URL
 
 CDN_HOSTS = ("cdn.jsdelivr", "code.jquery.com", "bootstrapcdn", "cdnjs.cloudflare.com", "unpkg.com", "openstreetmap")
@@ -161,3 +168,26 @@ def test_state_borders_and_labels_are_drawn_above_the_counties_and_take_no_click
 def test_no_state_outlines_unless_asked(iowa_geojson, values):
     html = county_choropleth(iowa_geojson, values, ColorScale("Viridis", 30.0, 70.0, "x")).get_root().render()
     assert len(re.findall(r"_add\((\{.*\})\);", html)) == 1 and "divIcon" not in html
+
+
+def test_markers_take_leaflets_images_from_the_static_folder(iowa_geojson, values, state_outlines):
+    """The default icon's folder is set before any marker is made: no request for /app/static/leafletmarker-icon.png."""
+    from streamlit_folium import generate_leaflet_string
+
+    from geoapp.viz.maps import OfflineLeafmap
+    from geoapp.viz.offline_assets import LEAFLET_IMAGES_URL
+
+    assert LEAFLET_IMAGES_URL == "/app/static/leaflet/images/"
+    setting = f'L.Icon.Default.prototype.options.imagePath = "{LEAFLET_IMAGES_URL}";'
+    for make in (
+        lambda: county_choropleth(iowa_geojson, values, ColorScale("Viridis", 30.0, 70.0, "x"), states=state_outlines),
+        lambda: add_state_outlines(OfflineLeafmap(location=(42.0, -93.0), zoom_start=5), state_outlines)._parent,
+    ):
+        html = make().get_root().render()  # the whole page, as folium writes it
+        assert html.count(setting) == 1
+        assert html.index(f'src="{LEAFLET_JS_URL}"') < html.index(setting) < html.index("L.marker(")
+        m = make()
+        m.get_root().render()
+        script = generate_leaflet_string(m)  # what streamlit-folium runs once it has loaded Leaflet
+        assert script.count(setting) == 1 and script.index(setting) < script.index("L.marker(")
+        assert "leafletmarker" not in html + script

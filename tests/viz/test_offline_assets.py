@@ -54,3 +54,14 @@ def test_a_tarball_missing_a_file_is_refused(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="lacks package/layout.css"):
         install_side_by_side(partial, target=tmp_path / "static")
     assert not (tmp_path / "static").exists()
+
+
+def test_the_marker_images_are_where_maps_tell_leaflet_to_look(tmp_path):
+    from geoapp.viz.offline_assets import LEAFLET_IMAGES_URL, STATIC_URL, install_leaflet, leaflet_installed
+
+    install_leaflet(target=tmp_path)
+    assert leaflet_installed(tmp_path)
+    assert LEAFLET_IMAGES_URL.startswith(STATIC_URL + "/") and LEAFLET_IMAGES_URL.endswith("/")
+    folder = tmp_path / LEAFLET_IMAGES_URL[len(STATIC_URL) + 1 :]
+    for name in ("marker-icon.png", "marker-icon-2x.png", "marker-shadow.png"):  # what L.Icon.Default asks for
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
