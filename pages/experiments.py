@@ -28,7 +28,9 @@ if ctx is not None:
         ds,
         "Experiments",
         "The paper's study (Section IV): every model, test years 2014-2018, N_y = 10 / 7 / 4, the feature-group "
-        "ablation. Results come from `python -m geoapp experiments run`; see docs/experiments.md.",
+        "ablation. Results come from `python -m geoapp experiments run`; see docs/experiments.md. Each run is "
+        "trained by the experiment runner (the trainer's defaults unless a plan says otherwise, the seeds shown): the "
+        "checkpoints on the Yield map and Home are separate runs, trained otherwise, so their scores differ from these.",
     )
     with error_box():
         plan = plan_select()

@@ -82,6 +82,7 @@ def test_tables_figures_and_missing_runs(exp_env):
     at = _page(exp_plan="tinystudy")
     assert not at.exception and not at.error
     assert any("simulated" in c.value.lower() for c in at.caption)  # the page says the data are simulated
+    assert any("the checkpoints on the Yield map and Home are separate runs" in c.value for c in at.caption)
     assert any("5 of 18 runs of plan 'tinystudy' have a result" in c.value for c in at.caption)
     rmse = _cells(at, 0)
     assert rmse[1][:4] == ["S-HA", "6.250 ± 0.354 (2)", "7.250 ± 0.354 (2)", "6.750 ± 0.354 (2)"]
