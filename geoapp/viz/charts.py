@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -60,11 +61,16 @@ def monthly_inputs(inputs: pd.DataFrame, title: str, simulated: bool = False) ->
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{b} ({BAND_INFO[b].units})" for b in bands])
     for i, band in enumerate(bands):
         d = inputs[inputs["band"] == band]
+        row, col = i // cols + 1, i % cols + 1
         fig.add_trace(
-            go.Scatter(x=[MONTH_NAMES[m] for m in d["month"]], y=d["value"], mode="lines+markers", name=band),
-            row=i // cols + 1,
-            col=i % cols + 1,
+            go.Scatter(x=[MONTH_NAMES[m] for m in d["month"]], y=d["value"], mode="lines+markers", name=band), row=row, col=col
         )
+        values = d["value"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) and np.ptp(values) <= 1e-9 * max(1.0, float(np.abs(values).max())):
+            # a static band (soil, elevation): plotly would span -0.5..1 around a flat line; centre it instead
+            pad = max(0.1 * abs(float(values[0])), 0.01)
+            fig.update_yaxes(range=[float(values[0]) - pad, float(values[0]) + pad], row=row, col=col)
     fig.update_layout(
         title=f"{title}{' (simulated)' if simulated else ''}",
         height=180 * rows + 60,
