@@ -78,7 +78,7 @@ if ctx is not None:
             for column, (kind, (table, table_year)) in zip(st.columns(len(tables)), tables.items(), strict=True):
                 column.download_button(
                     f"{kind} (CSV)",
-                    ablation_csv(table, ds.name, ds.simulated, checkpoint, table_year),
+                    ablation_csv(table, ds.name, ds.simulated, checkpoint, table_year, counties=ds.counties),
                     file_name=ablation_file_name(kind, ds.name, ds.simulated, checkpoint, table_year),
                     mime="text/csv",
                     on_click="ignore",

@@ -220,16 +220,34 @@ def _run_name(checkpoint: str | Path) -> str:
     return path.parent.name if path.name in ("best", "last") else path.name
 
 
-def ablation_csv(table: pd.DataFrame, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> bytes:
+def ablation_csv(
+    table: pd.DataFrame,
+    dataset: str,
+    simulated: bool,
+    checkpoint: str | Path,
+    year: int,
+    counties: pd.DataFrame | None = None,
+) -> bytes:
     """CSV of an ablation ``table`` with its provenance as leading columns on every row.
 
     Leading columns: ``data`` (:data:`SIMULATED_DATA`, or ``real`` for a dataset built from a user's
     files), ``dataset`` (its name), ``model_run`` (the checkpoint's run folder name) and ``year`` (the
-    year evaluated), then the table's own columns unchanged.
+    year evaluated), then the table's own columns unchanged (RMSE, yields, errors and their changes in
+    bu/acre; R^2 without unit). A per-county table (with ``geoid``) given ``counties`` (``geoid``,
+    ``name``, ``state``: the dataset's) gets each county's ``name`` and ``state`` after its geoid.
 
     Raises:
-        InputError: ``table`` is not a DataFrame, or has a leading column of its own with other values.
+        InputError: ``table`` is not a DataFrame, or has a leading column of its own with other values;
+            ``counties`` lacks geoid, name or state.
     """
+    if counties is not None and isinstance(table, pd.DataFrame) and "geoid" in table.columns:
+        if not isinstance(counties, pd.DataFrame) or not {"geoid", "name", "state"} <= set(counties.columns):
+            raise InputError("counties must be a DataFrame with columns geoid, name and state (the dataset's counties)")
+        names = counties[["geoid", "name", "state"]].astype({"geoid": str})
+        table = table.astype({"geoid": str}).drop(columns=["name", "state"], errors="ignore").merge(names, on="geoid", how="left")
+        order = [c for c in table.columns if c not in ("name", "state")]
+        at = order.index("geoid") + 1
+        table = table[[*order[:at], "name", "state", *order[at:]]]
     return _with_provenance(table, dataset, simulated, checkpoint, year).to_csv(index=False).encode("utf-8")
 
 

@@ -164,3 +164,15 @@ def test_predictions_read_back_as_csv_and_geojson(tmp_path):
     assert name == "predictions_demo_semi-ha-2018_2018_simulated.geojson"
     with pytest.raises(InputError, match="columns"):
         predictions_csv(table.drop(columns="error"), polygons, "demo", True, "x", 2018)
+
+
+def test_a_per_county_ablation_csv_names_each_county():
+    per_county = pd.DataFrame({"geoid": ["19153", "17019"], "VI_change": [1.0, -2.0]})
+    counties = pd.DataFrame({"geoid": ["17019", "19153"], "name": ["Champaign", "Polk"], "state": ["IL", "IA"], "x": [0, 1]})
+    table = pd.read_csv(io.BytesIO(ablation_csv(per_county, "d", True, "run", 2018, counties=counties)), dtype={"geoid": str})
+    assert list(table.columns) == ["data", "dataset", "model_run", "year", "geoid", "name", "state", "VI_change"]
+    assert table["name"].tolist() == ["Polk", "Champaign"] and table["VI_change"].tolist() == [1.0, -2.0]
+    summary = pd.DataFrame({"group": ["VI"], "rmse": [5.0]})  # no geoid: unchanged
+    assert "name" not in pd.read_csv(io.BytesIO(ablation_csv(summary, "d", True, "run", 2018, counties=counties))).columns
+    with pytest.raises(InputError, match="counties must be a DataFrame with columns geoid, name and state"):
+        ablation_csv(per_county, "d", True, "run", 2018, counties=counties[["geoid"]])
