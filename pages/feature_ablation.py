@@ -61,9 +61,11 @@ if ctx is not None:
             retrained = cached_retrain_ablation(str(checkpoint), str(ds.root))
             if retrained is None:
                 st.caption(
-                    "Retrain-style ablation (the paper's Figure 7): no run of this model and test year was retrained "
-                    "without a feature group. Train them with `python -m geoapp train yield --exclude-group VI` "
-                    "(one per group) or from the Training page."
+                    "Retrain-style ablation (the paper's Figure 7): no run of this model and years was retrained without "
+                    "a feature group with this checkpoint's settings, and no all-inputs run shares its settings with such "
+                    "runs (the bars compare runs trained the same way). Retrain with the checkpoint's settings (its epochs, "
+                    "seed, N_y, ...) and `--exclude-group VI` (one per group, `python -m geoapp train yield` or the "
+                    "Training page), or run `python -m geoapp experiments run --plan ablation`."
                 )
             else:
                 st.plotly_chart(
@@ -72,14 +74,16 @@ if ctx is not None:
                 )
                 st.caption(retrain_ablation_note(retrained, checkpoint))
             tables = {"what-if": (summary, year), "what-if-per-county": (per_county, year)}
+            runs = {kind: checkpoint for kind in tables}
             if retrained is not None:  # the retrained runs are scored on the checkpoint's test year
                 card = dict(yield_checkpoints_of(ds)[0]).get(checkpoint) or {}
                 tables["retrained"] = (retrained, card.get("years", {}).get("test", year))
+                runs["retrained"] = retrained["checkpoint"].iloc[0]  # the all-inputs run compared with, maybe not this one
             for column, (kind, (table, table_year)) in zip(st.columns(len(tables)), tables.items(), strict=True):
                 column.download_button(
                     f"{kind} (CSV)",
-                    ablation_csv(table, ds.name, ds.simulated, checkpoint, table_year, counties=ds.counties),
-                    file_name=ablation_file_name(kind, ds.name, ds.simulated, checkpoint, table_year),
+                    ablation_csv(table, ds.name, ds.simulated, runs[kind], table_year, counties=ds.counties),
+                    file_name=ablation_file_name(kind, ds.name, ds.simulated, runs[kind], table_year),
                     mime="text/csv",
                     on_click="ignore",
                     key=f"abl_csv_{kind}",

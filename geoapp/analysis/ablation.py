@@ -33,6 +33,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ from geoapp.training.device import resolve_device
 from geoapp.training.model_kinds import YIELD_CARD_KINDS, kind_of_card, load_yield_checkpoint, predict_yields
 from geoapp.training.results import InvalidResultError
 from geoapp.training.trend import from_card as trend_from_card
+from geoapp.training.yield_config import MODEL_OVERRIDE_KEYS, YieldTrainConfig
 from geoapp.training.yield_data import Examples, YieldTileSource, dataset_year
 from geoapp.training.yield_trainer import (
     check_checkpoint_arg,
@@ -340,13 +342,20 @@ _HOW_RUN = ("device", "loader_workers", "compile", "precision", "exclude_group")
 
 
 def _setting(card: dict) -> str:
-    """What a yield run learned with, as JSON: model, years and training settings but :data:`_HOW_RUN`.
+    """What a yield run learned with, as JSON: model, years, training settings but :data:`_HOW_RUN`, model settings.
 
     Two runs with the same setting differ only in how they ran and in the group left out, so their test
-    RMSEs can be compared as the paper's Figure 7 does. A setting an older card leaves empty (None)
-    reads as its default ("none").
+    RMSEs can be compared as the paper's Figure 7 does. The training settings are the card's over the
+    trainer's defaults (an older card lacks settings added since, e.g. ``trend``; None reads as the
+    default); the loss weights and other model settings are the ones the model was built with (the
+    card's ``model_config``), so ``model_overrides`` of ``{}`` and of the default weights written out
+    (the Training page's) are the same setting.
     """
-    cfg = {k: ("none" if v is None and k in ("trend", "calibration") else v) for k, v in (card.get("train_config") or {}).items()}
+    defaults = asdict(YieldTrainConfig())
+    given = {k: v for k, v in (card.get("train_config") or {}).items() if v is not None}
+    cfg = {**defaults, **given}
+    model_config = card.get("model_config") if isinstance(card.get("model_config"), dict) else {}
+    cfg["model_overrides"] = {k: model_config[k] for k in MODEL_OVERRIDE_KEYS if k in model_config}
     kept = {k: v for k, v in cfg.items() if k not in _HOW_RUN}
     return json.dumps({"model": card.get("model"), "years": card.get("years"), "train_config": kept}, sort_keys=True, default=str)
 

@@ -416,7 +416,7 @@ def start_job(spec: JobSpec) -> None:
     """Start ``spec``'s job (a busy runner: an error box) and rerun the page to show it.
 
     The rerun empties the run-name boxes (a typed name is not offered for the next job, whose default
-    name is fresh) and shows, above the crop-yield form, which settings the job's model ignores.
+    name is fresh) and shows, below the crop-yield form, which settings the job's model ignores.
     """
     try:
         job = runner().start(spec)

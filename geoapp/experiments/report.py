@@ -453,7 +453,7 @@ def report_markdown(
             out.append(f"{METRIC_LABELS[metric]}:\n")
             out.append(markdown_table(["model", *table.columns], [[_label(m), *map(cell_text, table.loc[m])] for m in scarce]))
         if {"semi-ha", "s-ha"} <= set(scarce):  # not when SEMI-HA runs with several settings (plan context)
-            imp = improvement_table(df, years)
+            imp = improvement_table(df, years, _n_values(shown))
             out.append("SEMI-HA's improvement over S-HA, % (the paper gives Figures 5-6 as plots; these % are from its text):\n")
             out.append(
                 markdown_table(

@@ -254,3 +254,32 @@ def test_figure7_compares_the_retrained_runs_with_the_all_inputs_run_trained_the
     assert same["checkpoint"].iloc[0] == str(full) and same["delta_rmse"].iloc[0] == 0.0
     with pytest.raises(InputError, match="roots must be a list of folders"):
         retrain_ablation(full, ds, roots=str(study))
+
+
+def test_figure7_reads_an_older_card_and_written_out_default_weights_as_the_same_setting(ds, tmp_path, monkeypatch):
+    """A card without settings added since (trend, calibration) and a run whose loss weights were written out."""
+    import json
+    import shutil
+
+    from geoapp.analysis.ablation import retrain_ablation
+
+    monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    runs = tmp_path / "checkpoints" / "yield"
+    full = train_yield(_cfg("s-ha", epochs=1), ds, runs / "s-ha-2016", progress=False)
+    old = runs / "s-ha-2016-old" / "best"
+    shutil.copytree(full, old)
+    card = json.loads((old / "card.json").read_text())
+    for key in ("trend", "calibration", "temporal_neighbour"):  # as a card written before those settings existed
+        card["train_config"].pop(key, None)
+    card["train_config"]["precision"] = None
+    (old / "card.json").write_text(json.dumps(card))
+    weights = {k: card["model_config"][k] for k in ("alpha", "beta", "gamma") if k in card["model_config"]}
+    no_lst = train_yield(
+        _cfg("s-ha", epochs=1, exclude_group="LST", model_overrides={**SMALL, **weights}),
+        ds,
+        runs / "s-ha-2016-no-LST",
+        progress=False,
+    )  # the Training page writes the default loss weights out
+    table = retrain_ablation(old, ds)
+    assert table is not None and list(table["group"]) == ["none (all inputs)", "LST"]
+    assert table["checkpoint"].tolist() == [str(old), str(no_lst)]  # the older card itself is the all-inputs run
