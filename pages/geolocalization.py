@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geoapp.analysis.location import FootprintWarning, geolocate
-from geoapp.app_support.geolocation_input import held_out_input, upload_input
+from geoapp.app_support.geolocation_input import UPLOAD_PROMPT, held_out_input, map_caption, upload_input
 from geoapp.app_support.location import (
     cached_basemap_url,
     cached_encoder,
@@ -38,7 +38,7 @@ with error_box():
     source = st.radio("Image", ["Held-out patch", "Upload an image"], horizontal=True, key="geo_source")
     given = held_out_input(model) if source == "Held-out patch" else upload_input(model)
     if given is None:
-        st.info("Upload an image to geolocate it: a PNG, JPEG or GeoTIFF, north up, ideally 100-1,600 km across.")
+        st.info(UPLOAD_PROMPT)
         st.stop()
     for warning in given.warnings:
         st.warning(warning)
@@ -51,7 +51,7 @@ with error_box():
 
     left, right = st.columns([1, 2])
     with left:
-        st.image(np.asarray(given.image)[..., :3], caption=given.label, width=256)
+        st.image(np.asarray(given.image)[..., :3], caption=given.title, width=256)
         table = geolocation_table(preds, given.truth)
         if given.truth is not None:
             st.metric("Error of the top prediction", f"{table['error_km'].iloc[0]:,.0f} km")
@@ -60,3 +60,4 @@ with error_box():
     with right:
         fmap = prediction_map(preds, given.truth, cached_basemap_url(), cached_raster_index("land").bounds)
         st_folium(fmap, key="geo_map", height=460, use_container_width=True, returned_objects=[])
+        st.caption(map_caption(given, len(preds)))

@@ -1,12 +1,47 @@
-"""A world map of an image's predicted places (top-k) beside its true place."""
+"""A world map of an image's predicted places (top-k) beside its true place, with a legend."""
 
 from __future__ import annotations
 
+import html
+
 import folium
+from branca.element import MacroElement
+from folium.template import Template
 
 from geoapp.viz.maps import OfflineMap
 
-__all__ = ["prediction_map", "dateline_segments"]
+__all__ = [
+    "BEST_COLOR",
+    "MAX_FIT_ZOOM",
+    "MIN_VIEW_SPAN_DEG",
+    "OTHER_COLOR",
+    "TRUTH_COLOR",
+    "MarkerLegend",
+    "dateline_segments",
+    "legend_text",
+    "prediction_map",
+    "view_bounds",
+]
+
+BEST_COLOR = "#ffeb3b"
+"""Ring of the best (#1) prediction: yellow, and larger than the others."""
+OTHER_COLOR = "#ff9800"
+"""Rings of predictions #2 onwards: orange."""
+TRUTH_COLOR = "#e53935"
+"""Fill of the true place's dot: red, with a white edge."""
+
+MIN_VIEW_SPAN_DEG = 40.0
+"""Least height and width, degrees, of the view the map is fitted to (about 4,400 km at the equator).
+
+Predictions that cluster tightly would otherwise make the map zoom in until the coarse Blue Marble
+basemap shows no landmark to tell where on Earth the view is.
+"""
+MAX_FIT_ZOOM = 4
+"""Closest zoom the fit may choose (a 460 px tall map then still spans about 40 degrees of latitude)."""
+_PAD_DEG = 8.0
+"""Margin around the markers, degrees, before the view is widened to :data:`MIN_VIEW_SPAN_DEG`."""
+_MAX_LAT = 80.0
+"""The view stays within +-80 degrees of latitude (Web Mercator stretches the poles)."""
 
 
 def prediction_map(
@@ -16,9 +51,10 @@ def prediction_map(
     bounds: list[list[float]] | None = None,
     height: int = 460,
 ) -> OfflineMap:
-    """Top-k predictions as numbered rings (the best one larger) and the true place.
+    """Top-k predictions as numbered rings (the best one larger) and the true place, with a legend.
 
-    The true place is a filled dot with a line to the best prediction.
+    The true place is a filled dot with a line to the best prediction. The map is fitted to the markers,
+    but never to a view narrower than :data:`MIN_VIEW_SPAN_DEG` (see :func:`view_bounds`).
 
     Args:
         predictions: [(lat, lon, score)] best first.
@@ -34,7 +70,7 @@ def prediction_map(
         folium.CircleMarker(
             (lat, lon),
             radius=11 if rank == 1 else 7,
-            color="#ffeb3b" if rank == 1 else "#ff9800",
+            color=BEST_COLOR if rank == 1 else OTHER_COLOR,
             weight=3,
             fill=False,
             tooltip=f"#{rank}: {lat:.2f}, {lon:.2f} (score {score:.3f})",
@@ -46,7 +82,7 @@ def prediction_map(
             color="#ffffff",
             weight=2,
             fill=True,
-            fill_color="#e53935",
+            fill_color=TRUTH_COLOR,
             fill_opacity=1.0,
             tooltip=f"true place: {truth[0]:.2f}, {truth[1]:.2f}",
         ).add_to(m)
@@ -55,12 +91,105 @@ def prediction_map(
             folium.PolyLine(line, color="#ffffff", weight=2, dash_array="6").add_to(m)
     points = [p[:2] for p in predictions] + ([truth] if truth else [])
     if points:
-        lats, lons = [p[0] for p in points], [p[1] for p in points]
-        pad = 8.0
-        m.fit_bounds(
-            [[max(min(lats) - pad, -80), max(min(lons) - pad, -180)], [min(max(lats) + pad, 80), min(max(lons) + pad, 180)]]
-        )
+        m.fit_bounds(view_bounds(points), max_zoom=MAX_FIT_ZOOM)
+        MarkerLegend(len(predictions), truth is not None).add_to(m)
     return m
+
+
+def _widen(lo: float, hi: float, span: float, floor: float, ceil: float) -> tuple[float, float]:
+    """[lo, hi] clipped to [floor, ceil], then widened about its middle to at least ``span``, inside [floor, ceil]."""
+    lo, hi = max(lo, floor), min(hi, ceil)
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - span / 2, mid + span / 2
+        if lo < floor:
+            lo, hi = floor, floor + span
+        elif hi > ceil:
+            lo, hi = ceil - span, ceil
+    return lo, hi
+
+
+def view_bounds(
+    points: list[tuple[float, float]], pad: float = _PAD_DEG, min_span: float = MIN_VIEW_SPAN_DEG
+) -> list[list[float]]:
+    """[[south, west], [north, east]] holding ``points`` ((lat, lon) degrees) with ``pad`` degrees around them.
+
+    Latitude stays within +-80 and longitude within +-180; a box narrower or shorter than ``min_span``
+    degrees is widened about its middle (shifted inwards at the map's edges) to ``min_span``, so that a
+    tight cluster of markers is still shown in a view a few thousand km wide.
+    """
+    if not points:
+        raise ValueError("view_bounds needs at least one point")
+    lats, lons = [float(p[0]) for p in points], [float(p[1]) for p in points]
+    south, north = _widen(min(lats) - pad, max(lats) + pad, min_span, -_MAX_LAT, _MAX_LAT)
+    west, east = _widen(min(lons) - pad, max(lons) + pad, min_span, -180.0, 180.0)
+    return [[south, west], [north, east]]
+
+
+def legend_text(k: int, truth: bool) -> str:
+    """The markers in words, for a caption under the map: the true place (when known) and the top-``k`` rings."""
+    parts = ["red dot: true place"] if truth else []
+    if k == 1:
+        parts.append("yellow ring: the prediction")
+    elif k > 1:
+        others = "#2" if k == 2 else f"#2-#{k}"
+        parts.append(f"rings: top-{k} predictions (#1 larger, yellow; {others} orange; hover a ring for its rank)")
+    if truth and k:
+        parts.append("dashed line: true place to #1")
+    return " · ".join(parts)
+
+
+def _swatch(size: int, border: str, fill: str = "transparent", width: int = 3) -> str:
+    return (
+        f'<span style="display:inline-block;box-sizing:border-box;width:{size}px;height:{size}px;border-radius:50%;'
+        f'border:{width}px solid {border};background:{fill};vertical-align:middle;margin-right:6px"></span>'
+    )
+
+
+class MarkerLegend(MacroElement):
+    """A small legend in the map's corner (a Leaflet control): the true place's dot and the prediction rings.
+
+    Its script adds the control to the map, so it shows both in the full HTML (``get_root().render()``)
+    and in the script streamlit-folium builds from the map's children.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+            {{ this.get_name() }}.onAdd = function () {
+                var div = L.DomUtil.create("div", "geoapp-map-legend");
+                div.innerHTML = {{ this.html|tojson }};
+                return div;
+            };
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, k: int, truth: bool, position: str = "bottomleft") -> None:
+        super().__init__()
+        self._name = "MarkerLegend"
+        self.position = position
+        rows = []
+        if truth:
+            rows.append((_swatch(12, "#ffffff", TRUTH_COLOR, 2), "true place"))
+        if k >= 1:
+            rows.append((_swatch(18, BEST_COLOR), "#1 prediction (best)" if k > 1 else "prediction"))
+        if k >= 2:
+            rows.append((_swatch(14, OTHER_COLOR), f"#2-#{k} predictions" if k > 2 else "#2 prediction"))
+        if truth and k >= 1:
+            rows.append(
+                (
+                    '<span style="display:inline-block;width:18px;border-top:2px dashed #ffffff;'
+                    'vertical-align:middle;margin-right:6px"></span>',
+                    "true place to #1",
+                )
+            )
+        self.html = (
+            '<div style="background:rgba(0,0,0,0.65);color:#fff;font:12px/18px sans-serif;padding:6px 8px;'
+            'border-radius:4px">' + "".join(f"<div>{swatch}{html.escape(text)}</div>" for swatch, text in rows) + "</div>"
+        )
 
 
 def dateline_segments(a: tuple[float, float], b: tuple[float, float]) -> list[list[tuple[float, float]]]:

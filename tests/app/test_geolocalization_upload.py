@@ -12,6 +12,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 from streamlit.testing.v1 import AppTest
 
+from geoapp.app_support.geolocation_input import UPLOAD_LIMIT_MB
 from geoapp.data.imagery import extract_patch
 from geoapp.paths import REPO_ROOT
 
@@ -106,3 +107,54 @@ def test_held_out_block_patch(app_env, no_map):
     assert at.metric[0].value.endswith("km")
     at.toggle(key="geo_rgb_only").set_value(False).run()
     assert not at.exception and not at.error
+
+
+def _big_png() -> bytes:
+    """A real PNG over the 5 MB limit (random pixels do not compress)."""
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 1500, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
+    assert len(buf.getvalue()) > UPLOAD_LIMIT_MB * 2**20
+    return buf.getvalue()
+
+
+def test_the_uploader_limit_is_the_one_the_page_states(app_env, no_map):
+    at = _page()
+    assert at.file_uploader(key="geo_upload").proto.max_upload_size_mb == UPLOAD_LIMIT_MB == 5
+    assert "at most 5 MB" in at.file_uploader(key="geo_upload").label
+    prompt = " ".join(i.value for i in at.info)  # before any file: what happens to a larger one
+    assert "at most 5 MB" in prompt and "refused by the uploader" in prompt
+
+
+def test_each_message_concerns_the_file_now_in_the_uploader(app_env, no_map):
+    at = _page()
+    drawn = len(no_map)  # the held-out patch's map, before the upload was chosen
+    _upload(at, "notimage.png", b"plain text, not an image" * 4, "image/png")
+    (error,) = at.error
+    assert "`notimage.png`" in error.value and "not an image" in error.value  # names the file it is about
+    assert any("Using `notimage.png`" in c.value and "over 5 MB is refused by the uploader" in c.value for c in at.caption)
+    # a file over the limit that reaches the page (the browser's uploader refuses it before): its own message
+    _upload(at, "big.png", _big_png(), "image/png")
+    (error,) = at.error
+    assert "`big.png`" in error.value and "at most 5 MB" in error.value
+    assert "notimage" not in " ".join(e.value for e in at.error) + " ".join(c.value for c in at.caption)
+    assert not at.dataframe and len(no_map) == drawn  # no results of any file
+    # the uploader emptied: no error left from either file, the prompt again
+    at.file_uploader(key="geo_upload").set_value(None).run()
+    assert not at.exception and not at.error
+    assert any("Upload an image to geolocate it" in i.value for i in at.info)
+    # a good file after a bad one: its results, no error
+    _upload(at, "notimage.png", b"plain text, not an image" * 4, "image/png")
+    _upload(at, "rgb.png", _png(extract_patch(30.0, 31.0, size_px=48)), "image/png")
+    assert not at.exception and not at.error
+    assert len(at.dataframe[0].value) == 5 and len(no_map) == drawn + 1
+    assert any(c.value.startswith("Using `rgb.png` (") for c in at.caption)
+    assert not any("notimage" in c.value for c in at.caption)
+
+
+def test_a_georeferenced_upload_gives_its_true_place_under_the_map(app_env, no_map):
+    at = _upload(_page(), "sahel.tif", _geotiff_of_blue_marble(14.0, 2.0, 5.0), "image/tiff")
+    assert not at.exception and not at.error
+    (caption,) = [c.value for c in at.caption if "On the map:" in c.value]
+    assert caption.startswith("sahel.tif · true place 14.00, 2.00 (from the GeoTIFF). On the map: red dot: true place")
+    assert "true place: 14.00, 2.00" in no_map[-1].get_root().render()  # the map's dot is that place

@@ -6,11 +6,15 @@ would send.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import streamlit_folium
+from folium.map import FitBounds
 from streamlit.testing.v1 import AppTest
 
 from geoapp.paths import REPO_ROOT
+from geoapp.viz.geolocation_map import MIN_VIEW_SPAN_DEG
 
 TIMEOUT = 120
 
@@ -103,3 +107,45 @@ def test_similarity_click_sets_the_preset_box_to_the_clicked_point(app_env, foli
     # choosing a preset again moves the reference back
     preset.select("Congo Basin").run()
     assert at.session_state["sim_ref"] == (-1.0, 22.0) and "Reference:** -1.00, 22.00" in _reference_line(at)
+
+
+def _map_caption(at: AppTest) -> str:
+    (caption,) = [c.value for c in at.caption if "On the map:" in c.value]
+    return caption
+
+
+def test_geolocalization_names_the_patch_shown_and_explains_the_markers(app_env, folium_stub):
+    at = _run("pages/geolocalization.py")
+    at.number_input(key="geo_idx").set_value(7).run()
+    assert not at.exception and not at.error
+    caption = _map_caption(at)
+    found = re.match(r"Held-out patch 7 · true place (-?\d+\.\d\d), (-?\d+\.\d\d) · Blue Marble, [\d,]+ km, RGB only\. ", caption)
+    assert found, caption
+    assert at.get("image")[0].proto.imgs[0].caption == caption.split(". On the map:")[0]  # the image says it too
+    fmap = folium_stub.maps[-1]
+    html = fmap.get_root().render()
+    assert f"true place: {found[1]}, {found[2]}" in html  # the caption's place is the map's red dot
+    assert "red dot: true place" in caption and "top-5 predictions (#1 larger, yellow; #2-#5 orange" in caption
+    assert "geoapp-map-legend" in html  # and the map has its own legend
+    (south, west), (north, east) = next(c for c in fmap._children.values() if isinstance(c, FitBounds)).bounds
+    assert north - south >= MIN_VIEW_SPAN_DEG and east - west >= MIN_VIEW_SPAN_DEG
+    at.slider(key="geo_topk").set_value(1).run()
+    assert "yellow ring: the prediction" in _map_caption(at) and "#2" not in _map_caption(at)
+
+
+def test_geolocalization_index_out_of_range_clears_the_results(app_env, folium_stub):
+    at = _run("pages/geolocalization.py")
+    at.number_input(key="geo_idx").set_value(7).run()
+    last = int(re.search(r"\(0-(\d+)\)", at.number_input(key="geo_idx").label)[1])
+    drawn = len(folium_stub.maps)
+    for bad in (last + 1, 5000, -1):
+        at.number_input(key="geo_idx").set_value(bad).run()
+        assert not at.exception
+        (error,) = at.error
+        assert f"no held-out location {bad}" in error.value and f"numbered 0-{last}" in error.value
+        # nothing left of patch 7: no image, metric, table, download, map or caption
+        assert not at.metric and not at.dataframe and not at.get("image") and not at.get("download_button")
+        assert len(folium_stub.maps) == drawn and not [c for c in at.caption if "Held-out patch" in c.value]
+    at.number_input(key="geo_idx").set_value(last).run()
+    assert not at.exception and not at.error
+    assert _map_caption(at).startswith(f"Held-out patch {last} · true place ") and len(folium_stub.maps) == drawn + 1
