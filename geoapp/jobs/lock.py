@@ -28,8 +28,10 @@ of a job from the next (a resume takes a new lock for the same id), so whoever r
 strength of an earlier judgement names the very lock it means: the runner that found a worker dead
 releases only a lock naming that worker (``pid`` and ``pid_start``), and a start that failed only the
 lock it took (:meth:`WorkspaceLock.acquire` returns it: ``pid`` None and its ``since``) or the one
-naming its worker. A lock left in place by such a careful release is stale once the job's processes
-are gone, and the next look at it removes it.
+naming its worker. A worker ending releases only its own lock: the one naming it, or the pid-less lock
+its runner took for its attempt, whose ``since`` the runner hands it in :data:`LOCK_SINCE_VARIABLE`
+(:mod:`geoapp.jobs.worker`). A lock left in place by such a careful release is stale once the job's
+processes are gone, and the next look at it removes it.
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ from geoapp.jobs.processes import process_alive, start_ticks
 from geoapp.jobs.ranks import live_ranks
 from geoapp.jobs.status import ACTIVE_STATES, STARTING_TIMEOUT_S, read_status
 
-__all__ = ["LOCK_FILE", "GUARD_FILE", "JobBusyError", "WorkspaceLock", "release_lock"]
+__all__ = ["LOCK_FILE", "GUARD_FILE", "LOCK_SINCE_VARIABLE", "JobBusyError", "WorkspaceLock", "release_lock"]
 
 LOCK_FILE = "lock.json"
 GUARD_FILE = "lock.guard"
 """Beside the lock: held (``flock``) while ``lock.json`` is created, rewritten or removed."""
+LOCK_SINCE_VARIABLE = "GEOAPP_JOB_LOCK_SINCE"
+"""In a worker's environment: the ``since`` of the lock its runner took for its attempt (``repr`` of the float)."""
 
 _JUDGE_TRIES = 3
 """Times :meth:`WorkspaceLock.holder` judges a lock that other starts keep replacing before it calls it held."""

@@ -7,7 +7,8 @@ started at another time is another process, and a zombie (exited, not yet reaped
 
 Workers are started in sessions of their own (their own process group), so they outlive the app's
 process; :func:`kill_process_trees` therefore reaches each process group as well as every descendant
-(torchrun starts each rank in a session of its own too).
+(torchrun starts each rank in a session of its own too), and :func:`kill_trees` names the processes
+that outlived the kill (one stuck in the kernel, or another user's), for a caller that must say which.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "child_environment",
     "reap_children",
     "kill_process_trees",
+    "kill_trees",
 ]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -178,7 +180,21 @@ def kill_process_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, po
     """SIGKILL each root, every process below it, and the process group each of them leads.
 
     Returns True once all of them are gone (zombies count as gone), False if some still run after
-    ``timeout`` seconds.
+    ``timeout`` seconds (:func:`kill_trees` names them).
+
+    Raises:
+        InputError: ``roots`` is not an iterable of ``psutil.Process``, ``timeout`` not a finite number of
+            seconds >= 0, or ``poll_s`` not a positive one.
+    """
+    return not kill_trees(roots, timeout, poll_s)
+
+
+def kill_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, poll_s: float = 0.05) -> list[int]:
+    """As :func:`kill_process_trees`, but returns the pids of the processes still running after ``timeout`` seconds.
+
+    ``[]`` once all of them are gone (zombies count as gone); checked at least once, even for a
+    ``timeout`` of 0. A survivor is one of the roots or a process that was below one of them when the
+    kill was sent (it may have left the tree since).
 
     Raises:
         InputError: ``roots`` is not an iterable of ``psutil.Process``, ``timeout`` not a finite number of
@@ -209,9 +225,9 @@ def kill_process_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, po
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while True:
         reap_children()
-        if not any(_running(v) for v in victims):
-            return True
+        left = sorted({victim.pid for victim in victims if _running(victim)})
+        if not left or time.time() >= deadline:
+            return left
         time.sleep(poll_s)
-    return False

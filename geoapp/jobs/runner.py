@@ -17,8 +17,10 @@ the app's sessions, the command line, the queue's keeper and the workers never u
 Cancel asks the worker to stop at its next step (``cancel.request``); a worker still alive
 ``grace_s`` seconds later is killed with its whole process group (torchrun and all ranks).
 A job whose worker died without writing a final state is marked ``failed``; ``resume`` restarts it
-from its last finished epoch. A job whose status file is damaged is listed as ``broken`` with the
-reason (:func:`geoapp.jobs.status.read_status`); resuming or cancelling it is refused with that reason.
+from its last finished epoch, once every process of its previous attempt is gone: one that outlives
+the kill (stuck in the kernel, another user's) has the resume refused, naming its pid. A job whose
+status file is damaged is listed as ``broken`` with the reason (:func:`geoapp.jobs.status.read_status`);
+resuming or cancelling it is refused with that reason.
 A start first checks that the jobs folder can be written, so nothing starts that could not be recorded.
 
 Any process may find a job dead (its status is read, then its processes are asked after), and two may
@@ -26,8 +28,11 @@ do so at once; meanwhile the first to act may mark the job failed and the user r
 job dead therefore acts only on the attempt judged dead: ``failed`` is written only while the status,
 under its lock, still names that attempt (:func:`geoapp.jobs.status.write_status_if`), and the workspace
 lock is released only if it names that attempt's worker, never a resume's new lock of the same job id.
-A start or resume that fails likewise undoes only its own doings, and never reports a failure while
-its worker runs: a worker already spawned is killed first (see :meth:`JobRunner._spawn_failed`).
+Killing a cancelled job past its grace period likewise kills the processes of the attempt judged (its
+worker and the ranks recorded when it was judged), never those a resume started meanwhile, whatever the
+status says by then. A start or resume that fails likewise undoes only its own doings, and never
+reports a failure while its worker runs: a worker already spawned is killed first (see
+:meth:`JobRunner._spawn_failed`).
 """
 
 from __future__ import annotations
@@ -45,11 +50,11 @@ from typing import Any
 from geoapp.data.args import as_int, as_number, as_optional_path, given
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
-from geoapp.jobs.lock import LOCK_FILE, JobBusyError, WorkspaceLock, release_lock
+from geoapp.jobs.lock import LOCK_FILE, LOCK_SINCE_VARIABLE, JobBusyError, WorkspaceLock, release_lock
 from geoapp.jobs.processes import (
     child_environment,
     find_process,
-    kill_process_trees,
+    kill_trees,
     process_alive,
     reap_children,
     spawn_session,
@@ -227,10 +232,14 @@ class JobRunner:
     def resume(self, job_id: str) -> str:
         """Start a failed or cancelled job again from its last finished epoch; returns its id.
 
+        Every process of the previous attempt (a worker or rank still tearing down) is killed first;
+        if one outlives the kill, the resume is refused and its lock released: nothing is started beside it.
+
         Raises:
             InputError: no such job, or it is not failed/cancelled.
             DataFileError: its status file is damaged, or the jobs folder cannot be written.
-            JobBusyError: another job is running.
+            JobBusyError: another job is running, or processes of the job's previous attempt survive the kill
+                (their pids named).
         """
         status = self.status(job_id)
         if status.get("state") == BROKEN:
@@ -243,7 +252,13 @@ class JobRunner:
         self._check_writable()
         attempt = _Attempt(job_id, self._lock.acquire(job_id))
         try:
-            self.kill(job_id)  # nothing of the previous attempt (e.g. a rank still tearing down) may run beside the new one
+            # nothing of the previous attempt (e.g. a rank still tearing down) may run beside the new one
+            left = _kill_records(_records(self.root / job_id), timeout=5.0)
+            if left:
+                raise JobBusyError(
+                    f"job {job_id!r} cannot be resumed: processes of its previous attempt still run after being killed "
+                    f"(pid {', '.join(map(str, left))}); wait for them to exit, or stop them, then resume it again"
+                )
             (self.root / job_id / CANCEL_FILE).unlink(missing_ok=True)
             attempt.written = write_status(
                 self.root / job_id, state="starting", error=None, finished=None, eta_s=None, pid=None, pid_start=None
@@ -272,13 +287,16 @@ class JobRunner:
         Then ``failed`` is written only if the status is still this attempt's (none yet, the last one it
         wrote, or one naming its worker), and only the lock it took, or the lock naming its worker, is
         released: another process may have found the job dead and resumed it meanwhile (see the module's
-        docstring). What is not undone here the liveness checks and the lock's staleness take care of.
+        docstring). A resume refused before it wrote anything (processes of the previous attempt survive)
+        thus leaves the status as it was and frees its lock. What is not undone here the liveness checks
+        and the lock's staleness take care of.
         """
         job_dir = self.root / attempt.job_id
-        if attempt.worker is not None and not _kill_records([attempt.worker, *rank_processes(job_dir)], timeout=5.0):
+        if attempt.worker is not None and (left := _kill_records([attempt.worker, *rank_processes(job_dir)], timeout=5.0)):
             exc.add_note(
                 f"job {attempt.job_id!r} is not marked failed: its worker (pid {attempt.worker[0]}) could not be "
-                "stopped and runs on; the job is watched as any other and marked once the worker is gone"
+                f"stopped and runs on (pid {', '.join(map(str, left))} still there); the job is watched as any other "
+                "and marked once the worker is gone"
             )
             return
 
@@ -304,13 +322,17 @@ class JobRunner:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={workers}", *worker]
 
     def _spawn(self, attempt: _Attempt, resume: bool) -> None:
-        """Start the job's worker in a session of its own and record its pid (``attempt``, status and lock)."""
+        """Start the job's worker in a session of its own and record its pid (``attempt``, status and lock).
+
+        The worker is told which lock its attempt took (:data:`~geoapp.jobs.lock.LOCK_SINCE_VARIABLE`): should
+        this process stop before naming it in the lock, the worker still frees that lock, and no other, as it ends.
+        """
         job_id = attempt.job_id
         job_dir = self.root / job_id
         clear_rank_files(job_dir)  # from an earlier attempt
         status = read_status(job_dir)
         workers = int(status.get("workers", 1))
-        env = child_environment({"PYTHONUNBUFFERED": "1"})  # installed in the environment: no PYTHONPATH
+        env = child_environment({"PYTHONUNBUFFERED": "1", LOCK_SINCE_VARIABLE: repr(attempt.lock["since"])})  # no PYTHONPATH
         if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))  # do not oversubscribe the cores
         command = self._command(job_dir, workers, resume)
@@ -348,13 +370,19 @@ class JobRunner:
     def status(self, job_id: str) -> dict[str, Any]:
         """The job's status; a job whose worker is gone without a final state is marked failed here.
 
-        A cancelled job still alive after the grace period is killed here (status reads drive it).
+        A cancelled job still alive after the grace period is killed here (status reads drive it): the
+        processes of the attempt judged, named by the status read here and the ranks recorded before it,
+        never what the status names by the time of the kill (another process may have killed and marked
+        the job, and a resume started new processes). The ranks are read before the status: a resume
+        writes its status (no worker yet) before it clears the old ranks' files and its new ranks record
+        themselves, so a status naming a worker never comes with ranks of a later attempt.
         Raises InputError for an unknown job id.
         """
         job_dir = self._job_dir(job_id)
         if not (job_dir / SPEC_FILE).exists():
             raise InputError(f"no training job {job_id!r} in {str(self.root)!r}")
         reap_children()
+        ranks = rank_processes(job_dir)  # before the status (see above): never a later attempt's ranks
         status = read_status(job_dir)
         if not status and not (job_dir / STATUS_FILE).exists():
             if time.time() - (job_dir / SPEC_FILE).stat().st_mtime < STARTING_TIMEOUT_S:
@@ -372,10 +400,10 @@ class JobRunner:
             return self._mark_dead(job_id, status, "the job never started: the process starting it stopped before the worker ran")
         if not alive:
             return self._mark_dead(job_id, status)
-        requested = job_dir / CANCEL_FILE
-        if requested.exists():
-            if time.time() - requested.stat().st_mtime > self.grace_s and self.kill(job_id):
-                return self._mark_dead(job_id, status)
+        asked = _cancel_age(job_dir)
+        if asked is not None:
+            if asked > self.grace_s and not _kill_records(_records(job_dir, status, ranks), timeout=5.0):
+                return self._mark_dead(job_id, status)  # the attempt judged: marked only if the status still names it
             status = {**status, "state": "cancelling"}
         return status
 
@@ -496,9 +524,7 @@ class JobRunner:
             InputError: ``job_id`` is not a job id, or ``timeout`` is not a finite number of seconds >= 0.
         """
         timeout = as_number(timeout, "timeout", "seconds", zero_ok=True)
-        job_dir = self._job_dir(job_id)
-        status = read_status(job_dir)
-        return _kill_records([(status.get("pid"), status.get("pid_start")), *rank_processes(job_dir)], timeout)
+        return not _kill_records(_records(self._job_dir(job_id)), timeout)
 
     def wait(self, job_id: str, timeout: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the job is no longer active (for scripts and tests); returns its status.
@@ -529,12 +555,38 @@ OWNER_FILE = ".geoapp-job"
 """In a job's run folder: the id of the job whose run it holds (hidden: runs and ``ensure_writable`` pass it by)."""
 
 
-def _kill_records(records: list[tuple[Any, Any]], timeout: float) -> bool:
-    """SIGKILL the processes ``records`` names as ``(pid, start ticks)`` and their trees; True once all are gone."""
+def _records(
+    job_dir: Path, status: dict[str, Any] | None = None, ranks: list[tuple[int, int | None]] | None = None
+) -> list[tuple[Any, Any]]:
+    """The job's processes as ``(pid, start ticks)``: the worker ``status`` names and the ``ranks``.
+
+    Both default to what the job folder holds now; pass what was judged to kill that attempt alone.
+    """
+    status = read_status(job_dir) if status is None else status
+    ranks = rank_processes(job_dir) if ranks is None else ranks
+    return [(status.get("pid"), status.get("pid_start")), *ranks]
+
+
+def _kill_records(records: list[tuple[Any, Any]], timeout: float) -> list[int]:
+    """SIGKILL the processes ``records`` names as ``(pid, start ticks)`` and their trees.
+
+    Returns the pids still running after ``timeout`` seconds: ``[]`` once all are gone.
+    """
     roots = [proc for proc in (find_process(pid, ticks) for pid, ticks in records) if proc is not None]
     if not roots:
-        return True
-    return kill_process_trees(roots, timeout)
+        return []
+    return kill_trees(roots, timeout)
+
+
+def _cancel_age(job_dir: Path) -> float | None:
+    """Seconds since the job's cancel was asked (``cancel.request`` written), None when none is.
+
+    A request removed meanwhile (a resume removes it) counts as none.
+    """
+    try:
+        return time.time() - (job_dir / CANCEL_FILE).stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _check_owner(out: Path, job_id: str) -> None:

@@ -6,19 +6,21 @@ only). It stops at the next step once ``cancel.request`` appears in the job fold
 it ends with the status ``finished``, ``cancelled`` or ``failed`` (with the error); a worker killed
 outright cannot, and the runner notices its death instead.
 
-A worker alone releases the workspace lock (:mod:`geoapp.jobs.lock`) on its way out. Under torchrun no
-rank does: rank 0 writes the final status while the other ranks (and torchrun itself) may still run, and
-no rank can know when the last of them has exited. The lock then stays until every process of the job
-has ended; the lock judges it stale from then on (the job no longer active, torchrun and every rank
-recorded in the job folder gone), and the next look at it (a start, or
-:meth:`~geoapp.jobs.runner.JobRunner.active_job`, which the Training page and the experiments queue ask)
-removes it.
+A worker alone releases the workspace lock (:mod:`geoapp.jobs.lock`) on its way out, but only a lock
+of its own attempt, the one naming it or the pid-less one its runner took (:func:`_release_own_lock`):
+by then the lock may be a resume's of the same job id. Under torchrun no rank does: rank 0 writes the
+final status while the other ranks (and torchrun itself) may still run, and no rank can know when the
+last of them has exited. The lock then stays until every process of the job has ended; the lock judges
+it stale from then on (the job no longer active, torchrun and every rank recorded in the job folder
+gone), and the next look at it (a start, or :meth:`~geoapp.jobs.runner.JobRunner.active_job`, which
+the Training page and the experiments queue ask) removes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -29,7 +31,7 @@ from typing import Any
 from geoapp.data.args import as_bool, as_number, as_optional_path, as_path
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
-from geoapp.jobs.lock import release_lock
+from geoapp.jobs.lock import LOCK_SINCE_VARIABLE, release_lock
 from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_error_file, record_rank
 from geoapp.jobs.spec import JobSpec
@@ -136,6 +138,42 @@ def _record_own_pid(job_dir: Path) -> None:
     write_status(job_dir, pid=pid, pid_start=start_ticks(pid))
 
 
+def _release_own_lock(job_dir: Path) -> None:
+    """Release the workspace lock if it is this worker's own; any other lock of its job id stays.
+
+    Its own are two: the lock naming it (its pid and start ticks: the runner named it once it was
+    spawned), and the pid-less lock the runner took for this attempt, told by its ``since``, which the
+    runner passed in :data:`~geoapp.jobs.lock.LOCK_SINCE_VARIABLE`. The second is there when the process
+    that started this worker stopped before naming it: such a lock is a start in progress for
+    :data:`~geoapp.jobs.status.STARTING_TIMEOUT_S` seconds, then held only while the job is active, so
+    once this worker has written its final state another process may judge it stale, remove it and
+    resume the job, taking a new lock of the same job id. Releasing by the job id alone would then
+    delete the resume's lock while its worker starts.
+
+    Why these two and nothing else: no other process has this pid and start time while this worker runs,
+    so a lock naming them is its own. A pid-less lock is told by ``since`` alone, and only the runner that
+    took it knows it for sure: a status or spec is no proof (a resume rewrites the status, possibly before
+    a slow worker reads it), and comparing ``since`` with this process's start time mixes two clocks. A
+    later start's lock has a later ``since``: it can only be taken once this one is gone.
+    A worker started without the variable (by hand, or by an older runner) frees only a lock naming it;
+    whatever lock stays is stale once the job's processes are gone, and the next look at it removes it.
+    """
+    root, job_id, pid = job_dir.parent, job_dir.name, os.getpid()
+    release_lock(root, job_id, pid=pid, pid_start=start_ticks(pid))
+    since = _attempt_lock_since()
+    if since is not None:
+        release_lock(root, job_id, pid=None, since=since)
+
+
+def _attempt_lock_since() -> float | None:
+    """The ``since`` of the lock this worker's runner took for its attempt (None when not given, or not a number)."""
+    try:
+        since = float(os.environ.get(LOCK_SINCE_VARIABLE, ""))
+    except ValueError:
+        return None
+    return since if math.isfinite(since) else None
+
+
 def run_job(job_dir: str | Path, resume: bool = False) -> int:
     """Train the job in ``job_dir``; returns the process exit status (0 finished or cancelled, 1 failed).
 
@@ -217,7 +255,7 @@ def run_job(job_dir: str | Path, resume: bool = False) -> int:
         return 1
     finally:
         if main_rank and not under_torchrun:  # a rank leaves the lock to the judging of its job's processes (module docstring)
-            release_lock(job_dir.parent, job_dir.name)
+            _release_own_lock(job_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from geoapp.jobs.processes import (
     descendants,
     find_process,
     kill_process_trees,
+    kill_trees,
     process_alive,
     reap_children,
     spawn_session,
@@ -111,6 +112,20 @@ def test_kill_reaches_members_of_the_group_that_left_the_tree(session):
     [orphan] = orphans()
     assert kill_process_trees([find_process(proc.pid)], timeout=10)
     _wait_until(lambda: not process_alive(orphan))
+
+
+def test_kill_names_the_processes_that_outlive_it(session, monkeypatch):
+    """A process SIGKILL does not end (stuck in the kernel, another user's) is named, as is one below it."""
+    proc = session("sleep 60 & wait")
+    _wait_until(lambda: len(descendants(proc.pid)) == 1)
+    [child] = descendants(proc.pid)
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: None)  # the signals reach nobody
+    monkeypatch.setattr(psutil.Process, "kill", lambda self: None)
+    assert kill_trees([find_process(proc.pid)], timeout=0) == sorted([proc.pid, child])
+    assert not kill_process_trees([find_process(proc.pid)], timeout=0)
+    monkeypatch.undo()
+    assert kill_trees([find_process(proc.pid)], timeout=10) == []
+    assert not any(process_alive(p) for p in [proc.pid, child])
 
 
 def test_kill_of_nothing_alive_is_done_at_once():

@@ -1,10 +1,15 @@
 """Races of the runner with other processes, forced deterministically (a hook runs the other process at the
 exact point, no timing): a job judged dead is not marked failed, nor its lock freed, once a resume of it has
-started; a start that fails after its worker was spawned stops that worker before it reports the failure."""
+started; a cancelled job killed after its grace period is the attempt judged, never a resume started
+meanwhile; a start that fails after its worker was spawned stops that worker before it reports the failure;
+a resume is refused while processes of the previous attempt survive the kill; a worker whose lock was never
+named frees that lock as it ends."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,11 +21,12 @@ import pytest
 from geoapp.errors import DataFileError
 from geoapp.jobs import runner as runner_module
 from geoapp.jobs.guard import GuardTimeoutError
-from geoapp.jobs.lock import LOCK_FILE
+from geoapp.jobs.lock import LOCK_FILE, JobBusyError
 from geoapp.jobs.processes import find_process, kill_process_trees, process_alive, start_ticks
+from geoapp.jobs.ranks import rank_pid_file
 from geoapp.jobs.runner import JobRunner
 from geoapp.jobs.spec import JobSpec
-from geoapp.jobs.status import STARTING_TIMEOUT_S, STATUS_FILE, load_status, write_status
+from geoapp.jobs.status import CANCEL_FILE, STARTING_TIMEOUT_S, STATUS_FILE, load_status, write_status
 
 JOB = "20261122-000000-000001"
 DEAD = {"pid": 999_999, "pid_start": 1}
@@ -39,6 +45,17 @@ assert runner.status(job)["state"] == "failed", runner.status(job)  # judged dea
 runner._command = lambda job_dir, workers, resume: [sys.executable, "-c", "import time; time.sleep(120)"]
 if how == "midway":  # the resume's process stops between its status write and the spawn (lock without a pid)
     runner._spawn = lambda *args, **kwargs: os._exit(0)
+runner.resume(job)
+"""
+
+_CANCEL_ELSEWHERE = """
+import sys
+from geoapp.jobs.runner import JobRunner
+
+root, job = sys.argv[1:3]
+runner = JobRunner(root, grace_s=0)
+assert runner.status(job)["state"] == "cancelled", runner.status(job)  # killed here too: marked, lock freed
+runner._command = lambda job_dir, workers, resume: [sys.executable, "-c", "import time; time.sleep(120)"]
 runner.resume(job)
 """
 
@@ -74,6 +91,42 @@ def jobs(root) -> Path:
     (root / JOB).mkdir()
     (root / JOB / "spec.json").write_text(json.dumps({"kind": "yield", "name": "run", "config": {}}))
     return root
+
+
+@pytest.fixture()
+def sleeper() -> Iterator:
+    """Start a stand-in process (a worker, torchrun or a rank); every one left is killed after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        started.append(subprocess.Popen(STAND_IN))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def _common(tmp_path: Path) -> dict:
+    """The status fields a start writes first (job :data:`JOB`, its run folder)."""
+    out = tmp_path / "checkpoints" / "user" / "yield" / "run"
+    return {"job_id": JOB, "kind": "yield", "name": "run", "out": str(out), "created": 1, "workers": 1}
+
+
+def _named(proc: subprocess.Popen) -> dict:
+    """The status fields naming ``proc`` as a job's worker."""
+    return {"pid": proc.pid, "pid_start": start_ticks(proc.pid)}
+
+
+def _record_rank(job_dir: Path, rank: int, proc: subprocess.Popen) -> None:
+    """What rank ``rank`` writes as it starts, ``proc`` standing in for it."""
+    rank_pid_file(job_dir, rank).write_text(f"{proc.pid} {start_ticks(proc.pid)}\n")
+
+
+def _cancel_asked_long_ago(job_dir: Path) -> None:
+    (job_dir / CANCEL_FILE).write_text("1")
+    os.utime(job_dir / CANCEL_FILE, (time.time() - 100, time.time() - 100))
 
 
 # ---- a job judged dead while another process marks it and resumes it ------------------------------
@@ -138,6 +191,80 @@ def test_a_dead_workers_lock_is_freed_but_a_lock_naming_another_worker_is_kept(j
     later = {"job_id": JOB, "pid": DEAD["pid"], "pid_start": DEAD["pid_start"] + 1, "since": time.time()}
     (jobs / LOCK_FILE).write_text(json.dumps(later))
     assert runner.status(JOB)["state"] == "failed" and _read_lock(jobs) == later
+
+
+# ---- a cancelled job killed after its grace period -------------------------------------------------
+def test_a_cancel_past_its_grace_period_kills_the_attempt_judged_not_a_resume_started_meanwhile(
+    jobs, tmp_path, monkeypatch, sleeper
+):
+    """This process judges the cancelled job's grace period over; before it kills, another process kills the
+    job itself, marks it cancelled and resumes it (a new worker, soon a new rank recording itself). This
+    process then kills the attempt it judged (gone already), never the resume's worker or rank."""
+    worker, rank = sleeper(), sleeper()  # the attempt judged: its worker and a rank in a session of its own
+    write_status(jobs / JOB, **_common(tmp_path), state="running", attempts=1, **_named(worker))
+    _record_rank(jobs / JOB, 0, rank)
+    (jobs / LOCK_FILE).write_text(json.dumps({"job_id": JOB, **_named(worker), "since": time.time()}))
+    _cancel_asked_long_ago(jobs / JOB)
+    age, other, resumes_rank = runner_module._cancel_age, [], []
+
+    def judged_then_the_other_process_acts(job_dir):
+        asked = age(job_dir)
+        if not other:  # right after this process judged the grace period over, before it kills
+            other.append(
+                subprocess.run(
+                    [sys.executable, "-c", _CANCEL_ELSEWHERE, str(jobs), JOB], capture_output=True, text=True, timeout=120
+                )
+            )
+            resumes_rank.append(sleeper())
+            _record_rank(jobs / JOB, 1, resumes_rank[0])  # the resume's rank records itself
+        return asked
+
+    monkeypatch.setattr(runner_module, "_cancel_age", judged_then_the_other_process_acts)
+    seen = JobRunner(jobs, grace_s=10).status(JOB)
+    assert other and other[0].returncode == 0, other[0].stderr
+    assert worker.wait(timeout=60) == rank.wait(timeout=60) == -signal.SIGKILL  # killed (by the other process)
+    resumed = load_status(jobs / JOB)
+    assert resumed["state"] == "starting" and resumed["attempts"] == 2 and resumed["pid"] != worker.pid
+    assert seen == resumed  # not marked cancelled: the status no longer names the attempt judged
+    assert process_alive(resumed["pid"], resumed["pid_start"])  # the resume's worker runs on
+    assert process_alive(resumes_rank[0].pid, start_ticks(resumes_rank[0].pid))  # and its rank
+    lock = _read_lock(jobs)
+    assert (lock["job_id"], lock["pid"], lock["pid_start"]) == (JOB, resumed["pid"], resumed["pid_start"])
+
+
+def test_a_cancel_past_its_grace_period_kills_the_worker_and_the_ranks_it_recorded(jobs, tmp_path, sleeper):
+    """Without a race: the worker and its rank (a session of its own, out of the worker's tree) are killed, the
+    job marked cancelled and the lock naming the worker freed."""
+    worker, rank = sleeper(), sleeper()
+    write_status(jobs / JOB, **_common(tmp_path), state="running", attempts=1, **_named(worker))
+    _record_rank(jobs / JOB, 0, rank)
+    (jobs / LOCK_FILE).write_text(json.dumps({"job_id": JOB, **_named(worker), "since": time.time()}))
+    _cancel_asked_long_ago(jobs / JOB)
+    runner = JobRunner(jobs, grace_s=10)
+    assert runner.status(JOB)["state"] == "cancelled"
+    assert worker.wait(timeout=60) == rank.wait(timeout=60) == -signal.SIGKILL  # both killed
+    assert not (jobs / LOCK_FILE).exists() and runner.active_job() is None
+
+
+# ---- a resume while the previous attempt's processes survive ---------------------------------------
+def test_a_resume_is_refused_while_processes_of_the_previous_attempt_survive_the_kill(jobs, tmp_path, monkeypatch, sleeper):
+    """The cancelled job's worker and a rank of it still run and SIGKILL does not end them (stuck in the kernel):
+    the resume is refused naming both, nothing is started, the status is left as it was and the lock freed."""
+    worker, rank = sleeper(), sleeper()
+    write_status(jobs / JOB, **_common(tmp_path), state="cancelled", attempts=1, **_named(worker))
+    _record_rank(jobs / JOB, 0, rank)
+    (jobs / JOB / CANCEL_FILE).write_text("1")
+    before = load_status(jobs / JOB)
+    runner = JobRunner(jobs)
+    monkeypatch.setattr(runner, "_command", lambda job_dir, workers, resume: STAND_IN)
+    spawned = _spawned(monkeypatch)
+    monkeypatch.setattr(runner_module, "kill_trees", lambda roots, timeout=5.0: sorted(root.pid for root in roots))
+    pids = ", ".join(map(str, sorted([worker.pid, rank.pid])))
+    with pytest.raises(JobBusyError, match=rf"job '{JOB}' cannot be resumed: .* still run after being killed \(pid {pids}\)"):
+        runner.resume(JOB)
+    assert spawned == [] and load_status(jobs / JOB) == before and (jobs / JOB / CANCEL_FILE).exists()
+    assert not (jobs / LOCK_FILE).exists() and runner.active_job() is None  # the resume's lock is freed
+    assert worker.poll() is None and rank.poll() is None  # left as they were (this test's kill did nothing)
 
 
 # ---- a start that fails once its worker runs -------------------------------------------------------
@@ -205,7 +332,7 @@ def test_a_started_worker_that_cannot_be_stopped_is_left_to_the_liveness_checks(
         raise GuardTimeoutError("lock.guard held by another process (test)")
 
     monkeypatch.setattr(runner._lock, "record_worker", failing_record_worker)
-    monkeypatch.setattr(runner_module, "kill_process_trees", lambda roots, timeout=5.0: False)
+    monkeypatch.setattr(runner_module, "kill_trees", lambda roots, timeout=5.0: [root.pid for root in roots])
     with pytest.raises(GuardTimeoutError) as raised:
         runner.start(_spec(tiny_dataset_path))
     [(pid, ticks)] = spawned
@@ -237,3 +364,34 @@ def test_a_start_failing_before_its_worker_runs_is_failed_and_frees_its_own_lock
     [status] = runner.list_jobs()
     assert status["state"] == "failed" and status["error"] == "could not start: disk full (test)"
     assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()
+
+
+# ---- a worker its runner never named in the lock ---------------------------------------------------
+_RELEASE_AS_A_WORKER_ENDS = """
+import sys
+from pathlib import Path
+from geoapp.jobs.worker import _release_own_lock
+
+_release_own_lock(Path(sys.argv[1]))
+"""
+
+
+def test_a_worker_never_named_in_the_lock_frees_the_lock_its_runner_took(runner, tiny_dataset_path, monkeypatch):
+    """The process starting the job stops before naming the worker in the lock; the worker, ending, still frees
+    that pid-less lock: the runner told it which lock its attempt took."""
+    spawned, spawn = [], runner_module.spawn_session
+
+    def recording(command, cwd, env, log):
+        proc = spawn([sys.executable, "-c", _RELEASE_AS_A_WORKER_ENDS, str(command[-1])], cwd, env, log)
+        spawned.append(proc)
+        return proc
+
+    monkeypatch.setattr(runner, "_command", lambda job_dir, workers, resume: [str(job_dir)])
+    monkeypatch.setattr(runner_module, "spawn_session", recording)
+    monkeypatch.setattr(runner._lock, "record_worker", lambda job_id, pid: None)  # stopped before naming it
+    job = runner.start(_spec(tiny_dataset_path))
+    lock = _read_lock(runner.root)
+    assert lock["job_id"] == job and lock["pid"] is None
+    [proc] = spawned
+    assert proc.wait(timeout=120) == 0, runner.log(job)
+    assert not (runner.root / LOCK_FILE).exists()

@@ -1,4 +1,5 @@
-"""How a worker lets go of the workspace lock: a worker alone releases it as it ends; rank 0 of a torchrun
+"""How a worker lets go of the workspace lock: a worker alone releases it as it ends, if the lock is its own
+(naming it, or the pid-less lock its runner took), never a resume's lock of the same job; rank 0 of a torchrun
 job does not (other ranks and torchrun may still run), and the lock is freed once all of them have exited."""
 
 from __future__ import annotations
@@ -7,14 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from geoapp.jobs.lock import LOCK_FILE
+from geoapp.jobs import worker as worker_module
+from geoapp.jobs.lock import LOCK_FILE, LOCK_SINCE_VARIABLE
 from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_pid_file
 from geoapp.jobs.runner import JobRunner
-from geoapp.jobs.status import load_status, write_status
+from geoapp.jobs.status import STARTING_TIMEOUT_S, load_status, write_status
 from geoapp.jobs.worker import run_job
 
 JOB = "20261122-000000-000001"
@@ -24,7 +27,7 @@ JOB = "20261122-000000-000001"
 def job(tmp_path, monkeypatch):
     """A job whose status names no run folder: its worker fails at once, before anything trains."""
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    for var in ("TORCHELASTIC_RUN_ID", "RANK"):
+    for var in ("TORCHELASTIC_RUN_ID", "RANK", LOCK_SINCE_VARIABLE):
         monkeypatch.delenv(var, raising=False)
     folder = tmp_path / "jobs" / JOB
     folder.mkdir(parents=True)
@@ -60,6 +63,41 @@ def test_a_worker_alone_releases_the_lock_as_it_ends(job, capsys):
     assert run_job(job) == 1
     assert "does not name the run folder" in capsys.readouterr().out
     assert load_status(job)["state"] == "failed" and not (runner.root / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("lock", ["its attempt's", "a resume's", "its attempt's, not told"])
+def test_a_worker_never_named_in_the_lock_frees_its_attempts_lock_and_no_other(job, monkeypatch, lock):
+    """The process starting the job stopped before naming the worker in the lock, long ago: the lock has no pid
+    and is held only while the job is active. The worker (this process, which named itself in the status) ends;
+    once its final state is written, another process may find that lock stale, remove it and resume the job,
+    taking a new lock of the same job id. The worker frees the lock its runner took (its ``since`` told in
+    the environment), never the resume's; not told which, it frees none, and the next look removes it."""
+    runner = JobRunner(job.parent)
+    since = round(time.time() - STARTING_TIMEOUT_S - 1, 3)
+    (runner.root / LOCK_FILE).write_text(json.dumps({"job_id": JOB, "pid": None, "since": since}))
+    me = {"pid": os.getpid(), "pid_start": start_ticks(os.getpid())}
+    write_status(job, job_id=JOB, kind="yield", name="run", state="running", **me)
+    if lock != "its attempt's, not told":
+        monkeypatch.setenv(LOCK_SINCE_VARIABLE, repr(since))
+    write, resumed = worker_module.write_status, []
+
+    def final_state_then_resumed(job_dir, **updates):
+        written = write(job_dir, **updates)
+        if updates.get("state") == "failed" and lock == "a resume's":  # between the final state and the release
+            assert runner.active_job() is None  # the worker's lock: stale now, removed
+            resumed.append(runner._lock.acquire(JOB))
+        return written
+
+    monkeypatch.setattr(worker_module, "write_status", final_state_then_resumed)
+    assert run_job(job) == 1
+    assert load_status(job)["state"] == "failed"
+    if lock == "a resume's":
+        assert json.loads((runner.root / LOCK_FILE).read_text()) == resumed[0]  # the resume's lock stands
+    elif lock == "its attempt's":
+        assert not (runner.root / LOCK_FILE).exists()
+    else:
+        assert json.loads((runner.root / LOCK_FILE).read_text())["since"] == since
+        assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()  # stale: removed
 
 
 def test_rank_0_of_a_torchrun_job_leaves_the_lock_held_until_every_process_has_exited(job, sleeper, monkeypatch):
