@@ -20,7 +20,7 @@ from geoapp.app_support.page import error_box
 from geoapp.app_support.provenance import source_count_text
 from geoapp.config import ConfigField, config_fields
 from geoapp.data.dataset import YieldDataset
-from geoapp.errors import DataFileError
+from geoapp.errors import DataFileError, GeoappError
 from geoapp.jobs.runner import JobBusyError, JobRunner
 from geoapp.jobs.spec import MAX_WORKERS, JobSpec, default_config
 from geoapp.jobs.status import ACTIVE_STATES, BROKEN
@@ -437,19 +437,28 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
-def _progress(status: dict[str, Any]) -> tuple[float, str]:
+def _one_step_model(job_id: str) -> bool | None:
+    """Whether the job's model is fitted in one step (a kind that trains no epochs: ridge, RF); None if unknown."""
+    try:
+        spec = runner().spec(job_id)
+        return spec.kind == "yield" and not model_kind(str(spec.config.get("model"))).resumable
+    except (GeoappError, OSError, ValueError):  # a damaged or missing spec: judged from the counts alone
+        return None
+
+
+def _progress(status: dict[str, Any], one_step: bool | None = None) -> tuple[float, str]:
     """The progress bar's fraction and text.
 
     A finished job reads as done: its last epoch (stopped early, when it did) with every step of it,
-    and no ETA. A model fitted in one go (one epoch of one step: ridge, RF) has no epochs or steps to
-    count, so its text says so instead of "step 0/1".
+    and no ETA. A model fitted in one go (ridge, RF: ``one_step``; when unknown, one epoch of one step)
+    has no epochs or steps to count, so its text says so instead of "step 0/1".
     """
     epochs, steps = status.get("epochs") or 0, status.get("steps") or 0
     epoch, step = status.get("epoch") or 0, status.get("step") or 0
     state = status.get("state")
     if not epochs or not steps:
         return 0.0, "waiting for the worker to start…"
-    one_go = epochs == 1 and steps == 1
+    one_go = (epochs == 1 and steps == 1) if one_step is None else one_step
     if state == "finished":
         if one_go:
             return 1.0, "done: fitted in one step"
@@ -471,7 +480,7 @@ def job_panel(job_id: str) -> None:
         f"**{status.get('name')}** ({kind}) {STATE_BADGES.get(state, state)} · job `{job_id}` · "
         f"{status.get('device') or 'device not chosen yet'} · {status.get('world_size') or status.get('workers', 1)} worker(s)"
     )
-    fraction, text = _progress(status)
+    fraction, text = _progress(status, _one_step_model(job_id))
     st.progress(fraction, text=text)
     cols = st.columns(4)
     metrics = status.get("metrics") or {}

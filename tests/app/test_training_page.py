@@ -246,3 +246,14 @@ def test_the_form_dataset_follows_the_sidebar_until_changed_in_the_form(real_env
     at = at.sidebar.selectbox(key="w_dataset").set_value(first).run()  # a new sidebar choice is the default again
     at = at.sidebar.selectbox(key="w_dataset").set_value(other).run()
     assert at.selectbox(key="ty_dataset").value == other
+
+
+def test_a_network_run_of_one_step_is_not_called_a_one_step_fit():
+    from geoapp.app_support.training import _progress
+
+    done = {"state": "finished", "epochs": 1, "steps": 1, "epoch": 1, "step": 1}
+    assert _progress(done, one_step=True) == (1.0, "done: fitted in one step")  # ridge, RF
+    assert _progress(done, one_step=False) == (1.0, "done · epoch 1/1 · step 1/1")  # an MLP on one batch
+    assert _progress(done) == (1.0, "done: fitted in one step")  # the kind unknown: judged from the counts
+    running = {"state": "running", "epochs": 3, "steps": 4, "epoch": 2, "step": 2, "eta_s": 30}
+    assert _progress(running, one_step=False)[0] == pytest.approx(6 / 12)
