@@ -31,7 +31,7 @@ from geoapp.viz.county_3d import (
     county_footprints,
     state_paths,
 )
-from geoapp.viz.exports import predictions_csv, predictions_file_name, predictions_geojson
+from geoapp.viz.exports import predictions_csv, predictions_file_name, predictions_geojson, run_name
 
 __all__ = [
     "retrain_ablation_note",
@@ -463,18 +463,13 @@ def retrain_ablation_note(table: pd.DataFrame, checkpoint: str | Path) -> str:
     ``table`` is :func:`cached_retrain_ablation`'s; its first row is the all-inputs run compared with.
     """
     base = Path(str(table["checkpoint"].iloc[0]))
-    runs = f"{len(table) - 1} run(s) retrained without a group, each against the all-inputs run `{_run_name(base)}`"
+    runs = f"{len(table) - 1} run(s) retrained without a group, each against the all-inputs run `{run_name(base)}`"
     if base.resolve() != Path(checkpoint).resolve():
         return (
             f"{runs}, trained the same way as they were; the chosen checkpoint was trained otherwise (other epochs, "
             "seed or settings), so the bars do not compare with its score. One run each: a seed's noise is in every bar."
         )
     return f"{runs} (the chosen checkpoint). One run each: a seed's noise is in every bar."
-
-
-def _run_name(folder: Path) -> str:
-    """A run folder's name as a user knows it: the run, not its ``best`` subfolder."""
-    return folder.parent.name if folder.name == "best" else folder.name
 
 
 def cached_ablation(checkpoint: str, dataset_path: str, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:

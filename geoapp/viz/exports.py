@@ -33,6 +33,7 @@ from geoapp.errors import InputError
 
 __all__ = [
     "SIMULATED_DATA",
+    "run_name",
     "file_slug",
     "place_slug",
     "similarity_file_stem",
@@ -214,7 +215,7 @@ def geolocation_file_name(model: str, image: str, k: int, truth: tuple[float, fl
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_name(checkpoint: str | Path) -> str:
+def run_name(checkpoint: str | Path) -> str:
     """A checkpoint's run folder name (``.../s-ha-2016/best`` -> ``s-ha-2016``)."""
     path = Path(checkpoint)
     return path.parent.name if path.name in ("best", "last") else path.name
@@ -258,7 +259,7 @@ def _with_provenance(table: pd.DataFrame, dataset: str, simulated: bool, checkpo
     provenance = {
         "data": SIMULATED_DATA if simulated else "real",
         "dataset": dataset,
-        "model_run": _run_name(checkpoint),
+        "model_run": run_name(checkpoint),
         "year": int(year),
     }
     out = table.reset_index(drop=True).copy()
@@ -276,7 +277,7 @@ def _with_provenance(table: pd.DataFrame, dataset: str, simulated: bool, checkpo
 
 def ablation_file_name(kind: str, dataset: str, simulated: bool, checkpoint: str | Path, year: int) -> str:
     """``ablation_<kind>_<dataset>_<run>_<year>[_simulated].csv``; simulated data always says so."""
-    name = f"ablation_{file_slug(kind)}_{file_slug(dataset)}_{file_slug(_run_name(checkpoint))}_{int(year)}"
+    name = f"ablation_{file_slug(kind)}_{file_slug(dataset)}_{file_slug(run_name(checkpoint))}_{int(year)}"
     if simulated and "simulated" not in name:
         name += "_simulated"
     return name + ".csv"
@@ -330,7 +331,7 @@ def predictions_file_name(ext: str, dataset: str, simulated: bool, checkpoint: s
     """``predictions_<dataset>_<run>_<year>[_simulated].<csv|geojson>``; simulated data always says so."""
     if ext not in ("csv", "geojson"):
         raise InputError(f"ext must be 'csv' or 'geojson', got {ext!r}")
-    name = f"predictions_{file_slug(dataset)}_{file_slug(_run_name(checkpoint))}_{int(year)}"
+    name = f"predictions_{file_slug(dataset)}_{file_slug(run_name(checkpoint))}_{int(year)}"
     if simulated and "simulated" not in name:
         name += "_simulated"
     return f"{name}.{ext}"
