@@ -10,6 +10,7 @@ from geoapp.app_support.experiments import (
     figures,
     filters,
     missing_section,
+    plan_misfit,
     plan_select,
     queue_section,
     read_store,
@@ -42,6 +43,8 @@ if ctx is not None:
         st.caption(
             f"{len(own)} of {len(plan.runs())} runs of plan '{plan.name}' have a result in {store.path.name} ({ds.title})."
         )
+        if misfit := plan_misfit(plan, ds):  # nothing of it could run here: say so first, list nothing as missing
+            st.info(misfit)
         download_results(own, store, plan)
         df = scored(own_rows, scores)
         if plan.name == "context":  # one row per alpha and the alpha the validation year chooses

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from geoapp.data.dataset import YieldDataset
+from geoapp.errors import InputError
 from geoapp.experiments.keeper import ensure_keeper, keeper_file
 from geoapp.experiments.paper import NOT_COMPARABLE, PAPER_LABELS, TABLE_I_RMSE, TABLE_II_R2
 from geoapp.experiments.paper import YEARS as PAPER_YEARS
@@ -55,6 +56,7 @@ __all__ = [
     "download_results",
     "budget_section",
     "missing_section",
+    "plan_misfit",
     "queue_section",
 ]
 
@@ -327,8 +329,27 @@ def budget_section(df: pd.DataFrame, models: list[str], years: list[int], n_y: i
     )
 
 
+def plan_misfit(plan: Plan, ds: YieldDataset) -> str | None:
+    """Why ``plan`` cannot run on ``ds`` (a test year or N_y the data lacks, an unknown model), or None when it can."""
+    try:
+        check_plan(plan, ds.years)
+    except InputError as exc:
+        return (
+            f"Plan '{plan.name}' cannot run on this dataset ({ds.years[0]}-{ds.years[-1]}): {exc}. None of its runs is "
+            "listed as missing or offered to queue. A plan file chooses test years and N_y the data holds: "
+            "`python -m geoapp experiments run --plan-file FILE` (docs/experiments.md)."
+        )
+    return None
+
+
 def missing_section(ds: YieldDataset, plan: Plan, records: list[dict], models: list[str], years: list[int]) -> None:
-    """The plan's runs without a result (filtered), and a button that queues them as training jobs."""
+    """The plan's runs without a result (filtered), and a button that queues them as training jobs.
+
+    A plan the dataset cannot hold (its years or N_y) gets a note saying why instead: none of its runs
+    could be trained, so none is called missing.
+    """
+    if plan_misfit(plan, ds):  # the page says why above
+        return
     missing = missing_runs(plan, records, runs_root(ds.name))  # a run a background runner trains now says so
     rows = missing["name"].map(run_labels(plan))  # the table row each run belongs to (a model, or one of its settings)
     missing = missing[rows.isin(models) & missing["test_year"].isin(years)]

@@ -368,3 +368,16 @@ def test_the_filters_choose_everything_again_after_another_page_was_shown():
     at.session_state["show"] = True
     at.run()  # back
     assert not at.exception and at.session_state["chosen"] == everything
+
+
+def test_a_plan_the_dataset_cannot_hold_says_why_and_offers_nothing_to_queue(exp_env):
+    """The tiny dataset holds 2012-2016: plan paper tests on 2017 and 2018 too."""
+    at = _page(exp_plan="paper")
+    assert not at.exception and not at.error
+    [note] = [i.value for i in at.info if "cannot run on this dataset" in i.value]
+    assert "Plan 'paper' cannot run on this dataset (2012-2016)" in note and "2017" in note and "--plan-file" in note
+    assert not [b for b in at.button if b.key == "exp_queue"]
+    assert not any(s.value.startswith("Missing runs") for s in at.subheader)
+    at = _page(exp_plan="tinystudy")  # a plan that fits: its missing runs and the queue button as before
+    assert not [i for i in at.info if "cannot run on this dataset" in i.value]
+    assert [b for b in at.button if b.key == "exp_queue"]
