@@ -65,7 +65,7 @@ if ctx is not None:
                     "a feature group with this checkpoint's settings, and no all-inputs run shares its settings with such "
                     "runs (the bars compare runs trained the same way). Retrain with the checkpoint's settings (its epochs, "
                     "seed, N_y, ...) and `--exclude-group VI` (one per group, `python -m geoapp train yield` or the "
-                    "Training page), or, on a dataset that holds 2004-2018, run `python -m geoapp experiments run --plan "
+                    "Training page), or, on a dataset that holds 2003-2018, run `python -m geoapp experiments run --plan "
                     "ablation`."
                 )
             else:
