@@ -259,8 +259,17 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             key="ty_test_year",
             help=f["test_year"].help,
         )
+        n_max = max(1, len(ds.years) - 2)  # the last test year keeps one validation year before it
+        if "ty_n_years" in st.session_state:  # chosen on a longer dataset: brought within this one's bound
+            st.session_state["ty_n_years"] = min(int(st.session_state["ty_n_years"]), n_max)
         n_years = c[2].number_input(
-            "Training years N_y", 1, 30, d["n_train_years"], key="ty_n_years", help=f["n_train_years"].help
+            "Training years N_y",
+            1,
+            n_max,
+            "min" if "ty_n_years" in st.session_state else min(d["n_train_years"], n_max),
+            key="ty_n_years",
+            help=f"{f['n_train_years'].help} At most {n_max} on this dataset ({ds.years[0]}-{ds.years[-1]}); an earlier "
+            "test year allows fewer.",
         )
         size = c[3].selectbox(
             label["size"], sorted(f["size"].choices or (), key=lambda v: v != "demo"), key="ty_size", help=f["size"].help

@@ -66,8 +66,11 @@ def test_form_choices_and_help_come_from_the_config_dataclasses(train_env):
 
 
 def test_bad_hyperparameters_are_refused_with_the_reason(train_env):
-    at = _submit(_page())  # the tiny dataset (2012-2016) has not the 10 training years of the default N_y
-    assert any("needs years 2005..2016" in e.value for e in at.error), [e.value for e in at.error]
+    at = _page()  # the tiny dataset (2012-2016): test year 2014 with 3 training years needs 2010..2014
+    at.selectbox(key="ty_test_year").set_value(2014)
+    at = _submit(at)
+    assert any("needs years 2010..2014" in e.value for e in at.error), [e.value for e in at.error]
+    at.selectbox(key="ty_test_year").set_value(2016)
     at.number_input(key="ty_n_years").set_value(3)
     at.number_input(key="ty_lr").set_value(0.0)
     at = _submit(at)
@@ -257,3 +260,12 @@ def test_a_network_run_of_one_step_is_not_called_a_one_step_fit():
     assert _progress(done) == (1.0, "done: fitted in one step")  # the kind unknown: judged from the counts
     running = {"state": "running", "epochs": 3, "steps": 4, "epoch": 2, "step": 2, "eta_s": 30}
     assert _progress(running, one_step=False)[0] == pytest.approx(6 / 12)
+
+
+def test_training_years_are_bounded_by_the_dataset(app_env, monkeypatch):
+    """The tiny dataset holds 2012-2016: its last test year, 2016, keeps 2015 for validation and at most 3 training years."""
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "training.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    box = at.number_input(key="ty_n_years")
+    assert box.max == 3 and box.value == 3  # the default 10 brought within the data
+    assert "At most 3 on this dataset (2012-2016)" in box.help
