@@ -36,6 +36,7 @@ def yield_history(yields: pd.DataFrame, title: str, highlight_year: int | None =
                     name=str(highlight_year),
                 )
             )
+    fig.update_xaxes(tickformat="d", dtick=1 if df["year"].nunique() <= 8 else None)  # whole years: no "2,016.5"
     fig.update_layout(
         title=f"{title}{' (simulated)' if simulated else ''}",
         xaxis_title="year",
