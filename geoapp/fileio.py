@@ -225,6 +225,18 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _umask() -> int:
+    """The umask of this process, read without changing it (Linux ``/proc``; else the common 022)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 @contextlib.contextmanager
 def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target`` (a folder) whole.
@@ -240,6 +252,9 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{_owner()}-", dir=target.parent))
     try:
+        # mkdtemp makes the folder 0700; the result must read like any folder the user makes (their umask),
+        # or keep the mode of the folder it replaces: another user's app or worker may read it
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask())
         yield tmp
         _fsync(tmp)
         if target.exists():

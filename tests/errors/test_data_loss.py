@@ -427,3 +427,17 @@ def test_ingest_resolution_is_checked_before_any_raster(tmp_path, bad, no_raster
     with pytest.raises(InputError, match=r"the grid resolution \(resolution_m\) must be a positive number of metres"):
         ingest_manifest(_manifest(tmp_path), tmp_path / "c.nc", resolution_m=bad, progress=False)
     assert not (tmp_path / "c.nc").exists()
+
+
+def test_an_atomic_folder_reads_as_the_users_folders_do_not_0700(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "ds") as tmp:
+            (tmp / "a").write_text("new")
+        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o755  # the umask's, as mkdir would make it
+        (tmp_path / "ds").chmod(0o750)
+        with atomic_folder(tmp_path / "ds") as tmp:  # a folder replaced keeps its mode
+            (tmp / "a").write_text("newer")
+        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o750
+    finally:
+        os.umask(old)
