@@ -380,10 +380,32 @@ def _train_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_dataset(checkpoint: str) -> str | None:
+    """The folder of the dataset a checkpoint was trained on, by the name its card records (None: the demo's).
+
+    Looked for in the data folder; a dataset that is not there is an error naming it and ``--dataset``.
+    """
+    from geoapp.data.dataset import default_dataset_path
+    from geoapp.paths import data_dir
+    from geoapp.training.checkpoint import read_card
+
+    name = (read_card(checkpoint).get("dataset") or {}).get("name")
+    demo = default_dataset_path("demo")
+    if not name or name == demo.name:
+        return None
+    folder = data_dir() / str(name)
+    if not (folder / "dataset.json").is_file():
+        raise InputError(
+            f"checkpoint {checkpoint!r} was trained on dataset {name!r}, which is not in the data folder "
+            f"{str(data_dir())!r}; pass its folder with --dataset"
+        )
+    return str(folder)
+
+
 def _evaluate_yield(args: argparse.Namespace) -> int:
     from geoapp.training.yield_trainer import evaluate_yield
 
-    result = evaluate_yield(args.checkpoint, _dataset_arg(args.dataset), args.year)
+    result = evaluate_yield(args.checkpoint, _dataset_arg(args.dataset or _checkpoint_dataset(args.checkpoint)), args.year)
     table = result.pop("table")
     if args.json:
         print(json.dumps({**result, "counties": table.to_dict(orient="records")}))
@@ -665,7 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = evaluate.add_parser("yield", help="RMSE, R^2 and per-county predictions of a crop-yield checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (e.g. checkpoints/yield/semi-ha-2018/best)")
-    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument(
+        "--dataset", default=None, help="dataset folder (default: the one the checkpoint was trained on, in the data folder)"
+    )
     p.add_argument("--year", type=int, default=None, help="year to evaluate (default: the checkpoint's test year)")
     p.add_argument("--json", action="store_true", help="JSON with a per-county table (geoid, year, true, predicted)")
     p.set_defaults(func=_evaluate_yield)

@@ -370,3 +370,16 @@ def test_every_torchrun_worker_stops_at_the_first_nan_loss(tiny_dataset_path, tm
     assert len(errors) == 2 and all("diverged in epoch 1, step" in line for line in errors)  # each worker, same step
     assert len({line.split(": the loss")[0] for line in errors}) == 1
     assert "best checkpoint" not in proc.stdout and not (out / "best").exists()
+
+
+def test_cli_evaluate_without_a_dataset_uses_the_one_the_checkpoint_was_trained_on(
+    trained, tiny_dataset_path, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("GEOAPP_DATA_DIR", str(tiny_dataset_path.parent))  # holds the tiny dataset the card names
+    assert main(["evaluate", "yield", "--checkpoint", str(trained[0]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["year"] == 2016
+    monkeypatch.setenv("GEOAPP_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert main(["evaluate", "yield", "--checkpoint", str(trained[0])]) == 2
+    err = capsys.readouterr().err
+    assert f"was trained on dataset '{tiny_dataset_path.name}', which is not in the data folder" in err
+    assert "pass its folder with --dataset" in err
