@@ -269,10 +269,15 @@ def model_comparison(ds: YieldDataset, year: int) -> None:
     )
     st.dataframe(shown, hide_index=True, width="stretch")
     label = " (simulated data)" if ds.simulated else ""
+    spread = (
+        "runs of the same model with other seeds differ by several tenths of a bu/acre on this simulation "
+        "(docs/yield-benchmark.md has the figures over seeds)"
+        if ds.simulated
+        else "runs of the same model with other seeds differ too (by how much on this data, only runs with other seeds can tell)"
+    )
     st.caption(
-        f"Held-out scores on {year}{label}. Each row is one training run with one seed: runs of the same model "
-        "with other seeds differ by several tenths of a bu/acre, so a small gap is not a ranking "
-        "(docs/yield-benchmark.md has the figures over seeds)."
+        f"Held-out scores on {year}{label}. Each row is one training run with one seed: {spread}, so a small gap "
+        "is not a ranking."
     )
 
 

@@ -309,7 +309,10 @@ def _numbers(df: pd.DataFrame, col: str, path: str | Path) -> pd.Series:
     text = df[col].where(~grouped, df[col].str.replace(",", "", regex=False))
     bad = df.loc[~text.str.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"), col]
     if not bad.empty:
-        raise InputError(f"{path}: {_COLUMNS[col][0]} is not a number; found {_examples(bad, df)}")
+        raise InputError(
+            f"{path}: {_COLUMNS[col][0]} is not a number; found {_examples(bad, df)}; fix those values (a number, "
+            "or (D) for a value withheld), or export the file again"
+        )
     return text.astype(float)
 
 
