@@ -410,8 +410,18 @@ def county_anchors(counties: gpd.GeoDataFrame, grid: Grid, tile_px: int, centres
         anchor_row[has] = rows[order][first[has]]
         anchor_col[has] = cols[order][first[has]]
     half = tile_px // 2
+    placed = anchor_row.copy(), anchor_col.copy()
     anchor_row = np.clip(anchor_row, half, h - tile_px + half)
     anchor_col = np.clip(anchor_col, half, w - tile_px + half)
+    moved = int(((anchor_row != placed[0]) | (anchor_col != placed[1])).sum())
+    if n and moved > max(1, n // 10):  # a few at the grid's edge are expected; many mean a tile too large for the grid
+        warnings.warn(
+            f"{moved} of {n} county anchors were moved away from their cropland to keep their {tile_px} px tile "
+            f"({tile_px * grid.resolution_m / 1000:g} km) whole on the {h} x {w} px grid; a smaller tile_px keeps "
+            "them where their crops are",
+            UserWarning,
+            stacklevel=2,
+        )
 
     to_geo = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     lon, lat = to_geo.transform(grid.x[anchor_col], grid.y[anchor_row])

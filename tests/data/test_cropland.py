@@ -7,6 +7,7 @@ Land-cover maps are written in EPSG:4326 (MCD12Q1-like IGBP codes) or EPSG:5070 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -179,6 +180,15 @@ def test_anchors_leave_a_whole_tile_on_the_grid(grid: Grid, counties) -> None:
     assert table["anchor_row"].between(8, h - 16 + 8).all() and table["anchor_col"].between(8, w - 16 + 8).all()
     with pytest.raises(InputError, match=r"tile of 21 px does not fit the 20 x 25 px grid"):
         county_anchors(counties, grid, tile_px=21)
+
+
+def test_a_tile_that_moves_most_anchors_off_their_cropland_is_warned_about(grid: Grid, counties) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 16 px: both anchors stay where they are, no warning
+        county_anchors(counties, grid, tile_px=16)
+    with pytest.warns(UserWarning, match=r"2 of 2 county anchors were moved .* 20 px tile \(80 km\) whole on the 20 x 25 px"):
+        table = county_anchors(counties, grid, tile_px=20)
+    assert table["anchor_col"].tolist() == [10, 15]  # pushed toward the middle
 
 
 # ---- bad maps ----------------------------------------------------------------------------------
