@@ -240,7 +240,7 @@ def read_status(job_dir: str | Path) -> dict[str, Any]:
         return broken_status(job_dir, str(exc))
 
 
-def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
+def write_status(job_dir: str | Path, *, guard_timeout_s: float | None = None, **updates: Any) -> dict[str, Any]:
     """Merge ``updates`` into the job's status, stamp ``updated``, and replace the file atomically.
 
     The read, the merge and the write happen under the job's ``status.lock`` (see the module's
@@ -250,13 +250,18 @@ def write_status(job_dir: str | Path, **updates: Any) -> dict[str, Any]:
 
     Raises:
         InputError: ``job_dir`` is not a path.
-        GuardTimeoutError: another process held the job's ``status.lock`` for too long.
+        GuardTimeoutError: another process held the job's ``status.lock`` longer than ``guard_timeout_s``
+            (default :data:`~geoapp.jobs.guard.GUARD_TIMEOUT_S`).
     """
-    return write_status_if(job_dir, lambda current: True, **updates)[0]
+    return write_status_if(job_dir, lambda current: True, guard_timeout_s=guard_timeout_s, **updates)[0]
 
 
 def write_status_if(
-    job_dir: str | Path, predicate: Callable[[dict[str, Any]], bool], **updates: Any
+    job_dir: str | Path,
+    predicate: Callable[[dict[str, Any]], bool],
+    *,
+    guard_timeout_s: float | None = None,
+    **updates: Any,
 ) -> tuple[dict[str, Any], bool]:
     """As :func:`write_status`, but only if ``predicate`` holds for the status as it is under the lock.
 
@@ -270,13 +275,13 @@ def write_status_if(
 
     Raises:
         InputError: ``job_dir`` is not a path, or ``predicate`` is not callable.
-        GuardTimeoutError: another process held the job's ``status.lock`` for too long.
+        GuardTimeoutError: another process held the job's ``status.lock`` longer than ``guard_timeout_s``.
     """
     job_dir = as_path(job_dir, "job_dir")
     if not callable(predicate):
         raise InputError(f"predicate must be a function of the current status, got {type(predicate).__name__}")
     job_dir.mkdir(parents=True, exist_ok=True)  # for the lock file (the status write made the folder before)
-    with guarded(job_dir / STATUS_LOCK_FILE, f"the status of job {job_dir.name!r}"):
+    with guarded(job_dir / STATUS_LOCK_FILE, f"the status of job {job_dir.name!r}", timeout_s=guard_timeout_s):
         raw, _ = _read_raw(job_dir / STATUS_FILE)
         old = {k: v for k, v in raw.items() if _field_problem(k, v) is None} if isinstance(raw, dict) else {}
         for key in _contradictions(job_dir, old):

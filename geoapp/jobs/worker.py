@@ -31,6 +31,7 @@ from typing import Any
 from geoapp.data.args import as_bool, as_number, as_optional_path, as_path
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
+from geoapp.jobs.guard import GuardTimeoutError
 from geoapp.jobs.lock import LOCK_SINCE_VARIABLE, release_lock
 from geoapp.jobs.processes import start_ticks
 from geoapp.jobs.ranks import rank_error_file, record_rank
@@ -41,6 +42,9 @@ from geoapp.training.checkpoint import has_last_checkpoint
 from geoapp.training.monitor import TrainingCancelled, TrainingMonitor
 
 __all__ = ["StatusMonitor", "run_job", "main"]
+
+PROGRESS_WAIT_S = 2.0
+"""Seconds a step's or an epoch's progress write waits for a busy status lock before it is skipped."""
 
 
 class StatusMonitor(TrainingMonitor):
@@ -98,8 +102,7 @@ class StatusMonitor(TrainingMonitor):
         elif kind == "step":
             if now - self._last_write >= self.interval_s or event["step"] == event["steps"]:
                 self._last_write = now
-                write_status(
-                    self.job_dir,
+                self._progress(
                     epoch=event["epoch"],
                     step=event["step"],
                     loss=event["loss"],
@@ -108,8 +111,7 @@ class StatusMonitor(TrainingMonitor):
         elif kind == "epoch":
             record = {k: v for k, v in event.items() if k != "event"}
             best = self.out / "best" if self.out is not None and (self.out / "best" / "card.json").exists() else None
-            write_status(
-                self.job_dir,
+            self._progress(
                 metrics=record,
                 epoch=record["epoch"],
                 eta_s=self._eta(record["epoch"], self._steps),
@@ -122,6 +124,19 @@ class StatusMonitor(TrainingMonitor):
             )
         elif kind == "end":
             write_status(self.job_dir, checkpoint=event["checkpoint"], stopped_early=event["stopped_early"])
+
+    def _progress(self, **updates: Any) -> None:
+        """A progress write (a step's or an epoch's), skipped when the job's status lock stays busy.
+
+        Training must not stop because another process (a stopped runner, a hung disk) holds the job's
+        ``status.lock`` (:class:`~geoapp.jobs.guard.GuardTimeoutError` after :data:`PROGRESS_WAIT_S`):
+        the next progress write carries the same fields, newer. The start and end writes still wait
+        the guard's full timeout, as the job's state depends on them.
+        """
+        try:
+            write_status(self.job_dir, guard_timeout_s=PROGRESS_WAIT_S, **updates)
+        except GuardTimeoutError as exc:
+            print(f"progress not recorded (the status is busy): {exc}", flush=True)
 
     def stop_requested(self) -> bool:
         """True once ``cancel.request`` exists in the job folder."""

@@ -120,3 +120,25 @@ def test_rank_0_of_a_torchrun_job_leaves_the_lock_held_until_every_process_has_e
     launcher.wait()
     assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()  # the last process is gone
     assert runner.status(JOB)["state"] == "failed"
+
+
+def test_a_busy_status_lock_skips_a_progress_write_and_training_goes_on(tmp_path, guard_holder, monkeypatch, capsys):
+    from geoapp.jobs.guard import GuardTimeoutError
+    from geoapp.jobs.status import STATUS_LOCK_FILE
+    from geoapp.jobs.worker import StatusMonitor
+
+    monkeypatch.setattr(worker_module, "PROGRESS_WAIT_S", 0.0)  # give up at once: the holder never lets go here
+    job = tmp_path / "job"
+    write_status(job, job_id="job", state="starting")
+    monitor = StatusMonitor(job, interval_s=0.0)
+    monitor.report({"event": "start", "epochs": 2, "steps": 3, "start_epoch": 0, "device": "cpu", "world_size": 1})
+    holder = guard_holder(job / STATUS_LOCK_FILE)
+    monitor.report({"event": "step", "epoch": 1, "step": 1, "steps": 3, "loss": 0.5})  # skipped, not raised
+    monitor.report({"event": "epoch", "epoch": 1, "train_loss": 0.5})
+    assert "progress not recorded (the status is busy)" in capsys.readouterr().out
+    with pytest.raises(GuardTimeoutError):  # the end's write is the job's state: it still waits, then raises
+        write_status(job, guard_timeout_s=0.0, state="finished")
+    holder.let_go()
+    monitor.report({"event": "step", "epoch": 2, "step": 2, "steps": 3, "loss": 0.25})
+    status = load_status(job)
+    assert status["state"] == "running" and (status["epoch"], status["step"], status["loss"]) == (2, 2, 0.25)
