@@ -189,6 +189,16 @@ def kill_process_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, po
     return not kill_trees(roots, timeout, poll_s)
 
 
+def _protected_pids() -> set[int]:
+    """Pids no kill may reach: 0, init (1), this process and every process above it (the app, a shell)."""
+    protected = {0, 1, os.getpid()}
+    try:
+        protected.update(p.pid for p in psutil.Process().parents())
+    except psutil.Error:
+        protected.add(os.getppid())
+    return protected
+
+
 def kill_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, poll_s: float = 0.05) -> list[int]:
     """As :func:`kill_process_trees`, but returns the pids of the processes still running after ``timeout`` seconds.
 
@@ -207,16 +217,23 @@ def kill_trees(roots: Iterable[psutil.Process], timeout: float = 5.0, poll_s: fl
         raise InputError(f"roots must be an iterable of psutil.Process, got {given(roots)}")
     timeout = as_number(timeout, "timeout", "seconds", zero_ok=True)
     poll_s = as_number(poll_s, "poll_s", "seconds")
+    protected = _protected_pids()
     victims: dict[psutil.Process, None] = {}
     for root in roots:
+        if root.pid in protected:  # init, this process or one above it: never a job's (a recorded pid gone wrong)
+            continue
         victims[root] = None
         try:
             victims.update(dict.fromkeys(root.children(recursive=True)))
         except psutil.NoSuchProcess:
             pass
-    for victim in victims:
+    own_group = os.getpgrp()
+    for victim in list(victims):
+        if victim.pid in protected:
+            del victims[victim]
+            continue
         try:
-            if victim.is_running():  # never the group of a later process that got the pid
+            if victim.is_running() and victim.pid != own_group:  # never the group of a later process, nor our own
                 os.killpg(victim.pid, signal.SIGKILL)  # a group leader's group: members that left the tree too
         except (ProcessLookupError, PermissionError):
             pass

@@ -28,6 +28,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from geoapp.data.args import as_bool, as_number, as_optional_path, as_path
 from geoapp.errors import DataFileError, GeoappError, InputError
 from geoapp.fileio import atomic_write_text
@@ -149,8 +151,21 @@ def _record_own_pid(job_dir: Path) -> None:
     Called when the process that started the job could not write it (it stopped between spawning the
     worker and writing its pid), so the job is not taken for dead while it trains.
     """
-    pid = os.getppid() if "TORCHELASTIC_RUN_ID" in os.environ else os.getpid()
+    pid = os.getpid()
+    if "TORCHELASTIC_RUN_ID" in os.environ and _is_torchrun(os.getppid()):
+        pid = os.getppid()  # the launcher above the ranks; else (it died: init or a subreaper adopted us) ourselves
     write_status(job_dir, pid=pid, pid_start=start_ticks(pid))
+
+
+def _is_torchrun(pid: int) -> bool:
+    """Whether ``pid`` is a torchrun launcher (``torch.distributed.run``), never init or a subreaper."""
+    if pid <= 1:
+        return False
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+    return "torch.distributed.run" in cmdline or "torchrun" in cmdline
 
 
 def _release_own_lock(job_dir: Path) -> None:

@@ -147,3 +147,35 @@ def test_a_child_gets_geoapps_folders_absolute(monkeypatch, tmp_path):
     assert env["GEOAPP_JOBS_DIR"] == str(tmp_path / "jobs")
     assert env["GEOAPP_EXPERIMENTS_DIR"] == str(tmp_path / "sub" / "experiments")
     assert env["GEOAPP_DATA_DIR"] == "" and env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_a_kill_never_reaches_init_this_process_or_its_parents(monkeypatch, session):
+    """A recorded pid gone wrong (a rank adopted by init named its parent) must not kill everything below init."""
+    import signal
+
+    from geoapp.jobs import processes
+
+    sent = []  # the kills are recorded, never sent: a regression here must not take the machine down
+    monkeypatch.setattr(processes.os, "killpg", lambda pgid, sig: sent.append(("group", pgid)))
+    monkeypatch.setattr(psutil.Process, "kill", lambda self: sent.append(("process", self.pid)))
+    job = session("sleep 60")  # a real job's process, in a session of its own
+    roots = [psutil.Process(1), psutil.Process(), psutil.Process(os.getppid()), psutil.Process(job.pid)]
+    processes.kill_trees(roots, timeout=0)
+    assert {pid for _, pid in sent} == {job.pid} | {c.pid for c in psutil.Process(job.pid).children(recursive=True)}
+    assert ("group", os.getpgrp()) not in sent
+    monkeypatch.undo()  # the kills above were only recorded (os is one module for all): end the job for real
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait(timeout=10)
+
+
+def test_a_rank_adopted_by_init_records_itself_not_its_new_parent(tmp_path, monkeypatch):
+    from geoapp.jobs import worker
+    from geoapp.jobs.status import load_status, write_status
+
+    job = tmp_path / "job"
+    write_status(job, job_id="job", state="starting")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    monkeypatch.setattr(worker.os, "getppid", lambda: 1)  # torchrun's launcher died: init adopted the rank
+    worker._record_own_pid(job)
+    assert load_status(job)["pid"] == os.getpid()
+    assert not worker._is_torchrun(os.getpid())  # a pytest process is no launcher
