@@ -123,7 +123,7 @@ def test_sigkill_mid_epoch_is_failed_and_resume_continues(runner, tiny_dataset_p
 
 def test_stale_lock_of_a_dead_job_is_taken_over(runner, tiny_dataset_path):
     runner.root.mkdir(parents=True)
-    (runner.root / "lock.json").write_text(json.dumps({"job_id": "gone", "pid": 999_999, "since": 0}))
+    (runner.root / "lock.json").write_text(json.dumps({"job_id": "gone", "pid": 999_999, "pid_start": 1, "since": 0}))
     job = runner.start(_spec(tiny_dataset_path, epochs=1))
     assert runner.wait(job, timeout=120)["state"] == "finished"
 
@@ -297,7 +297,8 @@ def test_a_job_whose_rank_failed_shows_that_ranks_error(runner, tiny_dataset_pat
     job_dir = runner.root / "20261122-000000-000003"
     job_dir.mkdir(parents=True)
     (job_dir / "spec.json").write_text(json.dumps(_spec(tiny_dataset_path).to_dict()))
-    (job_dir / "status.json").write_text(json.dumps({"state": "running", "pid": 999_999, "created": 1, "updated": time.time()}))
+    gone = {"pid": 999_999, "pid_start": 1}  # start ticks no process has: never a live process, whatever pid_max is
+    (job_dir / "status.json").write_text(json.dumps({"state": "running", **gone, "created": 1, "updated": time.time()}))
     (job_dir / "error-rank-1.txt").write_text("RuntimeError: CUDA out of memory on rank 1")
     status = runner.status(job_dir.name)
     assert status["state"] == "failed" and status["error"].startswith("rank-1 failed: RuntimeError: CUDA out of memory")

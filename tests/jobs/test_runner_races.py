@@ -64,8 +64,11 @@ def _read_lock(root: Path) -> dict:
     return json.loads((root / LOCK_FILE).read_text())
 
 
-def _kill(pid: int | None) -> None:
-    proc = find_process(pid)
+def _kill(pid: int | None, pid_start: int | None) -> None:
+    """Kill a worker a test started: only the very process (pid and start ticks), never one that reused the pid."""
+    if pid_start is None:
+        return  # no start ticks: not a process this test started (e.g. DEAD's made-up pid)
+    proc = find_process(pid, pid_start)
     if proc is not None:
         kill_process_trees([proc], 10.0)
 
@@ -80,7 +83,8 @@ def root(tmp_path, monkeypatch) -> Iterator[Path]:
     yield root
     for status in root.glob(f"*/{STATUS_FILE}"):
         try:
-            _kill(json.loads(status.read_text()).get("pid"))
+            recorded = json.loads(status.read_text())
+            _kill(recorded.get("pid"), recorded.get("pid_start"))
         except (OSError, ValueError):
             pass
 
@@ -320,7 +324,7 @@ def test_a_start_failing_after_its_worker_runs_kills_it_before_marking_the_job_f
         assert status["state"] == "failed" and status["error"].startswith("could not start: ")
         assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()
     finally:
-        _kill(pid)
+        _kill(pid, ticks)
 
 
 def test_a_started_worker_that_cannot_be_stopped_is_left_to_the_liveness_checks(runner, tiny_dataset_path, monkeypatch):
@@ -343,7 +347,7 @@ def test_a_started_worker_that_cannot_be_stopped_is_left_to_the_liveness_checks(
         assert status["state"] == "starting" and status["pid"] == pid and status.get("error") is None
         assert runner.active_job() == status["job_id"]  # its lock is held while it runs
     finally:
-        _kill(pid)
+        _kill(pid, ticks)
     assert runner.status(status["job_id"])["state"] == "failed"  # once it is gone, as any dead worker
     lock = _read_lock(runner.root)  # never named the worker: a start in progress for STARTING_TIMEOUT_S, then stale
     assert lock["pid"] is None and runner.active_job() == status["job_id"]
