@@ -29,6 +29,7 @@ from geoapp.experiments.claim import claim_run
 from geoapp.experiments.plan import RunSpec
 from geoapp.experiments.store import FAILED, OK, ResultStore, StoreWarning, make_record, record_key, runs_root
 from geoapp.fileio import atomic_write_text
+from geoapp.jobs.guard import GuardTimeoutError
 from geoapp.jobs.status import ACTIVE_STATES
 
 __all__ = ["queue_path", "job_name", "read_queue", "queue_runs", "queued_as_job", "advance"]
@@ -184,6 +185,14 @@ def _score(run: RunSpec, best: Path, ds: Any) -> dict[str, Any]:
     return score_run(best, ds, run.test_year) | {"config": read_card(best).get("train_config")}
 
 
+def _workspace_free(jobs: Any) -> bool:
+    """Whether no job holds the jobs folder; a lock that stays busy (a stalled process) counts as held, for now."""
+    try:
+        return jobs.active_job() is None
+    except GuardTimeoutError:
+        return False
+
+
 def advance(ds: Any, store: ResultStore | None = None, jobs: Any = None) -> dict[str, Any]:
     """Collect the queue's finished jobs into the store and start the next queued run when no job runs.
 
@@ -223,6 +232,9 @@ def _advance(ds: Any, store: ResultStore | None, jobs: Any) -> dict[str, Any]:
             continue
         try:
             status = jobs.status(entry["job_id"])
+        except GuardTimeoutError:  # its status is busy for now (a stalled process holds its lock): ask again later
+            keep.append(entry)
+            continue
         except GeoappError as exc:  # its job folder is gone (deleted, or another jobs folder): no result to collect
             status = {"state": "lost", "error": str(exc)}
         state = status.get("state")
@@ -251,7 +263,7 @@ def _advance(ds: Any, store: ResultStore | None, jobs: Any) -> dict[str, Any]:
         failed.append(run.name)
     elsewhere = _drop_finished(keep, store)
     started = None
-    if running is None and jobs.active_job() is None:
+    if running is None and _workspace_free(jobs):
         for entry in [e for e in keep if e.get("job_id") is None]:
             # Claimed while it starts, until the queue file names its job: a runner claiming the run meanwhile
             # skips it, and one holding it now makes the queue pass it over.
@@ -262,8 +274,8 @@ def _advance(ds: Any, store: ResultStore | None, jobs: Any) -> dict[str, Any]:
                 try:
                     entry["job_id"] = jobs.start(_job_spec(run, ds))
                     started = running = entry["name"]
-                except JobBusyError:
-                    pass  # another job took the workspace meanwhile: the next call tries again
+                except (JobBusyError, GuardTimeoutError):
+                    pass  # another job took the workspace meanwhile, or its lock is busy: the next call tries again
                 except GeoappError as exc:  # e.g. its run folder exists from an earlier attempt
                     error = f"could not start: {exc}"
                     store.append(make_record(run, dataset=info, status=FAILED, plan=entry.get("plan"), error=error))

@@ -169,3 +169,38 @@ def test_only_one_process_moves_the_queue_on_at_a_time(ds):
         assert step == {"collected": [], "failed": [], "elsewhere": [], "started": None, "waiting": 1, "running": None}
         assert jobs.started == []
     assert advance(ds, store, jobs)["started"] == "s-ha-2016-ny3-seed0"  # free again
+
+
+def test_a_busy_status_or_workspace_lock_is_waited_out_not_recorded_as_a_failure(ds):
+    from geoapp.jobs.guard import GuardTimeoutError
+
+    class BusyJobs(FakeJobs):
+        busy = True
+
+        def _check(self):
+            if self.busy:
+                raise GuardTimeoutError("'lock.guard' held by another process (test)")
+
+        def status(self, job_id):
+            self._check()
+            return super().status(job_id)
+
+        def active_job(self):
+            self._check()
+            return super().active_job()
+
+        def start(self, spec):
+            self._check()
+            return super().start(spec)
+
+    runs = [RunSpec("s-ha", 2016, 3, 0)]
+    queue_runs(runs, ds, "p")
+    store, jobs = ResultStore.for_dataset(ds), BusyJobs()
+    step = advance(ds, store, jobs)  # the workspace lock is busy: nothing starts, nothing fails
+    assert step["started"] is None and step["failed"] == [] and step["waiting"] == 1 and jobs.started == []
+    jobs.busy = False
+    assert advance(ds, store, jobs)["started"] == "s-ha-2016-ny3-seed0"
+    jobs.busy = True
+    step = advance(ds, store, jobs)  # its status is busy: the job is kept, not recorded as lost
+    assert step["failed"] == [] and [e["name"] for e in read_queue(ds.name)] == ["s-ha-2016-ny3-seed0"]
+    assert store.read() == []
