@@ -308,11 +308,19 @@ class JobRunner:
             worker = (current.get("pid"), current.get("pid_start"))
             return current.get("state") in ACTIVE_STATES and attempt.worker is not None and worker == attempt.worker
 
-        if (job_dir / SPEC_FILE).exists():
-            write_status_if(job_dir, still_ours, state="failed", finished=round(time.time(), 3), error=f"could not start: {exc}")
-        self._lock.release(attempt.job_id, pid=None, since=attempt.lock["since"])
-        if attempt.worker is not None:
-            self._lock.release(attempt.job_id, pid=attempt.worker[0], pid_start=attempt.worker[1])
+        try:
+            if (job_dir / SPEC_FILE).exists():
+                error = f"could not start: {exc}"
+                write_status_if(job_dir, still_ours, state="failed", finished=round(time.time(), 3), error=error)
+        except (GeoappError, OSError) as write_error:  # e.g. the very status lock that made the start fail is still busy
+            exc.add_note(
+                f"job {attempt.job_id!r} could not be marked failed ({write_error}); its status says 'starting' until "
+                "the liveness checks find no worker"
+            )
+        finally:  # never leave this attempt's lock behind (release_lock absorbs its own errors)
+            self._lock.release(attempt.job_id, pid=None, since=attempt.lock["since"])
+            if attempt.worker is not None:
+                self._lock.release(attempt.job_id, pid=attempt.worker[0], pid_start=attempt.worker[1])
 
     def _command(self, job_dir: Path, workers: int, resume: bool) -> list[str]:
         """The worker's command line: the worker module alone, or under torchrun with ``workers`` ranks."""

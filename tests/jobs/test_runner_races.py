@@ -399,3 +399,33 @@ def test_a_worker_never_named_in_the_lock_frees_the_lock_its_runner_took(runner,
     [proc] = spawned
     assert proc.wait(timeout=120) == 0, runner.log(job)
     assert not (runner.root / LOCK_FILE).exists()
+
+
+def test_a_start_whose_status_lock_stays_busy_still_frees_its_lock_and_stops_its_worker(
+    runner, tiny_dataset_path, monkeypatch, guard_holder
+):
+    """The pid's write and the 'failed' write both meet a real holder of the job's status.lock."""
+    import geoapp.jobs.guard as guard_module
+    from geoapp.jobs.status import STATUS_LOCK_FILE
+
+    monkeypatch.setattr(guard_module, "GUARD_TIMEOUT_S", 0.2)
+    spawned, spawn, holders = [], runner_module.spawn_session, []
+
+    def spawn_then_hold(command, cwd, env, log):  # another process takes the status lock once the worker runs
+        proc = spawn(command, cwd=cwd, env=env, log=log)
+        spawned.append((proc.pid, start_ticks(proc.pid)))
+        [job_dir] = [p for p in runner.root.iterdir() if p.is_dir()]  # the one job being started
+        holders.append(guard_holder(job_dir / STATUS_LOCK_FILE))
+        return proc
+
+    monkeypatch.setattr(runner_module, "spawn_session", spawn_then_hold)
+    with pytest.raises(GuardTimeoutError) as raised:
+        runner.start(_spec(tiny_dataset_path))
+    [(pid, ticks)] = spawned
+    try:
+        assert not process_alive(pid, ticks)  # stopped before the failure was reported
+        assert any("could not be marked failed" in note for note in raised.value.__notes__)
+        assert not (runner.root / LOCK_FILE).exists()  # its lock freed all the same: the next start is not refused
+    finally:
+        holders[0].let_go()
+        _kill(pid, ticks)
