@@ -270,8 +270,12 @@ class WorkspaceLock:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def record_worker(self, job_id: str, pid: int) -> None:
+    def record_worker(self, job_id: str, pid: int, since: float | None = None) -> None:
         """Name the started worker in the lock, unless another start has taken the lock meanwhile.
+
+        ``since``: the ``since`` of the pid-less lock this start took (:meth:`acquire` returns it); when
+        given, only that very lock is rewritten, never one a later start of the same job took after this
+        one's was judged stale.
 
         Raises:
             GuardTimeoutError: another process held the lock's guard too long.
@@ -279,7 +283,10 @@ class WorkspaceLock:
         lock = {"job_id": job_id, "pid": pid, "pid_start": start_ticks(pid), "since": round(time.time(), 3)}
         with _guard(self.root):  # never overwrite a lock another start has taken meanwhile
             current = self._read()
-            if current is not None and current.get("job_id") == job_id:
+            ours = current is not None and current.get("job_id") == job_id
+            if ours and since is not None:
+                ours = current.get("pid") is None and current.get("since") == since
+            if ours:
                 atomic_write_text(self.path, json.dumps(lock))
 
     def release(self, job_id: str, **identity: Any) -> None:

@@ -352,7 +352,7 @@ class JobRunner:
         attempt.written = write_status(
             job_dir, pid=proc.pid, pid_start=attempt.worker[1], attempts=int(status.get("attempts", 0)) + 1
         )["updated"]
-        self._lock.record_worker(job_id, proc.pid)
+        self._lock.record_worker(job_id, proc.pid, since=attempt.lock["since"])
 
     # ---- watching ---------------------------------------------------------------------------------
     def _job_dir(self, job_id: str) -> Path:

@@ -220,3 +220,15 @@ def test_a_finished_jobs_lock_is_held_until_its_last_rank_has_exited(tmp_path):
     assert lock.holder() is None and not (tmp_path / LOCK_FILE).exists()  # the last rank is gone: stale
     lock.acquire("job-b")
     assert _read(tmp_path)["job_id"] == "job-b"
+
+
+def test_a_worker_is_named_only_in_the_lock_its_start_took(tmp_path):
+    lock = WorkspaceLock(tmp_path, lambda job_id: True)
+    taken = lock.acquire("job-a")
+    later = {"job_id": "job-a", "pid": None, "since": taken["since"] + 5.0}  # a later start of the same job took it
+    (tmp_path / LOCK_FILE).write_text(json.dumps(later))
+    lock.record_worker("job-a", os.getpid(), since=taken["since"])
+    assert json.loads((tmp_path / LOCK_FILE).read_text()) == later  # not overwritten with the first start's worker
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"job_id": "job-a", "pid": None, "since": taken["since"]}))
+    lock.record_worker("job-a", os.getpid(), since=taken["since"])
+    assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()  # its own: named

@@ -308,7 +308,7 @@ def test_a_start_failing_after_its_worker_runs_kills_it_before_marking_the_job_f
             raise GuardTimeoutError("status.lock held by another process (test)")
         return write(job_dir, **updates)
 
-    def failing_record_worker(job_id, pid):
+    def failing_record_worker(job_id, pid, since=None):
         raise GuardTimeoutError("lock.guard held by another process (test)")
 
     if fails == "the pid's status write":
@@ -332,7 +332,7 @@ def test_a_started_worker_that_cannot_be_stopped_is_left_to_the_liveness_checks(
     its worker runs: it stays 'starting' with the worker named, and is judged as any other running job."""
     spawned = _spawned(monkeypatch)
 
-    def failing_record_worker(job_id, pid):
+    def failing_record_worker(job_id, pid, since=None):
         raise GuardTimeoutError("lock.guard held by another process (test)")
 
     monkeypatch.setattr(runner._lock, "record_worker", failing_record_worker)
@@ -392,7 +392,7 @@ def test_a_worker_never_named_in_the_lock_frees_the_lock_its_runner_took(runner,
 
     monkeypatch.setattr(runner, "_command", lambda job_dir, workers, resume: [str(job_dir)])
     monkeypatch.setattr(runner_module, "spawn_session", recording)
-    monkeypatch.setattr(runner._lock, "record_worker", lambda job_id, pid: None)  # stopped before naming it
+    monkeypatch.setattr(runner._lock, "record_worker", lambda job_id, pid, since=None: None)  # stopped before naming it
     job = runner.start(_spec(tiny_dataset_path))
     lock = _read_lock(runner.root)
     assert lock["job_id"] == job and lock["pid"] is None
