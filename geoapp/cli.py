@@ -389,7 +389,8 @@ def _checkpoint_dataset(checkpoint: str) -> str | None:
     from geoapp.paths import data_dir
     from geoapp.training.checkpoint import read_card
 
-    name = (read_card(checkpoint).get("dataset") or {}).get("name")
+    recorded = read_card(checkpoint).get("dataset")
+    name = recorded.get("name") if isinstance(recorded, dict) else None
     demo = default_dataset_path("demo")
     if not name or name == demo.name:
         return None

@@ -226,7 +226,7 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def _umask() -> int:
-    """The umask of this process, read without changing it (Linux ``/proc``; else the common 022)."""
+    """The umask of this process, read without changing it (Linux ``/proc``; else 077, the strictest: private)."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
@@ -234,7 +234,7 @@ def _umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o022
+    return 0o077
 
 
 @contextlib.contextmanager
@@ -251,11 +251,12 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{_owner()}-", dir=target.parent))
+    # mkdtemp makes the folder 0700 (kept while it is written: even a read-only folder can be replaced); the
+    # result must read like any folder the user makes (their umask), or keep the mode of the folder it replaces
+    mode = target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask()
     try:
-        # mkdtemp makes the folder 0700; the result must read like any folder the user makes (their umask),
-        # or keep the mode of the folder it replaces: another user's app or worker may read it
-        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask())
         yield tmp
+        os.chmod(tmp, mode)
         _fsync(tmp)
         if target.exists():
             old = target.with_name(f".{name}.old-{_owner()}")

@@ -156,6 +156,8 @@ def queued_as_job(dataset_name: str, run: RunSpec, jobs: Any = None) -> bool:
         try:
             if jobs.status(job_id).get("state") in ACTIVE_STATES:
                 return True
+        except GuardTimeoutError:  # its status is busy (a stalled process holds its lock): assume it still trains
+            return True
         except GeoappError:  # its job folder is gone: no job trains it
             continue
     return False

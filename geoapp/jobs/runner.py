@@ -115,6 +115,8 @@ class _Attempt:
     """``updated`` of its last status write (None before its first)."""
     worker: tuple[int, int | None] | None = None
     """Its worker's pid and start ticks, once spawned."""
+    new_run: Path | None = None
+    """A new job's run folder once it wrote its owner file there (None for a resume): undone if the start fails."""
 
 
 class JobRunner:
@@ -209,6 +211,7 @@ class JobRunner:
         try:
             ensure_writable(out)
             atomic_write_text(out / OWNER_FILE, job_id)  # whose run the folder holds (resume checks it)
+            attempt.new_run = out
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
             atomic_write_text(job_dir / SPEC_FILE, json.dumps(spec.to_dict(), indent=1))
@@ -318,6 +321,7 @@ class JobRunner:
                 "the liveness checks find no worker"
             )
         finally:  # never leave this attempt's lock behind (release_lock absorbs its own errors)
+            _forget_new_run(attempt)
             self._lock.release(attempt.job_id, pid=None, since=attempt.lock["since"])
             if attempt.worker is not None:
                 self._lock.release(attempt.job_id, pid=attempt.worker[0], pid_start=attempt.worker[1])
@@ -557,6 +561,23 @@ class JobRunner:
                 return status
             time.sleep(poll_s)
         raise TimeoutError(f"job {job_id!r} still {self.status(job_id).get('state')} after {timeout:.0f} s")
+
+
+def _forget_new_run(attempt: _Attempt) -> None:
+    """Remove a failed new job's owner file (and its run folder, then empty), so the same run can start again.
+
+    Only a folder that holds nothing but this job's owner file: its worker, stopped, wrote nothing.
+    """
+    out = attempt.new_run
+    if out is None:
+        return
+    try:
+        only_owner = [p.name for p in out.iterdir()] == [OWNER_FILE]
+        if only_owner and (out / OWNER_FILE).read_text(encoding="utf-8").strip() == attempt.job_id:
+            (out / OWNER_FILE).unlink()
+            out.rmdir()
+    except OSError:  # gone already, or not ours to clear: a later start says what is there
+        pass
 
 
 OWNER_FILE = ".geoapp-job"

@@ -430,14 +430,16 @@ def test_ingest_resolution_is_checked_before_any_raster(tmp_path, bad, no_raster
 
 
 def test_an_atomic_folder_reads_as_the_users_folders_do_not_0700(tmp_path):
-    old = os.umask(0o022)
+    old = os.umask(0o027)
     try:
         with atomic_folder(tmp_path / "ds") as tmp:
             (tmp / "a").write_text("new")
-        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o755  # the umask's, as mkdir would make it
-        (tmp_path / "ds").chmod(0o750)
-        with atomic_folder(tmp_path / "ds") as tmp:  # a folder replaced keeps its mode
+        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o750  # the umask's, as mkdir would make it
+        (tmp_path / "ds").chmod(0o555)  # read-only: still replaced whole (written while 0700), and kept read-only
+        with atomic_folder(tmp_path / "ds") as tmp:
+            assert tmp.stat().st_mode & 0o777 == 0o700
             (tmp / "a").write_text("newer")
-        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o750
+        assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o555 and (tmp_path / "ds" / "a").read_text() == "newer"
+        (tmp_path / "ds").chmod(0o755)
     finally:
         os.umask(old)

@@ -204,3 +204,19 @@ def test_a_busy_status_or_workspace_lock_is_waited_out_not_recorded_as_a_failure
     step = advance(ds, store, jobs)  # its status is busy: the job is kept, not recorded as lost
     assert step["failed"] == [] and [e["name"] for e in read_queue(ds.name)] == ["s-ha-2016-ny3-seed0"]
     assert store.read() == []
+
+
+def test_a_queued_job_whose_status_is_busy_still_counts_as_training_it(ds):
+    """A runner must not train a run the queue's job trains just because that job's status lock is busy."""
+    from geoapp.jobs.guard import GuardTimeoutError
+
+    runs = [RunSpec("ridge", 2016, 2, 0)]
+    queue_runs(runs, ds, "p")
+    jobs = FakeJobs()
+    advance(ds, ResultStore.for_dataset(ds), jobs)  # started as a job
+
+    def busy(job_id):
+        raise GuardTimeoutError("'status.lock' held by another process (test)")
+
+    jobs.status = busy
+    assert queued_as_job(ds.name, runs[0], jobs)

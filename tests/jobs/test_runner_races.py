@@ -323,6 +323,7 @@ def test_a_start_failing_after_its_worker_runs_kills_it_before_marking_the_job_f
         [status] = runner.list_jobs()
         assert status["state"] == "failed" and status["error"].startswith("could not start: ")
         assert runner.active_job() is None and not (runner.root / LOCK_FILE).exists()
+        assert not Path(status["out"]).exists()  # its run folder held only its owner file: the run can start again
     finally:
         _kill(pid, ticks)
 
