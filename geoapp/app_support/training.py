@@ -30,7 +30,7 @@ from geoapp.training.forest_trainer import FOREST_APPLIES, load_forest
 from geoapp.training.location_trainer import LocationTrainConfig
 from geoapp.training.metrics_log import read_metrics
 from geoapp.training.model_kinds import MODEL_KINDS, ModelKind, model_kind
-from geoapp.training.network_trainer import NETWORK_APPLIES, load_network
+from geoapp.training.network_trainer import NETWORK_APPLIES, load_network, network_applies
 from geoapp.training.ridge_trainer import RIDGE_APPLIES, load_ridge_predictor
 from geoapp.training.yield_runs import ALWAYS_APPLIES
 from geoapp.training.yield_trainer import YieldTrainConfig, nested_years
@@ -113,6 +113,7 @@ YIELD_LABELS: dict[str, str] = {
     "r_d_km": "r_d spatial distant (km)",
     "max_train_examples": "Max training examples (0 = all)",
     "exclude_group": "Leave out feature group",
+    "augment": "Tile augmentation",
     "trend": "Yield trend",
     "calibration": "Residual calibration",
     "precision": "Precision",
@@ -147,6 +148,8 @@ def used_settings(kind: ModelKind) -> tuple[str, ...] | None:
         return None
     if applies is ATTENTION_APPLIES and kind.inputs != "tiles+context":
         applies = SUPERVISED_APPLIES
+    if applies is NETWORK_APPLIES:
+        applies = network_applies(kind.inputs)
     return (*applies, *(f for f in ALWAYS_APPLIES if f not in applies))
 
 
@@ -313,8 +316,12 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
             },
         )
         compiled = c[3].checkbox(label["compile"], key="ty_compile", help=f["compile"].help)
-        loader = st.columns(4)[0].selectbox(
+        c = st.columns(4)
+        loader = c[0].selectbox(
             label["loader_workers"], LOADER_CHOICES, key="ty_loader", help=f["loader_workers"].help, format_func=str
+        )
+        augment = _choice(
+            c[1], label["augment"], "augment", {"none": "none (paper)", "dihedral": "dihedral: rotations and mirror images"}
         )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
@@ -352,6 +359,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "max_train_examples": int(max_ex),
         "exclude_group": None if exclude == "none" else exclude,
         "temporal_neighbour": tn,
+        "augment": augment,
         "trend": trend,
         "calibration": calibration,
         "precision": precision,

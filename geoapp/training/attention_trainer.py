@@ -118,6 +118,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
     "max_train_examples",
     "loader_workers",
     "exclude_group",
+    "augment",
     "model_overrides",
 )
 """The YieldTrainConfig fields SEMI-HA and SEMI-SA use."""
@@ -293,7 +294,9 @@ def train_attention(
     if cfg.compile:  # the weights stay the model's own: checkpoints, validation and prediction use it uncompiled
         net = torch.compile(net)
     workers = resolve_workers(cfg.loader_workers, dev.device.type)
-    batches = YieldBatches(source, ex_train, batch, cfg.seed, ctx, sampler=sampler, temporal_neighbour=cfg.temporal_neighbour)
+    batches = YieldBatches(
+        source, ex_train, batch, cfg.seed, ctx, sampler=sampler, temporal_neighbour=cfg.temporal_neighbour, augment=cfg.augment
+    )
     loader, keys = batch_loader(batches, workers, pin_memory=dev.device.type == "cuda")
     card_base = {
         "model": cfg.model,

@@ -40,6 +40,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
 from geoapp.models.baselines import NETWORKS, BaselineNet, GaussianProcessLayer, GPParams, fit_gaussian_process
 from geoapp.models.baselines.gaussian_process import gp_card
+from geoapp.training.augment import apply_symmetries, augment_rng, symmetry_codes
 from geoapp.training.checkpoint import CARD, check_card, check_weights_fit, clear_previous_run, load_checkpoint, save_checkpoint
 from geoapp.training.distributed import init_distributed, shutdown
 from geoapp.training.metrics import rmse_r2
@@ -58,7 +59,7 @@ from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_
 from geoapp.training.yield_inputs import InputReader
 from geoapp.training.yield_runs import YieldPredictions, dataset_card, kept_bands, train_card
 
-__all__ = ["NETWORK_APPLIES", "train_network", "load_network", "NetworkPredictor", "county_locations_km"]
+__all__ = ["NETWORK_APPLIES", "network_applies", "train_network", "load_network", "NetworkPredictor", "county_locations_km"]
 
 NETWORK_APPLIES: tuple[str, ...] = (
     "model",
@@ -74,8 +75,20 @@ NETWORK_APPLIES: tuple[str, ...] = (
     "device",
     "max_train_examples",
     "exclude_group",
+    "augment",
 )
-"""The YieldTrainConfig fields the neural baselines use (no context tiles, no loss weights)."""
+"""The YieldTrainConfig fields the neural baselines use (no context tiles, no loss weights); ``augment`` only
+for the baselines on tiles (``c3d``, ``cnn-lstm``): see :func:`network_applies`."""
+
+
+def network_applies(inputs: str) -> tuple[str, ...]:
+    """The fields a neural baseline with ``inputs`` (its registry kind's ``inputs``) uses.
+
+    The augmentation turns tiles; a baseline on averaged features or histograms never sees one (a
+    mean and a histogram are the same under any symmetry of the square), so it ignores ``augment``.
+    """
+    return NETWORK_APPLIES if inputs == "tiles" else tuple(f for f in NETWORK_APPLIES if f != "augment")
+
 
 _PREDICT_BATCH = 256
 
@@ -173,7 +186,7 @@ def train_network(
     card_base = {
         "model": cfg.model,
         "kind": "yield-baseline",
-        **train_card(cfg, NETWORK_APPLIES),
+        **train_card(cfg, network_applies(spec.inputs)),
         "model_config": mcfg.to_dict(),
         "inputs": reader.card(),
         "dataset": dataset_card(ds),
@@ -195,7 +208,7 @@ def train_network(
             steps,
             cfg.epochs,
             expected={k: card_base[k] for k in ("model_config", "inputs", "dataset", "normalisation")},
-            expected_config=resume_settings(cfg, NETWORK_APPLIES),
+            expected_config=resume_settings(cfg, network_applies(spec.inputs)),
         )
         if state is not None:
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
@@ -227,6 +240,8 @@ def train_network(
                 )
             idx = order[step * batch : (step + 1) * batch]
             x = held["train"][idx] if held else reader.batch(ex_train, idx)
+            if cfg.augment == "dihedral" and spec.inputs == "tiles":
+                x = apply_symmetries(x, symmetry_codes(len(idx), augment_rng(cfg.seed, epoch, 0, step)))
             pred = net(x.to(dev.device))
             loss = torch.mean(((pred - target[idx].to(dev.device)) / std) ** 2)
             value = float(loss.detach())

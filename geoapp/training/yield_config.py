@@ -17,6 +17,7 @@ from geoapp.data.args import as_int, given
 from geoapp.data.bands import FEATURE_GROUPS
 from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES, SIZES, YieldModelConfig
+from geoapp.training.augment import AUGMENTS
 from geoapp.training.calibration import CALIBRATIONS
 from geoapp.training.device import PRECISIONS
 from geoapp.training.trend import TRENDS
@@ -111,6 +112,13 @@ class YieldTrainConfig:
     max_train_examples: int = setting(0, "> 0: subsample the training examples to this many (smoke runs); 0: all")
     exclude_group: str | None = setting(
         None, "retrain without this feature group (the paper's Figure 7); none: all inputs", choices=tuple(FEATURE_GROUPS)
+    )
+    augment: str = setting(
+        "none",
+        "none (the paper: tiles as they are) or dihedral: each training example's tiles turned by one of the eight "
+        "symmetries of the square (rotations by 90 degrees and mirror images), drawn per step; models on tiles only, "
+        "validation and test untouched; recorded in the card",
+        choices=AUGMENTS,
     )
     trend: str = setting(
         "none",

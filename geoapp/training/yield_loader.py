@@ -12,6 +12,9 @@ step's examples (slice ``step`` of the shuffled order of the epoch,
   ``county`` (B,) int64, the examples' rows of ``ds.counties`` (what ``semi-ha-loc`` looks its
   location embedding up by; the other models do not read it).
 
+With ``augment="dihedral"`` the tiles of each example are turned by one symmetry of the square
+(:mod:`geoapp.training.augment`), the same for its anchor and context tiles.
+
 :func:`batch_loader` wraps it in a :class:`torch.utils.data.DataLoader` (``batch_size=None``: the
 items are already batches) with ``num_workers`` worker processes, pinned memory on CUDA (the copy to
 the GPU is then non-blocking), ``prefetch_factor`` batches prefetched per worker and persistent
@@ -45,13 +48,26 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from geoapp.data.args import as_int, given
 from geoapp.errors import InputError
 from geoapp.samplers import QuadrupletSampler
+from geoapp.training.augment import augment_batch, augment_rng, check_augment
 from geoapp.training.distributed import DistContext, batches_per_epoch, epoch_order
 from geoapp.training.yield_data import TEMPORAL_NEIGHBOURS, Examples, YieldTileSource
 
-__all__ = ["YieldBatches", "StepKeys", "batch_loader", "auto_workers", "resolve_workers", "close_loader", "MAX_AUTO_WORKERS"]
+__all__ = [
+    "TILE_KEYS",
+    "YieldBatches",
+    "StepKeys",
+    "batch_loader",
+    "auto_workers",
+    "resolve_workers",
+    "close_loader",
+    "MAX_AUTO_WORKERS",
+]
 
 MAX_AUTO_WORKERS = 8
 """Most worker processes the automatic choice starts on a GPU machine (per process of a torchrun job)."""
+
+TILE_KEYS: tuple[str, ...] = ("A", "SN", "SD", "TN")
+"""The batch entries that hold tiles (B, T, C, t, t): the anchors and their context tiles."""
 
 PREFETCH_FACTOR = 4
 """Batches each worker prepares ahead of the training loop."""
@@ -100,6 +116,8 @@ class YieldBatches(Dataset):
         ctx: the process's place in the job (its rank and the world size shard the examples).
         sampler: the quadruplet sampler for models with context; None for the anchors alone.
         temporal_neighbour: ``"month"`` or ``"year"`` (:meth:`YieldTileSource.context_tiles`).
+        augment: ``"none"``, or ``"dihedral"``: each example's tiles (anchor and context alike) turned by
+            one symmetry of the square drawn from the step's key (:mod:`geoapp.training.augment`).
 
     Raises:
         InputError: an argument of the wrong type or value.
@@ -114,6 +132,7 @@ class YieldBatches(Dataset):
         ctx: DistContext,
         sampler: QuadrupletSampler | None = None,
         temporal_neighbour: str = "month",
+        augment: str = "none",
     ) -> None:
         if not isinstance(source, YieldTileSource):
             raise InputError(f"source must be a YieldTileSource, got {given(source)}")
@@ -127,6 +146,7 @@ class YieldBatches(Dataset):
         self.batch = as_int(batch, "batch", minimum=2)
         self.seed = as_int(seed, "seed", minimum=0)
         self.temporal_neighbour = temporal_neighbour
+        self.augment = check_augment(augment)
         self.steps = batches_per_epoch(len(epoch_order(len(ex), 0, self.seed, ctx)), self.batch)
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, shuffled positions) of the last epoch asked
 
@@ -151,6 +171,8 @@ class YieldBatches(Dataset):
             out = self.source.context_tiles(self.ex, idx, self.sampler, generator=rng, temporal_neighbour=self.temporal_neighbour)
         else:
             out = {"A": self.source.anchor_tiles(self.ex, idx)}
+        if self.augment == "dihedral":
+            out = augment_batch(out, TILE_KEYS, augment_rng(self.seed, epoch, self.ctx.rank, step))
         out["target"] = torch.from_numpy(self.ex.target[idx])
         out["index"] = torch.from_numpy(idx)
         out["county"] = torch.from_numpy(np.asarray(self.ex.county[idx], dtype=np.int64))
