@@ -25,6 +25,7 @@ from geoapp.experiments.report import (
     BUDGET_TERMS,
     ablation_model,
     ablation_table,
+    augment_section,
     cell_text,
     choice_cell,
     context_choice,
@@ -213,14 +214,16 @@ def validation_choice_view(df: pd.DataFrame, plan: Plan, models: list[str], year
 
 
 def comparison_view(plan: Plan, records: list[dict], years: list[int]) -> None:
-    """Plans ``trend`` and ``location`` beside the runs they compare with (as the report's sections show them).
+    """Plans ``trend``, ``location`` and ``augment`` beside the runs they compare with (as the report's sections show them).
 
     ``trend``: each model with and without the trend (plan ``baselines``); ``location``: ``semi-ha-loc``
-    beside SEMI-HA's three seeds (plan ``seeds``). Nothing for the other plans, or before any run.
+    beside SEMI-HA's three seeds (plan ``seeds``); ``augment``: each model with and without dihedral
+    augmentation over the same seeds. Nothing for the other plans, or before any run.
     """
-    if not years or plan.name not in ("trend", "location"):
+    sections = {"trend": trend_section, "location": location_section, "augment": augment_section}
+    if not years or plan.name not in sections:
         return
-    section = trend_section(records, years) if plan.name == "trend" else location_section(records, years)
+    section = sections[plan.name](records, years)
     if section:
         st.markdown(section)
 

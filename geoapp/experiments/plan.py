@@ -23,6 +23,11 @@ Named plans (:data:`PLANS`):
 - ``context``: beyond the paper, SEMI-HA's context-loss weight alpha (Eq. 2) at N_y = 4, seed 0, test years
   2014-2018: alpha = 0.02, 0.05 and 0.1 beside the default 0.2 (plan ``scarcity``'s run) and S-HA (the
   alpha = 0 end, no context tiles); the report chooses alpha per test year on its validation year.
+- ``augment``: beyond the paper, the models on tiles trained with dihedral augmentation (``augment =
+  dihedral``: each training example's tiles turned by one of the eight symmetries of the square,
+  :mod:`geoapp.training.augment`), N_y = 10, test years 2014-2018: S-HA, SEMI-HA, ``semi-ha-loc``, C3D and
+  CNN-LSTM with seed 0, then S-HA and SEMI-HA with seeds 1 and 2; the report sets each beside the same
+  model and seeds without it.
 - ``smoke``: S-HA and ridge for one test year, one short epoch on a subsample: checks the whole path in minutes.
 
 A plan may also come from a JSON file (:func:`load_plan_file`) with the same fields. Which model names
@@ -46,6 +51,7 @@ __all__ = [
     "PAPER_MODELS",
     "PAPER_YEARS",
     "CONTEXT_ALPHAS",
+    "AUGMENT_MODELS",
     "RunSpec",
     "Block",
     "Plan",
@@ -221,6 +227,12 @@ _CONTEXT = (
     Block(("s-ha", "semi-ha"), n_train_years=(4,)),  # the alpha = 0 end and the default: plan scarcity's runs
     *(Block(("semi-ha",), n_train_years=(4,), overrides={"model_overrides": {"alpha": a}}) for a in CONTEXT_ALPHAS),
 )
+AUGMENT_MODELS: tuple[str, ...] = ("s-ha", "semi-ha", "semi-ha-loc", "c3d", "cnn-lstm")
+"""The models plan ``augment`` trains with dihedral augmentation: every model that reads whole tiles (SEMI-SA left out)."""
+_AUGMENT = (
+    Block(AUGMENT_MODELS, overrides={"augment": "dihedral"}),
+    Block(("s-ha", "semi-ha"), seeds=(1, 2), overrides={"augment": "dihedral"}),
+)
 _SMOKE = Block(
     ("s-ha", "ridge"), test_years=(2018,), n_train_years=(4,), overrides={"epochs": 1, "patience": 1, "max_train_examples": 256}
 )
@@ -258,6 +270,12 @@ PLANS: dict[str, Plan] = {
             "SEMI-HA's context-loss weight alpha = 0.02, 0.05, 0.1 and 0.2 (the default) beside S-HA (alpha = 0), N_y = 4, "
             "seed 0: alpha chosen per test year on the validation year",
             _CONTEXT,
+        ),
+        Plan(
+            "augment",
+            "the models on tiles with dihedral augmentation (augment = dihedral), N_y = 10: S-HA, SEMI-HA, semi-ha-loc, C3D, "
+            "CNN-LSTM with seed 0, S-HA and SEMI-HA with seeds 1 and 2, beside the same runs without it",
+            _AUGMENT,
         ),
         Plan("smoke", "S-HA and ridge, test year 2018, N_y = 4, one short epoch on 256 examples: checks the path", (_SMOKE,)),
     )

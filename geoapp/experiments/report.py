@@ -50,6 +50,8 @@ __all__ = [
     "location_table",
     "location_section",
     "trend_section",
+    "augment_table",
+    "augment_section",
     "validation_choice",
     "validation_choice_section",
     "context_alpha",
@@ -507,6 +509,9 @@ def report_markdown(
     location = location_section(records, years)
     if location:
         out.append(location)
+    augment = augment_section(records, years)
+    if augment:
+        out.append(augment)
     context = context_section(records, years, (figures or {}).get("context"))
     if context:
         out.append(context)
@@ -808,6 +813,65 @@ def trend_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
         for _, r in table.iterrows()
     ]
     return "\n".join([*head, markdown_table(["model", "RMSE without", "RMSE with trend", "R^2 without", "R^2 with trend"], rows)])
+
+
+def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> pd.DataFrame:
+    """Per model of plan ``augment``: mean RMSE over ``years`` without and with dihedral augmentation, over the same seeds.
+
+    The runs without it are the same runs with no overrides (plans ``baselines``, ``seeds``,
+    ``location``). Columns: model, seeds (the plan's seeds of the model), rmse_without, rmse_with
+    (the models' own predictions), cal_without, cal_with (with county offsets and trend, the
+    ``county-trend`` residual calibration), each a :func:`mean_over_years` dict; rows only for
+    models with at least one run with augmentation.
+    """
+    records = list(records)
+    plan = PLANS["augment"]
+    without_plan = Plan(
+        "augment-without",
+        "plan augment's runs without augmentation",
+        tuple(Block(b.models, b.test_years, b.n_train_years, b.seeds, b.exclude_groups, {}) for b in plan.blocks),
+    )
+    with_aug, without = results_frame(records, plan), results_frame(records, without_plan)
+    rows = []
+    for model in plan.models():
+        seeds = sorted({s for b in plan.blocks if model in b.models for s in b.seeds})
+        if _select(with_aug, model, 10, None, seeds).empty:
+            continue
+        row: dict[str, Any] = {"model": model, "seeds": seeds}
+        for label, df in (("without", without), ("with", with_aug)):
+            row[f"rmse_{label}"] = mean_over_years(df, "rmse", model, 10, years, seeds=seeds)
+            row[f"cal_{label}"] = mean_over_years(df, "rmse_county_trend", model, 10, years, seeds=seeds)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def augment_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) -> str:
+    """The report's section on dihedral augmentation, or "" when the store holds no run of plan ``augment``."""
+    table = augment_table(records, years)
+    if table.empty:
+        return ""
+    span = f"{years[0]}-{years[-1]}"
+    head = [
+        f"### Beyond the paper: tiles turned by the symmetries of the square (plan `augment`), mean {span}, N_y = 10\n",
+        "`augment = dihedral` shows each training example's tiles under one of the eight symmetries of the square "
+        "(rotations by 90 degrees and mirror images), drawn per step; validation and test tiles are not turned "
+        "(`geoapp.training.augment`). Each model beside its own runs without it, over the same seeds (mean ± sd over "
+        "the seeds with every year). RMSE in bu/acre: the models' own predictions, and with county offsets and trend "
+        "fitted on the training years (the `county-trend` residual calibration).\n",
+    ]
+    rows = [
+        [
+            _label(r["model"]),
+            ", ".join(map(str, r["seeds"])),
+            cell_text(r["rmse_without"]),
+            cell_text(r["rmse_with"]),
+            cell_text(r["cal_without"]),
+            cell_text(r["cal_with"]),
+        ]
+        for _, r in table.iterrows()
+    ]
+    header = ["model", "seeds", "RMSE without", "RMSE dihedral", "+ county + trend, without", "+ county + trend, dihedral"]
+    return "\n".join([*head, markdown_table(header, rows)])
 
 
 LOCATION_PAIR: tuple[tuple[str, str], ...] = (("semi-ha", "seeds"), ("semi-ha-loc", "location"))
