@@ -38,7 +38,7 @@ def test_data_info_prints_banner_and_title(tiny_dataset_path, capsys):
     assert lines[0].startswith("*** SIMULATED DATA")
     assert "Simulated Corn Belt (tiny, 8 km)" in out
     assert any(line.startswith("counties") and line.rstrip().endswith("201") for line in lines)
-    assert any(line.startswith("years") and "[2012, 2016]" in line for line in lines)
+    assert any(line.startswith("years") and line.rstrip().endswith("2012-2016 (5 years)") for line in lines)
     assert "noise_floor_rmse_bu_acre" in out
 
 
@@ -48,7 +48,7 @@ def test_data_info_json(tiny_dataset_path, capsys):
     assert summary["simulated"] is True
     assert summary["title"] == "Simulated Corn Belt (tiny, 8 km)"
     assert summary["path"] == str(tiny_dataset_path)
-    assert summary["years"] == [2012, 2016]
+    assert summary["years"] == [2012, 2013, 2014, 2015, 2016]
     assert summary["counties"] == 201
     assert summary["grid"]["tile_px"] == 8 and summary["grid"]["tile_km"] == 64.0
     assert summary["grid"]["crs"] == "EPSG:5070" and summary["grid"]["resolution_km"] == 8.0
@@ -522,3 +522,11 @@ def test_train_calibrate_fits_removes_and_refuses(tiny_dataset_path, tmp_path, c
     assert "calibration removed" in capsys.readouterr().out and "calibration" not in read_card(best)
     assert cli.main(["train", "calibrate", str(tmp_path / "nothing"), "--dataset", str(tiny_dataset_path)]) != 0
     assert "no checkpoint card" in capsys.readouterr().err
+
+
+def test_the_years_line_names_a_span_or_every_year_when_some_are_missing():
+    from geoapp.data.summary import years_text
+
+    assert years_text([2018, 2016, 2017]) == "2016-2018 (3 years)"
+    assert years_text([2016, 2018]) == "2016, 2018 (2 years)"  # not read as the span 2016-2018
+    assert years_text([2018]) == "2018 (1 year)"

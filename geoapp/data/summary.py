@@ -9,7 +9,7 @@ from geoapp.data.bands import BAND_INFO, BANDS, MONTH_NAMES, MONTHS
 from geoapp.data.dataset import YieldDataset, rebuild_hint
 from geoapp.errors import DataFileError, InputError
 
-__all__ = ["dataset_summary", "format_summary"]
+__all__ = ["dataset_summary", "format_summary", "years_text"]
 
 
 def dataset_summary(ds: YieldDataset, check_files: bool = False) -> dict[str, object]:
@@ -42,7 +42,7 @@ def dataset_summary(ds: YieldDataset, check_files: bool = False) -> dict[str, ob
             "tile_px": ds.tile_px,
             "tile_km": ds.tile_px * grid.resolution_m / 1000.0,
         },
-        "years": [min(ds.years), max(ds.years)],
+        "years": [int(y) for y in ds.years],
         "months": f"{MONTH_NAMES[MONTHS[0]]}-{MONTH_NAMES[MONTHS[-1]]} ({len(MONTHS)} steps)",
         "bands": {b: BAND_INFO[b].units for b in BANDS},
         "counties": int(len(ds.counties)),
@@ -70,6 +70,15 @@ def _files_line(ds: YieldDataset) -> str:
     return f"{check.describe()}: training and evaluation refuse it; {rebuild_hint(ds.root, ds.card)}"
 
 
+def years_text(years: list[int]) -> str:
+    """``2003-2018 (16 years)`` for consecutive years; each year named when some are missing (``2016, 2018 (2 years)``)."""
+    years = sorted(int(y) for y in years)
+    count = f"{len(years)} year{'s' if len(years) != 1 else ''}"
+    if len(years) > 1 and years[-1] - years[0] == len(years) - 1:
+        return f"{years[0]}-{years[-1]} ({count})"
+    return f"{', '.join(map(str, years))} ({count})"
+
+
 def format_summary(summary: dict[str, object]) -> str:
     """The summary as aligned ``key: value`` lines, with a SIMULATED banner when it applies.
 
@@ -85,5 +94,7 @@ def format_summary(summary: dict[str, object]) -> str:
     for key, value in summary.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif key == "years" and isinstance(value, list) and value:
+            value = years_text(value)
         lines.append(f"{key.ljust(width)}  {value}")
     return "\n".join(lines)
