@@ -19,6 +19,7 @@ Groups:
     bench app         the app in headless chromium: seconds per page and interaction vs. budget
     bench difficulty  held-out R^2 of ridge / boosted trees vs. the simulation's ceiling
     bench error-budget  which of the simulation's yield terms a checkpoint's test errors carry
+    bench ensemble    seed ensembles of the experiment runs: the mean of seeds vs. each seed alone
     bench cache       cold compute vs. warm load seconds of each result kept on disk
     bench ablation    what-if ablation: cold and warm seconds vs. targets, and the per-group path
     bench yield-throughput  training examples/s: the trainer end to end vs. the model's step alone
@@ -272,6 +273,31 @@ def _bench_error_budget(args: argparse.Namespace) -> int:
     folders = args.checkpoint or [str(checkpoint_dir() / "yield" / f"semi-ha-loc-{y}" / "best") for y in (2017, 2018)]
     budgets = [error_budget(folder, ds, args.year, calibrated=not args.own) for folder in folders]
     print(json.dumps(budgets, indent=1) if args.json else budget_markdown(budgets), end="\n" if args.json else "")
+    return 0
+
+
+def _bench_ensemble(args: argparse.Namespace) -> int:
+    from geoapp.bench.ensemble import ensemble_markdown, seed_ensemble_table
+    from geoapp.data.dataset import default_dataset_path, load_dataset
+
+    try:
+        overrides = json.loads(args.overrides)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f'--overrides must be a JSON object of training settings, e.g. \'{{"augment": "dihedral"}}\': {exc}'
+        ) from exc
+    if not isinstance(overrides, dict):
+        raise InputError(f"--overrides must be a JSON object of training settings, got {args.overrides!r}")
+    ds = load_dataset(args.dataset or default_dataset_path("demo"))
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    years = [int(y) for y in args.test_years.split(",")]
+    table = seed_ensemble_table(ds, args.model, seeds, years, overrides)
+    if args.json:
+        print(table.to_json(orient="records", indent=1))
+    else:
+        label = f"{args.model}" + (f" {json.dumps(overrides, sort_keys=True)}" if overrides else "")
+        sim = " (SIMULATED data)" if ds.simulated else ""
+        print(ensemble_markdown(table, f"Seed ensemble of {label} on {ds.name}{sim}, N_y = 10"), end="")
     return 0
 
 
@@ -760,6 +786,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--own", action="store_true", help="the model's own predictions, without its residual calibration")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench_error_budget)
+    p = bench.add_parser(
+        "ensemble", help="the mean of several seeds' experiment runs against each seed alone (own and calibrated RMSE)"
+    )
+    p.add_argument("--model", required=True, help="model name of the runs (e.g. s-ha)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, at least two")
+    p.add_argument("--overrides", default="{}", help='the runs\' training overrides as JSON, e.g. \'{"augment": "dihedral"}\'')
+    p.add_argument("--test-years", type=_year_list, default="2014,2015,2016,2017,2018", help="comma-separated test years")
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench_ensemble)
     p = bench.add_parser("yield", help="RMSE, R^2, noise floor, training and inference speed of every crop-yield checkpoint")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.add_argument("--markdown", default=None, help="also write the table to this markdown file")

@@ -530,3 +530,10 @@ def test_the_years_line_names_a_span_or_every_year_when_some_are_missing():
     assert years_text([2018, 2016, 2017]) == "2016-2018 (3 years)"
     assert years_text([2016, 2018]) == "2016, 2018 (2 years)"  # not read as the span 2016-2018
     assert years_text([2018]) == "2018 (1 year)"
+
+
+def test_bench_ensemble_refuses_overrides_that_are_not_a_json_object(capsys):
+    assert cli.main(["bench", "ensemble", "--model", "s-ha", "--overrides", "[1]"]) != 0
+    assert "--overrides must be a JSON object" in capsys.readouterr().err
+    assert cli.main(["bench", "ensemble", "--model", "s-ha", "--overrides", "{augment"]) != 0
+    assert "--overrides must be a JSON object" in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""Seed ensembles: the mean of checkpoints' predictions, and the bench that scores it against each seed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from geoapp.bench.ensemble import ensemble_markdown, seed_ensemble_table
+from geoapp.data.dataset import load_dataset
+from geoapp.errors import InputError
+from geoapp.experiments.plan import RunSpec
+from geoapp.experiments.store import OK, make_record
+from geoapp.training.ensemble import EnsemblePredictor, load_ensemble
+from geoapp.training.model_kinds import load_yield_checkpoint, predict_yields
+from geoapp.training.yield_runs import YieldPredictions
+from geoapp.training.yield_trainer import train_yield
+
+from .test_yield_trainer import _cfg
+
+YEARS = {"train": [2012, 2013, 2014], "validation": 2015, "test": 2016}
+
+
+class _Fixed:
+    """A stand-in checkpoint that predicts fixed values."""
+
+    def __init__(self, predicted, years=YEARS, county=(0, 1, 2), seed=0):
+        self.card = {"model": "s-ha", "years": years, "train_config": {"seed": seed}}
+        self.predicted = np.asarray(predicted, dtype=float)
+        self.county = np.asarray(county)
+
+    def predict(self, ds, year, mask_group=None):
+        return YieldPredictions(self.county, year, np.array([40.0, 50.0, 60.0]), self.predicted)
+
+
+def test_the_ensemble_predicts_the_mean_of_its_members():
+    ens = EnsemblePredictor([_Fixed([41, 52, 60], seed=0), _Fixed([43, 48, 66], seed=1)])
+    out = ens.predict(None, 2016)
+    np.testing.assert_allclose(out.predicted, [42.0, 50.0, 63.0])
+    np.testing.assert_array_equal(out.target, [40.0, 50.0, 60.0])
+    assert ens.card["years"] == YEARS and [m["seed"] for m in ens.card["members"]] == [0, 1]
+
+
+def test_an_ensemble_of_one_or_of_other_years_or_counties_is_refused():
+    with pytest.raises(InputError, match="at least two"):
+        EnsemblePredictor([_Fixed([1, 2, 3])])
+    other = {**YEARS, "test": 2017}
+    with pytest.raises(InputError, match="share their training, validation and test years"):
+        EnsemblePredictor([_Fixed([1, 2, 3]), _Fixed([1, 2, 3], years=other)])
+    with pytest.raises(InputError, match="different counties"):
+        EnsemblePredictor([_Fixed([1, 2, 3]), _Fixed([1, 2, 3], county=(0, 1, 5))]).predict(None, 2016)
+    with pytest.raises(InputError, match="list of checkpoint folders"):
+        load_ensemble("one/folder", None)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_dataset_path, tmp_path_factory):
+    ds = load_dataset(tiny_dataset_path)
+    folders = {
+        s: train_yield(_cfg("s-ha", epochs=1, seed=s), ds, tmp_path_factory.mktemp(f"s{s}"), progress=False) for s in (0, 1)
+    }
+    return ds, folders
+
+
+def test_the_bench_scores_the_seed_ensemble_against_each_seed(runs):
+    ds, folders = runs
+    dataset = {"name": ds.name, "fingerprint": ds.fingerprint, "simulated": True}
+    records = [
+        make_record(RunSpec("s-ha", 2016, 3, s), dataset=dataset, status=OK, metrics={"rmse": 1.0, "r2": 0.0}, checkpoint=f)
+        for s, f in folders.items()
+    ]
+    table = seed_ensemble_table(ds, "s-ha", seeds=[0, 1], years=[2015, 2016], n_train_years=3, records=records)
+    assert list(table["year"]) == [2015, 2016, "mean"]
+    assert table.loc[0, "members"] == [] and math.isnan(table.loc[0, "ensemble_rmse"])  # no run for 2015
+    preds = [predict_yields(load_yield_checkpoint(folders[s], ds, calibrated=False), ds, 2016) for s in (0, 1)]
+    target = preds[0].target
+    singles = [np.sqrt(np.mean((p.predicted - target) ** 2)) for p in preds]
+    ensemble = np.sqrt(np.mean(((preds[0].predicted + preds[1].predicted) / 2 - target) ** 2))
+    row = table.loc[1]
+    assert row["members"] == [0, 1]
+    assert row["members_rmse"] == pytest.approx(np.mean(singles)) and row["ensemble_rmse"] == pytest.approx(ensemble)
+    assert row["ensemble_rmse"] <= max(singles) + 1e-9  # the mean of two predictions is never worse than both
+    assert np.isfinite(row["ensemble_cal"]) and np.isfinite(row["members_cal"])
+    assert row["floor_x1_3"] > 0  # the tiny dataset is simulated: its noise floor is known
+    assert table.loc[2, "ensemble_rmse"] == pytest.approx(ensemble)  # the mean over the one complete year
+    text = ensemble_markdown(table, "title")
+    assert "| 2015 |  | missing |" in text and f"{ensemble:.3f}" in text
+    # other overrides are other runs: nothing found
+    other = seed_ensemble_table(ds, "s-ha", [0, 1], [2016], {"augment": "dihedral"}, n_train_years=3, records=records)
+    assert list(other["year"]) == [2016] and math.isnan(other.loc[0, "ensemble_rmse"])
+    with pytest.raises(InputError, match="at least two different seeds"):
+        seed_ensemble_table(ds, "s-ha", [0, 0], [2016], records=records)
