@@ -237,30 +237,39 @@ def test_the_augment_section_sets_each_model_beside_its_own_seeds_without_augmen
     from geoapp.experiments.report import augment_section, augment_table
 
     years = [2014, 2015, 2016, 2017, 2018]
-    with_runs = [r for r in PLANS["augment"].runs() if r.model in ("s-ha", "c3d")]
-    without_runs = [RunSpec(r.model, r.test_year, r.n_train_years, r.seed, None, {}) for r in with_runs]
+    plan_runs = [r for r in PLANS["augment"].runs() if r.model in ("s-ha", "c3d")]
+    defaults = {(r.model, r.test_year, r.seed): RunSpec(r.model, r.test_year, 10, r.seed) for r in plan_runs}
+    shifts = {"augment": -0.5, "patience": -0.1}  # augmentation takes 0.5 bu/acre off, the patience alone 0.1
     records = []
-    for runs, shift in ((without_runs, 0.0), (with_runs, -0.5)):  # augmentation takes 0.5 bu/acre off
-        for run in runs:
-            if shift and run.model == "c3d" and run.test_year == 2016:
-                continue  # one year missing: no mean for C3D with augmentation
-            rmse = {"s-ha": 5.0, "c3d": 6.0}[run.model] + 0.2 * run.seed + shift
-            calibrated = {"county-trend": {"rmse": rmse - 1.0, "r2": 0.6}}
-            metrics = {"rmse": rmse, "r2": 0.5, "n": 9, "year": run.test_year, "calibrated": calibrated}
-            records.append(make_record(run, dataset=DS, status=OK, metrics=metrics))
-    records.append(make_record(RunSpec("semi-ha", 2014, 10, 0), dataset=DS, status=OK, metrics={"rmse": 9.0, "r2": 0.1}))
-    table = augment_table(records, years).set_index("model")
-    assert list(table.index) == ["s-ha", "c3d"]  # semi-ha has no run with augmentation yet
-    s_ha = table.loc["s-ha"]
-    assert s_ha["seeds"] == [0, 1, 2] and s_ha["rmse_without"]["n"] == 3 == s_ha["rmse_with"]["n"]
-    assert s_ha["rmse_without"]["mean"] == pytest.approx(5.2) and s_ha["rmse_with"]["mean"] == pytest.approx(4.7)
-    assert s_ha["cal_with"]["mean"] == pytest.approx(3.7) and s_ha["cal_without"]["mean"] == pytest.approx(4.2)
-    assert table.loc["c3d", "seeds"] == [0] and table.loc["c3d", "rmse_with"]["years_done"] == 4
+    for run in [*defaults.values(), *plan_runs]:
+        if run.model == "c3d" and run.overrides and run.test_year == 2016:
+            continue  # one year missing: no mean for C3D with augmentation
+        if run.model == "s-ha" and run.seed == 2 and run.overrides and run.test_year == 2018:
+            continue  # seed 2 not done yet: both sides over seeds 0 and 1
+        key = "augment" if "augment" in run.overrides else "patience" if run.overrides else None
+        rmse = {"s-ha": 5.0, "c3d": 6.0}[run.model] + 0.2 * run.seed + shifts.get(key, 0.0)
+        calibrated = {"county-trend": {"rmse": rmse - 1.0, "r2": 0.6}}
+        metrics = {"rmse": rmse, "r2": 0.5, "n": 9, "year": run.test_year, "calibrated": calibrated}
+        records.append(make_record(run, dataset=DS, status=OK, metrics=metrics))
+    table = augment_table(records, years)
+    assert list(zip(table["model"], table["training"], strict=True)) == [
+        ("s-ha", "dihedral, patience 10"),
+        ("c3d", "dihedral, patience 10"),
+        ("s-ha", "patience 10, no augmentation"),
+    ]  # semi-ha has no run of the plan yet: no row
+    s_ha, c3d, control = (table.iloc[i] for i in range(3))
+    assert s_ha["seeds"] == [0, 1] and s_ha["rmse_without"]["n"] == 2 == s_ha["rmse_with"]["n"]
+    assert s_ha["rmse_without"]["mean"] == pytest.approx(5.1) and s_ha["rmse_with"]["mean"] == pytest.approx(4.6)
+    assert s_ha["cal_with"]["mean"] == pytest.approx(3.6) and s_ha["cal_without"]["mean"] == pytest.approx(4.1)
+    assert control["seeds"] == [0] and control["rmse_with"]["mean"] == pytest.approx(4.9)
+    assert control["rmse_without"]["mean"] == pytest.approx(5.0)
+    assert c3d["seeds"] == [0] and c3d["rmse_with"]["years_done"] == 4
     text = augment_section(records, years)
-    assert "plan `augment`" in text and "| S-HA (`s-ha`) | 0, 1, 2 | 5.200 ± 0.200 (3) | 4.700 ± 0.200 (3) |" in text
-    assert "4 of the years" in text
+    assert "plan `augment`" in text and "4 of the years" in text
+    assert "| S-HA (`s-ha`) | dihedral, patience 10 | 0, 1 | 5.100 ± 0.141 (2) | 4.600 ± 0.141 (2) |" in text
+    assert "| S-HA (`s-ha`) | patience 10, no augmentation | 0 | 5.000 | 4.900 |" in text
     assert augment_section([r for r in records if not r["key"]["overrides"]], years) == ""
-    # the paper plan's tables never mix in the augmented runs
+    # the paper plan's tables never mix in the plan's runs
     assert set(results_frame(records, PLANS["paper"])["overrides"]) == {"{}"}
 
 
