@@ -289,7 +289,10 @@ def _bench_ensemble(args: argparse.Namespace) -> int:
     if not isinstance(overrides, dict):
         raise InputError(f"--overrides must be a JSON object of training settings, got {args.overrides!r}")
     ds = load_dataset(args.dataset or default_dataset_path("demo"))
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    parts = [s.strip() for s in args.seeds.split(",") if s.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise InputError(f"--seeds must be comma-separated whole seeds such as 0,1,2; got {args.seeds!r}")
+    seeds = [int(p) for p in parts]
     years = [int(y) for y in args.test_years.split(",")]
     table = seed_ensemble_table(ds, args.model, seeds, years, overrides)
     if args.json:

@@ -537,3 +537,8 @@ def test_bench_ensemble_refuses_overrides_that_are_not_a_json_object(capsys):
     assert "--overrides must be a JSON object" in capsys.readouterr().err
     assert cli.main(["bench", "ensemble", "--model", "s-ha", "--overrides", "{augment"]) != 0
     assert "--overrides must be a JSON object" in capsys.readouterr().err
+
+
+def test_bench_ensemble_names_bad_seeds(capsys):
+    assert cli.main(["bench", "ensemble", "--model", "s-ha", "--seeds", "0,x"]) != 0
+    assert "--seeds must be comma-separated whole seeds" in capsys.readouterr().err

@@ -149,7 +149,8 @@ def dataset_overview(ds: YieldDataset) -> None:
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Counties", s["counties"])
     c2.metric("Labelled per year", f"{s['labelled_per_year_mean']:.0f}", help="mean number of counties with a yield, per year")
-    c3.metric("Years", f"{s['years'][0]}–{s['years'][-1]}", help=years_text(s["years"]))
+    span = s["years"][-1] - s["years"][0] + 1 == len(s["years"])
+    c3.metric("Years", f"{s['years'][0]}–{s['years'][-1]}" if span else f"{len(s['years'])} years", help=years_text(s["years"]))
     c4.metric("Grid cell (km)", f"{s['grid']['resolution_km']:g}", help=f"tiles of {s['grid']['tile_px']} px")
     floor = s.get("noise_floor_rmse_bu_acre")
     c5.metric(

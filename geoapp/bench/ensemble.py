@@ -44,7 +44,11 @@ def run_checkpoints(
     overrides: Mapping[str, Any],
     n_train_years: int = 10,
 ) -> dict[int, Path]:
-    """Per seed, the ``best/`` folder of the finished run (all inputs) with these settings; seeds without one are left out."""
+    """Per seed, the ``best/`` folder of the finished run (all inputs) with these settings.
+
+    Seeds without such a run, or whose folder is not on this machine (the store is shared through git,
+    the run folders are not), are left out.
+    """
     want = json.dumps(dict(overrides), sort_keys=True)
     out: dict[int, Path] = {}
     for record in latest_results(records).values():
@@ -60,7 +64,9 @@ def run_checkpoints(
             and record.get("checkpoint")
         ):
             path = Path(record["checkpoint"])
-            out[int(key["seed"])] = path if path.is_absolute() else REPO_ROOT / path
+            path = path if path.is_absolute() else REPO_ROOT / path
+            if (path / "card.json").is_file():  # run folders are not in git: a fresh clone has the records only
+                out[int(key["seed"])] = path
     return out
 
 

@@ -354,7 +354,7 @@ def run_labels(plan: Plan) -> dict[str, str]:
 def by_variant(plan: Plan, df: pd.DataFrame) -> tuple[Plan, pd.DataFrame]:
     """``plan`` and its :func:`results_frame` with each model split into one row per set of overrides, where it has several.
 
-    A plan whose models each run with one set of overrides (every named plan but ``context``) comes back
+    A plan whose models each run with one set of overrides (every named plan but ``context`` and ``augment``) comes back
     as it is. Otherwise the returned plan and frame name such models by :func:`variant_label`, for the
     tables and figures only: the returned plan's run keys are not the store's (use ``plan`` itself for
     :func:`missing_runs` and :func:`results_frame`).
@@ -825,7 +825,7 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
     predictions), cal_without, cal_with (with county offsets and trend, the ``county-trend`` residual
     calibration), each a :func:`mean_over_years` dict; rows only for models with at least one run of
     the block. The seeds 1 and 2 of S-HA and SEMI-HA join their seed 0 in one row; both sides are
-    averaged over the seeds whose runs of the block have every year (all the block's seeds until one has).
+    averaged over the seeds that have every year on both sides (all the block's seeds until one has).
     """
     records = list(records)
     plan = PLANS["augment"]
@@ -844,9 +844,14 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
         sel = _select(with_df, row["model"], 10, None, row["seeds"])
         if sel.empty:
             continue
-        done = sel[sel["test_year"].isin(list(years))].groupby("seed").size()
-        complete = [s for s in row["seeds"] if done.get(s, 0) == len(years)]
-        row["seeds"] = complete or row["seeds"]  # like with like: the defaults over the same seeds
+
+        def complete(df: pd.DataFrame, seeds: list[int], model: str = row["model"]) -> set[int]:
+            sel = _select(df, model, 10, None, seeds)
+            done = sel[sel["test_year"].isin(list(years))].groupby("seed").size()
+            return {s for s in seeds if done.get(s, 0) == len(years)}
+
+        both = sorted(complete(with_df, row["seeds"]) & complete(without, row["seeds"]))
+        row["seeds"] = both or row["seeds"]  # like with like: both sides over the same complete seeds
         for label, df in (("without", without), ("with", with_df)):
             row[f"rmse_{label}"] = mean_over_years(df, "rmse", row["model"], 10, years, seeds=row["seeds"])
             row[f"cal_{label}"] = mean_over_years(df, "rmse_county_trend", row["model"], 10, years, seeds=row["seeds"])

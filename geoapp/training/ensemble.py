@@ -37,8 +37,8 @@ class EnsemblePredictor:
             at least two, with the same ``years`` in their cards.
 
     Attributes:
-        card: ``{"kind": "crop-yield-ensemble", "members": [...], "years": ...}``: each member's model,
-            seed and test year, and the shared years.
+        card: ``{"kind": "crop-yield-ensemble", "members": [...], "years": ...}``: each member's model
+            and seed, and the years the members share (training, validation, test).
 
     Raises:
         InputError: fewer than two members, or members with other nested years.

@@ -27,7 +27,20 @@ from geoapp.fileio import recover_folder
 from geoapp.training.checkpoint import STATE, load_checkpoint, read_card
 from geoapp.training.distributed import DistContext, broadcast_value
 
-__all__ = ["train_state", "recover_run_folders", "resume_from_last", "CannotResumeError", "OtherRunError", "lost_best_message"]
+__all__ = [
+    "ABSENT_SETTINGS",
+    "train_state",
+    "recover_run_folders",
+    "resume_from_last",
+    "CannotResumeError",
+    "OtherRunError",
+    "lost_best_message",
+]
+
+
+ABSENT_SETTINGS: dict[str, object] = {"augment": "none"}
+"""Training settings added after checkpoints were first written, and the value a card without one was trained
+with (an older checkpoint never turned its tiles): a resume with another value is another run."""
 
 
 class CannotResumeError(InputError):
@@ -96,7 +109,8 @@ def resume_from_last(
     JSON round trip, so tuples equal lists). ``expected_config`` maps training settings (e.g. ``lr``,
     ``batch_size``, ``precision``) to this run's values; each must equal the card's ``train_config``
     entry of the same name where the card records one (a card from an older version of geoapp that
-    lacks a setting is not held to it). Returns the saved counters (``epoch`` is the last finished
+    lacks a setting is not held to it, except the settings of :data:`ABSENT_SETTINGS`, which such a
+    card was trained without: it resumes only with their value). Returns the saved counters (``epoch`` is the last finished
     epoch, 0-based), or None, loading nothing, when there is nothing to resume: no checkpoint, or one
     without training state (a run then starts from scratch rather than from weights without their
     optimizer and schedule).
@@ -129,10 +143,11 @@ def resume_from_last(
     card = read_card(folder)
     mismatched = {k: (card.get(k), v) for k, v in (expected or {}).items() if card.get(k) != json.loads(json.dumps(v))}
     saved = card.get("train_config") if isinstance(card.get("train_config"), dict) else {}
+    absent = dict(ABSENT_SETTINGS)
     mismatched |= {
-        f"train_config.{k}": (saved[k], v)
+        f"train_config.{k}": (saved.get(k, absent.get(k)), v)
         for k, v in (expected_config or {}).items()
-        if k in saved and saved[k] != json.loads(json.dumps(v))
+        if (k in saved or k in absent) and saved.get(k, absent.get(k)) != json.loads(json.dumps(v))
     }
     if mismatched:
         detail = "; ".join(f"{k}: checkpoint has {have!r}, this run has {want!r}" for k, (have, want) in mismatched.items())

@@ -137,6 +137,8 @@ def test_an_attention_model_trains_with_augmentation_and_its_card_says_so(ds, tm
 def test_a_baseline_on_tiles_uses_it_and_one_on_averages_or_histograms_ignores_it(ds, tmp_path):
     best, card = _trained(ds, tmp_path, "c3d", test_baselines._cfg, epochs=1)
     assert "augment" in card["applies"] and np.isfinite(evaluate_yield(best, ds)["rmse"])
+    plain = train_yield(test_baselines._cfg("c3d", epochs=1), ds, tmp_path / "c3d-plain", progress=False)
+    assert (best / "model.safetensors").read_bytes() != (plain / "model.safetensors").read_bytes()  # the tiles were turned
     _, card = _trained(ds, tmp_path, "mlp", test_baselines._cfg, epochs=1)
     assert "augment" not in card["applies"] and card["train_config"]["augment"] == "dihedral"
     # the Training page lists the setting as ignored exactly where the cards leave it out
@@ -151,3 +153,13 @@ def test_a_run_cannot_resume_with_another_augmentation(ds, tmp_path):
     train_yield(test_yield_trainer._cfg("s-ha", epochs=1, augment="dihedral"), ds, out, progress=False)
     with pytest.raises(InputError, match="augment"):
         train_yield(test_yield_trainer._cfg("s-ha", epochs=2, augment="none"), ds, out, resume=True, progress=False)
+    # a card from before the setting existed was trained without it: it resumes only without it
+    old = tmp_path / "old"
+    train_yield(test_yield_trainer._cfg("s-ha", epochs=1), ds, old, progress=False)
+    card_path = old / "last" / "card.json"
+    card = json.loads(card_path.read_text())
+    del card["train_config"]["augment"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(InputError, match="augment"):
+        train_yield(test_yield_trainer._cfg("s-ha", epochs=2, augment="dihedral"), ds, old, resume=True, progress=False)
+    train_yield(test_yield_trainer._cfg("s-ha", epochs=2), ds, old, resume=True, progress=False)

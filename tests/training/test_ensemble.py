@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from geoapp.bench.ensemble import ensemble_markdown, seed_ensemble_table
+from geoapp.bench.ensemble import ensemble_markdown, run_checkpoints, seed_ensemble_table
 from geoapp.data.dataset import load_dataset
 from geoapp.errors import InputError
 from geoapp.experiments.plan import RunSpec
@@ -89,5 +89,14 @@ def test_the_bench_scores_the_seed_ensemble_against_each_seed(runs):
     # other overrides are other runs: nothing found
     other = seed_ensemble_table(ds, "s-ha", [0, 1], [2016], {"augment": "dihedral"}, n_train_years=3, records=records)
     assert list(other["year"]) == [2016] and math.isnan(other.loc[0, "ensemble_rmse"])
+    # a record whose run folder is not on this machine (a fresh clone has the store, not the runs) is missing
+    gone = make_record(
+        RunSpec("s-ha", 2016, 3, 1),
+        dataset=dataset,
+        status=OK,
+        metrics={"rmse": 1.0, "r2": 0.0},
+        checkpoint=folders[1].parent / "gone",
+    )
+    assert set(run_checkpoints([records[0], gone], "s-ha", 2016, [0, 1], {}, 3)) == {0}
     with pytest.raises(InputError, match="at least two different seeds"):
         seed_ensemble_table(ds, "s-ha", [0, 0], [2016], records=records)
