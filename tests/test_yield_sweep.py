@@ -102,3 +102,11 @@ def test_cli_summary_trains_nothing_and_prints_json(tmp_path, monkeypatch, capsy
     out = json.loads(capsys.readouterr().out)
     assert out["groups"][0]["test_rmse"] == [5.5] and out["groups"][0]["test"]["sd"] is None
     assert out["paired"] == []
+
+
+def test_a_row_from_before_a_setting_existed_counts_as_trained_with_its_default():
+    config = asdict(YieldTrainConfig.from_dict({"model": "semi-ha", "test_year": 2018, "epochs": 9}))
+    assert yield_sweep._is_shipped_config(config)
+    older = {k: v for k, v in config.items() if k not in ("augment", "trend", "calibration")}
+    assert yield_sweep._is_shipped_config(older)  # those runs turned no tile, removed no trend
+    assert not yield_sweep._is_shipped_config({**config, "augment": "dihedral"})
