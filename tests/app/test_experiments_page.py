@@ -381,3 +381,17 @@ def test_a_plan_the_dataset_cannot_hold_says_why_and_offers_nothing_to_queue(exp
     at = _page(exp_plan="tinystudy")  # a plan that fits: its missing runs and the queue button as before
     assert not [i for i in at.info if "cannot run on this dataset" in i.value]
     assert [b for b in at.button if b.key == "exp_queue"]
+
+
+def test_the_augment_plan_is_shown_beside_the_runs_with_the_defaults(exp_env):
+    info = dict(exp_env["store"].dataset)
+    for plan, shift in (("seeds", 0.0), ("augment", -0.5)):
+        for run in PLANS[plan].runs():
+            if run.model == "s-ha" and (plan == "seeds" or "augment" in run.overrides):
+                metrics = {"rmse": 5.0 + shift + 0.2 * run.seed, "r2": 0.5, "n": 90, "year": run.test_year}
+                exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+    at = _page(exp_plan="augment")
+    assert not at.exception and not at.error
+    text = "\n".join(m.value for m in at.markdown)
+    assert "tiles turned by the symmetries of the square (plan `augment`)" in text
+    assert "| S-HA (`s-ha`) | dihedral, patience 10 | 0, 1, 2 | 5.200 ± 0.200 (3) | 4.700 ± 0.200 (3) |" in text
