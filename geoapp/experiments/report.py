@@ -823,7 +823,8 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
     ``location``). Columns: model, training (``dihedral, patience 10`` or the control's ``patience 10,
     no augmentation``), seeds (the block's seeds), rmse_without, rmse_with (the models' own
     predictions), cal_without, cal_with (with county offsets and trend, the ``county-trend`` residual
-    calibration), each a :func:`mean_over_years` dict; rows only for models with at least one run of
+    calibration), each a :func:`mean_over_years` dict, and one column per year (str) with this training's
+    RMSE over the block's seeds that have it (a :func:`_stats` dict); rows only for models with at least one run of
     the block. The seeds 1 and 2 of S-HA and SEMI-HA join their seed 0 in one row; both sides are
     averaged over the seeds that have every year on both sides (all the block's seeds until one has).
     """
@@ -855,6 +856,8 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
         for label, df in (("without", without), ("with", with_df)):
             row[f"rmse_{label}"] = mean_over_years(df, "rmse", row["model"], 10, years, seeds=row["seeds"])
             row[f"cal_{label}"] = mean_over_years(df, "rmse_county_trend", row["model"], 10, years, seeds=row["seeds"])
+        for y in years:  # this training, per test year, over the block's seeds that have it
+            row[str(y)] = _stats(sel[sel["test_year"] == y]["rmse"].tolist())
         out.append(row)
     return pd.DataFrame(out)
 
@@ -887,7 +890,17 @@ def augment_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) 
         for _, r in table.iterrows()
     ]
     header = ["model", "training", "seeds", "RMSE, defaults", "RMSE", "+ county + trend, defaults", "+ county + trend"]
-    return "\n".join([*head, markdown_table(header, rows)])
+    per_year = [
+        [_label(r["model"]), r["training"], *(cell_text(r[str(y)]) or "missing" for y in years)] for _, r in table.iterrows()
+    ]
+    return "\n".join(
+        [
+            *head,
+            markdown_table(header, rows),
+            "RMSE (bu/acre) per test year with this training, mean ± sd over the seeds that have it:\n",
+            markdown_table(["model", "training", *map(str, years)], per_year),
+        ]
+    )
 
 
 LOCATION_PAIR: tuple[tuple[str, str], ...] = (("semi-ha", "seeds"), ("semi-ha-loc", "location"))

@@ -268,6 +268,10 @@ def test_the_augment_section_sets_each_model_beside_its_own_seeds_without_augmen
     assert "plan `augment`" in text and "4 of the years" in text
     assert "| S-HA (`s-ha`) | dihedral, patience 10 | 0, 1 | 5.100 ± 0.141 (2) | 4.600 ± 0.141 (2) |" in text
     assert "| S-HA (`s-ha`) | patience 10, no augmentation | 0 | 5.000 | 4.900 |" in text
+    # per year over the seeds that have it: 2018 has seeds 0 and 1 only
+    assert s_ha["2018"]["n"] == 2 and s_ha["2018"]["mean"] == pytest.approx(4.6) and s_ha["2014"]["n"] == 3
+    assert "| S-HA (`s-ha`) | dihedral, patience 10 | 4.700 ± 0.200 (3) |" in text
+    assert "| C3D (`c3d`) | dihedral, patience 10 | 5.500 | 5.500 | missing | 5.500 | 5.500 |" in text
     assert augment_section([r for r in records if not r["key"]["overrides"]], years) == ""
     # the paper plan's tables never mix in the plan's runs
     assert set(results_frame(records, PLANS["paper"])["overrides"]) == {"{}"}
