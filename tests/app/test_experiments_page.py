@@ -326,13 +326,18 @@ def test_the_model_a_user_would_ship_is_the_one_chosen_on_the_validation_year(ex
     ]
 
 
+def _store_results(store, runs, rmse_of) -> None:
+    """A finished result of each run in ``store``, its test RMSE ``rmse_of(run)``."""
+    info = dict(store.dataset)
+    for run in runs:
+        metrics = {"rmse": rmse_of(run), "r2": 0.5, "n": 90, "year": run.test_year}
+        store.append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+
+
 def test_the_location_plan_is_shown_beside_semi_ha_and_the_trend_plan_beside_the_runs_without(exp_env):
-    info = dict(exp_env["store"].dataset)
     for plan, model, rmse in (("seeds", "semi-ha", 6.0), ("location", "semi-ha-loc", 5.0), ("trend", "ridge", 7.0)):
-        for run in PLANS[plan].runs():
-            if run.model == model:
-                metrics = {"rmse": rmse + 0.5 * run.seed, "r2": 0.5, "n": 90, "year": run.test_year}
-                exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+        runs = [r for r in PLANS[plan].runs() if r.model == model]
+        _store_results(exp_env["store"], runs, lambda run, rmse=rmse: rmse + 0.5 * run.seed)
     at = _page(exp_plan="location")
     assert not at.exception and not at.error
     text = "\n".join(m.value for m in at.markdown)
@@ -384,12 +389,9 @@ def test_a_plan_the_dataset_cannot_hold_says_why_and_offers_nothing_to_queue(exp
 
 
 def test_the_augment_plan_is_shown_beside_the_runs_with_the_defaults(exp_env):
-    info = dict(exp_env["store"].dataset)
     for plan, shift in (("seeds", 0.0), ("augment", -0.5)):
-        for run in PLANS[plan].runs():
-            if run.model == "s-ha" and (plan == "seeds" or "augment" in run.overrides):
-                metrics = {"rmse": 5.0 + shift + 0.2 * run.seed, "r2": 0.5, "n": 90, "year": run.test_year}
-                exp_env["store"].append(make_record(run, dataset=info, status=OK, metrics=metrics, seconds=60.0))
+        runs = [r for r in PLANS[plan].runs() if r.model == "s-ha" and (plan == "seeds" or "augment" in r.overrides)]
+        _store_results(exp_env["store"], runs, lambda run, shift=shift: 5.0 + shift + 0.2 * run.seed)
     at = _page(exp_plan="augment")
     assert not at.exception and not at.error
     text = "\n".join(m.value for m in at.markdown)
