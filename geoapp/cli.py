@@ -6,6 +6,7 @@ Groups:
     data ingest   reproject user rasters listed in a manifest onto the cube grid
     data fetch-nass  download county yields from the USDA NASS Quick Stats API into one CSV
     train yield    train a crop-yield model for one test year (nested validation)
+    train ensemble write an ensemble checkpoint: the mean of several crop-yield checkpoints
     evaluate yield RMSE, R^2 and per-county predictions of a checkpoint
     train location contrastive pretraining of the location encoder (Blue Marble patches)
     jobs list|show|cancel|resume   training jobs (the Training page's, from a shell)
@@ -409,6 +410,25 @@ def _train_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_ensemble(args: argparse.Namespace) -> int:
+    from geoapp.training.checkpoint import read_card
+    from geoapp.training.ensemble import write_ensemble
+
+    ds = _dataset_arg(args.dataset)
+    best = write_ensemble(args.members, ds, args.out, calibration=args.calibration, force=args.force)
+    card = read_card(best)
+    metrics = card["metrics"]
+    own = (card.get("calibration") or {}).get("uncalibrated_metrics") or metrics
+    scores = ", ".join(
+        f"{role} {card['years']['validation' if role == 'val' else 'test']} RMSE {metrics[f'{role}_rmse']:.3f}"
+        + (f" ({own[f'{role}_rmse']:.3f} without the calibration)" if own is not metrics and f"{role}_rmse" in own else "")
+        for role in ("val", "test")
+        if f"{role}_rmse" in metrics
+    )
+    print(f"ensemble of {len(card['members'])} {card['model']} checkpoints: {best}; {scores} bu/acre")
+    return 0
+
+
 def _checkpoint_dataset(checkpoint: str) -> str | None:
     """The folder of the dataset a checkpoint was trained on, by the name its card records (None: the demo's).
 
@@ -711,6 +731,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
     p.set_defaults(func=_train_calibrate)
+
+    p = train.add_parser(
+        "ensemble",
+        help="write an ensemble checkpoint: the mean of several crop-yield checkpoints (e.g. seeds) of one model",
+        description="The members (checkpoint folders of one model, the same years and data) are copied into "
+        "<out>/best/.members with their hashes; the ensemble predicts the mean of their predictions and is listed "
+        "and loaded by the app like any crop-yield checkpoint (geoapp.training.ensemble).",
+    )
+    p.add_argument("members", nargs="+", help="member checkpoint folders (at least two), e.g. runs/s-ha-2018-seed0/best")
+    p.add_argument("--out", required=True, help="folder to write the ensemble to (its checkpoint goes in <out>/best)")
+    p.add_argument(
+        "--calibration",
+        default="county-trend",
+        choices=["none", "trend", "county-trend"],
+        help="residual calibration fitted to the ensemble's training-year residuals (default county-trend)",
+    )
+    p.add_argument("--dataset", default=None, help="dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint <out>/best holds")
+    p.set_defaults(func=_train_ensemble)
 
     evaluate = groups.add_parser("evaluate", help="evaluate trained models").add_subparsers(
         dest="command", required=True, metavar="{yield}"

@@ -23,7 +23,7 @@ from geoapp.app_support.broken import Broken, reason_of, show_broken
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import CARD, read_card
+from geoapp.training.checkpoint import CARD, ENSEMBLE_CARD_KIND, read_card
 from geoapp.training.model_kinds import MODEL_KINDS, STANDARDISED_CARD_KINDS, YIELD_CARD_KINDS
 
 __all__ = [
@@ -75,7 +75,7 @@ def card_problem(card: object) -> str | None:
         )
     if model not in MODEL_KINDS:
         return f"unknown model {model!r}; expected one of {list(MODEL_KINDS)}"
-    if MODEL_KINDS[model].card_kind != kind:
+    if MODEL_KINDS[model].card_kind != kind and kind != ENSEMBLE_CARD_KIND:
         return f"model {model!r} is written with kind {MODEL_KINDS[model].card_kind!r}, the card says {kind!r}"
     years = card.get("years")
     if not isinstance(years, dict):

@@ -18,7 +18,7 @@ from geoapp.data.counties import simplified_counties
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import read_card
+from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
 from geoapp.training.model_kinds import MODEL_KINDS, kind_of_card
 from geoapp.viz.charts import error_budget_bars
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
@@ -46,6 +46,7 @@ __all__ = [
     "has_attention",
     "attention_model_names",
     "checkpoint_label",
+    "model_text",
     "default_checkpoint",
     "drawn_checkpoint_caption",
     "no_labels_message",
@@ -105,9 +106,18 @@ def default_checkpoint(found: list[tuple[Path, dict]], year: int | None) -> Path
 NO_CHECKPOINT_LABEL = "none (true yields only)"
 
 
+def model_text(card: dict) -> str:
+    """The model a card holds as the app names it: its model name, or ``"<model> ensemble of <n>"``."""
+    members = card.get("members") if card.get("kind") == ENSEMBLE_CARD_KIND else None
+    return f"{card['model']} ensemble of {len(members)}" if isinstance(members, list) else str(card["model"])
+
+
 def checkpoint_label(folder: Path, card: dict, root: Path | None = None) -> str:
-    """How the app names a crop-yield checkpoint: ``"<model> · test <year> (<run folder under the checkpoints>)"``."""
-    return f"{card['model']} · test {card['years']['test']} ({_relative(folder.parent, root or checkpoint_dir())})"
+    """How the app names a crop-yield checkpoint: ``"<model> · test <year> (<run folder under the checkpoints>)"``.
+
+    An ensemble reads ``"<model> ensemble of <n> · test <year> (...)"``.
+    """
+    return f"{model_text(card)} · test {card['years']['test']} ({_relative(folder.parent, root or checkpoint_dir())})"
 
 
 def drawn_checkpoint_caption(ds: YieldDataset, checkpoint: Path | None) -> None:
@@ -223,7 +233,7 @@ def _comparison(ds: YieldDataset, year: int) -> tuple[pd.DataFrame, list[Broken]
         rows.append(
             {
                 "checkpoint": str(folder),
-                "model": summary["model"],
+                "model": model_text(card),
                 "rmse": summary["rmse"],
                 "r2": summary["r2"],
                 "bias": float(table["error"].mean()),

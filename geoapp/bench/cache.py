@@ -44,7 +44,7 @@ def run_cache_benchmark(dataset: str | Path | None = None, all_galleries: bool =
     from geoapp.analysis.yield_predictions import predictions_for_year, yield_checkpoints
     from geoapp.data.dataset import default_dataset_path, load_dataset
     from geoapp.errors import MissingDataError
-    from geoapp.training.model_kinds import MODEL_KINDS
+    from geoapp.training.model_kinds import kind_of_card
 
     path = Path(dataset) if dataset else default_dataset_path("demo")
     ds = load_dataset(path)
@@ -57,7 +57,7 @@ def run_cache_benchmark(dataset: str | Path | None = None, all_galleries: bool =
         folder, year = picked
         run = f"{folder.parent.name if folder.name == 'best' else folder.name}, {year}"
         cases.append((f"predictions ({run})", lambda f=folder, y=year: predictions_for_year(f, ds, y)))
-        if MODEL_KINDS[model].has_attention:
+        if kind_of_card(dict(found)[folder], folder).has_attention:
             cases.append((f"attention ({run})", lambda f=folder, y=year: attention_for_year(f, ds, y)))
         cases.append((f"what-if ablation ({run})", lambda f=folder, y=year: what_if_ablation(f, ds, y)))
     if not cases:

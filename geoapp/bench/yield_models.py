@@ -28,7 +28,7 @@ from geoapp.fileio import atomic_write_text
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
-from geoapp.training.model_kinds import MODEL_KINDS, kind_names
+from geoapp.training.model_kinds import MODEL_KINDS, kind_names, kind_of_card
 from geoapp.training.yield_data import Examples, YieldTileSource
 from geoapp.training.yield_trainer import evaluate_yield, load_yield_model, predict_examples
 
@@ -146,7 +146,7 @@ def _inference_seconds(folder: Path, ds: YieldDataset, year: int) -> dict[str, f
 
 
 def _timings(card: dict, folder: Path, ds: YieldDataset, year: int) -> dict[str, float | None]:
-    if not MODEL_KINDS[card["model"]].has_attention:  # the timings below run the attention models' batched paths
+    if not kind_of_card(card, folder).has_attention:  # the timings below run the attention models' batched paths
         return {
             "inference_all_counties_s": None,
             "what_if_one_group_s": None,

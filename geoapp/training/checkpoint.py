@@ -41,6 +41,8 @@ from geoapp.paths import checkpoint_dir
 
 __all__ = [
     "CARD_KINDS",
+    "ENSEMBLE_CARD_KIND",
+    "MEMBERS_DIR",
     "LOCATION_MODELS",
     "ensure_writable",
     "clear_previous_run",
@@ -63,6 +65,10 @@ CARD = "card.json"
 WEIGHTS = "model.safetensors"
 STATE = "train_state.safetensors"
 STATE_JSON = "train_state.json"
+ENSEMBLE_CARD_KIND = "crop-yield-ensemble"
+"""The card kind of an ensemble of crop-yield checkpoints (:mod:`geoapp.training.ensemble`)."""
+MEMBERS_DIR = ".members"
+"""Where an ensemble checkpoint keeps its members (hidden: the checkpoint lists skip it)."""
 RUN_CONTENT = ("best", "last", "metrics.jsonl")
 """What a trainer writes into a run folder."""
 
@@ -566,6 +572,24 @@ def _baseline_card(card: dict[str, Any], path: Path) -> None:
     _check_normalisation(norm, card["model_config"], path)
 
 
+def _ensemble_card(card: dict[str, Any], path: Path) -> None:
+    """An ensemble of crop-yield checkpoints: one model, the shared years and data, and its members."""
+    _check_model(card, path, (*MODELS, *BASELINE_NAMES))
+    _check_years(card, path)
+    _check_dataset(card, path)
+    members = card.get("members")
+    if not isinstance(members, list) or len(members) < 2:
+        raise _card_error(path, f"'members' must list at least two member checkpoints, got {_short(members)}")
+    for i, entry in enumerate(members):
+        where = entry.get("path") if isinstance(entry, dict) else None
+        parts = Path(where).parts if isinstance(where, str) else ()
+        if not parts or parts[0] != MEMBERS_DIR or ".." in parts or Path(where).is_absolute():
+            raise _card_error(path, f"members[{i}].path must be a folder under {MEMBERS_DIR}/, got {_short(where)}")
+        digest = entry.get("weights_sha256")
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise _card_error(path, f"members[{i}].weights_sha256 must be a SHA-256 in hex, got {_short(digest)}")
+
+
 def _location_card(card: dict[str, Any], path: Path) -> None:
     _check_model(card, path, LOCATION_MODELS)
     _check_object(card, path, "config")
@@ -575,6 +599,7 @@ CARD_KINDS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "crop-yield": _crop_yield_card,
     "ridge": _ridge_card,
     "yield-baseline": _baseline_card,
+    ENSEMBLE_CARD_KIND: _ensemble_card,
     "location-encoder": _location_card,
 }
 """Card kinds and their checks: every consumer of a card relies on these fields being there."""

@@ -10,23 +10,40 @@ to one model (:func:`geoapp.training.calibration.fit_calibration`).
 The members must share the dataset and the nested years (training years, validation year, test
 year): an ensemble of models that saw different years would be scored on a year some of them
 trained on.
+
+**An ensemble checkpoint** (:func:`write_ensemble`, ``python -m geoapp train ensemble``) is a folder the
+app lists and loads like any crop-yield checkpoint: ``card.json`` of kind ``crop-yield-ensemble``
+naming the members' model, the dataset, the shared years, its own validation and test metrics and,
+per member, its folder and the SHA-256 of its weights; the members' checkpoints (card and weights,
+copied) in ``.members/m<i>/`` (a hidden folder: the checkpoint lists do not show the members on
+their own). Loading checks each member's weights against its hash, so a member swapped or damaged
+on disk is refused rather than silently averaged. A residual calibration (``county-trend``) is
+fitted to the ensemble's own training-year residuals and kept in its card, as for one model. The
+ensemble has no attention weights of its own (the Attention page lists its members' kinds only);
+the what-if ablation masks a group in every member.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geoapp.data.args import given
+from geoapp import __version__
+from geoapp.data.args import as_path, given
 from geoapp.data.dataset import YieldDataset
-from geoapp.errors import InputError
-from geoapp.training.model_kinds import load_yield_checkpoint
+from geoapp.errors import DataFileError, InputError
+from geoapp.fileio import atomic_folder
+from geoapp.training.checkpoint import CARD, ENSEMBLE_CARD_KIND, MEMBERS_DIR, WEIGHTS, read_card, validate_card
+from geoapp.training.metrics import rmse_r2
 from geoapp.training.yield_runs import YieldPredictions
 
-__all__ = ["EnsemblePredictor", "load_ensemble"]
+__all__ = ["EnsemblePredictor", "load_ensemble", "load_ensemble_checkpoint", "write_ensemble", "weights_sha256"]
 
 
 class EnsemblePredictor:
@@ -69,6 +86,15 @@ class EnsemblePredictor:
         return YieldPredictions(first.county, first.year, first.target, mean)
 
 
+def weights_sha256(folder: str | Path) -> str:
+    """The SHA-256 (hex) of a checkpoint folder's weights file."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / WEIGHTS, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_ensemble(folders: Sequence[str | Path], ds: YieldDataset, calibrated: bool = False) -> EnsemblePredictor:
     """An :class:`EnsemblePredictor` of the checkpoints in ``folders`` (each checked against ``ds``).
 
@@ -79,6 +105,118 @@ def load_ensemble(folders: Sequence[str | Path], ds: YieldDataset, calibrated: b
         InputError: ``folders`` is not a list of at least two checkpoint folders, or as :class:`EnsemblePredictor`.
         DataFileError: a card or weights are invalid.
     """
+    from geoapp.training.model_kinds import load_yield_checkpoint  # the registry loads ensembles through this module
+
     if isinstance(folders, (str, Path)) or not isinstance(folders, Sequence):
         raise InputError(f"folders must be a list of checkpoint folders, got {given(folders)}")
     return EnsemblePredictor([load_yield_checkpoint(f, ds, calibrated=calibrated) for f in folders])
+
+
+def load_ensemble_checkpoint(folder: str | Path, ds: YieldDataset | None = None) -> EnsemblePredictor:
+    """The predictor of an ensemble checkpoint: its members (each checked against its hash) averaged.
+
+    The members predict without their own calibrations; the ensemble's card (``predictor.card``)
+    holds the calibration of the whole, which :func:`~geoapp.training.model_kinds.load_yield_checkpoint`
+    adds.
+
+    Raises:
+        DataFileError: a member's folder is missing or its weights differ from the card's hash.
+        InputError: a member was trained on other data than ``ds``.
+    """
+    from geoapp.training.model_kinds import load_yield_checkpoint
+
+    folder = as_path(folder, "folder")
+    card = read_card(folder)
+    members = []
+    for i, entry in enumerate(card["members"]):
+        member = folder / entry["path"]
+        try:
+            digest = weights_sha256(member)
+        except OSError as exc:
+            raise DataFileError(
+                f"ensemble {str(folder)!r}: member {i} ({entry['path']}) cannot be read ({exc.strerror or exc}); "
+                "restore the folder, or write the ensemble again (python -m geoapp train ensemble)"
+            ) from exc
+        if digest != entry["weights_sha256"]:
+            raise DataFileError(
+                f"ensemble {str(folder)!r}: the weights of member {i} ({entry['path']}) are not the ones it was written "
+                "with (SHA-256 differs); restore the folder, or write the ensemble again (python -m geoapp train ensemble)"
+            )
+        members.append(load_yield_checkpoint(member, ds, calibrated=False))
+    predictor = EnsemblePredictor(members)
+    predictor.card = card
+    return predictor
+
+
+def write_ensemble(
+    folders: Sequence[str | Path], ds: YieldDataset, out: str | Path, calibration: str = "county-trend", force: bool = False
+) -> Path:
+    """Write an ensemble checkpoint of the checkpoints in ``folders`` to ``out/best``; return that folder.
+
+    The members must be crop-yield checkpoints of one model trained on ``ds`` with the same years
+    (seeds or settings may differ); each member's card and weights are copied in. The card's
+    ``metrics`` score the ensemble's own predictions on the validation and test years; ``calibration``
+    (``none``, ``trend`` or ``county-trend``) is then fitted to the ensemble's training-year residuals
+    (:func:`~geoapp.training.yield_trainer.calibrate_checkpoint`). The folder is written whole or not
+    at all.
+
+    Raises:
+        InputError: fewer than two members, members of other models, years or data, a member that is
+            itself an ensemble, an unknown calibration, or ``out/best`` exists and ``force`` is False.
+        DataFileError: a member's card or weights are invalid.
+    """
+    from geoapp.training.calibration import CALIBRATIONS
+    from geoapp.training.yield_trainer import calibrate_checkpoint
+
+    if calibration not in CALIBRATIONS:
+        raise InputError(f"calibration must be one of {list(CALIBRATIONS)}, got {given(calibration)}")
+    ensemble = load_ensemble(folders, ds)
+    cards = [read_card(f) for f in folders]
+    if any(c.get("kind") == ENSEMBLE_CARD_KIND for c in cards):
+        raise InputError("an ensemble's members must be single checkpoints, not ensembles; list the members' folders")
+    models = sorted({c["model"] for c in cards})
+    if len(models) != 1:
+        raise InputError(f"an ensemble averages checkpoints of one model, got {models}")
+    target = as_path(out, "out") / "best"
+    if target.exists() and not force:
+        raise InputError(f"{str(target)!r} already holds a checkpoint; choose another folder, or replace it with force")
+    years = ensemble.card["years"]
+    metrics = {}
+    for role, year in (("val", years["validation"]), ("test", years["test"])):
+        if not ds.labelled(int(year)).empty:
+            pred = ensemble.predict(ds, int(year))
+            metrics[f"{role}_rmse"], metrics[f"{role}_r2"] = rmse_r2(pred.target, pred.predicted)
+    first = cards[0]
+    entries = []
+    for i, (f, c) in enumerate(zip(folders, cards, strict=True)):
+        entries.append(
+            {
+                "path": f"{MEMBERS_DIR}/m{i}",
+                "source": str(f),
+                "seed": (c.get("train_config") or {}).get("seed"),
+                "weights_sha256": weights_sha256(f),
+                "metrics": {k: v for k, v in (c.get("metrics") or {}).items() if k in ("val_rmse", "test_rmse")},
+            }
+        )
+    train_config = {**(first.get("train_config") or {}), "seed": None, "calibration": "none"}
+    card = {
+        "kind": ENSEMBLE_CARD_KIND,
+        "model": models[0],
+        "dataset": first["dataset"],
+        "years": years,
+        "members": entries,
+        "train_config": train_config,
+        "metrics": metrics,
+        "code_version": __version__,
+    }
+    with atomic_folder(target) as tmp:
+        for i, f in enumerate(folders):
+            member = tmp / MEMBERS_DIR / f"m{i}"
+            member.mkdir(parents=True)
+            for name in (CARD, WEIGHTS):
+                shutil.copy2(Path(f) / name, member / name)
+        validate_card(card, tmp / CARD)
+        (tmp / CARD).write_text(json.dumps(card, indent=1), encoding="utf-8")
+    if calibration != "none":
+        calibrate_checkpoint(target, ds, calibration)
+    return target

@@ -28,6 +28,11 @@ per-band histograms of the anchor tile's pixels each month (:mod:`geoapp.trainin
 context tiles in training. ``semi-ha-loc`` also reads each example's county row (its embedding is
 in the checkpoint), so it predicts from the same inputs as ``semi-ha``.
 
+An **ensemble checkpoint** (card kind ``crop-yield-ensemble``, :mod:`geoapp.training.ensemble`) holds
+several checkpoints of one model and predicts the mean of theirs; :func:`kind_of_card` gives it its
+members' kind without attention, training or resume (:func:`ensemble_kind`), so every consumer
+lists, predicts with and ablates it like one model.
+
 The one prediction entry point for any kind (e.g. the what-if ablation) is :func:`predict_yields`;
 it masks a feature group by setting its standardised inputs to 0, the training mean.
 """
@@ -35,7 +40,7 @@ it masks a feature group by setting its standardised inputs to 0, the training m
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,7 +50,8 @@ from geoapp.errors import InputError
 from geoapp.models.yield_models import MODEL_NAMES
 from geoapp.training.attention_trainer import load_attention, train_attention
 from geoapp.training.calibration import calibrate_predictor
-from geoapp.training.checkpoint import read_card
+from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
+from geoapp.training.ensemble import load_ensemble_checkpoint
 from geoapp.training.forest_trainer import load_forest, train_forest
 from geoapp.training.monitor import TrainingMonitor
 from geoapp.training.network_trainer import load_network, train_network
@@ -66,6 +72,7 @@ __all__ = [
     "STANDARDISED_CARD_KINDS",
     "model_kind",
     "kind_of_card",
+    "ensemble_kind",
     "load_yield_checkpoint",
     "predict_yields",
     "kind_names",
@@ -272,8 +279,8 @@ _KINDS: tuple[ModelKind, ...] = (
 MODEL_KINDS: dict[str, ModelKind] = {k.name: k for k in _KINDS}
 """Every model kind, by name, in :data:`~geoapp.models.yield_models.MODEL_NAMES` order."""
 
-YIELD_CARD_KINDS: tuple[str, ...] = tuple(dict.fromkeys(k.card_kind for k in _KINDS))
-"""The card ``kind`` values of crop-yield checkpoints."""
+YIELD_CARD_KINDS: tuple[str, ...] = (*dict.fromkeys(k.card_kind for k in _KINDS), ENSEMBLE_CARD_KIND)
+"""The card ``kind`` values of crop-yield checkpoints (an ensemble of them included)."""
 
 STANDARDISED_CARD_KINDS: tuple[str, ...] = ("crop-yield", "yield-baseline")
 """Card kinds whose models read standardised inputs: their cards hold ``model_config`` and ``normalisation``."""
@@ -314,11 +321,37 @@ def kind_of_card(card: object, folder: str | Path | None = None) -> ModelKind:
         raise InputError(f"{where} must be a card (a dict, as read_card returns), got {given(card)}")
     name, card_kind = card.get("model"), card.get("kind")
     kind = MODEL_KINDS.get(name) if isinstance(name, str) else None
+    if kind is not None and card_kind == ENSEMBLE_CARD_KIND:
+        return ensemble_kind(kind)
     if kind is None or kind.card_kind != card_kind:
         raise InputError(
             f"{where} is not a crop-yield model (kind {card_kind!r}, model {name!r}); crop-yield models: {list(MODEL_KINDS)}"
         )
     return kind
+
+
+def _train_ensemble(*args: Any, **kwargs: Any) -> Path:
+    raise InputError(
+        "an ensemble is not trained: train its members, then write it with `python -m geoapp train ensemble MEMBER ...`"
+    )
+
+
+def ensemble_kind(member: ModelKind) -> ModelKind:
+    """The kind of an ensemble checkpoint of ``member``'s model (:mod:`geoapp.training.ensemble`).
+
+    It predicts and masks feature groups as its members do; it has no attention weights of its own,
+    is written from trained members rather than trained, and so is neither resumed nor data-parallel.
+    """
+    return replace(
+        member,
+        card_kind=ENSEMBLE_CARD_KIND,
+        description=f"ensemble: the mean of several {member.name} checkpoints",
+        has_attention=False,
+        resumable=False,
+        data_parallel=False,
+        train=_train_ensemble,
+        load=load_ensemble_checkpoint,
+    )
 
 
 def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None, calibrated: bool = True) -> Predictor:

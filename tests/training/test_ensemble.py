@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import numpy as np
 import pytest
 
+from geoapp.app_support.checkpoints import card_problem
 from geoapp.bench.ensemble import ensemble_markdown, run_checkpoints, seed_ensemble_table
 from geoapp.data.dataset import load_dataset
-from geoapp.errors import InputError
+from geoapp.errors import DataFileError, InputError
 from geoapp.experiments.plan import RunSpec
 from geoapp.experiments.store import OK, make_record
-from geoapp.training.ensemble import EnsemblePredictor, load_ensemble
-from geoapp.training.model_kinds import load_yield_checkpoint, predict_yields
+from geoapp.training.calibration import from_card as calibration_from_card
+from geoapp.training.calibration import shift
+from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, list_checkpoints, read_card
+from geoapp.training.ensemble import EnsemblePredictor, load_ensemble, write_ensemble
+from geoapp.training.metrics import rmse_r2
+from geoapp.training.model_kinds import kind_of_card, load_yield_checkpoint, predict_yields
 from geoapp.training.yield_runs import YieldPredictions
 from geoapp.training.yield_trainer import train_yield
 
@@ -100,3 +107,65 @@ def test_the_bench_scores_the_seed_ensemble_against_each_seed(runs):
     assert set(run_checkpoints([records[0], gone], "s-ha", 2016, [0, 1], {}, 3)) == {0}
     with pytest.raises(InputError, match="at least two different seeds"):
         seed_ensemble_table(ds, "s-ha", [0, 0], [2016], records=records)
+
+
+# --- ensemble checkpoints: written, listed and loaded like any crop-yield checkpoint ----------------
+
+
+def test_an_ensemble_checkpoint_predicts_the_mean_of_its_members_and_its_card_holds_its_calibration(runs, tmp_path):
+    ds, folders = runs
+    best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens", calibration="county-trend")
+    card = read_card(best)
+    assert card["kind"] == ENSEMBLE_CARD_KIND and card["model"] == "s-ha" and len(card["members"]) == 2
+    assert [m["seed"] for m in card["members"]] == [0, 1] and card["years"] == read_card(folders[0])["years"]
+    # the members' own predictions averaged, then the ensemble's calibration fitted to its training residuals
+    own = load_yield_checkpoint(best, ds, calibrated=False).predict(ds, 2016)
+    members = [load_yield_checkpoint(folders[s], ds, calibrated=False).predict(ds, 2016) for s in (0, 1)]
+    np.testing.assert_allclose(own.predicted, (members[0].predicted + members[1].predicted) / 2, rtol=1e-6)
+    calibrated = load_yield_checkpoint(best, ds).predict(ds, 2016)
+    cal = calibration_from_card(card)
+    np.testing.assert_allclose(calibrated.predicted, own.predicted + shift(cal, ds, own.county, 2016), rtol=1e-6)
+    rmse, _ = rmse_r2(calibrated.target, calibrated.predicted)
+    assert card["metrics"]["test_rmse"] == pytest.approx(rmse)
+    assert card["calibration"]["uncalibrated_metrics"]["test_rmse"] == pytest.approx(rmse_r2(own.target, own.predicted)[0])
+    # the registry: listed (its members are not), no attention, a what-if ablation through every member
+    found = [f for f, _ in list_checkpoints(tmp_path)]
+    assert found == [best]
+    kind = kind_of_card(card, best)
+    assert not kind.has_attention and kind.supports_ablation and not kind.resumable
+    masked = predict_yields(best, ds, 2016, mask_group="PPT")
+    assert masked.predicted.shape == own.predicted.shape and not np.allclose(masked.predicted, calibrated.predicted)
+    assert card_problem(card) is None
+    with pytest.raises(InputError, match="not trained"):
+        kind.train()
+
+
+def test_a_damaged_or_swapped_member_and_bad_members_are_refused(runs, tmp_path):
+    ds, folders = runs
+    best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens", calibration="none")
+    assert "calibration" not in read_card(best)
+    with pytest.raises(InputError, match="already holds a checkpoint"):
+        write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
+    # a member's weights replaced by another's: refused by its hash, naming the member
+    shutil.copy2(folders[0] / "model.safetensors", best / ".members" / "m1" / "model.safetensors")
+    with pytest.raises(DataFileError, match=r"member 1 .*SHA-256 differs"):
+        load_yield_checkpoint(best, ds)
+    shutil.rmtree(best / ".members" / "m1")
+    with pytest.raises(DataFileError, match="member 1 .*cannot be read"):
+        load_yield_checkpoint(best, ds)
+    # a card whose member path leaves the folder is refused when read
+    card = json.loads((best / "card.json").read_text())
+    card["members"][0]["path"] = "../elsewhere"
+    (best / "card.json").write_text(json.dumps(card))
+    with pytest.raises(DataFileError, match=r"members\[0\].path must be a folder under .members/"):
+        read_card(best)
+    # an ensemble of one, of an ensemble, or of another model's checkpoints
+    with pytest.raises(InputError, match="at least two"):
+        write_ensemble([folders[0]], ds, tmp_path / "one")
+    ok = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ok", calibration="none")
+    with pytest.raises(InputError, match="single checkpoints, not ensembles"):
+        write_ensemble([ok, folders[0]], ds, tmp_path / "nested")
+    ridge = train_yield(_cfg("ridge", seed=0), ds, tmp_path / "ridge", progress=False)
+    with pytest.raises(InputError, match="one model"):
+        write_ensemble([folders[0], ridge], ds, tmp_path / "mixed")
+    assert not (tmp_path / "one").exists() and not (tmp_path / "mixed" / "best").exists()  # nothing half-written
