@@ -181,6 +181,11 @@ def write_ensemble(
     if target.exists() and not force:
         raise InputError(f"{str(target)!r} already holds a checkpoint; choose another folder, or replace it with force")
     years = ensemble.card["years"]
+    if calibration != "none" and len(years["train"]) < 2:
+        raise InputError(
+            f"calibration {calibration!r} fits a trend to the training years' residuals, which needs at least two training "
+            f"years; the members have {years['train']}: use calibration 'none'"
+        )
     metrics = {}
     for role, year in (("val", years["validation"]), ("test", years["test"])):
         if not ds.labelled(int(year)).empty:
