@@ -114,6 +114,7 @@ YIELD_LABELS: dict[str, str] = {
     "max_train_examples": "Max training examples (0 = all)",
     "exclude_group": "Leave out feature group",
     "augment": "Tile augmentation",
+    "ema": "Weight averaging (EMA decay, 0 = off)",
     "trend": "Yield trend",
     "calibration": "Residual calibration",
     "precision": "Precision",
@@ -323,6 +324,9 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         augment = _choice(
             c[1], label["augment"], "augment", {"none": "none (paper)", "dihedral": "dihedral: rotations and mirror images"}
         )
+        ema = c[2].number_input(
+            label["ema"], 0.0, 0.9999, float(d["ema"]), step=0.005, format="%.4f", key="ty_ema", help=f["ema"].help
+        )
         c = st.columns([1, 1, 1, 2])
         device, workers = _device_fields("ty", c)
         tn = _choice(
@@ -360,6 +364,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
         "exclude_group": None if exclude == "none" else exclude,
         "temporal_neighbour": tn,
         "augment": augment,
+        "ema": float(ema),
         "trend": trend,
         "calibration": calibration,
         "precision": precision,

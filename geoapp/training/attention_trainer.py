@@ -84,6 +84,7 @@ from geoapp.training.resume import (
     resume_from_last,
     train_state,
 )
+from geoapp.training.weight_average import ema_of, load_average
 from geoapp.training.yield_config import YieldTrainConfig, check_checkpoint_arg, resume_settings
 from geoapp.training.yield_data import Examples, YieldTileSource, check_dataset_arg, dataset_year
 from geoapp.training.yield_loader import YieldBatches, batch_loader, close_loader, resolve_workers
@@ -119,6 +120,7 @@ ATTENTION_APPLIES: tuple[str, ...] = (
     "loader_workers",
     "exclude_group",
     "augment",
+    "ema",
     "model_overrides",
 )
 """The YieldTrainConfig fields SEMI-HA and SEMI-SA use."""
@@ -248,6 +250,7 @@ def train_attention(
     if model.location is not None:
         model.location.set_table(table)  # frozen: a buffer, not a parameter, so not in the optimizer
     model = model.to(dev.device)
+    averaged = ema_of(model, cfg.ema)  # None without ema: the trained weights are scored and saved
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # One-cycle learning rate (warm-up then cosine decay): steadier validation curves than a constant rate.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
@@ -283,6 +286,8 @@ def train_attention(
             expected_config=resume_settings(cfg, tuple(asdict(cfg))),
         )
         if state is not None:
+            if averaged is not None:
+                load_average(out / "last", averaged)
             start, best_rmse, stale = int(state["epoch"]) + 1, float(state["best_rmse"]), int(state["stale"])
             if not (out / "best" / CARD).exists():  # best/ was lost: the next epoch's model becomes the best
                 best_rmse = math.inf
@@ -361,6 +366,8 @@ def train_attention(
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 if ctx.is_main:
@@ -371,7 +378,8 @@ def train_attention(
             train_means = mean_across({f"train_{k}": v / max(steps, 1) for k, v in sums.items()}, ctx)
             val_rmse = math.nan
             if ctx.is_main:
-                val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(model, source, ex_val, dev.device))
+                scored = model if averaged is None else averaged.module
+                val_rmse, val_r2 = rmse_r2(ex_val.target, predict_examples(scored, source, ex_val, dev.device))
                 record = log.write(
                     epoch=epoch + 1,
                     seconds=seconds,
@@ -381,10 +389,10 @@ def train_attention(
                     **train_means,
                 )
                 if val_rmse < best_rmse:
-                    test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(model, source, ex_test, dev.device))
+                    test_rmse, test_r2 = rmse_r2(ex_test.target, predict_examples(scored, source, ex_test, dev.device))
                     save_checkpoint(
                         out / "best",
-                        model,
+                        scored,
                         {**card_base, "epoch": epoch + 1, "metrics": {**record, "test_rmse": test_rmse, "test_r2": test_r2}},
                     )
                 monitor.report({"event": "epoch", **record})
@@ -402,6 +410,7 @@ def train_attention(
                     {**card_base, "epoch": epoch + 1, "metrics": record},
                     optimizer=opt,
                     train_state=train_state(scaler, epoch=epoch, best_rmse=best_rmse, stale=stale),
+                    average=averaged,
                 )
             if stale >= cfg.patience:
                 stopped_early = True

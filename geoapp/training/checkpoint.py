@@ -40,6 +40,7 @@ from geoapp.models.yield_models import BASELINE_NAMES, MODELS
 from geoapp.paths import checkpoint_dir
 
 __all__ = [
+    "AVERAGE",
     "CARD_KINDS",
     "ENSEMBLE_CARD_KIND",
     "MEMBERS_DIR",
@@ -65,6 +66,8 @@ CARD = "card.json"
 WEIGHTS = "model.safetensors"
 STATE = "train_state.safetensors"
 STATE_JSON = "train_state.json"
+AVERAGE = "average.safetensors"
+"""A resumable run's moving average of the weights (``ema``, :mod:`geoapp.training.weight_average`), beside its state."""
 ENSEMBLE_CARD_KIND = "crop-yield-ensemble"
 """The card kind of an ensemble of crop-yield checkpoints (:mod:`geoapp.training.ensemble`)."""
 MEMBERS_DIR = ".members"
@@ -175,7 +178,7 @@ def ensure_writable(folder: str | os.PathLike[str], force: bool = False, resume:
     return path
 
 
-CHECKPOINT_FILES = (CARD, WEIGHTS, STATE, STATE_JSON)
+CHECKPOINT_FILES = (CARD, WEIGHTS, STATE, STATE_JSON, AVERAGE)
 """What :func:`save_checkpoint` writes into a checkpoint folder."""
 
 
@@ -338,8 +341,13 @@ def save_checkpoint(
     card: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
     train_state: dict[str, Any] | None = None,
+    average: torch.nn.Module | None = None,
 ) -> Path:
     """Write ``model``'s weights, ``card`` (plus ``code_version``) and optionally the optimizer state.
+
+    ``average`` (with the optimizer state: a ``last/`` checkpoint) is the run's moving average of the
+    weights (a ``torch.optim.swa_utils.AveragedModel``), written to :data:`AVERAGE` so a resume
+    continues it.
 
     The folder is replaced whole or not at all: if writing fails (a full disk), the previous
     checkpoint in ``folder`` is left as it was.
@@ -359,6 +367,8 @@ def save_checkpoint(
         raise InputError(f"optimizer must be a torch.optim.Optimizer or None, got {given(optimizer)}")
     if train_state is not None and not isinstance(train_state, dict):
         raise InputError(f"train_state must be a dict of counters or None, got {given(train_state)}")
+    if average is not None and not isinstance(average, torch.nn.Module):
+        raise InputError(f"average must be a torch.nn.Module (the averaged model) or None, got {given(average)}")
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     try:
         with atomic_folder(folder) as tmp:
@@ -368,6 +378,9 @@ def save_checkpoint(
                 tensors, meta = optimizer_to_flat(optimizer.state_dict())
                 save_file(tensors, str(tmp / STATE))
                 (tmp / STATE_JSON).write_text(json.dumps({**meta, **(train_state or {})}, default=_jsonable))
+            if average is not None:
+                averaged = {k: v.detach().cpu().contiguous() for k, v in average.state_dict().items()}
+                save_file(averaged, str(tmp / AVERAGE))
     except (SafetensorError, OSError) as exc:
         raise write_error(folder, exc) from exc
     return Path(folder)

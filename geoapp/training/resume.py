@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-ABSENT_SETTINGS: dict[str, object] = {"augment": "none"}
+ABSENT_SETTINGS: dict[str, object] = {"augment": "none", "ema": 0.0}
 """Training settings added after checkpoints were first written, and the value a card without one was trained
 with (an older checkpoint never turned its tiles): a resume with another value is another run."""
 

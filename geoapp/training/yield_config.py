@@ -113,6 +113,12 @@ class YieldTrainConfig:
     exclude_group: str | None = setting(
         None, "retrain without this feature group (the paper's Figure 7); none: all inputs", choices=tuple(FEATURE_GROUPS)
     )
+    ema: float = setting(
+        0.0,
+        "0 (the paper: the trained weights as they are) or a decay in (0, 1), e.g. 0.995: validation, the best "
+        "checkpoint and predictions use an exponential moving average of the weights over the training steps "
+        "(attention models); recorded in the card",
+    )
     augment: str = setting(
         "none",
         "none (the paper: tiles as they are) or dihedral: each training example's tiles turned by one of the eight "
@@ -152,6 +158,8 @@ class YieldTrainConfig:
             raise InputError(f"lr must be a finite positive number, got {self.lr!r}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not (0 <= self.ema < 1 and math.isfinite(self.ema)):
+            raise InputError(f"ema must be 0 (off) or a decay in (0, 1) such as 0.995, got {self.ema!r}")
         if int(self.max_train_examples) < 0:
             raise InputError(f"max_train_examples must be >= 0 (0: all examples), got {self.max_train_examples!r}")
         if self.loader_workers is not None and int(self.loader_workers) < 0:
