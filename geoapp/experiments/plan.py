@@ -54,6 +54,7 @@ __all__ = [
     "CONTEXT_ALPHAS",
     "AUGMENT_MODELS",
     "AUGMENT_OVERRIDES",
+    "AUGMENT_EMA",
     "RunSpec",
     "Block",
     "Plan",
@@ -235,10 +236,14 @@ AUGMENT_OVERRIDES: dict[str, Any] = {"augment": "dihedral", "patience": 10}
 """Plan ``augment``'s training overrides: the augmentation, and a longer early-stopping patience (10 epochs, not 6):
 with turned tiles the validation RMSE keeps falling for longer, and a patience of 6 stops most runs
 before it has (measured: S-HA 2018, seed 0, best epoch 11 at patience 6 and 21 at 10)."""
+AUGMENT_EMA: float = 0.995
+"""The decay of the moving average of the weights in plan ``augment``'s S-HA runs with ``ema``
+(the settings of the shipped ensembles' members)."""
 _AUGMENT = (
     Block(AUGMENT_MODELS, overrides=AUGMENT_OVERRIDES),
     Block(("s-ha",), overrides={"patience": 10}),  # the control: the longer patience alone, no augmentation
     Block(("s-ha", "semi-ha"), seeds=(1, 2), overrides=AUGMENT_OVERRIDES),
+    Block(("s-ha",), seeds=(0, 1, 2), overrides={**AUGMENT_OVERRIDES, "ema": AUGMENT_EMA}),
 )
 _SMOKE = Block(
     ("s-ha", "ridge"), test_years=(2018,), n_train_years=(4,), overrides={"epochs": 1, "patience": 1, "max_train_examples": 256}
@@ -281,8 +286,8 @@ PLANS: dict[str, Plan] = {
         Plan(
             "augment",
             "the models on tiles with dihedral augmentation and patience 10, N_y = 10: S-HA, SEMI-HA, semi-ha-loc, C3D, "
-            "CNN-LSTM with seed 0, S-HA with patience 10 alone (control), S-HA and SEMI-HA with seeds 1 and 2, beside the "
-            "same runs with the defaults",
+            "CNN-LSTM with seed 0, S-HA with patience 10 alone (control), S-HA and SEMI-HA with seeds 1 and 2, S-HA with a "
+            "moving average of its weights (ema 0.995) with seeds 0-2, beside the same runs with the defaults",
             _AUGMENT,
         ),
         Plan("smoke", "S-HA and ridge, test year 2018, N_y = 4, one short epoch on 256 examples: checks the path", (_SMOKE,)),

@@ -820,8 +820,9 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
     """Per block of plan ``augment``: mean RMSE over ``years`` with the defaults and with the block's overrides.
 
     The runs with the defaults are the same runs with no overrides (plans ``baselines``, ``seeds``,
-    ``location``). Columns: model, training (``dihedral, patience 10`` or the control's ``patience 10,
-    no augmentation``), seeds (the block's seeds), rmse_without, rmse_with (the models' own
+    ``location``). Columns: model, training (``dihedral, patience 10``, with ``, EMA 0.995`` for the runs
+    with a moving average of the weights, or the control's ``patience 10, no augmentation``), seeds (the
+    block's seeds), rmse_without, rmse_with (the models' own
     predictions), cal_without, cal_with (with county offsets and trend, the ``county-trend`` residual
     calibration), each a :func:`mean_over_years` dict, and one column per year (str) with this training's
     RMSE over the block's seeds that have it (a :func:`_stats` dict); rows only for models with at least one run of
@@ -834,6 +835,8 @@ def augment_table(records: Iterable[Mapping[str, Any]], years: Sequence[int]) ->
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for block in plan.blocks:
         training = "dihedral, patience 10" if block.overrides.get("augment") == "dihedral" else "patience 10, no augmentation"
+        if block.overrides.get("ema"):
+            training += f", EMA {block.overrides['ema']:g}"
         with_df = results_frame(records, Plan("block", "", (block,)))
         for model in block.models:
             row = rows.setdefault((model, training), {"model": model, "training": training, "seeds": [], "_frames": []})
@@ -873,7 +876,9 @@ def augment_section(records: Iterable[Mapping[str, Any]], years: Sequence[int]) 
         "`augment = dihedral` shows each training example's tiles under one of the eight symmetries of the square "
         "(rotations by 90 degrees and mirror images), drawn per step; validation and test tiles are not turned "
         "(`geoapp.training.augment`). The runs train with an early-stopping patience of 10 epochs (the defaults: 6); "
-        "S-HA with patience 10 and no augmentation is the control. Each row beside the same model and seeds trained "
+        "S-HA with patience 10 and no augmentation is the control; `EMA 0.995`: validated, saved and scored with a moving "
+        "average of the weights over the training steps (`geoapp.training.weight_average`). Each row beside the same "
+        "model and seeds trained "
         "with the defaults (mean ± sd over the seeds with every year). RMSE in bu/acre: the models' own predictions, "
         "and with county offsets and trend fitted on the training years (the `county-trend` residual calibration).\n",
     ]

@@ -256,8 +256,10 @@ def test_the_augment_section_sets_each_model_beside_its_own_seeds_without_augmen
         ("s-ha", "dihedral, patience 10"),
         ("c3d", "dihedral, patience 10"),
         ("s-ha", "patience 10, no augmentation"),
+        ("s-ha", "dihedral, patience 10, EMA 0.995"),
     ]  # semi-ha has no run of the plan yet: no row
-    s_ha, c3d, control = (table.iloc[i] for i in range(3))
+    s_ha, c3d, control, ema = (table.iloc[i] for i in range(4))
+    assert ema["seeds"] == [0, 1] and ema["rmse_with"]["mean"] == pytest.approx(4.6)  # its own row, not merged
     assert s_ha["seeds"] == [0, 1] and s_ha["rmse_without"]["n"] == 2 == s_ha["rmse_with"]["n"]
     assert s_ha["rmse_without"]["mean"] == pytest.approx(5.1) and s_ha["rmse_with"]["mean"] == pytest.approx(4.6)
     assert s_ha["cal_with"]["mean"] == pytest.approx(3.6) and s_ha["cal_without"]["mean"] == pytest.approx(4.1)
@@ -268,6 +270,7 @@ def test_the_augment_section_sets_each_model_beside_its_own_seeds_without_augmen
     assert "plan `augment`" in text and "4 of the years" in text
     assert "| S-HA (`s-ha`) | dihedral, patience 10 | 0, 1 | 5.100 ± 0.141 (2) | 4.600 ± 0.141 (2) |" in text
     assert "| S-HA (`s-ha`) | patience 10, no augmentation | 0 | 5.000 | 4.900 |" in text
+    assert "| S-HA (`s-ha`) | dihedral, patience 10, EMA 0.995 | 0, 1 | 5.100 ± 0.141 (2) | 4.600 ± 0.141 (2) |" in text
     # per year over the seeds that have it: 2018 has seeds 0 and 1 only
     assert s_ha["2018"]["n"] == 2 and s_ha["2018"]["mean"] == pytest.approx(4.6) and s_ha["2014"]["n"] == 3
     assert "| S-HA (`s-ha`) | dihedral, patience 10 | 4.700 ± 0.200 (3) |" in text
