@@ -12,7 +12,7 @@ An entry is a folder written atomically (:func:`geoapp.fileio.atomic_folder`):
 - ``arrays.safetensors``: the numpy arrays.
 
 Never pickle. The key records everything the result depends on: the checkpoint's ``card.json``
-content hash and its weights file's size and modification time, the dataset's card fingerprint, its
+content hash and its weights file's size and modification time (an ensemble's: each member's), the dataset's card fingerprint, its
 data files' sizes and modification times, a hash of the year's labelled counties (so a dataset
 edited in memory is not served another's results), the year, and the code's version. A folder per
 slot ((kind, checkpoint folder, dataset folder, year)) holds the latest entry; an entry whose key
@@ -45,7 +45,7 @@ from geoapp.data.fingerprint import DATA_FILES
 from geoapp.errors import GeoappError, InputError
 from geoapp.fileio import atomic_folder
 from geoapp.paths import data_dir
-from geoapp.training.checkpoint import CARD, WEIGHTS
+from geoapp.training.checkpoint import CARD, MEMBERS_DIR, WEIGHTS
 from geoapp.training.yield_trainer import check_dataset_arg
 
 __all__ = [
@@ -122,6 +122,21 @@ def _stat(path: Path) -> list[int]:
     return [s.st_size, s.st_mtime_ns]
 
 
+def _weights_stamp(folder: Path) -> list:
+    """Size and modification time of a checkpoint's weights; for an ensemble, of each member's (by path).
+
+    Raises:
+        OSError: no weights (the result is then computed without the cache, which names the problem).
+    """
+    weights = folder / WEIGHTS
+    if weights.exists():
+        return _stat(weights)
+    members = sorted((folder / MEMBERS_DIR).glob(f"*/{WEIGHTS}"))
+    if not members:
+        raise FileNotFoundError(f"no weights in {str(folder)!r}")
+    return [[str(p.relative_to(folder)), *_stat(p)] for p in members]
+
+
 def _labels_digest(ds: Any, year: int) -> str:
     labelled = ds.labelled(year)
     h = hashlib.sha256()
@@ -180,7 +195,7 @@ def result_key(kind: str, checkpoint: str | os.PathLike[str], ds: Any, year: int
             "checkpoint": {
                 "path": str(folder),
                 "card_sha256": _sha256_file(folder / CARD),
-                "weights": _stat(folder / WEIGHTS),
+                "weights": _weights_stamp(folder),
             },
             "dataset": {
                 "path": str(root),

@@ -169,3 +169,17 @@ def test_a_damaged_or_swapped_member_and_bad_members_are_refused(runs, tmp_path)
     with pytest.raises(InputError, match="one model"):
         write_ensemble([folders[0], ridge], ds, tmp_path / "mixed")
     assert not (tmp_path / "one").exists() and not (tmp_path / "mixed" / "best").exists()  # nothing half-written
+
+
+def test_an_ensembles_results_are_kept_and_a_changed_member_is_recomputed(runs, tmp_path):
+    import os
+
+    from geoapp.analysis.result_cache import result_key
+
+    ds, folders = runs
+    best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens", calibration="none")
+    key = result_key("predictions", best, ds, 2016)
+    assert key is not None  # kept on disk like any checkpoint's results (no weights file of its own)
+    member = best / ".members" / "m1" / "model.safetensors"
+    os.utime(member, ns=(member.stat().st_atime_ns, member.stat().st_mtime_ns + 10**9))
+    assert result_key("predictions", best, ds, 2016).inputs != key.inputs  # a member touched: another key
