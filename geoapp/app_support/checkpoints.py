@@ -34,6 +34,7 @@ __all__ = [
     "LOCATION_MODEL",
     "Broken",
     "card_problem",
+    "model_text",
     "scan_checkpoints",
     "yield_checkpoints_of",
     "location_checkpoints_found",
@@ -190,6 +191,12 @@ within a distance, median error), and their column names."""
 
 
 @st.cache_data(ttl=10, show_spinner=False)
+def model_text(card: dict) -> str:
+    """The model a card holds as the app names it: its model name, or ``"<model> ensemble of <n>"``."""
+    members = card.get("members") if card.get("kind") == ENSEMBLE_CARD_KIND else None
+    return f"{card['model']} ensemble of {len(members)}" if isinstance(members, list) else str(card.get("model"))
+
+
 def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
     rows = []
     for folder, card in scan_checkpoints(root)[0]:
@@ -199,7 +206,7 @@ def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
         if fingerprint is None and is_yield:
             continue
         metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-        row = {"checkpoint": str(folder.relative_to(root)), "model": card.get("model"), "epoch": card.get("epoch")}
+        row = {"checkpoint": str(folder.relative_to(root)), "model": model_text(card), "epoch": card.get("epoch")}
         if is_yield:
             row["test year"] = int(card["years"]["test"])
             cal = card.get("calibration")

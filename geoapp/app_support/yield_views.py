@@ -10,7 +10,7 @@ import streamlit as st
 
 from geoapp.analysis.error_budget import budget_of_predictions, county_terms_of, simulation_config_of
 from geoapp.analysis.yield_predictions import predictions_for_year
-from geoapp.app_support.checkpoints import Broken, no_checkpoint_message, show_broken, yield_checkpoints_of
+from geoapp.app_support.checkpoints import Broken, model_text, no_checkpoint_message, show_broken, yield_checkpoints_of
 from geoapp.app_support.county_map import county_labels
 from geoapp.app_support.loaders import cached_dataset
 from geoapp.app_support.page import error_box, remember
@@ -18,7 +18,7 @@ from geoapp.data.counties import simplified_counties
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
+from geoapp.training.checkpoint import read_card
 from geoapp.training.model_kinds import MODEL_KINDS, kind_of_card
 from geoapp.viz.charts import error_budget_bars
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
@@ -46,7 +46,6 @@ __all__ = [
     "has_attention",
     "attention_model_names",
     "checkpoint_label",
-    "model_text",
     "default_checkpoint",
     "drawn_checkpoint_caption",
     "no_labels_message",
@@ -104,12 +103,6 @@ def default_checkpoint(found: list[tuple[Path, dict]], year: int | None) -> Path
 
 
 NO_CHECKPOINT_LABEL = "none (true yields only)"
-
-
-def model_text(card: dict) -> str:
-    """The model a card holds as the app names it: its model name, or ``"<model> ensemble of <n>"``."""
-    members = card.get("members") if card.get("kind") == ENSEMBLE_CARD_KIND else None
-    return f"{card['model']} ensemble of {len(members)}" if isinstance(members, list) else str(card["model"])
 
 
 def checkpoint_label(folder: Path, card: dict, root: Path | None = None) -> str:

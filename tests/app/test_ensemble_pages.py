@@ -63,6 +63,10 @@ def test_the_pages_list_draw_and_ablate_an_ensemble(real_ensemble, trainable_rea
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "RMSE" in scatter["layout"]["title"]["text"]
 
+    home = _run("app.py", sel_dataset=str(trainable_real_env))
+    [table] = [d.value for d in home.dataframe if "test year" in d.value.columns]
+    assert list(table["model"]) == ["s-ha ensemble of 2"]
+
     ablation = _run("pages/feature_ablation.py", sel_dataset=str(trainable_real_env))
     _assert_real(ablation, trainable_real_env)
     bars = json.loads(ablation.get("plotly_chart")[0].proto.spec)
