@@ -24,7 +24,7 @@ from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import CARD, ENSEMBLE_CARD_KIND, read_card
-from geoapp.training.model_kinds import MODEL_KINDS, STANDARDISED_CARD_KINDS, YIELD_CARD_KINDS
+from geoapp.training.model_kinds import MODEL_KINDS, STANDARDISED_CARD_KINDS, YIELD_CARD_KINDS, model_text
 
 __all__ = [
     "checkpoint_table",
@@ -191,12 +191,6 @@ within a distance, median error), and their column names."""
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def model_text(card: dict) -> str:
-    """The model a card holds as the app names it: its model name, or ``"<model> ensemble of <n>"``."""
-    members = card.get("members") if card.get("kind") == ENSEMBLE_CARD_KIND else None
-    return f"{card['model']} ensemble of {len(members)}" if isinstance(members, list) else str(card.get("model"))
-
-
 def _rows(root: str, fingerprint: str | None) -> list[dict[str, object]]:
     rows = []
     for folder, card in scan_checkpoints(root)[0]:

@@ -18,7 +18,7 @@ from geoapp.data.counties import simplified_counties
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import GeoappError
 from geoapp.paths import checkpoint_dir
-from geoapp.training.checkpoint import read_card
+from geoapp.training.checkpoint import MEMBERS_DIR, read_card
 from geoapp.training.model_kinds import MODEL_KINDS, kind_of_card
 from geoapp.viz.charts import error_budget_bars
 from geoapp.viz.colors import ColorScale, diverging_scale, sequential_scale
@@ -174,16 +174,17 @@ def attention_model_names() -> str:
 
 
 def checkpoint_stamp(checkpoint: str) -> tuple[int, ...]:
-    """The size and modification time of a checkpoint's card and weights: part of every in-memory cache key.
+    """Size and modification time of a checkpoint's card and weights (and an ensemble's members'): part of every cache key.
 
     A checkpoint calibrated (or its calibration removed) with ``train calibrate`` while the app runs,
     or retrained into the same folder, is computed again. Zeros for a missing file (the computation
     then says what is wrong).
     """
     out: list[int] = []
-    for name in ("card.json", "model.safetensors"):
+    members = sorted((Path(checkpoint) / MEMBERS_DIR).glob("*/model.safetensors"))  # an ensemble's
+    for path in [Path(checkpoint) / "card.json", Path(checkpoint) / "model.safetensors", *members]:
         try:
-            stat = (Path(checkpoint) / name).stat()
+            stat = path.stat()
             out += [stat.st_size, stat.st_mtime_ns]
         except OSError:
             out += [0, 0]

@@ -28,7 +28,7 @@ from geoapp.fileio import atomic_write_text
 from geoapp.paths import checkpoint_dir
 from geoapp.training.checkpoint import read_card
 from geoapp.training.metrics_log import read_metrics
-from geoapp.training.model_kinds import MODEL_KINDS, kind_names, kind_of_card
+from geoapp.training.model_kinds import MODEL_KINDS, kind_names, kind_of_card, model_text
 from geoapp.training.yield_data import Examples, YieldTileSource
 from geoapp.training.yield_trainer import evaluate_yield, load_yield_model, predict_examples
 
@@ -216,7 +216,7 @@ def _score(folder: Path, ds: YieldDataset) -> tuple[dict | None, pd.DataFrame | 
     metrics = read_metrics(folder.parent / "metrics.jsonl")
     rate = float(np.median([m["samples_per_s"] for m in metrics])) if metrics else None
     row = {
-        "model": card["model"],
+        "model": model_text(card),
         "year": result["year"],
         "rmse": round(result["rmse"], 3),
         "r2": round(result["r2"], 3),

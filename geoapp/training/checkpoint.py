@@ -197,7 +197,7 @@ def _not_written_by_geoapp(path: Path) -> list[str]:
         if target.is_symlink() or not target.is_dir():
             foreign.append(name)
             continue
-        others = sorted(f"{name}/{p.name}" for p in target.iterdir() if p.name not in CHECKPOINT_FILES)
+        others = sorted(f"{name}/{p.name}" for p in target.iterdir() if p.name not in (*CHECKPOINT_FILES, MEMBERS_DIR))
         try:
             read_card(target)
         except (DataFileError, MissingDataError):
@@ -598,9 +598,12 @@ def _ensemble_card(card: dict[str, Any], path: Path) -> None:
         parts = Path(where).parts if isinstance(where, str) else ()
         if not parts or parts[0] != MEMBERS_DIR or ".." in parts or Path(where).is_absolute():
             raise _card_error(path, f"members[{i}].path must be a folder under {MEMBERS_DIR}/, got {_short(where)}")
-        digest = entry.get("weights_sha256")
-        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-            raise _card_error(path, f"members[{i}].weights_sha256 must be a SHA-256 in hex, got {_short(digest)}")
+        for key in ("weights_sha256", "card_sha256"):
+            digest = entry.get(key)
+            if key == "card_sha256" and digest is None:
+                continue  # optional
+            if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+                raise _card_error(path, f"members[{i}].{key} must be a SHA-256 in hex, got {_short(digest)}")
 
 
 def _location_card(card: dict[str, Any], path: Path) -> None:

@@ -16,7 +16,7 @@ app lists and loads like any crop-yield checkpoint: ``card.json`` of kind ``crop
 naming the members' model, the dataset, the shared years, its own validation and test metrics and,
 per member, its folder and the SHA-256 of its weights; the members' checkpoints (card and weights,
 copied) in ``.members/m<i>/`` (a hidden folder: the checkpoint lists do not show the members on
-their own). Loading checks each member's weights against its hash, so a member swapped or damaged
+their own). Loading checks each member's weights and card against their hashes, so a member swapped or damaged
 on disk is refused rather than silently averaged. A residual calibration (``county-trend``) is
 fitted to the ensemble's own training-year residuals and kept in its card, as for one model. The
 ensemble has no attention weights of its own (the Attention page lists its members' kinds only);
@@ -88,11 +88,7 @@ class EnsemblePredictor:
 
 def weights_sha256(folder: str | Path) -> str:
     """The SHA-256 (hex) of a checkpoint folder's weights file."""
-    digest = hashlib.sha256()
-    with open(Path(folder) / WEIGHTS, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _sha256(Path(folder) / WEIGHTS)
 
 
 def load_ensemble(folders: Sequence[str | Path], ds: YieldDataset, calibrated: bool = False) -> EnsemblePredictor:
@@ -132,15 +128,25 @@ def load_ensemble_checkpoint(folder: str | Path, ds: YieldDataset | None = None)
         member = folder / entry["path"]
         try:
             digest = weights_sha256(member)
+            card_digest = _sha256(member / CARD)
         except OSError as exc:
             raise DataFileError(
                 f"ensemble {str(folder)!r}: member {i} ({entry['path']}) cannot be read ({exc.strerror or exc}); "
                 "restore the folder, or write the ensemble again (python -m geoapp train ensemble)"
             ) from exc
-        if digest != entry["weights_sha256"]:
+        changed = [
+            what
+            for what, have, want in (
+                ("weights", digest, entry["weights_sha256"]),
+                ("card", card_digest, entry.get("card_sha256")),
+            )
+            if want is not None and have != want
+        ]
+        if changed:
             raise DataFileError(
-                f"ensemble {str(folder)!r}: the weights of member {i} ({entry['path']}) are not the ones it was written "
-                "with (SHA-256 differs); restore the folder, or write the ensemble again (python -m geoapp train ensemble)"
+                f"ensemble {str(folder)!r}: the {' and '.join(changed)} of member {i} ({entry['path']}) are not the ones it "
+                "was written with (SHA-256 differs); restore the folder, or write the ensemble again (python -m geoapp train "
+                "ensemble)"
             )
         members.append(load_yield_checkpoint(member, ds, calibrated=False))
     predictor = EnsemblePredictor(members)
@@ -153,16 +159,18 @@ def write_ensemble(
 ) -> Path:
     """Write an ensemble checkpoint of the checkpoints in ``folders`` to ``out/best``; return that folder.
 
-    The members must be crop-yield checkpoints of one model trained on ``ds`` with the same years
-    (seeds or settings may differ); each member's card and weights are copied in. The card's
-    ``metrics`` score the ensemble's own predictions on the validation and test years; ``calibration``
-    (``none``, ``trend`` or ``county-trend``) is then fitted to the ensemble's training-year residuals
-    (:func:`~geoapp.training.yield_trainer.calibrate_checkpoint`). The folder is written whole or not
-    at all.
+    The members must be different crop-yield checkpoints of one model trained on ``ds`` with the same
+    years, inputs (``exclude_group``) and yield trend (``trend``); seeds and other settings may differ
+    (the card's ``train_config`` keeps the settings all members share). Each member's card and weights
+    are copied in. The card's ``metrics`` score the ensemble's own predictions on the validation and
+    test years; ``calibration`` (``none``, ``trend`` or ``county-trend``) is fitted to the ensemble's
+    training-year residuals (:func:`~geoapp.training.yield_trainer.calibrate_checkpoint`) before the
+    folder is put in place: it is written whole, calibration included, or not at all.
 
     Raises:
-        InputError: fewer than two members, members of other models, years or data, a member that is
-            itself an ensemble, an unknown calibration, or ``out/best`` exists and ``force`` is False.
+        InputError: fewer than two members, the same checkpoint twice, members of other models, years,
+            data, inputs or trend, a member that is itself an ensemble, an unknown calibration (or one
+            that cannot be fitted: one training year), or ``out/best`` exists and ``force`` is False.
         DataFileError: a member's card or weights are invalid.
     """
     from geoapp.training.calibration import CALIBRATIONS
@@ -172,11 +180,7 @@ def write_ensemble(
         raise InputError(f"calibration must be one of {list(CALIBRATIONS)}, got {given(calibration)}")
     ensemble = load_ensemble(folders, ds)
     cards = [read_card(f) for f in folders]
-    if any(c.get("kind") == ENSEMBLE_CARD_KIND for c in cards):
-        raise InputError("an ensemble's members must be single checkpoints, not ensembles; list the members' folders")
-    models = sorted({c["model"] for c in cards})
-    if len(models) != 1:
-        raise InputError(f"an ensemble averages checkpoints of one model, got {models}")
+    _check_members(folders, cards)
     target = as_path(out, "out") / "best"
     if target.exists() and not force:
         raise InputError(f"{str(target)!r} already holds a checkpoint; choose another folder, or replace it with force")
@@ -191,26 +195,28 @@ def write_ensemble(
         if not ds.labelled(int(year)).empty:
             pred = ensemble.predict(ds, int(year))
             metrics[f"{role}_rmse"], metrics[f"{role}_r2"] = rmse_r2(pred.target, pred.predicted)
-    first = cards[0]
-    entries = []
-    for i, (f, c) in enumerate(zip(folders, cards, strict=True)):
-        entries.append(
-            {
-                "path": f"{MEMBERS_DIR}/m{i}",
-                "source": str(f),
-                "seed": (c.get("train_config") or {}).get("seed"),
-                "weights_sha256": weights_sha256(f),
-                "metrics": {k: v for k, v in (c.get("metrics") or {}).items() if k in ("val_rmse", "test_rmse")},
-            }
-        )
-    train_config = {**(first.get("train_config") or {}), "seed": None, "calibration": "none"}
+    entries = [
+        {
+            "path": f"{MEMBERS_DIR}/m{i}",
+            "source": str(f),
+            "seed": (c.get("train_config") or {}).get("seed"),
+            "weights_sha256": weights_sha256(f),
+            "card_sha256": _sha256(Path(f) / CARD),
+            "metrics": _own_metrics(c),
+        }
+        for i, (f, c) in enumerate(zip(folders, cards, strict=True))
+    ]
+    configs = [c.get("train_config") or {} for c in cards]
+    shared = {k: v for k, v in configs[0].items() if all(k in cfg and cfg[k] == v for cfg in configs[1:])}
+    # each member adds its own yield trend back (load_yield_checkpoint): the ensemble's card holds none
+    dataset = {k: v for k, v in cards[0]["dataset"].items() if k != "yield_trend"}
     card = {
         "kind": ENSEMBLE_CARD_KIND,
-        "model": models[0],
-        "dataset": first["dataset"],
+        "model": cards[0]["model"],
+        "dataset": dataset,
         "years": years,
         "members": entries,
-        "train_config": train_config,
+        "train_config": {**shared, "seed": None, "calibration": "none"},
         "metrics": metrics,
         "code_version": __version__,
     }
@@ -222,6 +228,42 @@ def write_ensemble(
                 shutil.copy2(Path(f) / name, member / name)
         validate_card(card, tmp / CARD)
         (tmp / CARD).write_text(json.dumps(card, indent=1), encoding="utf-8")
-    if calibration != "none":
-        calibrate_checkpoint(target, ds, calibration)
+        if calibration != "none":
+            calibrate_checkpoint(tmp, ds, calibration)  # in the staging folder: a failure leaves nothing behind
     return target
+
+
+def _check_members(folders: Sequence[str | Path], cards: list[dict[str, Any]]) -> None:
+    """Refuse members that would not make one model's ensemble (see :func:`write_ensemble`)."""
+    if any(c.get("kind") == ENSEMBLE_CARD_KIND for c in cards):
+        raise InputError("an ensemble's members must be single checkpoints, not ensembles; list the members' folders")
+    models = sorted({c["model"] for c in cards})
+    if len(models) != 1:
+        raise InputError(f"an ensemble averages checkpoints of one model, got {models}")
+    digests = [weights_sha256(f) for f in folders]
+    if len(set(digests)) != len(digests):
+        raise InputError("the same checkpoint is listed twice (identical weights); list each member once")
+    for setting in ("exclude_group", "trend"):
+        values = {json.dumps((c.get("train_config") or {}).get(setting)) for c in cards}
+        if len(values) > 1:
+            raise InputError(
+                f"the members were trained with different {setting} ({sorted(values)}): an ensemble averages models of "
+                "the same inputs and targets"
+            )
+
+
+def _own_metrics(card: dict[str, Any]) -> dict[str, Any]:
+    """A member's own validation and test RMSE (without the calibration its card may hold)."""
+    metrics = dict(card.get("metrics") or {})
+    own = (card.get("calibration") or {}).get("uncalibrated_metrics")
+    if isinstance(own, dict):
+        metrics.update(own)
+    return {k: v for k, v in metrics.items() if k in ("val_rmse", "test_rmse")}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -73,6 +73,7 @@ __all__ = [
     "model_kind",
     "kind_of_card",
     "ensemble_kind",
+    "model_text",
     "load_yield_checkpoint",
     "predict_yields",
     "kind_names",
@@ -352,6 +353,12 @@ def ensemble_kind(member: ModelKind) -> ModelKind:
         train=_train_ensemble,
         load=load_ensemble_checkpoint,
     )
+
+
+def model_text(card: dict[str, Any]) -> str:
+    """The model a card holds as geoapp names it: its model name, or ``"<model> ensemble of <n>"``."""
+    members = card.get("members") if card.get("kind") == ENSEMBLE_CARD_KIND else None
+    return f"{card['model']} ensemble of {len(members)}" if isinstance(members, list) else str(card.get("model"))
 
 
 def load_yield_checkpoint(folder: str | Path, ds: YieldDataset | None = None, calibrated: bool = True) -> Predictor:

@@ -183,3 +183,79 @@ def test_an_ensembles_results_are_kept_and_a_changed_member_is_recomputed(runs, 
     member = best / ".members" / "m1" / "model.safetensors"
     os.utime(member, ns=(member.stat().st_atime_ns, member.stat().st_mtime_ns + 10**9))
     assert result_key("predictions", best, ds, 2016).inputs != key.inputs  # a member touched: another key
+
+
+def test_members_with_a_yield_trend_add_it_once_and_mismatched_or_repeated_members_are_refused(runs, tiny_dataset_path, tmp_path):
+    ds, folders = runs
+    trended = [
+        train_yield(_cfg("ridge", seed=s, trend="linear", model_overrides={}), ds, tmp_path / f"t{s}", progress=False)
+        for s in (0, 1)
+    ]
+    # ridge is deterministic: two seeds give the same weights, which is the same checkpoint twice
+    with pytest.raises(InputError, match="listed twice"):
+        write_ensemble(trended, ds, tmp_path / "twice", calibration="none")
+    trended[1] = train_yield(
+        _cfg("ridge", seed=1, trend="linear", n_train_years=2, test_year=2016), ds, tmp_path / "t1b", progress=False
+    )
+    with pytest.raises(InputError, match="share their training, validation and test years"):
+        write_ensemble(trended, ds, tmp_path / "years", calibration="none")
+    mlps = [
+        train_yield(_cfg("mlp", seed=s, epochs=1, trend="linear", model_overrides={}), ds, tmp_path / f"m{s}", progress=False)
+        for s in (0, 1)
+    ]
+    best = write_ensemble(mlps, ds, tmp_path / "trend", calibration="none")
+    assert "yield_trend" not in read_card(best)["dataset"]
+    own = load_yield_checkpoint(best, ds).predict(ds, 2016)
+    members = [load_yield_checkpoint(m, ds).predict(ds, 2016) for m in mlps]  # each with its trend added back
+    np.testing.assert_allclose(own.predicted, (members[0].predicted + members[1].predicted) / 2, rtol=1e-6)
+    plain = train_yield(_cfg("mlp", seed=2, epochs=1, model_overrides={}), ds, tmp_path / "plain", progress=False)
+    with pytest.raises(InputError, match="different trend"):
+        write_ensemble([mlps[0], plain], ds, tmp_path / "mixed", calibration="none")
+    no_soil = train_yield(_cfg("s-ha", epochs=1, seed=3, exclude_group="SOIL"), ds, tmp_path / "nosoil", progress=False)
+    with pytest.raises(InputError, match="different exclude_group"):
+        write_ensemble([folders[0], no_soil], ds, tmp_path / "groups", calibration="none")
+
+
+def test_a_calibration_that_fails_leaves_nothing_and_a_changed_member_card_is_refused(runs, tmp_path, monkeypatch):
+    import geoapp.training.yield_trainer as yield_trainer
+
+    ds, folders = runs
+
+    def fail(*args, **kwargs):
+        raise InputError("no calibration today")
+
+    monkeypatch.setattr(yield_trainer, "calibrate_checkpoint", fail)
+    with pytest.raises(InputError, match="no calibration today"):
+        write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
+    assert not (tmp_path / "ens" / "best").exists()
+    monkeypatch.undo()
+    best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
+    card_path = best / ".members" / "m0" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["normalisation"]["std"][0][0] *= 2
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(DataFileError, match="the card of member 0"):
+        load_yield_checkpoint(best, ds)
+
+
+def test_the_command_line_writes_an_ensemble_and_says_what_it_scored(runs, tiny_dataset_path, tmp_path, capsys):
+    from geoapp.cli import main
+
+    ds, folders = runs
+    code = main(
+        [
+            "train",
+            "ensemble",
+            str(folders[0]),
+            str(folders[1]),
+            "--out",
+            str(tmp_path / "ens"),
+            "--dataset",
+            str(tiny_dataset_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    card = read_card(tmp_path / "ens" / "best")
+    assert "ensemble of 2 s-ha checkpoints" in out and f"{card['metrics']['test_rmse']:.3f}" in out
+    assert "without the calibration" in out and card["calibration"]["kind"] == "county-trend"

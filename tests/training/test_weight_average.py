@@ -55,10 +55,14 @@ def test_the_best_checkpoint_holds_the_average_and_last_keeps_both(ds, tmp_path)
     # last/ keeps the trained weights and the average beside them; best/ is an average (of the epoch it was chosen at)
     assert set(averaged) == {f"module.{k}" for k in trained} | {"n_averaged"}
     assert any(not torch.equal(averaged[f"module.{k}"], v) for k, v in trained.items() if v.is_floating_point())
-    if card["epoch"] == 2:
-        for k, v in _weights(best).items():
-            torch.testing.assert_close(v, averaged[f"module.{k}"])
     assert np.isfinite(evaluate_yield(best, ds)["rmse"])
+    # one epoch: best/ is that epoch's average, exactly, and its validation RMSE the average's
+    one = train_yield(_cfg("semi-ha", epochs=1, ema=0.9), ds, tmp_path / "one", progress=False)
+    averaged = load_file(str(tmp_path / "one" / "last" / AVERAGE))
+    for k, v in _weights(one).items():
+        torch.testing.assert_close(v, averaged[f"module.{k}"], atol=0, rtol=0)
+    card = json.loads((one / "card.json").read_text())
+    assert card["metrics"]["val_rmse"] == pytest.approx(evaluate_yield(one, ds, year=2015)["rmse"], rel=1e-5)
     # without ema nothing changes: no average file, and the model is another one
     plain = train_yield(_cfg("semi-ha", epochs=2), ds, tmp_path / "plain", progress=False)
     assert not (tmp_path / "plain" / "last" / AVERAGE).exists()
