@@ -48,9 +48,15 @@ from geoapp.errors import InputError
 from geoapp.models.yield_models import YieldModel
 from geoapp.training.calibration import from_card as calibration_from_card
 from geoapp.training.calibration import shift as calibration_shift
-from geoapp.training.checkpoint import read_card
+from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
 from geoapp.training.device import resolve_device
-from geoapp.training.model_kinds import YIELD_CARD_KINDS, kind_of_card, load_yield_checkpoint, predict_yields
+from geoapp.training.model_kinds import (
+    MODEL_KINDS,
+    YIELD_CARD_KINDS,
+    kind_of_card,
+    load_yield_checkpoint,
+    predict_yields,
+)
 from geoapp.training.results import InvalidResultError
 from geoapp.training.trend import from_card as trend_from_card
 from geoapp.training.yield_config import MODEL_OVERRIDE_KEYS, YieldTrainConfig
@@ -107,6 +113,8 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
     def compute() -> dict:
         if kind.inputs in ("tiles", "tiles+context") and kind.has_attention:
             summary, per_county = _deep_ablation(folder, ds, year)
+        elif kind.card_kind == ENSEMBLE_CARD_KIND and MODEL_KINDS[kind.name].has_attention:
+            summary, per_county = _ensemble_ablation(folder, ds, year)
         else:
             summary, per_county = _registry_ablation(folder, ds, year)
         return {"summary": summary, "per_county": per_county}
@@ -116,6 +124,18 @@ def what_if_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[p
 
 
 def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    county, target, base, masked = _deep_variants(folder, ds, year)
+    return _tables(ds, county, target, base, masked, year)
+
+
+def _deep_variants(
+    folder: str | Path, ds: YieldDataset, year: int, calibrated: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(county rows, true yields, predictions, {group: predictions with it masked}) of an attention checkpoint, bu/acre.
+
+    Every variant in one batched pass; the card's yield trend is added back, and its residual
+    calibration too unless ``calibrated`` is False.
+    """
     model, card = load_yield_model(folder, ds)
     source, ex = _year_examples(card, ds, year)
     masks = _group_channels(source)
@@ -125,11 +145,30 @@ def _deep_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.
     if trend is not None:  # a model trained on detrended yields: its predictions get the year's trend back
         shift = np.float32(trend.at(year))
         base, masked = base + shift, {g: p + shift for g, p in masked.items()}
-    calibration = calibration_from_card(card, where)
+    calibration = calibration_from_card(card, where) if calibrated else None
     if calibration is not None:  # a calibrated checkpoint: the residual trend and county offsets are added
         shift = calibration_shift(calibration, ds, ex.county, year).astype(np.float32)
         base, masked = base + shift, {g: p + shift for g, p in masked.items()}
-    return _tables(ds, ex.county, ex.target, base, masked, year)
+    return ex.county, ex.target, base, masked
+
+
+def _ensemble_ablation(folder: str | Path, ds: YieldDataset, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An ensemble of attention checkpoints: each member's batched pass, averaged, then the ensemble's calibration.
+
+    The members are checked against their hashes first (by loading the ensemble); each predicts
+    without its own calibration, as the ensemble does (:mod:`geoapp.training.ensemble`).
+    """
+    load_yield_checkpoint(folder, ds)  # refuses a damaged or swapped member
+    card = read_card(folder)
+    parts = [_deep_variants(Path(folder) / m["path"], ds, year, calibrated=False) for m in card["members"]]
+    county, target = parts[0][0], parts[0][1]
+    if any(not np.array_equal(p[0], county) for p in parts):
+        raise InputError(f"the ensemble's checkpoints predict different counties for {year}")
+    base = np.mean([p[2] for p in parts], axis=0)
+    masked = {g: np.mean([p[3][g] for p in parts], axis=0) for g in parts[0][3]}
+    # the ensemble's own calibration (zeros without one)
+    shift = calibration_shift(calibration_from_card(card, str(Path(folder) / "card.json")), ds, county, year).astype(np.float32)
+    return _tables(ds, county, target, base + shift, {g: p + shift for g, p in masked.items()}, year)
 
 
 def _year_examples(card: dict, ds: YieldDataset, year: int) -> tuple[YieldTileSource, Examples]:

@@ -259,3 +259,18 @@ def test_the_command_line_writes_an_ensemble_and_says_what_it_scored(runs, tiny_
     card = read_card(tmp_path / "ens" / "best")
     assert "ensemble of 2 s-ha checkpoints" in out and f"{card['metrics']['test_rmse']:.3f}" in out
     assert "without the calibration" in out and card["calibration"]["kind"] == "county-trend"
+
+
+def test_an_ensembles_what_if_ablation_runs_each_members_batched_pass_and_matches_the_registry(runs, tmp_path):
+    from geoapp.analysis import ablation
+    from geoapp.analysis.result_cache import cache_root
+
+    ds, folders = runs
+    best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
+    with cache_root(tmp_path / "cache"):
+        summary, per_county = ablation.what_if_ablation(best, ds, 2016)
+    slow, slow_counties = ablation._registry_ablation(best, ds, 2016)  # one full prediction per group and member
+    assert list(summary["group"]) == list(slow["group"])
+    np.testing.assert_allclose(summary["rmse"], slow["rmse"], rtol=1e-4)
+    np.testing.assert_allclose(per_county["PPT_change"], slow_counties["PPT_change"], atol=1e-3)
+    assert summary["rmse"].iloc[0] == pytest.approx(read_card(best)["metrics"]["test_rmse"], rel=1e-4)  # calibrated
