@@ -223,13 +223,18 @@ def _score(folder: Path, ds: YieldDataset) -> tuple[dict | None, pd.DataFrame | 
         **_error_parts(result["table"]),
         "noise_floor_rmse": round(f, 3) if isinstance(f := _floor(ds, result["year"]), float) else f,
         "n": result["n"],
-        "epochs": len(metrics),
+        "epochs": len(metrics) if metrics else None,  # an ensemble is written, not trained: no epochs of its own
         "best_epoch": card.get("epoch"),
         "calibration": (card.get("calibration") or {}).get("kind", "none"),
         "train_samples_per_s": None if rate is None else round(rate, 1),
         **_timings(card, folder, ds, result["year"]),
     }
     return row, result["table"]
+
+
+def _epochs(row: dict) -> str:
+    """``"<epochs> (<best>)"``, or ``-`` for a checkpoint without a training log (an ensemble)."""
+    return "-" if row["epochs"] is None else f"{row['epochs']} ({row['best_epoch']})"
 
 
 def _dash(value: float | None) -> str:
@@ -260,7 +265,7 @@ def write_markdown(result: dict, path: str | Path) -> Path:
             f"| {r['year']} | {_model_cell(r)} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['bias']:+.3f} "
             f"| {r['rmse_without_bias']:.3f} | {r['corr']:.3f} | "
             f"{r['noise_floor_rmse']} | {r['n']} | "
-            f"{r['epochs']} ({r['best_epoch']}) | {r['train_samples_per_s']} | {_dash(r['inference_all_counties_s'])} | "
+            f"{_epochs(r)} | {_dash(r['train_samples_per_s'])} | {_dash(r['inference_all_counties_s'])} | "
             f"{_dash(r['what_if_one_group_s'])} | {_dash(r['ablation_page_s'])} / {_dash(r.get('ablation_page_kept_s'))} |"
         )
     if result.get("skipped"):
