@@ -31,6 +31,7 @@ from pathlib import Path
 from geoapp.errors import DataFileError, DiskFullError, GeoappError, InputError
 
 __all__ = [
+    "sha256_file",
     "atomic_path",
     "atomic_folder",
     "atomic_write_text",
@@ -295,3 +296,16 @@ def _owned_by_live_process(path: Path) -> bool:
     """True when ``path``'s name carries this machine's tag and a pid that still runs."""
     match = re.search(r"\.(?:tmp|old)-(\d+)-([0-9a-f]{8})(?:-|$)", path.name)
     return bool(match) and match.group(2) == _HOST and _pid_alive(int(match.group(1)))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in 1 MiB blocks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

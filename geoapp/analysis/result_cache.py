@@ -43,7 +43,7 @@ from geoapp import __version__
 from geoapp.data.args import as_int, as_path, as_text, given
 from geoapp.data.fingerprint import DATA_FILES
 from geoapp.errors import GeoappError, InputError
-from geoapp.fileio import atomic_folder
+from geoapp.fileio import atomic_folder, sha256_file
 from geoapp.paths import data_dir
 from geoapp.training.checkpoint import CARD, MEMBERS_DIR, WEIGHTS
 from geoapp.training.yield_trainer import check_dataset_arg
@@ -107,14 +107,6 @@ class ResultKey:
     kind: str
     slot: str
     inputs: dict[str, Any]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stat(path: Path) -> list[int]:
@@ -194,7 +186,7 @@ def result_key(kind: str, checkpoint: str | os.PathLike[str], ds: Any, year: int
             "code": __version__,
             "checkpoint": {
                 "path": str(folder),
-                "card_sha256": _sha256_file(folder / CARD),
+                "card_sha256": sha256_file(folder / CARD),
                 "weights": _weights_stamp(folder),
             },
             "dataset": {

@@ -25,7 +25,6 @@ the what-if ablation masks a group in every member.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ from geoapp import __version__
 from geoapp.data.args import as_path, given
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import DataFileError, InputError
-from geoapp.fileio import atomic_folder
+from geoapp.fileio import atomic_folder, sha256_file
 from geoapp.training.checkpoint import CARD, ENSEMBLE_CARD_KIND, MEMBERS_DIR, WEIGHTS, read_card, validate_card
 from geoapp.training.metrics import rmse_r2
 from geoapp.training.yield_runs import YieldPredictions
@@ -88,7 +87,7 @@ class EnsemblePredictor:
 
 def weights_sha256(folder: str | Path) -> str:
     """The SHA-256 (hex) of a checkpoint folder's weights file."""
-    return _sha256(Path(folder) / WEIGHTS)
+    return sha256_file(Path(folder) / WEIGHTS)
 
 
 def load_ensemble(folders: Sequence[str | Path], ds: YieldDataset, calibrated: bool = False) -> EnsemblePredictor:
@@ -128,7 +127,7 @@ def load_ensemble_checkpoint(folder: str | Path, ds: YieldDataset | None = None)
         member = folder / entry["path"]
         try:
             digest = weights_sha256(member)
-            card_digest = _sha256(member / CARD)
+            card_digest = sha256_file(member / CARD)
         except OSError as exc:
             raise DataFileError(
                 f"ensemble {str(folder)!r}: member {i} ({entry['path']}) cannot be read ({exc.strerror or exc}); "
@@ -201,7 +200,7 @@ def write_ensemble(
             "source": str(f),
             "seed": (c.get("train_config") or {}).get("seed"),
             "weights_sha256": weights_sha256(f),
-            "card_sha256": _sha256(Path(f) / CARD),
+            "card_sha256": sha256_file(Path(f) / CARD),
             "metrics": _own_metrics(c),
         }
         for i, (f, c) in enumerate(zip(folders, cards, strict=True))
@@ -259,11 +258,3 @@ def _own_metrics(card: dict[str, Any]) -> dict[str, Any]:
     if isinstance(own, dict):
         metrics.update(own)
     return {k: v for k, v in metrics.items() if k in ("val_rmse", "test_rmse")}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

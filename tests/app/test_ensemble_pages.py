@@ -10,46 +10,24 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from geoapp.data.dataset import load_dataset
-from geoapp.paths import REPO_ROOT
-from tests.app.test_real_dataset import _assert_real, no_clicks  # noqa: F401  (a fixture)
-
-TIMEOUT = 60
-
-
-def _run(path: str, **state) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / path), default_timeout=TIMEOUT)
-    for k, v in state.items():
-        at.session_state[k] = v
-    return at.run()
+from tests.app.test_real_dataset import _assert_real, _run, no_clicks, tiny_real_config  # noqa: F401  (no_clicks: a fixture)
 
 
 @pytest.fixture()
 def real_ensemble(trainable_real_env, tmp_path, monkeypatch):
     """An ensemble of two tiny s-ha seeds trained on the real dataset, in a temporary checkpoint folder."""
     from geoapp.training.ensemble import write_ensemble
-    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+    from geoapp.training.yield_trainer import train_yield
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     root = tmp_path / "checkpoints"
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(root))
     ds = load_dataset(trainable_real_env)
-    members = []
-    for seed in (0, 1):
-        cfg = YieldTrainConfig(
-            model="s-ha",
-            test_year=ds.years[-1],
-            n_train_years=len(ds.years) - 2,
-            epochs=1,
-            batch_size=16,
-            max_train_examples=32,
-            model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
-            device="cpu",
-            seed=seed,
-        )
-        members.append(train_yield(cfg, ds, tmp_path / "members" / f"seed{seed}", progress=False))
+    members = [
+        train_yield(tiny_real_config(ds, seed), ds, tmp_path / "members" / f"seed{seed}", progress=False) for seed in (0, 1)
+    ]
     return write_ensemble(members, ds, root / "user" / "yield" / "real-s-ha-ensemble")
 
 

@@ -138,13 +138,20 @@ def test_changing_dataset_drops_a_foreign_county_checkpoint_and_year(real_env, n
 @pytest.fixture()
 def real_checkpoint(trainable_real_env, tmp_path, monkeypatch) -> Path:
     """A tiny s-ha checkpoint trained on the real dataset, in a temporary checkpoint folder."""
-    from geoapp.training.yield_trainer import YieldTrainConfig, train_yield
+    from geoapp.training.yield_trainer import train_yield
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     root = tmp_path / "checkpoints"
     monkeypatch.setenv("GEOAPP_CHECKPOINT_DIR", str(root))
     ds = load_dataset(trainable_real_env)
-    cfg = YieldTrainConfig(
+    return train_yield(tiny_real_config(ds), ds, root / "user" / "yield" / "real-s-ha", progress=False)
+
+
+def tiny_real_config(ds, seed: int = 0):
+    """A one-epoch tiny s-ha on the last year of ``ds`` (seconds on a CPU)."""
+    from geoapp.training.yield_trainer import YieldTrainConfig
+
+    return YieldTrainConfig(
         model="s-ha",
         test_year=ds.years[-1],
         n_train_years=len(ds.years) - 2,
@@ -153,8 +160,8 @@ def real_checkpoint(trainable_real_env, tmp_path, monkeypatch) -> Path:
         max_train_examples=32,
         model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
         device="cpu",
+        seed=seed,
     )
-    return train_yield(cfg, ds, root / "user" / "yield" / "real-s-ha", progress=False)
 
 
 def test_a_checkpoint_trained_on_real_data_is_offered_for_it_and_not_for_the_simulation(
