@@ -1128,7 +1128,10 @@ def _report(exc: BaseException, args: argparse.Namespace | None, debug: bool) ->
         first = (str(exc).strip().splitlines() or [""])[0]
         detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         message, status = f"internal error: {detail}; rerun with --debug and report it", EXIT_INTERNAL
-    print(f"error: {message}", file=sys.stderr)
+    # one write, newline included: the workers of a torchrun job share stderr, and print's two writes
+    # (text, then newline) could put two workers' errors on one line
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
     return status
 
 
