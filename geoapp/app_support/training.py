@@ -75,7 +75,7 @@ def _stamp() -> str:
 def _run_name(col, key: str, default: str, folder: str) -> str:
     """The run-name box, empty unless the user types a name; ``default`` (a pattern) shows as its placeholder.
 
-    The name itself is composed at submit (:func:`_name_or_default`) from the submitted values: inside
+    The name itself is composed at submit (:func:`name_or_default`) from the submitted values: inside
     a form, a default computed while drawing would keep the model and year of the first draw. The box
     is emptied after each started job (``_fresh_<key>``, set by :func:`start_job`), so the next job
     gets a fresh default name rather than the one just used.
@@ -90,7 +90,7 @@ def _run_name(col, key: str, default: str, folder: str) -> str:
     )
 
 
-def _name_or_default(typed: str, default: str) -> str:
+def name_or_default(typed: str, default: str) -> str:
     """The run name: the one typed (stripped; validated by the job spec), else ``default`` with a time stamp."""
     return typed.strip() or f"{default}-{_stamp()}"
 
@@ -374,7 +374,7 @@ def yield_form(ds: YieldDataset) -> JobSpec | None:
     nested_years(int(test_year), int(n_years), ds.years)  # refuses a test year without enough years before it
     if MODEL_KINDS[model].inputs == "tiles+context":  # the loss weights of Eq. 2 (models with context tiles)
         config["model_overrides"] = {"alpha": float(alpha), "beta": float(beta), "gamma": float(gamma)}
-    name = _name_or_default(typed, f"{model}-{int(test_year)}")
+    name = name_or_default(typed, f"{model}-{int(test_year)}")
     return JobSpec("yield", name, config, workers=workers, dataset=str(ds.root))
 
 
@@ -420,7 +420,7 @@ def location_form() -> JobSpec | None:
         "footprint_km": float(footprint),
         "device": device,
     }
-    return JobSpec("location", _name_or_default(typed, "sh-siren"), config, workers=workers)
+    return JobSpec("location", name_or_default(typed, "sh-siren"), config, workers=workers)
 
 
 def ignored_note(spec: JobSpec) -> str | None:

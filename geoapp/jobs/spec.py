@@ -20,7 +20,7 @@ from geoapp.data.args import as_path, given
 from geoapp.errors import InputError
 from geoapp.training.device import resolve_device
 
-__all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS"]
+__all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS", "check_run_name"]
 
 JOB_KINDS: dict[str, str] = {
     "yield": "Crop-yield model (SEMI-HA, S-HA, SEMI-SA, or a baseline: ridge, RF, MLP, LSTM+GP, CNN+GP, C3D, CNN-LSTM)",
@@ -32,6 +32,19 @@ MAX_WORKERS = 8
 """Most data-parallel worker processes a job may ask for (torchrun's ``--nproc_per_node``)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_run_name(name: object) -> str:
+    """``name`` if it may name a run folder: 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit.
+
+    Raises:
+        InputError: anything else, naming the rule.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(
+            f"run name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
 
 
 def _config_class(kind: str):
@@ -81,11 +94,7 @@ class JobSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in JOB_KINDS:
             raise InputError(f"unknown job kind {self.kind!r}; expected one of {sorted(JOB_KINDS)}")
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise InputError(
-                f"run name {self.name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit"
-            )
+        check_run_name(self.name)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
             raise InputError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
         if self.dataset is not None and self.kind != "yield":
