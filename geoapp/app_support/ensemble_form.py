@@ -2,8 +2,8 @@
 
 What may join one ensemble is what :func:`geoapp.training.ensemble.write_ensemble` accepts: single
 checkpoints (not ensembles) of one model trained on the page's dataset for one test year, with the
-same training years, inputs and yield trend (the last three are checked on submit and refused with
-the reason). The form offers the checkpoints grouped by (model, test year), each labelled with its
+same training years, inputs and yield trend (the last two are checked on submit and refused with
+the reason). The form offers the checkpoints grouped by (model, test year, training years), each labelled with its
 seed and validation RMSE, all of a group chosen by default. The ensemble is written in the page's
 process to ``checkpoints/user/yield/<name>/best``, whole or not at all; with a calibration each member
 predicts every training year first (a few seconds per member on the demo data).
@@ -24,7 +24,7 @@ from geoapp.paths import checkpoint_dir
 from geoapp.training.calibration import CALIBRATIONS
 from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
 
-__all__ = ["ensemble_groups", "member_label", "ensemble_form", "CALIBRATION_LABELS"]
+__all__ = ["ensemble_groups", "member_label", "members_key", "ensemble_form", "CALIBRATION_LABELS"]
 
 CALIBRATION_LABELS: dict[str, str] = {
     "none": "none (the members' mean as it is)",
@@ -33,23 +33,35 @@ CALIBRATION_LABELS: dict[str, str] = {
 }
 """How the form names each of :data:`~geoapp.training.calibration.CALIBRATIONS`."""
 
-Group = tuple[str, int]
-"""(model, test year) of the checkpoints that may join one ensemble."""
+Group = tuple[str, int, tuple[int, ...]]
+"""(model, test year, training years) of the checkpoints that may join one ensemble."""
 
 
 def ensemble_groups(ds: YieldDataset, root: str | Path | None = None) -> dict[Group, list[tuple[Path, dict[str, Any]]]]:
-    """The single crop-yield checkpoints trained on ``ds``, grouped by (model, test year), groups of two or more.
+    """The single crop-yield checkpoints trained on ``ds``, grouped by (model, test year, training years), groups of two or more.
 
     Ensembles are left out (an ensemble's members are single checkpoints). Groups and their checkpoints
-    are sorted (model, year; folder), so the form lists them in a stable order.
+    are sorted (model, year, training years; folder), so the form lists them in a stable order.
     """
     found, _broken = yield_checkpoints_of(ds, root)
     groups: dict[Group, list[tuple[Path, dict[str, Any]]]] = {}
     for folder, card in found:
         if card.get("kind") == ENSEMBLE_CARD_KIND:
             continue
-        groups.setdefault((str(card["model"]), int(card["years"]["test"])), []).append((folder, card))
+        years = card["years"]
+        key = (str(card["model"]), int(years["test"]), tuple(int(y) for y in years["train"]))
+        groups.setdefault(key, []).append((folder, card))
     return {key: sorted(items, key=lambda fc: str(fc[0])) for key, items in sorted(groups.items()) if len(items) >= 2}
+
+
+def members_key(group: Group) -> str:
+    """The session-state key of ``group``'s member choice (one per group, so each keeps its own choice)."""
+    return f"te_members_{group[0]}_{group[1]}_" + "-".join(str(y) for y in group[2])
+
+
+def _years_text(years: tuple[int, ...]) -> str:
+    """``N_y 10 (2006-2015)``: how many training years and their span."""
+    return f"N_y {len(years)} ({years[0]}-{years[-1]})" if years else "no training years"
 
 
 def member_label(folder: Path, card: dict[str, Any], root: Path) -> str:
@@ -94,9 +106,9 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
             )
             return None
         group = st.selectbox(
-            "Model and test year",
+            "Model, test year and training years",
             list(groups),
-            format_func=lambda k: f"{k[0]} · test {k[1]} ({len(groups[k])} checkpoints)",
+            format_func=lambda k: f"{k[0]} · test {k[1]} · {_years_text(k[2])} ({len(groups[k])} checkpoints)",
             key="te_group",
         )
         labels = {member_label(f, c, root): f for f, c in groups[group]}
@@ -104,8 +116,8 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
             "Members",
             list(labels),
             default=list(labels),
-            key=f"te_members_{group[0]}_{group[1]}",
-            help="two or more; the same training years, inputs and yield trend",
+            key=members_key(group),
+            help="two or more, with the same inputs and yield trend",
         )
         c = st.columns(2)
         calibration = c[0].selectbox(

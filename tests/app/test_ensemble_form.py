@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from geoapp.app_support.ensemble_form import ensemble_groups, members_key
 from geoapp.data.dataset import load_dataset
 from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
 from tests.app.test_real_dataset import _run, no_clicks, tiny_real_config  # noqa: F401  (no_clicks: a fixture)
@@ -39,12 +40,14 @@ def _write(at):
 
 
 def test_the_form_offers_a_group_and_writes_its_ensemble(two_seeds, trainable_real_env, no_clicks):  # noqa: F811
-    year = load_dataset(trainable_real_env).years[-1]
+    ds = load_dataset(trainable_real_env)
+    year, train = ds.years[-1], ds.years[:-2]
     at = _page(trainable_real_env)
     assert not at.exception and not at.error, [e.value for e in at.error]
     group = at.selectbox(key="te_group")
-    assert group.options == [f"s-ha · test {year} (2 checkpoints)"]
-    members = at.multiselect(key=f"te_members_s-ha_{year}")
+    offered = f"s-ha · test {year} · N_y {len(train)} ({train[0]}-{train[-1]}) (2 checkpoints)"
+    assert group.options == [offered]
+    members = at.multiselect(key=members_key(("s-ha", year, tuple(train))))
     assert len(members.value) == 2 and all("val RMSE" in m for m in members.value)
     assert [m.split(" · ")[1] for m in members.value] == ["seed 0", "seed 1"]
     assert at.selectbox(key="te_calibration").value == "county-trend"
@@ -59,7 +62,7 @@ def test_the_form_offers_a_group_and_writes_its_ensemble(two_seeds, trainable_re
     [done] = [s.value for s in at.success]
     assert "Ensemble of 2 written to checkpoints/user/yield/my-ensemble/best" in done and "val RMSE" in done
     # the form still offers the two single checkpoints, not the ensemble
-    assert at.selectbox(key="te_group").options == [f"s-ha · test {year} (2 checkpoints)"]
+    assert at.selectbox(key="te_group").options == [offered]
 
     yield_map = _run("pages/yield_map.py", sel_dataset=str(trainable_real_env))
     assert f"s-ha ensemble of 2 · test {year} (user/yield/my-ensemble)" in yield_map.sidebar.selectbox(key="w_checkpoint").options
@@ -76,7 +79,8 @@ def test_the_form_offers_a_group_and_writes_its_ensemble(two_seeds, trainable_re
 def test_bad_input_is_refused_and_writes_nothing(two_seeds, trainable_real_env, no_clicks, state, message):  # noqa: F811
     at = _page(trainable_real_env, **{k: v for k, v in state.items() if k.startswith("te_")})
     if state.get("one"):
-        members = at.multiselect(key=f"te_members_s-ha_{load_dataset(trainable_real_env).years[-1]}")
+        [group] = ensemble_groups(load_dataset(trainable_real_env), two_seeds)
+        members = at.multiselect(key=members_key(group))
         at = members.set_value(members.value[:1]).run()
     at = _write(at)
     assert not at.exception
@@ -101,3 +105,19 @@ def test_an_empty_name_writes_under_a_stamped_default(two_seeds, trainable_real_
     [folder] = [p for p in (two_seeds / "user" / "yield").iterdir() if p.name.startswith(f"s-ha-ensemble-{year}-")]
     assert read_card(folder / "best")["kind"] == ENSEMBLE_CARD_KIND
     assert any(f"user/yield/{folder.name}/best" in s.value for s in at.success)
+
+
+def test_checkpoints_of_other_training_years_form_their_own_group(two_seeds, trainable_real_env):
+    import dataclasses
+
+    from geoapp.training.yield_trainer import train_yield
+
+    ds = load_dataset(trainable_real_env)
+    cfg = tiny_real_config(ds, 2)
+    assert cfg.n_train_years >= 2  # the stand-in has years enough for one fewer
+    train_yield(
+        dataclasses.replace(cfg, n_train_years=cfg.n_train_years - 1), ds, two_seeds / "user" / "yield" / "short", progress=False
+    )
+    groups = ensemble_groups(ds, two_seeds)
+    assert [(model, test, len(train)) for model, test, train in groups] == [("s-ha", ds.years[-1], len(ds.years) - 2)]
+    assert sorted(f.parent.name for f, _ in next(iter(groups.values()))) == ["s-ha-seed0", "s-ha-seed1"]
