@@ -11,6 +11,8 @@ predicts every training year first (a few seconds per member on the demo data).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import streamlit as st
 from geoapp.app_support.checkpoints import yield_checkpoints_of
 from geoapp.app_support.training import name_or_default
 from geoapp.data.dataset import YieldDataset
+from geoapp.errors import InputError
 from geoapp.jobs.spec import check_run_name
 from geoapp.paths import checkpoint_dir
 from geoapp.training.calibration import CALIBRATIONS
@@ -54,9 +57,14 @@ def ensemble_groups(ds: YieldDataset, root: str | Path | None = None) -> dict[Gr
     return {key: sorted(items, key=lambda fc: str(fc[0])) for key, items in sorted(groups.items()) if len(items) >= 2}
 
 
-def members_key(group: Group) -> str:
-    """The session-state key of ``group``'s member choice (one per group, so each keeps its own choice)."""
-    return f"te_members_{group[0]}_{group[1]}_" + "-".join(str(y) for y in group[2])
+def members_key(group: Group, folders: Sequence[Path]) -> str:
+    """The session-state key of the member choice of ``group`` holding ``folders``.
+
+    It changes with the group's checkpoints, so a group that gained or lost one (a seed finished
+    training meanwhile) starts again from all of them chosen, rather than from a stale choice.
+    """
+    digest = hashlib.sha1("\n".join(sorted(str(f) for f in folders)).encode()).hexdigest()[:12]
+    return f"te_members_{group[0]}_{group[1]}_{len(group[2])}_{digest}"
 
 
 def _years_text(years: tuple[int, ...]) -> str:
@@ -83,9 +91,10 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
     """Draw the form (in an expander) and, on submit, write the ensemble; returns its folder when written.
 
     Raises:
-        InputError: a run name that is not allowed, or what :func:`~geoapp.training.ensemble.write_ensemble`
-            refuses (fewer than two members, members that differ in years, inputs or trend, a folder
-            that already holds a checkpoint); the page's error box shows it.
+        InputError: a run name that is not allowed or already used (a folder of that name holds anything:
+            a finished run, or one still training), or what :func:`~geoapp.training.ensemble.write_ensemble`
+            refuses (fewer than two members, members that differ in inputs or trend); the page's error
+            box shows it.
     """
     from geoapp.training.ensemble import write_ensemble
 
@@ -111,12 +120,13 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
             format_func=lambda k: f"{k[0]} · test {k[1]} · {_years_text(k[2])} ({len(groups[k])} checkpoints)",
             key="te_group",
         )
-        labels = {member_label(f, c, root): f for f, c in groups[group]}
+        labels = {str(f): member_label(f, c, root) for f, c in groups[group]}
         chosen = st.multiselect(
             "Members",
             list(labels),
             default=list(labels),
-            key=members_key(group),
+            format_func=labels.get,
+            key=members_key(group, [f for f, _ in groups[group]]),
             help="two or more, with the same inputs and yield trend",
         )
         c = st.columns(2)
@@ -128,6 +138,8 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
             key="te_calibration",
         )
         default = f"{group[0]}-ensemble-{group[1]}"
+        if st.session_state.pop("_ens_clear_name", False):
+            st.session_state["te_name"] = ""
         typed = c[1].text_input(
             "Run name",
             key="te_name",
@@ -138,13 +150,17 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
             return None
     name = check_run_name(name_or_default(typed, default))
     out = root / "user" / "yield" / name
-    members = [labels[label] for label in chosen]
-    with st.spinner(f"Writing the ensemble of {len(members)}: each member predicts the validation, test and training years"):
+    if out.exists() and any(out.iterdir()):  # a training run's folder too, before its first best epoch
+        raise InputError(f"a run named {name!r} already exists in {str(out)!r}; choose another name")
+    members = [Path(folder) for folder in chosen]
+    years = "the validation, test and training years" if calibration != "none" else "the validation and test years"
+    with st.spinner(f"Writing the ensemble of {len(members)}: each member predicts {years}"):
         best = write_ensemble(members, ds, out, calibration=calibration)
     metrics = read_card(best).get("metrics") or {}
     scores = ", ".join(
         f"{role} RMSE {metrics[f'{role}_rmse']:.3f}" for role in ("val", "test") if isinstance(metrics.get(f"{role}_rmse"), float)
     )
+    st.session_state["_ens_clear_name"] = True  # the next run empties the name box (before it is drawn)
     st.session_state["_ens_written"] = (
         f"Ensemble of {len(members)} written to checkpoints/{best.relative_to(root)}"
         + (f" ({scores} bu/acre)" if scores else "")

@@ -40,7 +40,7 @@ def check_run_name(name: object) -> str:
     Raises:
         InputError: anything else, naming the rule.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InputError(
             f"run name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

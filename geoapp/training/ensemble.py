@@ -161,10 +161,12 @@ def write_ensemble(
     The members must be different crop-yield checkpoints of one model trained on ``ds`` with the same
     years, inputs (``exclude_group``) and yield trend (``trend``); seeds and other settings may differ
     (the card's ``train_config`` keeps the settings all members share). Each member's card and weights
-    are copied in. The card's ``metrics`` score the ensemble's own predictions on the validation and
-    test years; ``calibration`` (``none``, ``trend`` or ``county-trend``) is fitted to the ensemble's
-    training-year residuals (:func:`~geoapp.training.yield_trainer.calibrate_checkpoint`) before the
-    folder is put in place: it is written whole, calibration included, or not at all.
+    are copied in first, and the ensemble is checked, scored and hashed from the copies (a member
+    replaced meanwhile by a training still running cannot make the card describe other weights). The
+    card's ``metrics`` score the ensemble's own predictions on the validation and test years;
+    ``calibration`` (``none``, ``trend`` or ``county-trend``) is fitted to the ensemble's training-year
+    residuals (:func:`~geoapp.training.yield_trainer.calibrate_checkpoint`) before the folder is put in
+    place: it is written whole, calibration included, or not at all (nor the folders made for it).
 
     Raises:
         InputError: fewer than two members, the same checkpoint twice, members of other models, years,
@@ -177,12 +179,53 @@ def write_ensemble(
 
     if calibration not in CALIBRATIONS:
         raise InputError(f"calibration must be one of {list(CALIBRATIONS)}, got {given(calibration)}")
-    ensemble = load_ensemble(folders, ds)
-    cards = [read_card(f) for f in folders]
-    _check_members(folders, cards)
+    if isinstance(folders, (str, Path)) or not isinstance(folders, Sequence):
+        raise InputError(f"folders must be a list of checkpoint folders, got {given(folders)}")
+    if len(folders) < 2:
+        raise InputError(f"an ensemble needs at least two checkpoints, got {len(folders)}")
     target = as_path(out, "out") / "best"
     if target.exists() and not force:
         raise InputError(f"{str(target)!r} already holds a checkpoint; choose another folder, or replace it with force")
+    _check_members(folders, [read_card(f) for f in folders])  # before anything is written
+    made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+    try:
+        with atomic_folder(target) as tmp:
+            # copied first, then checked, scored and hashed from the copies: a member replaced meanwhile (a
+            # training still running) cannot make the card describe other weights than the ones kept
+            copies = []
+            for i, f in enumerate(folders):
+                member = tmp / MEMBERS_DIR / f"m{i}"
+                member.mkdir(parents=True)
+                for name in (CARD, WEIGHTS):
+                    shutil.copy2(Path(f) / name, member / name)
+                copies.append(member)
+            cards = [read_card(m) for m in copies]
+            _check_members(copies, cards)
+            ensemble = load_ensemble(copies, ds)
+            card = _ensemble_card(folders, copies, cards, ensemble, ds, calibration)
+            validate_card(card, tmp / CARD)
+            (tmp / CARD).write_text(json.dumps(card, indent=1), encoding="utf-8")
+            if calibration != "none":
+                calibrate_checkpoint(tmp, ds, calibration)  # in the staging folder: a failure leaves nothing behind
+    except BaseException:
+        for folder in made:  # the folders made for the ensemble, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    return target
+
+
+def _ensemble_card(
+    folders: Sequence[str | Path],
+    copies: Sequence[Path],
+    cards: list[dict[str, Any]],
+    ensemble: EnsemblePredictor,
+    ds: YieldDataset,
+    calibration: str,
+) -> dict[str, Any]:
+    """The ensemble's card (module docstring): metrics scored by ``ensemble``, hashes of the ``copies``."""
     years = ensemble.card["years"]
     if calibration != "none" and len(years["train"]) < 2:
         raise InputError(
@@ -199,17 +242,17 @@ def write_ensemble(
             "path": f"{MEMBERS_DIR}/m{i}",
             "source": str(f),
             "seed": (c.get("train_config") or {}).get("seed"),
-            "weights_sha256": weights_sha256(f),
-            "card_sha256": sha256_file(Path(f) / CARD),
+            "weights_sha256": weights_sha256(copy),
+            "card_sha256": sha256_file(copy / CARD),
             "metrics": _own_metrics(c),
         }
-        for i, (f, c) in enumerate(zip(folders, cards, strict=True))
+        for i, (f, copy, c) in enumerate(zip(folders, copies, cards, strict=True))
     ]
     configs = [c.get("train_config") or {} for c in cards]
     shared = {k: v for k, v in configs[0].items() if all(k in cfg and cfg[k] == v for cfg in configs[1:])}
     # each member adds its own yield trend back (load_yield_checkpoint): the ensemble's card holds none
     dataset = {k: v for k, v in cards[0]["dataset"].items() if k != "yield_trend"}
-    card = {
+    return {
         "kind": ENSEMBLE_CARD_KIND,
         "model": cards[0]["model"],
         "dataset": dataset,
@@ -219,17 +262,6 @@ def write_ensemble(
         "metrics": metrics,
         "code_version": __version__,
     }
-    with atomic_folder(target) as tmp:
-        for i, f in enumerate(folders):
-            member = tmp / MEMBERS_DIR / f"m{i}"
-            member.mkdir(parents=True)
-            for name in (CARD, WEIGHTS):
-                shutil.copy2(Path(f) / name, member / name)
-        validate_card(card, tmp / CARD)
-        (tmp / CARD).write_text(json.dumps(card, indent=1), encoding="utf-8")
-        if calibration != "none":
-            calibrate_checkpoint(tmp, ds, calibration)  # in the staging folder: a failure leaves nothing behind
-    return target
 
 
 def _check_members(folders: Sequence[str | Path], cards: list[dict[str, Any]]) -> None:

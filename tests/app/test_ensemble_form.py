@@ -47,9 +47,12 @@ def test_the_form_offers_a_group_and_writes_its_ensemble(two_seeds, trainable_re
     group = at.selectbox(key="te_group")
     offered = f"s-ha · test {year} · N_y {len(train)} ({train[0]}-{train[-1]}) (2 checkpoints)"
     assert group.options == [offered]
-    members = at.multiselect(key=members_key(("s-ha", year, tuple(train))))
-    assert len(members.value) == 2 and all("val RMSE" in m for m in members.value)
-    assert [m.split(" · ")[1] for m in members.value] == ["seed 0", "seed 1"]
+    [(key, items)] = ensemble_groups(ds, two_seeds).items()
+    assert key == ("s-ha", year, tuple(train))
+    members = at.multiselect(key=members_key(key, [f for f, _ in items]))
+    assert members.value == [str(f) for f, _ in items]  # all chosen
+    assert all("val RMSE" in label for label in members.options)
+    assert [label.split(" · ")[1] for label in members.options] == ["seed 0", "seed 1"]
     assert at.selectbox(key="te_calibration").value == "county-trend"
 
     at.text_input(key="te_name").input("my-ensemble")
@@ -61,26 +64,31 @@ def test_the_form_offers_a_group_and_writes_its_ensemble(two_seeds, trainable_re
     assert card["calibration"]["kind"] == "county-trend"
     [done] = [s.value for s in at.success]
     assert "Ensemble of 2 written to checkpoints/user/yield/my-ensemble/best" in done and "val RMSE" in done
-    # the form still offers the two single checkpoints, not the ensemble
+    # the form still offers the two single checkpoints, not the ensemble; the name box is empty again
     assert at.selectbox(key="te_group").options == [offered]
+    assert at.text_input(key="te_name").value == ""
 
     yield_map = _run("pages/yield_map.py", sel_dataset=str(trainable_real_env))
     assert f"s-ha ensemble of 2 · test {year} (user/yield/my-ensemble)" in yield_map.sidebar.selectbox(key="w_checkpoint").options
 
     again = _write(_page(trainable_real_env, te_name="my-ensemble"))  # the same name: refused, the first kept
-    assert any("already holds a checkpoint" in e.value for e in again.error)
+    assert any("a run named 'my-ensemble' already exists" in e.value for e in again.error)
     assert read_card(best)["members"] == card["members"]
 
 
 @pytest.mark.parametrize(
     ("state", "message"),
-    [({"te_name": "../escape"}, "run name '../escape' is not allowed"), ({"one": True}, "at least two")],
+    [
+        ({"te_name": "../escape"}, "run name '../escape' is not allowed"),
+        ({"one": True}, "at least two"),
+        ({"te_name": "s-ha-seed0"}, "a run named 's-ha-seed0' already exists"),  # a training run's folder
+    ],
 )
 def test_bad_input_is_refused_and_writes_nothing(two_seeds, trainable_real_env, no_clicks, state, message):  # noqa: F811
     at = _page(trainable_real_env, **{k: v for k, v in state.items() if k.startswith("te_")})
     if state.get("one"):
-        [group] = ensemble_groups(load_dataset(trainable_real_env), two_seeds)
-        members = at.multiselect(key=members_key(group))
+        [(group, items)] = ensemble_groups(load_dataset(trainable_real_env), two_seeds).items()
+        members = at.multiselect(key=members_key(group, [f for f, _ in items]))
         at = members.set_value(members.value[:1]).run()
     at = _write(at)
     assert not at.exception
@@ -121,3 +129,18 @@ def test_checkpoints_of_other_training_years_form_their_own_group(two_seeds, tra
     groups = ensemble_groups(ds, two_seeds)
     assert [(model, test, len(train)) for model, test, train in groups] == [("s-ha", ds.years[-1], len(ds.years) - 2)]
     assert sorted(f.parent.name for f, _ in next(iter(groups.values()))) == ["s-ha-seed0", "s-ha-seed1"]
+
+
+def test_a_group_that_gains_a_checkpoint_offers_all_of_them_again(two_seeds, trainable_real_env, no_clicks):  # noqa: F811
+    from geoapp.training.yield_trainer import train_yield
+
+    ds = load_dataset(trainable_real_env)
+    at = _page(trainable_real_env)
+    [(group, items)] = ensemble_groups(ds, two_seeds).items()
+    members = at.multiselect(key=members_key(group, [f for f, _ in items]))
+    at = members.set_value(members.value[:1]).run()  # the user keeps one; then a third seed finishes
+    train_yield(tiny_real_config(ds, 2), ds, two_seeds / "user" / "yield" / "s-ha-seed2", progress=False)
+    at = at.run()
+    [(group, items)] = ensemble_groups(ds, two_seeds).items()
+    members = at.multiselect(key=members_key(group, [f for f, _ in items]))
+    assert members.value == [str(f) for f, _ in items] and len(items) == 3

@@ -226,8 +226,8 @@ def test_a_calibration_that_fails_leaves_nothing_and_a_changed_member_card_is_re
 
     monkeypatch.setattr(yield_trainer, "calibrate_checkpoint", fail)
     with pytest.raises(InputError, match="no calibration today"):
-        write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
-    assert not (tmp_path / "ens" / "best").exists()
+        write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens" / "deeper")
+    assert not (tmp_path / "ens").exists()  # nor the folders made for it
     monkeypatch.undo()
     best = write_ensemble([folders[0], folders[1]], ds, tmp_path / "ens")
     card_path = best / ".members" / "m0" / "card.json"
@@ -274,3 +274,27 @@ def test_an_ensembles_what_if_ablation_runs_each_members_batched_pass_and_matche
     np.testing.assert_allclose(summary["rmse"], slow["rmse"], rtol=1e-4)
     np.testing.assert_allclose(per_county["PPT_change"], slow_counties["PPT_change"], atol=1e-3)
     assert summary["rmse"].iloc[0] == pytest.approx(read_card(best)["metrics"]["test_rmse"], rel=1e-4)  # calibrated
+
+
+def test_the_card_describes_the_copied_members_even_if_a_source_changes_after_the_check(runs, tmp_path, monkeypatch):
+    """A member replaced between the check and the copy (a training still running): the card hashes and scores the copies."""
+    import geoapp.training.ensemble as ensemble_module
+
+    ds, folders = runs
+    other = train_yield(_cfg("s-ha", epochs=1, seed=2), ds, tmp_path / "seed2", progress=False)
+    sources = [tmp_path / "a", tmp_path / "b"]
+    for src, f in zip(sources, (folders[0], folders[1]), strict=True):
+        shutil.copytree(f, src)
+    checked = ensemble_module._check_members
+
+    def check_then_replace(members, cards):
+        checked(members, cards)
+        if members[0] == sources[0]:  # the check of the sources: now "training" replaces member a by seed 2's weights
+            shutil.copy2(other / "model.safetensors", sources[0] / "model.safetensors")
+
+    monkeypatch.setattr(ensemble_module, "_check_members", check_then_replace)
+    best = write_ensemble(sources, ds, tmp_path / "ens", calibration="none")
+    card = read_card(best)
+    assert card["members"][0]["weights_sha256"] == ensemble_module.weights_sha256(other)
+    own = load_yield_checkpoint(best, ds, calibrated=False).predict(ds, card["years"]["validation"])
+    assert card["metrics"]["val_rmse"] == pytest.approx(rmse_r2(own.target, own.predicted)[0])
