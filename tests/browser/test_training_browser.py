@@ -16,14 +16,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def training_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("training-app")
-    with serve_app(
-        "streamlit-training.log",
-        GEOAPP_JOBS_DIR=str(root / "jobs"),
-        GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"),
-        OMP_NUM_THREADS="1",
-    ) as url:
+    with _own_folders_server(tmp_path_factory.mktemp("training-app"), "streamlit-training.log") as url:
         yield url
+
+
+def _own_folders_server(root, log_name: str):
+    """The app with its own jobs and checkpoint folders under ``root`` (one training thread)."""
+    return serve_app(
+        log_name, GEOAPP_JOBS_DIR=str(root / "jobs"), GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"), OMP_NUM_THREADS="1"
+    )
 
 
 def test_start_a_job_see_it_finish_and_its_checkpoint_in_the_selector(page, training_url):
@@ -73,12 +74,7 @@ def ensemble_url(tmp_path_factory):
             model_overrides={"embed_dim": 16, "cnn_width": 4, "heads": 2, "layers": 1, "ff_dim": 32},
         )
         train_yield(cfg, ds, root / "checkpoints" / "user" / "yield" / f"tiny-seed{seed}", progress=False)
-    with serve_app(
-        "streamlit-ensemble.log",
-        GEOAPP_JOBS_DIR=str(root / "jobs"),
-        GEOAPP_CHECKPOINT_DIR=str(root / "checkpoints"),
-        OMP_NUM_THREADS="1",
-    ) as url:
+    with _own_folders_server(root, "streamlit-ensemble.log") as url:
         yield url
 
 
