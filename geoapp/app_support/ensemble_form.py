@@ -22,7 +22,7 @@ from geoapp.app_support.checkpoints import yield_checkpoints_of
 from geoapp.app_support.training import name_or_default
 from geoapp.data.dataset import YieldDataset
 from geoapp.errors import InputError
-from geoapp.jobs.spec import check_run_name
+from geoapp.jobs.spec import KIND_DIRS, check_run_name, run_folder_used
 from geoapp.paths import checkpoint_dir
 from geoapp.training.calibration import CALIBRATIONS
 from geoapp.training.checkpoint import ENSEMBLE_CARD_KIND, read_card
@@ -149,8 +149,8 @@ def ensemble_form(ds: YieldDataset) -> Path | None:
         if not st.button("Write ensemble", type="primary", key="te_write"):
             return None
     name = check_run_name(name_or_default(typed, default))
-    out = root / "user" / "yield" / name
-    if out.exists() and any(out.iterdir()):  # a training run's folder too, before its first best epoch
+    out = root / "user" / KIND_DIRS["yield"] / name
+    if run_folder_used(out):
         raise InputError(f"a run named {name!r} already exists in {str(out)!r}; choose another name")
     members = [Path(folder) for folder in chosen]
     years = "the validation, test and training years" if calibration != "none" else "the validation and test years"

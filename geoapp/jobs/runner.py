@@ -68,7 +68,7 @@ from geoapp.jobs.ranks import (
     rank_pid_file,
     rank_processes,
 )
-from geoapp.jobs.spec import KIND_DIRS, JobSpec
+from geoapp.jobs.spec import KIND_DIRS, JobSpec, run_folder_used
 from geoapp.jobs.status import (
     ACTIVE_STATES,
     BROKEN,
@@ -204,7 +204,7 @@ class JobRunner:
         _check_spec(spec)
         self._check_writable()
         out = self.run_folder(spec)
-        if out.exists() and any(out.iterdir()):
+        if run_folder_used(out):
             raise InputError(f"a run named {spec.name!r} already exists in {str(out)!r}; choose another name (or resume its job)")
         job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 1000:03d}{int(time.time() * 1000) % 1000:03d}"
         attempt = _Attempt(job_id, self._lock.acquire(job_id))

@@ -20,7 +20,7 @@ from geoapp.data.args import as_path, given
 from geoapp.errors import InputError
 from geoapp.training.device import resolve_device
 
-__all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS", "check_run_name"]
+__all__ = ["JOB_KINDS", "JobSpec", "validate_config", "default_config", "MAX_WORKERS", "check_run_name", "run_folder_used"]
 
 JOB_KINDS: dict[str, str] = {
     "yield": "Crop-yield model (SEMI-HA, S-HA, SEMI-SA, or a baseline: ridge, RF, MLP, LSTM+GP, CNN+GP, C3D, CNN-LSTM)",
@@ -45,6 +45,15 @@ def check_run_name(name: object) -> str:
             f"run name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def run_folder_used(out: Path) -> bool:
+    """Whether the run folder ``out`` is taken: it exists and holds anything.
+
+    A finished run, or one still training before its first best epoch: no new run or ensemble may be
+    written there.
+    """
+    return out.exists() and any(out.iterdir())
 
 
 def _config_class(kind: str):
