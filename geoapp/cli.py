@@ -5,6 +5,7 @@ Groups:
     data info     print a dataset's summary
     data ingest   reproject user rasters listed in a manifest onto the cube grid
     data fetch-nass  download county yields from the USDA NASS Quick Stats API into one CSV
+    data noise-free  copy a simulated dataset with its noise-free county yields as labels (a diagnostic)
     train yield    train a crop-yield model for one test year (nested validation)
     train ensemble write an ensemble checkpoint: the mean of several crop-yield checkpoints
     evaluate yield RMSE, R^2 and per-county predictions of a checkpoint
@@ -147,6 +148,15 @@ def _data_info(args: argparse.Namespace) -> int:
     ds = load_dataset(args.path or default_dataset_path(args.config))
     summary = dataset_summary(ds, check_files=True)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    return 0
+
+
+def _data_noise_free(args: argparse.Namespace) -> int:
+    from geoapp.data.dataset import default_dataset_path
+    from geoapp.data.noise_free import write_noise_free_copy
+
+    out = write_noise_free_copy(args.path or default_dataset_path("demo"), args.out, force=args.force)
+    print(f"noise-free copy written to {out} (SIMULATED; labels are the noise-free yields, not observed ones)")
     return 0
 
 
@@ -616,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     data = groups.add_parser("data", help="build, inspect and ingest datasets").add_subparsers(
-        dest="command", required=True, metavar="{build,info,ingest,fetch-nass}"
+        dest="command", required=True, metavar="{build,info,ingest,fetch-nass,noise-free}"
     )
     p = data.add_parser(
         "build",
@@ -658,6 +668,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=["demo", "paper"], default="demo")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_data_info)
+
+    p = data.add_parser("noise-free", help="copy a simulated dataset with its noise-free county yields as labels (a diagnostic)")
+    p.add_argument("--path", help="the simulated dataset folder (default: the embedded demo dataset)")
+    p.add_argument("--out", required=True, help="the copy's folder (new, or a dataset folder replaced with --force)")
+    p.add_argument("--force", action="store_true", help="replace the dataset at --out")
+    p.set_defaults(func=_data_noise_free)
 
     p = data.add_parser("ingest", help="reproject rasters listed in a manifest onto the cube grid")
     p.add_argument("--manifest", required=True, help="CSV with columns band,year,month,path")
