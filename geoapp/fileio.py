@@ -38,6 +38,7 @@ __all__ = [
     "recover_folder",
     "remove_stale_temporaries",
     "check_writable",
+    "link_or_copy",
 ]
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -296,6 +297,19 @@ def _owned_by_live_process(path: Path) -> bool:
     """True when ``path``'s name carries this machine's tag and a pid that still runs."""
     match = re.search(r"\.(?:tmp|old)-(\d+)-([0-9a-f]{8})(?:-|$)", path.name)
     return bool(match) and match.group(2) == _HOST and _pid_alive(int(match.group(1)))
+
+
+def link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Hard-link the file ``src`` (symbolic links followed) to the new path ``dst``; copy it where links fail.
+
+    A hard link shares the file's bytes: writers that replace a file by renaming a new one over it
+    (every geoapp writer) leave the other name's bytes as they were.
+    """
+    real = Path(src).resolve(strict=True)
+    try:
+        os.link(real, dst)
+    except OSError:
+        shutil.copy2(real, dst)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -255,6 +255,9 @@ def rebuild_hint(root: Path, card: dict | None = None) -> str:
         if Path(root).absolute() == default_dataset_path(config).absolute():
             flag = "" if config == "demo" else f" --config {config}"
             return f"rebuild it with `python -m geoapp data build{flag} --force`"
+    source = (card or {}).get("noise_free_of")
+    if isinstance(source, dict) and source.get("path"):  # a noise-free copy (geoapp.data.noise_free)
+        return f"write the copy again with `python -m geoapp data noise-free --path {source['path']} --out {root} --force`"
     if card is not None and card.get("simulated"):
         config = (card.get("simulation_config") or {}).get("name", "demo")
         flag = f" --config {config}" if config in SIMULATION_CONFIGS and config != "demo" else ""
