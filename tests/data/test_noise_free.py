@@ -17,6 +17,13 @@ from geoapp.data.noise_free import NOISE_FREE_SUFFIX, write_noise_free_copy
 from geoapp.errors import DataFileError, DatasetChangedError, InputError
 
 
+def _own_source(tiny_dataset_path, tmp_path):
+    """A copy of the tiny simulated dataset that a test may change, at ``tmp_path/src``."""
+    src = tmp_path / "src"
+    shutil.copytree(tiny_dataset_path, src)
+    return src
+
+
 def test_copy_has_the_noise_free_yields_as_labels_and_its_own_fingerprint(tiny_dataset_path, tmp_path):
     out = write_noise_free_copy(tiny_dataset_path, tmp_path / "nf")
     src, copy = load_dataset(tiny_dataset_path), load_dataset(out)
@@ -52,8 +59,7 @@ def test_real_dataset_is_refused_with_the_reason(real_dataset_path, tmp_path):
 
 
 def test_existing_copy_needs_force_and_the_source_is_never_overwritten(tiny_dataset_path, tmp_path):
-    src = tmp_path / "src"
-    shutil.copytree(tiny_dataset_path, src)
+    src = _own_source(tiny_dataset_path, tmp_path)
     out = write_noise_free_copy(src, tmp_path / "nf")
     with pytest.raises(InputError, match="force"):
         write_noise_free_copy(src, out)
@@ -81,8 +87,7 @@ def test_cli_writes_the_copy_and_says_it_is_simulated(tiny_dataset_path, tmp_pat
 
 
 def test_source_whose_files_changed_is_refused(tiny_dataset_path, tmp_path):
-    src = tmp_path / "src"
-    shutil.copytree(tiny_dataset_path, src)
+    src = _own_source(tiny_dataset_path, tmp_path)
     with open(src / "yields.csv", "a") as f:
         f.write("\n")
     with pytest.raises(DatasetChangedError, match="changed since its card was written"):
@@ -105,16 +110,14 @@ def test_source_without_noise_free_yields_names_the_column(tiny_dataset_path, tm
 
 
 def test_out_inside_the_source_is_refused(tiny_dataset_path, tmp_path):
-    src = tmp_path / "src"
-    shutil.copytree(tiny_dataset_path, src)
+    src = _own_source(tiny_dataset_path, tmp_path)
     with pytest.raises(InputError, match="inside it"):
         write_noise_free_copy(src, src / "nf")
     assert not (src / "nf").exists()
 
 
 def test_symlinked_cube_is_followed_and_a_failed_link_copies(tiny_dataset_path, tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    shutil.copytree(tiny_dataset_path, src)
+    src = _own_source(tiny_dataset_path, tmp_path)
     shutil.move(src / "cube.nc", tmp_path / "shared_cube.nc")
     os.symlink("../shared_cube.nc", src / "cube.nc")
     out = write_noise_free_copy(src, tmp_path / "deeper" / "nf")
