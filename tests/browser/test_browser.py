@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geoapp.paths import REPO_ROOT
 from tests.browser.conftest import screenshot, serve_app
@@ -168,20 +169,27 @@ def test_five_consecutive_county_clicks_all_take_effect_and_carry_to_attention(p
     counties = [g for g in CLICK_CANDIDATES if g in points][:5]
     assert len(counties) == 5, points
     for geoid in counties:
-        x, y, label = points[geoid]
+        # Where the county is now: the map may have moved or resized since the last click's rerun.
+        x, y, label = _map_frame(page).evaluate(_COUNTY_POINTS, [geoid])[geoid]
         box = page.locator(FOLIUM_FRAME).bounding_box()
+        assert 0 <= box["y"] + y <= page.viewport_size["height"], f"{label} ({geoid}) lies outside the window"
         page.mouse.click(box["x"] + x, box["y"] + y)
-        page.wait_for_function(
-            "([text]) => Array.from(document.querySelectorAll('[data-testid=stSelectbox]'))"
-            ".some(e => e.innerText.includes('County (or click the map)') && e.querySelector('input').value.includes(text))",
-            arg=[f"({geoid})"],
-            timeout=20_000,
-        )
+        try:
+            page.wait_for_function(
+                "([text]) => Array.from(document.querySelectorAll('[data-testid=stSelectbox]'))"
+                ".some(e => e.innerText.includes('County (or click the map)') && e.querySelector('input').value.includes(text))",
+                arg=[f"({geoid})"],
+                timeout=60_000,
+            )
+        except PlaywrightTimeout:
+            screenshot(page, "yield_map_click_lost")
+            shown = _selectbox_value(page, "County (or click the map)")
+            outlined = _map_frame(page).evaluate(_OUTLINED)
+            pytest.fail(f"a click on {label} ({geoid}) did not select it in 60 s: selectbox {shown!r}, outlined {outlined}")
         _wait_idle(page, quiet_ms=1000)
         _assert_no_errors(page)
         assert _selectbox_value(page, "County (or click the map)") == f"{label} ({geoid})"
-        frame = _map_frame(page)
-        assert frame.evaluate(_OUTLINED) == [geoid], f"the map does not outline {label} ({geoid}) after its click"
+        assert _map_frame(page).evaluate(_OUTLINED) == [geoid], f"the map does not outline {label} ({geoid}) after its click"
         assert page.get_by_text(f"{label}, ").count() >= 1  # the county's details heading
     screenshot(page, "yield_map_county")
     log = (REPO_ROOT / "test-artifacts" / "streamlit.log").read_text()
