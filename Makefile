@@ -20,7 +20,7 @@ warm: setup data ## compute ahead what the pages show (predictions, attention, a
 	$(PY) -m geoapp warm --all-years
 
 test: setup test-setup data assets check ## the checks, then the whole test suite (unit, AppTest, browser)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 test-fast: setup test-setup data assets ## the edit-test loop: every test but the slow and browser ones
 	$(PY) -m pytest -m "not slow"
